@@ -1,0 +1,3 @@
+"""pytest fixtures for LocalCluster: API server + local kubelet (see opframe.testing.plugin)."""
+
+__all__: list[str] = []
