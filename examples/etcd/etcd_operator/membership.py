@@ -1,0 +1,201 @@
+"""etcd membership and member status over gRPC, on ``aetcd``.
+
+``aetcd`` covers the key-value API and basic membership; learners (``member add --learner``,
+``member promote``) and ``MoveLeader`` are not in its client, so this module calls etcd's
+``Cluster`` and ``Maintenance`` services through the gRPC stubs ``aetcd`` ships.
+
+Every error names the endpoint that failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aetcd
+import aiohttp
+import grpc
+from aetcd import rpc
+
+__all__ = [
+    "EtcdAdmin",
+    "EtcdUnreachable",
+    "Member",
+    "MemberStatus",
+    "MembershipError",
+]
+
+
+class MembershipError(Exception):
+    """A membership call failed; the message names the endpoint and the etcd error."""
+
+
+class EtcdUnreachable(MembershipError):
+    """No endpoint answered."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One entry of etcd's member list. ``name`` is empty until the member has started."""
+
+    id: int
+    name: str
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...]
+    is_learner: bool
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """``Maintenance.Status`` of one member."""
+
+    endpoint: str
+    member_id: int
+    cluster_id: int
+    version: str
+    leader_id: int
+    raft_index: int
+    raft_term: int
+    is_learner: bool
+    errors: tuple[str, ...]
+
+
+def _host_port(endpoint: str) -> tuple[str, int]:
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    return parts.hostname or "127.0.0.1", parts.port or 2379
+
+
+class EtcdAdmin:
+    """Membership operations against a cluster reachable at ``endpoints`` (client URLs).
+
+    Use as an async context manager; one gRPC channel per endpoint is opened lazily and
+    closed on exit::
+
+        async with EtcdAdmin(["http://127.0.0.1:2379"]) as admin:
+            members = await admin.member_list()
+    """
+
+    def __init__(self, endpoints: Sequence[str], *, timeout: float = 2.0) -> None:
+        if not endpoints:
+            raise ValueError("EtcdAdmin needs at least one endpoint")
+        self.endpoints = tuple(endpoints)
+        self.timeout = timeout
+        self._clients: dict[str, aetcd.Client] = {}
+
+    async def __aenter__(self) -> EtcdAdmin:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close every channel opened."""
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    async def _client(self, endpoint: str) -> aetcd.Client:
+        client = self._clients.get(endpoint)
+        if client is None:
+            host, port = _host_port(endpoint)
+            client = aetcd.Client(host=host, port=port, timeout=self.timeout)
+            await client.connect()
+            self._clients[endpoint] = client
+        return client
+
+    async def _call(self, endpoint: str, service: str, method: str, request: Any) -> Any:
+        client = await self._client(endpoint)
+        stub = client.clusterstub if service == "cluster" else client.maintenancestub
+        try:
+            return await getattr(stub, method)(request, timeout=self.timeout)
+        except grpc.aio.AioRpcError as e:
+            raise MembershipError(f"etcd {endpoint}: {method} failed: {e.details()}") from e
+        except (TimeoutError, OSError) as e:
+            raise MembershipError(f"etcd {endpoint}: {method} failed: {e!r}") from e
+
+    async def _first(
+        self, service: str, method: str, request: Any, endpoints: Iterable[str] = ()
+    ) -> Any:
+        errors: list[str] = []
+        for endpoint in tuple(endpoints) or self.endpoints:
+            try:
+                return await self._call(endpoint, service, method, request)
+            except MembershipError as e:
+                errors.append(str(e))
+        raise EtcdUnreachable("; ".join(errors) or "no endpoint given")
+
+    async def member_list(self) -> list[Member]:
+        """The live member list, from the first endpoint that answers."""
+        resp = await self._first("cluster", "MemberList", rpc.MemberListRequest())
+        return [_member(m) for m in resp.members]
+
+    async def add_member(self, peer_url: str, *, learner: bool) -> Member:
+        """``member add`` (as a learner if asked); the new member's pod starts afterwards."""
+        req = rpc.MemberAddRequest(peerURLs=[peer_url], isLearner=learner)
+        resp = await self._first("cluster", "MemberAdd", req)
+        return _member(resp.member)
+
+    async def remove_member(self, member_id: int) -> None:
+        """``member remove``; removing a member that is already gone is not an error."""
+        try:
+            await self._first("cluster", "MemberRemove", rpc.MemberRemoveRequest(ID=member_id))
+        except EtcdUnreachable as e:
+            if "member not found" in str(e):
+                return
+            raise
+
+    async def promote_member(self, member_id: int) -> bool:
+        """``member promote``; ``False`` while the learner has not caught up yet."""
+        try:
+            await self._first("cluster", "MemberPromote", rpc.MemberPromoteRequest(ID=member_id))
+        except EtcdUnreachable as e:
+            if "not in sync" in str(e) or "can only promote a learner member" in str(e):
+                return False
+            raise
+        return True
+
+    async def move_leader(self, leader_endpoint: str, target_id: int) -> None:
+        """Transfer leadership to ``target_id``; must be sent to the current leader."""
+        await self._call(
+            leader_endpoint, "maintenance", "MoveLeader", rpc.MoveLeaderRequest(targetID=target_id)
+        )
+
+    async def status(self, endpoint: str) -> MemberStatus:
+        """``Maintenance.Status`` of the member serving ``endpoint``."""
+        r = await self._call(endpoint, "maintenance", "Status", rpc.StatusRequest())
+        return MemberStatus(
+            endpoint=endpoint,
+            member_id=r.header.member_id,
+            cluster_id=r.header.cluster_id,
+            version=r.version,
+            leader_id=r.leader,
+            raft_index=r.raftIndex,
+            raft_term=r.raftTerm,
+            is_learner=r.isLearner,
+            errors=tuple(r.errors),
+        )
+
+    async def healthy(self, endpoint: str) -> bool:
+        """Whether ``GET /health`` on the member's client URL reports healthy."""
+        url = endpoint.rstrip("/") + "/health"
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
+                body = await resp.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            return False
+        return resp.status == 200 and str(body.get("health")) == "true"
+
+
+def _member(m: Any) -> Member:
+    return Member(
+        id=int(m.ID),
+        name=str(m.name),
+        peer_urls=tuple(m.peerURLs),
+        client_urls=tuple(m.clientURLs),
+        is_learner=bool(m.isLearner),
+    )

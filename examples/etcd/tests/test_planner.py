@@ -1,0 +1,252 @@
+"""The step planner as a table: observed state in, one safe action out."""
+
+from __future__ import annotations
+
+import pytest
+from etcd_operator.naming import peer_url
+from etcd_operator.planner import (
+    Action,
+    AddMember,
+    Bootstrap,
+    CreatePod,
+    DeletePod,
+    MemberState,
+    MoveLeader,
+    Observed,
+    PodState,
+    PromoteMember,
+    Refuse,
+    RemoveMember,
+    Steady,
+    UpgradeMember,
+    Wait,
+    plan,
+)
+
+C, NS = "demo", "ns"
+
+
+def member(
+    i: int,
+    *,
+    healthy: bool = True,
+    leader: bool = False,
+    learner: bool = False,
+    started: bool = True,
+    version: str = "3.5.1",
+    raft_index: int = 100,
+) -> MemberState:
+    return MemberState(
+        id=0x1000 + i,
+        peer_url=peer_url(C, NS, f"{C}-{i}"),
+        name=f"{C}-{i}" if started else "",
+        learner=learner,
+        healthy=healthy,
+        leader=leader,
+        version=version if started else "",
+        raft_index=raft_index,
+    )
+
+
+def pod(i: int, *, ready: bool = True, version: str = "3.5.1", **kw: float | bool) -> PodState:
+    return PodState(name=f"{C}-{i}", ready=ready, version=version, **kw)  # type: ignore[arg-type]
+
+
+def healthy_cluster(
+    n: int, *, leader: int = 0, version: str = "3.5.1"
+) -> tuple[tuple[PodState, ...], tuple[MemberState, ...]]:
+    pods = tuple(pod(i, version=version) for i in range(n))
+    members = tuple(member(i, leader=i == leader, version=version) for i in range(n))
+    return pods, members
+
+
+def observed(
+    size: int,
+    pods: tuple[PodState, ...],
+    members: tuple[MemberState, ...] | None,
+    *,
+    version: str = "3.5.1",
+    bootstrapped: bool = True,
+    **kw: bool,
+) -> Observed:
+    return Observed(
+        cluster=C,
+        namespace=NS,
+        size=size,
+        version=version,
+        pods=pods,
+        members=members,
+        bootstrapped=bootstrapped,
+        **kw,
+    )
+
+
+def test_new_cluster_bootstraps_a_single_seed() -> None:
+    step = plan(observed(3, (), None, bootstrapped=False))
+    assert step == Bootstrap(step.reason, pod="demo-0")
+
+
+def test_formed_cluster_with_no_member_answering_never_bootstraps_again() -> None:
+    step = plan(observed(3, (), None, bootstrapped=True))
+    assert isinstance(step, Wait) and step.degraded
+
+
+def test_paused_cluster_takes_no_step() -> None:
+    step = plan(observed(5, *healthy_cluster(3), paused=True))
+    assert isinstance(step, Wait) and step.phase == "Paused"
+
+
+def test_scale_up_adds_the_member_before_its_pod_exists_as_a_learner() -> None:
+    step = plan(observed(5, *healthy_cluster(3)))
+    assert isinstance(step, AddMember)
+    assert step.pod == "demo-3" and step.learner
+    assert step.peer_url == "http://demo-3.demo.ns.svc:2380"
+
+
+def test_member_added_but_pod_missing_gets_its_pod() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(4, pods, (*members, member(3, learner=True, started=False))))
+    assert step == CreatePod(step.reason, pod="demo-3")
+
+
+def test_learner_caught_up_is_promoted() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(4, (*pods, pod(3)), (*members, member(3, learner=True))))
+    assert isinstance(step, PromoteMember) and step.pod == "demo-3"
+
+
+def test_learner_not_caught_up_is_waited_for() -> None:
+    pods, members = healthy_cluster(3)
+    lagging = member(3, learner=True, raft_index=10)
+    step = plan(observed(4, (*pods, pod(3, age=5.0)), (*members, lagging)))
+    assert isinstance(step, Wait)
+
+
+def test_member_never_started_past_the_deadline_is_removed() -> None:
+    pods, members = healthy_cluster(3)
+    stuck = member(3, learner=True, started=False, healthy=False)
+    step = plan(observed(4, (*pods, pod(3, ready=False, age=120.0)), (*members, stuck)))
+    assert isinstance(step, RemoveMember) and step.member_id == stuck.id
+
+
+def test_scale_down_removes_the_highest_ordinal_member_before_its_pod() -> None:
+    step = plan(observed(3, *healthy_cluster(5)))
+    assert isinstance(step, RemoveMember) and step.pod == "demo-4"
+
+
+def test_scale_down_moves_leadership_off_the_victim_first() -> None:
+    step = plan(observed(3, *healthy_cluster(5, leader=4)))
+    assert isinstance(step, MoveLeader)
+    assert step.from_id == member(4).id and step.to_id == member(0).id
+
+
+def test_pod_of_a_removed_member_is_deleted() -> None:
+    pods, members = healthy_cluster(5)
+    step = plan(observed(3, pods, members[:4]))
+    assert step == DeletePod(step.reason, pod="demo-4")
+
+
+def test_ordinals_compare_numerically_not_as_strings() -> None:
+    step = plan(observed(10, *healthy_cluster(11)))
+    assert isinstance(step, RemoveMember) and step.pod == "demo-10"
+
+
+def test_lost_pod_of_ephemeral_member_is_removed_for_replacement() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(3, pods[:2], members))
+    assert isinstance(step, RemoveMember) and step.pod == "demo-2" and step.phase == "Healing"
+
+
+def test_lost_pod_of_persistent_member_is_recreated_on_its_volume() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(3, pods[:2], members, persistent_storage=True))
+    assert step == CreatePod(step.reason, pod="demo-2")
+
+
+def test_replacement_reuses_the_freed_ordinal() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(3, (pods[0], pods[2]), (members[0], members[2])))
+    assert isinstance(step, AddMember) and step.pod == "demo-1"
+
+
+def test_majority_down_is_degraded_and_nothing_is_removed() -> None:
+    pods, members = healthy_cluster(3)
+    down = (members[0], member(1, healthy=False), member(2, healthy=False))
+    step = plan(observed(3, pods, down))
+    assert isinstance(step, Wait) and step.degraded
+
+
+def test_two_members_down_in_five_keeps_quorum_and_waits_within_grace() -> None:
+    pods, members = healthy_cluster(5)
+    ms = (*members[:3], member(3, healthy=False), member(4, healthy=False))
+    step = plan(observed(5, pods, ms))
+    assert isinstance(step, Wait) and not step.degraded
+
+
+def test_unhealthy_member_past_grace_is_replaced_when_quorum_allows() -> None:
+    pods, members = healthy_cluster(5)
+    ms = (*members[:3], member(3, healthy=False), member(4, healthy=False))
+    ps = (*pods[:3], pod(3, ready=False, not_ready_for=60.0), pod(4, ready=False))
+    step = plan(observed(5, ps, ms))
+    assert isinstance(step, RemoveMember) and step.pod == "demo-3"
+
+
+def test_unhealthy_member_is_not_removed_when_that_would_lose_quorum() -> None:
+    pods, _ = healthy_cluster(2)
+    ms = (member(0, leader=True), member(1, healthy=False))
+    # Two voters, one healthy: quorum (2) is already lost.
+    step = plan(observed(2, (pods[0], pod(1, ready=False, not_ready_for=99.0)), ms))
+    assert isinstance(step, Wait) and step.degraded
+
+
+def test_even_size_scale_up_still_adds_one_member_at_a_time() -> None:
+    step = plan(observed(4, *healthy_cluster(2)))
+    assert isinstance(step, AddMember) and step.pod == "demo-2"
+
+
+def test_upgrade_starts_with_the_highest_follower() -> None:
+    step = plan(observed(3, *healthy_cluster(3, version="3.5.0"), version="3.5.1"))
+    assert isinstance(step, UpgradeMember) and step.pod == "demo-2" and step.version == "3.5.1"
+
+
+def test_upgrade_moves_leadership_before_upgrading_the_leader() -> None:
+    pods, members = healthy_cluster(3, leader=0, version="3.5.1")
+    ms = (member(0, leader=True, version="3.5.0"), *members[1:])
+    step = plan(observed(3, (pod(0, version="3.5.0"), *pods[1:]), ms, version="3.5.1"))
+    assert isinstance(step, MoveLeader) and step.from_id == member(0).id
+
+
+def test_upgrade_waits_while_a_member_restarts_on_the_new_version() -> None:
+    pods, members = healthy_cluster(3, version="3.5.0")
+    ps = (*pods[:2], pod(2, version="3.5.1"))
+    step = plan(observed(3, ps, members, version="3.5.1"))
+    assert isinstance(step, Wait) and step.phase == "Upgrading"
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [("3.5.1", "3.5.0"), ("3.4.23", "3.6.0"), ("3.5.1", "3.4.23")],
+)
+def test_unsupported_upgrade_paths_are_refused(current: str, target: str) -> None:
+    step = plan(observed(3, *healthy_cluster(3, version=current), version=target))
+    assert isinstance(step, Refuse)
+
+
+def test_minor_upgrade_from_3_4_to_3_5_is_allowed() -> None:
+    step = plan(observed(3, *healthy_cluster(3, version="3.4.23"), version="3.5.1"))
+    assert isinstance(step, UpgradeMember)
+
+
+def test_stray_pod_is_deleted_before_anything_else() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(3, (*pods, pod(7)), members))
+    assert step == DeletePod(step.reason, pod="demo-7")
+
+
+def test_matching_cluster_is_steady() -> None:
+    assert isinstance(plan(observed(3, *healthy_cluster(3))), Steady)
+
+
+def test_every_action_reports_a_phase_and_reason() -> None:
+    step: Action = plan(observed(5, *healthy_cluster(3)))
+    assert step.phase == "Scaling" and "3 -> 5" in step.reason
