@@ -1,0 +1,198 @@
+"""Field errors worded as apimachinery's ``field.Error`` words them.
+
+The API server reports validation failures as ``details.causes`` entries whose ``message`` is
+Go's ``ErrorBody()`` (``Invalid value: "x": detail``) and whose ``field`` is the field path.
+Clients and tests compare these texts literally, so values are printed the way Go prints them:
+strings quoted with ``%q``, numbers with ``%v`` (``1`` for a float 1.0, ``1e+21``), other
+values as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from typing import Any
+
+from opframe.testing.apiserver.status import Cause
+
+__all__ = [
+    "OMIT",
+    "cause_text",
+    "duplicate",
+    "forbidden",
+    "go_quote",
+    "go_value",
+    "invalid",
+    "not_supported",
+    "required",
+    "too_long",
+    "too_many",
+    "type_invalid",
+]
+
+
+class _Omit:
+    """Marker for a bad value that is not printed (``field.OmitValueType``)."""
+
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omit()
+
+_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
+
+
+def go_quote(s: str) -> str:
+    """``fmt.Sprintf("%q", s)``: printable characters kept, the rest escaped as Go does."""
+    out = ['"']
+    for ch in s:
+        esc = _ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            code = ord(ch)
+            if code < 0x80:
+                out.append(f"\\x{code:02x}")
+            elif code <= 0xFFFF:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def _go_float(f: float) -> str:
+    # Go's %v for float64: shortest round-trip digits, plain notation for exponents in
+    # [-4, 21), otherwise e-notation with a signed two-digit exponent.
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    d = Decimal(repr(f))
+    if d == 0:
+        return "-0" if math.copysign(1.0, f) < 0 else "0"
+    exp = d.adjusted()
+    if -4 <= exp < 21:
+        text = format(d.normalize(), "f")
+        return text
+    digits = d.normalize().as_tuple().digits
+    mant = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
+    sign = "-" if f < 0 else ""
+    return f"{sign}{mant}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+
+
+def go_value(value: Any) -> str:
+    """The bad value as ``field.Error.ErrorBody`` prints it."""
+    if value is None:
+        return '"null"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float(value)
+    if isinstance(value, str):
+        return go_quote(value)
+    return _go_json(value)
+
+
+def _go_json(value: Any) -> str:
+    # encoding/json: compact, map keys sorted, HTML characters escaped.
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _body(kind: str, value: Any, detail: str) -> str:
+    text = kind if value is OMIT else f"{kind}: {go_value(value)}"
+    return f"{text}: {detail}" if detail else text
+
+
+def required(path: str, detail: str = "") -> Cause:
+    """``field.Required``."""
+    return Cause(
+        reason="FieldValueRequired",
+        message=f"Required value: {detail}" if detail else "Required value",
+        field=path,
+    )
+
+
+def forbidden(path: str, detail: str) -> Cause:
+    """``field.Forbidden``."""
+    return Cause(
+        reason="FieldValueForbidden",
+        message=f"Forbidden: {detail}" if detail else "Forbidden",
+        field=path,
+    )
+
+
+def invalid(path: str, value: Any, detail: str) -> Cause:
+    """``field.Invalid``."""
+    return Cause(
+        reason="FieldValueInvalid", message=_body("Invalid value", value, detail), field=path
+    )
+
+
+def type_invalid(path: str, value: Any, detail: str) -> Cause:
+    """``field.TypeInvalid``."""
+    return Cause(
+        reason="FieldValueTypeInvalid", message=_body("Invalid value", value, detail), field=path
+    )
+
+
+def not_supported(path: str, value: Any, supported: list[str]) -> Cause:
+    """``field.NotSupported``: ``supported values: "a", "b"``."""
+    detail = ""
+    if supported:
+        detail = "supported values: " + ", ".join(go_quote(v) for v in supported)
+    return Cause(
+        reason="FieldValueNotSupported",
+        message=_body("Unsupported value", value, detail),
+        field=path,
+    )
+
+
+def duplicate(path: str, value: Any) -> Cause:
+    """``field.Duplicate``."""
+    return Cause(
+        reason="FieldValueDuplicate", message=_body("Duplicate value", value, ""), field=path
+    )
+
+
+def too_long(path: str, max_length: int) -> Cause:
+    """``field.TooLong``: the value itself is never printed."""
+    if max_length >= 0:
+        unit = "byte" if max_length == 1 else "bytes"
+        detail = f"may not be more than {max_length} {unit}"
+    else:
+        detail = "value is too long"
+    return Cause(reason="FieldValueTooLong", message=f"Too long: {detail}", field=path)
+
+
+def too_many(path: str, actual: int, maximum: int) -> Cause:
+    """``field.TooMany``."""
+    if maximum >= 0:
+        unit = "item" if maximum == 1 else "items"
+        detail = f"must have at most {maximum} {unit}"
+    else:
+        detail = "has too many items"
+    value = actual if actual >= 0 else OMIT
+    return Cause(reason="FieldValueTooMany", message=_body("Too many", value, detail), field=path)
+
+
+def cause_text(cause: Cause) -> str:
+    """``field.Error.Error()``: ``path: body`` (the text a Status message joins)."""
+    return f"{cause['field']}: {cause['message']}" if cause["field"] else cause["message"]
