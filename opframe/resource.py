@@ -25,16 +25,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, Self, TypedDict, TypeVar, Unpack
+from datetime import UTC, datetime
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Self,
+    TypeAlias,
+    TypedDict,
+    TypeVar,
+    Unpack,
+)
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from opframe._markers import PrinterColumn, Scale, Validation
 
 __all__ = [
     "Condition",
     "KubeModel",
+    "MicroTime",
     "ListMeta",
     "ObjectMeta",
     "OwnerReference",
@@ -43,6 +55,7 @@ __all__ = [
     "ResourceList",
     "ResourceOptions",
     "ResourceRegistry",
+    "Time",
     "pluralize",
     "registry",
     "split_api_version",
@@ -55,6 +68,7 @@ _INITIALISMS = {
     "cidr": "CIDR",
     "cidrs": "CIDRs",
     "dns": "DNS",
+    "fqdn": "FQDN",
     "id": "ID",
     "ids": "IDs",
     "ip": "IP",
@@ -102,6 +116,31 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     """``"apps/v1"`` -> ``("apps", "v1")``; ``"v1"`` (the core group) -> ``("", "v1")``."""
     group, _, version = api_version.rpartition("/")
     return group, version
+
+
+def _utc(value: datetime) -> datetime:
+    # A naive datetime is taken as UTC: the API server has no other zone.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _format_time(value: datetime) -> str:
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _format_micro_time(value: datetime) -> str:
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+Time: TypeAlias = Annotated[
+    datetime, PlainSerializer(_format_time, return_type=str, when_used="json")
+]
+"""A ``metav1.Time``: RFC 3339 in UTC with whole seconds (``2024-05-01T10:00:00Z``)."""
+
+MicroTime: TypeAlias = Annotated[
+    datetime, PlainSerializer(_format_micro_time, return_type=str, when_used="json")
+]
+"""A ``metav1.MicroTime``: always six fractional digits, which the API server insists on
+(``2024-05-01T10:00:00.000000Z``); Leases and ``events.k8s.io`` Events use it."""
 
 
 class KubeModel(BaseModel):
@@ -152,8 +191,8 @@ class ObjectMeta(KubeModel):
     uid: str | None = None
     resource_version: str | None = None
     generation: int | None = None
-    creation_timestamp: datetime | None = None
-    deletion_timestamp: datetime | None = None
+    creation_timestamp: Time | None = None
+    deletion_timestamp: Time | None = None
     deletion_grace_period_seconds: int | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
@@ -179,7 +218,7 @@ class Condition(KubeModel):
 
     type: str
     status: Literal["True", "False", "Unknown"]
-    last_transition_time: datetime
+    last_transition_time: Time
     reason: str
     message: str = ""
     observed_generation: int | None = None
