@@ -1,0 +1,88 @@
+"""Label selectors evaluated client-side, for reads from the informer cache.
+
+Accepts the string syntax of ``kubectl -l`` and the API (``a=b,c!=d,e in (x,y),f notin (z),g,!h``)
+or a mapping of required labels (``matchLabels``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+
+__all__ = ["LabelMatcher", "parse_selector"]
+
+LabelMatcher = Callable[[Mapping[str, str]], bool]
+
+_SET_RE = re.compile(r"^\s*(!?)\s*([^\s!=<>(),]+)\s*(?:(in|notin)\s*\(([^)]*)\))?\s*$")
+_CMP_RE = re.compile(r"^\s*([^\s!=<>(),]+)\s*(==|=|!=|>|<)\s*([^\s!=<>(),]*)\s*$")
+
+
+def _split(selector: str) -> list[str]:
+    # Commas inside "in (a,b)" do not separate requirements.
+    parts: list[str] = []
+    depth = 0
+    current: list[str] = []
+    for char in selector:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p for p in parts if p.strip()]
+
+
+def _requirement(text: str) -> LabelMatcher:
+    if m := _CMP_RE.match(text):
+        key, op, value = m.groups()
+        if op in ("=", "=="):
+            return lambda labels: labels.get(key) == value
+        if op == "!=":
+            return lambda labels: labels.get(key) != value
+        number = int(value)
+        if op == ">":
+            return lambda labels: _int(labels.get(key)) > number
+        return lambda labels: _int(labels.get(key)) < number
+    if m := _SET_RE.match(text):
+        negated, key, op, values = m.groups()
+        if op is None:
+            if negated:
+                return lambda labels: key not in labels
+            return lambda labels: key in labels
+        if negated:
+            raise ValueError(f"invalid label selector requirement {text.strip()!r}")
+        allowed = frozenset(v.strip() for v in values.split(",") if v.strip())
+        if op == "in":
+            return lambda labels: labels.get(key) in allowed
+        return lambda labels: labels.get(key) not in allowed
+    raise ValueError(f"invalid label selector requirement {text.strip()!r}")
+
+
+def _int(value: str | None) -> float:
+    try:
+        return int(value) if value is not None else float("nan")
+    except ValueError:
+        return float("nan")
+
+
+@lru_cache(maxsize=256)
+def _parse_string(selector: str) -> LabelMatcher:
+    requirements = [_requirement(part) for part in _split(selector)]
+    return lambda labels: all(req(labels) for req in requirements)
+
+
+def parse_selector(selector: str | Mapping[str, str]) -> LabelMatcher:
+    """Compile a label selector into a predicate over a labels mapping.
+
+    >>> parse_selector("app=etcd,tier in (db,cache)")({"app": "etcd", "tier": "db"})
+    True
+    """
+    if isinstance(selector, str):
+        return _parse_string(selector)
+    required = dict(selector)
+    return lambda labels: all(labels.get(k) == v for k, v in required.items())

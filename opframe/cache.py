@@ -1,0 +1,345 @@
+"""The informer cache: shared, indexed, memory-lean, and aware of its own writes.
+
+Declare what the operator reads, start the cache, wait for it, then read from memory::
+
+    cache = Cache(client)
+    clusters = cache.informer(EtcdCluster)                 # every namespace
+    pods = cache.informer(Pod, label_selector="app=etcd")  # only the pods we manage
+    pods.add_handler(lambda event: print(event.type, event.key))
+    async with cache:                                      # runs every informer
+        await cache.wait_for_sync()
+        mine = pods.store.by_index(INDEX_OWNER, cluster.metadata.uid)
+
+One :class:`Informer` (one list+watch) exists per (kind, namespace scope, label selector), and
+every controller asking for the same one shares it. Informers are declared before the cache
+starts: a cache never opens a cluster-wide watch behind the caller's back (the classic cause of
+an operator caching every Secret of a big cluster and running out of memory).
+
+Objects are stored as compact JSON without ``managedFields`` and read back as fresh typed
+models (see :mod:`opframe._store`): ten thousand 2 KiB custom resources cost about 1.3x their
+JSON size. Writes made through the cache's client are visible to the next read at once
+(read-your-own-writes), before the watch delivers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from opframe._api import api_info, model_to_dict
+from opframe._labels import parse_selector
+from opframe._store import INDEX_NAMESPACE, INDEX_OWNER, Indexer, Store, prepare
+from opframe.client import Client
+from opframe.errors import ConfigError
+from opframe.resource import Resource
+from opframe.watch import Event, Watcher, WatchStats
+
+__all__ = ["INDEX_NAMESPACE", "INDEX_OWNER", "Cache", "Handler", "Informer", "Store"]
+
+logger = logging.getLogger("opframe.cache")
+
+T = TypeVar("T", bound=Resource)
+
+Handler = Callable[[Event[T]], None]
+"""An informer event handler: called synchronously, in event order, after the store update."""
+
+
+class Informer(Generic[T]):
+    """A watcher feeding a :class:`Store`, plus the handlers told about each change.
+
+    Get one from :meth:`Cache.informer`; run it with its cache.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        model: type[T],
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        **watch_options: Any,
+    ) -> None:
+        self.model = model
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.watcher: Watcher[T] = Watcher(
+            client, model, namespace=namespace, label_selector=label_selector, **watch_options
+        )
+        self._handlers: list[Handler[T]] = []
+        self._matches = parse_selector(label_selector) if label_selector else None
+
+    @property
+    def store(self) -> Store[T]:
+        """The indexed store of every object this informer has seen."""
+        return self.watcher.store
+
+    @property
+    def stats(self) -> WatchStats:
+        """The watcher's counters (lists, relists, resumes, ...)."""
+        return self.watcher.stats
+
+    @property
+    def has_synced(self) -> bool:
+        """``True`` once the initial list is in the store and handlers have seen it."""
+        return self.watcher.synced.is_set()
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The last error the watcher retried, for health reporting."""
+        return self.watcher.last_error
+
+    def add_handler(self, handler: Handler[T]) -> Callable[[], None]:
+        """Call ``handler(event)`` for every event, after the store is updated.
+
+        Handlers run synchronously in event order and must be quick (map the event to keys
+        and queue them). An exception is logged and does not stop the informer. Returns a
+        function that removes the handler.
+        """
+        self._handlers.append(handler)
+
+        def remove() -> None:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
+
+        return remove
+
+    def add_indexer(self, name: str, indexer: Indexer) -> None:
+        """Index objects by ``indexer(obj) -> iterable of str``; query with ``store.by_index``."""
+        self.store.add_indexer(name, indexer)
+
+    async def wait_for_sync(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Wait until the initial list has been delivered.
+
+        Raises :class:`TimeoutError` after ``timeout`` seconds, naming the last error.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self.watcher.synced.wait()
+        except TimeoutError:
+            reason = f": last error: {self.last_error}" if self.last_error else ""
+            raise TimeoutError(
+                f"informer for {self.watcher.describe()} did not sync in {timeout}s{reason}"
+            ) from None
+
+    def covers(self, namespace: str | None, labels: Mapping[str, str] | None) -> bool:
+        """Whether an object in ``namespace`` with ``labels`` belongs to this informer."""
+        if self.namespace is not None and namespace != self.namespace:
+            return False
+        return self._matches is None or self._matches(labels or {})
+
+    async def run(self) -> None:
+        """Run the list+watch loop until cancelled, dispatching events to handlers."""
+        async for event in self.watcher:
+            for handler in tuple(self._handlers):
+                try:
+                    handler(event)
+                except Exception:
+                    logger.exception(
+                        "event handler %r failed on %r; the informer goes on", handler, event
+                    )
+
+
+_InformerKey = tuple[type[Resource], str | None, str | None]
+
+
+class Cache:
+    """A set of shared informers, run together; typed reads by kind.
+
+    ``Cache(client)`` registers itself with ``client`` so that every object written through
+    that client is visible to the next read (``read_own_writes=False`` turns it off).
+    ``watch_options`` tune every watcher (see :class:`opframe.watch.Watcher`).
+    """
+
+    def __init__(
+        self, client: Client, *, read_own_writes: bool = True, **watch_options: Any
+    ) -> None:
+        self.client = client
+        self._watch_options = watch_options
+        self._informers: dict[_InformerKey, Informer[Any]] = {}
+        self._started = False
+        self._task: asyncio.Task[None] | None = None
+        self._remove_listener = (
+            client.add_write_listener(self._on_write) if read_own_writes else None
+        )
+
+    def informer(
+        self,
+        model: type[T],
+        *,
+        namespace: str | None = None,
+        label_selector: str | Mapping[str, str] | None = None,
+    ) -> Informer[T]:
+        """The shared informer for ``model`` in ``namespace`` (all when None) and selector.
+
+        Asking twice returns the same informer. New informers must be declared before the
+        cache starts (:class:`~opframe.errors.ConfigError` after).
+        """
+        selector = _normalise(label_selector)
+        key: _InformerKey = (model, namespace, selector)
+        existing = self._informers.get(key)
+        if existing is not None:
+            informer: Informer[T] = existing
+            return informer
+        if self._started:
+            scope = f"namespace {namespace!r}" if namespace else "all namespaces"
+            raise ConfigError(
+                f"informer for {api_info(model).kind} in {scope}"
+                + (f" with labels {selector!r}" if selector else "")
+                + " requested after the cache started; declare every informer before "
+                "starting the cache (controllers declare theirs when built)"
+            )
+        if api_info(model).namespaced is False and namespace:
+            raise ConfigError(f"{api_info(model).kind} is cluster-scoped: no namespace")
+        informer = Informer(
+            self.client, model, namespace=namespace, label_selector=selector, **self._watch_options
+        )
+        self._informers[key] = informer
+        return informer
+
+    def informers(self) -> Iterator[Informer[Any]]:
+        """Every declared informer."""
+        return iter(list(self._informers.values()))
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`run` has begun."""
+        return self._started
+
+    async def run(self) -> None:
+        """Run every informer until cancelled (one task each, owned by a task group)."""
+        if self._task is None or asyncio.current_task() is not self._task:
+            self._start()
+        async with asyncio.TaskGroup() as group:
+            for informer in self._informers.values():
+                group.create_task(informer.run(), name=f"informer {informer.watcher.describe()}")
+
+    def _start(self) -> None:
+        if self._started:
+            raise RuntimeError("this cache is already running")
+        self._started = True
+
+    async def __aenter__(self) -> Cache:
+        # Marked started here, not in the task, so that a late informer() fails at once.
+        self._start()
+        self._task = asyncio.create_task(self.run(), name="opframe cache")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop the informers started by ``async with`` and stop observing writes."""
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def wait_for_sync(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Wait until every informer has synced (:class:`TimeoutError` after ``timeout``)."""
+        try:
+            async with asyncio.timeout(timeout):
+                for informer in list(self._informers.values()):
+                    await informer.watcher.synced.wait()
+        except TimeoutError:
+            laggards = ", ".join(
+                i.watcher.describe() + (f" (last error: {i.last_error})" if i.last_error else "")
+                for i in self._informers.values()
+                if not i.has_synced
+            )
+            raise TimeoutError(f"cache did not sync in {timeout}s: {laggards}") from None
+
+    @property
+    def has_synced(self) -> bool:
+        """``True`` when every informer has synced."""
+        return all(i.has_synced for i in self._informers.values())
+
+    # -- typed reads ----------------------------------------------------------------------
+
+    def get(self, model: type[T], name: str, namespace: str | None = None) -> T | None:
+        """The cached ``model`` object ``name`` (in ``namespace``), or ``None``."""
+        return self._for(model, namespace).store.get(name, namespace)
+
+    def list(
+        self,
+        model: type[T],
+        namespace: str | None = None,
+        *,
+        label_selector: str | Mapping[str, str] | None = None,
+    ) -> list[T]:
+        """Cached ``model`` objects in ``namespace`` (all when None) matching the selector."""
+        return self._for(model, namespace).store.list(namespace, label_selector)
+
+    def by_index(self, model: type[T], index: str, value: str) -> builtins.list[T]:
+        """Cached ``model`` objects whose ``index`` includes ``value``."""
+        return self._for(model, None).store.by_index(index, value)
+
+    def _for(self, model: type[T], namespace: str | None) -> Informer[T]:
+        candidates = [
+            informer
+            for (m, ns, _), informer in self._informers.items()
+            if m is model and (ns is None or ns == namespace)
+        ]
+        if not candidates:
+            scope = f" in namespace {namespace!r}" if namespace else ""
+            raise ConfigError(
+                f"no informer for {api_info(model).kind}{scope}: declare it with "
+                f"cache.informer({model.__name__}, ...) before starting the cache"
+            )
+        # Prefer the widest view: no label selector, then cluster-wide.
+        candidates.sort(key=lambda i: (i.label_selector is not None, i.namespace is None))
+        best: Informer[T] = candidates[0]
+        return best
+
+    # -- read-your-own-writes -------------------------------------------------------------
+
+    def observe(self, obj: Resource | dict[str, Any], model: type[Resource] | None = None) -> bool:
+        """Make an object this process just wrote visible to reads, if it is newer.
+
+        Writes through the cache's client are observed automatically; call this for writes
+        made another way. Returns ``True`` if some informer's reads now see ``obj``.
+        """
+        if model is None:
+            if isinstance(obj, dict):
+                raise TypeError("observe(dict) needs model=: the class the object belongs to")
+            model = type(obj)
+        data = model_to_dict(obj)
+        return self._observe(model, data)
+
+    def _on_write(self, model: type[Any], data: dict[str, Any]) -> None:
+        self._observe(model, data)
+
+    def _observe(self, model: type[Any], data: dict[str, Any]) -> bool:
+        metadata = data.get("metadata") or {}
+        namespace = metadata.get("namespace")
+        seen = False
+        for (m, _, _), informer in self._informers.items():
+            if m is not model or not informer.covers(namespace, metadata.get("labels")):
+                continue
+            watcher = informer.watcher
+            key, entry = prepare(
+                data, strip_managed_fields=watcher.strip_managed_fields, transform=watcher.transform
+            )
+            seen = informer.store.observe(key, entry) or seen
+        return seen
+
+
+def _normalise(selector: str | Mapping[str, str] | None) -> str | None:
+    if selector is None:
+        return None
+    if isinstance(selector, str):
+        return selector.strip() or None
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or None

@@ -1,0 +1,443 @@
+"""The async typed client.
+
+A :class:`Client` speaks the Kubernetes REST API for opframe resource models (custom resources
+and the built-in wrappers of :mod:`opframe.kinds`)::
+
+    async with await Client.from_kubeconfig() as client:
+        cm = await client.get(ConfigMap, "settings", namespace="default")
+        cm.data["mode"] = "fast"
+        cm = await client.replace(cm)
+        await client.patch(ConfigMap, "settings", {"data": {"mode": "slow"}}, namespace="default")
+
+Errors are the typed exceptions of :mod:`opframe.errors` (``NotFound``, ``Conflict``,
+``AlreadyExists``, ``Invalid`` with field causes, ...). A 429 is retried by itself after the
+server's ``Retry-After`` (bounded by :class:`RetryPolicy`); an unreachable server raises
+:class:`ApiConnectionError` naming the endpoint.
+
+Configuration comes from ``kubernetes_asyncio.config`` (kubeconfig files, exec plugins,
+in-cluster service accounts); the HTTP stack is one aiohttp session per client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from opframe._api import ApiInfo, api_info, model_from_dict, model_to_dict
+from opframe._config import ConnectionConfig
+from opframe._http import ApiConnectionError, RetryPolicy, Transport
+from opframe.resource import Resource, ResourceList
+
+__all__ = ["ApiConnectionError", "Client", "PatchType", "RetryPolicy", "WriteListener"]
+
+T = TypeVar("T", bound=Resource)
+
+PatchType = Literal["merge", "json", "strategic", "apply"]
+"""Patch flavours: JSON merge patch, JSON patch, strategic merge patch, server-side apply."""
+
+_PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+WriteListener = Callable[[type[Any], dict[str, Any]], None]
+"""Called with ``(model, wire_dict)`` for every object a write returned (read-your-own-writes)."""
+
+
+def _selector(value: str | Mapping[str, str] | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return ",".join(f"{k}={v}" for k, v in value.items())
+
+
+class Client:
+    """An async client for one API server. Use as ``async with`` or call :meth:`close`.
+
+    Build it with :meth:`from_kubeconfig` or :meth:`in_cluster`; ``Client(config)`` takes a
+    :class:`~opframe._config.ConnectionConfig` directly.
+    """
+
+    def __init__(
+        self,
+        config: ConnectionConfig,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        max_connections: int = 100,
+    ) -> None:
+        self._transport = Transport(
+            config, retry=retry, timeout=timeout, max_connections=max_connections
+        )
+        self._write_listeners: list[WriteListener] = []
+
+    @classmethod
+    async def from_kubeconfig(
+        cls, path: str | Path | None = None, context: str | None = None, **options: Any
+    ) -> Client:
+        """A client from a kubeconfig file (``$KUBECONFIG`` or ``~/.kube/config`` by default).
+
+        ``options`` are passed to the constructor (``retry``, ``timeout``, ``max_connections``).
+        """
+        return cls(await ConnectionConfig.from_kubeconfig(path, context), **options)
+
+    @classmethod
+    def in_cluster(cls, **options: Any) -> Client:
+        """A client using the pod's service account."""
+        return cls(ConnectionConfig.in_cluster(), **options)
+
+    @property
+    def host(self) -> str:
+        """The API server's base URL."""
+        return self._transport.config.host
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._transport.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- raw access -----------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> Any:
+        """Send a request to ``path`` (e.g. ``/api/v1/namespaces``); returns decoded JSON."""
+        return await self._transport.request(
+            method, path, params=params, body=body, headers=headers, content_type=content_type
+        )
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        inactivity_timeout: float | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        """Open a streaming request (a watch); ``async with`` it to get the decoded lines."""
+        return self._transport.stream(
+            method, path, params=params, headers=headers, inactivity_timeout=inactivity_timeout
+        )
+
+    def add_write_listener(self, listener: WriteListener) -> Callable[[], None]:
+        """Call ``listener`` with every object a write through this client returns.
+
+        The informer cache uses it so a controller reads its own writes. Returns a function
+        that removes the listener.
+        """
+        self._write_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._write_listeners:
+                self._write_listeners.remove(listener)
+
+        return remove
+
+    # -- typed verbs ----------------------------------------------------------------------
+
+    async def get(self, model: type[T], name: str, namespace: str | None = None) -> T:
+        """Read one object; raises ``NotFound`` if it does not exist."""
+        info = self._info(model, namespace)
+        data = await self._transport.request("GET", info.path(namespace, name))
+        return model_from_dict(model, data)
+
+    async def list(
+        self,
+        model: type[T],
+        namespace: str | None = None,
+        *,
+        label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+    ) -> ResourceList[T]:
+        """List one page of objects (all namespaces when ``namespace`` is None).
+
+        Returns a ``ResourceList[model]`` with ``items`` and ``metadata`` (``resourceVersion``
+        and ``continue`` for the next page when ``limit`` was given).
+        """
+        data = await self.list_raw(
+            model,
+            namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            continue_=continue_,
+            resource_version=resource_version,
+        )
+        listed: ResourceList[T] = ResourceList[model].model_validate(data)  # type: ignore[valid-type]
+        return listed
+
+    async def list_all(
+        self,
+        model: type[T],
+        namespace: str | None = None,
+        *,
+        label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
+        page_size: int = 500,
+    ) -> AsyncIterator[T]:
+        """Iterate over every matching object, fetching ``page_size`` objects per request."""
+        continue_: str | None = None
+        while True:
+            data = await self.list_raw(
+                model,
+                namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                limit=page_size,
+                continue_=continue_,
+            )
+            for item in data.get("items") or ():
+                yield model_from_dict(model, item)
+            continue_ = (data.get("metadata") or {}).get("continue")
+            if not continue_:
+                return
+
+    async def list_raw(
+        self,
+        model: type[Any],
+        namespace: str | None = None,
+        *,
+        label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """List one page as the decoded JSON dict (the informer's hot path: no models)."""
+        info = api_info(model)
+        params: dict[str, str] = {}
+        if (sel := _selector(label_selector)) is not None:
+            params["labelSelector"] = sel
+        if (sel := _selector(field_selector)) is not None:
+            params["fieldSelector"] = sel
+        if limit is not None:
+            params["limit"] = str(limit)
+        if continue_:
+            params["continue"] = continue_
+        if resource_version is not None:
+            params["resourceVersion"] = resource_version
+        data: dict[str, Any] = await self._transport.request(
+            "GET", info.path(namespace), params=params
+        )
+        return data
+
+    async def create(self, obj: T, *, dry_run: bool = False, field_manager: str | None = None) -> T:
+        """Create ``obj``; returns the stored object. ``AlreadyExists`` if the name is taken."""
+        model = type(obj)
+        body = model_to_dict(obj)
+        namespace = _namespace_of(body)
+        info = self._info(model, namespace)
+        data = await self._transport.request(
+            "POST",
+            info.path(namespace),
+            params=_write_params(dry_run, field_manager),
+            body=body,
+        )
+        return self._written(model, data, dry_run)
+
+    async def replace(
+        self,
+        obj: T,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> T:
+        """Replace (PUT) ``obj``; ``Conflict`` if its ``resourceVersion`` is stale."""
+        model = type(obj)
+        body = model_to_dict(obj)
+        name, namespace = _name_of(body), _namespace_of(body)
+        info = self._info(model, namespace)
+        data = await self._transport.request(
+            "PUT",
+            info.path(namespace, name, subresource),
+            params=_write_params(dry_run, field_manager),
+            body=body,
+        )
+        return self._written(model, data, dry_run)
+
+    async def replace_status(self, obj: T, *, field_manager: str | None = None) -> T:
+        """Replace the ``status`` subresource of ``obj`` (spec changes are ignored)."""
+        return await self.replace(obj, subresource="status", field_manager=field_manager)
+
+    async def patch(
+        self,
+        model: type[T],
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        patch_type: PatchType = "merge",
+        subresource: str | None = None,
+        field_manager: str | None = None,
+        force: bool | None = None,
+        dry_run: bool = False,
+    ) -> T:
+        """Patch one object.
+
+        ``patch`` is a dict for ``merge``/``strategic``/``apply`` patches and a list of
+        operations for ``json`` (RFC 6902) patches. ``subresource="status"`` patches status.
+        """
+        info = self._info(model, namespace)
+        params = _write_params(dry_run, field_manager)
+        if force is not None:
+            params["force"] = "true" if force else "false"
+        data = await self._transport.request(
+            "PATCH",
+            info.path(namespace, name, subresource),
+            params=params,
+            body=patch,
+            content_type=_PATCH_CONTENT_TYPES[patch_type],
+        )
+        return self._written(model, data, dry_run)
+
+    async def patch_status(
+        self,
+        model: type[T],
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        patch_type: PatchType = "merge",
+        field_manager: str | None = None,
+    ) -> T:
+        """Patch the ``status`` subresource of one object."""
+        return await self.patch(
+            model,
+            name,
+            patch,
+            namespace=namespace,
+            patch_type=patch_type,
+            subresource="status",
+            field_manager=field_manager,
+        )
+
+    async def apply(
+        self,
+        obj: T,
+        *,
+        field_manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> T:
+        """Server-side apply ``obj`` as ``field_manager``.
+
+        Send only the fields this manager owns. ``force=True`` takes over fields owned by
+        other managers instead of failing with ``Conflict``.
+        """
+        model = type(obj)
+        body = dict(model_to_dict(obj))
+        metadata = dict(body.get("metadata") or {})
+        # The server rejects an apply configuration carrying managedFields.
+        metadata.pop("managedFields", None)
+        body["metadata"] = metadata
+        info = api_info(model)
+        body.setdefault("apiVersion", info.api_version)
+        body.setdefault("kind", info.kind)
+        return await self.patch(
+            model,
+            _name_of(body),
+            body,
+            namespace=_namespace_of(body),
+            patch_type="apply",
+            subresource=subresource,
+            field_manager=field_manager,
+            force=force,
+            dry_run=dry_run,
+        )
+
+    async def delete(
+        self,
+        model: type[Any],
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation_policy: Literal["Foreground", "Background", "Orphan"] | None = None,
+        grace_period_seconds: int | None = None,
+        preconditions: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        """Delete one object; ``NotFound`` if it is already gone.
+
+        ``preconditions`` may hold ``uid`` and/or ``resourceVersion`` (``Conflict`` if they
+        no longer match). With finalizers the object stays, with a deletionTimestamp, until
+        they are removed.
+        """
+        info = self._info(model, namespace)
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if propagation_policy is not None:
+            options["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if preconditions:
+            options["preconditions"] = dict(preconditions)
+        if dry_run:
+            options["dryRun"] = ["All"]
+        data = await self._transport.request("DELETE", info.path(namespace, name), body=options)
+        if not dry_run and isinstance(data, dict) and data.get("kind") == info.kind:
+            # The object survives (finalizers): let the cache see its deletionTimestamp.
+            self._notify(model, data)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _info(self, model: type[Any], namespace: str | None) -> ApiInfo:
+        info = api_info(model)
+        if not info.namespaced and namespace:
+            raise ValueError(f"{info.kind} is cluster-scoped: do not pass a namespace")
+        return info
+
+    def _written(self, model: type[T], data: Any, dry_run: bool) -> T:
+        if not dry_run:
+            self._notify(model, data)
+        return model_from_dict(model, data)
+
+    def _notify(self, model: type[Any], data: dict[str, Any]) -> None:
+        for listener in tuple(self._write_listeners):
+            listener(model, data)
+
+
+def _write_params(dry_run: bool, field_manager: str | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if dry_run:
+        params["dryRun"] = "All"
+    if field_manager:
+        params["fieldManager"] = field_manager
+    return params
+
+
+def _name_of(body: Mapping[str, Any]) -> str:
+    name = (body.get("metadata") or {}).get("name")
+    if not name:
+        raise ValueError(f"{body.get('kind', 'object')}: metadata.name is required")
+    return str(name)
+
+
+def _namespace_of(body: Mapping[str, Any]) -> str | None:
+    namespace = (body.get("metadata") or {}).get("namespace")
+    return str(namespace) if namespace else None

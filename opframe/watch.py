@@ -1,0 +1,418 @@
+"""The list-then-watch loop: a stream of typed events that survives a real network.
+
+::
+
+    async for event in watch(client, Pod, namespace="default"):
+        print(event.type, event.object.metadata.name)
+
+:func:`watch` lists (paginated) to learn a resourceVersion, then watches from it with
+bookmarks. What it does when things go wrong is the point of the module:
+
+- a stream that ends or drops (timeout, proxy, server restart) is resumed from the last
+  resourceVersion seen, events or bookmarks alike, **without** relisting;
+- a stream that stays silent longer than ``inactivity_timeout`` is treated as dead and resumed;
+- ``410 Gone`` (the version fell out of the server's history) triggers a full relist, diffed
+  against what was known: new objects come as ``ADDED``, changed ones as ``MODIFIED`` and
+  objects that vanished meanwhile as ``DELETED`` with their last known state;
+- other errors (connection refused, 5xx, 429, even 403/404 while RBAC or a CRD is being
+  installed) are logged and retried with jittered exponential backoff.
+
+Events of one object are never lost or reordered. ``Watcher.synced`` is set once the initial
+list has been delivered; ``Watcher.stats`` counts lists, relists, resumes and bookmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from opframe._api import api_info
+from opframe._http import ApiConnectionError
+from opframe._store import Entry, Key, Store, prepare
+from opframe.client import Client
+from opframe.errors import ApiError, Gone, api_error_from_status
+from opframe.resource import Resource
+
+__all__ = ["Backoff", "Event", "EventType", "WatchStats", "Watcher", "watch"]
+
+logger = logging.getLogger("opframe.watch")
+
+T = TypeVar("T", bound=Resource)
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+"""What happened to the object."""
+
+
+class Event(Generic[T]):
+    """One change to one object, as the store saw it.
+
+    Attributes:
+        type: ``ADDED``, ``MODIFIED`` or ``DELETED``.
+        key: ``(namespace, name)``, namespace ``""`` for cluster-scoped objects.
+        initial: ``True`` for events produced by a (re)list rather than by the watch stream;
+            controllers may give them a lower priority.
+
+    ``object`` (the new state, or the last state for ``DELETED``) and ``old`` (the previous
+    state when known) are built lazily from the store's JSON on first access and then shared
+    by every handler of the event: treat them as read-only.
+    """
+
+    __slots__ = ("_model", "_obj", "_old", "_old_raw", "_raw", "initial", "key", "type")
+
+    def __init__(
+        self,
+        type: EventType,
+        model: type[T],
+        key: Key,
+        raw: bytes,
+        old_raw: bytes | None = None,
+        *,
+        initial: bool = False,
+    ) -> None:
+        self.type: EventType = type
+        self.key = key
+        self.initial = initial
+        self._model = model
+        self._raw = raw
+        self._old_raw = old_raw
+        self._obj: T | None = None
+        self._old: T | None = None
+
+    @classmethod
+    def of(
+        cls, type: EventType, obj: T, old: T | None = None, *, initial: bool = False
+    ) -> Event[T]:
+        """An event for an existing model (tests, synthetic events)."""
+        model = type_of(obj)
+        meta = obj.metadata
+        event = cls(
+            type, model, (meta.namespace or "", meta.name or ""), b"", None, initial=initial
+        )
+        event._obj = obj
+        event._old = old
+        return event
+
+    @property
+    def object(self) -> T:
+        """The object after the change (for ``DELETED``: its last known state)."""
+        if self._obj is None:
+            self._obj = self._model.model_validate_json(self._raw)
+        return self._obj
+
+    @property
+    def old(self) -> T | None:
+        """The object before the change, when the store held it."""
+        if self._old is None and self._old_raw is not None:
+            self._old = self._model.model_validate_json(self._old_raw)
+        return self._old
+
+    @property
+    def name(self) -> str:
+        """The object's name."""
+        return self.key[1]
+
+    @property
+    def namespace(self) -> str | None:
+        """The object's namespace, ``None`` for a cluster-scoped object."""
+        return self.key[0] or None
+
+    def __repr__(self) -> str:
+        kind = api_info(self._model).kind
+        return f"Event({self.type} {kind} {'/'.join(p for p in self.key if p)})"
+
+
+def type_of(obj: T) -> type[T]:
+    """The class of a model, typed for generics."""
+    return type(obj)
+
+
+@dataclass
+class WatchStats:
+    """Counters of one watcher, for tests and metrics.
+
+    Attributes:
+        lists: complete lists performed (the initial one included).
+        relists: lists after the initial one (410 Gone, or an error while listing).
+        watches: watch requests opened.
+        resumes: watch requests opened from a known resourceVersion without relisting.
+        bookmarks: bookmark events received.
+        events: events delivered.
+        errors: failures retried with backoff.
+    """
+
+    lists: int = 0
+    relists: int = 0
+    watches: int = 0
+    resumes: int = 0
+    bookmarks: int = 0
+    events: int = 0
+    errors: int = 0
+
+
+@dataclass
+class Backoff:
+    """Jittered exponential backoff: ``initial`` doubling up to ``maximum`` seconds.
+
+    Each delay is drawn uniformly from ``[d * (1 - jitter), d]`` so that many watchers that
+    failed together do not retry together.
+    """
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.5
+    _attempt: int = 0
+
+    def next(self) -> float:
+        """The next delay, growing with each call until :meth:`reset`."""
+        delay = min(self.initial * self.factor**self._attempt, self.maximum)
+        self._attempt += 1
+        return delay * random.uniform(1.0 - self.jitter, 1.0)
+
+    def reset(self) -> None:
+        """Start again from ``initial`` (after a success)."""
+        self._attempt = 0
+
+
+# Errors after which the loop retries; anything else is a bug and propagates.
+_RETRYABLE = (ApiError, ApiConnectionError, TimeoutError, ValueError)
+
+
+class Watcher(Generic[T]):
+    """List-then-watch over one kind in one scope, as an async iterator of :class:`Event`.
+
+    Create it with :func:`watch`. The watcher keeps every object it has seen in
+    :attr:`store` (compact JSON, see :mod:`opframe.cache`) to fill ``Event.old`` and to diff
+    a relist; an informer reads that same store.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        model: type[T],
+        *,
+        namespace: str | None = None,
+        label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
+        page_size: int = 500,
+        inactivity_timeout: float = 90.0,
+        watch_timeout: tuple[int, int] = (300, 600),
+        backoff: Backoff | None = None,
+        strip_managed_fields: bool = True,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        store: Store[T] | None = None,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.page_size = page_size
+        self.inactivity_timeout = inactivity_timeout
+        self.watch_timeout = watch_timeout
+        self.backoff = backoff or Backoff()
+        self.strip_managed_fields = strip_managed_fields
+        self.transform = transform
+        self.store: Store[T] = store if store is not None else Store(model)
+        self.stats = WatchStats()
+        self.synced = asyncio.Event()
+        self.resource_version: str | None = None
+        self.last_error: BaseException | None = None
+        self._info = api_info(model)
+        self._running = False
+
+    def __aiter__(self) -> AsyncIterator[Event[T]]:
+        if self._running:
+            raise RuntimeError(f"this {self._info.kind} watcher is already being iterated")
+        self._running = True
+        return self._run()
+
+    def describe(self) -> str:
+        """``Kind`` plus its scope and selectors, for messages."""
+        scope = f" in namespace {self.namespace}" if self.namespace else ""
+        if self.label_selector:
+            scope += f" with labels {self.label_selector}"
+        return f"{self._info.kind}{scope}"
+
+    async def _run(self) -> AsyncIterator[Event[T]]:
+        while True:
+            try:
+                if self.resource_version is None:
+                    async for event in self._relist():
+                        yield event
+                    self.synced.set()
+                async for event in self._watch():
+                    yield event
+            except Gone:
+                logger.info("watch of %s expired (410 Gone): relisting", self.describe())
+                self.resource_version = None
+            except _RETRYABLE as exc:
+                self.stats.errors += 1
+                self.last_error = exc
+                delay = self.backoff.next()
+                logger.warning(
+                    "watch of %s failed, retrying in %.2fs: %s", self.describe(), delay, exc
+                )
+                await asyncio.sleep(delay)
+
+    def _params(self) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if self.label_selector is not None:
+            params["labelSelector"] = _selector(self.label_selector)
+        if self.field_selector is not None:
+            params["fieldSelector"] = _selector(self.field_selector)
+        return params
+
+    def _entry(self, obj: dict[str, Any]) -> tuple[Key, Entry]:
+        return prepare(
+            obj, strip_managed_fields=self.strip_managed_fields, transform=self.transform
+        )
+
+    async def _relist(self) -> AsyncIterator[Event[T]]:
+        relist = self.stats.lists > 0
+        seen: set[Key] = set()
+        continue_: str | None = None
+        params = self._params()
+        while True:
+            page = await self.client.list_raw(
+                self.model,
+                self.namespace,
+                label_selector=params.get("labelSelector"),
+                field_selector=params.get("fieldSelector"),
+                limit=self.page_size,
+                continue_=continue_,
+            )
+            for item in page.get("items") or ():
+                # List items carry no apiVersion/kind; models and readers expect them.
+                item.setdefault("apiVersion", self._info.api_version)
+                item.setdefault("kind", self._info.kind)
+                key, entry = self._entry(item)
+                seen.add(key)
+                old = self.store.entry(key)
+                if old is not None and old.rv == entry.rv:
+                    continue
+                self.store.apply(key, entry)
+                kind: EventType = "ADDED" if old is None else "MODIFIED"
+                self.stats.events += 1
+                yield Event(kind, self.model, key, entry.raw, _raw(old), initial=True)
+            metadata = page.get("metadata") or {}
+            continue_ = metadata.get("continue")
+            if not continue_:
+                list_rv = str(metadata.get("resourceVersion") or "")
+                break
+        for key, old in self.store.iter_base():
+            if key not in seen:
+                self.store.delete(key)
+                self.stats.events += 1
+                yield Event("DELETED", self.model, key, old.raw, old.raw, initial=True)
+        self.store.forget_overlay(list_rv)
+        self.stats.lists += 1
+        if relist:
+            self.stats.relists += 1
+        self.resource_version = list_rv
+        self.backoff.reset()
+
+    async def _watch(self) -> AsyncIterator[Event[T]]:
+        params = self._params()
+        params.update(
+            {
+                "watch": "true",
+                "allowWatchBookmarks": "true",
+                "resourceVersion": self.resource_version or "",
+                "timeoutSeconds": str(random.randint(*self.watch_timeout)),
+            }
+        )
+        if self.stats.watches > 0:
+            self.stats.resumes += 1
+        self.stats.watches += 1
+        started = time.monotonic()
+        delivered = False
+        async with self.client.stream(
+            "GET",
+            self._info.path(self.namespace),
+            params=params,
+            inactivity_timeout=self.inactivity_timeout,
+        ) as lines:
+            try:
+                async for line in lines:
+                    delivered = True
+                    event = self._handle(line)
+                    if event is not None:
+                        yield event
+            except TimeoutError:
+                logger.info(
+                    "watch of %s silent for %.0fs: reconnecting",
+                    self.describe(),
+                    self.inactivity_timeout,
+                )
+                return
+        if not delivered and time.monotonic() - started < 1.0:
+            # A stream the server closes at once, again and again, must not spin.
+            await asyncio.sleep(self.backoff.next())
+        else:
+            self.backoff.reset()
+
+    def _handle(self, line: dict[str, Any]) -> Event[T] | None:
+        kind = line.get("type")
+        obj = line.get("object") or {}
+        if kind == "BOOKMARK":
+            self.stats.bookmarks += 1
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if rv:
+                self.resource_version = str(rv)
+            return None
+        if kind == "ERROR":
+            code = int(obj.get("code") or 500)
+            error = api_error_from_status(code, obj)
+            raise error
+        if kind not in ("ADDED", "MODIFIED", "DELETED"):
+            raise ValueError(f"unknown watch event type {kind!r} for {self.describe()}")
+        key, entry = self._entry(obj)
+        self.stats.events += 1
+        if entry.rv:
+            self.resource_version = entry.rv
+        if kind == "DELETED":
+            old = self.store.delete(key)
+            return Event("DELETED", self.model, key, entry.raw, _raw(old))
+        old = self.store.apply(key, entry)
+        return Event("ADDED" if old is None else "MODIFIED", self.model, key, entry.raw, _raw(old))
+
+
+def _raw(entry: Entry | None) -> bytes | None:
+    return None if entry is None else entry.raw
+
+
+def _selector(value: str | Mapping[str, str]) -> str:
+    if isinstance(value, str):
+        return value
+    return ",".join(f"{k}={v}" for k, v in value.items())
+
+
+def watch(
+    client: Client,
+    model: type[T],
+    *,
+    namespace: str | None = None,
+    label_selector: str | Mapping[str, str] | None = None,
+    field_selector: str | Mapping[str, str] | None = None,
+    **options: Any,
+) -> Watcher[T]:
+    """Watch ``model`` objects (in ``namespace``, matching the selectors) forever.
+
+    Returns a :class:`Watcher`; iterate it with ``async for``. ``options`` are the tuning
+    knobs of :class:`Watcher` (``page_size``, ``inactivity_timeout``, ``watch_timeout``,
+    ``backoff``, ``strip_managed_fields``, ``transform``).
+    """
+    return Watcher(
+        client,
+        model,
+        namespace=namespace,
+        label_selector=label_selector,
+        field_selector=field_selector,
+        **options,
+    )
