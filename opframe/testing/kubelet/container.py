@@ -1,0 +1,410 @@
+"""One container of a pod: start, probe, restart with CrashLoopBackOff, report status.
+
+A :class:`ContainerRunner` is the kubelet's per-container loop. It resolves the image, starts
+the process, runs its startup, liveness and readiness probes, and after an exit decides by
+the pod's ``restartPolicy`` whether and when to start it again. Restart delays follow
+kubelet's back-off: the first restart is immediate, then ``base`` doubling to ``cap``
+(10 s → 5 min by default), reset after a run longer than twice the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opframe.testing.kubelet.env import EnvError, expand_all, resolve_env
+from opframe.testing.kubelet.images import ImageNotFound, ImageResolver
+from opframe.testing.kubelet.probes import ProbeResult, ProbeSpec, ProbeWorker, check_once
+from opframe.testing.kubelet.runtime import (
+    ContainerProcess,
+    LogFile,
+    Mount,
+    Sandbox,
+    run_in_sandbox,
+)
+
+__all__ = ["Backoff", "ContainerRunner", "PodContext", "now_rfc3339"]
+
+log = logging.getLogger("opframe.kubelet")
+Obj = dict[str, Any]
+
+
+def now_rfc3339() -> str:
+    """The current time as Kubernetes writes it (seconds, UTC, ``Z``)."""
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Backoff:
+    """kubelet's restart back-off: 0, base, 2·base, ... up to cap."""
+
+    def __init__(self, base: float, cap: float) -> None:
+        self.base, self.cap = base, cap
+        self._current = 0.0
+        self._used = False
+
+    def next_delay(self, ran_for: float) -> float:
+        """The delay before the next start, given how long the last run lasted."""
+        if ran_for > 2 * self.cap:
+            self._current, self._used = 0.0, False
+        if not self._used:
+            self._used = True
+            return 0.0
+        self._current = self.base if self._current == 0 else min(self._current * 2, self.cap)
+        return self._current
+
+
+@dataclass
+class PodContext:
+    """What a container needs from its pod (filled in by the pod worker)."""
+
+    pod: Obj
+    ip: str
+    hosts_file: Path
+    volumes: Mapping[str, Path]
+    log_dir: Path
+    resolver: ImageResolver
+    fetch: Callable[[str, str, str], Awaitable[Obj | None]]
+    event: Callable[[str, str, str, str], Awaitable[None]]
+    changed: Callable[[], None]
+    backoff_base: float
+    backoff_cap: float
+
+    @property
+    def restart_policy(self) -> str:
+        """``spec.restartPolicy`` (default Always)."""
+        return str(self.pod.get("spec", {}).get("restartPolicy") or "Always")
+
+    @property
+    def grace(self) -> float:
+        """``spec.terminationGracePeriodSeconds`` (default 30)."""
+        value = self.pod.get("spec", {}).get("terminationGracePeriodSeconds")
+        return 30.0 if value is None else float(value)
+
+
+class ContainerRunner:
+    """Runs one container (regular or init) for the lifetime of its pod."""
+
+    def __init__(self, ctx: PodContext, spec: Obj, *, init: bool = False) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.name = str(spec["name"])
+        self.init = init
+        self.state: Obj = {"waiting": {"reason": "ContainerCreating"}}
+        self.last_state: Obj = {}
+        self.restart_count = 0
+        self.ready = False
+        self.started = False
+        self.container_id = ""
+        self.image_id = ""
+        self.process: ContainerProcess | None = None
+        self.logs: list[LogFile] = []
+        self.finished = False
+        self.succeeded = False
+        self._stopping = False
+        self._kill_requested = asyncio.Event()
+        self._backoff = Backoff(ctx.backoff_base, ctx.backoff_cap)
+        self._pull_backoff = Backoff(ctx.backoff_base, ctx.backoff_cap)
+        ports = {p["name"]: int(p["containerPort"]) for p in spec.get("ports") or [] if "name" in p}
+        self._ports = ports
+        self._env: dict[str, str] = {}
+        self._sandbox: Sandbox | None = None
+
+    @property
+    def field_path(self) -> str:
+        """The event ``involvedObject.fieldPath`` of this container."""
+        return f"spec.{'initContainers' if self.init else 'containers'}{{{self.name}}}"
+
+    def status(self) -> Obj:
+        """This container's ``containerStatuses`` entry."""
+        out: Obj = {
+            "name": self.name,
+            "state": self.state,
+            "lastState": self.last_state,
+            "ready": self.ready,
+            "restartCount": self.restart_count,
+            "image": self.spec.get("image", ""),
+            "imageID": self.image_id,
+            "started": self.started,
+        }
+        if self.container_id:
+            out["containerID"] = self.container_id
+        return out
+
+    def _set(self, state: Obj, *, ready: bool | None = None) -> None:
+        self.state = state
+        if ready is not None:
+            self.ready = ready
+        self.ctx.changed()
+
+    async def _wait_or_stop(self, delay: float) -> bool:
+        """Sleep ``delay`` (a back-off); return False if the container is being stopped."""
+        await asyncio.sleep(delay)
+        return not self._stopping
+
+    async def run(self) -> None:
+        """Start, watch and restart the container until it is finished or stopped."""
+        try:
+            await self._run()
+        finally:
+            # Cancelled (kubelet shutdown) or failed: the process must not outlive us.
+            if self.process is not None:
+                self.process.kill_group()
+                await asyncio.shield(self.process.wait())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            argv = await self._prepare()
+            if argv is None:
+                continue
+            if self.container_id:
+                self.restart_count += 1
+            proc = await self._start(argv)
+            started_at = loop.time()
+            code = await self._supervise(proc)
+            ran_for = loop.time() - started_at
+            terminated = {
+                "exitCode": code,
+                "reason": "Completed" if code == 0 else "Error",
+                "startedAt": self.state.get("running", {}).get("startedAt", now_rfc3339()),
+                "finishedAt": now_rfc3339(),
+                "containerID": self.container_id,
+            }
+            self.process = None
+            self.started = False
+            policy = self.ctx.restart_policy
+            restart = not self._stopping and (
+                (policy == "Always" and not self.init) or (policy != "Never" and code != 0)
+            )
+            if not restart:
+                self.finished, self.succeeded = True, code == 0
+                self._set({"terminated": terminated}, ready=False)
+                return
+            self.last_state = {"terminated": terminated}
+            delay = self._backoff.next_delay(ran_for)
+            if delay > 0:
+                message = (
+                    f"back-off {delay:g}s restarting failed container={self.name} "
+                    f"pod={self.ctx.pod['metadata']['name']}_{self.ctx.pod['metadata']['namespace']}"
+                    f"({self.ctx.pod['metadata']['uid']})"
+                )
+                self._set({"waiting": {"reason": "CrashLoopBackOff", "message": message}},
+                          ready=False)  # fmt: skip
+                await self.ctx.event(
+                    "Warning", "BackOff", "Back-off restarting failed container "
+                    f"{self.name} in pod {self.ctx.pod['metadata']['name']}", self.field_path,
+                )  # fmt: skip
+            else:
+                self._set({"terminated": terminated}, ready=False)
+            if not await self._wait_or_stop(delay):
+                return
+
+    async def _prepare(self) -> list[str] | None:
+        """Resolve image, env and argv; on failure report it, back off, return None."""
+        image = str(self.spec.get("image", ""))
+        try:
+            local = self.ctx.resolver.resolve(image)
+        except ImageNotFound as exc:
+            await self.ctx.event("Normal", "Pulling", f'Pulling image "{image}"', self.field_path)
+            await self.ctx.event(
+                "Warning", "Failed", f'Failed to pull image "{image}": {exc}', self.field_path
+            )
+            await self.ctx.event("Warning", "Failed", "Error: ErrImagePull", self.field_path)
+            self._set({"waiting": {"reason": "ErrImagePull", "message": str(exc)}}, ready=False)
+            if not await self._wait_or_stop(min(1.0, self.ctx.backoff_base)):
+                return None
+            message = f'Back-off pulling image "{image}"'
+            self._set({"waiting": {"reason": "ImagePullBackOff", "message": message}})
+            await self.ctx.event("Normal", "BackOff", message, self.field_path)
+            await self.ctx.event("Warning", "Failed", "Error: ImagePullBackOff", self.field_path)
+            await self._wait_or_stop(self._pull_backoff.next_delay(0.0) or self.ctx.backoff_base)
+            return None
+        if not self.image_id:
+            await self.ctx.event(
+                "Normal", "Pulled",
+                f'Container image "{image}" already present on machine', self.field_path,
+            )  # fmt: skip
+        self.image_id = f"local://{image}"
+        base = {"HOSTNAME": self._hostname(), "HOME": "/root"}
+        try:
+            self._env = await resolve_env(self.spec, self.ctx.pod, self.ctx.fetch, base)
+            argv = local.argv(
+                expand_all(self.spec.get("command") or [], self._env),
+                expand_all(self.spec.get("args") or [], self._env),
+            )
+        except (EnvError, ImageNotFound) as exc:
+            reason = (
+                "CreateContainerConfigError" if isinstance(exc, EnvError) else "RunContainerError"
+            )
+            await self.ctx.event("Warning", "Failed", f"Error: {exc}", self.field_path)
+            self._set({"waiting": {"reason": reason, "message": str(exc)}}, ready=False)
+            await self._wait_or_stop(max(self._backoff.next_delay(0.0), 0.1))
+            return None
+        self._sandbox = Sandbox(
+            hosts_file=self.ctx.hosts_file,
+            hostname=self._hostname(),
+            mounts=tuple(self._mounts()),
+        )
+        return argv
+
+    def _hostname(self) -> str:
+        spec = self.ctx.pod.get("spec") or {}
+        return str(spec.get("hostname") or self.ctx.pod["metadata"]["name"])
+
+    def _mounts(self) -> list[Mount]:
+        mounts = []
+        for vm in self.spec.get("volumeMounts") or []:
+            source = self.ctx.volumes.get(vm["name"])
+            if source is None:
+                continue
+            if vm.get("subPath"):
+                source = source / vm["subPath"]
+                if not source.exists():
+                    source.mkdir(parents=True)
+            mounts.append(Mount(source, vm["mountPath"], bool(vm.get("readOnly"))))
+        return mounts
+
+    async def _start(self, argv: list[str]) -> ContainerProcess:
+        assert self._sandbox is not None
+        self.container_id = f"opframe://{uuid.uuid4().hex}"
+        log_file = LogFile(self.ctx.log_dir / self.name / f"{self.restart_count}.log")
+        self.logs = [*self.logs[-1:], log_file]
+        proc = await ContainerProcess.start(
+            argv, env=self._env, sandbox=self._sandbox, log=log_file,
+            workdir=self.spec.get("workingDir"),
+        )  # fmt: skip
+        self.process = proc
+        self._kill_requested.clear()
+        has_startup = "startupProbe" in self.spec
+        self.started = not has_startup
+        self._set(
+            {"running": {"startedAt": now_rfc3339()}},
+            ready="readinessProbe" not in self.spec and not has_startup and not self.init,
+        )
+        await self.ctx.event("Normal", "Created", f"Created container: {self.name}",
+                             self.field_path)  # fmt: skip
+        await self.ctx.event("Normal", "Started", f"Started container {self.name}",
+                             self.field_path)  # fmt: skip
+        return proc
+
+    async def _supervise(self, proc: ContainerProcess) -> int:
+        """Run the probes while the process lives; return its exit code."""
+        async with asyncio.TaskGroup() as tg:
+            probes = tg.create_task(self._run_probes(), name=f"probes-{self.name}")
+            killer = tg.create_task(self._kill_requested.wait())
+            exited = tg.create_task(proc.wait())
+            await asyncio.wait([exited, killer], return_when=asyncio.FIRST_COMPLETED)
+            if not exited.done():
+                await self.ctx.event(
+                    "Normal", "Killing",
+                    f"Container {self.name} failed liveness probe, will be restarted",
+                    self.field_path,
+                )  # fmt: skip
+                await proc.stop(self._probe_grace())
+            probes.cancel()
+            killer.cancel()
+            code = await exited
+        return code
+
+    def _probe_grace(self) -> float:
+        value = (self.spec.get("livenessProbe") or {}).get("terminationGracePeriodSeconds")
+        return self.ctx.grace if value is None else float(value)
+
+    async def _check(self, spec: ProbeSpec) -> ProbeResult:
+        sandbox = self._sandbox
+        assert sandbox is not None
+
+        async def run_exec(argv: Any, time_limit: float) -> tuple[int, str]:
+            image = self.ctx.resolver.resolve(str(self.spec.get("image", "")))
+            host_argv = image.argv(list(argv), [])
+            return await run_in_sandbox(host_argv, env=self._env, sandbox=sandbox,
+                                        time_limit=time_limit)  # fmt: skip
+
+        return await check_once(spec, pod_ip=self.ctx.ip, ports=self._ports, run_exec=run_exec)
+
+    async def _run_probes(self) -> None:
+        if "startupProbe" in self.spec:
+            done = asyncio.Event()
+            spec = ProbeSpec.from_dict(self.spec["startupProbe"])
+
+            async def on_startup(result: ProbeResult) -> None:
+                if result.ok:
+                    self.started = True
+                    self.ctx.changed()
+                    done.set()
+                else:
+                    await self._unhealthy("Startup", result)
+                    self._kill_requested.set()
+
+            worker = ProbeWorker(spec, initial=False, check=lambda: self._check(spec),
+                                 on_change=on_startup)  # fmt: skip
+            async with asyncio.TaskGroup() as tg:
+                task = tg.create_task(worker.run())
+                await done.wait()
+                task.cancel()
+            if "readinessProbe" not in self.spec:
+                self._set(self.state, ready=True)
+        async with asyncio.TaskGroup() as tg:
+            if "readinessProbe" in self.spec:
+                rspec = ProbeSpec.from_dict(self.spec["readinessProbe"])
+
+                async def on_ready(result: ProbeResult) -> None:
+                    self._set(self.state, ready=result.ok)
+
+                async def on_ready_fail(result: ProbeResult) -> None:
+                    await self._unhealthy("Readiness", result)
+
+                tg.create_task(ProbeWorker(
+                    rspec, initial=False, check=lambda: self._check(rspec),
+                    on_change=on_ready, on_failure=on_ready_fail,
+                ).run())  # fmt: skip
+            if "livenessProbe" in self.spec:
+                lspec = ProbeSpec.from_dict(self.spec["livenessProbe"])
+
+                async def on_live(result: ProbeResult) -> None:
+                    if not result.ok:
+                        self._kill_requested.set()
+
+                async def on_live_fail(result: ProbeResult) -> None:
+                    await self._unhealthy("Liveness", result)
+
+                tg.create_task(ProbeWorker(
+                    lspec, initial=True, check=lambda: self._check(lspec),
+                    on_change=on_live, on_failure=on_live_fail,
+                ).run())  # fmt: skip
+
+    async def _unhealthy(self, kind: str, result: ProbeResult) -> None:
+        await self.ctx.event("Warning", "Unhealthy", f"{kind} probe failed: {result.message}",
+                             self.field_path)  # fmt: skip
+
+    async def terminate(self, grace: float) -> None:
+        """Stop for good: SIGTERM, ``grace`` seconds, SIGKILL; no restart afterwards."""
+        self._stopping = True
+        proc = self.process
+        if proc is not None:
+            await self.ctx.event("Normal", "Killing", f"Stopping container {self.name}",
+                                 self.field_path)  # fmt: skip
+            await proc.stop(grace)
+
+    def signal(self, sig: signal.Signals) -> bool:
+        """Send ``sig`` to the running process (chaos); False if none is running."""
+        if self.process is None:
+            return False
+        self.process.send_signal(sig)
+        return True
+
+    async def kill_now(self) -> None:
+        """SIGKILL the running process, if any (cleanup, no grace)."""
+        self._stopping = True
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                await self.process.kill()

@@ -1,0 +1,417 @@
+"""The local kubelet: binds pods to one local node and runs them as processes.
+
+Its sync loop mirrors pods, services and claims with list+watch and reacts to each change:
+
+- a pod with no ``spec.nodeName`` (default scheduler) is bound to the node through
+  ``pods/binding``, as a one-node scheduler would;
+- a pod bound to the node gets a :class:`~opframe.testing.kubelet.pod.PodWorker`;
+- a pod marked for deletion is stopped gracefully (SIGTERM, the pod's deletion grace period,
+  SIGKILL) and then removed with ``gracePeriodSeconds=0``, as kubelet finishes a deletion;
+- any change to pods or services rewrites the hosts files of running pods in place.
+
+Example::
+
+    async with Kubelet(url, token=token, ca_file=ca, state_dir=tmp) as kubelet:
+        ...  # pods created through the API server now run
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from opframe.errors import ApiError, Conflict, NotFound
+from opframe.testing.kubelet._api import RawApi, Store
+from opframe.testing.kubelet.container import now_rfc3339
+from opframe.testing.kubelet.images import ImageResolver
+from opframe.testing.kubelet.network import (
+    AddressBlock,
+    PodAddress,
+    ServiceRecord,
+    render_hosts,
+    write_in_place,
+)
+from opframe.testing.kubelet.node import NodeAgent
+from opframe.testing.kubelet.pod import PodWorker
+from opframe.testing.kubelet.volumes import VolumeManager
+
+__all__ = ["Kubelet"]
+
+log = logging.getLogger("opframe.kubelet")
+Obj = dict[str, Any]
+
+
+class Kubelet:
+    """A process-based kubelet for one local node, talking to an API server.
+
+    Args:
+        url: the API server URL; ``token`` and ``ca_file`` authenticate to it.
+        state_dir: where pod directories, volumes, claims and logs live.
+        node_name: the Node this kubelet registers and binds pods to.
+        resolver: image → local program mapping (default: built-in etcd rule).
+        backoff_base / backoff_cap: CrashLoopBackOff timing (kubelet: 10 s and 300 s).
+        heartbeat: seconds between node status heartbeats.
+        cluster_domain: the DNS suffix of service and pod names in hosts files.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        state_dir: Path,
+        token: str | None = None,
+        ca_file: str | Path | None = None,
+        node_name: str = "opframe-node",
+        resolver: ImageResolver | None = None,
+        backoff_base: float = 10.0,
+        backoff_cap: float = 300.0,
+        heartbeat: float = 10.0,
+        cluster_domain: str = "cluster.local",
+        host_ip: str = "127.0.0.1",
+    ) -> None:
+        self.api = RawApi(url, token=token, ca_file=ca_file)
+        self.state_dir = state_dir
+        self.node_name = node_name
+        self.host_ip = host_ip
+        self.resolver = resolver or ImageResolver()
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.cluster_domain = cluster_domain
+        ca_pem = Path(ca_file).read_bytes() if ca_file else None
+        self.volumes = VolumeManager(state_dir, self.api, token=token, ca_pem=ca_pem)
+        self.node = NodeAgent(self.api, node_name, host_ip, heartbeat=heartbeat)
+        self.workers: dict[str, PodWorker] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping: set[str] = set()
+        self._pods = Store(self.api, "/api/v1/pods", self._on_pod)
+        self._services = Store(self.api, "/api/v1/services", self._on_service)
+        self._claims = Store(self.api, "/api/v1/persistentvolumeclaims", self._on_claim)
+        self._hosts_dirty = asyncio.Event()
+        self._addresses: AddressBlock | None = None
+        self._group: asyncio.TaskGroup | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._events: dict[tuple[str, str, str, str], tuple[str, int]] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Kubelet:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._addresses = AddressBlock()
+        await self.api.__aenter__()
+        try:
+            await self.node.register()
+            self._main = asyncio.create_task(self._run(), name="kubelet")
+            ready = asyncio.create_task(self._ready.wait())
+            await asyncio.wait([ready, self._main], return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            if self._main.done():
+                self._main.result()
+        except BaseException:
+            await self._shutdown()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+        await self.api.__aexit__(None, None, None)
+        if self._addresses is not None:
+            self._addresses.close()
+
+    async def _run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._group = tg
+                tg.create_task(self.node.run(), name="node-heartbeat")
+                tg.create_task(self._claims.run(), name="watch-pvcs")
+                tg.create_task(self._services.run(), name="watch-services")
+                await self._services.synced.wait()
+                tg.create_task(self._pods.run(), name="watch-pods")
+                await self._pods.synced.wait()
+                tg.create_task(self._refresh_hosts(), name="hosts-files")
+                self._ready.set()
+        finally:
+            # Every pod task is cancelled by the group; each kills its processes on the way out.
+            self._group = None
+
+    # -- what pod workers need (NodeView) -------------------------------------------------
+
+    @property
+    def node_ready(self) -> bool:
+        """Whether the node reports Ready (chaos can turn it off)."""
+        return self.node.ready
+
+    def allocate_address(self, owner: str) -> str:
+        """The loopback address of pod ``owner`` (a uid)."""
+        assert self._addresses is not None
+        return self._addresses.allocate(owner)
+
+    async def fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """Get a ConfigMap or Secret by name, or None."""
+        plural = {"ConfigMap": "configmaps", "Secret": "secrets"}[kind]
+        return await self.api.get_or_none(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+
+    async def record_event(
+        self, pod: Obj, type_: str, reason: str, message: str, field_path: str = ""
+    ) -> None:
+        """Record a core/v1 Event about ``pod`` from the kubelet, counting repeats."""
+        meta = pod["metadata"]
+        ns = meta.get("namespace", "default")
+        key = (meta["uid"], field_path, reason, message)
+        now = now_rfc3339()
+        try:
+            if key in self._events:
+                name, count = self._events[key]
+                self._events[key] = (name, count + 1)
+                await self.api.merge_patch(
+                    f"/api/v1/namespaces/{ns}/events/{name}",
+                    {"count": count + 1, "lastTimestamp": now},
+                )
+                return
+            name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
+            involved: Obj = {"kind": "Pod", "namespace": ns, "name": meta["name"],
+                             "uid": meta["uid"], "apiVersion": "v1",
+                             "resourceVersion": meta.get("resourceVersion", "")}  # fmt: skip
+            if field_path:
+                involved["fieldPath"] = field_path
+            body = {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": ns},
+                "involvedObject": involved, "reason": reason, "message": message, "type": type_,
+                "source": {"component": "kubelet", "host": self.node_name},
+                "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+                "reportingComponent": "kubelet", "reportingInstance": self.node_name,
+            }  # fmt: skip
+            await self.api.request("POST", f"/api/v1/namespaces/{ns}/events", body)
+            self._events[key] = (name, 1)
+        except (ApiError, OSError) as exc:
+            # Events are best effort, as in kubelet: a lost event must not stop the pod.
+            log.debug("event %s for pod %s/%s not recorded: %s", reason, ns, meta["name"], exc)
+
+    def hosts_file_ready(self, worker: PodWorker) -> None:
+        """Write ``worker``'s hosts file now that it has an address."""
+        self._write_hosts(worker)
+        self._hosts_dirty.set()
+
+    # -- watch handlers -------------------------------------------------------------------
+
+    def _ours(self, pod: Obj) -> bool:
+        return (pod.get("spec") or {}).get("nodeName") == self.node_name
+
+    async def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        self._hosts_dirty.set()
+        if new is None:
+            assert old is not None
+            uid = old["metadata"]["uid"]
+            if uid in self.workers and uid not in self._stopping:
+                self._spawn_stop(uid, self._grace(old), delete=False)
+            return
+        spec, meta = new.get("spec") or {}, new["metadata"]
+        uid = meta["uid"]
+        if not spec.get("nodeName"):
+            if spec.get("schedulerName", "default-scheduler") == "default-scheduler":
+                await self._bind(new)
+            return
+        if not self._ours(new):
+            return
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update(new)
+        if meta.get("deletionTimestamp"):
+            if uid not in self._stopping:
+                grace = meta.get("deletionGracePeriodSeconds")
+                self._spawn_stop(uid, self._grace(new) if grace is None else float(grace),
+                                 delete=True, pod=new)  # fmt: skip
+            return
+        if worker is None and (new.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            self._start_worker(new)
+
+    @staticmethod
+    def _grace(pod: Obj) -> float:
+        value = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        return 30.0 if value is None else float(value)
+
+    async def _bind(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        ns = meta.get("namespace", "default")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": meta["name"], "namespace": ns, "uid": meta["uid"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": self.node_name},
+        }
+        try:
+            await self.api.request("POST", f"/api/v1/namespaces/{ns}/pods/{meta['name']}/binding",
+                                   body)  # fmt: skip
+        except (Conflict, NotFound):
+            pass  # bound by someone else, or gone: the watch tells us what happened
+        except ApiError as exc:
+            log.warning("binding pod %s/%s failed: %s", ns, meta["name"], exc)
+
+    def _start_worker(self, pod: Obj) -> None:
+        assert self._group is not None
+        worker = PodWorker(self, pod)
+        self.workers[worker.uid] = worker
+        self._tasks[worker.uid] = self._group.create_task(
+            self._guard(worker), name=f"pod-{worker.namespace}-{worker.name}"
+        )
+
+    async def _guard(self, worker: PodWorker) -> None:
+        try:
+            await worker.run()
+        except Exception:
+            # A broken pod must not take the node down; the failure is in its status/log.
+            log.exception("pod %s/%s: worker failed", worker.namespace, worker.name)
+        await asyncio.Event().wait()  # keep reporting until the pod goes away
+
+    def _spawn_stop(self, uid: str, grace: float, *, delete: bool, pod: Obj | None = None) -> None:
+        assert self._group is not None
+        self._stopping.add(uid)
+        self._group.create_task(self._stop_pod(uid, grace, delete, pod), name=f"stop-{uid}")
+
+    async def _stop_pod(self, uid: str, grace: float, delete: bool, pod: Obj | None) -> None:
+        worker = self.workers.get(uid)
+        try:
+            if worker is not None:
+                await worker.terminate(grace)
+                task = self._tasks.pop(uid, None)
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if delete and pod is not None:
+                meta = pod["metadata"]
+                ns = meta.get("namespace", "default")
+                opts = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                        "preconditions": {"uid": uid}}  # fmt: skip
+                with contextlib.suppress(NotFound, Conflict):
+                    await self.api.request(
+                        "DELETE", f"/api/v1/namespaces/{ns}/pods/{meta['name']}", opts
+                    )
+        finally:
+            self.workers.pop(uid, None)
+            self.volumes.remove_pod(uid)
+            if self._addresses is not None:
+                self._addresses.release(uid)
+            self._stopping.discard(uid)
+            self._hosts_dirty.set()
+
+    async def _on_service(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        self._hosts_dirty.set()
+
+    async def _on_claim(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        if new is None and old is not None:
+            meta = old["metadata"]
+            self.volumes.remove_claim_data(meta.get("namespace", "default"), meta["name"],
+                                           meta["uid"])  # fmt: skip
+
+    # -- hosts files ----------------------------------------------------------------------
+
+    def _addresses_now(self) -> tuple[list[PodAddress], list[ServiceRecord]]:
+        pods = []
+        for pod in self._pods.items.values():
+            status, spec, meta = pod.get("status") or {}, pod.get("spec") or {}, pod["metadata"]
+            ip = status.get("podIP")
+            if not ip or meta.get("deletionTimestamp") or not self._ours(pod):
+                continue
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in status.get("conditions") or [])  # fmt: skip
+            pods.append(PodAddress(
+                namespace=meta.get("namespace", "default"), name=meta["name"], ip=ip,
+                ready=ready, hostname=spec.get("hostname") or "",
+                subdomain=spec.get("subdomain") or "", labels=meta.get("labels") or {},
+            ))  # fmt: skip
+        services = []
+        for svc in self._services.items.values():
+            spec, meta = svc.get("spec") or {}, svc["metadata"]
+            services.append(ServiceRecord(
+                namespace=meta.get("namespace", "default"), name=meta["name"],
+                selector=spec.get("selector") or {}, headless=spec.get("clusterIP") == "None",
+                publish_not_ready=bool(spec.get("publishNotReadyAddresses")),
+            ))  # fmt: skip
+        return pods, services
+
+    def _write_hosts(self, worker: PodWorker) -> None:
+        if not worker.ip:
+            return
+        pods, services = self._addresses_now()
+        spec = worker.pod.get("spec") or {}
+        me = PodAddress(namespace=worker.namespace, name=worker.name, ip=worker.ip, ready=True,
+                        hostname=spec.get("hostname") or "",
+                        subdomain=spec.get("subdomain") or "")  # fmt: skip
+        write_in_place(worker.hosts_file, render_hosts(me, pods, services, self.cluster_domain))
+
+    async def _refresh_hosts(self) -> None:
+        while True:
+            await self._hosts_dirty.wait()
+            self._hosts_dirty.clear()
+            for worker in list(self.workers.values()):
+                self._write_hosts(worker)
+
+    # -- logs (the API server's pod_log_provider) -----------------------------------------
+
+    async def pod_log(
+        self,
+        namespace: str,
+        name: str,
+        container: str | None,
+        *,
+        follow: bool = False,
+        tail_lines: int | None = None,
+        previous: bool = False,
+    ) -> AsyncIterator[bytes]:
+        """Stream a container's captured output, as ``kubectl logs`` asks for it.
+
+        Raises:
+            LookupError: no such pod on this node, container, or previous instance.
+        """
+        worker = next((w for w in self.workers.values()
+                       if (w.namespace, w.name) == (namespace, name)), None)  # fmt: skip
+        if worker is None:
+            raise LookupError(f'pod "{name}" in namespace "{namespace}" is not running here')
+        runners = worker.all_runners()
+        if container is None:
+            if len(worker.runners) != 1:
+                names = " ".join(r.name for r in worker.runners)
+                raise LookupError(
+                    f"a container name must be specified for pod {name}, choose one of: [{names}]"
+                )
+            runner = worker.runners[0]
+        else:
+            found = [r for r in runners if r.name == container]
+            if not found:
+                raise LookupError(f"container {container} is not valid for pod {name}")
+            runner = found[0]
+        logs = runner.logs[:-1] if previous else runner.logs[-1:]
+        if not logs:
+            what = "previous terminated container" if previous else "container"
+            raise LookupError(f'{what} "{runner.name}" in pod "{name}" not found')
+        async for chunk in logs[-1].read(follow=follow and not previous, tail_lines=tail_lines):
+            yield chunk
+
+    # -- chaos (see also opframe.testing.kubelet.chaos) -----------------------------------
+
+    def worker(self, namespace: str, name: str) -> PodWorker:
+        """The worker of a pod running here.
+
+        Raises:
+            LookupError: the pod is not running on this node.
+        """
+        for w in self.workers.values():
+            if (w.namespace, w.name) == (namespace, name):
+                return w
+        raise LookupError(f"pod {namespace}/{name} is not running on node {self.node_name}")

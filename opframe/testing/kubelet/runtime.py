@@ -1,0 +1,268 @@
+"""Container processes: start one in a private mount namespace, capture its logs, stop it.
+
+Each container runs as::
+
+    setpriv --pdeathsig KILL -- unshare -m -u --propagation private -- /bin/sh -c SCRIPT
+
+(``unshare -Urmu`` when not root), where SCRIPT bind-mounts the pod's hosts file over
+``/etc/hosts`` and each volume directory over its mount path, sets the pod's hostname and
+``exec``\\ s the container's program. ``exec`` keeps one PID from ``setpriv`` to the program,
+so the PID we hold *is* the container, the parent-death signal reaches it if the kubelet dies
+without cleaning up, and the process group (each container starts its own session) holds
+whatever it forks. Mount points that do not exist are created on the host (as a container
+runtime would inside the image); a mount point that cannot be created is skipped with a note
+in the container's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ContainerProcess",
+    "LogFile",
+    "Mount",
+    "Sandbox",
+    "exit_code",
+    "run_in_sandbox",
+    "wrap_argv",
+]
+
+_CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=_CONTAINER_PATH + ":" + os.environ.get("PATH", ""))
+    if found is None:
+        raise RuntimeError(f"the local kubelet needs {name!r} (util-linux) on PATH")
+    return found
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory (or file) made visible at ``target`` inside the container."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The pod-level view a container gets: hosts file, hostname, mounts."""
+
+    hosts_file: Path
+    hostname: str
+    mounts: tuple[Mount, ...] = ()
+
+
+def wrap_argv(argv: Sequence[str], sandbox: Sandbox, workdir: str | None = None) -> list[str]:
+    """The host argv that runs ``argv`` inside a private mount and UTS namespace."""
+    mount, mkdir, hostname = _tool("mount"), _tool("mkdir"), _tool("hostname")
+    q = shlex.quote
+    steps = [f"{mount} --bind {q(str(sandbox.hosts_file))} /etc/hosts"]
+    for m in sandbox.mounts:
+        make = f"{mkdir} -p {q(m.target)}" if m.source.is_dir() else f": > {q(m.target)}"
+        bind = f"{mount} --bind {q(str(m.source))} {q(m.target)}"
+        if m.read_only:
+            bind += f" && {mount} -o remount,bind,ro {q(m.target)}"
+        steps.append(
+            f"{{ {{ [ -e {q(m.target)} ] || {make}; }} && {bind}; }} 2>/dev/null"
+            f" || echo {q(f'opframe: cannot mount a volume at {m.target}')} >&2"
+        )
+    if sandbox.hostname:
+        steps.append(f"{hostname} {q(sandbox.hostname)} 2>/dev/null || true")
+    if workdir:
+        steps.append(f"cd {q(workdir)}")
+    steps.append("exec " + " ".join(q(a) for a in argv))
+    script = "\n".join(steps)
+    userns = [] if os.geteuid() == 0 else ["-U", "-r"]
+    return [
+        _tool("setpriv"), "--pdeathsig", "KILL", "--",
+        _tool("unshare"), *userns, "-m", "-u", "--propagation", "private", "--",
+        "/bin/sh", "-ec", script,
+    ]  # fmt: skip
+
+
+def exit_code(returncode: int) -> int:
+    """A container exit code: a process killed by signal N reports 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class LogFile:
+    """A container instance's captured output: a file plus a way to follow it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        self._size = path.stat().st_size
+        self._closed = False
+        self._changed = asyncio.Condition()
+
+    async def append(self, data: bytes) -> None:
+        """Append ``data`` and wake followers."""
+        with self.path.open("ab") as f:
+            f.write(data)
+        async with self._changed:
+            self._size += len(data)
+            self._changed.notify_all()
+
+    async def close(self) -> None:
+        """Mark the log complete (the container instance has exited)."""
+        async with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    async def read(self, *, follow: bool, tail_lines: int | None) -> AsyncIterator[bytes]:
+        """The log's bytes; with ``follow``, keep yielding until the instance exits."""
+        data = self.path.read_bytes()
+        offset = len(data)
+        if tail_lines is not None:
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[-tail_lines:]) if tail_lines > 0 else b""
+        if data:
+            yield data
+        while follow:
+            seen = offset
+
+            def grown(seen: int = seen) -> bool:
+                return self._size > seen or self._closed
+
+            async with self._changed:
+                await self._changed.wait_for(grown)
+                done = self._closed and self._size <= offset
+            if done:
+                return
+            with self.path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            offset += len(chunk)
+            if chunk:
+                yield chunk
+
+
+class ContainerProcess:
+    """One running instance of a container.
+
+    Use :meth:`start`, then :meth:`wait` for its exit code; :meth:`stop` is the graceful
+    SIGTERM, grace period, SIGKILL sequence. Everything in its process group is killed when
+    the main process exits, as a container's processes die with its PID 1.
+    """
+
+    def __init__(self, proc: asyncio.subprocess.Process, log: LogFile) -> None:
+        self._proc = proc
+        self.log = log
+        self._pump = asyncio.create_task(self._copy_output(), name=f"logs-{proc.pid}")
+        self._exited: int | None = None
+
+    @property
+    def pid(self) -> int:
+        """The container's PID (also its process group id)."""
+        return self._proc.pid
+
+    @classmethod
+    async def start(
+        cls,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        sandbox: Sandbox,
+        log: LogFile,
+        workdir: str | None = None,
+    ) -> ContainerProcess:
+        """Start ``argv`` in ``sandbox`` with exactly ``env`` (plus a default PATH)."""
+        full_env = {"PATH": _CONTAINER_PATH, **env}
+        proc = await asyncio.create_subprocess_exec(
+            *wrap_argv(argv, sandbox, workdir),
+            env=full_env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return cls(proc, log)
+
+    async def _copy_output(self) -> None:
+        assert self._proc.stdout is not None
+        try:
+            while chunk := await self._proc.stdout.read(65536):
+                await self.log.append(chunk)
+        finally:
+            await self.log.close()
+
+    async def wait(self) -> int:
+        """Wait for the container to exit; return its exit code (128 + signal if killed)."""
+        if self._exited is None:
+            rc = await self._proc.wait()
+            self.kill_group()
+            # The pipe closes once every process holding it is gone, which the kill ensures.
+            await self._pump
+            self._exited = exit_code(rc)
+        return self._exited
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the container's main process (ignored once it has exited)."""
+        if self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, sig)
+
+    def kill_group(self) -> None:
+        """SIGKILL every process in the container's group, now."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+
+    async def stop(self, grace: float) -> int:
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; return the exit code."""
+        if self._proc.returncode is None:
+            # A frozen process cannot act on SIGTERM; thaw it as a runtime would.
+            self.send_signal(signal.SIGCONT)
+            self.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(max(grace, 0.0)):
+                    await asyncio.shield(self._proc.wait())
+            except TimeoutError:
+                self.kill_group()
+        return await self.wait()
+
+    async def kill(self) -> int:
+        """SIGKILL the whole process group at once; return the exit code."""
+        self.kill_group()
+        return await self.wait()
+
+
+async def run_in_sandbox(
+    argv: Sequence[str], *, env: Mapping[str, str], sandbox: Sandbox, time_limit: float
+) -> tuple[int, str]:
+    """Run a short command (an exec probe) in a sandbox like the container's.
+
+    Returns the exit code and the output (last 1 KiB); a timeout kills the command's group
+    and reports exit code 124 as ``timeout(1)`` does.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *wrap_argv(argv, sandbox),
+        env={"PATH": _CONTAINER_PATH, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        async with asyncio.timeout(time_limit):
+            out, _ = await proc.communicate()
+    except TimeoutError:
+        return 124, "command timed out"
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.returncode is None:
+            await proc.wait()
+    return exit_code(proc.returncode or 0), out.decode(errors="replace")[-1024:]
