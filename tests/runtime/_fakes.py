@@ -1,0 +1,109 @@
+"""An in-memory stand-in for the informer cache, to test controller semantics alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from opframe.controller import Controller
+from opframe.metrics import Metrics
+from opframe.resource import KubeModel, ObjectMeta, OwnerReference, Resource
+from opframe.watch import Event
+
+
+class WebSpec(KubeModel):
+    content: str = ""
+
+
+class Web(Resource, group="test.opframe.dev", version="v1", register=False):
+    spec: WebSpec = WebSpec()
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], Any] = {}
+
+    def get(self, name: str, namespace: str | None = None) -> Any:
+        obj = self.objects.get((namespace or "", name))
+        return None if obj is None else obj.model_copy(deep=True)
+
+
+class FakeInformer:
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.handlers: list[Callable[[Any], None]] = []
+
+    def add_handler(self, handler: Callable[[Any], None]) -> None:
+        self.handlers.append(handler)
+
+    def emit(self, type_: str, obj: Any, old: Any = None) -> None:
+        key = (obj.metadata.namespace or "", obj.metadata.name)
+        if type_ == "DELETED":
+            self.store.objects.pop(key, None)
+        else:
+            old = old if old is not None else self.store.objects.get(key)
+            self.store.objects[key] = obj
+        event = Event.of(type_, obj, old if type_ == "MODIFIED" else None)  # type: ignore[arg-type]
+        for handler in self.handlers:
+            handler(event)
+
+
+class FakeCache:
+    def __init__(self) -> None:
+        self.informers: dict[type[Any], FakeInformer] = {}
+
+    def informer(self, model: type[Any], **_: Any) -> FakeInformer:
+        return self.informers.setdefault(model, FakeInformer())
+
+
+def web(name: str, *, generation: int = 1, namespace: str = "default", **meta: Any) -> Web:
+    return Web(
+        metadata=ObjectMeta(
+            name=name, namespace=namespace, uid=f"uid-{name}", generation=generation, **meta
+        ),
+        spec=WebSpec(content=name),
+    )
+
+
+def owned_by(owner: Web, *, controller: bool = True) -> OwnerReference:
+    return owner.owner_reference(controller=controller)
+
+
+@asynccontextmanager
+async def running(
+    controller: Controller[Any], cache: FakeCache | None = None, metrics: Metrics | None = None
+) -> AsyncIterator[FakeCache]:
+    """Set the controller up on a fake cache and run its workers for the block."""
+    cache = cache or FakeCache()
+    controller.setup(
+        client=cast(Any, None),
+        cache=cast(Any, cache),
+        metrics=metrics or Metrics(),
+        recorder=cast(Any, None),
+    )
+    async with asyncio.timeout(10), asyncio.TaskGroup() as tg:
+        tg.create_task(controller.run())
+        try:
+            yield cache
+        finally:
+            controller.shutdown()
+
+
+class Calls:
+    """Records what reconcilers saw; tests wait on it instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self._changed = asyncio.Event()
+
+    def record(self, item: Any) -> None:
+        self.items.append(item)
+        self._changed.set()
+
+    async def wait_for(self, condition: Callable[[list[Any]], bool], deadline: float = 5.0) -> None:
+        async with asyncio.timeout(deadline):
+            while not condition(self.items):
+                self._changed.clear()
+                await self._changed.wait()

@@ -1,0 +1,394 @@
+"""Controller semantics on an in-memory cache: mapping, coalescing, errors, requeues, shutdown.
+
+The same behaviours against the embedded API server are in test_controller_apiserver.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from opframe.controller import Controller
+from opframe.errors import TerminalError
+from opframe.kinds import ConfigMap
+from opframe.metrics import Metrics
+from opframe.predicates import generation_changed
+from opframe.ratelimit import ExponentialBackoffRateLimiter
+from opframe.reconcile import Context, Request, Result
+from opframe.resource import ObjectMeta
+
+from ._fakes import Calls, Web, owned_by, running, web
+
+
+def recording(calls: Calls) -> Any:
+    async def reconcile(ctx: Context, obj: Any) -> None:
+        calls.record((ctx.request, ctx.reasons, obj))
+
+    return reconcile
+
+
+async def test_primary_event_reconciles_the_object_read_from_the_cache() -> None:
+    calls = Calls()
+    controller = Controller(for_=Web, reconciler=recording(calls))
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: len(c) == 1)
+    request, reasons, obj = calls.items[0]
+    assert request == Request("default", "a")
+    assert obj.spec.content == "a"
+    assert [str(r) for r in reasons] == ["ADDED Web default/a (for)"]
+
+
+async def test_events_for_one_key_coalesce_into_one_reconcile_with_every_reason() -> None:
+    calls = Calls()
+    controller = Controller(for_=Web, reconciler=recording(calls))
+    cache_events = [("ADDED", 1), ("MODIFIED", 2), ("MODIFIED", 3)]
+    from ._fakes import FakeCache
+
+    cache = FakeCache()
+    controller.setup(client=None, cache=cache, metrics=Metrics(), recorder=None)  # type: ignore[arg-type]
+    for type_, generation in cache_events:  # before the workers start: all three wait
+        cache.informers[Web].emit(type_, web("a", generation=generation))
+    async with running_started(controller):
+        await calls.wait_for(lambda c: len(c) >= 1)
+    assert len(calls.items) == 1
+    _, reasons, obj = calls.items[0]
+    assert [r.event for r in reasons] == ["ADDED", "MODIFIED", "MODIFIED"]
+    assert obj.metadata.generation == 3
+
+
+class running_started:
+    """Run workers of a controller already set up."""
+
+    def __init__(self, controller: Controller[Any]) -> None:
+        self.controller = controller
+
+    async def __aenter__(self) -> None:
+        self.task = asyncio.create_task(self.controller.run())
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.controller.shutdown()
+        async with asyncio.timeout(5):
+            await self.task
+
+
+async def test_owned_object_event_reconciles_its_controller_owner() -> None:
+    calls = Calls()
+    controller = Controller(for_=Web, reconciler=recording(calls)).owns(ConfigMap)
+    owner = web("owner")
+    other = web("other")
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", owner)
+        cache.informers[Web].emit("ADDED", other)
+        await calls.wait_for(lambda c: len(c) == 2)
+        cm = ConfigMap(
+            metadata=ObjectMeta(
+                name="cm",
+                namespace="default",
+                owner_references=[owned_by(owner), owned_by(other, controller=False)],
+            )
+        )
+        cache.informers[ConfigMap].emit("ADDED", cm)
+        await calls.wait_for(lambda c: len(c) == 3)
+    request, reasons, _ = calls.items[2]
+    assert request == Request("default", "owner")
+    assert [str(r) for r in reasons] == ["ADDED ConfigMap default/cm (owns)"]
+
+
+async def test_owner_reference_removed_still_reconciles_the_former_owner() -> None:
+    calls = Calls()
+    controller = Controller(for_=Web, reconciler=recording(calls)).owns(ConfigMap)
+    owner = web("owner")
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", owner)
+        await calls.wait_for(lambda c: len(c) == 1)
+        meta = ObjectMeta(name="cm", namespace="default", owner_references=[owned_by(owner)])
+        old = ConfigMap(metadata=meta)
+        new = ConfigMap(metadata=ObjectMeta(name="cm", namespace="default"))
+        cache.informers[ConfigMap].emit("MODIFIED", new, old)
+        await calls.wait_for(lambda c: len(c) == 2)
+    assert calls.items[1][0] == Request("default", "owner")
+
+
+async def test_watches_maps_other_kinds_through_the_mapper() -> None:
+    calls = Calls()
+
+    def by_label(cm: ConfigMap) -> list[Request]:
+        target = (cm.metadata.labels or {}).get("web")
+        return [Request(cm.metadata.namespace, target)] if target else []
+
+    controller = Controller(for_=Web, reconciler=recording(calls)).watches(ConfigMap, by_label)
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("target"))
+        await calls.wait_for(lambda c: len(c) == 1)
+        labelled = ObjectMeta(name="x", namespace="default", labels={"web": "target"})
+        cache.informers[ConfigMap].emit("ADDED", ConfigMap(metadata=labelled))
+        cache.informers[ConfigMap].emit("ADDED", ConfigMap(metadata=ObjectMeta(name="y")))
+        await calls.wait_for(lambda c: len(c) == 2)
+    assert calls.items[1][1][0].source == "watches"
+
+
+async def test_predicates_filter_primary_events() -> None:
+    calls = Calls()
+    controller = Controller(for_=Web, reconciler=recording(calls)).with_predicates(
+        generation_changed
+    )
+    async with running(controller) as cache:
+        informer = cache.informers[Web]
+        informer.emit("ADDED", web("a", generation=1))
+        await calls.wait_for(lambda c: len(c) == 1)
+        informer.emit("MODIFIED", web("a", generation=1, labels={"status": "only"}))
+        informer.emit("MODIFIED", web("a", generation=2))
+        await calls.wait_for(lambda c: len(c) == 2)
+    assert [r.event for r in calls.items[1][1]] == ["MODIFIED"]
+    assert calls.items[1][2].metadata.generation == 2
+
+
+async def test_errors_are_retried_with_growing_backoff() -> None:
+    times = Calls()
+
+    async def failing(ctx: Context, obj: Web) -> None:
+        times.record((time.monotonic(), ctx.retries, [r.source for r in ctx.reasons]))
+        raise RuntimeError("boom")
+
+    limiter = ExponentialBackoffRateLimiter(0.02, 10.0)
+    controller = Controller(for_=Web, reconciler=failing, rate_limiter=limiter)
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await times.wait_for(lambda c: len(c) == 4)
+    stamps = [t for t, _, _ in times.items]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert gaps[0] >= 0.02 and gaps[1] >= 0.04 and gaps[2] >= 0.08
+    assert [retries for _, retries, _ in times.items] == [0, 1, 2, 3]
+    assert times.items[1][2] == ["retry"]
+
+
+async def test_exception_is_logged_with_the_key_and_the_controller_keeps_working(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        if obj.metadata.name == "bad":
+            raise ValueError("user bug")
+        calls.record(ctx.request)
+
+    controller = Controller(for_=Web, reconciler=reconcile, name="webs")
+    with caplog.at_level(logging.ERROR, logger="opframe"):
+        async with running(controller) as cache:
+            cache.informers[Web].emit("ADDED", web("bad"))
+            cache.informers[Web].emit("ADDED", web("good"))
+            await calls.wait_for(lambda c: Request("default", "good") in c)
+    failures = [r for r in caplog.records if "reconcile failed" in r.getMessage()]
+    assert failures
+    record = failures[0]
+    assert "webs default/bad" in record.getMessage()
+    assert (record.controller, record.namespace, record.object_name) == ("webs", "default", "bad")  # type: ignore[attr-defined]
+    assert record.exc_info is not None and "user bug" in str(record.exc_info[1])
+
+
+async def test_terminal_error_is_not_retried() -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        calls.record(obj.metadata.name)
+        if obj.metadata.name == "bad":
+            raise TerminalError("spec can never work")
+
+    metrics = Metrics()
+    controller = Controller(for_=Web, reconciler=reconcile, name="webs")
+    async with running(controller, metrics=metrics) as cache:
+        cache.informers[Web].emit("ADDED", web("bad"))
+        await calls.wait_for(lambda c: c == ["bad"])
+        # A later key is reconciled after the failed one; "bad" was not put back meanwhile.
+        cache.informers[Web].emit("ADDED", web("next"))
+        await calls.wait_for(lambda c: "next" in c)
+        assert controller.queue.delayed == 0
+        assert controller.queue.num_requeues(Request("default", "bad")) == 0
+    assert calls.items == ["bad", "next"]
+    sample = metrics.registry.get_sample_value
+    assert sample("controller_runtime_terminal_reconcile_errors_total", {"controller": "webs"}) == 1
+
+
+async def test_requeue_after_reconciles_again_after_the_delay() -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> Result:
+        calls.record((time.monotonic(), [r.source for r in ctx.reasons]))
+        return Result(requeue_after=0.05)
+
+    controller = Controller(for_=Web, reconciler=reconcile)
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: len(c) == 2)
+    (first, _), (second, reasons) = calls.items[:2]
+    assert second - first >= 0.05
+    assert reasons == ["requeue_after"]
+
+
+async def test_requeue_retries_through_the_rate_limiter() -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> Result:
+        calls.record(ctx.retries)
+        return Result(requeue=True)
+
+    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
+    controller = Controller(for_=Web, reconciler=reconcile, rate_limiter=limiter)
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: len(c) >= 3)
+    assert calls.items[:3] == [0, 1, 2]
+
+
+async def test_object_gone_from_cache_calls_on_deleted_instead_of_reconcile() -> None:
+    calls = Calls()
+
+    class Reconciler:
+        async def reconcile(self, ctx: Context, obj: Web) -> None:
+            calls.record(("reconcile", ctx.request))
+
+        async def on_deleted(self, ctx: Context) -> None:
+            calls.record(("deleted", ctx.request))
+
+    controller = Controller(for_=Web, reconciler=Reconciler())
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: len(c) == 1)
+        cache.informers[Web].emit("DELETED", web("a"))
+        await calls.wait_for(lambda c: len(c) == 2)
+    assert calls.items == [
+        ("reconcile", Request("default", "a")),
+        ("deleted", Request("default", "a")),
+    ]
+
+
+async def test_object_gone_without_on_deleted_is_skipped() -> None:
+    calls = Calls()
+    controller = Controller(for_=Web, reconciler=recording(calls))
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        cache.informers[Web].emit("DELETED", web("a"))
+        cache.informers[Web].emit("ADDED", web("b"))
+        await calls.wait_for(lambda c: len(c) == 1)
+    assert [request for request, _, _ in calls.items] == [Request("default", "b")]
+
+
+async def test_no_two_concurrent_reconciles_of_one_key_under_load() -> None:
+    in_flight: set[Request] = set()
+    overlaps: list[Request] = []
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        if ctx.request in in_flight:
+            overlaps.append(ctx.request)
+        in_flight.add(ctx.request)
+        await asyncio.sleep(0)  # let other workers run while this key is in flight
+        await asyncio.sleep(0)
+        in_flight.discard(ctx.request)
+        calls.record(ctx.request)
+
+    controller = Controller(for_=Web, reconciler=reconcile, max_concurrent_reconciles=16)
+    async with running(controller) as cache:
+        informer = cache.informers[Web]
+        for generation in range(1, 60):
+            for name in ("a", "b", "c", "d"):
+                informer.emit("MODIFIED", web(name, generation=generation))
+            await asyncio.sleep(0)  # interleave events with running reconciles
+        await calls.wait_for(
+            lambda c: len(controller.queue) == 0 and not controller.queue.processing
+        )
+    assert overlaps == []
+    assert len(calls.items) > 4  # keys were re-added while in flight and processed again
+
+
+async def test_shutdown_lets_in_flight_reconciles_finish() -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        started.set()
+        await release.wait()
+        finished.append(ctx.request.name)
+
+    controller = Controller(for_=Web, reconciler=reconcile)
+    from ._fakes import FakeCache
+
+    cache = FakeCache()
+    controller.setup(client=None, cache=cache, metrics=Metrics(), recorder=None)  # type: ignore[arg-type]
+    cache.informers[Web].emit("ADDED", web("a"))
+    cache.informers[Web].emit("ADDED", web("b"))
+    async with asyncio.timeout(5):
+        run = asyncio.create_task(controller.run())
+        await started.wait()
+        controller.shutdown()
+        assert not run.done()
+        release.set()
+        await run
+    assert finished == ["a"]  # in flight finished; "b" was never started
+
+
+async def test_reconcile_timeout_cancels_and_retries() -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        calls.record(ctx.retries)
+        if ctx.retries == 0:
+            await asyncio.Event().wait()  # hangs until the timeout cancels it
+
+    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
+    controller = Controller(
+        for_=Web, reconciler=reconcile, reconcile_timeout=0.05, rate_limiter=limiter
+    )
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: c == [0, 1])
+
+
+async def test_reconcile_metrics_are_counted_per_result() -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> Result | None:
+        calls.record(obj.metadata.name)
+        if obj.metadata.name == "bad" and ctx.retries == 0:
+            raise RuntimeError("once")
+        return Result(requeue_after=60) if obj.metadata.name == "later" else None
+
+    metrics = Metrics()
+    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
+    controller = Controller(for_=Web, reconciler=reconcile, name="webs", rate_limiter=limiter)
+    async with running(controller, metrics=metrics) as cache:
+        for name in ("ok", "bad", "later"):
+            cache.informers[Web].emit("ADDED", web(name))
+        await calls.wait_for(lambda c: len(c) == 4)
+    sample = metrics.registry.get_sample_value
+    total = "controller_runtime_reconcile_total"
+    assert sample(total, {"controller": "webs", "result": "success"}) == 2
+    assert sample(total, {"controller": "webs", "result": "error"}) == 1
+    assert sample(total, {"controller": "webs", "result": "requeue_after"}) == 1
+    assert sample("controller_runtime_reconcile_errors_total", {"controller": "webs"}) == 1
+    queue_labels = {"name": "webs", "controller": "webs"}
+    assert sample("workqueue_adds_total", queue_labels) == 4
+    assert sample("workqueue_retries_total", queue_labels) == 1
+    assert sample("controller_runtime_max_concurrent_reconciles", {"controller": "webs"}) == 1
+
+
+def test_controller_name_defaults_to_the_kind_in_lower_case() -> None:
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        return None
+
+    assert Controller(for_=Web, reconciler=reconcile).name == "web"
+
+
+def test_using_a_controller_before_setup_says_what_to_do() -> None:
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="add it to a Manager"):
+        _ = Controller(for_=Web, reconciler=reconcile).queue
