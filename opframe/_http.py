@@ -252,7 +252,7 @@ class Transport:
     ) -> AsyncIterator[Any]:
         # Split on newlines ourselves: aiohttp's readline() caps line length, and one watch
         # event (a whole object) has no size bound short of etcd's request limit.
-        buffer = b""
+        buffer = bytearray()
         content = resp.content
         while True:
             try:
@@ -264,10 +264,12 @@ class Transport:
                 if buffer.strip():
                     yield json.loads(buffer)
                 return
+            start = len(buffer)
             buffer += chunk
             if b"\n" not in chunk:
                 continue
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
+            end = buffer.rfind(b"\n", start)
+            complete, buffer = buffer[:end], buffer[end + 1 :]
+            for line in complete.split(b"\n"):
                 if line.strip():
                     yield json.loads(line)

@@ -15,10 +15,11 @@ catches up with them; reads see the overlay first, events and ``old`` values onl
 from __future__ import annotations
 
 import builtins
-import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
+
+import pydantic_core
 
 from opframe._api import model_from_json
 from opframe._labels import parse_selector
@@ -106,7 +107,8 @@ def prepare(
     owners = tuple(
         sys.intern(ref["uid"]) for ref in metadata.get("ownerReferences") or () if "uid" in ref
     )
-    raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    # pydantic-core's encoder is about three times faster than json.dumps on these dicts.
+    raw = pydantic_core.to_json(obj)
     return key, Entry(raw, str(metadata.get("resourceVersion") or ""), labels or None, owners)
 
 
@@ -137,6 +139,11 @@ class Store(Generic[T]):
     def keys(self) -> set[Key]:
         """Every stored key."""
         return set(self._items) | set(self._overlay)
+
+    @property
+    def stored_bytes(self) -> int:
+        """Total size of the stored JSON (what the objects cost before Python overhead)."""
+        return sum(len(e.raw) for e in self._items.values())
 
     def get(self, name: str, namespace: str | None = None) -> T | None:
         """The object named ``name`` (in ``namespace``), or ``None``."""

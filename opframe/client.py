@@ -159,7 +159,7 @@ class Client:
 
     async def get(self, model: type[T], name: str, namespace: str | None = None) -> T:
         """Read one object; raises ``NotFound`` if it does not exist."""
-        info = self._info(model, namespace)
+        info = self._info(model, namespace, required=True)
         data = await self._transport.request("GET", info.path(namespace, name))
         return model_from_dict(model, data)
 
@@ -251,7 +251,7 @@ class Client:
         model = type(obj)
         body = model_to_dict(obj)
         namespace = _namespace_of(body)
-        info = self._info(model, namespace)
+        info = self._info(model, namespace, required=True)
         data = await self._transport.request(
             "POST",
             info.path(namespace),
@@ -272,7 +272,7 @@ class Client:
         model = type(obj)
         body = model_to_dict(obj)
         name, namespace = _name_of(body), _namespace_of(body)
-        info = self._info(model, namespace)
+        info = self._info(model, namespace, required=True)
         data = await self._transport.request(
             "PUT",
             info.path(namespace, name, subresource),
@@ -303,7 +303,7 @@ class Client:
         ``patch`` is a dict for ``merge``/``strategic``/``apply`` patches and a list of
         operations for ``json`` (RFC 6902) patches. ``subresource="status"`` patches status.
         """
-        info = self._info(model, namespace)
+        info = self._info(model, namespace, required=True)
         params = _write_params(dry_run, field_manager)
         if force is not None:
             params["force"] = "true" if force else "false"
@@ -389,7 +389,7 @@ class Client:
         no longer match). With finalizers the object stays, with a deletionTimestamp, until
         they are removed.
         """
-        info = self._info(model, namespace)
+        info = self._info(model, namespace, required=True)
         options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
         if propagation_policy is not None:
             options["propagationPolicy"] = propagation_policy
@@ -406,10 +406,12 @@ class Client:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _info(self, model: type[Any], namespace: str | None) -> ApiInfo:
+    def _info(self, model: type[Any], namespace: str | None, *, required: bool = False) -> ApiInfo:
         info = api_info(model)
         if not info.namespaced and namespace:
             raise ValueError(f"{info.kind} is cluster-scoped: do not pass a namespace")
+        if info.namespaced and required and not namespace:
+            raise ValueError(f"{info.kind} is namespaced: give the object's namespace")
         return info
 
     def _written(self, model: type[T], data: Any, dry_run: bool) -> T:
