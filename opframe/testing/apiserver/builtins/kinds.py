@@ -1,0 +1,138 @@
+"""The built-in resources the embedded API server serves, with their discovery data.
+
+Names, short names, categories, verbs and subresources are those kube-apiserver 1.36
+publishes. ``ResourceType.extra`` carries what the REST layer needs beyond discovery:
+
+- ``name_validation``: the naming policy of :func:`~.meta.validate_name`;
+- ``storage_version_hash``: the discovery ``storageVersionHash``;
+- ``storage``: ``(group, plural)`` of the resource whose storage this one shares (both Event
+  APIs store into ``("", "events")``; the object is kept in core/v1 form and converted with
+  :func:`~.events.convert_event`);
+- ``subresource_verbs`` and ``subresource_kinds``: discovery data of each subresource
+  (``kinds`` maps to ``(group, version, kind)``; missing means the parent kind).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from opframe.testing.apiserver.builtins.meta import (
+    NAME_DNS1035_LABEL,
+    NAME_DNS_LABEL,
+    NAME_DNS_SUBDOMAIN,
+    NAME_PATH_SEGMENT,
+)
+from opframe.testing.apiserver.types import ResourceType
+
+__all__ = ["BUILTIN_TYPES", "builtin_type", "storage_version_hash"]
+
+_ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+_NO_COLLECTION_DELETE = ("create", "delete", "get", "list", "patch", "update", "watch")
+_STATUS_VERBS = ("get", "patch", "update")
+_SUBRESOURCE_VERBS = {
+    "status": _STATUS_VERBS,
+    "scale": _STATUS_VERBS,
+    "log": ("get",),
+    "binding": ("create",),
+    "eviction": ("create",),
+    "finalize": ("update",),
+}
+_SUBRESOURCE_KINDS = {
+    "scale": ("autoscaling", "v1", "Scale"),
+    "eviction": ("policy", "v1", "Eviction"),
+    "binding": ("", "v1", "Binding"),
+}
+
+
+def storage_version_hash(group: str, version: str, kind: str) -> str:
+    """The discovery ``storageVersionHash``: 8 bytes of SHA-256 of ``group/version/kind``."""
+    digest = hashlib.sha256(f"{group}/{version}/{kind}".encode()).digest()
+    return base64.b64encode(digest[:8]).decode()
+
+
+def _rt(
+    group: str,
+    version: str,
+    kind: str,
+    plural: str,
+    *,
+    namespaced: bool = True,
+    short: tuple[str, ...] = (),
+    categories: tuple[str, ...] = (),
+    sub: tuple[str, ...] = (),
+    verbs: tuple[str, ...] = _ALL_VERBS,
+    names: str = NAME_DNS_SUBDOMAIN,
+    storage: tuple[str, str] | None = None,
+    storage_gvk: tuple[str, str, str] | None = None,
+) -> ResourceType:
+    extra: dict[str, Any] = {
+        "name_validation": names,
+        "storage_version_hash": storage_version_hash(*(storage_gvk or (group, version, kind))),
+        "subresource_verbs": {s: _SUBRESOURCE_VERBS[s] for s in sub},
+        "subresource_kinds": {s: _SUBRESOURCE_KINDS[s] for s in sub if s in _SUBRESOURCE_KINDS},
+    }
+    if storage is not None:
+        extra["storage"] = storage
+    return ResourceType(
+        group=group,
+        version=version,
+        kind=kind,
+        plural=plural,
+        singular=kind.lower(),
+        namespaced=namespaced,
+        list_kind=f"{kind}List",
+        short_names=short,
+        categories=categories,
+        verbs=verbs,
+        subresources=frozenset(sub),
+        storage_version=version,
+        extra=extra,
+    )
+
+
+_RBAC = "rbac.authorization.k8s.io"
+_EVENTS_STORAGE = ("", "events")
+
+BUILTIN_TYPES: tuple[ResourceType, ...] = (
+    _rt("", "v1", "Namespace", "namespaces", namespaced=False, short=("ns",),
+        sub=("status", "finalize"), verbs=_NO_COLLECTION_DELETE, names=NAME_DNS_LABEL),
+    _rt("", "v1", "Pod", "pods", short=("po",), categories=("all",),
+        sub=("status", "log", "binding", "eviction")),
+    _rt("", "v1", "Service", "services", short=("svc",), categories=("all",), sub=("status",),
+        names=NAME_DNS1035_LABEL),
+    _rt("", "v1", "Endpoints", "endpoints", short=("ep",)),
+    _rt("", "v1", "ConfigMap", "configmaps", short=("cm",)),
+    _rt("", "v1", "Secret", "secrets"),
+    _rt("", "v1", "Event", "events", short=("ev",), names=NAME_PATH_SEGMENT,
+        storage=_EVENTS_STORAGE),
+    _rt("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",)),
+    _rt("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",),
+        sub=("status",)),
+    _rt("", "v1", "Node", "nodes", namespaced=False, short=("no",), sub=("status",)),
+    _rt("apps", "v1", "Deployment", "deployments", short=("deploy",), categories=("all",),
+        sub=("status", "scale")),
+    _rt("apps", "v1", "StatefulSet", "statefulsets", short=("sts",), categories=("all",),
+        sub=("status", "scale")),
+    _rt("coordination.k8s.io", "v1", "Lease", "leases"),
+    _rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",),
+        sub=("status",)),
+    _rt("events.k8s.io", "v1", "Event", "events", short=("ev",), storage=_EVENTS_STORAGE,
+        storage_gvk=("", "v1", "Event")),
+    _rt(_RBAC, "v1", "Role", "roles", names=NAME_PATH_SEGMENT),
+    _rt(_RBAC, "v1", "RoleBinding", "rolebindings", names=NAME_PATH_SEGMENT),
+    _rt(_RBAC, "v1", "ClusterRole", "clusterroles", namespaced=False, names=NAME_PATH_SEGMENT),
+    _rt(_RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False,
+        names=NAME_PATH_SEGMENT),
+    _rt("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+        namespaced=False, short=("crd", "crds"), categories=("api-extensions",),
+        sub=("status",)),
+)  # fmt: skip
+
+_BY_KEY = {(rt.group, rt.plural): rt for rt in BUILTIN_TYPES}
+
+
+def builtin_type(group: str, plural: str) -> ResourceType | None:
+    """The built-in resource ``plural`` of ``group`` (``""`` for core), if we serve it."""
+    return _BY_KEY.get((group, plural))

@@ -1,0 +1,699 @@
+"""Pods: the defaults, admission plugins, strategy and validation kube-apiserver applies.
+
+Scheme defaults (:func:`default_pod`, :func:`default_pod_spec`) are the ones a client's own
+fields-owned set includes (they run when the request body is decoded); the admission plugins
+(ServiceAccount with its projected token volume, DefaultTolerationSeconds, Priority) and the
+create strategy (status, QoS class, generation) run after, so their fields belong to nobody.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from fractions import Fraction
+from typing import Any
+
+from opframe.testing.apiserver.builtins.context import BuiltinContext
+from opframe.testing.apiserver.builtins.fielderrors import (
+    duplicate,
+    forbidden,
+    invalid,
+    not_found,
+    not_supported,
+    required,
+)
+from opframe.testing.apiserver.builtins.meta import (
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    validate_labels,
+)
+from opframe.testing.apiserver.builtins.quantity import (
+    QuantityError,
+    canonical_quantity,
+    parse_quantity,
+)
+from opframe.testing.apiserver.status import Cause, bad_request
+from opframe.testing.apiserver.status import forbidden as deny
+
+__all__ = [
+    "admit_pod",
+    "canonicalize_resources",
+    "default_pod",
+    "default_pod_spec",
+    "default_pod_template",
+    "pod_qos_class",
+    "port_name_errors",
+    "prepare_pod_create",
+    "prepare_pod_status_update",
+    "prepare_pod_update",
+    "random_suffix",
+    "validate_pod_spec",
+    "validate_pod_update",
+]
+
+_TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+_PROTOCOLS = ("SCTP", "TCP", "UDP")
+_UPDATABLE = ",".join([
+    "`spec.containers[*].image`",
+    "`spec.initContainers[*].image`",
+    "`spec.activeDeadlineSeconds`",
+    "`spec.tolerations` (only additions to existing tolerations)",
+    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+])  # fmt: skip
+
+
+def random_suffix(n: int = 5) -> str:
+    """Random characters as ``utilrand.String`` picks them (no vowels, no look-alikes)."""
+    return "".join(random.choice(_NAME_CHARS) for _ in range(n))
+
+
+# --- scheme defaults ------------------------------------------------------------------------
+
+
+def _image_pull_policy(image: str) -> str:
+    name = image.split("@", 1)[0]
+    has_digest = "@" in image
+    last = name.rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else ""
+    if not tag and not has_digest:
+        tag = "latest"
+    return "Always" if tag == "latest" else "IfNotPresent"
+
+
+def _default_http_get(action: Any) -> None:
+    if isinstance(action, dict):
+        action.setdefault("path", "/")
+        action.setdefault("scheme", "HTTP")
+
+
+def _default_handler(handler: Any) -> None:
+    if isinstance(handler, dict):
+        _default_http_get(handler.get("httpGet"))
+
+
+def _default_probe(probe: Any) -> None:
+    if not isinstance(probe, dict):
+        return
+    _default_handler(probe)
+    probe.setdefault("timeoutSeconds", 1)
+    probe.setdefault("periodSeconds", 10)
+    probe.setdefault("successThreshold", 1)
+    probe.setdefault("failureThreshold", 3)
+
+
+def _default_field_ref(ref: Any) -> None:
+    if isinstance(ref, dict):
+        ref.setdefault("apiVersion", "v1")
+
+
+def _default_container(c: dict[str, Any]) -> None:
+    for port in c.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+    for env in c.get("env") or []:
+        if isinstance(env, dict) and isinstance(env.get("valueFrom"), dict):
+            _default_field_ref(env["valueFrom"].get("fieldRef"))
+    if not isinstance(c.get("resources"), dict):
+        c["resources"] = {}
+    for key in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _default_probe(c.get(key))
+    lifecycle = c.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        _default_handler(lifecycle.get("postStart"))
+        _default_handler(lifecycle.get("preStop"))
+    c.setdefault("terminationMessagePath", "/dev/termination-log")
+    c.setdefault("terminationMessagePolicy", "File")
+    if not c.get("imagePullPolicy"):
+        c["imagePullPolicy"] = _image_pull_policy(str(c.get("image") or ""))
+
+
+_VOLUME_SOURCES_WITH_MODE = ("secret", "configMap", "downwardAPI", "projected")
+
+
+def _default_volume(v: dict[str, Any]) -> None:
+    sources = [k for k in v if k != "name"]
+    if not sources:
+        v["emptyDir"] = {}
+    for key in _VOLUME_SOURCES_WITH_MODE:
+        src = v.get(key)
+        if isinstance(src, dict):
+            src.setdefault("defaultMode", 420)
+    for item in (v.get("downwardAPI") or {}).get("items") or []:
+        if isinstance(item, dict):
+            _default_field_ref(item.get("fieldRef"))
+    for proj in (v.get("projected") or {}).get("sources") or []:
+        if not isinstance(proj, dict):
+            continue
+        token = proj.get("serviceAccountToken")
+        if isinstance(token, dict):
+            token.setdefault("expirationSeconds", 3600)
+        for item in (proj.get("downwardAPI") or {}).get("items") or []:
+            if isinstance(item, dict):
+                _default_field_ref(item.get("fieldRef"))
+    host_path = v.get("hostPath")
+    if isinstance(host_path, dict):
+        host_path.setdefault("type", "")
+    claim = (v.get("ephemeral") or {}).get("volumeClaimTemplate")
+    if isinstance(claim, dict) and isinstance(claim.get("spec"), dict):
+        claim["spec"].setdefault("volumeMode", "Filesystem")
+
+
+def default_pod_spec(spec: dict[str, Any]) -> None:
+    """``SetDefaults_PodSpec`` and the container, probe and volume defaults, in place."""
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or []:
+            if isinstance(c, dict):
+                _default_container(c)
+                if spec.get("hostNetwork"):
+                    for port in c.get("ports") or []:
+                        if isinstance(port, dict) and not port.get("hostPort"):
+                            port["hostPort"] = port.get("containerPort")
+    for v in spec.get("volumes") or []:
+        if isinstance(v, dict):
+            _default_volume(v)
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    if not isinstance(spec.get("securityContext"), dict):
+        spec["securityContext"] = {}
+    spec.setdefault("schedulerName", "default-scheduler")
+    if not spec.get("serviceAccountName") and spec.get("serviceAccount"):
+        spec["serviceAccountName"] = spec["serviceAccount"]
+
+
+def default_pod_template(template: Any) -> None:
+    """Defaults of a ``PodTemplateSpec`` (workloads): the pod spec's, none of the Pod-only."""
+    if not isinstance(template, dict):
+        return
+    spec = template.get("spec")
+    if isinstance(spec, dict):
+        default_pod_spec(spec)
+
+
+def default_pod(pod: dict[str, Any]) -> None:
+    """``SetDefaults_Pod``: requests from limits, ``enableServiceLinks``, and the spec's."""
+    spec = pod.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or []:
+            res = c.get("resources") if isinstance(c, dict) else None
+            if isinstance(res, dict) and isinstance(res.get("limits"), dict) and res["limits"]:
+                requests = res.setdefault("requests", {})
+                for name, value in res["limits"].items():
+                    requests.setdefault(name, value)
+    default_pod_spec(spec)
+    spec.setdefault("enableServiceLinks", True)
+
+
+def canonicalize_resources(spec: dict[str, Any], kind: str) -> None:
+    """Rewrite container resource quantities in canonical form (400 on a malformed one)."""
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or []:
+            res = c.get("resources") if isinstance(c, dict) else None
+            if not isinstance(res, dict):
+                continue
+            for part in ("limits", "requests"):
+                values = res.get(part)
+                if not isinstance(values, dict):
+                    continue
+                for name, value in values.items():
+                    try:
+                        values[name] = canonical_quantity(str(value))
+                    except QuantityError as exc:
+                        raise bad_request(
+                            f'{kind} in version "v1" cannot be handled as a {kind}: {exc}'
+                        ) from None
+
+
+# --- admission and create strategy ----------------------------------------------------------
+
+
+def _token_volume(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt",
+                               "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+                    "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+            ],
+            "defaultMode": 420,
+        },
+    }  # fmt: skip
+
+
+def _mount_token(spec: dict[str, Any]) -> None:
+    volumes = spec.setdefault("volumes", [])
+    existing = next(
+        (v["name"] for v in volumes if str(v.get("name", "")).startswith("kube-api-access-")), ""
+    )
+    name = existing or f"kube-api-access-{random_suffix()}"
+    needs_volume = False
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or []:
+            mounts = c.setdefault("volumeMounts", [])
+            if any(m.get("mountPath") == _TOKEN_MOUNT_PATH for m in mounts):
+                continue
+            mounts.append({"name": name, "readOnly": True, "mountPath": _TOKEN_MOUNT_PATH})
+            needs_volume = True
+    if needs_volume and not existing:
+        volumes.append(_token_volume(name))
+    if not volumes:
+        del spec["volumes"]
+
+
+def _add_default_tolerations(spec: dict[str, Any]) -> None:
+    tolerations = spec.get("tolerations") or []
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        covered = any(
+            t.get("key", "") in ("", key) and t.get("effect", "") in ("", "NoExecute")
+            for t in tolerations if isinstance(t, dict)
+        )  # fmt: skip
+        if not covered:
+            tolerations.append(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            )
+    spec["tolerations"] = tolerations
+
+
+def _admit_priority(spec: dict[str, Any], name: str) -> None:
+    class_name = spec.get("priorityClassName") or ""
+    if class_name and class_name not in _PRIORITY_CLASSES:
+        raise deny(
+            f'pods "{name}" is forbidden: no PriorityClass with name {class_name} was found',
+            {"name": name, "kind": "pods"},
+        )
+    priority = _PRIORITY_CLASSES.get(class_name, 0)
+    if spec.get("priority") is not None and spec["priority"] != priority:
+        raise deny(
+            f'pods "{name}" is forbidden: the integer value of priority ({spec["priority"]}) must '
+            f"not be provided in pod spec; priority admission controller computed {priority} "
+            "from the given PriorityClass name",
+            {"name": name, "kind": "pods"},
+        )
+    spec["priority"] = priority
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+
+
+def admit_pod(pod: dict[str, Any], namespace: str, ctx: BuiltinContext) -> None:
+    """Run the ServiceAccount, DefaultTolerationSeconds and Priority admission plugins."""
+    spec = pod["spec"]
+    name = (pod.get("metadata") or {}).get("name") or ""
+    sa_name = spec.get("serviceAccountName") or "default"
+    spec["serviceAccountName"] = sa_name
+    spec["serviceAccount"] = sa_name
+    sa = ctx.get("serviceaccounts", namespace, sa_name)
+    if sa is None:
+        raise deny(
+            f'pods "{name}" is forbidden: error looking up service account {namespace}/{sa_name}: '
+            f'serviceaccount "{sa_name}" not found',
+            {"name": name, "kind": "pods"},
+        )
+    automount = spec.get("automountServiceAccountToken")
+    if automount is None:
+        automount = sa.get("automountServiceAccountToken")
+    if automount is not False:
+        _mount_token(spec)
+    _add_default_tolerations(spec)
+    _admit_priority(spec, name)
+
+
+def _positive(value: Any) -> Fraction:
+    try:
+        q, _ = parse_quantity(str(value))
+    except QuantityError:
+        return Fraction(0)
+    return q
+
+
+def pod_qos_class(spec: dict[str, Any]) -> str:
+    """The QoS class (``Guaranteed``, ``Burstable``, ``BestEffort``) of a pod spec."""
+    requests: dict[str, Fraction] = {}
+    limits: dict[str, Fraction] = {}
+    guaranteed = True
+    for key in ("containers", "initContainers"):
+        for c in spec.get(key) or []:
+            res = c.get("resources") or {}
+            for name, value in (res.get("requests") or {}).items():
+                if name in ("cpu", "memory") and _positive(value) > 0:
+                    requests[name] = requests.get(name, Fraction(0)) + _positive(value)
+            found = set()
+            for name, value in (res.get("limits") or {}).items():
+                if name in ("cpu", "memory") and _positive(value) > 0:
+                    found.add(name)
+                    limits[name] = limits.get(name, Fraction(0)) + _positive(value)
+            if not {"cpu", "memory"} <= found:
+                guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    if guaranteed and all(limits.get(n) == v for n, v in requests.items()):
+        if len(requests) == len(limits):
+            return "Guaranteed"
+    return "Burstable"
+
+
+def prepare_pod_create(pod: dict[str, Any]) -> None:
+    """The create strategy: fresh status with phase and QoS class, generation 1."""
+    spec = pod["spec"]
+    canonicalize_resources(spec, "Pod")
+    status: dict[str, Any] = {"phase": "Pending"}
+    if spec.get("schedulingGates"):
+        status["conditions"] = [{
+            "type": "PodScheduled", "status": "False", "lastProbeTime": None,
+            "lastTransitionTime": None, "reason": "SchedulingGated",
+            "message": "Scheduling is blocked due to non-empty scheduling gates",
+        }]  # fmt: skip
+    status["qosClass"] = pod_qos_class(spec)
+    pod["status"] = status
+    pod.setdefault("metadata", {})["generation"] = 1
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def port_name_errors(name: str) -> list[str]:
+    """Problems with ``name`` as an IANA service name (named ports)."""
+    errs = []
+    if len(name) > 15:
+        errs.append("must be no more than 15 characters")
+    if not all(c.islower() or c.isdigit() or c == "-" for c in name) or not name.isascii():
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not any(c.isalpha() for c in name):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        errs.append("must not contain consecutive hyphens")
+    if name.startswith("-") or name.endswith("-"):
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
+_PORT_RANGE = "must be between 1 and 65535, inclusive"
+
+
+def _container_ports(ports: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    names: set[str] = set()
+    for i, port in enumerate(ports if isinstance(ports, list) else []):
+        p = f"{path}[{i}]"
+        name = port.get("name") or ""
+        if name:
+            msgs = port_name_errors(name)
+            causes.extend(invalid(f"{p}.name", name, m) for m in msgs)
+            if not msgs and name in names:
+                causes.append(duplicate(f"{p}.name", name))
+            names.add(name)
+        cport = port.get("containerPort") or 0
+        if not cport:
+            causes.append(required(f"{p}.containerPort"))
+        elif not 1 <= cport <= 65535:
+            causes.append(invalid(f"{p}.containerPort", cport, _PORT_RANGE))
+        hport = port.get("hostPort") or 0
+        if hport and not 1 <= hport <= 65535:
+            causes.append(invalid(f"{p}.hostPort", hport, _PORT_RANGE))
+        proto = port.get("protocol") or ""
+        if not proto:
+            causes.append(required(f"{p}.protocol"))
+        elif proto not in _PROTOCOLS:
+            causes.append(not_supported(f"{p}.protocol", proto, _PROTOCOLS))
+    return causes
+
+
+def _env(env: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, var in enumerate(env if isinstance(env, list) else []):
+        p = f"{path}[{i}]"
+        name = var.get("name") or ""
+        if not name:
+            causes.append(required(f"{p}.name"))
+        elif "=" in name or not all(" " <= c <= "~" for c in name):
+            causes.append(
+                invalid(
+                    f"{p}.name",
+                    name,
+                    "a valid environment variable name must "
+                    "consist only of printable ASCII characters other than '='",
+                )
+            )
+        if var.get("value") and var.get("valueFrom"):
+            causes.append(
+                invalid(f"{p}.valueFrom", "", "may not be specified when `value` is not empty")
+            )
+    return causes
+
+
+def _volume_mounts(mounts: Any, volumes: set[str], path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    seen: set[str] = set()
+    for i, m in enumerate(mounts if isinstance(mounts, list) else []):
+        p = f"{path}[{i}]"
+        name = m.get("name") or ""
+        if not name:
+            causes.append(required(f"{p}.name"))
+        elif name not in volumes:
+            causes.append(not_found(f"{p}.name", name))
+        mount_path = m.get("mountPath") or ""
+        if not mount_path:
+            causes.append(required(f"{p}.mountPath"))
+        elif mount_path in seen:
+            causes.append(invalid(f"{p}.mountPath", mount_path, "must be unique"))
+        seen.add(mount_path)
+    return causes
+
+
+def _resources(res: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    if not isinstance(res, dict):
+        return causes
+    limits = res.get("limits") or {}
+    for part in ("limits", "requests"):
+        for name, value in sorted((res.get(part) or {}).items()):
+            try:
+                q, _ = parse_quantity(str(value))
+            except QuantityError:
+                continue
+            if q < 0:
+                causes.append(
+                    invalid(
+                        f"{path}.{part}[{name}]", str(value), "must be greater than or equal to 0"
+                    )
+                )
+            if part == "requests" and name in limits:
+                try:
+                    lim, _ = parse_quantity(str(limits[name]))
+                except QuantityError:
+                    continue
+                if q > lim:
+                    causes.append(
+                        invalid(
+                            f"{path}.requests[{name}]",
+                            str(value),
+                            f"must be less than or equal to {name} limit of {limits[name]}",
+                        )
+                    )
+    return causes
+
+
+def _containers(spec: dict[str, Any], key: str, volumes: set[str], path: str) -> list[Cause]:
+    containers = spec.get(key)
+    causes: list[Cause] = []
+    if key == "containers" and not containers:
+        causes.append(required(path))
+    names: set[str] = set()
+    for i, c in enumerate(containers if isinstance(containers, list) else []):
+        p = f"{path}[{i}]"
+        name = c.get("name") or ""
+        if not name:
+            causes.append(required(f"{p}.name"))
+        else:
+            causes.extend(invalid(f"{p}.name", name, m) for m in is_dns1123_label(name))
+        if not c.get("image"):
+            causes.append(required(f"{p}.image"))
+        policy = c.get("terminationMessagePolicy") or ""
+        if policy not in ("File", "FallbackToLogsOnError"):
+            causes.append(
+                required(f"{p}.terminationMessagePolicy")
+                if not policy
+                else not_supported(
+                    f"{p}.terminationMessagePolicy", policy, ("File", "FallbackToLogsOnError")
+                )
+            )
+        causes.extend(_container_ports(c.get("ports"), f"{p}.ports"))
+        causes.extend(_env(c.get("env"), f"{p}.env"))
+        causes.extend(_volume_mounts(c.get("volumeMounts"), volumes, f"{p}.volumeMounts"))
+        pull = c.get("imagePullPolicy") or ""
+        if not pull:
+            causes.append(required(f"{p}.imagePullPolicy"))
+        elif pull not in ("Always", "IfNotPresent", "Never"):
+            causes.append(
+                not_supported(f"{p}.imagePullPolicy", pull, ("Always", "IfNotPresent", "Never"))
+            )
+        causes.extend(_resources(c.get("resources"), f"{p}.resources"))
+        if name and name in names:
+            causes.append(duplicate(f"{p}.name", name))
+        names.add(name)
+    return causes
+
+
+def _volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
+    causes: list[Cause] = []
+    names: set[str] = set()
+    for i, v in enumerate(volumes if isinstance(volumes, list) else []):
+        p = f"{path}[{i}]"
+        name = v.get("name") or ""
+        if not name:
+            causes.append(required(f"{p}.name"))
+        else:
+            causes.extend(invalid(f"{p}.name", name, m) for m in is_dns1123_label(name))
+            if name in names:
+                causes.append(duplicate(f"{p}.name", name))
+            names.add(name)
+        sources = [k for k in v if k != "name"]
+        if len(sources) > 1:
+            causes.append(
+                forbidden(f"{p}.{sorted(sources)[1]}", "may not specify more than 1 volume type")
+            )
+        claim = v.get("persistentVolumeClaim")
+        if isinstance(claim, dict) and not claim.get("claimName"):
+            causes.append(required(f"{p}.persistentVolumeClaim.claimName"))
+        cm = v.get("configMap")
+        if isinstance(cm, dict) and not cm.get("name"):
+            causes.append(required(f"{p}.configMap.name"))
+        secret = v.get("secret")
+        if isinstance(secret, dict) and not secret.get("secretName"):
+            causes.append(required(f"{p}.secret.secretName"))
+    return names, causes
+
+
+def validate_pod_spec(spec: Any, path: str, *, template: bool = False) -> list[Cause]:
+    """Causes for a pod spec at ``path`` (``spec`` or ``spec.template.spec``)."""
+    if not isinstance(spec, dict):
+        return [required(path)]
+    volume_names, causes = _volumes(spec.get("volumes"), f"{path}.volumes")
+    causes.extend(_containers(spec, "containers", volume_names, f"{path}.containers"))
+    causes.extend(_containers(spec, "initContainers", volume_names, f"{path}.initContainers"))
+    restart = spec.get("restartPolicy") or ""
+    if restart not in ("Always", "OnFailure", "Never"):
+        causes.append(
+            required(f"{path}.restartPolicy")
+            if not restart
+            else not_supported(f"{path}.restartPolicy", restart, ("Always", "OnFailure", "Never"))
+        )
+    dns = spec.get("dnsPolicy") or ""
+    dns_policies = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
+    if dns not in dns_policies:
+        causes.append(
+            required(f"{path}.dnsPolicy")
+            if not dns
+            else not_supported(f"{path}.dnsPolicy", dns, dns_policies)
+        )
+    causes.extend(validate_labels(spec.get("nodeSelector"), f"{path}.nodeSelector"))
+    for key in ("serviceAccountName", "nodeName", "priorityClassName"):
+        value = spec.get(key) or ""
+        if value:
+            causes.extend(invalid(f"{path}.{key}", value, m) for m in is_dns1123_subdomain(value))
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and not 1 <= deadline <= 2147483647:
+        causes.append(
+            invalid(
+                f"{path}.activeDeadlineSeconds",
+                deadline,
+                "must be between 1 and 2147483647, inclusive",
+            )
+        )
+    for key in ("hostname", "subdomain"):
+        value = spec.get(key) or ""
+        if value:
+            causes.extend(invalid(f"{path}.{key}", value, m) for m in is_dns1123_label(value))
+    grace = spec.get("terminationGracePeriodSeconds")
+    if template and grace is not None and grace < 0:
+        causes.append(
+            invalid(
+                f"{path}.terminationGracePeriodSeconds", grace, "must be greater than or equal to 0"
+            )
+        )
+    return causes
+
+
+# --- update ---------------------------------------------------------------------------------
+
+
+def _munged_spec(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """``new`` with the fields a pod update may change put back to their old values."""
+    munged = copy.deepcopy(new)
+    for key in ("containers", "initContainers"):
+        old_list = old.get(key) or []
+        for i, c in enumerate(munged.get(key) or []):
+            if i < len(old_list) and isinstance(c, dict):
+                c["image"] = old_list[i].get("image")
+    old_deadline, new_deadline = old.get("activeDeadlineSeconds"), new.get("activeDeadlineSeconds")
+    if new_deadline is not None and (old_deadline is None or 0 < new_deadline <= old_deadline):
+        munged["activeDeadlineSeconds"] = old_deadline
+        if old_deadline is None:
+            munged.pop("activeDeadlineSeconds")
+    old_tol, new_tol = old.get("tolerations") or [], new.get("tolerations") or []
+    if all(t in new_tol for t in old_tol):
+        if old_tol:
+            munged["tolerations"] = old_tol
+        else:
+            munged.pop("tolerations", None)
+    old_grace = old.get("terminationGracePeriodSeconds")
+    if (
+        isinstance(old_grace, int)
+        and old_grace < 0
+        and new.get("terminationGracePeriodSeconds") == 1
+    ):
+        munged["terminationGracePeriodSeconds"] = old_grace
+    if not new.get("schedulingGates") or all(
+        g in (old.get("schedulingGates") or []) for g in new["schedulingGates"]
+    ):
+        if old.get("schedulingGates"):
+            munged["schedulingGates"] = old["schedulingGates"]
+        else:
+            munged.pop("schedulingGates", None)
+    return munged
+
+
+def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """Causes for changing a pod's spec beyond what a pod update may change."""
+    new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    munged = _munged_spec(new_spec, old_spec)
+    if munged == old_spec:
+        return []
+    changed = sorted(k for k in set(munged) | set(old_spec) if munged.get(k) != old_spec.get(k))
+    diff = "\n".join(f"  spec.{k}: {old_spec.get(k)!r} -> {munged.get(k)!r}" for k in changed)
+    return [forbidden("spec", f"pod updates may not change fields other than {_UPDATABLE}\n{diff}")]
+
+
+def prepare_pod_update(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """Main-endpoint update: keep status and admission-set priority; bump generation."""
+    spec, old_spec = new.setdefault("spec", {}), old.get("spec") or {}
+    for key in ("priority", "preemptionPolicy", "serviceAccountName"):
+        if spec.get(key) is None and old_spec.get(key) is not None:
+            spec[key] = old_spec[key]
+    if spec.get("serviceAccountName"):
+        spec["serviceAccount"] = spec["serviceAccountName"]
+    canonicalize_resources(spec, "Pod")
+    if "status" in old:
+        new["status"] = copy.deepcopy(old["status"])
+    else:
+        new.pop("status", None)
+
+
+def prepare_pod_status_update(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """``/status`` update: spec stays; podIP/podIPs and hostIP/hostIPs kept consistent."""
+    status = new.get("status")
+    if not isinstance(status, dict):
+        return
+    for single, plural in (("podIP", "podIPs"), ("hostIP", "hostIPs")):
+        if status.get(single) and not status.get(plural):
+            status[plural] = [{"ip": status[single]}]
+        elif status.get(plural) and not status.get(single):
+            status[single] = status[plural][0].get("ip")
+    old_status = old.get("status") or {}
+    if not status.get("qosClass") and old_status.get("qosClass"):
+        status["qosClass"] = old_status["qosClass"]

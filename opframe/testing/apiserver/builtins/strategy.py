@@ -1,0 +1,254 @@
+"""Create, update and delete of built-in objects: the per-kind steps in the server's order.
+
+Order on create, as kube-apiserver runs it: scheme defaults (when the body is decoded; the
+writer's managedFields are computed after this step, see :func:`default_object`), mutating
+admission, the create strategy (status reset, generation), validation, then allocation
+(cluster IPs). Update: scheme defaults, the update strategy (status or spec kept from the
+stored object, generation), validation.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from opframe.testing.apiserver.builtins import cluster, configdata, events, pods, services
+from opframe.testing.apiserver.builtins import workloads as wl
+from opframe.testing.apiserver.builtins.context import BuiltinContext
+from opframe.testing.apiserver.builtins.meta import meta_warnings, validate_object_meta
+from opframe.testing.apiserver.status import Cause, invalid
+from opframe.testing.apiserver.types import ResourceType
+
+__all__ = ["default_object", "on_delete", "prepare_create", "prepare_update"]
+
+_Obj = dict[str, Any]
+
+# Kinds whose objects carry metadata.generation, and what bumps it.
+_GENERATION_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "pods"): ("spec",),
+    ("apps", "deployments"): ("spec", "annotations"),
+    ("apps", "statefulsets"): ("spec",),
+    ("policy", "poddisruptionbudgets"): ("spec",),
+    ("apiextensions.k8s.io", "customresourcedefinitions"): ("spec",),
+}
+
+
+def _key(rt: ResourceType) -> tuple[str, str]:
+    return (rt.group, rt.plural)
+
+
+def _meta(obj: _Obj) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = obj["metadata"] = {}
+    return meta
+
+
+_DEFAULTS: dict[tuple[str, str], Callable[[_Obj], None]] = {
+    ("", "pods"): pods.default_pod,
+    ("", "services"): services.default_service,
+    ("", "secrets"): configdata.default_secret,
+    ("", "namespaces"): cluster.default_namespace,
+    ("", "persistentvolumeclaims"): cluster.default_pvc,
+    ("apps", "deployments"): wl.default_deployment,
+    ("apps", "statefulsets"): wl.default_statefulset,
+    ("rbac.authorization.k8s.io", "rolebindings"): cluster.default_subjects,
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): cluster.default_subjects,
+}
+
+
+def default_object(rt: ResourceType, obj: _Obj) -> None:
+    """Apply the scheme defaults of ``rt`` to ``obj`` in place (idempotent).
+
+    These are the defaults kube-apiserver applies while decoding a request body, so they are
+    part of what the writer's ``managedFields`` entry owns; call this before computing
+    managedFields of an Update operation. :func:`prepare_create` and :func:`prepare_update`
+    call it again.
+    """
+    fn = _DEFAULTS.get(_key(rt))
+    if fn is not None:
+        fn(obj)
+    if _key(rt) == ("", "events") or _key(rt) == ("events.k8s.io", "events"):
+        if rt.group == "":
+            events.normalize_core_event(obj)
+
+
+def _validate(rt: ResourceType, obj: _Obj, old: _Obj | None) -> list[Cause]:
+    key = _key(rt)
+    if key in (("", "events"), ("events.k8s.io", "events")):
+        core = obj if rt.group == "" else events.convert_event(obj, events.CORE_EVENT)
+        return events.validate_event(rt, core, rt.api_version, old)
+    causes = validate_object_meta(rt, obj, old)
+    if key == ("", "pods"):
+        causes.extend(pods.validate_pod_spec(obj.get("spec"), "spec"))
+    elif key == ("", "services"):
+        causes.extend(services.validate_service(obj))
+    elif key == ("", "configmaps"):
+        causes.extend(configdata.validate_configmap(obj))
+    elif key == ("", "secrets"):
+        causes.extend(configdata.validate_secret(obj))
+    elif key == ("", "namespaces"):
+        causes.extend(cluster.validate_namespace(obj))
+    elif key == ("", "persistentvolumeclaims"):
+        causes.extend(cluster.validate_pvc(obj))
+    elif key == ("apps", "deployments"):
+        causes.extend(wl.validate_deployment(obj))
+    elif key == ("apps", "statefulsets"):
+        causes.extend(wl.validate_statefulset(obj))
+    elif key == ("policy", "poddisruptionbudgets"):
+        causes.extend(wl.validate_pdb(obj))
+    elif key == ("coordination.k8s.io", "leases"):
+        causes.extend(cluster.validate_lease(obj))
+    elif rt.kind in ("Role", "ClusterRole"):
+        causes.extend(cluster.validate_role(obj))
+    elif rt.kind in ("RoleBinding", "ClusterRoleBinding"):
+        causes.extend(cluster.validate_binding(obj, rt.kind == "ClusterRoleBinding"))
+    return causes
+
+
+def _raise_if(rt: ResourceType, obj: _Obj, causes: list[Cause]) -> None:
+    if causes:
+        raise invalid(rt.kind, str(_meta(obj).get("name") or ""), causes, rt.group)
+
+
+def _reset_status_on_create(rt: ResourceType, obj: _Obj) -> None:
+    key = _key(rt)
+    if key == ("", "services"):
+        obj["status"] = {"loadBalancer": {}}
+    elif key == ("apps", "deployments"):
+        obj["status"] = {}
+    elif key == ("apps", "statefulsets"):
+        obj["status"] = {"replicas": 0, "availableReplicas": 0}
+    elif key == ("policy", "poddisruptionbudgets"):
+        obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
+                         "expectedPods": 0}  # fmt: skip
+    elif key == ("", "persistentvolumeclaims"):
+        obj["status"] = {"phase": "Pending"}
+    elif key == ("", "namespaces"):
+        cluster.prepare_namespace_create(obj)
+    if key in _GENERATION_KEYS:
+        _meta(obj)["generation"] = 1
+
+
+def prepare_create(rt: ResourceType, obj: _Obj, ctx: BuiltinContext) -> list[str]:
+    """Default, admit and validate a new built-in object in place; raise ``StatusError``
+    (422 ``Invalid`` with causes, 403 from admission, 400 for undecodable values).
+
+    ``obj`` has its final name and namespace. Returns the ``Warning`` header texts. An Event
+    written through events.k8s.io/v1 stays in that form; store ``convert_event(obj, "v1")``.
+    """
+    key = _key(rt)
+    default_object(rt, obj)
+    namespace = str(_meta(obj).get("namespace") or "")
+    if key == ("", "pods"):
+        pods.admit_pod(obj, namespace, ctx)
+        pods.prepare_pod_create(obj)
+    else:
+        _reset_status_on_create(rt, obj)
+    _raise_if(rt, obj, _validate(rt, obj, None))
+    if key == ("", "services"):
+        _raise_if(rt, obj, services.allocate_service_ips(obj, ctx))
+    return meta_warnings(obj)
+
+
+def _spec_changed(rt: ResourceType, new: _Obj, old: _Obj) -> bool:
+    keys = _GENERATION_KEYS[_key(rt)]
+    if "spec" in keys and new.get("spec") != old.get("spec"):
+        return True
+    if "annotations" in keys:
+        return bool(_meta(new).get("annotations") != (old.get("metadata") or {}).get("annotations"))
+    return False
+
+
+def _status_update(rt: ResourceType, new: _Obj, old: _Obj) -> None:
+    for k in list(new):
+        if k not in ("metadata", "status", "kind", "apiVersion"):
+            del new[k]
+    for k, v in old.items():
+        if k not in ("metadata", "status", "kind", "apiVersion"):
+            new[k] = copy.deepcopy(v)
+    if _key(rt) == ("", "pods"):
+        pods.prepare_pod_status_update(new, old)
+    elif _key(rt) == ("", "namespaces"):
+        cluster.prepare_namespace_update(new, old, "status")
+
+
+def _main_update(rt: ResourceType, new: _Obj, old: _Obj, ctx: BuiltinContext) -> None:
+    key = _key(rt)
+    if key == ("", "pods"):
+        pods.prepare_pod_update(new, old)
+    elif key == ("", "services"):
+        services.prepare_service_update(new, old, ctx)
+    elif key == ("", "namespaces"):
+        cluster.prepare_namespace_update(new, old, "")
+    elif "status" in rt.subresources and key != ("", "nodes"):
+        wl.copy_status(new, old)
+    elif key == ("", "nodes"):
+        new["status"] = copy.deepcopy(old.get("status") or {})
+
+
+def _update_causes(rt: ResourceType, new: _Obj, old: _Obj) -> list[Cause]:
+    key = _key(rt)
+    if key == ("", "pods"):
+        return pods.validate_pod_update(new, old)
+    if key == ("", "services"):
+        return services.validate_service_update(new, old)
+    if key in (("", "configmaps"), ("", "secrets")):
+        return configdata.validate_immutable_data(new, old, key == ("", "secrets"))
+    if key == ("", "persistentvolumeclaims"):
+        return cluster.validate_pvc_update(new, old)
+    if key == ("apps", "statefulsets"):
+        return wl.validate_statefulset_update(new, old)
+    if key == ("apps", "deployments"):
+        sel, old_sel = (
+            (new.get("spec") or {}).get("selector"),
+            (old.get("spec") or {}).get("selector"),
+        )
+        if sel != old_sel:
+            from opframe.testing.apiserver.builtins.fielderrors import invalid as field_invalid
+
+            return [field_invalid("spec.selector", sel, "field is immutable")]
+    if rt.kind in ("RoleBinding", "ClusterRoleBinding"):
+        return cluster.validate_binding_update(new, old)
+    return []
+
+
+def prepare_update(
+    rt: ResourceType, new: _Obj, old: _Obj, ctx: BuiltinContext, subresource: str = ""
+) -> list[str]:
+    """Default and validate an update of a built-in object in place (``new`` replaces
+    ``old``; ``subresource`` is ``""``, ``status``, ``scale`` or ``finalize``).
+
+    The main endpoint keeps the stored status of kinds with a status subresource; ``/status``
+    keeps everything but the status. Generation is carried from ``old`` and bumped when the
+    spec changes (Deployments: also annotations). Raises ``StatusError`` like
+    :func:`prepare_create`; returns warnings.
+    """
+    key = _key(rt)
+    default_object(rt, new)
+    old_meta = old.get("metadata") or {}
+    if key in _GENERATION_KEYS and "generation" in old_meta:
+        _meta(new)["generation"] = old_meta["generation"]
+    if subresource == "status" and "status" in rt.subresources:
+        _status_update(rt, new, old)
+        _raise_if(rt, new, validate_object_meta(rt, new, old))
+        return []
+    if subresource == "finalize" and key == ("", "namespaces"):
+        cluster.prepare_namespace_update(new, old, "finalize")
+        _raise_if(rt, new, validate_object_meta(rt, new, old) + cluster.validate_namespace(new))
+        return []
+    _main_update(rt, new, old, ctx)
+    causes = _validate(rt, new, old)
+    if key in (("", "events"), ("events.k8s.io", "events")):
+        causes = validate_object_meta(rt, new, old) + causes
+    _raise_if(rt, new, causes + _update_causes(rt, new, old))
+    if key in _GENERATION_KEYS and _spec_changed(rt, new, old):
+        _meta(new)["generation"] = int(old_meta.get("generation") or 0) + 1
+    return meta_warnings(new)
+
+
+def on_delete(rt: ResourceType, obj: _Obj, ctx: BuiltinContext) -> None:
+    """Release what the object held when it is finally removed (a Service's cluster IPs)."""
+    if _key(rt) == ("", "services"):
+        services.release_service_ips(obj, ctx)
