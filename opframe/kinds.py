@@ -81,8 +81,11 @@ __all__ = [
     "VolumeMount",
 ]
 
-Quantity: TypeAlias = str | int | float
-"""A resource quantity (``"500m"``, ``"1Gi"``, ``2``); the server always answers strings."""
+Quantity: TypeAlias = int | str
+"""A resource quantity (``"500m"``, ``"1Gi"``, ``2``); the server always answers strings.
+
+No float: ``0.5`` CPU is ``"500m"``, and ``int | str`` is what a CRD schema can express
+(``x-kubernetes-int-or-string``), so these models can be embedded in custom resources."""
 
 IntOrString: TypeAlias = int | str
 

@@ -46,8 +46,8 @@ from opframe._markers import PrinterColumn, Scale, Validation
 __all__ = [
     "Condition",
     "KubeModel",
-    "MicroTime",
     "ListMeta",
+    "MicroTime",
     "ObjectMeta",
     "OwnerReference",
     "Resource",
@@ -148,13 +148,15 @@ class KubeModel(BaseModel):
 
     Attributes are snake_case and the wire names camelCase (:func:`wire_name`); either
     spelling is accepted on input. Unknown fields are kept (``extra="allow"``) so that an
-    object read from a newer server is written back whole.
+    object read from a newer server is written back whole. A docstring under a field is its
+    description (the field's ``description`` in a generated CRD).
     """
 
     model_config = ConfigDict(
         alias_generator=wire_name,
         populate_by_name=True,
         extra="allow",
+        use_attribute_docstrings=True,
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,6 +211,14 @@ class ListMeta(KubeModel):
     remaining_item_count: int | None = None
 
 
+# The validation metav1.Condition carries upstream, so CRDs embedding it validate the same way.
+_CONDITION_TYPE = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+_CONDITION_REASON = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+
 class Condition(KubeModel):
     """One status condition (``metav1.Condition``).
 
@@ -216,12 +226,18 @@ class Condition(KubeModel):
     is the ``metadata.generation`` the condition was computed from.
     """
 
-    type: str
+    type: str = Field(max_length=316, pattern=_CONDITION_TYPE)
+    """Type of condition in CamelCase or in ``foo.example.com/CamelCase``."""
     status: Literal["True", "False", "Unknown"]
+    """Status of the condition, one of True, False, Unknown."""
     last_transition_time: Time
-    reason: str
-    message: str = ""
-    observed_generation: int | None = None
+    """Last time the condition transitioned from one status to another."""
+    reason: str = Field(min_length=1, max_length=1024, pattern=_CONDITION_REASON)
+    """A programmatic identifier (CamelCase) for the reason of the last transition."""
+    message: str = Field("", max_length=32768)
+    """A human readable message with details about the transition."""
+    observed_generation: int | None = Field(None, ge=0)
+    """The ``metadata.generation`` the condition was set based upon."""
 
 
 @dataclass(frozen=True)
