@@ -21,6 +21,7 @@ __all__ = [
     "cause_text",
     "duplicate",
     "forbidden",
+    "go_json",
     "go_quote",
     "go_value",
     "invalid",
@@ -107,12 +108,32 @@ def go_value(value: Any) -> str:
         return _go_float(value)
     if isinstance(value, str):
         return go_quote(value)
-    return _go_json(value)
+    return go_json(value)
 
 
-def _go_json(value: Any) -> str:
-    # encoding/json: compact, map keys sorted, HTML characters escaped.
-    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+def _json_float(f: float) -> str:
+    # encoding/json: shortest digits, plain notation in [1e-6, 1e21), else e-notation.
+    if f == 0:
+        return "0" if math.copysign(1.0, f) > 0 else "-0"
+    if 1e-6 <= abs(f) < 1e21:
+        return format(Decimal(repr(f)).normalize(), "f")
+    mant, _, exp = repr(f).partition("e")
+    if not exp:
+        return repr(f)
+    sign = "-" if exp.startswith("-") else "+"
+    return f"{mant.removesuffix('.0')}e{sign}{exp.lstrip('+-').lstrip('0') or '0'}"
+
+
+def go_json(value: Any) -> str:
+    """``encoding/json`` output: compact, map keys sorted, ``<>&`` escaped, floats as Go."""
+    if isinstance(value, float) and math.isfinite(value):
+        return _json_float(value)
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return "{" + ",".join(f"{go_json(str(k))}:{go_json(v)}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(go_json(v) for v in value) + "]"
+    text = json.dumps(value, ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

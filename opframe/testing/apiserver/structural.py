@@ -15,10 +15,10 @@ empty for specified object fields``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from opframe.testing.apiserver import fielderrors as fe
+from opframe.testing.apiserver.defaulting import default_causes
 from opframe.testing.apiserver.schemafeatures import openapi_causes
 from opframe.testing.apiserver.status import Cause
 
@@ -318,9 +318,6 @@ def structural_causes(schema: dict[str, Any], path: str = DEFAULT_PATH) -> list[
 
 # --- defaults ------------------------------------------------------------------------------
 
-#: Checks a schema's defaults; set by the defaulting module to avoid an import cycle.
-default_checker: Callable[[dict[str, Any], str], list[Cause]] | None = None
-
 
 def schema_causes(schema: dict[str, Any], path: str = DEFAULT_PATH) -> list[Cause]:
     """Every error the server reports for one version's ``openAPIV3Schema``, in its order.
@@ -329,8 +326,8 @@ def schema_causes(schema: dict[str, Any], path: str = DEFAULT_PATH) -> list[Caus
     schema), then unsupported OpenAPI features, list/map type and rule-shape errors.
     """
     out = structural_causes(schema, path)
-    if not out and default_checker is not None:
-        out.extend(default_checker(schema, path))
+    if not out:
+        out.extend(default_causes(schema, path))
     out.extend(openapi_causes(schema, path))
     return out
 
