@@ -136,8 +136,8 @@ class WatchStats:
     """Counters of one watcher, for tests and metrics.
 
     Attributes:
-        lists: complete lists performed (the initial one included).
-        relists: lists after the initial one (410 Gone, or an error while listing).
+        lists: lists performed (counted when their first page arrives).
+        relists: lists performed after an earlier list had completed (410 Gone).
         watches: watch requests opened.
         resumes: watch requests opened from a known resourceVersion without relisting.
         bookmarks: bookmark events received.
@@ -225,6 +225,7 @@ class Watcher(Generic[T]):
         self.last_error: BaseException | None = None
         self._info = api_info(model)
         self._running = False
+        self._quick_ends = 0
 
     def __aiter__(self) -> AsyncIterator[Event[T]]:
         if self._running:
@@ -274,7 +275,6 @@ class Watcher(Generic[T]):
         )
 
     async def _relist(self) -> AsyncIterator[Event[T]]:
-        relist = self.stats.lists > 0
         seen: set[Key] = set()
         continue_: str | None = None
         params = self._params()
@@ -287,6 +287,10 @@ class Watcher(Generic[T]):
                 limit=self.page_size,
                 continue_=continue_,
             )
+            if continue_ is None:
+                self.stats.lists += 1
+                if self.synced.is_set():
+                    self.stats.relists += 1
             for item in page.get("items") or ():
                 # List items carry no apiVersion/kind; models and readers expect them.
                 item.setdefault("apiVersion", self._info.api_version)
@@ -311,9 +315,6 @@ class Watcher(Generic[T]):
                 self.stats.events += 1
                 yield Event("DELETED", self.model, key, old.raw, old.raw, initial=True)
         self.store.forget_overlay(list_rv)
-        self.stats.lists += 1
-        if relist:
-            self.stats.relists += 1
         self.resource_version = list_rv
         self.backoff.reset()
 
@@ -352,9 +353,13 @@ class Watcher(Generic[T]):
                 )
                 return
         if not delivered and time.monotonic() - started < 1.0:
-            # A stream the server closes at once, again and again, must not spin.
-            await asyncio.sleep(self.backoff.next())
+            # One early close is normal (a dropped connection); a server that closes every
+            # stream at once must not make us spin.
+            self._quick_ends += 1
+            if self._quick_ends > 1:
+                await asyncio.sleep(self.backoff.next())
         else:
+            self._quick_ends = 0
             self.backoff.reset()
 
     def _handle(self, line: dict[str, Any]) -> Event[T] | None:

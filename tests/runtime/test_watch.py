@@ -1,0 +1,200 @@
+"""The list-then-watch loop against the embedded API server: resume, relist, bookmarks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from opframe.client import Client
+from opframe.kinds import ConfigMap
+from opframe.testing.apiserver.server import ApiServer
+from opframe.watch import Backoff, Event, Watcher, watch
+
+from ._sdk import configmap, eventually, serve, take
+
+FAST = Backoff(initial=0.01, maximum=0.05)
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[tuple[ApiServer, Client]]:
+    async with serve() as pair:
+        yield pair
+
+
+def names(events: list[Event[ConfigMap]]) -> list[tuple[str, str]]:
+    return [(e.type, e.name) for e in events]
+
+
+async def open_watch(
+    client: Client, **options: object
+) -> tuple[Watcher[ConfigMap], AsyncIterator[Event[ConfigMap]]]:
+    watcher = watch(client, ConfigMap, namespace="default", backoff=FAST, **options)
+    return watcher, aiter(watcher)
+
+
+async def test_initial_list_is_delivered_as_added_then_synced(
+    env: tuple[ApiServer, Client],
+) -> None:
+    _, client = env
+    await client.create(configmap("a"))
+    await client.create(configmap("b"))
+    watcher, events = await open_watch(client)
+    first = await take(events, 2)
+    assert sorted(names(first)) == [("ADDED", "a"), ("ADDED", "b")]
+    assert all(e.initial for e in first)
+    await client.create(configmap("c"))
+    (live,) = await take(events, 1)
+    assert watcher.synced.is_set()
+    assert names([live]) == [("ADDED", "c")] and not live.initial
+    assert watcher.stats.lists == 1
+
+
+async def test_paginated_initial_list_sees_every_object(env: tuple[ApiServer, Client]) -> None:
+    _, client = env
+    for i in range(7):
+        await client.create(configmap(f"cm-{i}"))
+    watcher, events = await open_watch(client, page_size=2)
+    got = await take(events, 7)
+    assert sorted(e.name for e in got) == [f"cm-{i}" for i in range(7)]
+    assert watcher.stats.lists == 1
+
+
+async def test_modified_and_deleted_carry_old_state(env: tuple[ApiServer, Client]) -> None:
+    _, client = env
+    watcher, events = await open_watch(client)
+    await client.create(configmap("marker"))
+    await take(events, 1)  # listed and watching
+    await client.create(configmap("a", data={"v": "1"}))
+    await client.patch(ConfigMap, "a", {"data": {"v": "2"}}, namespace="default")
+    await client.delete(ConfigMap, "a", namespace="default")
+    added, modified, deleted = await take(events, 3)
+    assert names([added, modified, deleted]) == [
+        ("ADDED", "a"),
+        ("MODIFIED", "a"),
+        ("DELETED", "a"),
+    ]
+    assert added.old is None
+    assert modified.object.data == {"v": "2"}
+    assert modified.old is not None and modified.old.data == {"v": "1"}
+    assert deleted.object.data == {"v": "2"}
+    assert sorted(k[1] for k in watcher.store.keys()) == ["marker"]
+
+
+async def test_managed_fields_are_stripped(env: tuple[ApiServer, Client]) -> None:
+    _, client = env
+    await client.create(configmap("a"), field_manager="me")
+    _, events = await open_watch(client)
+    (event,) = await take(events, 1)
+    assert event.object.metadata.managed_fields is None
+
+
+async def test_dropped_stream_resumes_without_relisting(env: tuple[ApiServer, Client]) -> None:
+    server, client = env
+    await client.create(configmap("a"))
+    watcher, events = await open_watch(client)
+    await take(events, 1)
+    await client.create(configmap("b"))
+    await take(events, 1)
+    assert await server.faults.drop_watches("configmaps") == 1
+    await client.create(configmap("c"))
+    await client.patch(ConfigMap, "a", {"data": {"v": "x"}}, namespace="default")
+    resumed = await take(events, 2)
+    assert names(resumed) == [("ADDED", "c"), ("MODIFIED", "a")]
+    assert watcher.stats.lists == 1 and watcher.stats.relists == 0
+    assert watcher.stats.resumes >= 1
+
+
+async def test_gone_relists_and_reports_what_changed_meanwhile(
+    env: tuple[ApiServer, Client],
+) -> None:
+    server, client = env
+    for name in ("keep", "change", "vanish"):
+        await client.create(configmap(name, data={"v": "1"}))
+    watcher, events = await open_watch(client)
+    await take(events, 3)
+    await client.create(configmap("keep-too"))
+    await take(events, 1)  # the watch stream is open
+    # The watcher falls out of the server's history while disconnected.
+    server.faults.add(verb="watch", resource="configmaps", status=410, times=1)
+    await server.faults.drop_watches("configmaps")
+    await client.delete(ConfigMap, "vanish", namespace="default")
+    await client.patch(ConfigMap, "change", {"data": {"v": "2"}}, namespace="default")
+    await client.create(configmap("new"))
+    diff = await take(events, 3)
+    assert sorted(names(diff)) == [("ADDED", "new"), ("DELETED", "vanish"), ("MODIFIED", "change")]
+    deleted = next(e for e in diff if e.type == "DELETED")
+    assert deleted.object.data == {"v": "1"}  # the last state the watcher knew
+    modified = next(e for e in diff if e.type == "MODIFIED")
+    assert modified.old is not None and modified.old.data == {"v": "1"}
+    assert watcher.stats.relists == 1
+    assert sorted(k[1] for k in watcher.store.keys()) == ["change", "keep", "keep-too", "new"]
+
+
+async def test_expired_version_in_stream_relists() -> None:
+    # A tiny watch history makes the server answer "too old resource version" in the stream.
+    async with serve(watch_history=2) as (server, client):
+        await client.create(configmap("a"))
+        watcher, events = await open_watch(client)
+        await take(events, 1)
+        await client.create(configmap("b"))
+        await take(events, 1)  # the watch stream is open
+        await server.faults.drop_watches("configmaps")
+        for i in range(5):
+            await client.create(configmap(f"cm-{i}"))
+        got = await take(events, 5)
+        assert sorted(e.name for e in got) == [f"cm-{i}" for i in range(5)]
+        assert watcher.stats.relists == 1
+
+
+async def test_bookmarks_advance_the_resource_version(env: tuple[ApiServer, Client]) -> None:
+    server, client = env
+    server.watches.bookmark_interval = 0.05
+    watcher, events = await open_watch(client)
+    await client.create(configmap("a"))
+    await take(events, 1)
+    created_rv = int(watcher.resource_version or 0)
+    # Writes to another kind move the global resourceVersion; only a bookmark tells us.
+    await client.request(
+        "POST",
+        "/api/v1/namespaces/default/secrets",
+        body={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}},
+    )
+    async with asyncio.TaskGroup() as group:
+        next_event = group.create_task(anext(events))
+        await eventually(
+            lambda: watcher.stats.bookmarks > 0 and int(watcher.resource_version or 0) > created_rv,
+            message="no bookmark moved the resourceVersion",
+        )
+        await client.create(configmap("b"))
+    assert next_event.result().name == "b"
+
+
+async def test_errors_are_retried_with_backoff(env: tuple[ApiServer, Client]) -> None:
+    server, client = env
+    server.faults.add(verb="list", resource="configmaps", status=500, times=2)
+    await client.create(configmap("a"))
+    watcher, events = await open_watch(client)
+    (event,) = await take(events, 1)
+    assert event.name == "a"
+    assert watcher.stats.errors == 2
+    assert watcher.stats.lists == 1
+
+
+async def test_silent_stream_is_reconnected(env: tuple[ApiServer, Client]) -> None:
+    _, client = env
+    watcher, events = await open_watch(client, inactivity_timeout=0.1)
+    task_events: list[Event[ConfigMap]] = []
+
+    async def consume() -> None:
+        async for event in events:
+            task_events.append(event)
+
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(consume())
+        await eventually(lambda: watcher.stats.resumes >= 2, message="never reconnected")
+        await client.create(configmap("late"))
+        await eventually(lambda: [e.name for e in task_events] == ["late"])
+        task.cancel()
+    assert watcher.stats.relists == 0
