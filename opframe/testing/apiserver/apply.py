@@ -145,9 +145,15 @@ def _container(value: Any, node: Node) -> str:
     return ""
 
 
+def _empty(value: Any) -> bool:
+    return value is _MISSING or value is None or (isinstance(value, (dict, list)) and not value)
+
+
 def _compare(lhs: Any, rhs: Any, node: Node, path: Path, diff: _Diff) -> None:
     lkind, rkind = _container(lhs, node), _container(rhs, node)
-    if not lkind or lkind != rkind:
+    # Two empty containers compare as one value (null and {} differ), as in structured-merge-diff.
+    both_empty = _empty(lhs) and _empty(rhs) and not node.zero
+    if not lkind or lkind != rkind or both_empty:
         if not path:
             return
         if lhs is _MISSING:
@@ -167,11 +173,18 @@ def _compare(lhs: Any, rhs: Any, node: Node, path: Path, diff: _Diff) -> None:
         rd = rhs if isinstance(rhs, dict) else {}
         pairs = []
         for key in ld | rd:
-            lv, rv = ld.get(key, _MISSING), rd.get(key, _MISSING)
+            # A null field is an absent one: typed objects drop it, structural schemas prune it.
+            lv, rv = ld.get(key), rd.get(key)
+            lv = _MISSING if lv is None else lv
+            rv = _MISSING if rv is None else rv
+            if lv is _MISSING and rv is _MISSING and key not in node.zero:
+                continue
             if key in node.zero:
-                # The Go zero value already has this field, so it is never added or removed.
-                lv = None if lv is _MISSING else lv
-                rv = None if rv is _MISSING else rv
+                # The Go zero value already has this field, so it is never added or removed:
+                # a struct as {}, a list or map without omitempty as null.
+                zero: Any = {} if node.child(key).kind == "struct" else None
+                lv = zero if lv is _MISSING else lv
+                rv = zero if rv is _MISSING else rv
             pairs.append((f"f:{key}", lv, rv))
         child_of = lambda pe: node.child(pe[2:])  # noqa: E731
     for pe, lv, rv in pairs:
@@ -482,7 +495,7 @@ def _merge_list(lhs: list[Any], rhs: list[Any], node: Node) -> list[Any]:
 
 
 def _remove(obj: Any, path: Path, node: Node, keep: set[Path]) -> None:
-    """Remove ``path`` from ``obj``, then any map the removal left empty and nobody owns."""
+    """Remove ``path`` from ``obj``, and the map or list the removal left empty."""
     parents: list[tuple[Any, str, Node]] = []
     current, current_node = obj, node
     for element in path:
@@ -499,16 +512,19 @@ def _remove(obj: Any, path: Path, node: Node, keep: set[Path]) -> None:
             return
         if current is _MISSING:
             return
-    for depth in range(len(parents) - 1, -1, -1):
-        container, element, container_node = parents[depth]
-        if isinstance(container, dict):
-            container.pop(element[2:], None)
-        else:
-            container[:] = [v for v in container if _item_element(v, container_node) != element]
-        # Stop at the top-level fields (spec, metadata...), at what is still non-empty, and at
-        # what some manager owns as a whole.
-        if depth <= 1 or container or path[:depth] in keep:
-            return
+    container, element, container_node = parents[-1]
+    _drop_element(container, element, container_node)
+    # A map or list the removal emptied goes too (the server nulls it, and nulls are dropped),
+    # unless it is a top-level field (spec, metadata) or some manager owns it as a whole.
+    if not container and len(parents) >= 3 and path[:-1] not in keep:
+        _drop_element(*parents[-2])
+
+
+def _drop_element(container: Any, element: str, node: Node) -> None:
+    if isinstance(container, dict):
+        container.pop(element[2:], None)
+    else:
+        container[:] = [v for v in container if _item_element(v, node) != element]
 
 
 def _prune(merged: dict[str, Any], stale: set[Path], keep: set[Path], node: Node) -> None:
