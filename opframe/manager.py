@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -60,7 +61,10 @@ class Manager:
     """Runs a shared cache, controllers, leader election and the probe/metrics endpoints.
 
     Args:
-        client: the API client (the manager does not close it).
+        client: the API client (the manager does not close it). Without one, :meth:`run`
+            connects with the pod's service account, ``$KUBECONFIG`` or ``~/.kube/config``
+            (and closes that client when it returns), so a module can define
+            ``manager = Manager()`` for ``opframe run module:manager``.
         leader_election: run controllers only while holding this Lease; ``None`` to always run.
         health_address: ``(host, port)`` for ``/healthz`` and ``/readyz``; ``None`` disables.
         metrics_address: ``(host, port)`` for ``/metrics``; ``None`` disables.
@@ -73,7 +77,7 @@ class Manager:
 
     def __init__(
         self,
-        client: Client,
+        client: Client | None = None,
         *,
         leader_election: LeaderElectionConfig | None = None,
         health_address: tuple[str, int] | None = ("127.0.0.1", 0),
@@ -84,8 +88,8 @@ class Manager:
         sync_timeout: float = 120.0,
         graceful_shutdown_timeout: float = 30.0,
     ) -> None:
-        self.client = client
-        self.cache = cache if cache is not None else Cache(client)
+        self._client = client
+        self._cache = cache if cache is not None or client is None else Cache(client)
         self.metrics = metrics if metrics is not None else Metrics()
         self.namespace = namespace
         self.leader_election = leader_election
@@ -93,14 +97,14 @@ class Manager:
         self.metrics_address = metrics_address
         self.sync_timeout = sync_timeout
         self.graceful_shutdown_timeout = graceful_shutdown_timeout
-        self.elector = (
-            LeaderElector(client, leader_election, metrics=self.metrics)
-            if leader_election is not None
-            else None
-        )
+        self.elector: LeaderElector | None = None
+        """The Lease elector, when leader election is configured (and a client is known)."""
+        if client is not None and leader_election is not None:
+            self.elector = LeaderElector(client, leader_election, metrics=self.metrics)
         self._controllers: list[Controller[Any]] = []
         self._health_checks: dict[str, Check] = {}
         self._ready_checks: dict[str, Check] = {"cache": lambda: self.cache.has_synced}
+        self._owns_client = False
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._running = False
@@ -111,6 +115,23 @@ class Manager:
         """``http://host:port`` of the metrics server once :meth:`run` serves it."""
 
     # -- configuration ------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Client:
+        """The API client (created by :meth:`run` when none was given)."""
+        if self._client is None:
+            raise RuntimeError(
+                "this manager has no client yet: pass Manager(client) or wait for run(), "
+                "which connects with $KUBECONFIG, ~/.kube/config or the pod's service account"
+            )
+        return self._client
+
+    @property
+    def cache(self) -> Cache:
+        """The shared informer cache (created with the client)."""
+        if self._cache is None:
+            self._cache = Cache(self.client)
+        return self._cache
 
     def add(self, controller: C) -> C:
         """Add a controller (before :meth:`run`); returns it."""
@@ -174,6 +195,18 @@ class Manager:
         if self._running:
             raise RuntimeError("this manager is already running")
         self._running = True
+        if self._client is None:
+            self._client = await _default_client()
+            self._owns_client = True
+        try:
+            await self._run(handle_signals)
+        finally:
+            if self._owns_client:
+                await self.client.close()
+
+    async def _run(self, handle_signals: bool) -> None:
+        if self.elector is None and self.leader_election is not None:
+            self.elector = LeaderElector(self.client, self.leader_election, metrics=self.metrics)
         for controller in self._controllers:
             recorder = EventRecorder(self.client, controller.name)
             controller.setup(
@@ -199,8 +232,10 @@ class Manager:
             try:
                 await asyncio.wait({cache_task, main}, return_when=asyncio.FIRST_COMPLETED)
                 if not main.done():
-                    cache_task.result()  # the cache only ends by failing: raise its error
-                    raise RuntimeError("the informer cache stopped unexpectedly")
+                    cache_task.result()  # a failed cache raises its error here
+                    if any(True for _ in self.cache.informers()):
+                        raise RuntimeError("the informer cache stopped unexpectedly")
+                    await main  # nothing to watch (no controllers): the cache is done at once
                 main.result()
             finally:
                 await _cancel(main)
@@ -309,10 +344,13 @@ class Manager:
     # -- HTTP endpoints ------------------------------------------------------------------------
 
     def _health_routes(self) -> list[web.RouteDef]:
-        return [
-            web.get("/healthz", lambda _: _checks_response(self._health_checks)),
-            web.get("/readyz", lambda _: _checks_response(self._ready_checks)),
-        ]
+        async def healthz(_: web.Request) -> web.Response:
+            return _checks_response(self._health_checks)
+
+        async def readyz(_: web.Request) -> web.Response:
+            return _checks_response(self._ready_checks)
+
+        return [web.get("/healthz", healthz), web.get("/readyz", readyz)]
 
     async def _metrics_endpoint(self, _: web.Request) -> web.Response:
         return web.Response(
@@ -320,7 +358,7 @@ class Manager:
         )
 
 
-async def _checks_response(checks: dict[str, Check]) -> web.Response:
+def _checks_response(checks: dict[str, Check]) -> web.Response:
     failed = []
     for name, check in checks.items():
         try:
@@ -348,6 +386,14 @@ async def _serve(address: tuple[str, int], routes: list[web.RouteDef]) -> AsyncI
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+async def _default_client() -> Client:
+    """In a pod, the service account; elsewhere ``$KUBECONFIG`` or ``~/.kube/config``."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return Client.in_cluster()
+    # Read $KUBECONFIG now: kubernetes_asyncio reads it once, when it is imported.
+    return await Client.from_kubeconfig(os.environ.get("KUBECONFIG") or None)
 
 
 async def _cancel(task: asyncio.Future[Any]) -> None:
