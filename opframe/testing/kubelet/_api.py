@@ -93,9 +93,12 @@ class RawApi:
         """A JSON merge patch."""
         return await self.request("PATCH", path, patch, content_type="application/merge-patch+json")
 
-    async def watch(self, path: str, resource_version: str) -> AsyncIterator[Obj]:
+    async def watch(
+        self, path: str, resource_version: str, params: dict[str, str] | None = None
+    ) -> AsyncIterator[Obj]:
         """Watch events of a collection from ``resource_version`` (raises Gone on 410)."""
         params = {
+            **(params or {}),
             "watch": "1",
             "resourceVersion": resource_version,
             "allowWatchBookmarks": "true",

@@ -68,6 +68,7 @@ class PodContext:
 
     pod: Obj
     ip: str
+    host_ip: str
     hosts_file: Path
     volumes: Mapping[str, Path]
     log_dir: Path
@@ -77,6 +78,12 @@ class PodContext:
     changed: Callable[[], None]
     backoff_base: float
     backoff_cap: float
+
+    def pod_view(self) -> Obj:
+        """The pod as the downward API sees it: with the addresses the kubelet assigned."""
+        status = {**(self.pod.get("status") or {}), "podIP": self.ip, "hostIP": self.host_ip,
+                  "podIPs": [{"ip": self.ip}], "hostIPs": [{"ip": self.host_ip}]}  # fmt: skip
+        return {**self.pod, "status": status}
 
     @property
     def restart_policy(self) -> str:
@@ -236,7 +243,7 @@ class ContainerRunner:
         self.image_id = f"local://{image}"
         base = {"HOSTNAME": self._hostname(), "HOME": "/root"}
         try:
-            self._env = await resolve_env(self.spec, self.ctx.pod, self.ctx.fetch, base)
+            self._env = await resolve_env(self.spec, self.ctx.pod_view(), self.ctx.fetch, base)
             argv = local.argv(
                 expand_all(self.spec.get("command") or [], self._env),
                 expand_all(self.spec.get("args") or [], self._env),

@@ -99,6 +99,7 @@ class PodWorker:
         self.ctx = PodContext(
             pod=pod,
             ip="",
+            host_ip=node.host_ip,
             hosts_file=self.hosts_file,
             volumes={},
             log_dir=self.pod_dir / "logs",
@@ -248,7 +249,7 @@ class PodWorker:
         delay = 0.5
         while True:
             try:
-                return await self.node.volumes.prepare(self.pod)
+                return await self.node.volumes.prepare(self.ctx.pod_view())
             except VolumeError as exc:
                 await self._event("Warning", "FailedMount", f"MountVolume.SetUp failed: {exc}", "")
                 await asyncio.sleep(delay)

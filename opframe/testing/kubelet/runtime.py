@@ -32,9 +32,13 @@ __all__ = [
     "Mount",
     "Sandbox",
     "exit_code",
+    "live_process_groups",
     "run_in_sandbox",
     "wrap_argv",
 ]
+
+# Every process group this process ever started, for leak checks (see live_process_groups).
+_STARTED_GROUPS: set[int] = set()
 
 _CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -158,9 +162,12 @@ class ContainerProcess:
     the main process exits, as a container's processes die with its PID 1.
     """
 
-    def __init__(self, proc: asyncio.subprocess.Process, log: LogFile) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, log: LogFile, output: asyncio.StreamReader
+    ) -> None:
         self._proc = proc
         self.log = log
+        self._output = output
         self._pump = asyncio.create_task(self._copy_output(), name=f"logs-{proc.pid}")
         self._exited: int | None = None
 
@@ -181,20 +188,34 @@ class ContainerProcess:
     ) -> ContainerProcess:
         """Start ``argv`` in ``sandbox`` with exactly ``env`` (plus a default PATH)."""
         full_env = {"PATH": _CONTAINER_PATH, **env}
-        proc = await asyncio.create_subprocess_exec(
-            *wrap_argv(argv, sandbox, workdir),
-            env=full_env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
+        # Our own pipe rather than asyncio's: asyncio's Process.wait() also waits for its
+        # pipes to close, which a forked child holding stdout would delay past the exit.
+        read_end, write_end = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *wrap_argv(argv, sandbox, workdir),
+                env=full_env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=write_end,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        _STARTED_GROUPS.add(proc.pid)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(loop=loop)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(read_end, "rb", 0)
         )
-        return cls(proc, log)
+        return cls(proc, log, reader)
 
     async def _copy_output(self) -> None:
-        assert self._proc.stdout is not None
         try:
-            while chunk := await self._proc.stdout.read(65536):
+            while chunk := await self._output.read(65536):
                 await self.log.append(chunk)
         finally:
             await self.log.close()
@@ -255,6 +276,7 @@ async def run_in_sandbox(
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
+    _STARTED_GROUPS.add(proc.pid)
     try:
         async with asyncio.timeout(time_limit):
             out, _ = await proc.communicate()
@@ -266,3 +288,24 @@ async def run_in_sandbox(
         if proc.returncode is None:
             await proc.wait()
     return exit_code(proc.returncode or 0), out.decode(errors="replace")[-1024:]
+
+
+def live_process_groups() -> list[int]:
+    """Process groups started by kubelets in this process that still have a live member.
+
+    Empty after every kubelet has stopped: the leak check of the test suite. Zombies
+    (killed, not yet reaped by init) do not count.
+    """
+    alive: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state, ppid, pgrp, ...
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) in _STARTED_GROUPS:
+            alive.add(int(fields[2]))
+    return sorted(alive)

@@ -1,0 +1,89 @@
+"""Helpers of the kubelet tests: pod builders and waiting on pod state with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from opframe.testing.cluster import LocalCluster
+
+Obj = dict[str, Any]
+
+
+async def ensure_namespace(cluster: LocalCluster, ns: str) -> None:
+    """Create namespace ``ns`` and its default ServiceAccount if missing."""
+    api = cluster.kubelet.api
+    if await api.get_or_none(f"/api/v1/namespaces/{ns}") is None:
+        await api.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
+    if await api.get_or_none(f"/api/v1/namespaces/{ns}/serviceaccounts/default") is None:
+        body = {"metadata": {"name": "default"}}
+        await api.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", body)
+
+
+async def create(cluster: LocalCluster, plural: str, obj: Obj, ns: str = "default") -> Obj:
+    """Create ``obj`` in ``ns`` through the API server."""
+    await ensure_namespace(cluster, ns)
+    return await cluster.kubelet.api.request("POST", f"/api/v1/namespaces/{ns}/{plural}", obj)
+
+
+async def get_pod(cluster: LocalCluster, name: str, ns: str = "default") -> Obj | None:
+    """The pod as the API server has it, or None."""
+    return await cluster.kubelet.api.get_or_none(f"/api/v1/namespaces/{ns}/pods/{name}")
+
+
+async def wait_pod(
+    cluster: LocalCluster,
+    name: str,
+    check: Callable[[Obj | None], bool],
+    *,
+    ns: str = "default",
+    limit: float = 20.0,
+) -> Obj | None:
+    """Watch pod ``name`` until ``check(pod)`` holds (None: deleted); fail after ``limit`` s."""
+    api = cluster.kubelet.api
+    path = f"/api/v1/namespaces/{ns}/pods"
+    async with asyncio.timeout(limit):
+        while True:
+            listing = await api.request(
+                "GET", path, params={"fieldSelector": f"metadata.name={name}"}
+            )
+            items = listing.get("items") or []
+            current = items[0] if items else None
+            if check(current):
+                return current
+            rv = listing["metadata"]["resourceVersion"]
+            selector = {"fieldSelector": f"metadata.name={name}"}
+            async for event in api.watch(path, rv, selector):
+                current = None if event["type"] == "DELETED" else event["object"]
+                if event["type"] != "BOOKMARK" and check(current):
+                    return current
+
+
+def condition(pod: Obj | None, type_: str) -> str | None:
+    """The status of condition ``type_`` of ``pod``."""
+    for cond in ((pod or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return str(cond.get("status"))
+    return None
+
+
+def container_status(pod: Obj | None, index: int = 0) -> Obj:
+    """``status.containerStatuses[index]`` (empty dict if absent)."""
+    statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+    return statuses[index] if len(statuses) > index else {}
+
+
+def busybox_pod(name: str, script: str, **spec: Any) -> Obj:
+    """A pod running ``sh -c script`` from the host."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "containers": [
+                {"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", script]}
+            ],
+            **spec,
+        },
+    }

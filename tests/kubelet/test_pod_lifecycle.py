@@ -1,0 +1,241 @@
+"""Pods on the local kubelet: binding, status, restarts, deletion, images, logs, chaos."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from opframe.testing.cluster import LocalCluster
+from opframe.testing.kubelet.runtime import live_process_groups
+from tests.kubelet.helpers import busybox_pod, condition, container_status, create, wait_pod
+
+Obj = dict[str, Any]
+
+
+def _running(pod: Obj | None) -> bool:
+    return bool(pod) and "running" in container_status(pod).get("state", {})
+
+
+async def test_pending_pod_is_bound_and_runs_with_a_loopback_ip(
+    local_cluster: LocalCluster,
+) -> None:
+    await create(local_cluster, "pods", busybox_pod("p", "sleep 30"))
+    pod = await wait_pod(local_cluster, "p", lambda p: condition(p, "Ready") == "True")
+    assert pod is not None
+    assert pod["spec"]["nodeName"] == local_cluster.kubelet.node_name
+    assert pod["status"]["phase"] == "Running"
+    assert pod["status"]["podIP"].startswith("127.")
+    assert pod["status"]["hostIP"] == "127.0.0.1"
+    assert {c["type"] for c in pod["status"]["conditions"]} >= {
+        "PodScheduled",
+        "Initialized",
+        "ContainersReady",
+        "Ready",
+    }
+
+
+async def test_env_command_and_downward_api_reach_the_process(local_cluster: LocalCluster) -> None:
+    pod = busybox_pod("env", "echo $(GREETING) $MY_NAME $MY_IP; sleep 30")
+    pod["spec"]["containers"][0]["env"] = [
+        {"name": "MY_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "GREETING", "value": "hello-$(MY_NAME)"},
+    ]
+    await create(local_cluster, "pods", pod)
+    running = await wait_pod(local_cluster, "env", _running)
+    assert running is not None
+    text = await _log_text(local_cluster, "env", "hello-env")
+    assert text.strip() == f"hello-env env {running['status']['podIP']}"
+
+
+async def test_killed_process_restarts_with_a_growing_backoff(local_cluster: LocalCluster) -> None:
+    await create(local_cluster, "pods", busybox_pod("crash", "sleep 0.2; exit 3"))
+    crash = await wait_pod(
+        local_cluster, "crash", lambda p: container_status(p).get("restartCount", 0) >= 3,
+    )  # fmt: skip
+    status = container_status(crash)
+    assert status["lastState"]["terminated"]["exitCode"] == 3
+    waiting = await wait_pod(
+        local_cluster, "crash",
+        lambda p: container_status(p).get("state", {}).get("waiting", {}).get("reason")
+        == "CrashLoopBackOff",
+    )  # fmt: skip
+    message = container_status(waiting)["state"]["waiting"]["message"]
+    # Restarts 1, 2, 3 waited 0, base, 2*base: the fourth waits 4*base (0.3 s doubling).
+    assert message.startswith(("back-off 1.2s", "back-off 2.4s"))
+
+
+async def test_restart_policy_never_leaves_the_pod_failed(local_cluster: LocalCluster) -> None:
+    await create(local_cluster, "pods", busybox_pod("once", "exit 2", restartPolicy="Never"))
+    pod = await wait_pod(
+        local_cluster, "once", lambda p: (p or {}).get("status", {}).get("phase") == "Failed"
+    )
+    terminated = container_status(pod)["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (2, "Error")
+    assert container_status(pod)["restartCount"] == 0
+
+
+async def test_deleting_a_pod_stops_its_process_within_the_grace_period(
+    local_cluster: LocalCluster,
+) -> None:
+    script = "trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; done"
+    await create(local_cluster, "pods", busybox_pod("del", script, terminationGracePeriodSeconds=5))
+    await wait_pod(local_cluster, "del", _running)
+    pid = local_cluster.chaos.pid("default", "del")
+    assert pid is not None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await local_cluster.kubelet.api.request("DELETE", "/api/v1/namespaces/default/pods/del")
+    await _wait_process_gone(pid)
+    assert loop.time() - started < 5.0
+    assert await wait_pod(local_cluster, "del", lambda p: p is None, limit=40) is None
+
+
+async def test_sigterm_ignoring_process_is_killed_after_the_grace_period(
+    local_cluster: LocalCluster,
+) -> None:
+    script = "trap '' TERM; while :; do sleep 0.1; done"
+    await create(
+        local_cluster, "pods", busybox_pod("stubborn", script, terminationGracePeriodSeconds=1)
+    )
+    await wait_pod(local_cluster, "stubborn", _running)
+    pid = local_cluster.chaos.pid("default", "stubborn")
+    assert pid is not None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await local_cluster.kubelet.api.request("DELETE", "/api/v1/namespaces/default/pods/stubborn")
+    await _wait_process_gone(pid)
+    assert 0.9 <= loop.time() - started < 4.0
+
+
+async def test_unknown_image_reports_image_pull_backoff_and_an_event(
+    local_cluster: LocalCluster,
+) -> None:
+    pod = busybox_pod("noimg", "true")
+    pod["spec"]["containers"][0]["image"] = "example.com/nothing:1.0"
+    await create(local_cluster, "pods", pod)
+    pod_now = await wait_pod(
+        local_cluster, "noimg",
+        lambda p: container_status(p).get("state", {}).get("waiting", {}).get("reason")
+        == "ImagePullBackOff",
+    )  # fmt: skip
+    assert pod_now is not None and pod_now["status"]["phase"] == "Pending"
+    events = await local_cluster.kubelet.api.request("GET", "/api/v1/namespaces/default/events")
+    reasons = {(e["type"], e["reason"]) for e in events["items"]
+               if e["involvedObject"]["name"] == "noimg"}  # fmt: skip
+    assert ("Warning", "Failed") in reasons
+    assert ("Normal", "BackOff") in reasons
+
+
+async def test_readiness_probe_gates_ready(local_cluster: LocalCluster) -> None:
+    script = "sleep 1.5; touch /tmp/opframe-ready-$(POD); sleep 30"
+    pod = busybox_pod("probe", script)
+    container = pod["spec"]["containers"][0]
+    container["env"] = [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}}]
+    container["readinessProbe"] = {
+        "exec": {"command": ["sh", "-c", "test -e /tmp/opframe-ready-$POD"]}, "periodSeconds": 1,
+    }  # fmt: skip
+    await create(local_cluster, "pods", pod)
+    running = await wait_pod(local_cluster, "probe", _running)
+    assert condition(running, "Ready") == "False"
+    ready = await wait_pod(local_cluster, "probe", lambda p: condition(p, "Ready") == "True")
+    assert container_status(ready)["ready"] is True
+
+
+async def test_failing_liveness_probe_restarts_the_container(local_cluster: LocalCluster) -> None:
+    pod = busybox_pod("live", "sleep 30")
+    pod["spec"]["containers"][0]["livenessProbe"] = {
+        "tcpSocket": {"port": 1}, "periodSeconds": 1, "failureThreshold": 1,
+    }  # fmt: skip
+    pod["spec"]["terminationGracePeriodSeconds"] = 1
+    await create(local_cluster, "pods", pod)
+    restarted = await wait_pod(
+        local_cluster, "live", lambda p: container_status(p).get("restartCount", 0) >= 1
+    )
+    assert container_status(restarted)["lastState"]["terminated"]["exitCode"] in (137, 143)
+
+
+async def test_chaos_kill_restarts_the_container(local_cluster: LocalCluster) -> None:
+    await create(local_cluster, "pods", busybox_pod("victim", "sleep 30"))
+    await wait_pod(local_cluster, "victim", _running)
+    local_cluster.chaos.kill("default", "victim")
+    pod = await wait_pod(
+        local_cluster, "victim",
+        lambda p: container_status(p).get("restartCount") == 1 and _running(p),
+    )  # fmt: skip
+    assert container_status(pod)["lastState"]["terminated"]["exitCode"] == 137
+
+
+async def test_emptydir_is_private_to_the_pod_and_wipeable(local_cluster: LocalCluster) -> None:
+    pod = busybox_pod("vol", "echo data > /data/file && echo written; sleep 30",
+                      volumes=[{"name": "d", "emptyDir": {}}])  # fmt: skip
+    pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "d", "mountPath": "/data"}]
+    created = await create(local_cluster, "pods", pod)
+    await wait_pod(local_cluster, "vol", _running)
+    host_dir = local_cluster.kubelet.volumes.empty_dir(created["metadata"]["uid"], "d")
+    await _log_text(local_cluster, "vol", "written")
+    assert (host_dir / "file").read_text() == "data\n"
+    local_cluster.chaos.wipe_empty_dir("default", "vol", "d")
+    assert list(host_dir.iterdir()) == []
+
+
+async def test_node_not_ready_makes_pods_unready_and_back(local_cluster: LocalCluster) -> None:
+    await create(local_cluster, "pods", busybox_pod("n", "sleep 30"))
+    await wait_pod(local_cluster, "n", lambda p: condition(p, "Ready") == "True")
+    await local_cluster.chaos.node_not_ready()
+    node = await local_cluster.kubelet.api.request("GET", "/api/v1/nodes/opframe-node")
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "Unknown"
+    await wait_pod(local_cluster, "n", lambda p: condition(p, "Ready") == "False")
+    await local_cluster.chaos.node_ready()
+    await wait_pod(local_cluster, "n", lambda p: condition(p, "Ready") == "True")
+
+
+async def test_previous_logs_are_served_after_a_restart(local_cluster: LocalCluster) -> None:
+    await create(local_cluster, "pods", busybox_pod("logs", "echo run-$$; sleep 0.3; exit 1"))
+    await wait_pod(local_cluster, "logs", lambda p: container_status(p).get("restartCount", 0) >= 1)
+    chunks = [
+        c async for c in local_cluster.kubelet.pod_log("default", "logs", "main", previous=True)
+    ]
+    assert b"".join(chunks).startswith(b"run-")
+
+
+async def test_cluster_exit_leaves_no_process() -> None:
+    from opframe.testing.kubelet import ImageResolver, LocalImage
+
+    resolver = ImageResolver()
+    resolver.register("busybox*", LocalImage.host())
+    async with LocalCluster(resolver=resolver) as cluster:
+        await create(cluster, "pods", busybox_pod("a", "sleep 60"))
+        await wait_pod(cluster, "a", _running)
+        pid = cluster.chaos.pid("default", "a")
+    assert pid is not None
+    assert pid not in live_process_groups()
+
+
+async def _log_text(cluster: LocalCluster, name: str, needle: str) -> str:
+    """Follow the pod's log until ``needle`` appears."""
+    seen = b""
+    async with asyncio.timeout(10):
+        async for chunk in cluster.kubelet.pod_log("default", name, None, follow=True):
+            seen += chunk
+            if needle.encode() in seen:
+                break
+    return seen.decode()
+
+
+async def _wait_process_gone(pid: int) -> None:
+    import os
+
+    fd = os.pidfd_open(pid)
+    try:
+        loop = asyncio.get_running_loop()
+        gone = asyncio.Event()
+        loop.add_reader(fd, gone.set)
+        try:
+            async with asyncio.timeout(40):
+                await gone.wait()
+        finally:
+            loop.remove_reader(fd)
+    finally:
+        os.close(fd)
