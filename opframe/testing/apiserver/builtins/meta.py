@@ -304,6 +304,67 @@ def _immutable(path: str, new: Any, old: Any) -> list[Cause]:
     return [invalid(path, new, "field is immutable")]
 
 
+def _meta_accessor(rt: ResourceType, meta: dict[str, Any], policy: str) -> list[Cause]:
+    """``ValidateObjectMetaAccessor``: names, namespace, generation, labels, annotations,
+    owner references and finalizers."""
+    causes: list[Cause] = []
+    gen_name = meta.get("generateName") or ""
+    if gen_name:
+        causes.extend(
+            invalid("metadata.generateName", gen_name, m)
+            for m in validate_name(policy, gen_name, prefix=True)
+        )
+    name = meta.get("name") or ""
+    if not name:
+        causes.append(required("metadata.name", "name or generateName is required"))
+    else:
+        causes.extend(invalid("metadata.name", name, m) for m in validate_name(policy, name))
+    namespace = meta.get("namespace") or ""
+    if rt.namespaced:
+        if not namespace:
+            causes.append(required("metadata.namespace"))
+        else:
+            causes.extend(
+                invalid("metadata.namespace", namespace, m) for m in is_dns1123_label(namespace)
+            )
+    elif namespace:
+        causes.append(forbidden("metadata.namespace", "not allowed on this type"))
+    generation = meta.get("generation")
+    if isinstance(generation, int) and generation < 0:
+        causes.append(
+            invalid("metadata.generation", generation, "must be greater than or equal to 0")
+        )
+    causes.extend(validate_labels(meta.get("labels"), "metadata.labels"))
+    causes.extend(validate_annotations(meta.get("annotations"), "metadata.annotations"))
+    causes.extend(_owner_references(meta.get("ownerReferences"), "metadata.ownerReferences"))
+    causes.extend(_finalizers(meta.get("finalizers"), "metadata.finalizers"))
+    return causes
+
+
+def _meta_accessor_update(meta: dict[str, Any], old_meta: dict[str, Any]) -> list[Cause]:
+    """``ValidateObjectMetaAccessorUpdate``: no new finalizers while deleting, generation not
+    decremented, immutable identity fields."""
+    causes: list[Cause] = []
+    if old_meta.get("deletionTimestamp"):
+        old_finalizers = old_meta.get("finalizers") or []
+        added = sorted({f for f in meta.get("finalizers") or [] if f not in old_finalizers})
+        if added:
+            causes.append(
+                forbidden(
+                    "metadata.finalizers",
+                    "no new finalizers can be added if the object is being deleted, found new "
+                    f"finalizers {_go_string_slice(added)}",
+                )
+            )
+    if (meta.get("generation") or 0) < (old_meta.get("generation") or 0):
+        causes.append(
+            invalid("metadata.generation", meta.get("generation"), "must not be decremented")
+        )
+    for key in ("name", "namespace", "uid", "creationTimestamp"):
+        causes.extend(_immutable(f"metadata.{key}", meta.get(key, ""), old_meta.get(key, "")))
+    return causes
+
+
 def validate_object_meta(
     rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None = None
 ) -> list[Cause]:
@@ -311,81 +372,34 @@ def validate_object_meta(
 
     On create: ``generateName`` and ``name`` by the kind's naming policy (DNS-1123 subdomain by
     default, label for namespaces, DNS-1035 for services, path segment for RBAC and core
-    events), the namespace, labels, annotations, owner references and finalizers. On update:
-    labels, annotations, owner references, no new finalizers while deleting, and immutable
-    name, namespace, uid and creationTimestamp (the caller has already carried over the
-    system fields a client may omit, as ``rest.BeforeUpdate`` does).
+    events), the namespace, labels, annotations, owner references and finalizers; the generic
+    path-segment rule last, only when everything else passed.
+
+    On update, as kube-apiserver does, the generic registry checks run first (the create-time
+    rules with the path-segment name rule, then the update rules: no new finalizers while
+    deleting, generation, immutable name, namespace, uid and creationTimestamp), then the
+    kind's own update rules (the update rules again, labels, annotations, owner references).
+    So an update error is reported twice, as the real server reports it. The caller has
+    already carried over the system fields a client may omit, as ``rest.BeforeUpdate`` does.
     """
     meta = obj.get("metadata") or {}
     policy = str(rt.extra.get("name_validation", NAME_DNS_SUBDOMAIN))
-    causes: list[Cause] = []
     if old is None:
-        gen_name = meta.get("generateName") or ""
-        if gen_name:
+        causes = _meta_accessor(rt, meta, policy)
+        if not causes and policy != NAME_PATH_SEGMENT and meta.get("name"):
+            # The generic registry checks path segments last, after the kind's own rules.
             causes.extend(
-                invalid("metadata.generateName", gen_name, m)
-                for m in validate_name(policy, gen_name, prefix=True)
+                invalid("metadata.name", meta["name"], m)
+                for m in _path_segment(meta["name"], False)
             )
-        name = meta.get("name") or ""
-        if not name:
-            causes.append(required("metadata.name", "name or generateName is required"))
-        else:
-            causes.extend(invalid("metadata.name", name, m) for m in validate_name(policy, name))
-        namespace = meta.get("namespace") or ""
-        if rt.namespaced:
-            if not namespace:
-                causes.append(required("metadata.namespace"))
-            else:
-                causes.extend(
-                    invalid("metadata.namespace", namespace, m) for m in is_dns1123_label(namespace)
-                )
-        elif namespace:
-            causes.append(forbidden("metadata.namespace", "not allowed on this type"))
-        generation = meta.get("generation")
-        if isinstance(generation, int) and generation < 0:
-            causes.append(
-                invalid("metadata.generation", generation, "must be greater than or equal to 0")
-            )
-    else:
-        old_meta = old.get("metadata") or {}
-        if old_meta.get("deletionTimestamp"):
-            added = [
-                f
-                for f in meta.get("finalizers") or []
-                if f not in (old_meta.get("finalizers") or [])
-            ]
-            if added:
-                causes.append(
-                    forbidden(
-                        "metadata.finalizers",
-                        "no new finalizers can be added if the object is being deleted, found new "
-                        f"finalizers {_go_string_slice(sorted(set(added)))}",
-                    )
-                )
-        if not meta.get("resourceVersion"):
-            causes.append(
-                invalid(
-                    "metadata.resourceVersion",
-                    meta.get("resourceVersion", ""),
-                    "must be specified for an update",
-                )
-            )
-        if (meta.get("generation") or 0) < (old_meta.get("generation") or 0):
-            causes.append(
-                invalid("metadata.generation", meta.get("generation"), "must not be decremented")
-            )
-        for key in ("name", "namespace", "uid", "creationTimestamp"):
-            causes.extend(_immutable(f"metadata.{key}", meta.get(key, ""), old_meta.get(key, "")))
+        return causes
+    old_meta = old.get("metadata") or {}
+    causes = _meta_accessor(rt, meta, NAME_PATH_SEGMENT)
+    causes.extend(_meta_accessor_update(meta, old_meta))
+    causes.extend(_meta_accessor_update(meta, old_meta))
     causes.extend(validate_labels(meta.get("labels"), "metadata.labels"))
     causes.extend(validate_annotations(meta.get("annotations"), "metadata.annotations"))
     causes.extend(_owner_references(meta.get("ownerReferences"), "metadata.ownerReferences"))
-    if old is None:
-        causes.extend(_finalizers(meta.get("finalizers"), "metadata.finalizers"))
-    if not causes and policy != NAME_PATH_SEGMENT and meta.get("name"):
-        # The generic registry checks path segments last, after the kind's own rules passed.
-        causes.extend(
-            invalid("metadata.name", meta["name"], m) for m in _path_segment(meta["name"], False)
-        )
     return causes
 
 

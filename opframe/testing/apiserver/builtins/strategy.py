@@ -17,7 +17,7 @@ from opframe.testing.apiserver.builtins import cluster, configdata, events, pods
 from opframe.testing.apiserver.builtins import workloads as wl
 from opframe.testing.apiserver.builtins.context import BuiltinContext
 from opframe.testing.apiserver.builtins.meta import meta_warnings, validate_object_meta
-from opframe.testing.apiserver.status import Cause, invalid
+from opframe.testing.apiserver.status import Cause, StatusError, invalid
 from opframe.testing.apiserver.types import ResourceType
 
 __all__ = ["default_object", "on_delete", "prepare_create", "prepare_update"]
@@ -69,9 +69,12 @@ def default_object(rt: ResourceType, obj: _Obj) -> None:
     fn = _DEFAULTS.get(_key(rt))
     if fn is not None:
         fn(obj)
-    if _key(rt) == ("", "events") or _key(rt) == ("events.k8s.io", "events"):
-        if rt.group == "":
-            events.normalize_core_event(obj)
+    if _key(rt) == ("", "events"):
+        events.normalize_core_event(obj)
+    elif _key(rt) == ("events.k8s.io", "events"):
+        converted = events.convert_event(obj, events.EVENTS_V1)
+        obj.clear()
+        obj.update(converted)
 
 
 def _validate(rt: ResourceType, obj: _Obj, old: _Obj | None) -> list[Cause]:
@@ -108,8 +111,18 @@ def _validate(rt: ResourceType, obj: _Obj, old: _Obj | None) -> list[Cause]:
 
 
 def _raise_if(rt: ResourceType, obj: _Obj, causes: list[Cause]) -> None:
-    if causes:
-        raise invalid(rt.kind, str(_meta(obj).get("name") or ""), causes, rt.group)
+    if not causes:
+        return
+    name = str(_meta(obj).get("name") or "")
+    # The message lists each distinct error once (ErrorList.ToAggregate dedups); the causes
+    # keep every occurrence.
+    distinct = [
+        Cause(reason="", message=m, field=f)
+        for f, m in dict.fromkeys((c["field"], c["message"]) for c in causes)
+    ]
+    summary = invalid(rt.kind, name, distinct, rt.group)
+    details = {**(summary.details or {}), "causes": list(causes)}
+    raise StatusError(summary.code, summary.reason, summary.message, details)
 
 
 def _reset_status_on_create(rt: ResourceType, obj: _Obj) -> None:
