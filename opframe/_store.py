@@ -51,6 +51,7 @@ INDEX_OWNER = "owner"
 """Built-in index: the uid of each of the object's owners (``metadata.ownerReferences``)."""
 
 _MAX_OVERLAY = 10_000
+_TOMBSTONE = b""  # an overlay entry with no JSON: deleted by this process
 _EMPTY: tuple[str, ...] = ()
 
 
@@ -131,14 +132,25 @@ class Store(Generic[T]):
     # -- reads ----------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._items) + sum(1 for k in self._overlay if k not in self._items)
+        return len(self.keys())
 
     def __contains__(self, key: object) -> bool:
-        return key in self._overlay or key in self._items
+        if not isinstance(key, tuple):
+            return False
+        overlay = self._overlay.get(key)
+        if overlay is not None:
+            return overlay.raw != _TOMBSTONE
+        return key in self._items
 
     def keys(self) -> set[Key]:
-        """Every stored key."""
-        return set(self._items) | set(self._overlay)
+        """Every key a read can see."""
+        keys = set(self._items)
+        for key, entry in self._overlay.items():
+            if entry.raw == _TOMBSTONE:
+                keys.discard(key)
+            else:
+                keys.add(key)
+        return keys
 
     @property
     def stored_bytes(self) -> int:
@@ -161,14 +173,9 @@ class Store(Generic[T]):
         label_selector: str | Mapping[str, str] | None = None,
     ) -> builtins.list[T]:
         """Objects in ``namespace`` (all when None) matching ``label_selector``."""
-        if namespace is not None:
-            keys: Iterable[Key] = self._by_namespace.get(namespace, ())
-        else:
-            keys = self._items
-        entries = [self._visible(k) for k in keys]
-        entries.extend(
-            e for k, e in self._overlay.items() if k not in self._items and _in_ns(k, namespace)
-        )
+        keys: Iterable[Key]
+        keys = self._items if namespace is None else self._by_namespace.get(namespace, ())
+        entries = self._visible(keys, lambda key, entry: _in_ns(key, namespace))
         if label_selector is not None:
             match = parse_selector(label_selector)
             entries = [e for e in entries if match(e.labels or {})]
@@ -180,11 +187,8 @@ class Store(Generic[T]):
         Built-in indexes: :data:`INDEX_NAMESPACE` and :data:`INDEX_OWNER` (owner uid);
         others are added with :meth:`add_indexer`.
         """
-        keys = self._index(index).get(value, set())
-        entries = [self._visible(k) for k in keys]
-        for key, entry in self._overlay.items():
-            if key not in keys and value in self._values(index, key, entry):
-                entries.append(entry)
+        keys = self._index(index).get(value, ())
+        entries = self._visible(keys, lambda key, entry: value in self._values(index, key, entry))
         return [self._build(e) for e in entries]
 
     def resource_version(self, name: str, namespace: str | None = None) -> str | None:
@@ -286,6 +290,17 @@ class Store(Generic[T]):
         self._overlay[key] = entry
         return True
 
+    def observe_deleted(self, key: Key) -> bool:
+        """Hide an object this process just deleted until the watch reports the deletion.
+
+        Returns ``True`` if reads now miss it.
+        """
+        current = self._lookup(key)
+        if current is None:
+            return False
+        self._overlay[key] = Entry(_TOMBSTONE, current.rv, None, ())
+        return True
+
     def forget_overlay(self, not_newer_than: str) -> None:
         """Drop own writes the watch has caught up with (after a relist at this version)."""
         for key, entry in list(self._overlay.items()):
@@ -307,15 +322,31 @@ class Store(Generic[T]):
 
     def _lookup(self, key: Key) -> Entry | None:
         overlay = self._overlay.get(key)
-        return overlay if overlay is not None else self._items.get(key)
+        if overlay is None:
+            return self._items.get(key)
+        return None if overlay.raw == _TOMBSTONE else overlay
 
-    def _visible(self, key: Key) -> Entry:
-        overlay = self._overlay.get(key)
-        return overlay if overlay is not None else self._items[key]
+    def _visible(
+        self, base_keys: Iterable[Key], wanted: Callable[[Key, Entry], bool]
+    ) -> builtins.list[Entry]:
+        """Entries reads see: base entries of ``base_keys`` unless the overlay shadows them,
+        plus overlay entries (own writes) that ``wanted`` accepts."""
+        overlay = self._overlay
+        if not overlay:
+            items = self._items
+            return [items[k] for k in base_keys]
+        entries = [self._items[k] for k in base_keys if k not in overlay]
+        entries.extend(e for k, e in overlay.items() if e.raw != _TOMBSTONE and wanted(k, e))
+        return entries
 
     def _catch_up(self, key: Key, rv: str) -> None:
         overlay = self._overlay.get(key)
-        if overlay is not None and compare_resource_versions(overlay.rv, rv) != 1:
+        if overlay is None:
+            return
+        order = compare_resource_versions(overlay.rv, rv)
+        # A tombstone stands until the watch shows a newer version (or the deletion); an own
+        # write until the watch reaches its version.
+        if order is None or order == -1 or (order == 0 and overlay.raw != _TOMBSTONE):
             del self._overlay[key]
 
     def _unindex(self, key: Key, entry: Entry) -> None:

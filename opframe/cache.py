@@ -163,9 +163,7 @@ class Cache:
         self._informers: dict[_InformerKey, Informer[Any]] = {}
         self._started = False
         self._task: asyncio.Task[None] | None = None
-        self._remove_listener = (
-            client.add_write_listener(self._on_write) if read_own_writes else None
-        )
+        self._remove_listener = client.add_write_observer(self) if read_own_writes else None
 
     def informer(
         self,
@@ -319,15 +317,27 @@ class Cache:
         data = model_to_dict(obj)
         return self._observe(model, data)
 
-    def _on_write(self, model: type[Any], data: dict[str, Any]) -> None:
+    def written(self, model: type[Any], data: dict[str, Any]) -> None:
+        """Client write observer: see :meth:`observe`."""
         self._observe(model, data)
+
+    def deleted(self, model: type[Any], name: str, namespace: str | None) -> None:
+        """Client write observer: hide an object this process deleted until the watch agrees."""
+        key = (namespace or "", name)
+        for (m, _, _), informer in self._informers.items():
+            if m is model:
+                informer.store.observe_deleted(key)
 
     def _observe(self, model: type[Any], data: dict[str, Any]) -> bool:
         metadata = data.get("metadata") or {}
         namespace = metadata.get("namespace")
         seen = False
         for (m, _, _), informer in self._informers.items():
-            if m is not model or not informer.covers(namespace, metadata.get("labels")):
+            if m is not model:
+                continue
+            if not informer.covers(namespace, metadata.get("labels")):
+                # The write took the object out of this informer's selector.
+                informer.store.observe_deleted((namespace or "", metadata.get("name") or ""))
                 continue
             watcher = informer.watcher
             key, entry = prepare(

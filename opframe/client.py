@@ -24,14 +24,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from opframe._api import ApiInfo, api_info, model_from_dict, model_to_dict
 from opframe._config import ConnectionConfig
 from opframe._http import ApiConnectionError, RetryPolicy, Transport
 from opframe.resource import Resource, ResourceList
 
-__all__ = ["ApiConnectionError", "Client", "PatchType", "RetryPolicy", "WriteListener"]
+__all__ = ["ApiConnectionError", "Client", "PatchType", "RetryPolicy", "WriteObserver"]
 
 T = TypeVar("T", bound=Resource)
 
@@ -45,8 +45,15 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
     "apply": "application/apply-patch+yaml",
 }
 
-WriteListener = Callable[[type[Any], dict[str, Any]], None]
-"""Called with ``(model, wire_dict)`` for every object a write returned (read-your-own-writes)."""
+
+class WriteObserver(Protocol):
+    """Told about every write made through a client (the cache's read-your-own-writes)."""
+
+    def written(self, model: type[Any], data: dict[str, Any]) -> None:
+        """A write returned ``data`` (the object as stored)."""
+
+    def deleted(self, model: type[Any], name: str, namespace: str | None) -> None:
+        """A delete removed the object (no finalizer or grace period kept it)."""
 
 
 def _selector(value: str | Mapping[str, str] | None) -> str | None:
@@ -73,7 +80,7 @@ class Client:
         self._transport = Transport(
             config, retry=retry, timeout=timeout, max_connections=max_connections
         )
-        self._write_listeners: list[WriteListener] = []
+        self._observers: list[WriteObserver] = []
 
     @classmethod
     async def from_kubeconfig(
@@ -141,17 +148,17 @@ class Client:
             method, path, params=params, headers=headers, inactivity_timeout=inactivity_timeout
         )
 
-    def add_write_listener(self, listener: WriteListener) -> Callable[[], None]:
-        """Call ``listener`` with every object a write through this client returns.
+    def add_write_observer(self, observer: WriteObserver) -> Callable[[], None]:
+        """Tell ``observer`` about every object a write through this client returns.
 
-        The informer cache uses it so a controller reads its own writes. Returns a function
-        that removes the listener.
+        The informer cache uses it so that a controller reads its own writes. Returns a
+        function that removes the observer.
         """
-        self._write_listeners.append(listener)
+        self._observers.append(observer)
 
         def remove() -> None:
-            if listener in self._write_listeners:
-                self._write_listeners.remove(listener)
+            if observer in self._observers:
+                self._observers.remove(observer)
 
         return remove
 
@@ -400,9 +407,16 @@ class Client:
         if dry_run:
             options["dryRun"] = ["All"]
         data = await self._transport.request("DELETE", info.path(namespace, name), body=options)
-        if not dry_run and isinstance(data, dict) and data.get("kind") == info.kind:
-            # The object survives (finalizers): let the cache see its deletionTimestamp.
-            self._notify(model, data)
+        if dry_run:
+            return
+        if isinstance(data, dict) and data.get("kind") == info.kind:
+            metadata = data.get("metadata") or {}
+            if metadata.get("finalizers") or metadata.get("deletionGracePeriodSeconds"):
+                # The object survives for now: let the cache see its deletionTimestamp.
+                self._notify(model, data)
+                return
+        for observer in tuple(self._observers):
+            observer.deleted(model, name, namespace)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -420,8 +434,8 @@ class Client:
         return model_from_dict(model, data)
 
     def _notify(self, model: type[Any], data: dict[str, Any]) -> None:
-        for listener in tuple(self._write_listeners):
-            listener(model, data)
+        for observer in tuple(self._observers):
+            observer.written(model, data)
 
 
 def _write_params(dry_run: bool, field_manager: str | None) -> dict[str, str]:

@@ -167,6 +167,23 @@ async def test_own_write_is_read_back_before_the_watch_delivers_it(
         ]
 
 
+async def test_own_delete_is_read_back_before_the_watch_delivers_it(
+    env: tuple[ApiServer, Client],
+) -> None:
+    server, client = env
+    await client.create(configmap("a"))
+    cache = Cache(client, backoff=Backoff(initial=30.0, maximum=30.0))
+    informer = cache.informer(ConfigMap, namespace="default")
+    async with cache:
+        await cache.wait_for_sync(timeout=5)
+        server.faults.add(verb="watch", resource="configmaps", status=500)
+        await server.faults.drop_watches("configmaps")
+        await eventually(lambda: informer.stats.errors >= 1, message="informer not disconnected")
+        await client.delete(ConfigMap, "a", "default")
+        assert cache.get(ConfigMap, "a", "default") is None
+        assert cache.list(ConfigMap, "default") == []
+
+
 async def test_own_writes_are_not_observed_when_disabled(env: tuple[ApiServer, Client]) -> None:
     server, client = env
     cache = Cache(client, read_own_writes=False, backoff=Backoff(initial=30.0, maximum=30.0))

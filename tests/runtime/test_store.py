@@ -163,3 +163,31 @@ def test_label_selector_syntax(selector: str, labels: dict[str, str], expected: 
 def test_invalid_label_selector_is_rejected() -> None:
     with pytest.raises(ValueError, match="invalid label selector"):
         parse_selector("app in x")
+
+
+def test_own_delete_hides_the_object_until_the_watch_reports_it() -> None:
+    store = fill(cm("a", 3, owners=("u1",)))
+    assert store.observe_deleted(("default", "a"))
+    assert store.get("a", "default") is None
+    assert store.list() == [] and store.by_index(INDEX_OWNER, "u1") == []
+    assert ("default", "a") not in store and len(store) == 0
+    # An event for the version we deleted does not resurrect it...
+    store.apply(*prepare(cm("a", 3, owners=("u1",))))
+    assert store.get("a", "default") is None
+    # ...the deletion clears the tombstone.
+    store.delete(("default", "a"))
+    assert store._overlay == {}
+
+
+def test_recreation_after_own_delete_is_visible() -> None:
+    store = fill(cm("a", 3))
+    store.observe_deleted(("default", "a"))
+    store.apply(*prepare(cm("a", 9, data={"v": "new"})))
+    obj = store.get("a", "default")
+    assert obj is not None and obj.data == {"v": "new"}
+
+
+def test_own_write_dropping_an_index_value_leaves_the_index() -> None:
+    store = fill(cm("a", 3, owners=("u1",)))
+    store.observe(*prepare(cm("a", 4)))
+    assert store.by_index(INDEX_OWNER, "u1") == []
