@@ -71,6 +71,10 @@ class Node:
     has_rules: bool = False
     has_list_checks: bool = False
     has_embedded: bool = False
+    #: Which value checks apply, so the validator skips the rest quickly.
+    checks_string: bool = False
+    checks_number: bool = False
+    has_junctors: bool = False
     #: Compiled CEL programs, filled lazily by the CEL module.
     cel: Any = None
 
@@ -166,6 +170,11 @@ def _build(raw: dict[str, Any]) -> Node:
     rules = raw.get("x-kubernetes-validations")
     if isinstance(rules, list):
         n.rules = [r for r in rules if isinstance(r, dict) and r.get("rule")]
+    n.checks_string = bool(
+        n.max_length is not None or n.min_length is not None or n.pattern_text or n.format
+    )
+    n.checks_number = n.minimum is not None or n.maximum is not None or n.multiple_of is not None
+    n.has_junctors = bool(n.all_of or n.any_of or n.one_of or n.not_ is not None)
     children = [*n.properties.values(), n.additional, n.items]
     kids = [c for c in children if c is not None]
     n.has_defaults = any(c.default is not MISSING or c.has_defaults for c in kids)

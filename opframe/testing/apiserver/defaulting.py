@@ -28,11 +28,12 @@ def _drop_nulls(x: Any, s: Node) -> None:
             v = x[k]
             if v is None and not sub.nullable and sub.default is MISSING:
                 del x[k]
-            else:
+            elif type(v) is dict or type(v) is list:
                 _drop_nulls(v, sub)
     elif isinstance(x, list) and s.items is not None:
         for v in x:
-            _drop_nulls(v, s.items)
+            if type(v) is dict or type(v) is list:
+                _drop_nulls(v, s.items)
 
 
 def drop_nulls(obj: dict[str, Any], schema: dict[str, Any]) -> None:

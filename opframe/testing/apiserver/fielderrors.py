@@ -99,7 +99,7 @@ def _go_float(f: float) -> str:
 def go_value(value: Any) -> str:
     """The bad value as ``field.Error.ErrorBody`` prints it."""
     if value is None:
-        return '"null"'
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

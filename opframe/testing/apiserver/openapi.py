@@ -24,6 +24,16 @@ from opframe.testing.apiserver.status import Cause
 __all__ = ["same_json", "type_name", "validate_node", "validate_value"]
 
 
+_KINDS: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    bool: "boolean",
+    float: "number",
+    list: "array",
+    dict: "object",
+}
+
+
 def type_name(value: Any) -> str:
     """The JSON type of a decoded value as kube-openapi names it."""
     if value is None:
@@ -155,10 +165,6 @@ def _enum_text(value: Any) -> str:
     return value if isinstance(value, str) else fe.go_json(value)
 
 
-def _child(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
 class _Run:
     """One validation: collects causes; ``prefix`` is the field path of the validated root."""
 
@@ -196,18 +202,21 @@ class _Run:
                 self.type_error(path, ",".join(s.types), "null")
             self.enum(x, s, path)
             return
-        kind = type_name(x)
-        if s.types or s.format:
+        kind = _KINDS.get(type(x)) or type_name(x)
+        if (s.types and kind not in s.types) or s.format:
             self.type_check(x, kind, s, path)
-        if s.all_of or s.any_of or s.one_of or s.not_ is not None:
+        if s.has_junctors:
             self.junctors(x, s, path)
         if kind == "string":
-            self.string(x, s, path)
-        elif kind in ("integer", "number"):
-            self.number(x, s, path)
+            if s.checks_string:
+                self.string(x, s, path)
+        elif kind == "integer" or kind == "number":
+            if s.checks_number:
+                self.number(x, s, path)
         elif kind == "array":
             self.array(x, s, path, old)
-        self.enum(x, s, path)
+        if s.enum:
+            self.enum(x, s, path)
         if kind == "object":
             self.object(x, s, path, old)
 
@@ -351,11 +360,7 @@ class _Run:
         for allowed in s.enum:
             if _enum_match(x, allowed):
                 return
-        self.out.append(
-            fe.not_supported(
-                self.field(path), x if x is not None else "", [_enum_text(e) for e in s.enum]
-            )
-        )
+        self.out.append(fe.not_supported(self.field(path), x, [_enum_text(e) for e in s.enum]))
 
     def object(self, x: dict[str, Any], s: Node, path: str, old: Any) -> None:
         n = len(x)
@@ -377,10 +382,11 @@ class _Run:
             for k in x:
                 if k not in props:
                     self.invalid(path, "", f"{path} in body is a forbidden property: {k}")
-        for k, v in x.items():
-            prop = props.get(k)
-            if prop is not None:
-                self.node(v, prop, _child(path, k), olds.get(k, MISSING))
+        if props:
+            for k, v in x.items():
+                prop = props.get(k)
+                if prop is not None:
+                    self.node(v, prop, f"{path}.{k}" if path else k, olds.get(k, MISSING))
         for k in s.required:
             if k not in x:
                 self.out.append(fe.required(self.field(f"{path}.{k}")))

@@ -71,9 +71,11 @@ class _Pruner:
                     continue
                 prop = s.properties.get(k)
                 if prop is not None:
-                    self.prune(v, prop, _join(path, k))
+                    if type(v) is dict or type(v) is list:
+                        self.prune(v, prop, _join(path, k))
                 elif s.additional is not None:
-                    self.prune(v, s.additional, _join(path, k))
+                    if type(v) is dict or type(v) is list:
+                        self.prune(v, s.additional, _join(path, k))
                 elif s.additional_present and s.additional_allows:
                     # additionalProperties: true keeps the value as it is.
                     continue
@@ -83,7 +85,8 @@ class _Pruner:
         elif isinstance(x, list):
             items = s.items if s is not None else None
             for i, v in enumerate(x):
-                self.prune(v, items, f"{path}[{i}]")
+                if type(v) is dict or type(v) is list:
+                    self.prune(v, items, f"{path}[{i}]")
 
     def skip(self, x: Any, s: Node, path: str) -> None:
         """Inside ``x-kubernetes-preserve-unknown-fields``: prune only below declared fields."""

@@ -44,13 +44,21 @@ __all__ = [
     "scale_causes",
     "strict_error",
     "structural_errors",
+    "type_meta_causes",
     "unknown_field_warnings",
     "validate",
     "validate_crd",
     "validate_status",
 ]
 
-_BLOCKING = ("FieldValueTypeInvalid", "FieldValueTooMany", "FieldValueTooLong")
+#: Cause reasons after which the server does not run CEL rules (it could not type them).
+_BLOCKING = (
+    "FieldValueNotSupported",
+    "FieldValueRequired",
+    "FieldValueTooLong",
+    "FieldValueTooMany",
+    "FieldValueTypeInvalid",
+)
 
 
 def _with_rules(
@@ -60,7 +68,9 @@ def _with_rules(
     if node.has_embedded:
         causes.extend(embedded_causes(obj, node))
     if node.has_list_checks:
-        causes.extend(list_causes(obj, node))
+        # Ratcheting: an update may keep duplicates the stored object already had.
+        if old is None or not list_causes(old, node):
+            causes.extend(list_causes(obj, node))
     if node.has_rules:
         # CEL needs well-typed, bounded values to run; the server skips every rule otherwise.
         if any(c["reason"] in _BLOCKING for c in causes):
@@ -115,3 +125,28 @@ def validate_status(
     if scale:
         causes.extend(scale_status_causes(obj, scale))
     return _with_rules(causes, obj, schema, old)
+
+
+def type_meta_causes(obj: dict[str, Any], group: str, version: str, kind: str) -> list[Cause]:
+    """``kind`` / ``apiVersion`` mismatches of a custom resource body (422 causes).
+
+    When this returns anything the real server reports only these causes, before looking at
+    metadata or the schema: ``kind: Invalid value: "Gadget": must be Widget``.
+    """
+    out: list[Cause] = []
+    got_kind = obj.get("kind")
+    if got_kind != kind:
+        out.append(
+            invalid("kind", got_kind if isinstance(got_kind, str) else "", f"must be {kind}")
+        )
+    expected = f"{group}/{version}" if group else version
+    got_api = obj.get("apiVersion")
+    if got_api != expected:
+        out.append(
+            invalid(
+                "apiVersion",
+                got_api if isinstance(got_api, str) else "",
+                f"must be {group}/{version}",
+            )
+        )
+    return out
