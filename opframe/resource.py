@@ -41,10 +41,11 @@ from typing import (
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
-from opframe._markers import PrinterColumn, Scale, Validation
+from opframe._markers import ListType, PrinterColumn, Scale, Validation
 
 __all__ = [
     "Condition",
+    "Conditions",
     "KubeModel",
     "ListMeta",
     "MicroTime",
@@ -238,6 +239,14 @@ class Condition(KubeModel):
     """A human readable message with details about the transition."""
     observed_generation: int | None = Field(None, ge=0)
     """The ``metadata.generation`` the condition was set based upon."""
+
+
+Conditions: TypeAlias = Annotated[list[Condition], ListType("map", keys=("type",))]
+"""A status ``conditions`` list, merged by condition type (as upstream ``conditions`` are)::
+
+    class MyStatus(KubeModel):
+        conditions: Conditions = []
+"""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ After an intended change, rewrite them with
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,9 @@ from opframe.resource import Resource
 from tests import models_zoo as zoo
 
 GOLDEN = Path(__file__).parent / "golden"
-DEPLOYED_CRD = Path(__file__).parents[1] / "examples" / "etcd" / "deploy" / "crd.yaml"
+ROOT = Path(__file__).parents[1]
+DEPLOYED_CRD = ROOT / "examples" / "etcd" / "deploy" / "crd.yaml"
+QUICKSTART = ROOT / "docs" / "quickstart.md"
 UPDATE = os.environ.get("OPFRAME_UPDATE_GOLDEN") == "1"
 
 CASES: dict[str, tuple[type[Resource], ...]] = {
@@ -45,3 +50,17 @@ def test_generated_crd_matches_golden_file(name: str) -> None:
 
 def test_etcd_operator_deploy_crd_is_generated_from_its_models() -> None:
     _check(DEPLOYED_CRD, crd_yaml(EtcdCluster))
+
+
+def test_quickstart_shows_the_crd_its_model_generates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = QUICKSTART.read_text()
+    blocks = re.findall(r"```(\w+)\n(.*?)```", text, flags=re.DOTALL)
+    model = next(body for lang, body in blocks if lang == "python" and "class Website(" in body)
+    shown = next(body for lang, body in blocks if lang == "yaml" and "CustomResource" in body)
+    (tmp_path / "website.py").write_text(model)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "website", raising=False)
+    website = importlib.import_module("website")
+    assert crd_yaml(website.Website) == shown, "docs/quickstart.md is stale: paste the new YAML"

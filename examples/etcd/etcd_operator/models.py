@@ -21,7 +21,7 @@ from opframe.crd import (
     Validation,
 )
 from opframe.kinds import ResourceRequirements
-from opframe.resource import Condition, KubeModel, Resource
+from opframe.resource import Conditions, KubeModel, Resource
 
 __all__ = [
     "ClusterPhase",
@@ -188,9 +188,7 @@ class EtcdClusterStatus(KubeModel):
     members: Annotated[list[MemberStatus], ListType("map", keys=("name",))] = Field(
         default_factory=list
     )
-    conditions: Annotated[list[Condition], ListType("map", keys=("type",))] = Field(
-        default_factory=list
-    )
+    conditions: Conditions = Field(default_factory=list)
     """``Available``, ``Progressing`` and ``Degraded``."""
 
 
