@@ -70,9 +70,14 @@ def test_events_v1_create_and_its_core_view() -> None:
 
 
 def test_events_v1_requires_reporting_fields_with_their_v1_names() -> None:
-    body = {"apiVersion": "events.k8s.io/v1", "kind": "Event",
-            "metadata": {"name": "e", "namespace": NS}, "eventTime": "2024-01-01T00:00:00Z",
-            "type": "Normal", "regarding": {"namespace": NS}}  # fmt: skip
+    body = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "e", "namespace": NS},
+        "eventTime": "2024-01-01T00:00:00Z",
+        "type": "Normal",
+        "regarding": {"namespace": NS},
+    }
     with pytest.raises(StatusError) as err:
         prepare_create(EVENTS_V1, body, FakeContext())
     assert err.value.details is not None

@@ -21,8 +21,15 @@ assert CONFIGMAPS is not None and NAMESPACES is not None and SERVICE_ACCOUNTS is
 
 
 def _widget(group: str) -> ResourceType:
-    return ResourceType(group=group, version="v1", kind="Widget", plural="widgets",
-                        singular="widget", namespaced=True, custom=True)  # fmt: skip
+    return ResourceType(
+        group=group,
+        version="v1",
+        kind="Widget",
+        plural="widgets",
+        singular="widget",
+        namespaced=True,
+        custom=True,
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,8 +56,11 @@ def test_service_account_is_stored_as_sent() -> None:
     body = request_body("pod-defaulting", "create-serviceaccount")
     body["metadata"]["namespace"] = f"pod-{RUN}"
     prepare_create(SERVICE_ACCOUNTS, body, FakeContext())
-    assert body == {"apiVersion": "v1", "kind": "ServiceAccount",
-                    "metadata": {"name": "default", "namespace": f"pod-{RUN}"}}  # fmt: skip
+    assert body == {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "default", "namespace": f"pod-{RUN}"},
+    }
 
 
 def test_custom_resource_name_uses_the_subdomain_rule() -> None:
@@ -64,9 +74,15 @@ def test_custom_resource_name_uses_the_subdomain_rule() -> None:
 
 def test_no_new_finalizers_while_deleting() -> None:
     group = "cr-finalizers.conformance.example.com"
-    recorded = [s for s in _finalizer_steps() if s["response"].get("status") == 422][0]
-    old = {"metadata": {"name": "guarded", "namespace": "ns", "deletionTimestamp": "2024-01-01T00:00:00Z",
-                        "finalizers": ["conformance.example.com/a"]}}  # fmt: skip
+    recorded = next(s for s in _finalizer_steps() if s["response"].get("status") == 422)
+    old = {
+        "metadata": {
+            "name": "guarded",
+            "namespace": "ns",
+            "deletionTimestamp": "2024-01-01T00:00:00Z",
+            "finalizers": ["conformance.example.com/a"],
+        }
+    }
     new = {
         "metadata": {
             **old["metadata"],
