@@ -113,11 +113,52 @@ def test_null_deletes_a_map_key() -> None:
     assert out == {"data": {"h": "2"}}
 
 
-def test_directives_never_reach_the_result() -> None:
+def test_directives_inside_a_new_item_never_reach_the_result() -> None:
     live = _pod({"name": "a"})
-    patch = {"spec": {"containers": [{"name": "b", "$patch": "merge", "image": "i"}]}}
+    patch = {"spec": {"containers": [{"name": "b", "resources": {"$patch": "replace"}}]}}
     out = strategic_merge_patch(live, patch, "", "Pod")
-    assert out["spec"]["containers"][0] == {"name": "b", "image": "i"}
+    assert out["spec"]["containers"][0] == {"name": "b", "resources": {}}
+
+
+def test_patch_delete_directive_on_a_map_empties_it() -> None:
+    live = {"metadata": {"labels": {"a": "1"}}}
+    out = strategic_merge_patch(live, {"metadata": {"labels": {"$patch": "delete"}}}, "", "Secret")
+    assert out["metadata"]["labels"] == {}
+
+
+def test_merge_directive_on_a_list_item_is_refused() -> None:
+    patch = {"spec": {"containers": [{"name": "a", "$patch": "merge"}]}}
+    with pytest.raises(StatusError) as caught:
+        strategic_merge_patch(_pod({"name": "a"}), patch, "", "Pod")
+    assert (caught.value.code, caught.value.message) == (
+        500,
+        "merging lists cannot yet be specified in the patch",
+    )
+
+
+def test_patch_list_out_of_set_element_order_is_refused() -> None:
+    patch = {
+        "spec": {
+            "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
+            "containers": [{"name": "b"}, {"name": "a"}],
+        }
+    }
+    with pytest.raises(StatusError) as caught:
+        strategic_merge_patch(_pod({"name": "a"}, {"name": "b"}), patch, "", "Pod")
+    assert caught.value.message.startswith("The order in patch list:")
+
+
+def test_new_primitive_items_follow_the_patch_order() -> None:
+    live = {"metadata": {"finalizers": ["a", "b"]}}
+    out = strategic_merge_patch(live, {"metadata": {"finalizers": ["c", "a"]}}, "", "Secret")
+    assert out["metadata"]["finalizers"] == ["c", "a", "b"]
+
+
+def test_field_outside_retain_keys_is_a_400() -> None:
+    patch = {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {}}}}
+    with pytest.raises(StatusError) as caught:
+        strategic_merge_patch({}, patch, "apps", "Deployment")
+    assert (caught.value.code, caught.value.message) == (400, "invalid patch format of retainKeys")
 
 
 def test_item_without_its_merge_key_is_refused() -> None:
@@ -152,3 +193,10 @@ def test_patch_leaves_its_target_unchanged() -> None:
     live = _pod({"name": "a", "image": "x"})
     strategic_merge_patch(live, {"spec": {"containers": [{"name": "a", "image": "y"}]}}, "", "Pod")
     assert live["spec"]["containers"] == [{"name": "a", "image": "x"}]
+
+
+def test_pdb_selector_with_replace_strategy_is_replaced_whole() -> None:
+    live = {"spec": {"selector": {"matchLabels": {"a": "1"}}}}
+    patch = {"spec": {"selector": {"matchExpressions": []}}}
+    out = strategic_merge_patch(live, patch, "policy", "PodDisruptionBudget")
+    assert out["spec"]["selector"] == {"matchExpressions": []}

@@ -28,12 +28,11 @@ nobody; then defaulting, validation and the resourceVersion/dry-run handling as 
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from opframe.testing.apiserver.patch import json_equal
+from opframe.testing.apiserver.patch import json_copy, json_equal
 from opframe.testing.apiserver.status import Cause, StatusError, bad_request, invalid
 from opframe.testing.apiserver.strategic import Node, root_node
 
@@ -81,11 +80,25 @@ def _key_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
+def _scalar_json(value: Any) -> str:
+    # The common key values (plain names, numbers) without the cost of json.dumps.
+    if isinstance(value, str):
+        if value.isprintable() and '"' not in value and "\\" not in value:
+            return f'"{value}"'
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _key_json(value)
+
+
 def _item_element(item: Any, node: Node) -> str:
     if node.list_type == "map" and isinstance(item, dict):
-        keys = {k: item.get(k, node.key_defaults.get(k)) for k in node.keys}
-        return "k:" + _key_json({k: v for k, v in keys.items() if v is not None})
-    return "v:" + _key_json(item)
+        parts = []
+        for key in sorted(node.keys):
+            value = item.get(key, node.key_defaults.get(key))
+            if value is not None:
+                parts.append(f'"{key}":{_scalar_json(value)}')
+        return "k:{" + ",".join(parts) + "}"
+    return "v:" + _scalar_json(item)
 
 
 def _is_associative(node: Node) -> bool:
@@ -340,7 +353,8 @@ def _store_managed(obj: dict[str, Any], managed: _Managed) -> None:
     if len(updates) > _MAX_UPDATE_MANAGERS:
         entries = _cap_updates(entries, updates)
     entries.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
-    meta = obj.setdefault("metadata", {})
+    # A fresh metadata map: the caller's object may share the old one with the live object.
+    meta = obj["metadata"] = dict(obj.get("metadata") or {})
     if entries:
         meta["managedFields"] = [e.encode() for e in entries]
     else:
@@ -434,7 +448,7 @@ def update_managed_fields(
 
 def _merge(lhs: Any, rhs: Any, node: Node) -> Any:
     if lhs is _MISSING or lhs is None:
-        return copy.deepcopy(rhs)
+        return json_copy(rhs)
     if isinstance(lhs, dict) and isinstance(rhs, dict) and _is_granular(node):
         out = dict(lhs)
         for key, value in rhs.items():
@@ -442,7 +456,7 @@ def _merge(lhs: Any, rhs: Any, node: Node) -> Any:
         return out
     if isinstance(lhs, list) and isinstance(rhs, list) and _is_associative(node):
         return _merge_list(lhs, rhs, node)
-    return copy.deepcopy(rhs)
+    return json_copy(rhs)
 
 
 def _merge_list(lhs: list[Any], rhs: list[Any], node: Node) -> list[Any]:
@@ -499,19 +513,28 @@ def _remove(obj: Any, path: Path, node: Node, keep: set[Path]) -> None:
     parents: list[tuple[Any, str, Node]] = []
     current, current_node = obj, node
     for element in path:
+        # Copy each container on the way before changing it: below the fields the apply
+        # touched, the merged object shares its maps and lists with the live object.
         if element.startswith("f:") and isinstance(current, dict):
             parents.append((current, element, current_node))
             current_node = current_node.child(element[2:])
-            current = current.get(element[2:], _MISSING)
+            child = current.get(element[2:], _MISSING)
+            if isinstance(child, (dict, list)):
+                child = current[element[2:]] = type(child)(child)
         elif isinstance(current, list):
             parents.append((current, element, current_node))
-            found = [v for v in current if _item_element(v, current_node) == element]
+            at = [i for i, v in enumerate(current) if _item_element(v, current_node) == element]
             current_node = current_node.item()
-            current = found[0] if found else _MISSING
+            child = _MISSING
+            if at:
+                child = current[at[0]]
+                if isinstance(child, (dict, list)):
+                    child = current[at[0]] = type(child)(child)
         else:
             return
-        if current is _MISSING:
+        if child is _MISSING:
             return
+        current = child
     container, element, container_node = parents[-1]
     _drop_element(container, element, container_node)
     # A map or list the removal emptied goes too (the server nulls it, and nulls are dropped),
@@ -620,7 +643,7 @@ def server_side_apply(
     node = root_node(group, kind, schema)
     managed = _live_managed(live)
     base = _without_managed(live)
-    merged = _merge(base, applied, node) if base else copy.deepcopy(applied)
+    merged: dict[str, Any] = _merge(base, applied, node) if base else json_copy(applied)
     mine = field_set(applied, node)
     me = _Entry(manager, "Apply", api_version, "", time, mine)
     previous = managed.pop(me.ident, None)

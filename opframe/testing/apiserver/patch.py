@@ -18,13 +18,22 @@ detection) belong to the caller.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from opframe.testing.apiserver.status import StatusError, bad_request
 from opframe.testing.apiserver.strategic import Node, root_node
 
-__all__ = ["json_equal", "json_patch", "merge_patch", "strategic_merge_patch"]
+__all__ = ["json_copy", "json_equal", "json_patch", "merge_patch", "strategic_merge_patch"]
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON document (dicts, lists, scalars), several times faster than
+    ``copy.deepcopy`` because it knows there is nothing else to copy."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    return value
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -34,7 +43,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     {'a': 1, 'b': {'d': 3}}
     """
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return json_copy(patch)
     out = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -42,7 +51,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
         elif isinstance(value, dict):
             out[key] = merge_patch(out.get(key), value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = json_copy(value)
     return out
 
 
@@ -93,7 +102,7 @@ def json_patch(target: Any, operations: Any) -> Any:
             "json: cannot unmarshal into Go value of type jsonpatch.Operation: "
             "an operation is not an object"
         )
-    doc = copy.deepcopy(target)
+    doc = json_copy(target)
     try:
         for op in operations:
             doc = _apply_operation(doc, op)
@@ -191,7 +200,7 @@ def _apply_operation(doc: Any, op: dict[str, Any]) -> Any:
     kind = op.get("op")
     tokens = _pointer(op.get("path"))
     # A missing "value" is JSON null for the server's library, not an error.
-    value = copy.deepcopy(op.get("value"))
+    value = json_copy(op.get("value"))
     if kind == "add":
         return _add(doc, tokens, value)
     if kind == "remove":
@@ -207,7 +216,7 @@ def _apply_operation(doc: Any, op: dict[str, Any]) -> Any:
         return doc
     if kind in ("move", "copy"):
         source = _pointer(op.get("from"))
-        moved = copy.deepcopy(_get(doc, source))
+        moved = json_copy(_get(doc, source))
         if kind == "move":
             if tokens[: len(source)] == source and tokens != source:
                 raise _PatchFailed("cannot move a value into itself")
@@ -250,27 +259,27 @@ def strategic_merge_patch(
     if not isinstance(patch, dict):
         raise bad_request("invalid JSON document")
     node = root_node(group, kind, None)
-    result = _smp_map(copy.deepcopy(target) if isinstance(target, dict) else {}, patch, node)
-    return result if result is not None else {}
+    return _smp_map(json_copy(target) if isinstance(target, dict) else {}, patch, node)
 
 
-def _smp_map(original: dict[str, Any], patch: dict[str, Any], node: Node) -> dict[str, Any] | None:
-    """Merge ``patch`` into ``original`` (owned by the caller). ``None`` means delete."""
-    directive = patch.get(_PATCH)
-    if directive == "delete":
-        return None
-    if directive == "replace":
-        replaced: dict[str, Any] = _strip({k: v for k, v in patch.items() if k != _PATCH})
-        return replaced
-    if directive not in (None, "merge"):
-        raise _smp_error(f"unknown patch type: {directive} in map: {_go_map(patch)}")
+def _smp_map(original: dict[str, Any], patch: dict[str, Any], node: Node) -> dict[str, Any]:
+    """Merge ``patch`` into ``original`` (owned by the caller)."""
+    if _PATCH in patch:
+        directive = patch[_PATCH]
+        if directive == "replace":
+            replaced: dict[str, Any] = _strip({k: v for k, v in patch.items() if k != _PATCH})
+            return replaced
+        if directive == "delete":
+            # apimachinery empties the map; the key itself stays.
+            return {}
+        raise _smp_error(f"unknown patch type: {directive} in map: {_go_value(patch)}")
     if _RETAIN in patch:
         retain = patch[_RETAIN]
         if not isinstance(retain, list):
             raise bad_request("invalid patch format of retainKeys")
         for key, value in patch.items():
             if not key.startswith("$") and value is not None and key not in retain:
-                raise _unprocessable("patch content doesn't match retainKeys list")
+                raise bad_request("invalid patch format of retainKeys")
         original = {k: v for k, v in original.items() if k in retain}
     orders: dict[str, Any] = {}
     deletions: dict[str, Any] = {}
@@ -291,12 +300,10 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any], node: Node) -> dic
             continue
         child = node.child(key)
         current = original.get(key)
-        if isinstance(value, dict):
-            merged = _smp_map(current if isinstance(current, dict) else {}, value, child)
-            if merged is None:
-                original.pop(key, None)
-            else:
-                original[key] = merged
+        if isinstance(value, dict) and "replace" in child.strategy:
+            original[key] = _strip(value)
+        elif isinstance(value, dict):
+            original[key] = _smp_map(current if isinstance(current, dict) else {}, value, child)
         elif isinstance(value, list):
             original[key] = _smp_list(
                 current if isinstance(current, list) else [], value, child, orders.get(key)
@@ -315,9 +322,17 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any], node: Node) -> dic
     return original
 
 
-def _go_map(value: dict[str, Any]) -> str:
-    inner = " ".join(f"{k}:{v}" for k, v in sorted(value.items()))
-    return f"map[{inner}]"
+def _go_value(value: Any) -> str:
+    """A value as Go's ``%v`` prints the decoded JSON in error messages."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go_value(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_value(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _strip(value: Any) -> Any:
@@ -331,10 +346,7 @@ def _strip(value: Any) -> Any:
 
 def _item_key(item: Any, merge_key: str) -> Any:
     if not isinstance(item, dict) or merge_key not in item:
-        raise _smp_error(
-            f"map: {_go_map(item) if isinstance(item, dict) else item} "
-            f"does not contain declared merge key: {merge_key}"
-        )
+        raise _smp_error(f"map: {_go_value(item)} does not contain declared merge key: {merge_key}")
     return item[merge_key]
 
 
@@ -344,55 +356,67 @@ def _smp_list(
     if any(isinstance(v, list) for v in patch):
         raise _unprocessable("lists of lists are not supported")
     if "merge" not in node.strategy:
-        replaced = [v for v in patch if not (isinstance(v, dict) and _PATCH in v)]
-        return [_strip(v) for v in replaced]
-    if not node.merge_key:
-        # A list of primitives with the merge strategy: union, keeping the original order.
+        return [_strip(v) for v in patch]
+    key = node.merge_key
+    if order is not None:
+        _check_order(patch, order, key)
+    if not key:
+        # Primitives: the union, ordered like the patch (or $setElementOrder) and the live list.
         merged = list(original)
         for value in patch:
             if not any(json_equal(value, v) for v in merged):
                 merged.append(value)
-        if order is None:
-            return merged
-        in_patch = [v for v in merged if any(json_equal(v, p) for p in order)]
-        server_only = [v for v in merged if not any(json_equal(v, p) for p in order)]
-        return _normalize(in_patch, server_only, order, original, "")
-    key = node.merge_key
-    if any(isinstance(v, dict) and v.get(_PATCH) == "replace" for v in patch):
-        return [_strip(v) for v in patch if not (isinstance(v, dict) and _PATCH in v)]
+        wanted = order if order is not None else patch
+        in_patch = [v for v in merged if any(json_equal(v, p) for p in wanted)]
+        server_only = [v for v in merged if not any(json_equal(v, p) for p in wanted)]
+        return _normalize(in_patch, server_only, wanted, original, "")
     merged = list(original)
-    applied: list[Any] = []
+    plain: list[dict[str, Any]] = []
     for item in patch:
         if not isinstance(item, dict):
-            raise _smp_error(f"expected a map in a list merged by {key}, got {item!r}")
-        directive = item.get(_PATCH)
-        wanted = _item_key(item, key)
-        at = next(
-            (i for i, v in enumerate(merged) if isinstance(v, dict) and v.get(key) == wanted), -1
-        )
-        if directive == "delete":
-            merged = [v for v in merged if not (isinstance(v, dict) and v.get(key) == wanted)]
+            raise _smp_error(f"expected a map in a list merged by {key}, got {_go_value(item)}")
+        if _PATCH not in item:
+            plain.append(item)
             continue
-        if directive not in (None, "merge"):
-            raise _smp_error(f"unknown patch type: {directive} in map: {_go_map(item)}")
-        body = {k: v for k, v in item.items() if k != _PATCH}
-        if at >= 0:
-            current = merged[at]
-            updated = _smp_map(dict(current), body, node.item())
-            merged[at] = updated if updated is not None else current
+        directive = item[_PATCH]
+        if directive == "delete":
+            wanted_key = _item_key(item, key)
+            merged = [v for v in merged if not (isinstance(v, dict) and v.get(key) == wanted_key)]
+        elif directive == "replace":
+            return [_strip(v) for v in patch if not (isinstance(v, dict) and _PATCH in v)]
+        elif directive == "merge":
+            raise _smp_error("merging lists cannot yet be specified in the patch")
         else:
-            updated = _smp_map({}, body, node.item())
-            merged.append(updated if updated is not None else {})
-        applied.append(wanted)
-    patch_order = (
-        order
-        if order is not None
-        else [v for v in patch if isinstance(v, dict) and v.get(_PATCH) != "delete"]
-    )
+            raise _smp_error(f"unknown patch type: {directive} in map: {_go_value(item)}")
+    for item in plain:
+        wanted_key = _item_key(item, key)
+        at = next(
+            (i for i, v in enumerate(merged) if isinstance(v, dict) and v.get(key) == wanted_key),
+            -1,
+        )
+        if at >= 0:
+            merged[at] = _smp_map(dict(merged[at]), item, node.item())
+        else:
+            merged.append(_smp_map({}, item, node.item()))
+    patch_order: list[Any] = order if order is not None else plain
     wanted_keys = [v.get(key) for v in patch_order if isinstance(v, dict)]
     in_patch = [v for v in merged if isinstance(v, dict) and v.get(key) in wanted_keys]
     server_only = [v for v in merged if not (isinstance(v, dict) and v.get(key) in wanted_keys)]
     return _normalize(in_patch, server_only, patch_order, original, key)
+
+
+def _check_order(patch: list[Any], order: list[Any], key: str) -> None:
+    """The patch list must name its items in the relative order ``$setElementOrder`` gives."""
+    items = [v for v in patch if not (isinstance(v, dict) and _PATCH in v)]
+    i = 0
+    for wanted in order:
+        if i < len(items) and _position([wanted], items[i], key) == 0:
+            i += 1
+    if i < len(items):
+        raise _smp_error(
+            f"The order in patch list:\n{_go_value(patch)}\n doesn't match "
+            f"{_ORDER[:-1]} list:\n{_go_value(order)}\n"
+        )
 
 
 def _position(items: list[Any], value: Any, key: str) -> int:

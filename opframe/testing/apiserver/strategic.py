@@ -181,7 +181,7 @@ _POD_SPEC = _struct(
 _POD_STATUS = _struct(
     conditions=_CONDITIONS,
     podIPs=_list_map(ANY, ("ip",), merge_key="ip"),
-    hostIPs=_list_map(ANY, ("ip",), merge_key="ip"),
+    hostIPs=_merge_atomic_list("ip"),
     containerStatuses=ATOMIC_LIST,
     initContainerStatuses=ATOMIC_LIST,
     ephemeralContainerStatuses=ATOMIC_LIST,
@@ -292,7 +292,7 @@ _BUILTINS: dict[tuple[str, str], Node] = {
     ),
     ("policy", "PodDisruptionBudget"): _object(
         zero=("spec", "status"),
-        spec=_struct(selector=_LABEL_SELECTOR),
+        spec=_struct(selector=Node("struct", atomic=True, strategy=frozenset({"replace"}))),
         status=_struct(disruptedPods=_map(), conditions=_CONDITIONS),
     ),
     ("coordination.k8s.io", "Lease"): _object(zero=("spec",), spec=_struct()),
