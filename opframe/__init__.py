@@ -1,10 +1,33 @@
 """opframe: an asyncio framework for Kubernetes operators.
 
-The public API is what this module exports; everything else is private.
+The public API is what this module exports, plus two public modules with many small names:
+:mod:`opframe.kinds` (typed built-in kinds: ``Pod``, ``Service``, ...) and :mod:`opframe.crd`
+(schema markers and CRD generation). Everything else is private.
+
+A minimal operator::
+
+    from opframe import Client, Context, Controller, Manager, Resource, Result
+
+    class Web(Resource, group="demo.example.com", version="v1"):
+        spec: WebSpec
+
+    async def reconcile(ctx: Context, web: Web) -> Result | None:
+        ...
+
+    async def main() -> None:
+        client = await Client.from_kubeconfig()
+        manager = Manager(client)
+        manager.add(Controller(for_=Web, reconciler=reconcile))
+        await manager.run()
 """
 
 from __future__ import annotations
 
+from opframe.cache import INDEX_NAMESPACE, INDEX_OWNER, Cache, Informer, Store
+from opframe.client import ApiConnectionError, Client, PatchType, RetryPolicy
+from opframe.conditions import get_condition, is_false, is_true, remove_condition, set_condition
+from opframe.controller import Controller
+from opframe.crd import crd_for, crd_yaml
 from opframe.errors import (
     AlreadyExists,
     ApiError,
@@ -23,25 +46,146 @@ from opframe.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from opframe.events import EventRecorder
+from opframe.finalizers import ensure_finalizer, finalize, has_finalizer, remove_finalizer
+from opframe.handlers import enqueue_for_object, enqueue_for_owner, enqueue_mapped
+from opframe.kinds import (
+    ConfigMap,
+    Deployment,
+    Endpoints,
+    Lease,
+    Namespace,
+    Node,
+    PersistentVolumeClaim,
+    Pod,
+    PodDisruptionBudget,
+    Secret,
+    Service,
+    ServiceAccount,
+    StatefulSet,
+)
+from opframe.leaderelection import LeaderElectionConfig, LeadershipLost
+from opframe.manager import Manager
+from opframe.ownership import (
+    AlreadyOwnedError,
+    controller_of,
+    is_controlled_by,
+    owner_reference_for,
+    set_controller_reference,
+    set_owner_reference,
+)
+from opframe.predicates import (
+    all_of,
+    annotations_changed,
+    any_of,
+    generation_changed,
+    labels_changed,
+    not_,
+    predicate,
+)
+from opframe.queue import WorkQueue
+from opframe.reconcile import Context, Reason, Reconciler, Request, Result
+from opframe.resource import (
+    Condition,
+    KubeModel,
+    ListMeta,
+    ObjectMeta,
+    OwnerReference,
+    Resource,
+    ResourceList,
+    registry,
+)
+from opframe.watch import Event as WatchEvent
+from opframe.watch import watch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "INDEX_NAMESPACE",
+    "INDEX_OWNER",
     "AlreadyExists",
+    "AlreadyOwnedError",
+    "ApiConnectionError",
     "ApiError",
     "BadRequest",
+    "Cache",
+    "Client",
+    "Condition",
     "ConfigError",
+    "ConfigMap",
     "Conflict",
+    "Context",
+    "Controller",
+    "Deployment",
+    "Endpoints",
+    "EventRecorder",
     "FieldCause",
     "Forbidden",
     "Gone",
+    "Informer",
     "Invalid",
+    "KubeModel",
+    "LeaderElectionConfig",
+    "LeadershipLost",
+    "Lease",
+    "ListMeta",
+    "Manager",
+    "Namespace",
+    "Node",
     "NotFound",
+    "ObjectMeta",
     "OpframeError",
+    "OwnerReference",
+    "PatchType",
+    "PersistentVolumeClaim",
+    "Pod",
+    "PodDisruptionBudget",
+    "Reason",
+    "Reconciler",
+    "Request",
+    "Resource",
+    "ResourceList",
+    "Result",
+    "RetryPolicy",
     "SchemaError",
+    "Secret",
     "ServerError",
+    "Service",
+    "ServiceAccount",
+    "StatefulSet",
+    "Store",
     "TerminalError",
     "TooManyRequests",
     "Unauthorized",
+    "WatchEvent",
+    "WorkQueue",
     "__version__",
+    "all_of",
+    "annotations_changed",
+    "any_of",
+    "controller_of",
+    "crd_for",
+    "crd_yaml",
+    "enqueue_for_object",
+    "enqueue_for_owner",
+    "enqueue_mapped",
+    "ensure_finalizer",
+    "finalize",
+    "generation_changed",
+    "get_condition",
+    "has_finalizer",
+    "is_controlled_by",
+    "is_false",
+    "is_true",
+    "labels_changed",
+    "not_",
+    "owner_reference_for",
+    "predicate",
+    "registry",
+    "remove_condition",
+    "remove_finalizer",
+    "set_condition",
+    "set_controller_reference",
+    "set_owner_reference",
+    "watch",
 ]
