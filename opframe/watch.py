@@ -226,6 +226,7 @@ class Watcher(Generic[T]):
         self._info = api_info(model)
         self._running = False
         self._quick_ends = 0
+        self._progress = 0  # watch lines received since the last list
 
     def __aiter__(self) -> AsyncIterator[Event[T]]:
         if self._running:
@@ -249,17 +250,28 @@ class Watcher(Generic[T]):
                     self.synced.set()
                 async for event in self._watch():
                     yield event
-            except Gone:
-                logger.info("watch of %s expired (410 Gone): relisting", self.describe())
+            except Gone as exc:
+                fresh = self.resource_version is None or self._progress == 0
                 self.resource_version = None
+                if fresh:
+                    # Gone right after a list, or while listing: relisting at once could
+                    # loop as fast as the server answers, so back off like any error.
+                    await self._fail(exc)
+                else:
+                    logger.info("watch of %s expired (410 Gone): relisting", self.describe())
             except _RETRYABLE as exc:
-                self.stats.errors += 1
-                self.last_error = exc
-                delay = self.backoff.next()
-                logger.warning(
-                    "watch of %s failed, retrying in %.2fs: %s", self.describe(), delay, exc
-                )
-                await asyncio.sleep(delay)
+                await self._fail(exc)
+
+    async def _fail(self, exc: BaseException) -> None:
+        self.stats.errors += 1
+        self.last_error = exc
+        delay = self.backoff.next()
+        logger.warning("watch of %s failed, retrying in %.2fs: %s", self.describe(), delay, exc)
+        await asyncio.sleep(delay)
+
+    def _succeeded(self) -> None:
+        self.backoff.reset()
+        self.last_error = None
 
     def _params(self) -> dict[str, str]:
         params: dict[str, str] = {}
@@ -316,7 +328,8 @@ class Watcher(Generic[T]):
                 yield Event("DELETED", self.model, key, old.raw, old.raw, initial=True)
         self.store.forget_overlay(list_rv)
         self.resource_version = list_rv
-        self.backoff.reset()
+        self._progress = 0
+        self._succeeded()
 
     async def _watch(self) -> AsyncIterator[Event[T]]:
         params = self._params()
@@ -341,7 +354,9 @@ class Watcher(Generic[T]):
         ) as lines:
             try:
                 async for line in lines:
-                    delivered = True
+                    if not delivered:
+                        delivered = True
+                        self._succeeded()
                     event = self._handle(line)
                     if event is not None:
                         yield event
@@ -360,10 +375,12 @@ class Watcher(Generic[T]):
                 await asyncio.sleep(self.backoff.next())
         else:
             self._quick_ends = 0
-            self.backoff.reset()
+            self._succeeded()
 
     def _handle(self, line: dict[str, Any]) -> Event[T] | None:
         kind = line.get("type")
+        if kind != "ERROR":
+            self._progress += 1
         obj = line.get("object") or {}
         if kind == "BOOKMARK":
             self.stats.bookmarks += 1

@@ -198,3 +198,19 @@ async def test_silent_stream_is_reconnected(env: tuple[ApiServer, Client]) -> No
         await eventually(lambda: [e.name for e in task_events] == ["late"])
         task.cancel()
     assert watcher.stats.relists == 0
+
+
+async def test_repeated_gone_right_after_listing_backs_off(env: tuple[ApiServer, Client]) -> None:
+    server, client = env
+    server.faults.add(verb="watch", resource="configmaps", status=410, times=3)
+    await client.create(configmap("a"))
+    watcher, events = await open_watch(client)
+    await take(events, 1)
+    async with asyncio.TaskGroup() as group:
+        next_event = group.create_task(anext(events))
+        await eventually(lambda: watcher.stats.watches >= 4, message="never watched again")
+        await client.create(configmap("b"))
+    assert next_event.result().name == "b"
+    # Each 410 forced a relist, each after a backoff pause counted as an error.
+    assert watcher.stats.errors == 3
+    assert watcher.stats.lists == 4
