@@ -153,4 +153,6 @@ def test_evaluation_error_is_reported() -> None:
     schema = _schema([{"rule": "self.replicas > 0"}])
     causes = validate({"spec": {}}, schema)
     assert len(causes) == 1
-    assert causes[0]["message"].startswith('Invalid value: "object": rule evaluation error:')
+    assert causes[0]["message"] == (
+        'Invalid value: "object": no such key: replicas evaluating rule: self.replicas > 0'
+    )

@@ -206,14 +206,46 @@ def rules_of(node: Node) -> list[CompiledRule]:
     return out
 
 
+class _LazyMap(celtypes.MapType):
+    """A CEL map whose values are converted from JSON when a rule first reads them.
+
+    Rules usually read a few fields of a large object; converting only those keeps
+    evaluation cost proportional to what the rule touches.
+    """
+
+    def __init__(self, raw: dict[str, Any], node: Node | None) -> None:
+        dict.__init__(self, ((celtypes.StringType(k), v) for k, v in raw.items()))
+        self._node = node
+        self._converted: dict[Any, Any] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self._converted[key]
+        except KeyError:
+            pass
+        raw = dict.__getitem__(self, key)
+        node = self._node
+        child = None
+        if node is not None:
+            child = node.properties.get(key) or node.additional
+        value = _to_cel(raw, child)
+        self._converted[key] = value
+        return value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def values(self) -> Any:
+        return [self[k] for k in self]
+
+    def items(self) -> Any:
+        return [(k, self[k]) for k in self]
+
+
 def _to_cel(value: Any, node: Node | None) -> Any:
     """JSON to CEL values, with ``number`` fields as doubles even when written as integers."""
     if isinstance(value, dict):
-        props = node.properties if node is not None else {}
-        addl = node.additional if node is not None else None
-        return celtypes.MapType(
-            {celtypes.StringType(k): _to_cel(v, props.get(k) or addl) for k, v in value.items()}
-        )
+        return _LazyMap(value, node)
     if isinstance(value, list):
         items = node.items if node is not None else None
         return celtypes.ListType([_to_cel(v, items) for v in value])
@@ -308,7 +340,7 @@ class _Run:
         try:
             result = cr.program.evaluate(activation)
         except Exception as exc:  # CELEvalError and errors raised by extension functions
-            self.out.append(fe.invalid(where, value, f"rule evaluation error: {_eval_text(exc)}"))
+            self.out.append(fe.invalid(where, value, _eval_error(exc, rule)))
             return
         if result is True or (isinstance(result, celtypes.BoolType) and bool(result)):
             return
@@ -338,9 +370,24 @@ class _Run:
         return f"failed rule: {str(rule.get('rule', '')).strip()}"
 
 
-def _eval_text(exc: Exception) -> str:
+_NO_SUCH_KEY = re.compile(r"no such member in mapping: '(.*)'")
+
+
+def _eval_error(exc: Exception, rule: dict[str, Any]) -> str:
+    """A runtime error worded as cel-go's (``no such key: x evaluating rule: ...``)."""
     args = getattr(exc, "args", ())
-    return str(args[0]) if args else str(exc)
+    text = str(args[0]) if args else str(exc)
+    rule_text = str(rule.get("message") or rule.get("rule", "")).strip()
+    if m := _NO_SUCH_KEY.search(text):
+        text = f"no such key: {m.group(1)}"
+    elif "no matching overload" in text or "no such overload" in text:
+        return (
+            "'no such overload': call arguments did not match a supported operator, function "
+            f"or macro signature for rule: {rule_text}"
+        )
+    elif "ZeroDivisionError" in text or "division by zero" in text:
+        text = "division by zero"
+    return f"{text} evaluating rule: {rule_text}"
 
 
 def cel_causes(obj: Any, node: Node, *, old: Any = MISSING, path: str = "") -> list[Cause]:
