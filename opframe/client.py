@@ -355,11 +355,14 @@ class Client:
     ) -> T:
         """Server-side apply ``obj`` as ``field_manager``.
 
-        Send only the fields this manager owns. ``force=True`` takes over fields owned by
-        other managers instead of failing with ``Conflict``.
+        Only the fields set on ``obj`` are sent (model defaults are not), so build it with
+        just the fields this manager owns. ``force=True`` takes over fields owned by other
+        managers instead of failing with ``Conflict``.
         """
         model = type(obj)
-        body = dict(model_to_dict(obj))
+        # Only the fields the caller set: defaults of the model must not become fields this
+        # manager owns (and fights other managers over).
+        body = obj.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
         metadata = dict(body.get("metadata") or {})
         # The server rejects an apply configuration carrying managedFields.
         metadata.pop("managedFields", None)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from opframe.client import Client
 from opframe.kinds import ConfigMap
 from opframe.resource import KubeModel, ObjectMeta, Resource
-from opframe.testing.apiserver.server import ApiServer
+from opframe.testing.apiserver import ApiServer
 
 T = TypeVar("T")
 

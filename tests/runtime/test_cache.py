@@ -11,7 +11,7 @@ from opframe.client import Client
 from opframe.errors import ConfigError
 from opframe.kinds import ConfigMap, Secret
 from opframe.ownership import set_controller_reference
-from opframe.testing.apiserver.server import ApiServer
+from opframe.testing.apiserver import ApiServer
 from opframe.watch import Backoff, Event
 
 from ._sdk import configmap, eventually, serve

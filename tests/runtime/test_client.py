@@ -20,9 +20,9 @@ from opframe.errors import (
 )
 from opframe.kinds import ConfigMap, Namespace
 from opframe.resource import ObjectMeta
-from opframe.testing.apiserver.server import ApiServer
+from opframe.testing.apiserver import ApiServer
 
-from ._sdk import Widget, WidgetStatus, configmap, install_widget_crd, serve, widget
+from ._sdk import Widget, WidgetSpec, WidgetStatus, configmap, install_widget_crd, serve, widget
 
 
 @pytest.fixture
@@ -93,6 +93,15 @@ async def test_server_side_apply_creates_and_conflicts_between_managers(client: 
         await client.apply(configmap("a", data={"k": "w"}), field_manager="bob")
     forced = await client.apply(configmap("a", data={"k": "w"}), field_manager="bob", force=True)
     assert forced.data == {"k": "w"}
+
+
+async def test_apply_sends_only_the_fields_that_were_set(client: Client) -> None:
+    await install_widget_crd(client)
+    bare = Widget(metadata=ObjectMeta(name="w", namespace="default"))
+    await client.apply(bare, field_manager="alice")  # spec.size left at its model default
+    sized = Widget(metadata=ObjectMeta(name="w", namespace="default"), spec=WidgetSpec(size=5))
+    applied = await client.apply(sized, field_manager="bob")  # no conflict with alice
+    assert applied.spec.size == 5
 
 
 async def test_delete_removes_the_object(client: Client) -> None:

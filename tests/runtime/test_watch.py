@@ -9,7 +9,7 @@ import pytest
 
 from opframe.client import Client
 from opframe.kinds import ConfigMap
-from opframe.testing.apiserver.server import ApiServer
+from opframe.testing.apiserver import ApiServer
 from opframe.watch import Backoff, Event, Watcher, watch
 
 from ._sdk import configmap, eventually, serve, take
