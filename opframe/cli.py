@@ -233,7 +233,8 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _run_manager(target: Any, name: str) -> None:
     manager = target
-    if not hasattr(manager, "run") and callable(manager):
+    # A class (Manager subclass) or a function builds the manager; an instance is used as is.
+    if isinstance(manager, type) or (not hasattr(manager, "run") and callable(manager)):
         manager = manager()
         if inspect.isawaitable(manager):
             manager = await manager

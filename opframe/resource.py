@@ -81,6 +81,7 @@ _INITIALISMS = {
     "uri": "URI",
     "url": "URL",
     "urls": "URLs",
+    "uuid": "UUID",
 }
 
 

@@ -120,6 +120,8 @@ def test_wire_names_are_camel_case_with_kubernetes_initialisms() -> None:
     assert wire_name("insecure_skip_tls_verify") == "insecureSkipTLSVerify"
     assert wire_name("continue_") == "continue"
     assert wire_name("uid") == "uid"
+    assert wire_name("system_uuid") == "systemUUID"
+    assert wire_name("set_hostname_as_fqdn") == "setHostnameAsFQDN"
 
 
 @pytest.mark.parametrize(
