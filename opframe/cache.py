@@ -278,29 +278,48 @@ class Cache:
         *,
         label_selector: str | Mapping[str, str] | None = None,
     ) -> list[T]:
-        """Cached ``model`` objects in ``namespace`` (all when None) matching the selector."""
-        return self._for(model, namespace).store.list(namespace, label_selector)
+        """Cached ``model`` objects in ``namespace`` (all when None) matching the selector.
+
+        Without a namespace and with only namespace-scoped informers of ``model``, the result
+        spans every namespace the cache watches.
+        """
+        return [
+            obj
+            for informer in self._sources(model, namespace)
+            for obj in informer.store.list(namespace, label_selector)
+        ]
 
     def by_index(self, model: type[T], index: str, value: str) -> builtins.list[T]:
         """Cached ``model`` objects whose ``index`` includes ``value``."""
-        return self._for(model, None).store.by_index(index, value)
+        return [
+            obj
+            for informer in self._sources(model, None)
+            for obj in informer.store.by_index(index, value)
+        ]
 
     def _for(self, model: type[T], namespace: str | None) -> Informer[T]:
-        candidates = [
-            informer
-            for (m, ns, _), informer in self._informers.items()
-            if m is model and (ns is None or ns == namespace)
+        return self._sources(model, namespace)[0]
+
+    def _sources(self, model: type[T], namespace: str | None) -> builtins.list[Informer[T]]:
+        """The informers to read ``model`` objects in ``namespace`` from (all when None)."""
+        mine: builtins.list[Informer[T]] = [
+            informer for (m, _, _), informer in self._informers.items() if m is model
         ]
-        if not candidates:
-            scope = f" in namespace {namespace!r}" if namespace else ""
-            raise ConfigError(
-                f"no informer for {api_info(model).kind}{scope}: declare it with "
-                f"cache.informer({model.__name__}, ...) before starting the cache"
-            )
-        # Prefer the widest view: no label selector, then cluster-wide.
-        candidates.sort(key=lambda i: (i.label_selector is not None, i.namespace is None))
-        best: Informer[T] = candidates[0]
-        return best
+        # The widest view first: an informer without a label selector sees every object.
+        mine.sort(key=lambda i: i.label_selector is not None)
+        covering = [i for i in mine if i.namespace is None or i.namespace == namespace]
+        if covering:
+            return covering[:1]
+        if namespace is None and mine:
+            by_namespace: dict[str | None, Informer[T]] = {}
+            for informer in mine:
+                by_namespace.setdefault(informer.namespace, informer)
+            return builtins.list(by_namespace.values())
+        scope = f" in namespace {namespace!r}" if namespace else ""
+        raise ConfigError(
+            f"no informer for {api_info(model).kind}{scope}: declare it with "
+            f"cache.informer({model.__name__}, ...) before starting the cache"
+        )
 
     # -- read-your-own-writes -------------------------------------------------------------
 

@@ -205,3 +205,22 @@ async def test_wait_for_sync_times_out_naming_the_error(env: tuple[ApiServer, Cl
     async with cache:
         with pytest.raises(TimeoutError, match=r"ConfigMap.*403"):
             await cache.wait_for_sync(timeout=0.5)
+
+
+async def test_list_without_namespace_spans_namespace_scoped_informers(
+    env: tuple[ApiServer, Client],
+) -> None:
+    _, client = env
+    await client.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "team"}})
+    await client.create(configmap("a"))
+    await client.create(configmap("b", namespace="team"))
+    await client.create(configmap("c", namespace="kube-system"))
+    cache = Cache(client)
+    cache.informer(ConfigMap, namespace="default")
+    cache.informer(ConfigMap, namespace="team")
+    async with cache:
+        await cache.wait_for_sync(timeout=5)
+        names = sorted(c.metadata.name or "" for c in cache.list(ConfigMap))
+        assert names == ["a", "b"]
+        with pytest.raises(ConfigError, match="no informer for ConfigMap in namespace"):
+            cache.get(ConfigMap, "c", "kube-system")
