@@ -29,7 +29,7 @@ class ContextLogger(logging.LoggerAdapter[logging.Logger]):
 
     def __init__(self, logger: logging.Logger, context: Mapping[str, object]) -> None:
         super().__init__(logger, dict(context))
-        self._prefix = _prefix(context)
+        self._prefix: str | None = None  # built on first use: most reconciles log nothing
 
     @property
     def context(self) -> Mapping[str, object]:
@@ -45,6 +45,8 @@ class ContextLogger(logging.LoggerAdapter[logging.Logger]):
         extra = {_RENAMED.get(k, k): v for k, v in self.context.items()}
         extra.update(kwargs.get("extra") or {})
         kwargs["extra"] = extra
+        if self._prefix is None:
+            self._prefix = _prefix(self.context)
         if self._prefix and isinstance(msg, str):
             msg = self._prefix + msg
         return msg, kwargs

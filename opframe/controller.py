@@ -28,6 +28,7 @@ Behaviour, as in controller-runtime:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections import deque
@@ -129,6 +130,9 @@ class Controller(Generic[T]):
             _Source(for_, "for", enqueue_for_object, tuple(predicates), namespace, label_selector)
         ]
         self._reasons: dict[Request, deque[Reason]] = {}
+        # Reconcile ids: a random per-process prefix and a counter (a syscall per id is slow).
+        self._id_prefix = os.urandom(3).hex()
+        self._ids = itertools.count(1)
         self._queue: WorkQueue[Request] | None = None
         self._bound: _Bound | None = None
 
@@ -316,7 +320,7 @@ class Controller(Generic[T]):
 
     async def _process(self, queue: WorkQueue[Request], bound: _Bound, request: Request) -> None:
         reasons = self._reasons.pop(request, None)
-        reconcile_id = os.urandom(6).hex()
+        reconcile_id = f"{self._id_prefix}{next(self._ids):06x}"
         logger = bound.logger.bind(
             namespace=request.namespace, name=request.name, reconcile_id=reconcile_id
         )
