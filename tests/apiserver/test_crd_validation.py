@@ -256,3 +256,37 @@ def test_a_stored_version_may_not_disappear() -> None:
     new["status"] = {"storedVersions": ["v1beta1", "v1"]}
     fields = [f for f, _ in _causes(new, old)]
     assert fields == ["status.storedVersions[0]"]
+
+
+def test_old_self_is_refused_inside_an_atomic_list() -> None:
+    crd = _crd()
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema["properties"]["spec"]["properties"]["l"] = {
+        "type": "array",
+        "items": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf"}]},
+    }
+    spec_path = "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[l]"
+    assert _causes(crd) == [
+        (
+            f"{spec_path}.items.x-kubernetes-validations[0].rule",
+            f'Invalid value: "self == oldSelf": oldSelf cannot be used on the uncorrelatable '
+            f"portion of the schema within {spec_path}",
+        )
+    ]
+
+
+def test_old_self_is_allowed_inside_a_list_map() -> None:
+    crd = _crd()
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema["properties"]["spec"]["properties"]["l"] = {
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["k"],
+        "items": {
+            "type": "object",
+            "required": ["k"],
+            "properties": {"k": {"type": "string"}},
+            "x-kubernetes-validations": [{"rule": "self == oldSelf"}],
+        },
+    }
+    assert _causes(crd) == []

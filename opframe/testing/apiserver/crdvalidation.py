@@ -206,29 +206,68 @@ def _subresource_causes(sub: Any, path: str) -> list[Cause]:
     return out
 
 
-def _rule_compile_causes(schema: Any, path: str, out: list[Cause]) -> None:
+_OLD_SELF = re.compile(r"\boldSelf\b")
+
+
+def _rule_compile_causes(
+    schema: Any, path: str, out: list[Cause], uncorrelatable: str | None = None
+) -> None:
+    """CEL compile errors, and ``oldSelf`` where old and new values cannot be paired up.
+
+    ``uncorrelatable`` is the path of the nearest ancestor whose children have no stable
+    identity across updates (an atomic or set list, an atomic map).
+    """
     if not isinstance(schema, dict):
         return
     for i, rule in enumerate(schema.get("x-kubernetes-validations") or []):
         if not isinstance(rule, dict):
             continue
         rpath = f"{path}.x-kubernetes-validations[{i}]"
+        errors = False
         for key in ("rule", "messageExpression"):
             text = rule.get(key)
             if isinstance(text, str) and text.strip():
                 err = compile_error(text)
                 if err is not None:
+                    errors = True
                     out.append(fe.invalid(f"{rpath}.{key}", rule, err))
+        if errors:
+            continue
+        text = str(rule.get("rule") or "")
+        if _OLD_SELF.search(text):
+            if uncorrelatable is not None:
+                out.append(
+                    fe.invalid(
+                        f"{rpath}.rule",
+                        text,
+                        "oldSelf cannot be used on the uncorrelatable portion of the schema "
+                        f"within {uncorrelatable}",
+                    )
+                )
+        elif rule.get("optionalOldSelf") is not None:
+            out.append(
+                fe.invalid(
+                    f"{rpath}.optionalOldSelf",
+                    rule["optionalOldSelf"],
+                    "may not be set if oldSelf is not used in rule",
+                )
+            )
     props = schema.get("properties")
     if isinstance(props, dict):
+        below = uncorrelatable
+        if below is None and schema.get("x-kubernetes-map-type") == "atomic":
+            below = path
         for k, v in props.items():
-            _rule_compile_causes(v, f"{path}.properties[{k}]", out)
+            _rule_compile_causes(v, f"{path}.properties[{k}]", out, below)
     addl = schema.get("additionalProperties")
     if isinstance(addl, dict):
-        _rule_compile_causes(addl, f"{path}.additionalProperties", out)
+        _rule_compile_causes(addl, f"{path}.additionalProperties", out, uncorrelatable)
     items = schema.get("items")
     if isinstance(items, dict):
-        _rule_compile_causes(items, f"{path}.items", out)
+        below = uncorrelatable
+        if below is None and schema.get("x-kubernetes-list-type") != "map":
+            below = path
+        _rule_compile_causes(items, f"{path}.items", out, below)
 
 
 def _version_causes(v: dict[str, Any], path: str) -> list[Cause]:
