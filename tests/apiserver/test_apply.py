@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 
 from opframe.testing.apiserver.apply import (
-    decode_fields,
-    encode_fields,
-    path_string,
+    decode_apply_body,
     server_side_apply,
     update_managed_fields,
 )
+from opframe.testing.apiserver.fieldset import decode_fields, encode_fields, path_string
 from opframe.testing.apiserver.status import StatusError
 
 T1, T2 = "2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"
@@ -391,3 +390,59 @@ def test_apply_to_a_pod_keys_ports_by_port_and_defaulted_protocol() -> None:
     )
     container = _fields(out, "m")["f:spec"]["f:containers"]['k:{"name":"c"}']
     assert 'k:{"containerPort":80,"protocol":"TCP"}' in container["f:ports"]
+
+
+def test_apply_leaves_the_live_object_unchanged() -> None:
+    live = _apply(None, {"size": "s", "owner": {"name": "ann"}}, "alpha", labels={"team": "a"})
+    before = copy.deepcopy(live)
+    _apply(live, {"size": "s"}, "alpha")
+    assert live == before
+
+
+def test_ignored_fields_are_nobodys_and_never_conflict() -> None:
+    live = server_side_apply(
+        None,
+        {**_widget({"size": "s"}), "status": {"phase": "x"}},
+        manager="alpha",
+        force=False,
+        api_version=API,
+        schema=SCHEMA,
+        group=GROUP,
+        kind="Widget",
+        resource="widgets",
+        name="w",
+        time=T1,
+        ignored_fields=("status",),
+    )
+    assert _fields(live, "alpha") == {"f:spec": {"f:size": {}}}
+
+
+def test_update_ignores_changes_to_ignored_fields() -> None:
+    first = _update(None, _cm({"a": "1"}))
+    new = {**first, "status": {"phase": "x"}}
+    update_managed_fields(
+        first,
+        new,
+        manager="other",
+        operation="Update",
+        api_version="v1",
+        time=T2,
+        kind="ConfigMap",
+        ignored_fields=("status",),
+    )
+    assert set(_entries(new)) == {"m"}
+
+
+def test_yaml_apply_body_keeps_timestamps_as_strings() -> None:
+    body = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  t: 2024-01-01T00:00:00Z\n"
+    )
+    assert decode_apply_body(body)["data"] == {"t": "2024-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize("body", ["- a\n- b\n", "key: [unclosed\n"])
+def test_apply_body_that_is_not_a_yaml_object_is_a_400(body: str) -> None:
+    with pytest.raises(StatusError) as caught:
+        decode_apply_body(body)
+    assert caught.value.code == 400
+    assert caught.value.message.startswith("error decoding YAML: ")

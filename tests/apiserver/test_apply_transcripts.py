@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from opframe.testing.apiserver.apply import server_side_apply, update_managed_fields
+from opframe.testing.apiserver.apply import (
+    decode_apply_body,
+    server_side_apply,
+    update_managed_fields,
+)
 from opframe.testing.apiserver.status import StatusError
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
@@ -151,7 +154,7 @@ def _group(api_version: str) -> str:
 def _applied(request: dict[str, Any]) -> Any:
     if request.get("body") is not None:
         return request["body"]
-    return yaml.safe_load(request["body_text"])
+    return decode_apply_body(request["body_text"])
 
 
 def _apply(step: dict[str, Any], old: Any, api_version: str, kind: str, schemas: Any) -> Any:
@@ -222,7 +225,14 @@ def test_refused_apply_answers_the_recorded_status(
 
 # Defaults of the transcripts' Widget schema: the server core fills them after apply.
 WIDGET_DEFAULTS = {"color", "nested", "replicas"}
-SERVER_META = {"namespace", "resourceVersion", "generation", "uid", "creationTimestamp", "managedFields"}
+SERVER_META = {
+    "namespace",
+    "resourceVersion",
+    "generation",
+    "uid",
+    "creationTimestamp",
+    "managedFields",
+}
 
 
 def _subset(small: Any, big: Any) -> bool:

@@ -1,7 +1,6 @@
 """Server-side apply and ``metadata.managedFields``, as kube-apiserver's field manager keeps them.
 
-Field sets are sets of paths; a path is a tuple of the path elements of ``fieldsV1``:
-``f:<field>``, ``k:<json of the list-map keys>`` and ``v:<json value>`` (a set item).
+Field sets and the comparison of objects live in ``fieldset``.
 
 **Update** (``update_managed_fields``, every write that is not an apply): the write is compared
 with the live object. Paths that were added or changed become the writer's (its entry, keyed by
@@ -18,255 +17,47 @@ manager's entry becomes exactly the set of fields it sent, so a field applied by
 with the same value is shared.
 
 Call order for the server core (the real server's): decode the body, then default it (so
-defaulted values of a *non-apply* write are owned by the writer, as the transcripts show), reset
-what the endpoint ignores (``status`` on the main resource, everything else on ``/status``),
-then ``update_managed_fields``; only after it run the steps that add fields nobody owns
-(namespace ``spec.finalizers``, the pod's service-account token volume). For apply:
+defaulted values of a *non-apply* write are owned by the writer, as the transcripts show), then
+``update_managed_fields`` with ``ignored_fields`` naming what the endpoint resets (``status`` on
+the main resource of a kind with a status subresource, ``spec`` on ``/status``); only after it
+run the steps that add fields nobody owns (namespace ``spec.finalizers``, a pod's
+service-account token volume, a Service's cluster IP). For apply: ``decode_apply_body``, then
 ``server_side_apply`` on the live object *before* defaulting the result, so defaults belong to
-nobody; then defaulting, validation and the resourceVersion/dry-run handling as for any write.
+nobody; then defaulting, the endpoint's reset, validation and the resourceVersion and dry-run
+handling as for any write (no ``update_managed_fields`` after an apply).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
+from opframe.testing.apiserver.fieldset import (
+    MISSING,
+    Diff,
+    Path,
+    decode_fields,
+    diff,
+    encode_fields,
+    field_set,
+    is_associative,
+    is_granular,
+    item_element,
+    path_string,
+)
 from opframe.testing.apiserver.patch import json_copy, json_equal
 from opframe.testing.apiserver.status import Cause, StatusError, bad_request, invalid
 from opframe.testing.apiserver.strategic import Node, root_node
 
-__all__ = [
-    "Path",
-    "decode_fields",
-    "encode_fields",
-    "field_set",
-    "path_string",
-    "server_side_apply",
-    "update_managed_fields",
-]
-
-Path = tuple[str, ...]
-_MISSING: Any = object()
-
-# Paths the field manager never tracks (apimachinery's stripMeta set).
-_STRIPPED: frozenset[Path] = frozenset(
-    {("f:apiVersion",), ("f:kind",), ("f:metadata",)}
-    | {
-        ("f:metadata", f"f:{name}")
-        for name in (
-            "name",
-            "namespace",
-            "creationTimestamp",
-            "selfLink",
-            "uid",
-            "clusterName",
-            "generation",
-            "managedFields",
-            "resourceVersion",
-        )
-    }
-)
+__all__ = ["decode_apply_body", "server_side_apply", "update_managed_fields"]
 
 # kube-apiserver keeps at most this many Update entries; older ones merge into one.
 _MAX_UPDATE_MANAGERS = 10
 _ANCIENT = "ancient-changes"
-
-
-# --- field sets ---------------------------------------------------------------------------
-
-
-def _key_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-
-
-def _scalar_json(value: Any) -> str:
-    # The common key values (plain names, numbers) without the cost of json.dumps.
-    if isinstance(value, str):
-        if value.isprintable() and '"' not in value and "\\" not in value:
-            return f'"{value}"'
-    elif isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return _key_json(value)
-
-
-def _item_element(item: Any, node: Node) -> str:
-    if node.list_type == "map" and isinstance(item, dict):
-        parts = []
-        for key in sorted(node.keys):
-            value = item.get(key, node.key_defaults.get(key))
-            if value is not None:
-                parts.append(f'"{key}":{_scalar_json(value)}')
-        return "k:{" + ",".join(parts) + "}"
-    return "v:" + _scalar_json(item)
-
-
-def _is_associative(node: Node) -> bool:
-    return node.kind == "list" and node.list_type in ("map", "set")
-
-
-def _is_granular(node: Node) -> bool:
-    return node.kind in ("struct", "map", "any") and not node.atomic
-
-
-def field_set(obj: Any, node: Node) -> set[Path]:
-    """The set of fields ``obj`` specifies, as an applied configuration owns them.
-
-    Leaves, list items and free map keys are members; a declared struct field is a member only
-    when it is empty or null (its leaves speak for it otherwise).
-    """
-    out: set[Path] = set()
-    _collect(obj, node, (), out)
-    return out - _STRIPPED
-
-
-def _collect(value: Any, node: Node, path: Path, out: set[Path]) -> None:
-    if _is_associative(node) and isinstance(value, list):
-        for item in value:
-            child = (*path, _item_element(item, node))
-            _collect(item, node.item(), child, out)
-            out.add(child)
-        return
-    if isinstance(value, dict) and _is_granular(node):
-        for key, sub in value.items():
-            child = (*path, f"f:{key}")
-            _collect(sub, node.child(key), child, out)
-            if sub is None or (isinstance(sub, dict) and not sub) or not node.declares(key):
-                out.add(child)
-        return
-    if path:
-        out.add(path)
-
-
-@dataclass
-class _Diff:
-    added: set[Path] = field(default_factory=set)
-    modified: set[Path] = field(default_factory=set)
-    removed: set[Path] = field(default_factory=set)
-
-
-def _container(value: Any, node: Node) -> str:
-    """``dict`` or ``list`` when ``value`` is walked field by field, ``""`` for a leaf."""
-    if value is _MISSING or value is None:
-        if _is_associative(node):
-            return "list"
-        return "dict" if _is_granular(node) else ""
-    if isinstance(value, list) and _is_associative(node):
-        return "list"
-    if isinstance(value, dict) and _is_granular(node):
-        return "dict"
-    return ""
-
-
-def _empty(value: Any) -> bool:
-    return value is _MISSING or value is None or (isinstance(value, (dict, list)) and not value)
-
-
-def _compare(lhs: Any, rhs: Any, node: Node, path: Path, diff: _Diff) -> None:
-    lkind, rkind = _container(lhs, node), _container(rhs, node)
-    # Two empty containers compare as one value (null and {} differ), as in structured-merge-diff.
-    both_empty = _empty(lhs) and _empty(rhs) and not node.zero
-    if not lkind or lkind != rkind or both_empty:
-        if not path:
-            return
-        if lhs is _MISSING:
-            diff.added.add(path)
-        elif rhs is _MISSING:
-            diff.removed.add(path)
-        elif not json_equal(lhs, rhs):
-            diff.modified.add(path)
-        return
-    if lkind == "list":
-        left = {_item_element(v, node): v for v in (lhs if isinstance(lhs, list) else [])}
-        right = {_item_element(v, node): v for v in (rhs if isinstance(rhs, list) else [])}
-        pairs = [(pe, left.get(pe, _MISSING), right.get(pe, _MISSING)) for pe in left | right]
-        child_of: Any = lambda _pe: node.item()  # noqa: E731
-    else:
-        ld = lhs if isinstance(lhs, dict) else {}
-        rd = rhs if isinstance(rhs, dict) else {}
-        pairs = []
-        for key in ld | rd:
-            # A null field is an absent one: typed objects drop it, structural schemas prune it.
-            lv, rv = ld.get(key), rd.get(key)
-            lv = _MISSING if lv is None else lv
-            rv = _MISSING if rv is None else rv
-            if lv is _MISSING and rv is _MISSING and key not in node.zero:
-                continue
-            if key in node.zero:
-                # The Go zero value already has this field, so it is never added or removed:
-                # a struct as {}, a list or map without omitempty as null.
-                zero: Any = {} if node.child(key).kind == "struct" else None
-                lv = zero if lv is _MISSING else lv
-                rv = zero if rv is _MISSING else rv
-            pairs.append((f"f:{key}", lv, rv))
-        child_of = lambda pe: node.child(pe[2:])  # noqa: E731
-    for pe, lv, rv in pairs:
-        child = (*path, pe)
-        _compare(lv, rv, child_of(pe), child, diff)
-        if lv is _MISSING:
-            diff.added.add(child)
-        elif rv is _MISSING:
-            diff.removed.add(child)
-
-
-def encode_fields(paths: set[Path]) -> dict[str, Any]:
-    """``fieldsV1`` for a set of paths: nested objects, ``.`` marking inner members."""
-    tree: dict[str, Any] = {}
-    for path in paths:
-        node = tree
-        for element in path:
-            node = node.setdefault(element, {})
-    for path in paths:
-        node = tree
-        for element in path:
-            node = node[element]
-        if node and "." not in node:
-            node["."] = {}
-    return _sorted_tree(tree)
-
-
-def _sorted_tree(tree: dict[str, Any]) -> dict[str, Any]:
-    return {k: _sorted_tree(tree[k]) for k in sorted(tree)}
-
-
-def decode_fields(fields_v1: Any) -> set[Path]:
-    """The set of paths a ``fieldsV1`` object holds."""
-    if not isinstance(fields_v1, dict):
-        raise ValueError("fieldsV1 must be an object")
-    out: set[Path] = set()
-    _decode(fields_v1, (), out)
-    return out
-
-
-def _decode(tree: dict[str, Any], path: Path, out: set[Path]) -> None:
-    if not tree and path:
-        out.add(path)
-        return
-    for key, sub in tree.items():
-        if key == ".":
-            if path:
-                out.add(path)
-            continue
-        if not isinstance(sub, dict) or key[:2] not in ("f:", "k:", "v:", "i:"):
-            raise ValueError(f"invalid fieldsV1 element {key!r}")
-        _decode(sub, (*path, key), out)
-
-
-def path_string(path: Path) -> str:
-    """A path as the server prints it in conflicts: ``.spec.tags[key="env"]``."""
-    out = []
-    for element in path:
-        kind, body = element[:2], element[2:]
-        if kind == "f:":
-            out.append("." + body)
-        elif kind == "k:":
-            keys = json.loads(body)
-            out.append("[" + ",".join(f"{k}={_key_json(v)}" for k, v in keys.items()) + "]")
-        elif kind == "v:":
-            out.append(f"[={body}]")
-        else:
-            out.append(f"[{body}]")
-    return "".join(out)
 
 
 # --- managedFields entries ----------------------------------------------------------------
@@ -386,16 +177,23 @@ def _without_managed(obj: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _diff(live: dict[str, Any], new: dict[str, Any], node: Node) -> _Diff:
-    diff = _Diff()
-    _compare(live, new, node, (), diff)
-    diff.added -= _STRIPPED
-    diff.modified -= _STRIPPED
-    diff.removed -= _STRIPPED
-    return diff
-
-
 # --- Update -------------------------------------------------------------------------------
+
+
+def _outside(paths: set[Path], ignored: Collection[str]) -> set[Path]:
+    if not ignored:
+        return paths
+    return {p for p in paths if not (p and p[0][2:] in ignored)}
+
+
+def _without(changes: Diff, ignored: Collection[str]) -> Diff:
+    if not ignored:
+        return changes
+    return Diff(
+        _outside(changes.added, ignored),
+        _outside(changes.modified, ignored),
+        _outside(changes.removed, ignored),
+    )
 
 
 def update_managed_fields(
@@ -410,12 +208,16 @@ def update_managed_fields(
     schema: dict[str, Any] | None = None,
     group: str = "",
     kind: str = "",
+    ignored_fields: Collection[str] = (),
 ) -> None:
     """Record a non-apply write of ``new`` over ``old`` (``None`` for a create) in place.
 
     ``new["metadata"]["managedFields"]`` is replaced. Managed fields the client sent in ``new``
     are taken as the starting point (clients may edit them; ``[{}]`` clears them), unless they
     are absent, empty, invalid, or the write is to a subresource; the live ones are used then.
+    ``ignored_fields`` names top-level fields the endpoint resets (``status`` on the main
+    resource of a kind with a status subresource, ``spec`` on ``/status``): changes to them are
+    nobody's.
     """
     node = root_node(group, kind, schema)
     managed: _Managed = {}
@@ -427,11 +229,11 @@ def update_managed_fields(
             managed = {}
     if not managed:
         managed = _live_managed(old)
-    diff = _diff(_without_managed(old), _without_managed(new), node)
-    changed = diff.added | diff.modified
+    changes = _without(diff(_without_managed(old), _without_managed(new), node), ignored_fields)
+    changed = changes.added | changes.modified
     for entry in managed.values():
         entry.fields -= changed
-        entry.fields -= diff.removed
+        entry.fields -= changes.removed
     if changed:
         entry = _Entry(manager, operation, api_version, subresource, time, set())
         previous = managed.get(entry.ident)
@@ -446,23 +248,53 @@ def update_managed_fields(
 # --- Apply --------------------------------------------------------------------------------
 
 
+class _ApplyLoader(yaml.SafeLoader):
+    """YAML as the server reads an apply body: timestamps stay strings, as in JSON."""
+
+
+_ApplyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def decode_apply_body(body: bytes | str) -> dict[str, Any]:
+    """Parse an ``application/apply-patch+yaml`` body (YAML or JSON) into an object.
+
+    Raises the server's ``400`` for a body that is not YAML or not an object.
+    """
+    try:
+        value = yaml.load(body, Loader=_ApplyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise bad_request(f"error decoding YAML: {err}") from None
+    if not isinstance(value, dict):
+        what = {list: "array", str: "string", bool: "bool", type(None): "null"}.get(
+            type(value), "number"
+        )
+        raise bad_request(
+            "error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot "
+            f"unmarshal {what} into Go value of type map[string]interface {{}}"
+        )
+    return value
+
+
 def _merge(lhs: Any, rhs: Any, node: Node) -> Any:
-    if lhs is _MISSING or lhs is None:
+    if lhs is MISSING or lhs is None:
         return json_copy(rhs)
-    if isinstance(lhs, dict) and isinstance(rhs, dict) and _is_granular(node):
+    if isinstance(lhs, dict) and isinstance(rhs, dict) and is_granular(node):
         out = dict(lhs)
         for key, value in rhs.items():
-            out[key] = _merge(lhs.get(key, _MISSING), value, node.child(key))
+            out[key] = _merge(lhs.get(key, MISSING), value, node.child(key))
         return out
-    if isinstance(lhs, list) and isinstance(rhs, list) and _is_associative(node):
+    if isinstance(lhs, list) and isinstance(rhs, list) and is_associative(node):
         return _merge_list(lhs, rhs, node)
     return json_copy(rhs)
 
 
 def _merge_list(lhs: list[Any], rhs: list[Any], node: Node) -> list[Any]:
     """Merge list items by key: live order for live-only items, applied order for the rest."""
-    lpes = [_item_element(v, node) for v in lhs]
-    rpes = [_item_element(v, node) for v in rhs]
+    lpes = [item_element(v, node) for v in lhs]
+    rpes = [item_element(v, node) for v in rhs]
     left = dict(zip(lpes, lhs, strict=True))
     right: dict[str, Any] = {}
     for pe, item in zip(rpes, rhs, strict=True):
@@ -502,7 +334,7 @@ def _merge_list(lhs: list[Any], rhs: list[Any], node: Node) -> list[Any]:
         if ri < len(rpes):
             pe = rpes[ri]
             done.add(pe)
-            out.append(_merge(left.get(pe, _MISSING), right[pe], node.item()))
+            out.append(_merge(left.get(pe, MISSING), right[pe], node.item()))
             ri += 1
             si += 1 if si < len(shared) and shared[si] == pe else 0
     return out
@@ -518,21 +350,21 @@ def _remove(obj: Any, path: Path, node: Node, keep: set[Path]) -> None:
         if element.startswith("f:") and isinstance(current, dict):
             parents.append((current, element, current_node))
             current_node = current_node.child(element[2:])
-            child = current.get(element[2:], _MISSING)
+            child = current.get(element[2:], MISSING)
             if isinstance(child, (dict, list)):
                 child = current[element[2:]] = type(child)(child)
         elif isinstance(current, list):
             parents.append((current, element, current_node))
-            at = [i for i, v in enumerate(current) if _item_element(v, current_node) == element]
+            at = [i for i, v in enumerate(current) if item_element(v, current_node) == element]
             current_node = current_node.item()
-            child = _MISSING
+            child = MISSING
             if at:
                 child = current[at[0]]
                 if isinstance(child, (dict, list)):
                     child = current[at[0]] = type(child)(child)
         else:
             return
-        if child is _MISSING:
+        if child is MISSING:
             return
         current = child
     container, element, container_node = parents[-1]
@@ -547,7 +379,7 @@ def _drop_element(container: Any, element: str, node: Node) -> None:
     if isinstance(container, dict):
         container.pop(element[2:], None)
     else:
-        container[:] = [v for v in container if _item_element(v, node) != element]
+        container[:] = [v for v in container if item_element(v, node) != element]
 
 
 def _prune(merged: dict[str, Any], stale: set[Path], keep: set[Path], node: Node) -> None:
@@ -600,6 +432,7 @@ def server_side_apply(
     resource: str,
     name: str,
     time: str,
+    ignored_fields: Collection[str] = (),
 ) -> dict[str, Any]:
     """Apply ``applied`` as ``manager`` to ``live`` (``None``: create) and return the result.
 
@@ -607,6 +440,8 @@ def server_side_apply(
     server's errors: 422 without a field manager, 400 for a wrong apiVersion, name or
     ``managedFields`` in the body, 409 ``Conflict`` with one ``FieldManagerConflict`` cause per
     field another manager owns and this apply would change (unless ``force``).
+    ``ignored_fields`` are top-level fields the endpoint resets (see ``update_managed_fields``):
+    the applier owns nothing there and they cause no conflict.
     """
     if not manager:
         raise invalid(
@@ -644,15 +479,15 @@ def server_side_apply(
     managed = _live_managed(live)
     base = _without_managed(live)
     merged: dict[str, Any] = _merge(base, applied, node) if base else json_copy(applied)
-    mine = field_set(applied, node)
+    mine = _outside(field_set(applied, node), ignored_fields)
     me = _Entry(manager, "Apply", api_version, "", time, mine)
     previous = managed.pop(me.ident, None)
     others: set[Path] = set().union(*(e.fields for e in managed.values())) if managed else set()
     if previous is not None:
         _prune(merged, previous.fields - mine - others, others | mine, node)
 
-    diff = _diff(base, merged, node)
-    changed = diff.added | diff.modified
+    changes = _without(diff(base, merged, node), ignored_fields)
+    changed = changes.added | changes.modified
     conflicts = {
         ident: (entry, entry.fields & changed)
         for ident, entry in managed.items()
@@ -662,7 +497,7 @@ def server_side_apply(
         raise _conflict_error(conflicts)
     for entry in managed.values():
         entry.fields -= changed
-        entry.fields -= diff.removed
+        entry.fields -= changes.removed
     if previous is not None and json_equal(base, merged):
         # The object did not change: the entry keeps the time of the last change it made.
         me.time = previous.time
