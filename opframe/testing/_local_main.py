@@ -1,6 +1,7 @@
 """Process entry point of the background control plane (see :mod:`opframe.testing.local`).
 
-``python -m opframe.testing._local_main --state-dir DIR [--no-kubelet] [--ready-fd N]`` runs a
+``python -m opframe.testing._local_main --state-dir DIR [--no-kubelet] [--ready-fd N]
+[--host-image PATTERN ...]`` runs a
 LocalCluster until SIGTERM or SIGINT, with ``DIR/kubeconfig`` and ``DIR/pid`` written while
 it serves, and ``ready`` written on file descriptor N once the API server answers.
 """
@@ -16,16 +17,22 @@ import signal
 from pathlib import Path
 
 from opframe.testing.cluster import LocalCluster
+from opframe.testing.kubelet import ImageResolver, LocalImage
 
 __all__ = ["main"]
 
 
-async def _serve(state_dir: Path, kubelet: bool, ready_fd: int | None) -> None:
+async def _serve(
+    state_dir: Path, kubelet: bool, ready_fd: int | None, host_images: list[str]
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with LocalCluster(state_dir, kubelet=kubelet, backoff_base=10.0) as cluster:
+    resolver = ImageResolver()
+    for pattern in host_images:
+        resolver.register(pattern, LocalImage.host())
+    async with LocalCluster(state_dir, kubelet=kubelet, resolver=resolver) as cluster:
         target = state_dir / "kubeconfig"
         if cluster.kubeconfig.resolve() != target.resolve():
             shutil.copyfile(cluster.kubeconfig, target)
@@ -48,9 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--no-kubelet", action="store_true")
     parser.add_argument("--ready-fd", type=int)
+    parser.add_argument("--host-image", action="append", default=[], metavar="PATTERN")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_serve(args.state_dir.resolve(), not args.no_kubelet, args.ready_fd))
+    asyncio.run(
+        _serve(args.state_dir.resolve(), not args.no_kubelet, args.ready_fd, args.host_image)
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import select
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["ControlPlaneError", "default_state_dir", "down", "status", "up"]
@@ -58,8 +59,17 @@ def status(state_dir: Path | None = None) -> int | None:
     return _pid(state_dir or default_state_dir())
 
 
-def up(state_dir: Path | None = None, kubelet: bool = True, *, timeout: float = 60.0) -> Path:
+def up(
+    state_dir: Path | None = None,
+    kubelet: bool = True,
+    *,
+    host_images: Sequence[str] = (),
+    timeout: float = 60.0,
+) -> Path:
     """Start the background control plane (if not running); return its kubeconfig path.
+
+    ``host_images``: image patterns (``busybox*``) whose containers run their ``command``
+    from the host's PATH, for ``kubectl run x --image=busybox -- sleep 100`` style demos.
 
     Raises:
         ControlPlaneError: it did not come up within ``timeout`` seconds (the message holds
@@ -77,6 +87,8 @@ def up(state_dir: Path | None = None, kubelet: bool = True, *, timeout: float = 
            "--ready-fd", str(write_fd)]  # fmt: skip
     if not kubelet:
         cmd.append("--no-kubelet")
+    for pattern in host_images:
+        cmd += ["--host-image", pattern]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             cmd,
@@ -137,4 +149,7 @@ def down(state_dir: Path | None = None, *, grace: float = 15.0) -> None:
         # Anything left in its process group (helpers it forked) goes too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+        # If up() ran in this very process, the control plane is our child: reap it.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
     (directory / "pid").unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -87,3 +88,20 @@ def busybox_pod(name: str, script: str, **spec: Any) -> Obj:
             **spec,
         },
     }
+
+
+async def wait_process_gone(pid: int, limit: float = 40.0) -> None:
+    """Wait (pidfd, no polling) until process ``pid`` has exited."""
+
+    fd = os.pidfd_open(pid)
+    try:
+        loop = asyncio.get_running_loop()
+        gone = asyncio.Event()
+        loop.add_reader(fd, gone.set)
+        try:
+            async with asyncio.timeout(limit):
+                await gone.wait()
+        finally:
+            loop.remove_reader(fd)
+    finally:
+        os.close(fd)

@@ -7,7 +7,14 @@ from typing import Any
 
 from opframe.testing.cluster import LocalCluster
 from opframe.testing.kubelet.runtime import live_process_groups
-from tests.kubelet.helpers import busybox_pod, condition, container_status, create, wait_pod
+from tests.kubelet.helpers import (
+    busybox_pod,
+    condition,
+    container_status,
+    create,
+    wait_pod,
+    wait_process_gone,
+)
 
 Obj = dict[str, Any]
 
@@ -86,7 +93,7 @@ async def test_deleting_a_pod_stops_its_process_within_the_grace_period(
     loop = asyncio.get_running_loop()
     started = loop.time()
     await local_cluster.kubelet.api.request("DELETE", "/api/v1/namespaces/default/pods/del")
-    await _wait_process_gone(pid)
+    await wait_process_gone(pid)
     assert loop.time() - started < 5.0
     assert await wait_pod(local_cluster, "del", lambda p: p is None, limit=40) is None
 
@@ -104,7 +111,7 @@ async def test_sigterm_ignoring_process_is_killed_after_the_grace_period(
     loop = asyncio.get_running_loop()
     started = loop.time()
     await local_cluster.kubelet.api.request("DELETE", "/api/v1/namespaces/default/pods/stubborn")
-    await _wait_process_gone(pid)
+    await wait_process_gone(pid)
     assert 0.9 <= loop.time() - started < 4.0
 
 
@@ -222,20 +229,3 @@ async def _log_text(cluster: LocalCluster, name: str, needle: str) -> str:
             if needle.encode() in seen:
                 break
     return seen.decode()
-
-
-async def _wait_process_gone(pid: int) -> None:
-    import os
-
-    fd = os.pidfd_open(pid)
-    try:
-        loop = asyncio.get_running_loop()
-        gone = asyncio.Event()
-        loop.add_reader(fd, gone.set)
-        try:
-            async with asyncio.timeout(40):
-                await gone.wait()
-        finally:
-            loop.remove_reader(fd)
-    finally:
-        os.close(fd)

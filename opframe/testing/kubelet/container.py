@@ -179,13 +179,9 @@ class ContainerRunner:
             started_at = loop.time()
             code = await self._supervise(proc)
             ran_for = loop.time() - started_at
-            terminated = {
-                "exitCode": code,
-                "reason": "Completed" if code == 0 else "Error",
-                "startedAt": self.state.get("running", {}).get("startedAt", now_rfc3339()),
-                "finishedAt": now_rfc3339(),
-                "containerID": self.container_id,
-            }
+            if self.finished:
+                return  # terminate() already recorded the exit
+            terminated = self._terminated(code)
             self.process = None
             self.started = False
             policy = self.ctx.restart_policy
@@ -393,6 +389,15 @@ class ContainerRunner:
         await self.ctx.event("Warning", "Unhealthy", f"{kind} probe failed: {result.message}",
                              self.field_path)  # fmt: skip
 
+    def _terminated(self, code: int) -> Obj:
+        return {
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
+            "startedAt": self.state.get("running", {}).get("startedAt", now_rfc3339()),
+            "finishedAt": now_rfc3339(),
+            "containerID": self.container_id,
+        }
+
     async def terminate(self, grace: float) -> None:
         """Stop for good: SIGTERM, ``grace`` seconds, SIGKILL; no restart afterwards."""
         self._stopping = True
@@ -400,7 +405,11 @@ class ContainerRunner:
         if proc is not None:
             await self.ctx.event("Normal", "Killing", f"Stopping container {self.name}",
                                  self.field_path)  # fmt: skip
-            await proc.stop(grace)
+            code = await proc.stop(grace)
+            if not self.finished:
+                self.finished, self.succeeded = True, code == 0
+                self.started = False
+                self._set({"terminated": self._terminated(code)}, ready=False)
 
     def signal(self, sig: signal.Signals) -> bool:
         """Send ``sig`` to the running process (chaos); False if none is running."""

@@ -287,25 +287,26 @@ class Kubelet:
         worker = self.workers.get(uid)
         try:
             if worker is not None:
-                log.info("pod %s/%s: stopping (grace %gs)", worker.namespace, worker.name, grace)
+                log.debug("pod %s/%s: stopping (grace %gs)", worker.namespace, worker.name, grace)
                 await worker.terminate(grace)
-                log.info("pod %s/%s: containers stopped", worker.namespace, worker.name)
                 task = self._tasks.pop(uid, None)
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             if delete and pod is not None:
+                if worker is not None:
+                    # As kubelet's status manager: report the terminated containers, then
+                    # finish the deletion.
+                    await worker.flush_status()
                 meta = pod["metadata"]
                 ns = meta.get("namespace", "default")
                 opts = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
                         "preconditions": {"uid": uid}}  # fmt: skip
-                log.info("pod %s/%s: deleting", ns, meta["name"])
                 with contextlib.suppress(NotFound, Conflict):
                     await self.api.request(
                         "DELETE", f"/api/v1/namespaces/{ns}/pods/{meta['name']}", opts
                     )
-                log.info("pod %s/%s: deleted", ns, meta["name"])
         finally:
             self.workers.pop(uid, None)
             self.volumes.remove_pod(uid)

@@ -262,6 +262,14 @@ class PodWorker:
             for runner in [*self.init_runners, *self.runners]:
                 tg.create_task(runner.terminate(grace))
 
+    async def flush_status(self) -> None:
+        """Write the current status now (the last write before the pod is removed)."""
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status"
+        try:
+            await self.node.api.merge_patch(path, {"status": self.status()})
+        except ApiError as exc:
+            log.debug("pod %s/%s: final status not written: %s", self.namespace, self.name, exc)
+
     def all_runners(self) -> list[ContainerRunner]:
         """Init and regular containers."""
         return [*self.init_runners, *self.runners]
