@@ -39,6 +39,12 @@ from opframe.reconcile import Context  # noqa: E402
 IMPORTED = time.time()
 
 
+def percentile(ordered: list[float], fraction: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
 def emit(**fields: Any) -> None:
     print(json.dumps(fields), flush=True)
 
@@ -86,7 +92,13 @@ async def operator(kubeconfig: str, namespace: str, expect: int, workers: int) -
         while line := await reader.readline():
             if line.strip() == b"report":
                 ordered = sorted(latencies)
-                emit(event="latency", samples=len(ordered), seconds=ordered)
+                emit(
+                    event="latency",
+                    samples=len(ordered),
+                    p50=percentile(ordered, 0.50),
+                    p99=percentile(ordered, 0.99),
+                    max=ordered[-1] if ordered else float("nan"),
+                )
                 break
     finally:
         manager.stop()

@@ -221,21 +221,17 @@ class Controller(Generic[T]):
         )
         queue_metrics.bind_in_flight(queue.unfinished_work_seconds, queue.longest_running_seconds)
         self._queue = queue
-        primary = cache.informer(
-            self.for_,
-            namespace=self._sources[0].namespace or namespace,
-            label_selector=self._sources[0].label_selector,
-        )
-        for source in self._sources:
-            informer = (
-                primary
-                if source is self._sources[0]
-                else cache.informer(
-                    source.kind,
-                    namespace=source.namespace or namespace,
-                    label_selector=source.label_selector,
-                )
+        informers = [
+            cache.informer(
+                source.kind,
+                # The manager's namespace narrows namespaced kinds; cluster-scoped ones have none.
+                namespace=source.namespace or (namespace if _namespaced(source.kind) else None),
+                label_selector=source.label_selector,
             )
+            for source in self._sources
+        ]
+        primary = informers[0]
+        for source, informer in zip(self._sources, informers, strict=True):
             informer.add_handler(self._handler(source))
         self._bound = _Bound(
             client=client,
@@ -402,6 +398,11 @@ class _Bound:
     store: Any  # the primary informer's store: get(name, namespace) -> T | None
     metrics: ControllerMetrics
     logger: ContextLogger
+
+
+def _namespaced(model: type[Any]) -> bool:
+    info = getattr(model, "__resource__", None)
+    return bool(info.namespaced) if info is not None else True
 
 
 def _kind_of(model: type[Any]) -> str:

@@ -53,8 +53,10 @@ class FakeInformer:
 class FakeCache:
     def __init__(self) -> None:
         self.informers: dict[type[Any], FakeInformer] = {}
+        self.requests: list[tuple[type[Any], dict[str, Any]]] = []
 
-    def informer(self, model: type[Any], **_: Any) -> FakeInformer:
+    def informer(self, model: type[Any], **options: Any) -> FakeInformer:
+        self.requests.append((model, options))
         return self.informers.setdefault(model, FakeInformer())
 
 

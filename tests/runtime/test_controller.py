@@ -392,3 +392,24 @@ def test_using_a_controller_before_setup_says_what_to_do() -> None:
 
     with pytest.raises(RuntimeError, match="add it to a Manager"):
         _ = Controller(for_=Web, reconciler=reconcile).queue
+
+
+def test_manager_namespace_narrows_namespaced_kinds_only() -> None:
+    from opframe.kinds import Namespace
+
+    from ._fakes import FakeCache
+
+    async def reconcile(ctx: Context, obj: Any) -> None:
+        return None
+
+    cache = FakeCache()
+    controller = Controller(for_=Namespace, reconciler=reconcile).owns(ConfigMap)
+    controller.setup(
+        client=None,  # type: ignore[arg-type]
+        cache=cache,  # type: ignore[arg-type]
+        metrics=Metrics(),
+        recorder=None,  # type: ignore[arg-type]
+        namespace="team-a",
+    )
+    namespaces = {model: options["namespace"] for model, options in cache.requests}
+    assert namespaces == {Namespace: None, ConfigMap: "team-a"}
