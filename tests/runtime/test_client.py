@@ -13,12 +13,14 @@ from opframe.errors import (
     AlreadyExists,
     ConfigError,
     Conflict,
+    Forbidden,
     Invalid,
     NotFound,
     ServerError,
     TooManyRequests,
+    Unauthorized,
 )
-from opframe.kinds import ConfigMap, Namespace
+from opframe.kinds import ConfigMap, Namespace, Secret
 from opframe.resource import ObjectMeta
 from opframe.testing.apiserver import ApiServer
 
@@ -182,6 +184,20 @@ async def test_server_error_raises_server_error(server: ApiServer, client: Clien
     with pytest.raises(ServerError) as info:
         await client.get(ConfigMap, "a", namespace="default")
     assert info.value.status == 500
+
+
+async def test_wrong_token_raises_unauthorized(server: ApiServer, tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(server.kubeconfig.read_text().replace(server.token, "wrong-token"))
+    async with await Client.from_kubeconfig(kubeconfig) as client:
+        with pytest.raises(Unauthorized):
+            await client.get(ConfigMap, "a", namespace="default")
+
+
+async def test_forbidden_raises_forbidden(server: ApiServer, client: Client) -> None:
+    server.faults.add(verb="list", resource="secrets", status=403, times=1)
+    with pytest.raises(Forbidden):
+        await client.list(Secret, "default")
 
 
 async def test_unreachable_server_names_the_endpoint(tmp_path: Path) -> None:
