@@ -31,7 +31,14 @@ from opframe._config import ConnectionConfig
 from opframe._http import ApiConnectionError, RetryPolicy, Transport
 from opframe.resource import Resource, ResourceList
 
-__all__ = ["ApiConnectionError", "Client", "PatchType", "RetryPolicy", "WriteObserver"]
+__all__ = [
+    "ApiConnectionError",
+    "Client",
+    "ConnectionConfig",
+    "PatchType",
+    "RetryPolicy",
+    "WriteObserver",
+]
 
 T = TypeVar("T", bound=Resource)
 
@@ -66,7 +73,8 @@ class Client:
     """An async client for one API server. Use as ``async with`` or call :meth:`close`.
 
     Build it with :meth:`from_kubeconfig` or :meth:`in_cluster`; ``Client(config)`` takes a
-    :class:`~opframe._config.ConnectionConfig` directly.
+    :class:`ConnectionConfig` directly (for instance
+    ``ConnectionConfig.from_configuration(kubernetes_asyncio_configuration)``).
     """
 
     def __init__(

@@ -213,6 +213,32 @@ async def test_unreachable_server_names_the_endpoint(tmp_path: Path) -> None:
             await client.get(ConfigMap, "a", namespace="default")
 
 
+async def test_in_cluster_config_uses_the_service_account(
+    server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubernetes_asyncio.config import incluster_config
+
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text(server.token)
+    assert server.ca_file is not None
+    ca.write_bytes(server.ca_file.read_bytes())
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(ca))
+    host, port = server.url.removeprefix("https://").rsplit(":", 1)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    async with Client.in_cluster() as client:
+        assert (await client.get(Namespace, "default")).metadata.name == "default"
+
+
+async def test_outside_a_cluster_in_cluster_config_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ConfigError, match="from_kubeconfig"):
+        Client.in_cluster()
+
+
 async def test_missing_kubeconfig_raises_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot load kubeconfig"):
         await Client.from_kubeconfig(tmp_path / "nope")
