@@ -229,3 +229,20 @@ async def _log_text(cluster: LocalCluster, name: str, needle: str) -> str:
             if needle.encode() in seen:
                 break
     return seen.decode()
+
+
+async def test_changed_image_restarts_the_container_in_place(local_cluster: LocalCluster) -> None:
+    created = await create(local_cluster, "pods", busybox_pod("upgrade", "sleep 30"))
+    await wait_pod(local_cluster, "upgrade", _running)
+    patch = [{"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:1.37"}]
+    await local_cluster.kubelet.api.request(
+        "PATCH", "/api/v1/namespaces/default/pods/upgrade", patch,
+        content_type="application/json-patch+json",
+    )  # fmt: skip
+    pod = await wait_pod(
+        local_cluster, "upgrade",
+        lambda p: container_status(p).get("image") == "busybox:1.37" and _running(p),
+    )  # fmt: skip
+    assert pod is not None
+    assert container_status(pod)["restartCount"] == 1
+    assert pod["metadata"]["uid"] == created["metadata"]["uid"]

@@ -118,6 +118,9 @@ class ContainerRunner:
         self.succeeded = False
         self._stopping = False
         self._kill_requested = asyncio.Event()
+        self._kill_reason = ""
+        self._wake = asyncio.Event()
+        self._image_changed = False
         self._backoff = Backoff(ctx.backoff_base, ctx.backoff_cap)
         self._pull_backoff = Backoff(ctx.backoff_base, ctx.backoff_cap)
         ports = {p["name"]: int(p["containerPort"]) for p in spec.get("ports") or [] if "name" in p}
@@ -153,9 +156,31 @@ class ContainerRunner:
         self.ctx.changed()
 
     async def _wait_or_stop(self, delay: float) -> bool:
-        """Sleep ``delay`` (a back-off); return False if the container is being stopped."""
-        await asyncio.sleep(delay)
+        """Wait ``delay`` (a back-off) or until woken; False if the container is stopping."""
+        try:
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        self._wake.clear()
         return not self._stopping
+
+    def respec(self, spec: Obj) -> None:
+        """The pod's container spec changed: a new image restarts the container with it.
+
+        (Only ``image`` of a pod's containers may change; kubelet restarts the container,
+        keeping the pod, its address and its volumes, as the in-place upgrade of etcd
+        operators relies on.)
+        """
+        changed = spec.get("image") != self.spec.get("image")
+        self.spec = spec
+        if not changed or self.finished:
+            return
+        self._image_changed = True
+        if self.process is not None:
+            self._kill_reason = f"Container {self.name} definition changed, will be restarted"
+            self._kill_requested.set()
+        self._wake.set()
 
     async def run(self) -> None:
         """Start, watch and restart the container until it is finished or stopped."""
@@ -184,6 +209,10 @@ class ContainerRunner:
             terminated = self._terminated(code)
             self.process = None
             self.started = False
+            if self._image_changed and not self._stopping:
+                self._image_changed = False
+                self.last_state = {"terminated": terminated}
+                continue
             policy = self.ctx.restart_policy
             restart = not self._stopping and (
                 (policy == "Always" and not self.init) or (policy != "Never" and code != 0)
@@ -287,6 +316,7 @@ class ContainerRunner:
         )  # fmt: skip
         self.process = proc
         self._kill_requested.clear()
+        self._image_changed = False
         has_startup = "startupProbe" in self.spec
         self.started = not has_startup
         self._set(
@@ -307,11 +337,7 @@ class ContainerRunner:
             exited = tg.create_task(proc.wait())
             await asyncio.wait([exited, killer], return_when=asyncio.FIRST_COMPLETED)
             if not exited.done():
-                await self.ctx.event(
-                    "Normal", "Killing",
-                    f"Container {self.name} failed liveness probe, will be restarted",
-                    self.field_path,
-                )  # fmt: skip
+                await self.ctx.event("Normal", "Killing", self._kill_reason, self.field_path)
                 await proc.stop(self._probe_grace())
             probes.cancel()
             killer.cancel()
@@ -346,6 +372,9 @@ class ContainerRunner:
                     done.set()
                 else:
                     await self._unhealthy("Startup", result)
+                    self._kill_reason = (
+                        f"Container {self.name} failed startup probe, will be restarted"
+                    )
                     self._kill_requested.set()
 
             worker = ProbeWorker(spec, initial=False, check=lambda: self._check(spec),
@@ -375,6 +404,9 @@ class ContainerRunner:
 
                 async def on_live(result: ProbeResult) -> None:
                     if not result.ok:
+                        self._kill_reason = (
+                            f"Container {self.name} failed liveness probe, will be restarted"
+                        )
                         self._kill_requested.set()
 
                 async def on_live_fail(result: ProbeResult) -> None:
@@ -401,6 +433,7 @@ class ContainerRunner:
     async def terminate(self, grace: float) -> None:
         """Stop for good: SIGTERM, ``grace`` seconds, SIGKILL; no restart afterwards."""
         self._stopping = True
+        self._wake.set()
         proc = self.process
         if proc is not None:
             await self.ctx.event("Normal", "Killing", f"Stopping container {self.name}",

@@ -134,6 +134,12 @@ class PodWorker:
         """A newer version of the pod object arrived from the watch."""
         self.pod = pod
         self.ctx.pod = pod
+        spec = pod.get("spec") or {}
+        for key, runners in (("initContainers", self.init_runners), ("containers", self.runners)):
+            by_name = {c["name"]: c for c in spec.get(key) or []}
+            for runner in runners:
+                if runner.name in by_name:
+                    runner.respec(by_name[runner.name])
 
     def status(self) -> Obj:
         """The pod's ``status`` as kubelet would write it now."""
