@@ -233,7 +233,14 @@ class Cache:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.stop()
+        try:
+            await self.stop()
+        except Exception:
+            if exc is None:
+                raise
+            # The block failed already (usually on this very error, through
+            # wait_for_sync): keep its exception, do not replace it.
+            logger.debug("cache stopped with an error after the block failed", exc_info=True)
 
     async def stop(self) -> None:
         """Stop the informers started by ``async with`` and stop observing writes."""
@@ -247,11 +254,19 @@ class Cache:
                 await task
 
     async def wait_for_sync(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Wait until every informer has synced (:class:`TimeoutError` after ``timeout``)."""
+        """Wait until every informer has synced (:class:`TimeoutError` after ``timeout``).
+
+        If the informers started by ``async with`` stop on an error first, that error is
+        raised here instead of waiting for a sync that cannot come.
+        """
+        synced = asyncio.ensure_future(self._all_synced())
         try:
             async with asyncio.timeout(timeout):
-                for informer in list(self._informers.values()):
-                    await informer.watcher.synced.wait()
+                running = {synced} if self._task is None else {synced, self._task}
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            if not synced.done() and self._task is not None and self._task.done():
+                self._task.result()  # the informers' error, if they failed
+                raise RuntimeError("the cache stopped before it synced")
         except TimeoutError:
             laggards = ", ".join(
                 i.watcher.describe() + (f" (last error: {i.last_error})" if i.last_error else "")
@@ -259,6 +274,12 @@ class Cache:
                 if not i.has_synced
             )
             raise TimeoutError(f"cache did not sync in {timeout}s: {laggards}") from None
+        finally:
+            synced.cancel()
+
+    async def _all_synced(self) -> None:
+        for informer in list(self._informers.values()):
+            await informer.watcher.synced.wait()
 
     @property
     def has_synced(self) -> bool:

@@ -224,3 +224,18 @@ async def test_list_without_namespace_spans_namespace_scoped_informers(
         assert names == ["a", "b"]
         with pytest.raises(ConfigError, match="no informer for ConfigMap in namespace"):
             cache.get(ConfigMap, "c", "kube-system")
+
+
+async def test_a_crashed_informer_fails_wait_for_sync(env: tuple[ApiServer, Client]) -> None:
+    _, client = env
+    await client.create(configmap("a"))
+
+    def broken(obj: dict[str, object]) -> dict[str, object]:
+        raise KeyError("bug in a transform")
+
+    cache = Cache(client, transform=broken)
+    cache.informer(ConfigMap, namespace="default")
+    with pytest.raises(ExceptionGroup) as info:
+        async with cache:
+            await cache.wait_for_sync(timeout=5)
+    assert info.group_contains(KeyError)
