@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
-__all__ = ["LabelMatcher", "parse_selector"]
+__all__ = ["LabelMatcher", "parse_selector", "selector_string"]
 
 LabelMatcher = Callable[[Mapping[str, str]], bool]
 
@@ -86,3 +86,13 @@ def parse_selector(selector: str | Mapping[str, str]) -> LabelMatcher:
         return _parse_string(selector)
     required = dict(selector)
     return lambda labels: all(labels.get(k) == v for k, v in required.items())
+
+
+def selector_string(selector: str | Mapping[str, str] | None) -> str | None:
+    """The query-string form of a selector: a mapping becomes ``k=v,...`` (keys sorted, so
+    equal selectors compare equal); ``None`` or empty stays ``None``."""
+    if selector is None:
+        return None
+    if isinstance(selector, str):
+        return selector.strip() or None
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or None

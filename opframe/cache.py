@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from opframe._api import api_info, model_to_dict
-from opframe._labels import parse_selector
+from opframe._labels import parse_selector, selector_string
 from opframe._store import INDEX_NAMESPACE, INDEX_OWNER, Indexer, Store, prepare
 from opframe.client import Client
 from opframe.errors import ConfigError
@@ -177,7 +177,7 @@ class Cache:
         Asking twice returns the same informer. New informers must be declared before the
         cache starts (:class:`~opframe.errors.ConfigError` after).
         """
-        selector = _normalise(label_selector)
+        selector = selector_string(label_selector)
         key: _InformerKey = (model, namespace, selector)
         existing = self._informers.get(key)
         if existing is not None:
@@ -385,11 +385,3 @@ class Cache:
             )
             seen = informer.store.observe(key, entry) or seen
         return seen
-
-
-def _normalise(selector: str | Mapping[str, str] | None) -> str | None:
-    if selector is None:
-        return None
-    if isinstance(selector, str):
-        return selector.strip() or None
-    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or None

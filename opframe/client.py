@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from opframe._api import ApiInfo, api_info, model_from_dict, model_to_dict
 from opframe._config import ConnectionConfig
 from opframe._http import ApiConnectionError, RetryPolicy, Transport
+from opframe._labels import selector_string
 from opframe.resource import Resource, ResourceList
 
 __all__ = [
@@ -61,12 +62,6 @@ class WriteObserver(Protocol):
 
     def deleted(self, model: type[Any], name: str, namespace: str | None) -> None:
         """A delete removed the object (no finalizer or grace period kept it)."""
-
-
-def _selector(value: str | Mapping[str, str] | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return ",".join(f"{k}={v}" for k, v in value.items())
 
 
 class Client:
@@ -246,9 +241,9 @@ class Client:
         """List one page as the decoded JSON dict (the informer's hot path: no models)."""
         info = api_info(model)
         params: dict[str, str] = {}
-        if (sel := _selector(label_selector)) is not None:
+        if (sel := selector_string(label_selector)) is not None:
             params["labelSelector"] = sel
-        if (sel := _selector(field_selector)) is not None:
+        if (sel := selector_string(field_selector)) is not None:
             params["fieldSelector"] = sel
         if limit is not None:
             params["limit"] = str(limit)

@@ -33,6 +33,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from opframe._api import api_info
 from opframe._http import ApiConnectionError
+from opframe._labels import selector_string
 from opframe._store import Entry, Key, Store, prepare
 from opframe.client import Client
 from opframe.errors import ApiError, Gone, api_error_from_status
@@ -275,10 +276,10 @@ class Watcher(Generic[T]):
 
     def _params(self) -> dict[str, str]:
         params: dict[str, str] = {}
-        if self.label_selector is not None:
-            params["labelSelector"] = _selector(self.label_selector)
-        if self.field_selector is not None:
-            params["fieldSelector"] = _selector(self.field_selector)
+        if (labels := selector_string(self.label_selector)) is not None:
+            params["labelSelector"] = labels
+        if (fields := selector_string(self.field_selector)) is not None:
+            params["fieldSelector"] = fields
         return params
 
     def _entry(self, obj: dict[str, Any]) -> tuple[Key, Entry]:
@@ -407,12 +408,6 @@ class Watcher(Generic[T]):
 
 def _raw(entry: Entry | None) -> bytes | None:
     return None if entry is None else entry.raw
-
-
-def _selector(value: str | Mapping[str, str]) -> str:
-    if isinstance(value, str):
-        return value
-    return ",".join(f"{k}={v}" for k, v in value.items())
 
 
 def watch(
