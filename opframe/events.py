@@ -103,14 +103,21 @@ class EventRecorder:
             message,
         )
         series = self._series.get(key)
-        now = time.monotonic()
+        if series is None:
+            # Created before any await, so concurrent repeats share one series (and one lock).
+            # Events of cluster-scoped objects live in "default", as client-go puts them.
+            series = self._series[key] = _Series(
+                name="", namespace=meta.namespace or "default", count=0, last=0.0
+            )
+            while len(self._series) > self.max_tracked:
+                self._series.popitem(last=False)
+        self._series.move_to_end(key)
         try:
-            if series is not None and now - series.last <= self.aggregation_window:
-                self._series.move_to_end(key)
-                async with series.lock:
-                    if await self._bump(series):
-                        return
-            await self._create(key, obj, type, reason, message)
+            async with series.lock:
+                fresh = time.monotonic() - series.last <= self.aggregation_window
+                if series.name and fresh and await self._bump(series):
+                    return
+                await self._create(series, obj, type, reason, message)
         except ApiError as exc:
             logger.warning(
                 "could not record %s event %s on %s %s: %s", type, reason, obj.kind, obj.key, exc
@@ -129,11 +136,10 @@ class EventRecorder:
         return True
 
     async def _create(
-        self, key: _Key, obj: Resource, type: EventType, reason: str, message: str
+        self, series: _Series, obj: Resource, type: EventType, reason: str, message: str
     ) -> None:
         meta = obj.metadata
-        # Events of cluster-scoped objects live in "default", as client-go puts them.
-        namespace = meta.namespace or "default"
+        namespace = series.namespace
         now = _timestamp()
         event = Event(
             metadata=ObjectMeta(
@@ -159,12 +165,9 @@ class EventRecorder:
             reporting_instance=self.instance,
         )
         created = await self.client.create(event)
-        self._series[key] = _Series(
-            name=created.metadata.name or "", namespace=namespace, count=1, last=time.monotonic()
-        )
-        self._series.move_to_end(key)
-        while len(self._series) > self.max_tracked:
-            self._series.popitem(last=False)
+        series.name = created.metadata.name or ""
+        series.count = 1
+        series.last = time.monotonic()
 
 
 def _timestamp() -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -55,6 +56,14 @@ async def test_repeats_increase_the_count_of_one_event(client: Client) -> None:
         await recorder.warning(subject, "Unhealthy", "member 2 down")
     (event,) = await events_about(client, "subject")
     assert event.count == 3 and event.type == "Warning"
+
+
+async def test_concurrent_repeats_share_one_event(client: Client) -> None:
+    subject = await client.create(configmap("subject"))
+    recorder = EventRecorder(client, "test-operator")
+    await asyncio.gather(*(recorder.warning(subject, "Unhealthy", "down") for _ in range(5)))
+    (event,) = await events_about(client, "subject")
+    assert event.count == 5
 
 
 async def test_different_messages_are_different_events(client: Client) -> None:
