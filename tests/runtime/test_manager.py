@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -11,7 +15,7 @@ import pytest
 from opframe.client import Client
 from opframe.controller import Controller
 from opframe.errors import NotFound
-from opframe.kinds import ConfigMap
+from opframe.kinds import ConfigMap, Lease
 from opframe.manager import Manager
 from opframe.ownership import set_controller_reference
 from opframe.reconcile import Context, Request
@@ -272,3 +276,62 @@ def test_controller_names_must_be_unique_in_a_manager() -> None:
     manager.add(Controller(for_=ConfigMap, reconciler=reconcile))
     with pytest.raises(ValueError, match=r"name=\.\.\."):
         manager.add(Controller(for_=ConfigMap, reconciler=reconcile))
+
+
+SIGNAL_OPERATOR = """
+import asyncio
+
+from opframe.controller import Controller
+from opframe.kinds import ConfigMap
+from opframe.leaderelection import LeaderElectionConfig
+from opframe.manager import Manager
+
+
+async def reconcile(ctx, cm):
+    if cm.metadata.name == "slow" and not (cm.data or {}).get("done"):
+        print("slow-started", flush=True)
+        await asyncio.sleep(1.0)  # work in flight when SIGTERM arrives
+        await ctx.client.patch(ConfigMap, "slow", {"data": {"done": "yes"}}, namespace="default")
+
+
+manager = Manager(
+    leader_election=LeaderElectionConfig(name="sig-operator", retry_period=0.2),
+    health_address=None,
+    metrics_address=None,
+)
+manager.add(Controller(for_=ConfigMap, reconciler=reconcile))
+"""
+
+
+async def test_sigterm_to_opframe_run_finishes_in_flight_work_and_releases_the_lease(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "sigop.py").write_text(SIGNAL_OPERATOR)
+    opframe_cli = Path(sys.executable).parent / "opframe"
+    async with serve() as (server, client):
+        proc = await asyncio.create_subprocess_exec(
+            str(opframe_cli),
+            "run",
+            "sigop:manager",
+            cwd=tmp_path,
+            env={**os.environ, "KUBECONFIG": str(server.kubeconfig)},
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert proc.stdout is not None
+            await client.create(
+                ConfigMap.model_validate({"metadata": {"name": "slow", "namespace": "default"}})
+            )
+            async with asyncio.timeout(20):
+                assert (await proc.stdout.readline()).strip() == b"slow-started"
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(20):
+                assert await proc.wait() == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        cm = await client.get(ConfigMap, "slow", "default")
+        assert (cm.data or {}).get("done") == "yes", "the in-flight reconcile did not finish"
+        lease = await client.get(Lease, "sig-operator", "default")
+        assert not lease.spec.holder_identity, "the lease was not released"
