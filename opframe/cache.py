@@ -286,6 +286,19 @@ class Cache:
         """``True`` when every informer has synced."""
         return all(i.has_synced for i in self._informers.values())
 
+    def problems(self) -> builtins.list[str]:
+        """Informers currently failing, one line each (for health endpoints and logs).
+
+        An informer that synced and then lost its watch (RBAC revoked, CRD deleted, server
+        gone) keeps retrying and keeps serving its last state; this is how an operator that
+        looks alive but is deaf gets noticed. Empty when all is well.
+        """
+        return [
+            f"{informer.watcher.describe()}: {informer.last_error}"
+            for informer in self._informers.values()
+            if informer.last_error is not None
+        ]
+
     # -- typed reads ----------------------------------------------------------------------
 
     def get(self, model: type[T], name: str, namespace: str | None = None) -> T | None:

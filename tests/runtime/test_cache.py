@@ -226,6 +226,25 @@ async def test_list_without_namespace_spans_namespace_scoped_informers(
             cache.get(ConfigMap, "c", "kube-system")
 
 
+async def test_problems_name_failing_informers_until_they_recover(
+    env: tuple[ApiServer, Client],
+) -> None:
+    server, client = env
+    cache = Cache(client, backoff=Backoff(initial=0.01, maximum=0.05))
+    cache.informer(ConfigMap, namespace="default")
+    async with cache:
+        await cache.wait_for_sync(timeout=5)
+        assert cache.problems() == []
+        fault = server.faults.add(verb="watch", resource="configmaps", status=403)
+        await server.faults.drop_watches("configmaps")
+        await eventually(lambda: cache.problems() != [], message="failure not reported")
+        assert "ConfigMap in namespace default" in cache.problems()[0]
+        assert "403" in cache.problems()[0]
+        server.faults.remove(fault)
+        await client.create(configmap("a"))  # something for the recovered watch to deliver
+        await eventually(lambda: cache.problems() == [], message="recovery not noticed")
+
+
 async def test_a_crashed_informer_fails_wait_for_sync(env: tuple[ApiServer, Client]) -> None:
     _, client = env
     await client.create(configmap("a"))
