@@ -219,7 +219,7 @@ class Controller(Generic[T]):
         queue: WorkQueue[Request] = WorkQueue(
             rate_limiter=self._rate_limiter, metrics=queue_metrics
         )
-        queue_metrics.bind_in_flight(queue.unfinished_work_seconds, queue.longest_running_seconds)
+        queue_metrics.bind(queue)
         self._queue = queue
         informers = [
             cache.informer(

@@ -27,7 +27,7 @@ Series (labels in braces):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -42,6 +42,16 @@ _RECONCILE_BUCKETS = (
 )  # fmt: skip
 # client-go's workqueue buckets: exponential from 1 ns by 10, ten of them.
 _QUEUE_BUCKETS = tuple(1e-9 * 10**i for i in range(10))
+
+
+class _QueueLevels(Protocol):
+    """What the queue gauges read at scrape time (a ``WorkQueue`` fits)."""
+
+    def __len__(self) -> int: ...
+
+    def unfinished_work_seconds(self) -> float: ...
+
+    def longest_running_seconds(self) -> float: ...
 
 
 class Metrics:
@@ -141,18 +151,13 @@ class Metrics:
             registry=r,
         )
 
-    def queue(
-        self,
-        controller: str,
-        *,
-        unfinished: Callable[[], float] | None = None,
-        longest_running: Callable[[], float] | None = None,
-    ) -> PrometheusQueueMetrics:
+    def queue(self, controller: str) -> PrometheusQueueMetrics:
         """A :class:`~opframe.queue.QueueMetricsSink` for the queue of ``controller``.
 
-        ``unfinished`` and ``longest_running`` are read at scrape time (no polling task).
+        Call :meth:`PrometheusQueueMetrics.bind` with the queue so the depth and in-flight
+        gauges are read from it at scrape time (no polling task, no cost per add).
         """
-        return PrometheusQueueMetrics(self, controller, unfinished, longest_running)
+        return PrometheusQueueMetrics(self, controller)
 
     def controller(self, controller: str) -> ControllerMetrics:
         """The reconcile counters of one controller."""
@@ -170,13 +175,7 @@ class Metrics:
 class PrometheusQueueMetrics:
     """The ``workqueue_*`` series of one controller's queue (a ``QueueMetricsSink``)."""
 
-    def __init__(
-        self,
-        metrics: Metrics,
-        controller: str,
-        unfinished: Callable[[], float] | None,
-        longest_running: Callable[[], float] | None,
-    ) -> None:
+    def __init__(self, metrics: Metrics, controller: str) -> None:
         labels = {"name": controller, "controller": controller}
         self._depth = metrics.workqueue_depth.labels(**labels)
         self._adds = metrics.workqueue_adds_total.labels(**labels)
@@ -185,22 +184,13 @@ class PrometheusQueueMetrics:
         self._retries = metrics.workqueue_retries_total.labels(**labels)
         self._unfinished = metrics.workqueue_unfinished_work_seconds.labels(**labels)
         self._longest = metrics.workqueue_longest_running_processor_seconds.labels(**labels)
-        self.bind_in_flight(unfinished, longest_running)
 
-    def bind_in_flight(
-        self,
-        unfinished: Callable[[], float] | None,
-        longest_running: Callable[[], float] | None,
-    ) -> None:
-        """Read the in-flight gauges from these callables at scrape time."""
-        if unfinished is not None:
-            self._unfinished.set_function(unfinished)
-        if longest_running is not None:
-            self._longest.set_function(longest_running)
-
-    def set_depth(self, depth: int) -> None:
-        """Set ``workqueue_depth``."""
-        self._depth.set(depth)
+    def bind(self, queue: _QueueLevels) -> None:
+        """Read ``workqueue_depth`` (keys ready to hand out) and the in-flight gauges from
+        ``queue`` whenever the metrics are scraped."""
+        self._depth.set_function(lambda: len(queue))
+        self._unfinished.set_function(queue.unfinished_work_seconds)
+        self._longest.set_function(queue.longest_running_seconds)
 
     def added(self) -> None:
         """Count one ``workqueue_adds_total``."""

@@ -52,11 +52,12 @@ class QueueShutDown(Exception):
 
 
 class QueueMetricsSink(Protocol):
-    """Receives the queue's measurements (see :mod:`opframe.metrics` for the Prometheus one)."""
+    """Receives the queue's events (see :mod:`opframe.metrics` for the Prometheus one).
 
-    def set_depth(self, depth: int) -> None:
-        """The number of keys waiting to be handed out."""
-        ...
+    Levels (depth, work in flight) are not pushed: a sink reads them when it needs them from
+    ``len(queue)``, :meth:`WorkQueue.unfinished_work_seconds` and
+    :meth:`WorkQueue.longest_running_seconds`, which costs nothing per add.
+    """
 
     def added(self) -> None:
         """A new key was accepted (not a duplicate of a waiting one)."""
@@ -118,7 +119,6 @@ class WorkQueue(Generic[K]):
         if key in self._processing:
             return  # handed out again by done()
         self._queue.append(key)
-        self._set_depth()
         self._wake_one()
 
     def add_after(self, key: K, delay: float) -> None:
@@ -185,7 +185,6 @@ class WorkQueue(Generic[K]):
         added = self._dirty.pop(key)
         self._processing[key] = now
         if self._metrics is not None:
-            self._set_depth()
             self._metrics.taken(now - added)
         return key
 
@@ -198,7 +197,6 @@ class WorkQueue(Generic[K]):
             self._metrics.done(time.monotonic() - started)
         if key in self._dirty and not self._shutting_down:
             self._queue.append(key)
-            self._set_depth()
             self._wake_one()
         if not self._processing and self._drained is not None:
             self._drained.set()
@@ -228,7 +226,6 @@ class WorkQueue(Generic[K]):
         self._ready_at.clear()
         self._queue.clear()
         self._dirty.clear()
-        self._set_depth()
         while self._getters:
             getter = self._getters.popleft()
             if not getter.done():
@@ -276,10 +273,6 @@ class WorkQueue(Generic[K]):
         return time.monotonic() - min(self._processing.values())
 
     # -- internals ----------------------------------------------------------------------------
-
-    def _set_depth(self) -> None:
-        if self._metrics is not None:
-            self._metrics.set_depth(len(self._queue))
 
     def _wake_one(self) -> None:
         while self._getters:

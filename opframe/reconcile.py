@@ -31,7 +31,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from opframe.cache import Cache
@@ -51,9 +51,11 @@ __all__ = [
 T_contra = TypeVar("T_contra", contravariant=True)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Request:
-    """The key of one object to reconcile: its namespace (``None`` if cluster-scoped) and name."""
+class Request(NamedTuple):
+    """The key of one object to reconcile: its namespace (``None`` if cluster-scoped) and name.
+
+    A named tuple: queue keys are hashed several times per event, and a tuple hashes fast.
+    """
 
     namespace: str | None
     name: str

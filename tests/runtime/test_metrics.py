@@ -57,7 +57,7 @@ async def test_queue_metrics_follow_the_queue() -> None:
     metrics = Metrics()
     sink = metrics.queue("web")
     queue: WorkQueue[str] = WorkQueue(metrics=sink)
-    sink.bind_in_flight(queue.unfinished_work_seconds, queue.longest_running_seconds)
+    sink.bind(queue)
     queue.add("a")
     queue.add("b")
     labels = {"name": "web", "controller": "web"}

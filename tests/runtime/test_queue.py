@@ -12,14 +12,10 @@ from opframe.ratelimit import ExponentialBackoffRateLimiter
 
 class RecordingSink:
     def __init__(self) -> None:
-        self.depth = 0
         self.adds = 0
         self.queued_seconds: list[float] = []
         self.work_seconds: list[float] = []
         self.retries = 0
-
-    def set_depth(self, depth: int) -> None:
-        self.depth = depth
 
     def added(self) -> None:
         self.adds += 1
@@ -190,9 +186,9 @@ async def test_metrics_sink_sees_adds_depth_latencies_and_retries() -> None:
     queue.add("a")
     queue.add("a")
     queue.add("b")
-    assert (sink.adds, sink.depth) == (2, 2)
+    assert (sink.adds, len(queue)) == (2, 2)
     key = await queue.get()
-    assert sink.depth == 1
+    assert len(queue) == 1
     assert len(sink.queued_seconds) == 1
     queue.done(key)
     assert len(sink.work_seconds) == 1
