@@ -214,3 +214,16 @@ async def test_repeated_gone_right_after_listing_backs_off(env: tuple[ApiServer,
     # Each 410 forced a relist, each after a backoff pause counted as an error.
     assert watcher.stats.errors == 3
     assert watcher.stats.lists == 4
+
+
+async def test_events_larger_than_a_read_chunk_arrive_whole(env: tuple[ApiServer, Client]) -> None:
+    _, client = env
+    _, events = await open_watch(client)
+    await client.create(configmap("marker"))
+    await take(events, 1)
+    big = {f"key-{i}": "v" * 1000 for i in range(900)}  # ~900 KiB in one watch line
+    await client.create(configmap("big", data=big))
+    await client.create(configmap("after"))
+    got = await take(events, 2)
+    assert [e.name for e in got] == ["big", "after"]
+    assert got[0].object.data == big
