@@ -39,13 +39,13 @@ from opframe.client import Client
 from opframe.errors import ApiError, Gone, api_error_from_status
 from opframe.resource import Resource
 
-__all__ = ["Backoff", "Event", "EventType", "WatchStats", "Watcher", "watch"]
+__all__ = ["Backoff", "Event", "WatchEventType", "WatchStats", "Watcher", "watch"]
 
 logger = logging.getLogger("opframe.watch")
 
 T = TypeVar("T", bound=Resource)
 
-EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+WatchEventType = Literal["ADDED", "MODIFIED", "DELETED"]
 """What happened to the object."""
 
 
@@ -67,7 +67,7 @@ class Event(Generic[T]):
 
     def __init__(
         self,
-        type: EventType,
+        type: WatchEventType,
         model: type[T],
         key: Key,
         raw: bytes,
@@ -75,7 +75,7 @@ class Event(Generic[T]):
         *,
         initial: bool = False,
     ) -> None:
-        self.type: EventType = type
+        self.type: WatchEventType = type
         self.key = key
         self.initial = initial
         self._model = model
@@ -86,7 +86,7 @@ class Event(Generic[T]):
 
     @classmethod
     def of(
-        cls, type: EventType, obj: T, old: T | None = None, *, initial: bool = False
+        cls, type: WatchEventType, obj: T, old: T | None = None, *, initial: bool = False
     ) -> Event[T]:
         """An event for an existing model (tests, synthetic events)."""
         model = type_of(obj)
@@ -314,7 +314,7 @@ class Watcher(Generic[T]):
                 if old is not None and old.rv == entry.rv:
                     continue
                 self.store.apply(key, entry)
-                kind: EventType = "ADDED" if old is None else "MODIFIED"
+                kind: WatchEventType = "ADDED" if old is None else "MODIFIED"
                 self.stats.events += 1
                 yield Event(kind, self.model, key, entry.raw, _raw(old), initial=True)
             metadata = page.get("metadata") or {}
