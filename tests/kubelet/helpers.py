@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
 
+from opframe.errors import AlreadyExists
 from opframe.testing.cluster import LocalCluster
 
 Obj = dict[str, Any]
@@ -19,7 +21,9 @@ async def ensure_namespace(cluster: LocalCluster, ns: str) -> None:
         await api.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
     if await api.get_or_none(f"/api/v1/namespaces/{ns}/serviceaccounts/default") is None:
         body = {"metadata": {"name": "default"}}
-        await api.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", body)
+        # LocalCluster's service-account controller may win the race: either is fine.
+        with contextlib.suppress(AlreadyExists):
+            await api.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", body)
 
 
 async def create(cluster: LocalCluster, plural: str, obj: Obj, ns: str = "default") -> Obj:

@@ -101,11 +101,12 @@ async def test_deleting_a_pod_stops_its_process_within_the_grace_period(
 async def test_sigterm_ignoring_process_is_killed_after_the_grace_period(
     local_cluster: LocalCluster,
 ) -> None:
-    script = "trap '' TERM; while :; do sleep 0.1; done"
+    script = "trap '' TERM; echo armed; while :; do sleep 0.1; done"
     await create(
         local_cluster, "pods", busybox_pod("stubborn", script, terminationGracePeriodSeconds=1)
     )
     await wait_pod(local_cluster, "stubborn", _running)
+    await _log_text(local_cluster, "stubborn", "armed")  # "running" precedes the trap
     pid = local_cluster.chaos.pid("default", "stubborn")
     assert pid is not None
     loop = asyncio.get_running_loop()
@@ -246,3 +247,18 @@ async def test_changed_image_restarts_the_container_in_place(local_cluster: Loca
     assert pod is not None
     assert container_status(pod)["restartCount"] == 1
     assert pod["metadata"]["uid"] == created["metadata"]["uid"]
+
+
+async def test_new_namespace_gets_a_default_service_account(local_cluster: LocalCluster) -> None:
+    api = local_cluster.kubelet.api
+    await api.request("POST", "/api/v1/namespaces", {"metadata": {"name": "fresh"}})
+    path = "/api/v1/namespaces/fresh/serviceaccounts"
+    listing = await api.request("GET", path)
+    names = {sa["metadata"]["name"] for sa in listing["items"]}
+    if "default" not in names:
+        async with asyncio.timeout(10):
+            async for event in api.watch(path, listing["metadata"]["resourceVersion"]):
+                names.add(event["object"]["metadata"]["name"])
+                if "default" in names:
+                    break
+    assert "default" in names

