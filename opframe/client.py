@@ -36,12 +36,16 @@ __all__ = [
     "ApiConnectionError",
     "Client",
     "ConnectionConfig",
+    "FieldValidation",
     "PatchType",
     "RetryPolicy",
     "WriteObserver",
 ]
 
 T = TypeVar("T", bound=Resource)
+
+FieldValidation = Literal["Strict", "Warn", "Ignore"]
+"""The server's handling of unknown or duplicate fields in a write (``fieldValidation``)."""
 
 PatchType = Literal["merge", "json", "strategic", "apply"]
 """Patch flavours: JSON merge patch, JSON patch, strategic merge patch, server-side apply."""
@@ -70,6 +74,11 @@ class Client:
     Build it with :meth:`from_kubeconfig` or :meth:`in_cluster`; ``Client(config)`` takes a
     :class:`ConnectionConfig` directly (for instance
     ``ConnectionConfig.from_configuration(kubernetes_asyncio_configuration)``).
+
+    Options: ``retry`` (:class:`RetryPolicy` for 429s), ``timeout`` (seconds per request,
+    watches excepted), ``max_connections``, and ``field_validation`` sent with every write
+    (``"Strict"`` turns fields the server does not know, such as a typo in a manifest
+    built by hand, into a ``BadRequest`` instead of a dropped field).
     """
 
     def __init__(
@@ -79,11 +88,13 @@ class Client:
         retry: RetryPolicy | None = None,
         timeout: float = 60.0,
         max_connections: int = 100,
+        field_validation: FieldValidation | None = None,
     ) -> None:
         self._transport = Transport(
             config, retry=retry, timeout=timeout, max_connections=max_connections
         )
         self._observers: list[WriteObserver] = []
+        self.field_validation = field_validation
 
     @classmethod
     async def from_kubeconfig(
@@ -265,7 +276,7 @@ class Client:
         data = await self._transport.request(
             "POST",
             info.path(namespace),
-            params=_write_params(dry_run, field_manager),
+            params=self._write_params(dry_run, field_manager),
             body=body,
         )
         return self._written(model, data, dry_run)
@@ -286,7 +297,7 @@ class Client:
         data = await self._transport.request(
             "PUT",
             info.path(namespace, name, subresource),
-            params=_write_params(dry_run, field_manager),
+            params=self._write_params(dry_run, field_manager),
             body=body,
         )
         return self._written(model, data, dry_run)
@@ -314,7 +325,7 @@ class Client:
         operations for ``json`` (RFC 6902) patches. ``subresource="status"`` patches status.
         """
         info = self._info(model, namespace, required=True)
-        params = _write_params(dry_run, field_manager)
+        params = self._write_params(dry_run, field_manager)
         if force is not None:
             params["force"] = "true" if force else "false"
         data = await self._transport.request(
@@ -434,6 +445,16 @@ class Client:
             raise ValueError(f"{info.kind} is namespaced: give the object's namespace")
         return info
 
+    def _write_params(self, dry_run: bool, field_manager: str | None) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if dry_run:
+            params["dryRun"] = "All"
+        if field_manager:
+            params["fieldManager"] = field_manager
+        if self.field_validation:
+            params["fieldValidation"] = self.field_validation
+        return params
+
     def _written(self, model: type[T], data: Any, dry_run: bool) -> T:
         if not dry_run:
             self._notify(model, data)
@@ -442,15 +463,6 @@ class Client:
     def _notify(self, model: type[Any], data: dict[str, Any]) -> None:
         for observer in tuple(self._observers):
             observer.written(model, data)
-
-
-def _write_params(dry_run: bool, field_manager: str | None) -> dict[str, str]:
-    params: dict[str, str] = {}
-    if dry_run:
-        params["dryRun"] = "All"
-    if field_manager:
-        params["fieldManager"] = field_manager
-    return params
 
 
 def _name_of(body: Mapping[str, Any]) -> str:

@@ -11,6 +11,7 @@ import pytest
 from opframe.client import ApiConnectionError, Client, RetryPolicy
 from opframe.errors import (
     AlreadyExists,
+    BadRequest,
     ConfigError,
     Conflict,
     Forbidden,
@@ -290,6 +291,17 @@ async def test_status_subresource_updates_only_status(client: Client) -> None:
     assert updated.spec.size == 3
     patched = await client.patch_status(Widget, "w", {"status": {"ready": 3}}, namespace="default")
     assert patched.status is not None and patched.status.ready == 3
+
+
+async def test_strict_field_validation_rejects_unknown_fields(server: ApiServer) -> None:
+    async with await Client.from_kubeconfig(server.kubeconfig, field_validation="Strict") as client:
+        await install_widget_crd(client)
+        typo = Widget(
+            metadata=ObjectMeta(name="w", namespace="default"),
+            spec=WidgetSpec.model_validate({"size": 1, "sise": 2}),
+        )
+        with pytest.raises(BadRequest, match="sise"):
+            await client.create(typo)
 
 
 async def test_raw_request_returns_decoded_json(client: Client) -> None:
