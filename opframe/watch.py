@@ -56,7 +56,9 @@ class Event(Generic[T]):
         type: ``ADDED``, ``MODIFIED`` or ``DELETED``.
         key: ``(namespace, name)``, namespace ``""`` for cluster-scoped objects.
         initial: ``True`` for events produced by a (re)list rather than by the watch stream;
-            controllers may give them a lower priority.
+            controllers may give them a lower priority. A ``DELETED`` event with ``initial``
+            was inferred from a relist: its object is the last state this watcher knew, not
+            the object's final state (client-go's ``DeletedFinalStateUnknown``).
 
     ``object`` (the new state, or the last state for ``DELETED``) and ``old`` (the previous
     state when known) are built lazily from the store's JSON on first access and then shared
