@@ -88,8 +88,14 @@ class Transport:
         self.timeout = timeout
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError(
+                f"the client for {self.config.host} is closed; stop what uses it first "
+                "(caches, managers) and close it last"
+            )
         # Created lazily so a Client can be built outside a running event loop.
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
@@ -101,7 +107,8 @@ class Transport:
         return self._session
 
     async def close(self) -> None:
-        """Close the session and its connections."""
+        """Close the session and its connections; the transport cannot be used again."""
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None

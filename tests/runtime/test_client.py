@@ -304,6 +304,14 @@ async def test_strict_field_validation_rejects_unknown_fields(server: ApiServer)
             await client.create(typo)
 
 
+async def test_closed_client_refuses_requests(server: ApiServer) -> None:
+    client = await Client.from_kubeconfig(server.kubeconfig)
+    await client.get(Namespace, "default")
+    await client.close()
+    with pytest.raises(RuntimeError, match="is closed"):
+        await client.get(Namespace, "default")
+
+
 async def test_raw_request_returns_decoded_json(client: Client) -> None:
     version = await client.request("GET", "/version")
     assert "gitVersion" in version
