@@ -9,7 +9,8 @@ what they get: mutating it cannot corrupt the cache.
 
 The store has two layers. The *base* is fed only by the watcher, in event order. The
 *overlay* holds objects this process wrote itself (read-your-own-writes) until the watch
-catches up with them; reads see the overlay first, events and ``old`` values only the base.
+catches up with them (an own delete leaves a tombstone there); reads see the overlay first,
+events and ``old`` values only the base.
 """
 
 from __future__ import annotations

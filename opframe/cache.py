@@ -16,7 +16,7 @@ starts: a cache never opens a cluster-wide watch behind the caller's back (the c
 an operator caching every Secret of a big cluster and running out of memory).
 
 Objects are stored as compact JSON without ``managedFields`` and read back as fresh typed
-models (see :mod:`opframe._store`): ten thousand 2 KiB custom resources cost about 1.3x their
+models (see :mod:`opframe._store`): ten thousand 2 KiB custom resources cost about 1.05x their
 JSON size. Writes made through the cache's client are visible to the next read at once
 (read-your-own-writes), before the watch delivers them.
 """
