@@ -12,9 +12,8 @@ Series (labels in braces):
 - ``controller_runtime_reconcile_total{controller,result}`` with ``result`` one of
   ``success``, ``error``, ``requeue``, ``requeue_after``;
 - ``controller_runtime_reconcile_errors_total{controller}``,
-  ``controller_runtime_terminal_reconcile_errors_total{controller}``,
-  ``controller_runtime_reconcile_panics_total{controller}`` (unexpected exceptions, the Python
-  analogue of a recovered panic);
+  ``controller_runtime_terminal_reconcile_errors_total{controller}`` (Python has no panics
+  distinct from errors, so there is no ``reconcile_panics_total``);
 - ``controller_runtime_reconcile_time_seconds{controller}`` (histogram),
   ``controller_runtime_max_concurrent_reconciles{controller}``,
   ``controller_runtime_active_workers{controller}``;
@@ -80,12 +79,6 @@ class Metrics:
         self.terminal_reconcile_errors_total = Counter(
             "controller_runtime_terminal_reconcile_errors_total",
             "Total number of terminal reconciliation errors per controller",
-            ctl,
-            registry=r,
-        )
-        self.reconcile_panics_total = Counter(
-            "controller_runtime_reconcile_panics_total",
-            "Total number of reconciliation panics (unexpected exceptions) per controller",
             ctl,
             registry=r,
         )
@@ -217,7 +210,6 @@ class ControllerMetrics:
         self.name = controller
         self._errors = metrics.reconcile_errors_total.labels(controller=controller)
         self._terminal = metrics.terminal_reconcile_errors_total.labels(controller=controller)
-        self._panics = metrics.reconcile_panics_total.labels(controller=controller)
         self._time = metrics.reconcile_time_seconds.labels(controller=controller)
         self.active_workers = metrics.active_workers.labels(controller=controller)
         self.max_concurrent = metrics.max_concurrent_reconciles.labels(controller=controller)
@@ -238,7 +230,3 @@ class ControllerMetrics:
     def terminal_error(self) -> None:
         """Count one terminal (not retried) error."""
         self._terminal.inc()
-
-    def panic(self) -> None:
-        """Count one unexpected exception from user code."""
-        self._panics.inc()

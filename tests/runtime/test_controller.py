@@ -163,7 +163,8 @@ async def test_errors_are_retried_with_growing_backoff() -> None:
         await times.wait_for(lambda c: len(c) == 4)
     stamps = [t for t, _, _ in times.items]
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert gaps[0] >= 0.02 and gaps[1] >= 0.04 and gaps[2] >= 0.08
+    for gap, expected in zip(gaps, (0.02, 0.04, 0.08), strict=True):
+        assert gap >= expected - 0.001, gaps  # a timer may fire a hair early
     assert [retries for _, retries, _ in times.items] == [0, 1, 2, 3]
     assert times.items[1][2] == ["retry"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -18,7 +19,8 @@ from opframe.errors import NotFound
 from opframe.kinds import ConfigMap, Lease
 from opframe.manager import Manager
 from opframe.ownership import set_controller_reference
-from opframe.reconcile import Context, Request
+from opframe.ratelimit import ExponentialBackoffRateLimiter
+from opframe.reconcile import Context, Request, Result
 
 from ._env import App, app, eventually, running, serve
 from ._fakes import Calls
@@ -335,3 +337,45 @@ async def test_sigterm_to_opframe_run_finishes_in_flight_work_and_releases_the_l
         assert (cm.data or {}).get("done") == "yes", "the in-flight reconcile did not finish"
         lease = await client.get(Lease, "sig-operator", "default")
         assert not lease.spec.holder_identity, "the lease was not released"
+
+
+async def test_errors_back_off_exponentially_on_the_server() -> None:
+    attempts = Calls()
+
+    async def reconcile(ctx: Context, obj: App) -> None:
+        attempts.record(asyncio.get_running_loop().time())
+        raise RuntimeError("not yet")
+
+    limiter = ExponentialBackoffRateLimiter(0.02, 10.0)
+    async with serve() as (_, client):
+        manager = Manager(client)
+        manager.add(Controller(for_=App, reconciler=reconcile, rate_limiter=limiter))
+        async with running(manager):
+            await client.create(app("web"))
+            await attempts.wait_for(lambda c: len(c) >= 5)
+    gaps = [b - a for a, b in itertools.pairwise(attempts.items[:5])]
+    # 20 ms doubling; a timer may fire a hair early, hence the millisecond of slack.
+    for gap, expected in zip(gaps, (0.02, 0.04, 0.08, 0.16), strict=True):
+        assert gap >= expected - 0.001, gaps
+    errors = manager.metrics.registry.get_sample_value(
+        "controller_runtime_reconcile_errors_total", {"controller": "app"}
+    )
+    assert errors is not None and errors >= 5
+
+
+async def test_requeue_after_reconciles_again_without_any_event() -> None:
+    times = Calls()
+
+    async def reconcile(ctx: Context, obj: App) -> Result:
+        times.record((asyncio.get_running_loop().time(), [r.source for r in ctx.reasons]))
+        return Result(requeue_after=0.2)
+
+    async with serve() as (_, client):
+        manager = Manager(client)
+        manager.add(Controller(for_=App, reconciler=reconcile))
+        async with running(manager):
+            await client.create(app("web"))
+            await times.wait_for(lambda c: len(c) >= 3)
+    (t0, _), (t1, reasons1), (t2, _) = times.items[:3]
+    assert t1 - t0 >= 0.2 and t2 - t1 >= 0.2
+    assert reasons1 == ["requeue_after"]
