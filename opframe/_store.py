@@ -16,6 +16,7 @@ events and ``old`` values only the base.
 from __future__ import annotations
 
 import builtins
+import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
@@ -50,6 +51,8 @@ INDEX_NAMESPACE = "namespace"
 
 INDEX_OWNER = "owner"
 """Built-in index: the uid of each of the object's owners (``metadata.ownerReferences``)."""
+
+logger = logging.getLogger("opframe.cache")
 
 _MAX_OVERLAY = 10_000
 _TOMBSTONE = b""  # an overlay entry with no JSON: deleted by this process
@@ -207,8 +210,8 @@ class Store(Generic[T]):
         self._custom[name] = {}
         for key, entry in self._items.items():
             self._index_custom(key, entry, name, indexer)
-        for entry in self._overlay.values():
-            self._compute_custom(entry)
+        for key, entry in self._overlay.items():
+            self._compute_custom(entry, key)
 
     def _index(self, name: str) -> dict[str, set[Key]]:
         if name == INDEX_NAMESPACE:
@@ -233,7 +236,7 @@ class Store(Generic[T]):
         return (entry.custom or {}).get(index, _EMPTY)
 
     def _index_custom(self, key: Key, entry: Entry, name: str, indexer: Indexer) -> None:
-        values = tuple(indexer(self._build(entry)))
+        values = self._run_indexer(name, indexer, self._build(entry), key)
         if entry.custom is None:
             entry.custom = {}
         entry.custom[name] = values
@@ -241,10 +244,21 @@ class Store(Generic[T]):
         for value in values:
             index.setdefault(value, set()).add(key)
 
-    def _compute_custom(self, entry: Entry) -> None:
+    def _compute_custom(self, entry: Entry, key: Key) -> None:
         if self._indexers:
             obj = self._build(entry)
-            entry.custom = {name: tuple(fn(obj)) for name, fn in self._indexers.items()}
+            entry.custom = {
+                name: self._run_indexer(name, fn, obj, key) for name, fn in self._indexers.items()
+            }
+
+    @staticmethod
+    def _run_indexer(name: str, indexer: Indexer, obj: Any, key: Key) -> tuple[str, ...]:
+        # A bug in user code must not stop the informer: the object is left out of the index.
+        try:
+            return tuple(indexer(obj))
+        except Exception:
+            logger.exception("indexer %r failed on %s; object left out of the index", name, key)
+            return _EMPTY
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -287,7 +301,7 @@ class Store(Generic[T]):
         if len(self._overlay) >= _MAX_OVERLAY:
             # Bounded: forget the oldest write (reads fall back to the watch's view).
             self._overlay.pop(next(iter(self._overlay)))
-        self._compute_custom(entry)
+        self._compute_custom(entry, key)
         self._overlay[key] = entry
         return True
 

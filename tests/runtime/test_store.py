@@ -191,3 +191,11 @@ def test_own_write_dropping_an_index_value_leaves_the_index() -> None:
     store = fill(cm("a", 3, owners=("u1",)))
     store.observe(*prepare(cm("a", 4)))
     assert store.by_index(INDEX_OWNER, "u1") == []
+
+
+def test_failing_indexer_leaves_the_object_out_of_its_index() -> None:
+    store = fill(cm("a", 1, data={"role": "leader"}))
+    store.add_indexer("role", lambda obj: [obj.data["role"]])
+    store.apply(*prepare(cm("b", 2)))  # no "role": the indexer raises KeyError
+    assert store.get("b", "default") is not None
+    assert [o.metadata.name for o in store.by_index("role", "leader")] == ["a"]
