@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from opframe.testing.cluster import LocalCluster
@@ -262,3 +263,58 @@ async def test_new_namespace_gets_a_default_service_account(local_cluster: Local
                 if "default" in names:
                     break
     assert "default" in names
+
+
+async def test_init_containers_run_first_and_share_volumes(local_cluster: LocalCluster) -> None:
+    pod = busybox_pod("init", "cat /work/msg; sleep 30", volumes=[{"name": "w", "emptyDir": {}}])
+    pod["spec"]["initContainers"] = [{
+        "name": "prepare", "image": "busybox:1.36",
+        "command": ["sh", "-c", "echo prepared > /work/msg"],
+        "volumeMounts": [{"name": "w", "mountPath": "/work"}],
+    }]  # fmt: skip
+    pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "w", "mountPath": "/work"}]
+    await create(local_cluster, "pods", pod)
+    running = await wait_pod(local_cluster, "init", _running)
+    init_status = running["status"]["initContainerStatuses"][0]  # type: ignore[index]
+    assert init_status["state"]["terminated"]["reason"] == "Completed"
+    assert condition(running, "Initialized") == "True"
+    assert (await _log_text(local_cluster, "init", "prepared")).startswith("prepared")
+
+
+async def test_config_map_and_secret_volumes_hold_their_keys(local_cluster: LocalCluster) -> None:
+    await create(
+        local_cluster, "configmaps", {"metadata": {"name": "cfg"}, "data": {"a.conf": "A"}}
+    )
+    await create(
+        local_cluster, "secrets", {"metadata": {"name": "tls"}, "stringData": {"ca.crt": "CA"}}
+    )
+    script = "cat /cfg/a.conf /tls/ca.crt; echo; sleep 30"
+    pod = busybox_pod("files", script, volumes=[
+        {"name": "cfg", "configMap": {"name": "cfg"}},
+        {"name": "tls", "secret": {"secretName": "tls"}},
+    ])  # fmt: skip
+    pod["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "cfg", "mountPath": "/cfg"},
+        {"name": "tls", "mountPath": "/tls", "readOnly": True},
+    ]
+    await create(local_cluster, "pods", pod)
+    await wait_pod(local_cluster, "files", _running)
+    assert (await _log_text(local_cluster, "files", "\n")).startswith("ACA")
+
+
+async def test_freeze_stops_the_process_and_thaw_resumes_it(local_cluster: LocalCluster) -> None:
+    await create(local_cluster, "pods", busybox_pod("frozen", "sleep 30"))
+    await wait_pod(local_cluster, "frozen", _running)
+    pid = local_cluster.chaos.freeze("default", "frozen")
+    # The container is a child of this process: waitid reports its stop and continue.
+    stopped = await _wait_child(pid, os.WSTOPPED)
+    assert stopped is not None and stopped.si_code == os.CLD_STOPPED
+    local_cluster.chaos.thaw("default", "frozen")
+    continued = await _wait_child(pid, os.WCONTINUED)
+    assert continued is not None and continued.si_code == os.CLD_CONTINUED
+
+
+async def _wait_child(pid: int, what: int) -> os.waitid_result | None:
+    async with asyncio.timeout(5):
+        # WEXITED too, so the thread always ends (at the latest when the pod is torn down).
+        return await asyncio.to_thread(os.waitid, os.P_PID, pid, what | os.WEXITED | os.WNOWAIT)
