@@ -228,7 +228,7 @@ async def test_requeue_after_reconciles_again_after_the_delay() -> None:
         cache.informers[Web].emit("ADDED", web("a"))
         await calls.wait_for(lambda c: len(c) == 2)
     (first, _), (second, reasons) = calls.items[:2]
-    assert second - first >= 0.05
+    assert second - first >= 0.05 - 0.001  # a timer may fire a hair early
     assert reasons == ["requeue_after"]
 
 

@@ -377,5 +377,5 @@ async def test_requeue_after_reconciles_again_without_any_event() -> None:
             await client.create(app("web"))
             await times.wait_for(lambda c: len(c) >= 3)
     (t0, _), (t1, reasons1), (t2, _) = times.items[:3]
-    assert t1 - t0 >= 0.2 and t2 - t1 >= 0.2
+    assert t1 - t0 >= 0.2 - 0.001 and t2 - t1 >= 0.2 - 0.001  # timers may fire a hair early
     assert reasons1 == ["requeue_after"]

@@ -104,7 +104,7 @@ async def test_add_after_delivers_after_the_delay() -> None:
     assert queue.delayed == 1
     async with asyncio.timeout(2):
         assert await queue.get() == "a"
-    assert loop.time() - start >= 0.05
+    assert loop.time() - start >= 0.05 - 0.001  # a timer may fire a hair early
 
 
 async def test_add_after_keeps_the_earlier_time_for_one_key() -> None:
