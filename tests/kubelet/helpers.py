@@ -97,7 +97,10 @@ def busybox_pod(name: str, script: str, **spec: Any) -> Obj:
 async def wait_process_gone(pid: int, limit: float = 40.0) -> None:
     """Wait (pidfd, no polling) until process ``pid`` has exited."""
 
-    fd = os.pidfd_open(pid)
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
     try:
         loop = asyncio.get_running_loop()
         gone = asyncio.Event()
