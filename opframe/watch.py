@@ -27,7 +27,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -189,7 +189,8 @@ _RETRYABLE = (ApiError, ApiConnectionError, TimeoutError, ValueError)
 class Watcher(Generic[T]):
     """List-then-watch over one kind in one scope, as an async iterator of :class:`Event`.
 
-    Create it with :func:`watch`. The watcher keeps every object it has seen in
+    Create it with :func:`watch`; ``await watcher.aclose()`` when done with it (or let the
+    task that iterates it be cancelled). The watcher keeps every object it has seen in
     :attr:`store` (compact JSON, see :mod:`opframe.cache`) to fill ``Event.old`` and to diff
     a relist; an informer reads that same store.
     """
@@ -227,15 +228,24 @@ class Watcher(Generic[T]):
         self.resource_version: str | None = None
         self.last_error: BaseException | None = None
         self._info = api_info(model)
-        self._running = False
+        self._events: AsyncGenerator[Event[T], None] | None = None
         self._quick_ends = 0
         self._progress = 0  # watch lines received since the last list
 
-    def __aiter__(self) -> AsyncIterator[Event[T]]:
-        if self._running:
-            raise RuntimeError(f"this {self._info.kind} watcher is already being iterated")
-        self._running = True
-        return self._run()
+    def __aiter__(self) -> Watcher[T]:
+        return self
+
+    async def __anext__(self) -> Event[T]:
+        return await anext(self._generator())
+
+    async def aclose(self) -> None:
+        """Stop watching: close the open stream (iterating afterwards ends at once)."""
+        await self._generator().aclose()
+
+    def _generator(self) -> AsyncGenerator[Event[T], None]:
+        if self._events is None:
+            self._events = self._run()
+        return self._events
 
     def describe(self) -> str:
         """``Kind`` plus its scope and selectors, for messages."""
@@ -244,7 +254,7 @@ class Watcher(Generic[T]):
             scope += f" with labels {self.label_selector}"
         return f"{self._info.kind}{scope}"
 
-    async def _run(self) -> AsyncIterator[Event[T]]:
+    async def _run(self) -> AsyncGenerator[Event[T], None]:
         while True:
             try:
                 if self.resource_version is None:
