@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -137,6 +138,31 @@ async def _running(server: ApiServer, seen: Seen) -> AsyncIterator[None]:
             await task
 
 
+async def _wait_deleted(objects: client.CustomObjectsApi, name: str) -> None:
+    """Wait for ``name`` to disappear: list, then watch from the list's resourceVersion."""
+    selector = f"metadata.name={name}"
+    listed = await objects.list_namespaced_custom_object(
+        GROUP, VERSION, NS, PLURAL, field_selector=selector
+    )
+    if not listed["items"]:
+        return
+    response = await objects.list_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        NS,
+        PLURAL,
+        field_selector=selector,
+        watch="true",
+        resource_version=listed["metadata"]["resourceVersion"],
+        _preload_content=False,
+    )
+    async with asyncio.timeout(DEADLINE):
+        async for line in response.content:
+            if json.loads(line)["type"] == "DELETED":
+                break
+    response.close()
+
+
 async def test_kopf_sees_create_update_and_delete(
     cluster: tuple[ApiServer, client.ApiClient], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -171,8 +197,4 @@ async def test_kopf_sees_create_update_and_delete(
         await objects.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "g1")
         await seen.wait_for("delete", "g1")
         # kopf removes its finalizer after the handler; the object then goes away.
-        async with asyncio.timeout(DEADLINE):
-            while (await objects.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL))[
-                "items"
-            ]:
-                await asyncio.sleep(0.05)  # polling the server's state, not synchronising
+        await _wait_deleted(objects, "g1")
