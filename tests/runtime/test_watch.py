@@ -261,3 +261,17 @@ async def test_no_event_lost_or_reordered_across_drops(env: tuple[ApiServer, Cli
         # Resumed from the last version each time: every write seen exactly once.
         assert values == list(range(final + 1)), name
     assert watcher.stats.relists == 0 and watcher.stats.resumes >= 1
+
+
+async def test_aclose_closes_the_stream(env: tuple[ApiServer, Client]) -> None:
+    server, client = env
+    watcher, events = await open_watch(client)
+    await client.create(configmap("a"))
+    await take(events, 1)
+    await client.create(configmap("b"))
+    await take(events, 1)
+    assert server.watches.count() == 1
+    await watcher.aclose()
+    await eventually(lambda: server.watches.count() == 0, message="stream still open")
+    with pytest.raises(StopAsyncIteration):
+        await anext(watcher)
