@@ -57,9 +57,14 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     proc = subprocess.run(
-        ["kubectl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=60,
+        ["kubectl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
         check=False,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
     return proc.stdout
 

@@ -83,8 +83,15 @@ def up(
     (directory / "pid").unlink(missing_ok=True)
     read_fd, write_fd = os.pipe()
     log_path = directory / "control-plane.log"
-    cmd = [sys.executable, "-m", "opframe.testing._local_main", "--state-dir", str(directory),
-           "--ready-fd", str(write_fd)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "opframe.testing._local_main",
+        "--state-dir",
+        str(directory),
+        "--ready-fd",
+        str(write_fd),
+    ]
     if not kubelet:
         cmd.append("--no-kubelet")
     for pattern in host_images:

@@ -26,9 +26,12 @@ needs_distro_etcd = pytest.mark.skipif(
 @needs_distro_etcd
 @pytest.mark.parametrize(
     "image",
-    ["quay.io/coreos/etcd:v3.5.1", "gcr.io/etcd-development/etcd:v3.5.1",
-     "registry.k8s.io/etcd:3.5.1-0"],
-)  # fmt: skip
+    [
+        "quay.io/coreos/etcd:v3.5.1",
+        "gcr.io/etcd-development/etcd:v3.5.1",
+        "registry.k8s.io/etcd:3.5.1-0",
+    ],
+)
 def test_etcd_images_of_every_registry_resolve_to_that_version(image: str) -> None:
     local = ImageResolver().resolve(image)
     assert local.entrypoint[0].endswith("/etcd")

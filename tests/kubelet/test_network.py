@@ -65,8 +65,11 @@ def test_unready_peers_are_listed_only_with_publish_not_ready_addresses() -> Non
 
 def test_cluster_ip_service_resolves_to_one_ready_pod() -> None:
     me = _pod("client", "127.9.0.9")
-    pods = [_pod("a", "127.9.0.1", app="x"), _pod("b", "127.9.0.2", app="x"),
-            _pod("c", "127.9.0.3", ready=False, app="x")]  # fmt: skip
+    pods = [
+        _pod("a", "127.9.0.1", app="x"),
+        _pod("b", "127.9.0.2", app="x"),
+        _pod("c", "127.9.0.3", ready=False, app="x"),
+    ]
     text = render_hosts(me, pods, [ServiceRecord("ns", "x", {"app": "x"}, headless=False)])
     lines = [line for line in text.splitlines() if "x.ns.svc.cluster.local" in line]
     assert lines == ["127.9.0.1\tx.ns.svc.cluster.local x.ns.svc x.ns x"]

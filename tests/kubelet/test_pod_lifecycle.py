@@ -59,15 +59,20 @@ async def test_env_command_and_downward_api_reach_the_process(local_cluster: Loc
 async def test_killed_process_restarts_with_a_growing_backoff(local_cluster: LocalCluster) -> None:
     await create(local_cluster, "pods", busybox_pod("crash", "sleep 0.2; exit 3"))
     crash = await wait_pod(
-        local_cluster, "crash", lambda p: container_status(p).get("restartCount", 0) >= 3,
-    )  # fmt: skip
+        local_cluster,
+        "crash",
+        lambda p: container_status(p).get("restartCount", 0) >= 3,
+    )
     status = container_status(crash)
     assert status["lastState"]["terminated"]["exitCode"] == 3
     waiting = await wait_pod(
-        local_cluster, "crash",
-        lambda p: container_status(p).get("state", {}).get("waiting", {}).get("reason")
-        == "CrashLoopBackOff",
-    )  # fmt: skip
+        local_cluster,
+        "crash",
+        lambda p: (
+            container_status(p).get("state", {}).get("waiting", {}).get("reason")
+            == "CrashLoopBackOff"
+        ),
+    )
     message = container_status(waiting)["state"]["waiting"]["message"]
     # Restarts 1, 2, 3 waited 0, base, 2*base: the fourth waits 4*base (0.3 s doubling).
     assert message.startswith(("back-off 1.2s", "back-off 2.4s"))
@@ -124,14 +129,18 @@ async def test_unknown_image_reports_image_pull_backoff_and_an_event(
     pod["spec"]["containers"][0]["image"] = "example.com/nothing:1.0"
     await create(local_cluster, "pods", pod)
     pod_now = await wait_pod(
-        local_cluster, "noimg",
-        lambda p: container_status(p).get("state", {}).get("waiting", {}).get("reason")
-        == "ImagePullBackOff",
-    )  # fmt: skip
+        local_cluster,
+        "noimg",
+        lambda p: (
+            container_status(p).get("state", {}).get("waiting", {}).get("reason")
+            == "ImagePullBackOff"
+        ),
+    )
     assert pod_now is not None and pod_now["status"]["phase"] == "Pending"
     events = await local_cluster.kubelet.api.request("GET", "/api/v1/namespaces/default/events")
-    reasons = {(e["type"], e["reason"]) for e in events["items"]
-               if e["involvedObject"]["name"] == "noimg"}  # fmt: skip
+    reasons = {
+        (e["type"], e["reason"]) for e in events["items"] if e["involvedObject"]["name"] == "noimg"
+    }
     assert ("Warning", "Failed") in reasons
     assert ("Normal", "BackOff") in reasons
 
@@ -142,8 +151,9 @@ async def test_readiness_probe_gates_ready(local_cluster: LocalCluster) -> None:
     container = pod["spec"]["containers"][0]
     container["env"] = [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}}]
     container["readinessProbe"] = {
-        "exec": {"command": ["sh", "-c", "test -e /tmp/opframe-ready-$POD"]}, "periodSeconds": 1,
-    }  # fmt: skip
+        "exec": {"command": ["sh", "-c", "test -e /tmp/opframe-ready-$POD"]},
+        "periodSeconds": 1,
+    }
     await create(local_cluster, "pods", pod)
     running = await wait_pod(local_cluster, "probe", _running)
     assert condition(running, "Ready") == "False"
@@ -154,8 +164,10 @@ async def test_readiness_probe_gates_ready(local_cluster: LocalCluster) -> None:
 async def test_failing_liveness_probe_restarts_the_container(local_cluster: LocalCluster) -> None:
     pod = busybox_pod("live", "sleep 30")
     pod["spec"]["containers"][0]["livenessProbe"] = {
-        "tcpSocket": {"port": 1}, "periodSeconds": 1, "failureThreshold": 1,
-    }  # fmt: skip
+        "tcpSocket": {"port": 1},
+        "periodSeconds": 1,
+        "failureThreshold": 1,
+    }
     pod["spec"]["terminationGracePeriodSeconds"] = 1
     await create(local_cluster, "pods", pod)
     restarted = await wait_pod(
@@ -169,15 +181,19 @@ async def test_chaos_kill_restarts_the_container(local_cluster: LocalCluster) ->
     await wait_pod(local_cluster, "victim", _running)
     local_cluster.chaos.kill("default", "victim")
     pod = await wait_pod(
-        local_cluster, "victim",
+        local_cluster,
+        "victim",
         lambda p: container_status(p).get("restartCount") == 1 and _running(p),
-    )  # fmt: skip
+    )
     assert container_status(pod)["lastState"]["terminated"]["exitCode"] == 137
 
 
 async def test_emptydir_is_private_to_the_pod_and_wipeable(local_cluster: LocalCluster) -> None:
-    pod = busybox_pod("vol", "echo data > /data/file && echo written; sleep 30",
-                      volumes=[{"name": "d", "emptyDir": {}}])  # fmt: skip
+    pod = busybox_pod(
+        "vol",
+        "echo data > /data/file && echo written; sleep 30",
+        volumes=[{"name": "d", "emptyDir": {}}],
+    )
     pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "d", "mountPath": "/data"}]
     created = await create(local_cluster, "pods", pod)
     await wait_pod(local_cluster, "vol", _running)
@@ -238,13 +254,16 @@ async def test_changed_image_restarts_the_container_in_place(local_cluster: Loca
     await wait_pod(local_cluster, "upgrade", _running)
     patch = [{"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:1.37"}]
     await local_cluster.kubelet.api.request(
-        "PATCH", "/api/v1/namespaces/default/pods/upgrade", patch,
+        "PATCH",
+        "/api/v1/namespaces/default/pods/upgrade",
+        patch,
         content_type="application/json-patch+json",
-    )  # fmt: skip
+    )
     pod = await wait_pod(
-        local_cluster, "upgrade",
+        local_cluster,
+        "upgrade",
         lambda p: container_status(p).get("image") == "busybox:1.37" and _running(p),
-    )  # fmt: skip
+    )
     assert pod is not None
     assert container_status(pod)["restartCount"] == 1
     assert pod["metadata"]["uid"] == created["metadata"]["uid"]
@@ -267,11 +286,14 @@ async def test_new_namespace_gets_a_default_service_account(local_cluster: Local
 
 async def test_init_containers_run_first_and_share_volumes(local_cluster: LocalCluster) -> None:
     pod = busybox_pod("init", "cat /work/msg; sleep 30", volumes=[{"name": "w", "emptyDir": {}}])
-    pod["spec"]["initContainers"] = [{
-        "name": "prepare", "image": "busybox:1.36",
-        "command": ["sh", "-c", "echo prepared > /work/msg"],
-        "volumeMounts": [{"name": "w", "mountPath": "/work"}],
-    }]  # fmt: skip
+    pod["spec"]["initContainers"] = [
+        {
+            "name": "prepare",
+            "image": "busybox:1.36",
+            "command": ["sh", "-c", "echo prepared > /work/msg"],
+            "volumeMounts": [{"name": "w", "mountPath": "/work"}],
+        }
+    ]
     pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "w", "mountPath": "/work"}]
     await create(local_cluster, "pods", pod)
     running = await wait_pod(local_cluster, "init", _running)
@@ -289,10 +311,14 @@ async def test_config_map_and_secret_volumes_hold_their_keys(local_cluster: Loca
         local_cluster, "secrets", {"metadata": {"name": "tls"}, "stringData": {"ca.crt": "CA"}}
     )
     script = "cat /cfg/a.conf /tls/ca.crt; echo; sleep 30"
-    pod = busybox_pod("files", script, volumes=[
-        {"name": "cfg", "configMap": {"name": "cfg"}},
-        {"name": "tls", "secret": {"secretName": "tls"}},
-    ])  # fmt: skip
+    pod = busybox_pod(
+        "files",
+        script,
+        volumes=[
+            {"name": "cfg", "configMap": {"name": "cfg"}},
+            {"name": "tls", "secret": {"secretName": "tls"}},
+        ],
+    )
     pod["spec"]["containers"][0]["volumeMounts"] = [
         {"name": "cfg", "mountPath": "/cfg"},
         {"name": "tls", "mountPath": "/tls", "readOnly": True},

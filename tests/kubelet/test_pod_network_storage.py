@@ -33,9 +33,10 @@ def _running(pod: Obj | None) -> bool:
 async def test_new_peer_under_headless_service_appears_in_running_pods_hosts(
     local_cluster: LocalCluster,
 ) -> None:
-    headless = {"metadata": {"name": "peers"},
-                "spec": {"clusterIP": "None", "selector": {"app": "peer"},
-                         "ports": [{"port": 80}]}}  # fmt: skip
+    headless = {
+        "metadata": {"name": "peers"},
+        "spec": {"clusterIP": "None", "selector": {"app": "peer"}, "ports": [{"port": 80}]},
+    }
     await create(local_cluster, "services", headless)
     # The first pod waits, inside its own mount namespace, for its peer's name to appear.
     script = "until getent hosts b.peers.default.svc.cluster.local; do sleep 0.1; done; sleep 30"
@@ -56,15 +57,19 @@ async def test_new_peer_under_headless_service_appears_in_running_pods_hosts(
 async def test_container_resolves_a_cluster_ip_service_to_a_ready_pod(
     local_cluster: LocalCluster,
 ) -> None:
-    svc = {"metadata": {"name": "web"},
-           "spec": {"selector": {"app": "web"}, "ports": [{"port": 8080}]}}  # fmt: skip
+    svc = {
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 8080}]},
+    }
     await create(local_cluster, "services", svc)
     web = await create(local_cluster, "pods", busybox_pod("web", "sleep 30"))
     assert web["metadata"]["labels"] == {"app": "web"}
     ready = await wait_pod(local_cluster, "web", _ready)
     assert ready is not None
-    script = "until grep -q web.default.svc.cluster.local /etc/hosts; do sleep 0.1; done; " \
-             "getent hosts web.default.svc.cluster.local; sleep 30"  # fmt: skip
+    script = (
+        "until grep -q web.default.svc.cluster.local /etc/hosts; do sleep 0.1; done; "
+        "getent hosts web.default.svc.cluster.local; sleep 30"
+    )
     await create(local_cluster, "pods", busybox_pod("client", script))
     out = b""
     await wait_pod(
@@ -79,9 +84,10 @@ async def test_container_resolves_a_cluster_ip_service_to_a_ready_pod(
 
 
 async def test_claim_is_bound_and_its_data_outlives_the_pod(local_cluster: LocalCluster) -> None:
-    claim = {"metadata": {"name": "data"},
-             "spec": {"accessModes": ["ReadWriteOnce"],
-                      "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    claim = {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
     await create(local_cluster, "persistentvolumeclaims", claim)
     volumes = [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
     writer = busybox_pod("writer", "echo kept > /data/f && echo written; sleep 30", volumes=volumes)

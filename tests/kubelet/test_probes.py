@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import pytest
 from aiohttp import web
 
-from opframe.testing.kubelet.container import Backoff
+from opframe.testing.kubelet.container import Backoff, should_restart
 from opframe.testing.kubelet.probes import ProbeResult, ProbeSpec, ProbeWorker, check_once
 
 
@@ -33,8 +34,9 @@ async def test_http_probe_succeeds_on_2xx_by_named_port() -> None:
     runner, port = await _serve(200)
     try:
         spec = ProbeSpec.from_dict({"httpGet": {"path": "/health", "port": "client"}})
-        result = await check_once(spec, pod_ip="127.0.0.1", ports={"client": port},
-                                  run_exec=_no_exec)  # fmt: skip
+        result = await check_once(
+            spec, pod_ip="127.0.0.1", ports={"client": port}, run_exec=_no_exec
+        )
         assert result.ok
     finally:
         await runner.cleanup()
@@ -98,3 +100,19 @@ def test_backoff_resets_after_a_long_run() -> None:
     backoff.next_delay(1)
     backoff.next_delay(1)
     assert backoff.next_delay(81) == 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "code", "init", "restart"),
+    [
+        ("Always", 0, False, True),
+        ("Always", 1, False, True),
+        ("Always", 0, True, False),
+        ("OnFailure", 0, False, False),
+        ("OnFailure", 2, False, True),
+        ("Never", 2, False, False),
+        ("Never", 2, True, False),
+    ],
+)
+def test_restart_policy_decides_restarts(policy: str, code: int, init: bool, restart: bool) -> None:
+    assert should_restart(policy, code, init) is restart

@@ -66,8 +66,10 @@ async def test_stop_sends_sigterm_first(sandbox: Sandbox, tmp_path: Path) -> Non
     log = LogFile(tmp_path / "log")
     proc = await ContainerProcess.start(
         ["sh", "-c", "trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.05; done"],
-        env={}, sandbox=sandbox, log=log,
-    )  # fmt: skip
+        env={},
+        sandbox=sandbox,
+        log=log,
+    )
     await _wait_for_output(log, b"up")
     assert await proc.stop(5.0) == 0
     assert "got-term" in log.path.read_text()
@@ -112,8 +114,9 @@ async def test_tail_lines_returns_the_last_lines(sandbox: Sandbox, tmp_path: Pat
 
 
 async def test_exec_in_sandbox_reports_code_and_output(sandbox: Sandbox) -> None:
-    assert await run_in_sandbox(["sh", "-c", "echo hi; exit 3"], env={}, sandbox=sandbox,
-                                time_limit=5) == (3, "hi\n")  # fmt: skip
+    assert await run_in_sandbox(
+        ["sh", "-c", "echo hi; exit 3"], env={}, sandbox=sandbox, time_limit=5
+    ) == (3, "hi\n")
 
 
 async def test_exec_in_sandbox_times_out(sandbox: Sandbox) -> None:

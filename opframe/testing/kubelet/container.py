@@ -30,7 +30,7 @@ from opframe.testing.kubelet.runtime import (
     run_in_sandbox,
 )
 
-__all__ = ["Backoff", "ContainerRunner", "PodContext", "now_rfc3339"]
+__all__ = ["Backoff", "ContainerRunner", "PodContext", "now_rfc3339", "should_restart"]
 
 log = logging.getLogger("opframe.kubelet")
 Obj = dict[str, Any]
@@ -41,6 +41,19 @@ def now_rfc3339() -> str:
     import datetime
 
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def should_restart(policy: str, exit_code: int, init: bool = False) -> bool:
+    """Whether a container that exited with ``exit_code`` is started again.
+
+    ``Always`` restarts regular containers whatever the code; ``OnFailure`` (and ``Always``
+    for init containers, which must complete) restarts on a non-zero code; ``Never`` never.
+    """
+    if policy == "Never":
+        return False
+    if policy == "Always" and not init:
+        return True
+    return exit_code != 0
 
 
 class Backoff:
@@ -81,8 +94,13 @@ class PodContext:
 
     def pod_view(self) -> Obj:
         """The pod as the downward API sees it: with the addresses the kubelet assigned."""
-        status = {**(self.pod.get("status") or {}), "podIP": self.ip, "hostIP": self.host_ip,
-                  "podIPs": [{"ip": self.ip}], "hostIPs": [{"ip": self.host_ip}]}  # fmt: skip
+        status = {
+            **(self.pod.get("status") or {}),
+            "podIP": self.ip,
+            "hostIP": self.host_ip,
+            "podIPs": [{"ip": self.ip}],
+            "hostIPs": [{"ip": self.host_ip}],
+        }
         return {**self.pod, "status": status}
 
     @property
@@ -121,6 +139,7 @@ class ContainerRunner:
         self._kill_reason = ""
         self._wake = asyncio.Event()
         self._image_changed = False
+        self._running_image = ""
         self._backoff = Backoff(ctx.backoff_base, ctx.backoff_cap)
         self._pull_backoff = Backoff(ctx.backoff_base, ctx.backoff_cap)
         ports = {p["name"]: int(p["containerPort"]) for p in spec.get("ports") or [] if "name" in p}
@@ -141,7 +160,7 @@ class ContainerRunner:
             "lastState": self.last_state,
             "ready": self.ready,
             "restartCount": self.restart_count,
-            "image": self.spec.get("image", ""),
+            "image": self._running_image or self.spec.get("image", ""),
             "imageID": self.image_id,
             "started": self.started,
         }
@@ -213,11 +232,7 @@ class ContainerRunner:
                 self._image_changed = False
                 self.last_state = {"terminated": terminated}
                 continue
-            policy = self.ctx.restart_policy
-            restart = not self._stopping and (
-                (policy == "Always" and not self.init) or (policy != "Never" and code != 0)
-            )
-            if not restart:
+            if self._stopping or not should_restart(self.ctx.restart_policy, code, self.init):
                 self.finished, self.succeeded = True, code == 0
                 self._set({"terminated": terminated}, ready=False)
                 return
@@ -229,12 +244,16 @@ class ContainerRunner:
                     f"pod={self.ctx.pod['metadata']['name']}_{self.ctx.pod['metadata']['namespace']}"
                     f"({self.ctx.pod['metadata']['uid']})"
                 )
-                self._set({"waiting": {"reason": "CrashLoopBackOff", "message": message}},
-                          ready=False)  # fmt: skip
+                self._set(
+                    {"waiting": {"reason": "CrashLoopBackOff", "message": message}}, ready=False
+                )
                 await self.ctx.event(
-                    "Warning", "BackOff", "Back-off restarting failed container "
-                    f"{self.name} in pod {self.ctx.pod['metadata']['name']}", self.field_path,
-                )  # fmt: skip
+                    "Warning",
+                    "BackOff",
+                    "Back-off restarting failed container "
+                    f"{self.name} in pod {self.ctx.pod['metadata']['name']}",
+                    self.field_path,
+                )
             else:
                 self._set({"terminated": terminated}, ready=False)
             if not await self._wait_or_stop(delay):
@@ -262,9 +281,11 @@ class ContainerRunner:
             return None
         if not self.image_id:
             await self.ctx.event(
-                "Normal", "Pulled",
-                f'Container image "{image}" already present on machine', self.field_path,
-            )  # fmt: skip
+                "Normal",
+                "Pulled",
+                f'Container image "{image}" already present on machine',
+                self.field_path,
+            )
         self.image_id = f"local://{image}"
         base = {"HOSTNAME": self._hostname(), "HOME": "/root"}
         try:
@@ -311,22 +332,26 @@ class ContainerRunner:
         log_file = LogFile(self.ctx.log_dir / self.name / f"{self.restart_count}.log")
         self.logs = [*self.logs[-1:], log_file]
         proc = await ContainerProcess.start(
-            argv, env=self._env, sandbox=self._sandbox, log=log_file,
+            argv,
+            env=self._env,
+            sandbox=self._sandbox,
+            log=log_file,
             workdir=self.spec.get("workingDir"),
-        )  # fmt: skip
+        )
         self.process = proc
         self._kill_requested.clear()
         self._image_changed = False
+        self._running_image = str(self.spec.get("image", ""))
         has_startup = "startupProbe" in self.spec
         self.started = not has_startup
         self._set(
             {"running": {"startedAt": now_rfc3339()}},
             ready="readinessProbe" not in self.spec and not has_startup and not self.init,
         )
-        await self.ctx.event("Normal", "Created", f"Created container: {self.name}",
-                             self.field_path)  # fmt: skip
-        await self.ctx.event("Normal", "Started", f"Started container {self.name}",
-                             self.field_path)  # fmt: skip
+        await self.ctx.event(
+            "Normal", "Created", f"Created container: {self.name}", self.field_path
+        )
+        await self.ctx.event("Normal", "Started", f"Started container {self.name}", self.field_path)
         return proc
 
     async def _supervise(self, proc: ContainerProcess) -> int:
@@ -355,8 +380,9 @@ class ContainerRunner:
         async def run_exec(argv: Any, time_limit: float) -> tuple[int, str]:
             image = self.ctx.resolver.resolve(str(self.spec.get("image", "")))
             host_argv = image.argv(list(argv), [])
-            return await run_in_sandbox(host_argv, env=self._env, sandbox=sandbox,
-                                        time_limit=time_limit)  # fmt: skip
+            return await run_in_sandbox(
+                host_argv, env=self._env, sandbox=sandbox, time_limit=time_limit
+            )
 
         return await check_once(spec, pod_ip=self.ctx.ip, ports=self._ports, run_exec=run_exec)
 
@@ -377,8 +403,9 @@ class ContainerRunner:
                     )
                     self._kill_requested.set()
 
-            worker = ProbeWorker(spec, initial=False, check=lambda: self._check(spec),
-                                 on_change=on_startup)  # fmt: skip
+            worker = ProbeWorker(
+                spec, initial=False, check=lambda: self._check(spec), on_change=on_startup
+            )
             async with asyncio.TaskGroup() as tg:
                 task = tg.create_task(worker.run())
                 await done.wait()
@@ -395,10 +422,15 @@ class ContainerRunner:
                 async def on_ready_fail(result: ProbeResult) -> None:
                     await self._unhealthy("Readiness", result)
 
-                tg.create_task(ProbeWorker(
-                    rspec, initial=False, check=lambda: self._check(rspec),
-                    on_change=on_ready, on_failure=on_ready_fail,
-                ).run())  # fmt: skip
+                tg.create_task(
+                    ProbeWorker(
+                        rspec,
+                        initial=False,
+                        check=lambda: self._check(rspec),
+                        on_change=on_ready,
+                        on_failure=on_ready_fail,
+                    ).run()
+                )
             if "livenessProbe" in self.spec:
                 lspec = ProbeSpec.from_dict(self.spec["livenessProbe"])
 
@@ -412,14 +444,20 @@ class ContainerRunner:
                 async def on_live_fail(result: ProbeResult) -> None:
                     await self._unhealthy("Liveness", result)
 
-                tg.create_task(ProbeWorker(
-                    lspec, initial=True, check=lambda: self._check(lspec),
-                    on_change=on_live, on_failure=on_live_fail,
-                ).run())  # fmt: skip
+                tg.create_task(
+                    ProbeWorker(
+                        lspec,
+                        initial=True,
+                        check=lambda: self._check(lspec),
+                        on_change=on_live,
+                        on_failure=on_live_fail,
+                    ).run()
+                )
 
     async def _unhealthy(self, kind: str, result: ProbeResult) -> None:
-        await self.ctx.event("Warning", "Unhealthy", f"{kind} probe failed: {result.message}",
-                             self.field_path)  # fmt: skip
+        await self.ctx.event(
+            "Warning", "Unhealthy", f"{kind} probe failed: {result.message}", self.field_path
+        )
 
     def _terminated(self, code: int) -> Obj:
         return {
@@ -436,8 +474,9 @@ class ContainerRunner:
         self._wake.set()
         proc = self.process
         if proc is not None:
-            await self.ctx.event("Normal", "Killing", f"Stopping container {self.name}",
-                                 self.field_path)  # fmt: skip
+            await self.ctx.event(
+                "Normal", "Killing", f"Stopping container {self.name}", self.field_path
+            )
             code = await proc.stop(grace)
             if not self.finished:
                 self.finished, self.succeeded = True, code == 0

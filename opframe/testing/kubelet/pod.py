@@ -110,8 +110,9 @@ class PodWorker:
             backoff_base=node.backoff_base,
             backoff_cap=node.backoff_cap,
         )
-        self.init_runners = [ContainerRunner(self.ctx, c, init=True)
-                             for c in spec.get("initContainers") or []]  # fmt: skip
+        self.init_runners = [
+            ContainerRunner(self.ctx, c, init=True) for c in spec.get("initContainers") or []
+        ]
         self.runners = [ContainerRunner(self.ctx, c) for c in spec.get("containers") or []]
         if self.init_runners:
             for r in self.runners:
@@ -154,13 +155,21 @@ class PodWorker:
         incomplete = [r.name for r in self.init_runners if not (r.finished and r.succeeded)]
         fresh = [
             _condition("PodReadyToStartContainers", self._sandbox_ready and not done),
-            _condition("Initialized", initialized, "ContainersNotInitialized",
-                       f"containers with incomplete status: [{' '.join(incomplete)}]"),
-            _condition("Ready", pod_ready, "NodeNotReady" if containers_ready else reason,
-                       "" if containers_ready else message),
+            _condition(
+                "Initialized",
+                initialized,
+                "ContainersNotInitialized",
+                f"containers with incomplete status: [{' '.join(incomplete)}]",
+            ),
+            _condition(
+                "Ready",
+                pod_ready,
+                "NodeNotReady" if containers_ready else reason,
+                "" if containers_ready else message,
+            ),
             _condition("ContainersReady", containers_ready, reason, message),
             _condition("PodScheduled", True),
-        ]  # fmt: skip
+        ]
         conditions = []
         for cond in fresh:
             old = self._conditions.get(cond["type"])
@@ -189,8 +198,10 @@ class PodWorker:
 
     def _gates_ok(self) -> bool:
         gates = (self.pod.get("spec") or {}).get("readinessGates") or []
-        current = {c.get("type"): c.get("status")
-                   for c in (self.pod.get("status") or {}).get("conditions") or []}  # fmt: skip
+        current = {
+            c.get("type"): c.get("status")
+            for c in (self.pod.get("status") or {}).get("conditions") or []
+        }
         return all(current.get(g.get("conditionType")) == "True" for g in gates)
 
     async def _write_status_loop(self) -> None:
@@ -199,10 +210,13 @@ class PodWorker:
             await self._dirty.wait()
             self._dirty.clear()
             status = self.status()
-            comparable = {**status, "conditions": [
-                {k: v for k, v in c.items() if k != "lastTransitionTime"}
-                for c in status["conditions"]
-            ]}  # fmt: skip
+            comparable = {
+                **status,
+                "conditions": [
+                    {k: v for k, v in c.items() if k != "lastTransitionTime"}
+                    for c in status["conditions"]
+                ],
+            }
             if comparable == self._written:
                 continue
             try:
@@ -287,7 +301,9 @@ def _qos_class(pod: Obj) -> str:
     if all(not r.get("requests") and not r.get("limits") for r in res):
         return "BestEffort"
     guaranteed = all(
-        r.get("limits", {}).get(k) and r.get("requests", {}).get(k, r["limits"][k])
-        == r["limits"][k] for r in res for k in ("cpu", "memory")
-    )  # fmt: skip
+        r.get("limits", {}).get(k)
+        and r.get("requests", {}).get(k, r["limits"][k]) == r["limits"][k]
+        for r in res
+        for k in ("cpu", "memory")
+    )
     return "Guaranteed" if guaranteed else "Burstable"

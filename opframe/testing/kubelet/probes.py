@@ -86,8 +86,11 @@ async def check_once(
                     body = await resp.text(errors="replace")
                     if 200 <= resp.status < 400:
                         return ProbeResult(True)
-                    return ProbeResult(False, f"HTTP probe failed with statuscode: {resp.status}"
-                                       + (f" body: {body[:200]}" if body else ""))  # fmt: skip
+                    return ProbeResult(
+                        False,
+                        f"HTTP probe failed with statuscode: {resp.status}"
+                        + (f" body: {body[:200]}" if body else ""),
+                    )
             if "tcpSocket" in h:
                 tcp = h["tcpSocket"]
                 port = _port(tcp.get("port"), ports)

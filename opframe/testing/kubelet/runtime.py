@@ -89,11 +89,9 @@ def wrap_argv(argv: Sequence[str], sandbox: Sandbox, workdir: str | None = None)
     steps.append("exec " + " ".join(q(a) for a in argv))
     script = "\n".join(steps)
     userns = [] if os.geteuid() == 0 else ["-U", "-r"]
-    return [
-        _tool("setpriv"), "--pdeathsig", "KILL", "--",
-        _tool("unshare"), *userns, "-m", "-u", "--propagation", "private", "--",
-        "/bin/sh", "-ec", script,
-    ]  # fmt: skip
+    namespaces = [*userns, *"-m -u --propagation private --".split()]
+    setpriv, unshare = _tool("setpriv"), _tool("unshare")
+    return [setpriv, "--pdeathsig", "KILL", "--", unshare, *namespaces, "/bin/sh", "-ec", script]
 
 
 def exit_code(returncode: int) -> int:
