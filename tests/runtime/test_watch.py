@@ -265,6 +265,7 @@ async def test_no_event_lost_or_reordered_across_drops(env: tuple[ApiServer, Cli
 
 async def test_aclose_closes_the_stream(env: tuple[ApiServer, Client]) -> None:
     server, client = env
+    server.watches.bookmark_interval = 0.05  # the server notices a gone client when it writes
     watcher, events = await open_watch(client)
     await client.create(configmap("a"))
     await take(events, 1)
