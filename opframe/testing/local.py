@@ -26,10 +26,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from opframe.errors import OpframeError
+
 __all__ = ["ControlPlaneError", "default_state_dir", "down", "status", "up"]
 
 
-class ControlPlaneError(RuntimeError):
+class ControlPlaneError(OpframeError):
     """The background control plane failed to start or to stop."""
 
 

@@ -31,6 +31,8 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
+from opframe.errors import OpframeError
+
 __all__ = [
     "EtcdImageRule",
     "ImageNotFound",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 
-class ImageNotFound(LookupError):
+class ImageNotFound(OpframeError, LookupError):
     """No local program stands in for the image; the pod reports ``ErrImagePull``."""
 
 

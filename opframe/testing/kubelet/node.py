@@ -16,7 +16,7 @@ __all__ = ["NodeAgent"]
 log = logging.getLogger("opframe.kubelet")
 Obj = dict[str, Any]
 
-KUBELET_VERSION = "v1.32.0"
+KUBELET_VERSION = "v1.36.2"  # the version the embedded API server reports
 
 
 class NodeAgent:

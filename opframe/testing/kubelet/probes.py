@@ -77,7 +77,7 @@ async def check_once(
                 host = get.get("host") or pod_ip
                 url = f"{scheme}://{host}:{_port(get.get('port'), ports)}{get.get('path') or '/'}"
                 headers = {x["name"]: x["value"] for x in get.get("httpHeaders") or []}
-                headers.setdefault("User-Agent", "kube-probe/1.32")
+                headers.setdefault("User-Agent", "kube-probe/1.36")
                 ctx: ssl.SSLContext | bool = False if scheme == "https" else True
                 async with (
                     aiohttp.ClientSession() as session,
