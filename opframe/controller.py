@@ -31,7 +31,6 @@ import asyncio
 import itertools
 import os
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
@@ -129,7 +128,7 @@ class Controller(Generic[T]):
         self._sources: list[_Source] = [
             _Source(for_, "for", enqueue_for_object, tuple(predicates), namespace, label_selector)
         ]
-        self._reasons: dict[Request, deque[Reason]] = {}
+        self._reasons: dict[Request, list[Reason]] = {}
         # Reconcile ids: a random per-process prefix and a counter (a syscall per id is slow).
         self._id_prefix = os.urandom(3).hex()
         self._ids = itertools.count(1)
@@ -302,8 +301,13 @@ class Controller(Generic[T]):
     def _remember(self, request: Request, reason: Reason) -> None:
         reasons = self._reasons.get(request)
         if reasons is None:
-            reasons = self._reasons[request] = deque(maxlen=_MAX_REASONS)
+            # A one-item list: the common case, and far smaller than a deque per key when an
+            # initial list of ten thousand objects enqueues ten thousand keys at once.
+            self._reasons[request] = [reason]
+            return
         reasons.append(reason)
+        if len(reasons) > _MAX_REASONS:
+            del reasons[0]
 
     async def _worker(self, queue: WorkQueue[Request], bound: _Bound) -> None:
         async for request in queue:
