@@ -195,6 +195,23 @@ async def test_wrong_token_raises_unauthorized(server: ApiServer, tmp_path: Path
             await client.get(ConfigMap, "a", namespace="default")
 
 
+async def test_rotated_token_file_is_reloaded_after_401(server: ApiServer, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("expired-token")
+    assert server.ca_file is not None
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: c, cluster: {{server: '{server.url}', "
+        f"certificate-authority: '{server.ca_file}'}}}}]\n"
+        f"users: [{{name: u, user: {{tokenFile: '{token_file}'}}}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    async with await Client.from_kubeconfig(kubeconfig) as client:
+        token_file.write_text(server.token)  # the token is rotated on disk
+        assert (await client.get(Namespace, "default")).metadata.name == "default"
+
+
 async def test_forbidden_raises_forbidden(server: ApiServer, client: Client) -> None:
     server.faults.add(verb="list", resource="secrets", status=403, times=1)
     with pytest.raises(Forbidden):
