@@ -87,6 +87,9 @@ async def finalize(
       finalizer and return its result. If it raises, the finalizer stays and the error
       propagates, so the controller retries the cleanup.
     - Object being deleted without our finalizer: nothing to do; returns ``None``.
+
+    ``cleanup`` must be idempotent: if removing the finalizer fails (``Conflict`` with a
+    concurrent change), the controller retries and ``cleanup`` runs again.
     """
     if obj.metadata.deletion_timestamp is None:
         obj, _ = await ensure_finalizer(client, obj, name)
