@@ -27,7 +27,7 @@ from opframe.cache import INDEX_NAMESPACE, INDEX_OWNER, Cache, Informer, Store
 from opframe.client import ApiConnectionError, Client, PatchType, RetryPolicy
 from opframe.conditions import get_condition, is_false, is_true, remove_condition, set_condition
 from opframe.controller import Controller
-from opframe.crd import crd_for, crd_yaml
+from opframe.crd import crd_for, crd_yaml, crds_for, install_crds
 from opframe.errors import (
     AlreadyExists,
     ApiError,
@@ -87,12 +87,15 @@ from opframe.queue import WorkQueue
 from opframe.reconcile import Context, Reason, Reconciler, Request, Result
 from opframe.resource import (
     Condition,
+    Conditions,
     KubeModel,
     ListMeta,
     ObjectMeta,
     OwnerReference,
     Resource,
+    ResourceInfo,
     ResourceList,
+    Time,
     registry,
 )
 from opframe.watch import Event as WatchEvent
@@ -111,6 +114,7 @@ __all__ = [
     "Cache",
     "Client",
     "Condition",
+    "Conditions",
     "ConfigError",
     "ConfigMap",
     "Conflict",
@@ -144,6 +148,7 @@ __all__ = [
     "Reconciler",
     "Request",
     "Resource",
+    "ResourceInfo",
     "ResourceList",
     "Result",
     "RetryPolicy",
@@ -155,6 +160,7 @@ __all__ = [
     "StatefulSet",
     "Store",
     "TerminalError",
+    "Time",
     "TooManyRequests",
     "Unauthorized",
     "WatchEvent",
@@ -166,6 +172,7 @@ __all__ = [
     "controller_of",
     "crd_for",
     "crd_yaml",
+    "crds_for",
     "enqueue_for_object",
     "enqueue_for_owner",
     "enqueue_mapped",
@@ -174,6 +181,7 @@ __all__ = [
     "generation_changed",
     "get_condition",
     "has_finalizer",
+    "install_crds",
     "is_controlled_by",
     "is_false",
     "is_true",

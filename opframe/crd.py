@@ -25,9 +25,10 @@ naming the model and the field.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -45,6 +46,9 @@ from opframe._schema_gen import FieldColumn, SchemaBuilder, model_description
 from opframe.errors import SchemaError
 from opframe.resource import Resource, ResourceInfo
 
+if TYPE_CHECKING:
+    from opframe.client import Client
+
 __all__ = [
     "AGE_COLUMN",
     "EmbeddedResource",
@@ -57,6 +61,7 @@ __all__ = [
     "crd_for",
     "crd_yaml",
     "crds_for",
+    "install_crds",
     "schema_for",
 ]
 
@@ -321,3 +326,47 @@ def _version_priority(version: str) -> tuple[int, int, int, str]:
     major, stage, minor = match.groups()
     rank = {None: 0, "beta": 1, "alpha": 2}[stage]
     return (rank, -int(major), -int(minor or 0), version)
+
+
+_CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+async def install_crds(
+    client: Client,
+    *models: type[Resource],
+    field_manager: str = "opframe",
+    timeout: float = 30.0,  # noqa: ASYNC109 - a deadline for the whole install
+) -> list[str]:
+    """Install (or update) the CRDs of ``models`` and wait until each is ``Established``.
+
+    Server-side apply makes this idempotent: running it again with changed models updates
+    the CRDs. Returns the CRD names. Raises ``TimeoutError`` naming the CRD that did not
+    become Established within ``timeout`` seconds::
+
+        await install_crds(client, EtcdCluster)
+    """
+    names: list[str] = []
+    for crd in crds_for(*models):
+        name = crd["metadata"]["name"]
+        await client.request(
+            "PATCH",
+            f"{_CRD_PATH}/{name}",
+            params={"fieldManager": field_manager, "force": "true"},
+            body=crd,
+            content_type="application/apply-patch+yaml",
+        )
+        names.append(name)
+    async with asyncio.timeout(timeout):
+        for name in names:
+            delay = 0.02
+            while not await _established(client, name):
+                # The server sets the condition asynchronously; back off gently until it does.
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+    return names
+
+
+async def _established(client: Client, name: str) -> bool:
+    body = await client.request("GET", f"{_CRD_PATH}/{name}")
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)

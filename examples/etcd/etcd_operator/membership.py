@@ -79,8 +79,6 @@ class EtcdAdmin:
     """
 
     def __init__(self, endpoints: Sequence[str], *, timeout: float = 2.0) -> None:
-        if not endpoints:
-            raise ValueError("EtcdAdmin needs at least one endpoint")
         self.endpoints = tuple(endpoints)
         self.timeout = timeout
         self._clients: dict[str, aetcd.Client] = {}
@@ -126,7 +124,9 @@ class EtcdAdmin:
                 return await self._call(endpoint, service, method, request)
             except MembershipError as e:
                 errors.append(str(e))
-        raise EtcdUnreachable("; ".join(errors) or "no endpoint given")
+        raise EtcdUnreachable(
+            "; ".join(errors) or "no etcd endpoint to ask (no member pod has an IP)"
+        )
 
     async def member_list(self) -> list[Member]:
         """The live member list, from the first endpoint that answers."""

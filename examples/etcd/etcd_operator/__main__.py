@@ -1,0 +1,78 @@
+"""``python -m etcd_operator``: ``run`` the operator, or the ``demo`` on a local control plane."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+__all__ = ["main"]
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m etcd_operator run",
+        description="Run the etcd operator against a kubeconfig or in-cluster.",
+    )
+    parser.add_argument("--kubeconfig", help="default: $KUBECONFIG, ~/.kube/config, in-cluster")
+    parser.add_argument("--context", help="kubeconfig context")
+    parser.add_argument("--namespace", help="watch one namespace (default: all)")
+    parser.add_argument(
+        "--leader-elect", action="store_true", help="run with leader election on a Lease"
+    )
+    parser.add_argument("--lease-namespace", default="default", help="namespace of the Lease")
+    parser.add_argument("--health-port", type=int, default=8081)
+    parser.add_argument("--metrics-port", type=int, default=8080)
+    parser.add_argument(
+        "--bind-address", default="0.0.0.0", help="address of the health and metrics servers"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from etcd_operator.operator import build_manager
+    from opframe import Client
+
+    async def main() -> None:
+        client = await Client.from_kubeconfig(args.kubeconfig, context=args.context)
+        async with client:
+            manager = build_manager(
+                client,
+                namespace=args.namespace,
+                leader_election_namespace=args.lease_namespace if args.leader_elect else None,
+                health_address=(args.bind_address, args.health_port),
+                metrics_address=(args.bind_address, args.metrics_port),
+            )
+            await manager.run()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _crd(argv: list[str]) -> int:
+    from etcd_operator.models import EtcdCluster
+    from opframe import crd_yaml
+
+    sys.stdout.write(crd_yaml(EtcdCluster))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``run``, ``demo`` or ``crd``."""
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {"run": _run, "crd": _crd}
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in (*commands, "demo"):
+        print("usage: python -m etcd_operator {run,demo,crd} [options]", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv[0] == "demo":
+        from etcd_operator.demo import main as demo
+
+        return demo(argv[1:])
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Builders of the objects an etcd cluster owns: member pods, Services, a PDB, claims.
+
+Pure functions from the ``EtcdCluster`` (and a member's name) to typed objects; the reconciler
+creates them. Every object carries the cluster's labels and a controller owner reference, so
+the garbage collector removes them with the cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from etcd_operator.models import EtcdCluster
+from etcd_operator.naming import (
+    CLIENT_PORT,
+    PEER_PORT,
+    client_service_name,
+    peer_service_name,
+    peer_url,
+)
+from etcd_operator.planner import quorum
+from opframe import set_controller_reference
+from opframe.kinds import (
+    Container,
+    ContainerPort,
+    EmptyDirVolumeSource,
+    EnvVar,
+    EnvVarSource,
+    HTTPGetAction,
+    LabelSelector,
+    ObjectFieldSelector,
+    PersistentVolumeClaim,
+    PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource,
+    Pod,
+    PodDisruptionBudget,
+    PodDisruptionBudgetSpec,
+    PodSpec,
+    Probe,
+    ResourceRequirements,
+    Service,
+    ServicePort,
+    ServiceSpec,
+    Volume,
+    VolumeMount,
+)
+from opframe.resource import ObjectMeta
+
+__all__ = [
+    "LABEL_CLUSTER",
+    "LABEL_MEMBER",
+    "client_service",
+    "cluster_labels",
+    "cluster_selector",
+    "data_claim",
+    "data_claim_name",
+    "image_for",
+    "member_pod",
+    "peer_service",
+    "pod_disruption_budget",
+    "version_of_image",
+]
+
+LABEL_CLUSTER = "etcd.opframe.dev/cluster"
+LABEL_MEMBER = "etcd.opframe.dev/member"
+DATA_DIR = "/var/lib/etcd"
+
+
+def cluster_labels(cluster: EtcdCluster) -> dict[str, str]:
+    """Labels on everything the cluster owns."""
+    return {
+        "app.kubernetes.io/name": "etcd",
+        "app.kubernetes.io/instance": cluster.metadata.name or "",
+        "app.kubernetes.io/managed-by": "etcd-operator",
+        LABEL_CLUSTER: cluster.metadata.name or "",
+    }
+
+
+def cluster_selector(cluster: EtcdCluster) -> str:
+    """The label selector of the cluster's member pods."""
+    return f"{LABEL_CLUSTER}={cluster.metadata.name}"
+
+
+def image_for(repository: str, version: str) -> str:
+    """``quay.io/coreos/etcd:v3.5.1``; ``registry.k8s.io/etcd`` tags carry no ``v`` and a ``-0``."""
+    if repository.rstrip("/").endswith("registry.k8s.io/etcd"):
+        return f"{repository}:{version}-0"
+    return f"{repository}:v{version}"
+
+
+def version_of_image(image: str) -> str:
+    """The etcd version an image tag names (``""`` if the tag is not a version)."""
+    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    tag = tag.removeprefix("v").split("-", 1)[0]
+    parts = tag.split(".")
+    return tag if len(parts) == 3 and all(p.isdigit() for p in parts) else ""
+
+
+def data_claim_name(pod: str) -> str:
+    """The PersistentVolumeClaim of a member with persistent storage."""
+    return f"data-{pod}"
+
+
+def _meta(cluster: EtcdCluster, name: str, extra: dict[str, str] | None = None) -> ObjectMeta:
+    labels = {**(extra or {}), **cluster_labels(cluster)}
+    return ObjectMeta(name=name, namespace=cluster.metadata.namespace, labels=labels)
+
+
+def member_pod(
+    cluster: EtcdCluster,
+    name: str,
+    *,
+    initial_cluster: str,
+    state: Literal["new", "existing"],
+    version: str | None = None,
+) -> Pod:
+    """The pod of member ``name``.
+
+    ``initial_cluster`` is ``name=peerURL,...`` (the started members plus this one) and
+    ``state`` is ``new`` only for the seed of a cluster that has never formed.
+    """
+    spec = cluster.spec
+    ns = cluster.metadata.namespace or "default"
+    cname = cluster.metadata.name or ""
+    overrides = spec.pod_template
+    labels = {**((overrides.labels if overrides else None) or {}), LABEL_MEMBER: name}
+    meta = _meta(cluster, name, labels)
+    meta.annotations = {
+        **((overrides.annotations if overrides else None) or {}),
+        "etcd.opframe.dev/initial-cluster-state": state,
+    }
+    token = f"{ns}-{cname}-{(cluster.metadata.uid or '')[:8]}"
+    args = [
+        "--name=$(POD_NAME)",
+        f"--data-dir={DATA_DIR}/data",
+        f"--listen-client-urls=http://$(POD_IP):{CLIENT_PORT}",
+        f"--advertise-client-urls=http://$(POD_NAME).{peer_service_name(cname)}.{ns}.svc:{CLIENT_PORT}",
+        f"--listen-peer-urls=http://$(POD_IP):{PEER_PORT}",
+        f"--initial-advertise-peer-urls={peer_url(cname, ns, name)}",
+        f"--initial-cluster={initial_cluster}",
+        f"--initial-cluster-state={state}",
+        f"--initial-cluster-token={token}",
+    ]
+    if spec.storage.volume_claim_template is not None:
+        volume = Volume(
+            name="data",
+            persistent_volume_claim=PersistentVolumeClaimVolumeSource(
+                claim_name=data_claim_name(name)
+            ),
+        )
+    else:
+        empty = spec.storage.empty_dir
+        volume = Volume(
+            name="data",
+            empty_dir=EmptyDirVolumeSource(
+                medium=empty.medium if empty else None,
+                size_limit=empty.size_limit if empty else None,
+            ),
+        )
+    container = Container(
+        name="etcd",
+        image=image_for(spec.repository, version or spec.version),
+        command=["/usr/local/bin/etcd"],
+        args=args,
+        env=[
+            EnvVar(
+                name="POD_NAME",
+                value_from=EnvVarSource(field_ref=ObjectFieldSelector(field_path="metadata.name")),
+            ),
+            EnvVar(
+                name="POD_IP",
+                value_from=EnvVarSource(field_ref=ObjectFieldSelector(field_path="status.podIP")),
+            ),
+        ],
+        ports=[
+            ContainerPort(name="client", container_port=CLIENT_PORT),
+            ContainerPort(name="peer", container_port=PEER_PORT),
+        ],
+        resources=spec.resources or ResourceRequirements(),
+        volume_mounts=[VolumeMount(name="data", mount_path=DATA_DIR)],
+        # Readiness on /health (it answers on learners too). No liveness probe: one that
+        # restarts etcd during a leader election turns a blip into an outage.
+        readiness_probe=Probe(
+            http_get=HTTPGetAction(path="/health", port=CLIENT_PORT),
+            period_seconds=1,
+            timeout_seconds=2,
+            failure_threshold=3,
+        ),
+    )
+    pod = Pod(
+        metadata=meta,
+        spec=PodSpec(
+            hostname=name,
+            subdomain=peer_service_name(cname),
+            containers=[container],
+            volumes=[volume],
+            restart_policy="Always",
+            termination_grace_period_seconds=10,
+            node_selector=overrides.node_selector if overrides else None,
+            affinity=overrides.affinity if overrides else None,
+            tolerations=[t.to_dict() for t in overrides.tolerations]
+            if overrides and overrides.tolerations
+            else None,
+        ),
+    )
+    set_controller_reference(cluster, pod)
+    return pod
+
+
+def data_claim(cluster: EtcdCluster, pod: str) -> PersistentVolumeClaim:
+    """The claim holding a member's data, when ``spec.storage.volumeClaimTemplate`` is set."""
+    template = cluster.spec.storage.volume_claim_template
+    if template is None:
+        raise ValueError(f"EtcdCluster {cluster.key}: spec.storage has no volumeClaimTemplate")
+    claim = PersistentVolumeClaim(
+        metadata=_meta(cluster, data_claim_name(pod), {LABEL_MEMBER: pod}),
+        spec=PersistentVolumeClaimSpec(
+            access_modes=list(template.access_modes),
+            storage_class_name=template.storage_class_name,
+            resources=ResourceRequirements(requests={"storage": template.size}),
+        ),
+    )
+    set_controller_reference(cluster, claim)
+    return claim
+
+
+def peer_service(cluster: EtcdCluster) -> Service:
+    """The headless Service that gives members stable DNS names, ready or not."""
+    cname = cluster.metadata.name or ""
+    svc = Service(
+        metadata=_meta(cluster, peer_service_name(cname)),
+        spec=ServiceSpec(
+            cluster_ip="None",
+            publish_not_ready_addresses=True,
+            selector={LABEL_CLUSTER: cname},
+            ports=[
+                ServicePort(name="client", port=CLIENT_PORT, target_port=CLIENT_PORT),
+                ServicePort(name="peer", port=PEER_PORT, target_port=PEER_PORT),
+            ],
+        ),
+    )
+    set_controller_reference(cluster, svc)
+    return svc
+
+
+def client_service(cluster: EtcdCluster) -> Service:
+    """The Service clients use: ready members only."""
+    cname = cluster.metadata.name or ""
+    svc = Service(
+        metadata=_meta(cluster, client_service_name(cname)),
+        spec=ServiceSpec(
+            selector={LABEL_CLUSTER: cname},
+            ports=[ServicePort(name="client", port=CLIENT_PORT, target_port=CLIENT_PORT)],
+        ),
+    )
+    set_controller_reference(cluster, svc)
+    return svc
+
+
+def pod_disruption_budget(cluster: EtcdCluster) -> PodDisruptionBudget:
+    """Voluntary disruptions may never take the cluster below quorum."""
+    cname = cluster.metadata.name or ""
+    pdb = PodDisruptionBudget(
+        metadata=_meta(cluster, cname),
+        spec=PodDisruptionBudgetSpec(
+            min_available=quorum(cluster.spec.size),
+            selector=LabelSelector(match_labels={LABEL_CLUSTER: cname}),
+        ),
+    )
+    set_controller_reference(cluster, pdb)
+    return pdb

@@ -1,0 +1,73 @@
+"""The etcd operator assembled from opframe parts: one controller in a manager."""
+
+from __future__ import annotations
+
+from etcd_operator.models import EtcdCluster
+from etcd_operator.planner import Policy
+from etcd_operator.reconciler import EtcdClusterReconciler
+from opframe import (
+    Client,
+    Controller,
+    LeaderElectionConfig,
+    Manager,
+    PersistentVolumeClaim,
+    Pod,
+    PodDisruptionBudget,
+    Service,
+    annotations_changed,
+    any_of,
+    generation_changed,
+    labels_changed,
+)
+
+__all__ = ["build_controller", "build_manager"]
+
+
+def build_controller(
+    policy: Policy | None = None, *, max_concurrent_reconciles: int = 4
+) -> Controller[EtcdCluster]:
+    """The EtcdCluster controller: spec changes and every owned object's events trigger it.
+
+    Status writes do not (``generation_changed``); member health that changes without any
+    Kubernetes event is polled through ``Result.requeue_after``.
+    """
+    return (
+        Controller(
+            for_=EtcdCluster,
+            reconciler=EtcdClusterReconciler(policy),
+            name="etcdcluster",
+            max_concurrent_reconciles=max_concurrent_reconciles,
+            predicates=[any_of(generation_changed, labels_changed, annotations_changed)],
+        )
+        .owns(Pod)
+        .owns(Service)
+        .owns(PodDisruptionBudget)
+        .owns(PersistentVolumeClaim)
+    )
+
+
+def build_manager(
+    client: Client,
+    *,
+    namespace: str | None = None,
+    leader_election_namespace: str | None = None,
+    health_address: tuple[str, int] | None = ("127.0.0.1", 0),
+    metrics_address: tuple[str, int] | None = ("127.0.0.1", 0),
+    policy: Policy | None = None,
+) -> Manager:
+    """A manager running the EtcdCluster controller (with leader election if a namespace for
+    its Lease is given)."""
+    election = (
+        LeaderElectionConfig(name="etcd-operator", namespace=leader_election_namespace)
+        if leader_election_namespace
+        else None
+    )
+    manager = Manager(
+        client,
+        leader_election=election,
+        namespace=namespace,
+        health_address=health_address,
+        metrics_address=metrics_address,
+    )
+    manager.add(build_controller(policy))
+    return manager

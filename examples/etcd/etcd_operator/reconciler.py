@@ -1,0 +1,419 @@
+"""The EtcdCluster reconciler: observe, plan one step, execute it, report.
+
+Each reconcile reads the owned pods from the cache and the live member list and member status
+from etcd, asks :func:`etcd_operator.planner.plan` for the next safe step, executes it,
+records it as an Event, and writes status and conditions. Everything it decides is derived
+from what it observes; nothing is remembered between reconciles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from etcd_operator import builders
+from etcd_operator.membership import EtcdAdmin, EtcdUnreachable, Member, MembershipError
+from etcd_operator.membership import MemberStatus as EtcdStatus
+from etcd_operator.models import ClusterPhase, EtcdCluster, EtcdClusterStatus, MemberStatus
+from etcd_operator.naming import CLIENT_PORT, ordinal_of, peer_url
+from etcd_operator.planner import (
+    Action,
+    AddMember,
+    Bootstrap,
+    CreatePod,
+    DeletePod,
+    MemberState,
+    MoveLeader,
+    Observed,
+    PodState,
+    Policy,
+    PromoteMember,
+    Refuse,
+    RemoveMember,
+    Steady,
+    UpgradeMember,
+    Wait,
+    plan,
+    quorum,
+)
+from opframe import (
+    AlreadyExists,
+    Condition,
+    Context,
+    NotFound,
+    PersistentVolumeClaim,
+    Pod,
+    PodDisruptionBudget,
+    Result,
+    Service,
+    is_controlled_by,
+    set_condition,
+)
+
+__all__ = ["EtcdClusterReconciler"]
+
+FIELD_MANAGER = "etcd-operator"
+
+
+@dataclass(frozen=True)
+class _View:
+    """What one reconcile observed: the planner's input plus details for status."""
+
+    observed: Observed
+    endpoints: dict[str, str]  # pod name -> client URL on the pod IP
+    members: tuple[Member, ...]
+    cluster_id: int | None
+
+
+class EtcdClusterReconciler:
+    """Reconciles ``EtcdCluster`` objects. ``policy`` holds the planner's deadlines."""
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        etcd_timeout: float = 1.0,
+        steady_interval: float = 10.0,
+        busy_interval: float = 0.5,
+    ) -> None:
+        self.policy = policy or Policy()
+        self.etcd_timeout = etcd_timeout
+        self.steady_interval = steady_interval
+        self.busy_interval = busy_interval
+
+    async def reconcile(self, ctx: Context, cluster: EtcdCluster) -> Result:
+        """Take one safe step toward ``cluster.spec``."""
+        if cluster.metadata.deletion_timestamp is not None:
+            return Result()  # owned objects go with it (owner references)
+        await self._ensure_services(ctx, cluster)
+        pods = [
+            p
+            for p in ctx.cache.list(
+                Pod,
+                cluster.metadata.namespace,
+                label_selector={builders.LABEL_CLUSTER: _name(cluster)},
+            )
+            if is_controlled_by(p, cluster)
+        ]
+        endpoints = list(_endpoints(pods).values())
+        async with EtcdAdmin(endpoints, timeout=self.etcd_timeout) as admin:
+            view = await self._observe(cluster, pods, admin)
+            action = plan(view.observed, self.policy)
+            ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
+            await self._execute(ctx, cluster, view, action, admin)
+        await self._record(ctx, cluster, action)
+        await self._write_status(ctx, cluster, view, action)
+        if isinstance(action, Steady):
+            return Result(requeue_after=self.steady_interval)
+        if isinstance(action, Refuse) or (isinstance(action, Wait) and action.phase == "Paused"):
+            return Result(requeue_after=self.steady_interval)
+        return Result(requeue_after=self.busy_interval)
+
+    # -- observe ----------------------------------------------------------------------------
+
+    async def _observe(self, cluster: EtcdCluster, pods: Sequence[Pod], admin: EtcdAdmin) -> _View:
+        ns, name = _namespace(cluster), _name(cluster)
+        endpoints = _endpoints(pods)
+        pod_states = tuple(_pod_state(p) for p in pods)
+        members: tuple[Member, ...] = ()
+        member_states: tuple[MemberState, ...] | None = None
+        cluster_id: int | None = None
+        if endpoints:
+            try:
+                members = tuple(await admin.member_list())
+            except EtcdUnreachable:
+                members = ()
+        if members:
+            statuses = await asyncio.gather(
+                *(self._status(admin, endpoints.get(_pod_of(name, m))) for m in members)
+            )
+            leader_ids = {s.leader_id for s in statuses if s is not None and s.leader_id}
+            cluster_ids = [s.cluster_id for s in statuses if s is not None]
+            cluster_id = cluster_ids[0] if cluster_ids else None
+            states = []
+            for m, s in zip(members, statuses, strict=True):
+                states.append(
+                    MemberState(
+                        id=m.id,
+                        peer_url=m.peer_urls[0] if m.peer_urls else "",
+                        name=m.name,
+                        learner=m.is_learner,
+                        healthy=s is not None and bool(s.leader_id) and not s.errors,
+                        leader=m.id in leader_ids,
+                        version=s.version if s is not None else "",
+                        raft_index=s.raft_index if s is not None else 0,
+                    )
+                )
+            member_states = tuple(states)
+        status = cluster.status or EtcdClusterStatus()
+        observed = Observed(
+            cluster=name,
+            namespace=ns,
+            size=cluster.spec.size,
+            version=cluster.spec.version,
+            pods=pod_states,
+            members=member_states,
+            bootstrapped=bool(status.cluster_id) or member_states is not None,
+            paused=cluster.spec.paused,
+            persistent_storage=cluster.spec.storage.volume_claim_template is not None,
+        )
+        return _View(observed, endpoints, members, cluster_id)
+
+    async def _status(self, admin: EtcdAdmin, endpoint: str | None) -> EtcdStatus | None:
+        if endpoint is None:
+            return None
+        try:
+            return await admin.status(endpoint)
+        except MembershipError:
+            return None
+
+    # -- act --------------------------------------------------------------------------------
+
+    async def _execute(
+        self, ctx: Context, cluster: EtcdCluster, view: _View, action: Action, admin: EtcdAdmin
+    ) -> None:
+        ns = _namespace(cluster)
+        if isinstance(action, Bootstrap):
+            url = peer_url(_name(cluster), ns, action.pod)
+            await self._create_member_pod(ctx, cluster, action.pod, f"{action.pod}={url}", "new")
+        elif isinstance(action, CreatePod):
+            await self._create_member_pod(
+                ctx, cluster, action.pod, _initial_cluster(cluster, view, action.pod), "existing"
+            )
+        elif isinstance(action, AddMember):
+            await admin.add_member(action.peer_url, learner=action.learner)
+            # Adding and starting a member is one operation in etcd's runbook; if creating the
+            # pod fails here, the next reconcile sees the member without a pod and creates it.
+            await self._create_member_pod(
+                ctx, cluster, action.pod, _initial_cluster(cluster, view, action.pod), "existing"
+            )
+        elif isinstance(action, PromoteMember):
+            if not await admin.promote_member(action.member_id):
+                ctx.logger.info("learner %s not caught up yet", action.pod)
+        elif isinstance(action, RemoveMember):
+            await admin.remove_member(action.member_id)
+            # The member is out of etcd; only now may its pod (and its data) go.
+            await self._delete_member_pod(ctx, cluster, action.pod)
+        elif isinstance(action, DeletePod):
+            await self._delete_member_pod(ctx, cluster, action.pod)
+        elif isinstance(action, MoveLeader):
+            leader_pod = next(
+                (_pod_of(_name(cluster), m) for m in view.members if m.id == action.from_id), ""
+            )
+            endpoint = view.endpoints.get(leader_pod)
+            if endpoint is None:
+                raise MembershipError(f"leader {action.from_id:x} has no reachable endpoint")
+            await admin.move_leader(endpoint, action.to_id)
+        elif isinstance(action, UpgradeMember):
+            image = builders.image_for(cluster.spec.repository, action.version)
+            patch = {"spec": {"containers": [{"name": "etcd", "image": image}]}}
+            await ctx.client.patch(
+                Pod,
+                action.pod,
+                patch,
+                namespace=ns,
+                patch_type="strategic",
+                field_manager=FIELD_MANAGER,
+            )
+
+    async def _create_member_pod(
+        self, ctx: Context, cluster: EtcdCluster, pod: str, initial_cluster: str, state: str
+    ) -> None:
+        if cluster.spec.storage.volume_claim_template is not None:
+            try:
+                await ctx.client.create(
+                    builders.data_claim(cluster, pod), field_manager=FIELD_MANAGER
+                )
+            except AlreadyExists:
+                pass
+        manifest = builders.member_pod(
+            cluster,
+            pod,
+            initial_cluster=initial_cluster,
+            state="new" if state == "new" else "existing",
+        )
+        try:
+            await ctx.client.create(manifest, field_manager=FIELD_MANAGER)
+        except AlreadyExists:
+            pass
+
+    async def _delete_member_pod(self, ctx: Context, cluster: EtcdCluster, pod: str) -> None:
+        ns = _namespace(cluster)
+        try:
+            await ctx.client.delete(Pod, pod, ns)
+        except NotFound:
+            pass
+        if cluster.spec.storage.volume_claim_template is not None:
+            # A member's data cannot be reused by a new member (it would carry the old ID).
+            try:
+                await ctx.client.delete(PersistentVolumeClaim, builders.data_claim_name(pod), ns)
+            except NotFound:
+                pass
+
+    async def _ensure_services(self, ctx: Context, cluster: EtcdCluster) -> None:
+        ns = _namespace(cluster)
+        for svc in (builders.peer_service(cluster), builders.client_service(cluster)):
+            if ctx.cache.get(Service, svc.metadata.name or "", ns) is None:
+                try:
+                    await ctx.client.create(svc, field_manager=FIELD_MANAGER)
+                except AlreadyExists:
+                    pass
+        pdb = builders.pod_disruption_budget(cluster)
+        current = ctx.cache.get(PodDisruptionBudget, pdb.metadata.name or "", ns)
+        if current is None:
+            try:
+                await ctx.client.create(pdb, field_manager=FIELD_MANAGER)
+            except AlreadyExists:
+                pass
+        elif current.spec.min_available != pdb.spec.min_available:
+            await ctx.client.patch(
+                PodDisruptionBudget,
+                pdb.metadata.name or "",
+                {"spec": {"minAvailable": pdb.spec.min_available}},
+                namespace=ns,
+                field_manager=FIELD_MANAGER,
+            )
+
+    # -- report -----------------------------------------------------------------------------
+
+    async def _record(self, ctx: Context, cluster: EtcdCluster, action: Action) -> None:
+        if action.mutates:
+            await ctx.recorder.normal(cluster, type(action).__name__, action.reason)
+        elif isinstance(action, Refuse):
+            await ctx.recorder.warning(cluster, "UpgradeRefused", action.reason)
+        elif isinstance(action, Wait) and action.degraded:
+            await ctx.recorder.warning(cluster, "QuorumLost", action.reason)
+
+    async def _write_status(
+        self, ctx: Context, cluster: EtcdCluster, view: _View, action: Action
+    ) -> None:
+        old = cluster.status or EtcdClusterStatus()
+        new = old.model_copy(deep=True)
+        generation = cluster.metadata.generation
+        name = _name(cluster)
+        members = view.observed.members or ()
+        by_id = {m.id: m for m in members}
+        new.members = [
+            MemberStatus(
+                name=_pod_of(name, m) or m.name,
+                id=f"{m.id:x}",
+                peer_urls=list(m.peer_urls),
+                client_urls=list(m.client_urls),
+                version=by_id[m.id].version or None,
+                healthy=by_id[m.id].healthy,
+                leader=by_id[m.id].leader,
+                learner=m.is_learner,
+            )
+            for m in sorted(view.members, key=lambda m: ordinal_of(name, _pod_of(name, m)) or 0)
+        ]
+        voters = [m for m in members if not m.learner]
+        ready = [m for m in voters if m.healthy and m.started]
+        new.ready_members = len(ready)
+        versions = sorted({m.version for m in members if m.version}, key=_version_key)
+        new.current_version = versions[0] if versions else old.current_version
+        if view.cluster_id:
+            new.cluster_id = f"{view.cluster_id:x}"
+        new.selector = builders.cluster_selector(cluster)
+        new.observed_generation = generation
+        new.phase = ClusterPhase(action.phase if not isinstance(action, Steady) else "Running")
+        conditions: list[Condition] = list(new.conditions)
+        available = bool(voters) and len(ready) >= quorum(len(voters))
+        set_condition(
+            conditions,
+            "Available",
+            available,
+            "QuorumHealthy" if available else "QuorumUnavailable",
+            f"{len(ready)} of {len(voters)} voting members healthy",
+            generation,
+        )
+        degraded = isinstance(action, Wait) and action.degraded
+        set_condition(
+            conditions,
+            "Degraded",
+            degraded,
+            "QuorumLost"
+            if degraded
+            else ("MembersUnhealthy" if len(ready) < len(voters) else "AsExpected"),
+            action.reason if degraded else "",
+            generation,
+        )
+        if isinstance(action, Steady):
+            set_condition(conditions, "Progressing", False, "Reconciled", action.reason, generation)
+        elif isinstance(action, Refuse):
+            set_condition(
+                conditions, "Progressing", False, "UpgradeRefused", action.reason, generation
+            )
+        else:
+            set_condition(
+                conditions, "Progressing", True, type(action).__name__, action.reason, generation
+            )
+        new.conditions = conditions
+        if new == old:
+            return
+        await ctx.client.patch_status(
+            EtcdCluster,
+            name,
+            {"status": new.to_dict()},
+            namespace=_namespace(cluster),
+            field_manager=FIELD_MANAGER,
+        )
+
+
+def _name(cluster: EtcdCluster) -> str:
+    return cluster.metadata.name or ""
+
+
+def _namespace(cluster: EtcdCluster) -> str:
+    return cluster.metadata.namespace or "default"
+
+
+def _pod_of(cluster: str, m: Member) -> str:
+    """The pod a member's peer URL points at."""
+    url = m.peer_urls[0] if m.peer_urls else ""
+    host = url.split("://", 1)[-1].split(".", 1)[0]
+    return host if ordinal_of(cluster, host) is not None else ""
+
+
+def _endpoints(pods: Sequence[Pod]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in pods:
+        ip = p.status.pod_ip if p.status else None
+        if ip and p.metadata.deletion_timestamp is None:
+            out[p.metadata.name or ""] = f"http://{ip}:{CLIENT_PORT}"
+    return out
+
+
+def _pod_state(p: Pod) -> PodState:
+    now = datetime.now(UTC)
+    created = p.metadata.creation_timestamp
+    age = (now - created).total_seconds() if created else 0.0
+    ready = False
+    not_ready_for = age
+    for c in (p.status.conditions if p.status else None) or []:
+        if c.type == "Ready":
+            ready = c.status == "True"
+            since = c.last_transition_time
+            not_ready_for = 0.0 if ready else ((now - since).total_seconds() if since else age)
+    image = p.spec.containers[0].image if p.spec.containers else ""
+    return PodState(
+        name=p.metadata.name or "",
+        ready=ready,
+        terminating=p.metadata.deletion_timestamp is not None,
+        version=builders.version_of_image(image or ""),
+        age=age,
+        not_ready_for=not_ready_for,
+    )
+
+
+def _initial_cluster(cluster: EtcdCluster, view: _View, new_pod: str) -> str:
+    """``name=peerURL`` of every started member plus the new one (etcd's runbook)."""
+    name, ns = _name(cluster), _namespace(cluster)
+    entries = {m.name: m.peer_urls[0] for m in view.members if m.name and m.peer_urls}
+    entries[new_pod] = peer_url(name, ns, new_pod)
+    return ",".join(f"{k}={v}" for k, v in sorted(entries.items()))
+
+
+def _version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split(".") if x.isdigit())
