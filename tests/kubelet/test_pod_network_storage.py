@@ -106,3 +106,20 @@ async def test_claim_is_bound_and_its_data_outlives_the_pod(local_cluster: Local
     await create(local_cluster, "pods", reader)
     await wait_pod(local_cluster, "reader", _running)
     assert await _first_line(local_cluster, "reader") == "kept"
+
+
+async def test_host_side_code_resolves_cluster_names_like_pods_do(
+    local_cluster: LocalCluster,
+) -> None:
+    headless = {"metadata": {"name": "db"}, "spec": {"clusterIP": "None", "selector": {"app": "m"}}}
+    await create(local_cluster, "services", headless)
+    member = busybox_pod("m-0", "sleep 30", hostname="m-0", subdomain="db")
+    member["metadata"]["labels"] = {"app": "m"}
+    await create(local_cluster, "pods", member)
+    pod = await wait_pod(local_cluster, "m-0", _ready)
+    assert pod is not None
+    ip = pod["status"]["podIP"]
+    kubelet = local_cluster.kubelet
+    assert await kubelet.resolve("m-0.db.default.svc.cluster.local") == [ip]
+    assert await kubelet.resolve("db.default.svc.cluster.local") == [ip]
+    assert await kubelet.resolve("nothing.default.svc.cluster.local") == []

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,6 +34,7 @@ from opframe.testing.kubelet.network import (
     AddressBlock,
     PodAddress,
     ServiceRecord,
+    cluster_records,
     render_hosts,
     write_in_place,
 )
@@ -345,9 +346,11 @@ class Kubelet:
 
     # -- hosts files ----------------------------------------------------------------------
 
-    def _addresses_now(self) -> tuple[list[PodAddress], list[ServiceRecord]]:
+    def _addresses_now(
+        self, pod_objects: Iterable[Obj] | None = None, service_objects: Iterable[Obj] | None = None
+    ) -> tuple[list[PodAddress], list[ServiceRecord]]:
         pods = []
-        for pod in self._pods.items.values():
+        for pod in self._pods.items.values() if pod_objects is None else pod_objects:
             status, spec, meta = pod.get("status") or {}, pod.get("spec") or {}, pod["metadata"]
             ip = status.get("podIP")
             if not ip or meta.get("deletionTimestamp") or not self._ours(pod):
@@ -368,7 +371,7 @@ class Kubelet:
                 )
             )
         services = []
-        for svc in self._services.items.values():
+        for svc in self._services.items.values() if service_objects is None else service_objects:
             spec, meta = svc.get("spec") or {}, svc["metadata"]
             services.append(
                 ServiceRecord(
@@ -395,6 +398,22 @@ class Kubelet:
             subdomain=spec.get("subdomain") or "",
         )
         write_in_place(worker.hosts_file, render_hosts(me, pods, services, self.cluster_domain))
+
+    async def resolve(self, name: str) -> list[str]:
+        """The pod addresses a cluster DNS name stands for, as pods see it (host side).
+
+        For code outside pods (an operator under test) that builds URLs from cluster DNS
+        names: ``await resolve("etcd-0.etcd.default.svc.cluster.local")`` → ``["127.1.1.1"]``.
+        Fully qualified names only (``.svc.<domain>``). Reads the API server, so the answer
+        reflects every write made before the call.
+        """
+        pod_list = await self.api.request("GET", "/api/v1/pods")
+        service_list = await self.api.request("GET", "/api/v1/services")
+        pods, services = self._addresses_now(
+            pod_list.get("items") or [], service_list.get("items") or []
+        )
+        records = cluster_records(pods, services, domain=self.cluster_domain)
+        return [ip for ip, names in records if name.rstrip(".") in names]
 
     async def _refresh_hosts(self) -> None:
         while True:

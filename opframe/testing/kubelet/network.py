@@ -32,6 +32,7 @@ __all__ = [
     "AddressBlock",
     "PodAddress",
     "ServiceRecord",
+    "cluster_records",
     "render_hosts",
     "write_in_place",
 ]
@@ -136,6 +137,39 @@ def _names(base: str, namespace: str, own_namespace: str, domain: str) -> list[s
     return names
 
 
+def cluster_records(
+    pods: Iterable[PodAddress],
+    services: Iterable[ServiceRecord],
+    *,
+    namespace: str = "",
+    domain: str = "cluster.local",
+    exclude: tuple[str, str] | None = None,
+) -> list[tuple[str, list[str]]]:
+    """(address, names) pairs for the cluster DNS names of pods and services (pure).
+
+    ``namespace`` is the asking pod's namespace (its short names are included); ``exclude``
+    skips one pod (the asking pod, which lists itself first).
+    """
+    pods = sorted(pods, key=lambda p: (p.namespace, p.name))
+    services = sorted(services, key=lambda s: (s.namespace, s.name))
+    headless = {(s.namespace, s.name): s for s in services if s.headless}
+    records: list[tuple[str, list[str]]] = []
+    for pod in pods:
+        svc = headless.get((pod.namespace, pod.subdomain)) if pod.subdomain else None
+        if svc is None or (pod.namespace, pod.name) == exclude:
+            continue
+        if pod.ready or svc.publish_not_ready:
+            base = f"{pod.effective_hostname}.{pod.subdomain}"
+            records.append((pod.ip, _names(base, pod.namespace, namespace, domain)))
+    for svc in services:
+        targets = [p for p in pods if svc.selects(p) and (p.ready or svc.publish_not_ready)]
+        if not svc.headless:
+            targets = targets[:1]
+        names = _names(svc.name, svc.namespace, namespace, domain)
+        records.extend((p.ip, names) for p in targets)
+    return records
+
+
 def render_hosts(
     me: PodAddress,
     pods: Iterable[PodAddress],
@@ -143,9 +177,6 @@ def render_hosts(
     domain: str = "cluster.local",
 ) -> str:
     """The hosts file of pod ``me`` given the cluster's pods and services (pure)."""
-    pods = sorted(pods, key=lambda p: (p.namespace, p.name))
-    services = sorted(services, key=lambda s: (s.namespace, s.name))
-    headless = {(s.namespace, s.name): s for s in services if s.headless}
     lines = [
         "# Kubernetes-managed hosts file (opframe local kubelet).",
         "127.0.0.1\tlocalhost",
@@ -160,23 +191,12 @@ def render_hosts(
         own.insert(0, f"{me.effective_hostname}.{me.subdomain}.{me.namespace}.svc.{domain}")
     lines.append(f"{me.ip}\t" + "\t".join(own))
     lines.append("")
-    lines.append("# Pods with a hostname under a headless service.")
-    for pod in pods:
-        svc = headless.get((pod.namespace, pod.subdomain)) if pod.subdomain else None
-        if svc is None or (pod.namespace, pod.name) == (me.namespace, me.name):
-            continue
-        if pod.ready or svc.publish_not_ready:
-            base = f"{pod.effective_hostname}.{pod.subdomain}"
-            lines.append(
-                f"{pod.ip}\t" + " ".join(_names(base, pod.namespace, me.namespace, domain))
-            )
-    lines.append("# Services (headless: every ready pod; ClusterIP: one ready pod, no kube-proxy).")
-    for svc in services:
-        targets = [p for p in pods if svc.selects(p) and (p.ready or svc.publish_not_ready)]
-        if not svc.headless:
-            targets = targets[:1]
-        names = " ".join(_names(svc.name, svc.namespace, me.namespace, domain))
-        lines.extend(f"{p.ip}\t{names}" for p in targets)
+    lines.append("# Cluster DNS names: pods under headless services, then services (a ClusterIP")
+    lines.append("# service names one ready pod: there is no kube-proxy).")
+    records = cluster_records(
+        pods, services, namespace=me.namespace, domain=domain, exclude=(me.namespace, me.name)
+    )
+    lines.extend(f"{ip}\t{' '.join(names)}" for ip, names in records)
     return "\n".join(lines) + "\n"
 
 
