@@ -103,7 +103,12 @@ class Manager:
             self.elector = LeaderElector(client, leader_election, metrics=self.metrics)
         self._controllers: list[Controller[Any]] = []
         self._health_checks: dict[str, Check] = {}
-        self._ready_checks: dict[str, Check] = {"cache": lambda: self.cache.has_synced}
+        self._ready_checks: dict[str, Check] = {
+            "cache": lambda: self.cache.has_synced,
+            # A synced informer whose watch keeps failing serves an ever older state: an
+            # operator that looks alive but is deaf. Say so instead of answering "ok".
+            "informers": lambda: not self.cache.problems(),
+        }
         self._owns_client = False
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
@@ -348,7 +353,11 @@ class Manager:
             return _checks_response(self._health_checks)
 
         async def readyz(_: web.Request) -> web.Response:
-            return _checks_response(self._ready_checks)
+            response = _checks_response(self._ready_checks)
+            if response.status != 200:
+                details = "".join(f"    {problem}\n" for problem in self.cache.problems())
+                response.text = (response.text or "") + details
+            return response
 
         return [web.get("/healthz", healthz), web.get("/readyz", readyz)]
 

@@ -379,3 +379,39 @@ async def test_requeue_after_reconciles_again_without_any_event() -> None:
     (t0, _), (t1, reasons1), (t2, _) = times.items[:3]
     assert t1 - t0 >= 0.2 - 0.001 and t2 - t1 >= 0.2 - 0.001  # timers may fire a hair early
     assert reasons1 == ["requeue_after"]
+
+
+async def test_readyz_reports_an_informer_whose_watch_keeps_failing() -> None:
+    async def reconcile(ctx: Context, obj: ConfigMap) -> None:
+        return None
+
+    async def readyz(url: str) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as http, http.get(url + "/readyz") as response:
+            return response.status, await response.text()
+
+    async with serve() as (server, client):
+        manager = Manager(client, metrics_address=None)
+        manager.add(Controller(for_=ConfigMap, reconciler=reconcile))
+        async with running(manager):
+            url = manager.health_url
+            assert url is not None
+            assert await readyz(url) == (200, "ok")
+            # RBAC revoked, say: every configmaps request is now refused.
+            fault = server.faults.add(resource="configmaps", status=403)
+            await server.faults.drop_watches("configmaps")
+
+            async def not_ready() -> bool:
+                status, text = await readyz(url)
+                return status == 500 and "[-]informers failed" in text and "ConfigMap" in text
+
+            await eventually(not_ready, message="readyz never reported the failing informer")
+            server.faults.remove(fault)
+            # The watcher counts a watch as healthy once something arrives on it.
+            await client.create(
+                ConfigMap.model_validate({"metadata": {"name": "ping", "namespace": "default"}})
+            )
+
+            async def ready_again() -> bool:
+                return await readyz(url) == (200, "ok")
+
+            await eventually(ready_again, within=15, message="readyz never recovered")
