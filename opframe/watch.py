@@ -231,6 +231,7 @@ class Watcher(Generic[T]):
         self._events: AsyncGenerator[Event[T], None] | None = None
         self._quick_ends = 0
         self._progress = 0  # watch lines received since the last list
+        self._gone_streak = 0  # 410s in a row with nothing received in between
 
     def __aiter__(self) -> Watcher[T]:
         return self
@@ -266,9 +267,10 @@ class Watcher(Generic[T]):
             except Gone as exc:
                 fresh = self.resource_version is None or self._progress == 0
                 self.resource_version = None
-                if fresh:
-                    # Gone right after a list, or while listing: relisting at once could
-                    # loop as fast as the server answers, so back off like any error.
+                self._gone_streak = self._gone_streak + 1 if fresh else 0
+                if self._gone_streak > 1:
+                    # Gone again right after relisting: relisting at once could loop as fast
+                    # as the server answers, so back off like any error.
                     await self._fail(exc)
                 else:
                     logger.info("watch of %s expired (410 Gone): relisting", self.describe())
