@@ -98,3 +98,12 @@ def test_lease_with_zero_duration_is_invalid() -> None:
     with pytest.raises(StatusError) as err:
         prepare_create(LEASES, body, FakeContext())
     assert err.value.body() == response_body("lease", "invalid-duration")
+
+
+def test_decoding_adds_no_zero_fields_a_writer_would_own() -> None:
+    from opframe.testing.apiserver.builtins import default_object
+
+    body = request_body(T, "create")
+    default_object(CORE, body)
+    assert "reportingComponent" not in body and "eventTime" not in body
+    assert body["firstTimestamp"] == "2024-01-01T00:00:00Z"

@@ -154,3 +154,11 @@ def test_requests_below_limits_make_a_burstable_pod() -> None:
     body["spec"]["containers"][0]["resources"]["requests"] = {"cpu": "100m"}
     prepare_create(PODS, body, _ctx())
     assert body["status"]["qosClass"] == "Burstable"
+
+
+def test_decoding_a_status_with_pod_ip_fills_pod_ips() -> None:
+    from opframe.testing.apiserver.builtins import default_object
+
+    pod = {"spec": {"containers": []}, "status": {"podIP": "10.1.2.3"}}
+    default_object(PODS, pod)
+    assert pod["status"]["podIPs"] == [{"ip": "10.1.2.3"}]

@@ -65,21 +65,28 @@ def _micro_time(value: Any) -> str | None:
     return parsed.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if parsed else None
 
 
-def normalize_core_event(event: dict[str, Any]) -> None:
+def normalize_core_event(event: dict[str, Any], *, complete: bool = True) -> None:
     """Put a core/v1 Event in stored form: second-precision ``Time`` fields, microsecond
-    ``MicroTime`` fields, and the fields Go always writes (``eventTime``, ``source``...)."""
-    for key in ("firstTimestamp", "lastTimestamp"):
-        event[key] = _time(event.get(key))
-    event["eventTime"] = _micro_time(event.get("eventTime"))
+    ``MicroTime`` fields, and (with ``complete``) the zero-valued fields Go always writes
+    (``eventTime``, ``source``, ``reportingComponent``...).
+
+    Decoding a request only normalises the values (``complete=False``): the zero-valued
+    fields are also in an empty Event, so a writer's managedFields never own them.
+    """
+    for key in ("firstTimestamp", "lastTimestamp", "eventTime"):
+        if key in event or complete:
+            convert = _micro_time if key == "eventTime" else _time
+            event[key] = convert(event.get(key))
     series = event.get("series")
     if isinstance(series, dict) and series.get("lastObservedTime"):
         series["lastObservedTime"] = _micro_time(series["lastObservedTime"])
-    if not isinstance(event.get("involvedObject"), dict):
-        event["involvedObject"] = {}
-    if not isinstance(event.get("source"), dict):
-        event["source"] = {}
-    event.setdefault("reportingComponent", "")
-    event.setdefault("reportingInstance", "")
+    if complete:
+        if not isinstance(event.get("involvedObject"), dict):
+            event["involvedObject"] = {}
+        if not isinstance(event.get("source"), dict):
+            event["source"] = {}
+        event.setdefault("reportingComponent", "")
+        event.setdefault("reportingInstance", "")
     for key in ("reason", "message", "type", "action"):
         if event.get(key) == "":
             del event[key]

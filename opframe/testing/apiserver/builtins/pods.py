@@ -47,6 +47,7 @@ __all__ = [
     "prepare_pod_status_update",
     "prepare_pod_update",
     "random_suffix",
+    "sync_pod_ips",
     "validate_pod_spec",
     "validate_pod_update",
 ]
@@ -206,6 +207,7 @@ def default_pod(pod: dict[str, Any]) -> None:
                     requests.setdefault(name, value)
     default_pod_spec(spec)
     spec.setdefault("enableServiceLinks", True)
+    sync_pod_ips(pod)
 
 
 def canonicalize_resources(spec: dict[str, Any], kind: str) -> None:
@@ -684,9 +686,10 @@ def prepare_pod_update(new: dict[str, Any], old: dict[str, Any]) -> None:
         new.pop("status", None)
 
 
-def prepare_pod_status_update(new: dict[str, Any], old: dict[str, Any]) -> None:
-    """``/status`` update: spec stays; podIP/podIPs and hostIP/hostIPs kept consistent."""
-    status = new.get("status")
+def sync_pod_ips(pod: dict[str, Any]) -> None:
+    """Conversion keeps ``podIP``/``podIPs`` and ``hostIP``/``hostIPs`` consistent (so a writer
+    that sets ``podIP`` owns ``podIPs`` too)."""
+    status = pod.get("status")
     if not isinstance(status, dict):
         return
     for single, plural in (("podIP", "podIPs"), ("hostIP", "hostIPs")):
@@ -694,6 +697,14 @@ def prepare_pod_status_update(new: dict[str, Any], old: dict[str, Any]) -> None:
             status[plural] = [{"ip": status[single]}]
         elif status.get(plural) and not status.get(single):
             status[single] = status[plural][0].get("ip")
+
+
+def prepare_pod_status_update(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """``/status`` update: spec stays; IPs consistent; the QoS class is kept."""
+    sync_pod_ips(new)
+    status = new.get("status")
+    if not isinstance(status, dict):
+        return
     old_status = old.get("status") or {}
     if not status.get("qosClass") and old_status.get("qosClass"):
         status["qosClass"] = old_status["qosClass"]

@@ -70,7 +70,7 @@ def default_object(rt: ResourceType, obj: _Obj) -> None:
     if fn is not None:
         fn(obj)
     if _key(rt) == ("", "events"):
-        events.normalize_core_event(obj)
+        events.normalize_core_event(obj, complete=False)
     elif _key(rt) == ("events.k8s.io", "events"):
         converted = events.convert_event(obj, events.EVENTS_V1)
         obj.clear()
@@ -153,6 +153,8 @@ def prepare_create(rt: ResourceType, obj: _Obj, ctx: BuiltinContext) -> list[str
     """
     key = _key(rt)
     default_object(rt, obj)
+    if key == ("", "events"):
+        events.normalize_core_event(obj)
     namespace = str(_meta(obj).get("namespace") or "")
     if key == ("", "pods"):
         pods.admit_pod(obj, namespace, ctx)
@@ -240,6 +242,8 @@ def prepare_update(
     """
     key = _key(rt)
     default_object(rt, new)
+    if key == ("", "events"):
+        events.normalize_core_event(new)
     old_meta = old.get("metadata") or {}
     if key in _GENERATION_KEYS and "generation" in old_meta:
         _meta(new)["generation"] = old_meta["generation"]
