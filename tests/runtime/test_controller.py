@@ -19,7 +19,7 @@ from opframe.kinds import ConfigMap
 from opframe.metrics import Metrics
 from opframe.predicates import generation_changed
 from opframe.ratelimit import ExponentialBackoffRateLimiter
-from opframe.reconcile import Context, Request, Result
+from opframe.reconcile import Context, Reason, Request, Result
 from opframe.resource import ObjectMeta
 
 from ._fakes import Calls, Web, owned_by, running, web
@@ -414,3 +414,13 @@ def test_manager_namespace_narrows_namespaced_kinds_only() -> None:
     )
     namespaces = {model: options["namespace"] for model, options in cache.requests}
     assert namespaces == {Namespace: None, ConfigMap: "team-a"}
+
+
+async def test_enqueue_triggers_a_reconcile_with_its_reason() -> None:
+    calls = Calls()
+    controller = Controller(for_=Web, reconciler=recording(calls))
+    async with running(controller) as cache:
+        cache.informers[Web].store.objects[("default", "a")] = web("a")
+        controller.enqueue(Request("default", "a"), Reason("external"))
+        await calls.wait_for(lambda c: len(c) == 1)
+    assert [str(r) for r in calls.items[0][1]] == ["external"]
