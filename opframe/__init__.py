@@ -98,8 +98,8 @@ from opframe.resource import (
     Time,
     registry,
 )
+from opframe.watch import Backoff, Watcher, WatchStats, watch
 from opframe.watch import Event as WatchEvent
-from opframe.watch import watch
 
 __version__ = "0.1.0"
 
@@ -110,6 +110,7 @@ __all__ = [
     "AlreadyOwnedError",
     "ApiConnectionError",
     "ApiError",
+    "Backoff",
     "BadRequest",
     "Cache",
     "Client",
@@ -164,6 +165,8 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "WatchEvent",
+    "WatchStats",
+    "Watcher",
     "WorkQueue",
     "__version__",
     "all_of",
