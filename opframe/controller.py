@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -344,6 +345,8 @@ class Controller(Generic[T]):
         else:
             queue.forget(request)  # gone, and nobody asked to hear about it
             return
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("reconciling; triggered by %s", _describe(ctx.reasons))
         started = time.monotonic()
         try:
             if self.reconcile_timeout is None:
@@ -370,7 +373,11 @@ class Controller(Generic[T]):
             return
         except Exception:
             bound.metrics.observe("error", time.monotonic() - started)
-            logger.exception("reconcile failed, retrying (attempt %d)", ctx.retries + 1)
+            logger.exception(
+                "reconcile failed, retrying (attempt %d; triggered by %s)",
+                ctx.retries + 1,
+                _describe(ctx.reasons),
+            )
             self._retry(queue, request, Reason("retry"))
             return
         elapsed = time.monotonic() - started
@@ -402,6 +409,10 @@ class _Bound:
     store: Any  # the primary informer's store: get(name, namespace) -> T | None
     metrics: ControllerMetrics
     logger: ContextLogger
+
+
+def _describe(reasons: tuple[Reason, ...]) -> str:
+    return ", ".join(map(str, reasons)) or "nothing recorded"
 
 
 def _namespaced(model: type[Any]) -> bool:
