@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 from opframe._logging import ContextLogger, logger_for
-from opframe.errors import Conflict, TerminalError
+from opframe.errors import Conflict, NotFound, TerminalError
 from opframe.handlers import (
     EventMapper,
     Mapper,
@@ -360,6 +360,20 @@ class Controller(Generic[T]):
             logger.error("reconcile failed with a terminal error, not retrying: %s", exc)
             queue.forget(request)
             return
+        except NotFound as exc:
+            bound.metrics.observe("error", time.monotonic() - started)
+            if _names(exc, request, self.for_):
+                # Deleted while we worked (typically: our own finalizer removal let it go and
+                # the cache had not caught up). The retry finds it gone and stops there.
+                logger.info("object deleted during the reconcile: %s", exc.message)
+            else:
+                logger.exception(
+                    "reconcile failed, retrying (attempt %d; triggered by %s)",
+                    ctx.retries + 1,
+                    _describe(ctx.reasons),
+                )
+            self._retry(queue, request, Reason("retry"))
+            return
         except Conflict as exc:
             # Optimistic concurrency at work, not a bug: the next attempt reads fresh state.
             bound.metrics.observe("error", time.monotonic() - started)
@@ -409,6 +423,15 @@ class _Bound:
     store: Any  # the primary informer's store: get(name, namespace) -> T | None
     metrics: ControllerMetrics
     logger: ContextLogger
+
+
+def _names(error: NotFound, request: Request, model: type[Any]) -> bool:
+    """Whether a 404 is about the very object being reconciled (from its Status details)."""
+    details = (error.body or {}).get("details") or {}
+    info = getattr(model, "__resource__", None)
+    if info is None or details.get("name") != request.name:
+        return False
+    return details.get("kind") in (info.plural, info.kind, info.kind.lower())
 
 
 def _describe(reasons: tuple[Reason, ...]) -> str:

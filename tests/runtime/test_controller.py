@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from opframe.controller import Controller
-from opframe.errors import TerminalError
+from opframe.errors import NotFound, TerminalError
 from opframe.kinds import ConfigMap
 from opframe.metrics import Metrics
 from opframe.predicates import generation_changed
@@ -424,3 +424,31 @@ async def test_enqueue_triggers_a_reconcile_with_its_reason() -> None:
         controller.enqueue(Request("default", "a"), Reason("external"))
         await calls.wait_for(lambda c: len(c) == 1)
     assert [str(r) for r in calls.items[0][1]] == ["external"]
+
+
+def not_found(name: str, kind: str) -> NotFound:
+    body = {"kind": "Status", "reason": "NotFound", "details": {"name": name, "kind": kind}}
+    return NotFound(404, "NotFound", f'{kind} "{name}" not found', body=body)
+
+
+async def test_not_found_for_the_object_itself_is_not_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        calls.record(ctx.request.name)
+        if ctx.retries == 0:
+            raise not_found(ctx.request.name, "webs" if ctx.request.name == "a" else "configmaps")
+
+    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
+    controller = Controller(for_=Web, reconciler=reconcile, rate_limiter=limiter)
+    with caplog.at_level(logging.INFO, logger="opframe"):
+        async with running(controller) as cache:
+            cache.informers[Web].emit("ADDED", web("a"))
+            cache.informers[Web].emit("ADDED", web("b"))
+            await calls.wait_for(lambda c: c.count("a") == 2 and c.count("b") == 2)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.object_name for r in errors] == ["b"]  # type: ignore[attr-defined]
+    deleted = [r for r in caplog.records if "deleted during the reconcile" in r.getMessage()]
+    assert [r.object_name for r in deleted] == ["a"]  # type: ignore[attr-defined]
