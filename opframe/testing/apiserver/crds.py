@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from opframe.testing.apiserver import _pure
+from opframe.testing.apiserver import apply, schema
 from opframe.testing.apiserver.registry import Registry, storage_key
 from opframe.testing.apiserver.status import invalid
 from opframe.testing.apiserver.storage import Store, StoredObject
@@ -103,12 +103,7 @@ class CrdController:
     def prepare(self, crd: dict[str, Any], old: dict[str, Any] | None) -> None:
         """Default and validate a CRD being written (422 on invalid ones)."""
         spec = crd.setdefault("spec", {})
-        names = spec.setdefault("names", {})
-        if names.get("kind") and not names.get("listKind"):
-            names["listKind"] = names["kind"] + "List"
-        if names.get("kind") and not names.get("singular"):
-            names["singular"] = str(names["kind"]).lower()
-        spec.setdefault("conversion", {"strategy": "None"})
+        schema.default_crd(crd)
         if old is None:
             storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
             crd["status"] = {
@@ -118,7 +113,7 @@ class CrdController:
             }
         else:
             crd["status"] = copy.deepcopy(old.get("status"))
-        causes = _pure.validate_crd(crd, old)
+        causes = schema.validate_crd(crd, old)
         if causes:
             raise invalid(
                 "CustomResourceDefinition",
@@ -157,7 +152,7 @@ class CrdController:
             "storedVersions": (old.get("status") or {}).get("storedVersions")
             or [v["name"] for v in new["spec"].get("versions") or [] if v.get("storage")],
         }
-        _pure.update_managed_fields(
+        apply.update_managed_fields(
             old,
             new,
             manager="kube-apiserver",
@@ -165,6 +160,9 @@ class CrdController:
             api_version="apiextensions.k8s.io/v1",
             subresource="status",
             time=rfc3339(now()),
+            ignored_fields=tuple(
+                k for k in new if k not in ("status", "metadata", "kind", "apiVersion")
+            ),
         )
         self.store.put(CRD_KEY, new, created=False)
 

@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from opframe.testing.apiserver import _pure
+from opframe.testing.apiserver import patch as patching
+from opframe.testing.apiserver import table
 from opframe.testing.apiserver.registry import storage_key
 from opframe.testing.apiserver.request import (
     Target,
@@ -30,7 +31,7 @@ from opframe.testing.apiserver.selectors import parse_field_selector, parse_labe
 from opframe.testing.apiserver.status import StatusError, bad_request, gone, not_found
 from opframe.testing.apiserver.storage import StoredObject, dumps
 from opframe.testing.apiserver.types import ResourceType
-from opframe.testing.apiserver.writes import DeleteOptions, WriteOptions, Writer, now, rfc3339
+from opframe.testing.apiserver.writes import DeleteOptions, WriteOptions, Writer
 
 __all__ = ["Handlers", "json_response"]
 
@@ -215,11 +216,9 @@ class Handlers:
     ) -> web.StreamResponse:
         include = request.query.get("includeObject", "Metadata")
         served = [self.writer.served(rt, so.obj) for so in objs]
-        if _pure.to_table is not None:
-            table = _pure.to_table(rt, served, include_object=include, list_meta=list_meta)
-        else:
-            table = _fallback_table(served, include, list_meta)
-        return json_response(200, table)
+        return json_response(
+            200, table.to_table(rt, served, include_object=include, list_meta=list_meta)
+        )
 
     def _get_scale(self, request: web.Request, target: Target) -> web.StreamResponse:
         so = self._current(target)
@@ -293,7 +292,7 @@ class Handlers:
         patch_type = _PATCH_TYPES.get(media)
         if patch_type is None:
             raise StatusError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {})
-        if patch_type == "strategic" and (rt.custom or _pure.strategic_merge_patch is None):
+        if patch_type == "strategic" and rt.custom:
             raise StatusError(
                 415,
                 "UnsupportedMediaType",
@@ -320,12 +319,11 @@ class Handlers:
                 raise bad_request(
                     "json: cannot unmarshal into Go value of type map[string]interface {}"
                 )
-            new = _pure.merge_patch(current, patch)
+            new = patching.merge_patch(current, patch)
         elif patch_type == "json":
-            new = _pure.json_patch(current, patch)
+            new = patching.json_patch(current, patch)
         else:
-            assert _pure.strategic_merge_patch is not None
-            new = _pure.strategic_merge_patch(current, patch, rt.group, rt.kind)
+            new = patching.strategic_merge_patch(current, patch, rt.group, rt.kind)
         if not isinstance(new, dict):
             raise bad_request("the patched object is not an object")
         if target.subresource == "scale":
@@ -485,37 +483,3 @@ def _to_scale(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         "spec": spec,
         "status": status,
     }
-
-
-def _fallback_table(
-    objs: list[dict[str, Any]], include: str, list_meta: dict[str, Any]
-) -> dict[str, Any]:
-    rows = []
-    for o in objs:
-        row: dict[str, Any] = {
-            "cells": [o["metadata"]["name"], o["metadata"].get("creationTimestamp")]
-        }
-        if include != "None":
-            row["object"] = (
-                o
-                if include == "Object"
-                else {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": o["metadata"],
-                }
-            )
-        rows.append(row)
-    return {
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": list_meta,
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0},
-            {"name": "Age", "type": "string", "format": "", "description": "", "priority": 0},
-        ],
-        "rows": rows,
-    }
-
-
-__all__ += ["now", "rfc3339"]

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from opframe.testing.apiserver import _pure, discovery
+from opframe.testing.apiserver import builtins, discovery
 from opframe.testing.apiserver.crds import CrdController
 from opframe.testing.apiserver.faults import Faults
 from opframe.testing.apiserver.gc import Controllers
@@ -140,7 +140,7 @@ class ApiServer:
         self.store = Store(
             history=watch_history, state_dir=self.state_dir if self.persist else None
         )
-        self.registry = Registry(_pure.BUILTIN_TYPES)
+        self.registry = Registry(builtins.BUILTIN_TYPES)
         self.context = _Context(self.store)
         self.writer = Writer(self.store, self.registry, self.context)
         self.crds = CrdController(self.store, self.registry, self.writer)

@@ -4,8 +4,9 @@ These are kube-apiserver's generic registry rules: server-set metadata (uid,
 creationTimestamp, resourceVersion, generation), generateName, optimistic concurrency, no-op
 updates, the status/spec split of subresources, finalizers and deletionTimestamp, and which
 DELETE answers carry the object. Kind-specific defaulting and validation come from the pure
-modules through ``_pure``; the REST layer (``handlers``) decodes requests and calls in here,
-and so do the in-process controllers (garbage collector, CRD and namespace controllers).
+modules (``schema``, ``apply``, ``builtins``); the REST layer (``handlers``) decodes requests
+and calls in here, and so do the in-process controllers (garbage collector, CRD and namespace
+controllers).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opframe.testing.apiserver import _pure
+from opframe.testing.apiserver import apply, builtins, schema
 from opframe.testing.apiserver.registry import Registry, storage_key
 from opframe.testing.apiserver.status import (
     Cause,
+    already_exists,
     bad_request,
     conflict,
     forbidden,
@@ -33,24 +35,6 @@ from opframe.testing.apiserver.types import ResourceType
 
 __all__ = ["DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339"]
 
-#: Built-ins whose objects carry metadata.generation (bumped on spec changes).
-GENERATION = frozenset(
-    {
-        "/pods",
-        "/replicationcontrollers",
-        "apps/deployments",
-        "apps/statefulsets",
-        "apps/replicasets",
-        "apps/daemonsets",
-        "batch/jobs",
-        "batch/cronjobs",
-        "policy/poddisruptionbudgets",
-        "networking.k8s.io/ingresses",
-        "networking.k8s.io/networkpolicies",
-        "autoscaling/horizontalpodautoscalers",
-        "apiextensions.k8s.io/customresourcedefinitions",
-    }
-)
 #: Built-ins whose DELETE answers with the object rather than a Status.
 RETURNS_OBJECT = frozenset(
     {"/pods", "/services", "/namespaces", "apiextensions.k8s.io/customresourcedefinitions"}
@@ -59,6 +43,28 @@ RETURNS_OBJECT = frozenset(
 CREATE_ON_UPDATE = frozenset({"/events", "/endpoints", "events.k8s.io/events", "/nodes"})
 
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
+_MISSING: Any = object()
+#: Metadata the server owns; a client's values are dropped on create.
+_SYSTEM_META = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "selfLink",
+)
+#: Metadata an update cannot change; the stored values are kept.
+_IMMUTABLE_META = (
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+)
 
 
 def now() -> datetime:
@@ -93,10 +99,6 @@ class DeleteOptions:
     dry_run: bool = False
 
 
-def _qualified_kind(rt: ResourceType) -> str:
-    return rt.kind
-
-
 class Writer:
     """Applies writes to the store with the API server's generic semantics."""
 
@@ -119,22 +121,18 @@ class Writer:
         """``obj`` as ``rt``'s version serves it."""
         if obj.get("apiVersion") == rt.api_version:
             return obj
-        if rt.group == "events.k8s.io" and _pure.event_convert is not None:
-            return _pure.event_convert(obj, rt.api_version)
+        if rt.group == "events.k8s.io":
+            return builtins.convert_event(obj, rt.api_version)
         out = dict(obj)
         out["apiVersion"] = rt.api_version
         return out
 
     def _to_storage(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        if rt.group == "events.k8s.io" and _pure.event_convert is not None:
-            return _pure.event_convert(obj, "v1")
+        if rt.group == "events.k8s.io":
+            return builtins.convert_event(obj, "v1")
         if rt.custom and rt.storage_version and rt.storage_version != rt.version:
             obj["apiVersion"] = f"{rt.group}/{rt.storage_version}"
         return obj
-
-    def has_generation(self, rt: ResourceType) -> bool:
-        """Whether objects of ``rt`` carry metadata.generation."""
-        return rt.custom or storage_key(rt) in GENERATION
 
     def check_namespace(self, namespace: str) -> None:
         """404 if the namespace is missing, 403 if it is being deleted."""
@@ -173,150 +171,145 @@ class Writer:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        for k in (
-            "uid",
-            "resourceVersion",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-            "selfLink",
-        ):
+        for k in _SYSTEM_META:
             meta.pop(k, None)
         if not meta.get("name") and meta.get("generateName"):
             prefix = str(meta["generateName"])[:58]
             meta["name"] = prefix + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
         if rt.namespaced:
             self.check_namespace(namespace)
-        self._prepare(rt, obj, None, opts)
+        self._decode(rt, obj, opts)
+        t = rfc3339(now())
+        if not managed_fields_done:
+            self._track(rt, None, obj, opts, t)
+        self._admit(rt, obj, None, opts)
         meta = obj["metadata"]  # the strategies may have replaced the metadata dict
         key = storage_key(rt)
         name = meta.get("name", "")
         if self.store.get(key, namespace if rt.namespaced else "", name) is not None:
-            from opframe.testing.apiserver.status import already_exists
-
             raise already_exists(rt.plural, name, rt.group)
-        t = now()
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = rfc3339(t)
-        if self.has_generation(rt):
+        meta["creationTimestamp"] = t
+        if rt.custom:
             meta["generation"] = 1
-        if not managed_fields_done:
-            _pure.update_managed_fields(
-                None,
-                obj,
-                manager=opts.manager,
-                operation="Update",
-                api_version=rt.api_version,
-                subresource="",
-                time=rfc3339(t),
-            )
         if opts.dry_run:
             return obj
-        so = self.store.put(storage_key(rt), self._to_storage(rt, obj), created=True)
-        if storage_key(rt) == "apiextensions.k8s.io/customresourcedefinitions":
+        so = self.store.put(key, self._to_storage(rt, obj), created=True)
+        if key == CRD_KEY:
             for hook in self.crd_hooks:
                 hook(so.obj, False)
         return self.served(rt, so.obj)
 
-    # -- validation ------------------------------------------------------------------------
+    # -- the steps of a write ----------------------------------------------------------------
 
-    def _prepare(
-        self,
-        rt: ResourceType,
-        obj: dict[str, Any],
-        old: dict[str, Any] | None,
-        opts: WriteOptions,
-    ) -> None:
-        """Kind checks, status split, pruning, defaulting and validation."""
+    def _decode(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+        """What the real server does while decoding a body: type checks, pruning, defaults."""
         kind = obj.get("kind")
-        name = obj["metadata"].get("name", "")
         if rt.custom:
-            self._prepare_custom(rt, obj, old, opts, kind, name)
+            causes = schema.type_meta_causes(obj, rt.group, rt.version, rt.kind)
+            if causes:
+                raise invalid(str(kind or ""), obj["metadata"].get("name", ""), causes, rt.group)
+            unknown = schema.prune(obj, rt.schema or {})
+            if unknown:
+                if opts.field_validation == "Strict":
+                    raise schema.strict_error(rt.kind, rt.version, unknown)
+                if opts.field_validation != "Ignore":
+                    opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
+            schema.apply_defaults(obj, rt.schema or {})
             return
         if kind and kind != rt.kind:
-            api_version = obj.get("apiVersion", "")
-            version = api_version.rpartition("/")[2]
+            version = str(obj.get("apiVersion", "")).rpartition("/")[2]
             raise bad_request(
                 f'{kind} in version "{version}" cannot be handled as a {rt.kind}: converting '
                 f"({version}.{kind}) to ({rt.group or 'core'}.{rt.kind}): unknown conversion"
             )
         obj["kind"] = rt.kind
         obj["apiVersion"] = rt.api_version
-        if storage_key(rt) == "apiextensions.k8s.io/customresourcedefinitions":
-            if self.crd_prepare is not None:
-                self.crd_prepare(obj, old)
-            return
-        if old is None:
-            warnings = _pure.builtin_prepare_create(rt, obj, self.ctx)
+        if storage_key(rt) == CRD_KEY:
+            schema.default_crd(obj)
         else:
-            warnings = _pure.builtin_prepare_update(rt, obj, old, self.ctx, opts.subresource)
-        self._field_warnings(rt, warnings, opts)
+            builtins.default_object(rt, obj)
 
-    def _field_warnings(self, rt: ResourceType, warnings: list[str], opts: WriteOptions) -> None:
-        unknown = [w for w in warnings if w.startswith("unknown field ")]
-        if unknown and opts.field_validation == "Strict":
-            raise bad_request(
-                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
-                "strict decoding error: " + ", ".join(unknown)
-            )
-        if opts.field_validation == "Ignore":
-            warnings = [w for w in warnings if not w.startswith("unknown field ")]
-        opts.warnings.extend(warnings)
+    def _track(
+        self,
+        rt: ResourceType,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
+        opts: WriteOptions,
+        time: str,
+    ) -> None:
+        """Record the write in managedFields (before the strategy adds fields nobody owns)."""
+        ignored: tuple[str, ...] = ()
+        if opts.subresource == "status":
+            keep = ("status", "metadata", "kind", "apiVersion")
+            ignored = tuple(k for k in {*new, *(old or {})} if k not in keep)
+        elif "status" in rt.subresources and opts.subresource != "scale":
+            ignored = ("status",)
+        apply.update_managed_fields(
+            old,
+            new,
+            manager=opts.manager,
+            operation="Update",
+            api_version=rt.api_version,
+            subresource=opts.subresource,
+            time=time,
+            schema=rt.schema if rt.custom else None,
+            group=rt.group,
+            kind=rt.kind,
+            ignored_fields=ignored,
+        )
 
-    def _prepare_custom(
+    def _admit(
         self,
         rt: ResourceType,
         obj: dict[str, Any],
         old: dict[str, Any] | None,
         opts: WriteOptions,
-        kind: Any,
-        name: str,
     ) -> None:
-        if kind != rt.kind:
-            bad = str(kind or "")
-            raise invalid(
-                bad,
-                name,
-                [
-                    Cause(
-                        reason="FieldValueInvalid",
-                        message=f'Invalid value: "{bad}": must be {rt.kind}',
-                        field="kind",
-                    )
-                ],
-                rt.group,
-            )
-        obj["apiVersion"] = rt.api_version
+        """The endpoint's resets, the kind's strategy and validation (422 on failure)."""
+        if rt.custom:
+            self._admit_custom(rt, obj, old, opts)
+        elif storage_key(rt) == CRD_KEY:
+            if self.crd_prepare is not None:
+                self.crd_prepare(obj, old)
+        elif old is None:
+            opts.warnings.extend(builtins.prepare_create(rt, obj, self.ctx))
+        else:
+            opts.warnings.extend(builtins.prepare_update(rt, obj, old, self.ctx, opts.subresource))
+
+    @staticmethod
+    def _admit_custom(
+        rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, opts: WriteOptions
+    ) -> None:
         has_status = "status" in rt.subresources
-        if has_status and old is None and opts.subresource != "status":
+        if has_status and old is None:
             obj.pop("status", None)
+        elif has_status and opts.subresource == "status":
+            # /status writes nothing but the status (and managedFields).
+            managed = obj["metadata"].get("managedFields")
+            status = obj.get("status", _MISSING)
+            obj.clear()
+            obj.update(copy.deepcopy(old))
+            if managed is not None:
+                obj["metadata"]["managedFields"] = managed
+            else:
+                obj["metadata"].pop("managedFields", None)
+            if status is _MISSING:
+                obj.pop("status", None)
+            else:
+                obj["status"] = status
         elif has_status and old is not None:
-            if opts.subresource == "status":
-                managed = obj["metadata"].get("managedFields")
-                status = obj.get("status")
-                obj.clear()
-                obj.update(copy.deepcopy(old))
-                obj["apiVersion"] = rt.api_version
-                if managed is not None:
-                    obj["metadata"]["managedFields"] = managed
-                if status is None:
-                    obj.pop("status", None)
-                else:
-                    obj["status"] = status
-            elif "status" in old:
+            if "status" in old:
                 obj["status"] = copy.deepcopy(old["status"])
             else:
                 obj.pop("status", None)
-        schema = rt.schema or {}
-        unknown = _pure.prune(obj, schema)
-        if unknown:
-            self._field_warnings(rt, [f'unknown field "{u}"' for u in unknown], opts)
-        causes = list(_pure.validate_object_meta(rt, obj, old))
-        _pure.apply_defaults(obj, schema)
-        causes += _pure.validate(obj, schema, old=old)
-        have = {c["field"] for c in causes}
-        causes += [c for c in _scale_causes(rt, obj) if c["field"] not in have]
+        obj["apiVersion"] = rt.api_version
+        name = obj["metadata"].get("name", "")
+        causes = list(builtins.validate_object_meta(rt, obj, old))
+        if opts.subresource == "status":
+            causes += schema.validate_status(obj, rt.schema or {}, old=old, scale=rt.scale)
+        else:
+            causes += schema.validate(obj, rt.schema or {}, old=old, scale=rt.scale)
         if causes:
             raise invalid(rt.kind, name, causes, rt.group)
 
@@ -332,7 +325,6 @@ class Writer:
         managed_fields_done: bool = False,
     ) -> dict[str, Any]:
         """Replace ``current`` by ``new``; no-op updates keep the resourceVersion."""
-        old = current.obj
         old_meta = current.meta
         meta = new.get("metadata")
         if not isinstance(meta, dict):
@@ -341,35 +333,20 @@ class Writer:
         rv = meta.get("resourceVersion")
         if rv and rv != old_meta.get("resourceVersion"):
             raise conflict(rt.plural, name, rt.group)
-        for k in (
-            "name",
-            "namespace",
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-        ):
+        for k in _IMMUTABLE_META:
             if k in old_meta:
                 meta[k] = old_meta[k]
             else:
                 meta.pop(k, None)
-        old_served = self.served(rt, old)
-        self._prepare(rt, new, old_served, opts)
+        old_served = self.served(rt, current.obj)
+        self._decode(rt, new, opts)
+        if not managed_fields_done:
+            self._track(rt, old_served, new, opts, rfc3339(now()))
+        self._admit(rt, new, old_served, opts)
         meta = new["metadata"]  # the strategies may have replaced the metadata dict
         self._check_finalizers(rt, new, old_served)
-        if "generation" in old_meta and _spec_changed(rt, new, old_served):
+        if rt.custom and "generation" in old_meta and _spec_changed(rt, new, old_served):
             meta["generation"] = int(old_meta["generation"]) + 1
-        if not managed_fields_done:
-            _pure.update_managed_fields(
-                old_served,
-                new,
-                manager=opts.manager,
-                operation="Update",
-                api_version=rt.api_version,
-                subresource=opts.subresource,
-                time=rfc3339(now()),
-            )
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if _same(new, old_served):
             return old_served
@@ -380,7 +357,7 @@ class Writer:
         if opts.dry_run:
             return new
         so = self.store.put(storage_key(rt), self._to_storage(rt, new), created=False)
-        if storage_key(rt) == "apiextensions.k8s.io/customresourcedefinitions":
+        if storage_key(rt) == CRD_KEY:
             for hook in self.crd_hooks:
                 hook(so.obj, False)
         return self.served(rt, so.obj)
@@ -480,7 +457,7 @@ class Writer:
         if gone is None:
             return
         if not rt.custom:
-            _pure.builtin_on_delete(rt, gone.obj, self.ctx)
+            builtins.on_delete(rt, gone.obj, self.ctx)
         if storage_key(rt) == "apiextensions.k8s.io/customresourcedefinitions":
             for hook in self.crd_hooks:
                 hook(gone.obj, True)
@@ -521,82 +498,3 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
         elif v != b[k]:
             return False
     return True
-
-
-def _go_type(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int64"
-    if isinstance(v, float):
-        return "float64"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "[]interface {}"
-    if isinstance(v, dict):
-        return "map[string]interface {}"
-    return "<nil>"
-
-
-def _go_print(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, list):
-        return "[" + " ".join(_go_print(i) for i in v) + "]"
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{_go_print(x)}" for k, x in sorted(v.items())) + "]"
-    return str(v)
-
-
-def _scale_causes(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
-    """The checks of a CRD's scale subresource paths (spec and status replicas)."""
-    if not rt.scale:
-        return []
-    out: list[Cause] = []
-    for path_key in ("specReplicasPath", "statusReplicasPath"):
-        path = rt.scale.get(path_key)
-        if not path:
-            continue
-        parts = path.lstrip(".").split(".")
-        jp = "." + ".".join(parts)
-        cur: Any = obj
-        err = ""
-        value: Any = 0
-        for i, p in enumerate(parts):
-            if not isinstance(cur, dict):
-                err = (
-                    f"{jp} accessor error: {_go_print(cur)} is of the type {_go_type(cur)}, "
-                    "expected map[string]interface{}"
-                )
-                break
-            if p not in cur:
-                cur = None
-                break
-            cur = cur[p]
-            if i == len(parts) - 1:
-                if isinstance(cur, bool) or not isinstance(cur, int):
-                    if isinstance(cur, float) and cur.is_integer():
-                        value = int(cur)
-                    else:
-                        err = (
-                            f"{jp} accessor error: {_go_print(cur)} is of the type "
-                            f"{_go_type(cur)}, expected int64"
-                        )
-                else:
-                    value = cur
-        if err:
-            out.append(
-                Cause(reason="FieldValueInvalid", message=f"Invalid value: 0: {err}", field=path)
-            )
-        elif cur is not None and value < 0:
-            out.append(
-                Cause(
-                    reason="FieldValueInvalid",
-                    message=f"Invalid value: {value}: should be a non-negative integer",
-                    field=path,
-                )
-            )
-    return out
