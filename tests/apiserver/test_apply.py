@@ -204,6 +204,19 @@ def test_subresource_writes_have_their_own_entry() -> None:
     assert entries[1]["fieldsV1"] == {"f:status": {"f:phase": {}}}
 
 
+def test_scale_subresource_entry_has_no_time() -> None:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {"replicas": 1},
+    }
+    first = _update(None, deployment)
+    scaled = _update(first, {**first, "spec": {"replicas": 3}}, subresource="scale")
+    entries = {e.get("subresource", ""): e for e in scaled["metadata"]["managedFields"]}
+    assert "time" not in entries["scale"] and "time" in entries[""]
+
+
 def test_managed_fields_sent_by_the_client_replace_the_live_ones() -> None:
     first = _update(None, _cm({"a": "1"}), manager="one")
     reset = _update(first, {**_cm({"a": "1"}, managedFields=[{}])}, manager="two", time=T2)

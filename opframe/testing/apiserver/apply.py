@@ -215,10 +215,17 @@ def update_managed_fields(
     ``new["metadata"]["managedFields"]`` is replaced. Managed fields the client sent in ``new``
     are taken as the starting point (clients may edit them; ``[{}]`` clears them), unless they
     are absent, empty, invalid, or the write is to a subresource; the live ones are used then.
-    ``ignored_fields`` names top-level fields the endpoint resets (``status`` on the main
+    ``group``/``kind`` default to the object's own ``apiVersion``/``kind``; a custom resource
+    needs its CRD ``schema`` for list types. ``ignored_fields`` names top-level fields the
+    endpoint resets (``status`` on the main
     resource of a kind with a status subresource, ``spec`` on ``/status``): changes to them are
     nobody's.
     """
+    if not kind and schema is None:
+        # The object names its own type; callers only need to add a custom resource's schema.
+        api_version_of_object = str(new.get("apiVersion") or "")
+        group = api_version_of_object.rpartition("/")[0]
+        kind = str(new.get("kind") or "")
     node = root_node(group, kind, schema)
     managed: _Managed = {}
     sent = (new.get("metadata") or {}).get("managedFields")
@@ -240,7 +247,8 @@ def update_managed_fields(
         if previous is not None:
             entry.fields = previous.fields
         entry.fields |= changed
-        entry.time = time
+        # The real server's scale handler rebuilds its entry without a time.
+        entry.time = None if subresource == "scale" else time
         managed[entry.ident] = entry
     _store_managed(new, managed)
 
