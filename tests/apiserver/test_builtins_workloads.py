@@ -161,3 +161,15 @@ def test_pdb_status_starts_at_zero_and_both_bounds_are_refused() -> None:
         prepare_update(PDBS, both, pdb, FakeContext())
     assert err.value.details is not None
     assert [c["field"] for c in err.value.details["causes"]] == ["spec", "spec.maxUnavailable"]
+
+
+def test_status_update_keeps_spec_and_labels() -> None:
+    old = _deployment()
+    new = copy.deepcopy(old)
+    new["status"] = {"replicas": 1, "readyReplicas": 1}
+    new["spec"]["replicas"] = 5
+    new["metadata"]["labels"] = {"sneaky": "yes"}
+    prepare_update(DEPLOYMENTS, new, old, FakeContext(), subresource="status")
+    assert new["status"] == {"replicas": 1, "readyReplicas": 1}
+    assert new["spec"] == old["spec"] and "labels" not in new["metadata"]
+    assert new["metadata"]["generation"] == 1

@@ -183,10 +183,23 @@ def _status_update(rt: ResourceType, new: _Obj, old: _Obj) -> None:
     for k, v in old.items():
         if k not in ("metadata", "status", "kind", "apiVersion"):
             new[k] = copy.deepcopy(v)
+    old_meta = old.get("metadata") or {}
     if _key(rt) == ("", "pods"):
         pods.prepare_pod_status_update(new, old)
+        # Old kubelets corrupted owner references through /status; the strategy keeps them.
+        _copy_meta(new, old_meta, "ownerReferences")
     elif _key(rt) == ("", "namespaces"):
         cluster.prepare_namespace_update(new, old, "status")
+    elif rt.group == "apps":
+        # The apps status strategies keep labels: /status must not change what selects.
+        _copy_meta(new, old_meta, "labels")
+
+
+def _copy_meta(new: _Obj, old_meta: dict[str, Any], key: str) -> None:
+    if key in old_meta:
+        _meta(new)[key] = copy.deepcopy(old_meta[key])
+    else:
+        _meta(new).pop(key, None)
 
 
 def _main_update(rt: ResourceType, new: _Obj, old: _Obj, ctx: BuiltinContext) -> None:
