@@ -209,10 +209,10 @@ def test_scale_subresource_entry_has_no_time() -> None:
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "d"},
-        "spec": {"replicas": 1},
+        "spec": {"replicas": 1, "paused": True},
     }
     first = _update(None, deployment)
-    scaled = _update(first, {**first, "spec": {"replicas": 3}}, subresource="scale")
+    scaled = _update(first, {**first, "spec": {"replicas": 3, "paused": True}}, subresource="scale")
     entries = {e.get("subresource", ""): e for e in scaled["metadata"]["managedFields"]}
     assert "time" not in entries["scale"] and "time" in entries[""]
 
