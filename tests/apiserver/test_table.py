@@ -140,3 +140,28 @@ def test_jsonpath_escaped_dots_and_indexes() -> None:
     assert evaluate_jsonpath(obj, r".metadata.labels.app\.kubernetes\.io/name") == ["x"]
     assert evaluate_jsonpath(obj, ".items[1]") == [2]
     assert evaluate_jsonpath(obj, ".items[*]") == [1, 2]
+
+
+def test_events_print_the_same_through_both_apis() -> None:
+    from opframe.testing.apiserver.builtins import convert_event
+
+    core_rt, v1_rt = builtin_type("", "events"), builtin_type("events.k8s.io", "events")
+    assert core_rt is not None and v1_rt is not None
+    core = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "e"},
+        "involvedObject": {"kind": "Pod", "name": "p"},
+        "reason": "Started",
+        "message": " hi ",
+        "type": "Normal",
+        "source": {"component": "kubelet", "host": "node-1"},
+        "count": 2,
+        "firstTimestamp": "2024-01-01T00:00:00Z",
+        "lastTimestamp": "2024-01-01T00:00:00Z",
+    }
+    via_core = to_table(core_rt, [core], list_meta={})["rows"][0]["cells"]
+    via_v1 = to_table(v1_rt, [convert_event(core, "events.k8s.io/v1")], list_meta={})
+    assert via_v1["rows"][0]["cells"] == via_core
+    assert via_core[1:7] == ["Normal", "Started", "pod/p", "", "kubelet, node-1", "hi"]
+    assert via_core[8:] == [2, "e"]

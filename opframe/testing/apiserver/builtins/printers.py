@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from opframe.testing.apiserver.builtins.events import convert_event
 from opframe.testing.apiserver.builtins.workloads import format_selector
 
 __all__ = ["BUILTIN_PRINTERS", "DOCS", "Printer", "age", "human_duration"]
@@ -541,7 +542,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
             age(_m(o, "creationTimestamp")),
         ],
     ),
-    ("events.k8s.io", "events"): (_EVENT_COLS, _event_row),
+    ("events.k8s.io", "events"): (_EVENT_COLS, lambda o: _event_row(convert_event(o, "v1"))),
     ("rbac.authorization.k8s.io", "rolebindings"): (_binding_cols("roleBinding"), _binding_row),
     ("rbac.authorization.k8s.io", "clusterrolebindings"): (
         _binding_cols("clusterRoleBinding"),
