@@ -20,7 +20,7 @@ from opframe.testing.apiserver.builtins.meta import (
     is_dns1123_subdomain,
     validate_labels,
 )
-from opframe.testing.apiserver.builtins.pods import port_name_errors
+from opframe.testing.apiserver.builtins.podvalidation import port_name_errors
 from opframe.testing.apiserver.status import Cause
 
 __all__ = [

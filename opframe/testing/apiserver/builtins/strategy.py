@@ -13,7 +13,14 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from opframe.testing.apiserver.builtins import cluster, configdata, events, pods, services
+from opframe.testing.apiserver.builtins import (
+    cluster,
+    configdata,
+    events,
+    pods,
+    podvalidation,
+    services,
+)
 from opframe.testing.apiserver.builtins import workloads as wl
 from opframe.testing.apiserver.builtins.context import BuiltinContext
 from opframe.testing.apiserver.builtins.meta import meta_warnings, validate_object_meta
@@ -84,7 +91,7 @@ def _validate(rt: ResourceType, obj: _Obj, old: _Obj | None) -> list[Cause]:
         return events.validate_event(rt, core, rt.api_version, old)
     causes = validate_object_meta(rt, obj, old)
     if key == ("", "pods"):
-        causes.extend(pods.validate_pod_spec(obj.get("spec"), "spec"))
+        causes.extend(podvalidation.validate_pod_spec(obj.get("spec"), "spec"))
     elif key == ("", "services"):
         causes.extend(services.validate_service(obj))
     elif key == ("", "configmaps"):
@@ -219,7 +226,7 @@ def _main_update(rt: ResourceType, new: _Obj, old: _Obj, ctx: BuiltinContext) ->
 def _update_causes(rt: ResourceType, new: _Obj, old: _Obj) -> list[Cause]:
     key = _key(rt)
     if key == ("", "pods"):
-        return pods.validate_pod_update(new, old)
+        return podvalidation.validate_pod_update(new, old)
     if key == ("", "services"):
         return services.validate_service_update(new, old)
     if key in (("", "configmaps"), ("", "secrets")):

@@ -14,7 +14,8 @@ from opframe.testing.apiserver.builtins.fielderrors import (
     required,
 )
 from opframe.testing.apiserver.builtins.meta import validate_labels
-from opframe.testing.apiserver.builtins.pods import default_pod_template, validate_pod_spec
+from opframe.testing.apiserver.builtins.pods import default_pod_template
+from opframe.testing.apiserver.builtins.podvalidation import validate_pod_spec
 from opframe.testing.apiserver.status import Cause
 
 __all__ = [
