@@ -41,7 +41,14 @@ _MANAGER = "kube-controller-manager"
 class Controllers:
     """Garbage collector and namespace controller over one store."""
 
-    def __init__(self, store: Store, registry: Registry, writer: Writer) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        writer: Writer,
+        *,
+        default_service_accounts: bool = False,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.writer = writer
@@ -50,9 +57,12 @@ class Controllers:
         self._work: deque[Callable[[], None]] = deque()
         self._scheduled = False
         self._closed = False
+        self._service_accounts = default_service_accounts
         store.on_write.append(self._on_write)
         for key, so in store.all_objects():
             self._index(key, None, so)
+            if key == "/namespaces":
+                self._schedule(lambda n=so.meta["name"]: self._default_service_account(n))
 
     def close(self) -> None:
         """Stop running queued work."""
@@ -91,6 +101,8 @@ class Controllers:
             return
         self._index(ev.key, ev.prev, ev.obj)
         meta = ev.obj.meta
+        if ev.type == "ADDED" and ev.key == "/namespaces":
+            self._schedule(lambda n=meta["name"]: self._default_service_account(n))
         if meta.get("deletionTimestamp"):
             finalizers = meta.get("finalizers") or []
             uid = meta.get("uid", "")
@@ -210,6 +222,21 @@ class Controllers:
             self._update_meta(found[0], found[1], _drop_finalizer("orphan"))
 
     # -- namespaces --------------------------------------------------------------------------
+
+    def _default_service_account(self, namespace: str) -> None:
+        """The service-account controller's job: a ``default`` ServiceAccount everywhere."""
+        if not self._service_accounts:
+            return
+        ns = self.store.get("/namespaces", "", namespace)
+        if ns is None or ns.meta.get("deletionTimestamp"):
+            return
+        if self.store.get("/serviceaccounts", namespace, "default") is not None:
+            return
+        rt = self.registry.find_plural("serviceaccounts")
+        if rt is None:
+            return
+        obj = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+        self.writer.create(rt, obj, namespace, WriteOptions(manager=_MANAGER))
 
     def _namespaced_types(self) -> list[ResourceType]:
         seen: dict[str, ResourceType] = {}

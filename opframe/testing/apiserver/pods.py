@@ -14,7 +14,7 @@ from aiohttp import web
 from opframe.testing.apiserver.handlers import json_response
 from opframe.testing.apiserver.request import Target, decode_body
 from opframe.testing.apiserver.status import StatusError, bad_request, conflict, not_found
-from opframe.testing.apiserver.writes import DeleteOptions, WriteOptions, Writer
+from opframe.testing.apiserver.writes import DeleteOptions, Writer
 
 if TYPE_CHECKING:
     from opframe.testing.apiserver.server import PodLogProvider
@@ -97,12 +97,8 @@ class PodSubresources:
             }
         )
         new.setdefault("status", {})["conditions"] = conditions
-        manager = user_agent.split("/", 1)[0] or "kube-scheduler"
-        rt = target.rt
         # Binding writes spec.nodeName, which the pod update strategy forbids: store directly.
-        _ = WriteOptions(manager=manager)
         self.writer.store.put("/pods", new, created=False)
-        del rt
         return json_response(201, _success(201))
 
     def _evict(self, target: Target) -> web.StreamResponse:
@@ -132,20 +128,33 @@ class PodSubresources:
                 "ContainerCreating"
             )
         tail = q.get("tailLines")
+        chunks = logs.pod_log(
+            target.namespace or "",
+            target.name,
+            container,
+            follow=q.get("follow") in ("true", "1"),
+            tail_lines=int(tail) if tail else None,
+            previous=q.get("previous") in ("true", "1"),
+        )
+        # The first chunk decides between an error answer and a stream: the provider raises
+        # LookupError (with the kubelet's words) when the container has no log yet.
+        try:
+            first = await anext(chunks, None)
+        except LookupError as e:
+            raise bad_request(str(e.args[0]) if e.args else str(e)) from None
         resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         try:
-            async for chunk in logs.pod_log(
-                target.namespace or "",
-                target.name,
-                container,
-                follow=q.get("follow") in ("true", "1"),
-                tail_lines=int(tail) if tail else None,
-                previous=q.get("previous") in ("true", "1"),
-            ):
-                await resp.write(chunk)
+            if first is not None:
+                await resp.write(first)
+                async for chunk in chunks:
+                    await resp.write(chunk)
             await resp.write_eof()
         except ConnectionError:
             pass
+        finally:
+            closer = getattr(chunks, "aclose", None)
+            if closer is not None:
+                await closer()
         return resp

@@ -115,6 +115,9 @@ class ApiServer:
     must send (generated if ``None``). ``port``: 0 picks a free one. ``state_dir``: where the
     certificates, the kubeconfig and (with ``persist``) the objects live; a temporary
     directory otherwise. ``watch_history``: events kept per resource for watches that resume.
+    ``default_service_accounts``: run the service-account controller (a ``default``
+    ServiceAccount in every namespace, which pods need); off by default, as on a bare
+    kube-apiserver.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class ApiServer:
         state_dir: str | Path | None = None,
         watch_history: int = 10_000,
         persist: bool | None = None,
+        default_service_accounts: bool = False,
     ) -> None:
         self.tls = tls
         self.token = token or secrets.token_urlsafe(24)
@@ -145,7 +149,12 @@ class ApiServer:
         self.writer = Writer(self.store, self.registry, self.context)
         self.crds = CrdController(self.store, self.registry, self.writer)
         self.crds.restore()
-        self.controllers = Controllers(self.store, self.registry, self.writer)
+        self.controllers = Controllers(
+            self.store,
+            self.registry,
+            self.writer,
+            default_service_accounts=default_service_accounts,
+        )
         self.handlers = Handlers(self.writer)
         self.watches = WatchRegistry()
         self.faults = Faults(self.watches)

@@ -116,7 +116,12 @@ def conflict(resource: str, name: str, group: str = "", why: str = "") -> Status
 
 def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> StatusError:
     """422 ``Invalid``: ``Kind.group "name" is invalid: [field: msg, ...]``."""
-    parts = [f"{c['field']}: {c['message']}" if c["field"] else c["message"] for c in causes]
+    parts: list[str] = []
+    for c in causes:
+        # apimachinery's aggregate drops repeated messages; the causes keep every entry.
+        text = f"{c['field']}: {c['message']}" if c["field"] else c["message"]
+        if text not in parts:
+            parts.append(text)
     joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     details = _details(name, group, kind)
     details["causes"] = list(causes)
