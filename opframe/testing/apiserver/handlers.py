@@ -387,7 +387,11 @@ class Handlers:
         meta.pop("remainingItemCount", None)
         deleted: list[bytes] = []
         for so in page:
-            obj, _ = self.writer.delete(rt, so, opts)
+            obj, removed = self.writer.delete(rt, so, opts)
+            if removed:
+                # The collection answer lists removed objects as they were stored.
+                deleted.append(self.object_bytes(rt, so, item=True))
+                continue
             deleted.append(
                 dumps({k: v for k, v in obj.items() if k not in ("kind", "apiVersion")})
                 if not rt.custom
