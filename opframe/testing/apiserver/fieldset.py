@@ -147,6 +147,9 @@ def _empty(value: Any) -> bool:
 
 
 def _compare(lhs: Any, rhs: Any, node: Node, path: Path, diff: Diff) -> None:
+    # Most of an object is unchanged by a write; the C-level == skips those subtrees whole.
+    if lhs is rhs or (type(lhs) is type(rhs) and lhs == rhs):
+        return
     lkind, rkind = _container(lhs, node), _container(rhs, node)
     # Two empty containers compare as one value (null and {} differ), as in structured-merge-diff.
     both_empty = _empty(lhs) and _empty(rhs) and not node.zero
