@@ -459,3 +459,17 @@ def test_apply_body_that_is_not_a_yaml_object_is_a_400(body: str) -> None:
         decode_apply_body(body)
     assert caught.value.code == 400
     assert caught.value.message.startswith("error decoding YAML: ")
+
+
+def test_applied_list_map_with_duplicate_keys_is_refused() -> None:
+    spec = {"tags": [{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]}
+    with pytest.raises(StatusError) as caught:
+        _apply(None, spec, "alpha")
+    assert caught.value.code == 500
+    assert caught.value.message.endswith('.spec.tags: duplicate entries for key [key="a"]')
+
+
+def test_applied_list_map_item_without_its_key_is_refused() -> None:
+    with pytest.raises(StatusError) as caught:
+        _apply(None, {"tags": [{"value": "1"}]}, "alpha")
+    assert 'omits key field "key"' in caught.value.message

@@ -304,16 +304,7 @@ def _merge_list(lhs: list[Any], rhs: list[Any], node: Node) -> list[Any]:
     lpes = [item_element(v, node) for v in lhs]
     rpes = [item_element(v, node) for v in rhs]
     left = dict(zip(lpes, lhs, strict=True))
-    right: dict[str, Any] = {}
-    for pe, item in zip(rpes, rhs, strict=True):
-        if pe in right:
-            raise StatusError(
-                500,
-                "",
-                f"failed to create typed patch object: {path_string((pe,))}: duplicate entries "
-                f"for key {path_string((pe,))}",
-            )
-        right[pe] = item
+    right = dict(zip(rpes, rhs, strict=True))
     shared = [pe for pe in rpes if pe in left]
     out: list[Any] = []
     done: set[str] = set()
@@ -346,6 +337,35 @@ def _merge_list(lhs: list[Any], rhs: list[Any], node: Node) -> list[Any]:
             ri += 1
             si += 1 if si < len(shared) and shared[si] == pe else 0
     return out
+
+
+def _config_errors(value: Any, node: Node, path: Path) -> str:
+    """The first reason the applied configuration cannot be typed, as structured-merge-diff
+    words it (duplicate list-map keys or set values, a list-map item without its keys)."""
+    if is_associative(node) and isinstance(value, list):
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            if node.list_type == "map" and isinstance(item, dict):
+                for key in node.keys:
+                    if key not in item and key not in node.key_defaults:
+                        return (
+                            f"{path_string(path)}: element {i}: associative list with keys has "
+                            f'an element that omits key field "{key}" (and doesn\'t have '
+                            "default value)"
+                        )
+            element = item_element(item, node)
+            if element in seen:
+                return f"{path_string(path)}: duplicate entries for key {path_string((element,))}"
+            seen.add(element)
+            found = _config_errors(item, node.item(), (*path, element))
+            if found:
+                return found
+    elif isinstance(value, dict) and is_granular(node):
+        for key, sub in value.items():
+            found = _config_errors(sub, node.child(key), (*path, f"f:{key}"))
+            if found:
+                return found
+    return ""
 
 
 def _remove(obj: Any, path: Path, node: Node, keep: set[Path]) -> None:
@@ -484,6 +504,17 @@ def server_side_apply(
     del resource  # part of the interface for messages; the checks above do not need it
 
     node = root_node(group, kind, schema)
+    problem = _config_errors(applied, node, ())
+    if problem:
+        # Not a Status error in the real server either: it answers 500 with this text.
+        namespace = str(meta.get("namespace") or "")
+        version = api_version.rpartition("/")[2]
+        raise StatusError(
+            500,
+            "",
+            f"failed to create typed patch object ({namespace}/{name}; {group}/{version}, "
+            f"Kind={kind}): {problem}",
+        )
     managed = _live_managed(live)
     base = _without_managed(live)
     merged: dict[str, Any] = _merge(base, applied, node) if base else json_copy(applied)
