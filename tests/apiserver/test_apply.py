@@ -473,3 +473,16 @@ def test_applied_list_map_item_without_its_key_is_refused() -> None:
     with pytest.raises(StatusError) as caught:
         _apply(None, {"tags": [{"value": "1"}]}, "alpha")
     assert 'omits key field "key"' in caught.value.message
+
+
+def test_list_item_the_applier_alone_owned_is_removed_when_no_longer_sent() -> None:
+    live = _apply(None, {"tags": [{"key": "a"}, {"key": "b"}], "aliases": ["x", "y"]}, "alpha")
+    out = _apply(live, {"tags": [{"key": "a"}], "aliases": ["x"]}, "alpha")
+    assert out["spec"] == {"tags": [{"key": "a"}], "aliases": ["x"]}
+
+
+def test_list_item_another_applier_also_owns_stays() -> None:
+    live = _apply(None, {"tags": [{"key": "a"}, {"key": "b"}]}, "alpha")
+    live = _apply(live, {"tags": [{"key": "b"}]}, "beta")
+    out = _apply(live, {"tags": [{"key": "a"}]}, "alpha")
+    assert out["spec"]["tags"] == [{"key": "a"}, {"key": "b"}]

@@ -136,3 +136,7 @@ def test_json_patch_negative_index_counts_from_the_end() -> None:
 def test_json_equal_distinguishes_booleans_from_numbers() -> None:
     assert not json_equal(True, 1)
     assert json_equal({"a": [1, 2.0]}, {"a": [1.0, 2]})
+
+
+def test_json_patch_test_for_null_passes_on_a_missing_member() -> None:
+    assert json_patch({"a": {}}, [{"op": "test", "path": "/a/b", "value": None}]) == {"a": {}}
