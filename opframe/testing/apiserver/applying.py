@@ -8,7 +8,7 @@ merged object to the generic write path with its managedFields already computed.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -34,7 +34,8 @@ def apply_request(
     q = request.query
     manager = q.get("fieldManager", "")
     applied = apply.decode_apply_body(raw)
-    meta = applied.get("metadata") if isinstance(applied.get("metadata"), dict) else {}
+    raw_meta = applied.get("metadata")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     if meta.get("name", "") and meta["name"] != target.name:
         raise bad_request(
             f"the name of the object ({meta['name']}) does not match the name on the URL "

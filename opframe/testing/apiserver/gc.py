@@ -22,6 +22,7 @@ import copy
 import logging
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from opframe.testing.apiserver.registry import Registry, storage_key
@@ -62,7 +63,7 @@ class Controllers:
         for key, so in store.all_objects():
             self._index(key, None, so)
             if key == "/namespaces":
-                self._schedule(lambda n=so.meta["name"]: self._default_service_account(n))
+                self._schedule(partial(self._default_service_account, so.meta["name"]))
 
     def close(self) -> None:
         """Stop running queued work."""
@@ -97,12 +98,12 @@ class Controllers:
                 self._schedule(lambda: self._finish_namespace(ns))
             for o in ev.obj.meta.get("ownerReferences") or []:
                 owner_uid = o.get("uid", "")
-                self._schedule(lambda u=owner_uid: self._foreground_check(u))
+                self._schedule(partial(self._foreground_check, owner_uid))
             return
         self._index(ev.key, ev.prev, ev.obj)
         meta = ev.obj.meta
         if ev.type == "ADDED" and ev.key == "/namespaces":
-            self._schedule(lambda n=meta["name"]: self._default_service_account(n))
+            self._schedule(partial(self._default_service_account, meta["name"]))
         if meta.get("deletionTimestamp"):
             finalizers = meta.get("finalizers") or []
             uid = meta.get("uid", "")
@@ -173,9 +174,7 @@ class Controllers:
             alive = [r for r in refs if r.get("uid") in self._uids]
             if alive:
                 if len(alive) != len(refs):
-                    self._update_meta(
-                        rt, so, lambda m, a=alive: m.__setitem__("ownerReferences", a)
-                    )
+                    self._update_meta(rt, so, _set_owners(alive))
                 continue
             if not so.meta.get("deletionTimestamp"):
                 self.writer.delete(rt, so, DeleteOptions(propagation="Background"))
@@ -216,10 +215,10 @@ class Controllers:
                     m.pop("ownerReferences", None)
 
             self._update_meta(rt, so, change)
-        ref = self._uids.get(uid)
-        found = self._get(ref) if ref else None
-        if found is not None:
-            self._update_meta(found[0], found[1], _drop_finalizer("orphan"))
+        owner_ref = self._uids.get(uid)
+        owner = self._get(owner_ref) if owner_ref else None
+        if owner is not None:
+            self._update_meta(owner[0], owner[1], _drop_finalizer("orphan"))
 
     # -- namespaces --------------------------------------------------------------------------
 
@@ -267,6 +266,13 @@ class Controllers:
         # The namespace controller's last step: the "kubernetes" finalizer in spec goes, and
         # with it the namespace.
         self.writer.remove(rt_ns, ns)
+
+
+def _set_owners(owners: list[Any]) -> Callable[[dict[str, Any]], None]:
+    def change(m: dict[str, Any]) -> None:
+        m["ownerReferences"] = owners
+
+    return change
 
 
 def _drop_finalizer(name: str) -> Callable[[dict[str, Any]], None]:

@@ -266,7 +266,8 @@ class Handlers:
         rt = target.rt
         if target.subresource == "scale":
             return self._update_scale(target, body, opts)
-        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        raw_meta = body.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         if meta.get("name", "") != target.name:
             raise bad_request(
                 f"the name of the object ({meta.get('name', '')}) does not match the name on "

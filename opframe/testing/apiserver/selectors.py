@@ -133,7 +133,7 @@ def parse_label_selector(text: str) -> LabelPredicate:
             assert key is not None
             _check_key(key)
             pos += 1
-            reqs.append(lambda labels, k=key: k not in labels)
+            reqs.append(_requirement(key, "!", frozenset()))
         elif _is_ident(tok):
             assert tok is not None
             key = tok
@@ -141,7 +141,7 @@ def parse_label_selector(text: str) -> LabelPredicate:
             pos += 1
             op = peek()
             if op is None or op == ",":
-                reqs.append(lambda labels, k=key: k in labels)
+                reqs.append(_requirement(key, "exists", frozenset()))
             elif op in ("=", "==", "!="):
                 pos += 1
                 val = peek()
@@ -151,9 +151,9 @@ def parse_label_selector(text: str) -> LabelPredicate:
                     val = ""
                 assert val is not None
                 if op == "!=":
-                    reqs.append(lambda labels, k=key, v=val: labels.get(k) != v)
+                    reqs.append(_requirement(key, "notin", frozenset({val})))
                 else:
-                    reqs.append(lambda labels, k=key, v=val: labels.get(k) == v)
+                    reqs.append(_requirement(key, "in", frozenset({val})))
             elif op in ("in", "notin"):
                 pos += 1
                 if peek() != "(":
@@ -174,9 +174,9 @@ def parse_label_selector(text: str) -> LabelPredicate:
                     values.add(t)
                     pos += 1
                 if op == "in":
-                    reqs.append(lambda labels, k=key, vs=frozenset(values): labels.get(k) in vs)
+                    reqs.append(_requirement(key, "in", frozenset(values)))
                 else:
-                    reqs.append(lambda labels, k=key, vs=frozenset(values): labels.get(k) not in vs)
+                    reqs.append(_requirement(key, "notin", frozenset(values)))
             elif op in ("<", ">"):
                 pos += 1
                 val = peek()
@@ -204,6 +204,24 @@ def parse_label_selector(text: str) -> LabelPredicate:
     if len(reqs) == 1:
         return reqs[0]
     return lambda labels: all(r(labels) for r in reqs)
+
+
+def _requirement(key: str, op: str, values: frozenset[str]) -> LabelPredicate:
+    """One label requirement: ``exists``, ``!`` (does not exist), ``in`` or ``notin``."""
+    if op == "exists":
+        return lambda labels: key in labels
+    if op == "!":
+        return lambda labels: key not in labels
+    if op == "in":
+        return lambda labels: labels.get(key) in values
+    # notin and != also match objects without the label, as in Kubernetes.
+    return lambda labels: labels.get(key) not in values
+
+
+def _field_requirement(field: str, value: str, *, equal: bool) -> ObjectPredicate:
+    if equal:
+        return lambda obj: field_value(obj, field) == value
+    return lambda obj: field_value(obj, field) != value
 
 
 def _compare(key: str, num: int, greater: bool) -> LabelPredicate:
@@ -278,9 +296,9 @@ def parse_field_selector(text: str, resource: str, custom: bool = False) -> Obje
                 '"metadata.namespace"'
             )
         if op == "!=":
-            reqs.append(lambda o, f=field, v=value: field_value(o, f) != v)
+            reqs.append(_field_requirement(field, value, equal=False))
         else:
-            reqs.append(lambda o, f=field, v=value: field_value(o, f) == v)
+            reqs.append(_field_requirement(field, value, equal=True))
     if not reqs:
         return lambda o: True
     if len(reqs) == 1:

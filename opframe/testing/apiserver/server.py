@@ -35,7 +35,7 @@ from opframe.testing.apiserver.request import NOT_FOUND_TEXT, PlainNotFound, res
 from opframe.testing.apiserver.status import StatusError
 from opframe.testing.apiserver.storage import Store
 from opframe.testing.apiserver.tls import write_certificates, write_kubeconfig
-from opframe.testing.apiserver.watch import WatchRegistry
+from opframe.testing.apiserver.watch import WATCHES, WatchRegistry
 from opframe.testing.apiserver.writes import WriteOptions, Writer
 
 __all__ = ["ApiServer", "PodLogProvider"]
@@ -182,7 +182,7 @@ class ApiServer:
         app = web.Application(
             client_max_size=64 * 1024 * 1024, handler_args={"tcp_keepalive": True}
         )
-        app["watches"] = self.watches
+        app[WATCHES] = self.watches
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         ssl_ctx = None
         if self.tls:

@@ -23,7 +23,7 @@ from opframe.testing.apiserver.storage import StoredObject, Watcher, WatchEvent,
 if TYPE_CHECKING:
     from opframe.testing.apiserver.handlers import Handlers
 
-__all__ = ["WatchRegistry", "serve_watch"]
+__all__ = ["WATCHES", "WatchRegistry", "serve_watch"]
 
 
 class WatchRegistry:
@@ -54,6 +54,10 @@ class WatchRegistry:
     def count(self) -> int:
         """How many streams are open."""
         return len(self._streams)
+
+
+#: Where the application keeps its :class:`WatchRegistry`.
+WATCHES: web.AppKey[WatchRegistry] = web.AppKey("watches", WatchRegistry)
 
 
 def _event_line(kind: str, obj: bytes) -> bytes:
@@ -182,7 +186,7 @@ async def _pump(
     bookmarks: bool,
     rt: Any,
 ) -> None:
-    registry: WatchRegistry = request.app["watches"]
+    registry = request.app[WATCHES]
     stop = asyncio.Event()
     registry.add(stop, key)
     loop = asyncio.get_running_loop()

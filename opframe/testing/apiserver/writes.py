@@ -294,7 +294,7 @@ class Writer:
             managed = obj["metadata"].get("managedFields")
             status = obj.get("status", _MISSING)
             obj.clear()
-            obj.update(copy.deepcopy(old))
+            obj.update(copy.deepcopy(old or {}))
             if managed is not None:
                 obj["metadata"]["managedFields"] = managed
             else:
@@ -427,8 +427,8 @@ class Writer:
             phase = (current.obj.get("status") or {}).get("phase")
             if phase not in ("Succeeded", "Failed"):
                 spec_grace = (current.obj.get("spec") or {}).get("terminationGracePeriodSeconds")
-                grace = opts.grace_seconds if opts.grace_seconds is not None else spec_grace
-                grace = 30 if grace is None else int(grace)
+                wanted = opts.grace_seconds if opts.grace_seconds is not None else spec_grace
+                grace = 30 if wanted is None else int(wanted)
         graceful = key == "/pods" or bool(finalizers) or grace > 0
         if key == "/namespaces":
             graceful = True

@@ -1,0 +1,48 @@
+"""Every conformance transcript recorded from a real kube-apiserver replays on our server.
+
+One test per transcript (tests/conformance/*.json); a failure lists each step that answered
+differently, with the differences after normalisation (see tests/conformance/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from opframe.testing.apiserver import ApiServer
+from tests.apiserver._replay import Replay
+
+TRANSCRIPTS = sorted((Path(__file__).parent.parent / "conformance").glob("*.json"))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("path", TRANSCRIPTS, ids=[p.stem for p in TRANSCRIPTS])
+async def test_transcript_replays_identically(path: Path, api_server_http: ApiServer) -> None:
+    transcript = _load(path)
+    headers = {"Authorization": f"Bearer {api_server_http.token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        failures = await Replay(session, api_server_http.url, transcript).run()
+    assert not failures, f"{path.name}: {len(failures)} steps differ:\n" + "\n".join(failures)
+
+
+def test_every_transcript_is_replayed() -> None:
+    assert len(TRANSCRIPTS) >= 22
+
+
+async def test_replayer_reports_an_answer_that_differs(api_server_http: ApiServer) -> None:
+    transcript = _load(TRANSCRIPTS[0].parent / "configmap-crud.json")
+    step = next(s for s in transcript["steps"] if s["id"] == "get")
+    step["response"]["body"]["data"]["mode"] = "not what the server says"
+    headers = {"Authorization": f"Bearer {api_server_http.token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        failures = await Replay(session, api_server_http.url, transcript).run()
+    assert [f.split(":")[0] for f in failures] == ["get"]
