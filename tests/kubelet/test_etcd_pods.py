@@ -38,7 +38,8 @@ PEERS = ["etcd-0", "etcd-1", "etcd-2"]
 
 
 def _fqdn(name: str) -> str:
-    return f"{name}.etcd.{NS}.svc.cluster.local"
+    # The `.svc` form operators use: with no DNS search path, the hosts file lists it too.
+    return f"{name}.etcd.{NS}.svc"
 
 
 def etcd_pod(name: str, image: str, peers: list[str], *, readiness: bool = True) -> Obj:
@@ -54,7 +55,7 @@ def etcd_pod(name: str, image: str, peers: list[str], *, readiness: bool = True)
             "--listen-client-urls=http://$(POD_IP):2379",
             "--advertise-client-urls=http://$(POD_NAME).etcd.$(POD_NAMESPACE).svc.cluster.local:2379",
             "--listen-peer-urls=http://$(POD_IP):2380",
-            "--initial-advertise-peer-urls=http://$(POD_NAME).etcd.$(POD_NAMESPACE).svc.cluster.local:2380",
+            "--initial-advertise-peer-urls=http://$(POD_NAME).etcd.$(POD_NAMESPACE).svc:2380",
             f"--initial-cluster={initial}",
             "--initial-cluster-state=new",
             "--initial-cluster-token=opframe-test",

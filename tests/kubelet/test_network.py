@@ -41,7 +41,19 @@ def test_same_owner_gets_same_address_and_release_does_not_reuse_at_once() -> No
 def test_hosts_file_names_the_pod_itself_with_its_subdomain_fqdn() -> None:
     me = _pod("etcd-0", "127.9.0.1", sub="etcd")
     text = render_hosts(me, [], [])
-    assert "127.9.0.1\tetcd-0.etcd.ns.svc.cluster.local\tetcd-0" in text
+    assert "127.9.0.1\tetcd-0.etcd.ns.svc.cluster.local\tetcd-0.etcd.ns.svc\t" in text
+
+
+def test_pods_own_names_include_every_search_path_form() -> None:
+    me = _pod("etcd-0", "127.9.0.1", sub="etcd")
+    own = render_hosts(me, [], []).splitlines()[7].split("\t")
+    assert own[1:] == [
+        "etcd-0.etcd.ns.svc.cluster.local",
+        "etcd-0.etcd.ns.svc",
+        "etcd-0.etcd.ns",
+        "etcd-0.etcd",
+        "etcd-0",
+    ]
 
 
 def test_peers_under_a_headless_service_resolve_by_hostname_fqdn() -> None:

@@ -186,9 +186,12 @@ def render_hosts(
         "fe00::1\tip6-allnodes",
         "fe00::2\tip6-allrouters",
     ]
+    # Every form a pod's search path would complete (there is no resolv.conf search here):
+    # etcd checks that its own advertised peer URL, often `host.sub.ns.svc`, resolves.
     own = [me.effective_hostname]
     if me.subdomain:
-        own.insert(0, f"{me.effective_hostname}.{me.subdomain}.{me.namespace}.svc.{domain}")
+        base = f"{me.effective_hostname}.{me.subdomain}"
+        own = [*_names(base, me.namespace, me.namespace, domain), me.effective_hostname]
     lines.append(f"{me.ip}\t" + "\t".join(own))
     lines.append("")
     lines.append("# Cluster DNS names: pods under headless services, then services (a ClusterIP")
