@@ -214,12 +214,13 @@ class Controller(Generic[T]):
             raise RuntimeError(f"controller {self.name!r} is already set up")
         controller_metrics = metrics.controller(self.name)
         controller_metrics.max_concurrent.set(self.max_concurrent_reconciles)
-        controller_metrics.active_workers.set(0)
         queue_metrics = metrics.queue(self.name)
         queue: WorkQueue[Request] = WorkQueue(
             rate_limiter=self._rate_limiter, metrics=queue_metrics
         )
         queue_metrics.bind(queue)
+        # Each worker holds one key while it works: the keys in flight are the busy workers.
+        controller_metrics.active_workers.set_function(lambda: queue.in_flight)
         self._queue = queue
         informers = [
             cache.informer(
@@ -312,11 +313,9 @@ class Controller(Generic[T]):
 
     async def _worker(self, queue: WorkQueue[Request], bound: _Bound) -> None:
         async for request in queue:
-            bound.metrics.active_workers.inc()
             try:
                 await self._process(queue, bound, request)
             finally:
-                bound.metrics.active_workers.dec()
                 queue.done(request)
 
     async def _process(self, queue: WorkQueue[Request], bound: _Bound, request: Request) -> None:

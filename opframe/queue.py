@@ -257,6 +257,11 @@ class WorkQueue(Generic[K]):
         return frozenset(self._processing)
 
     @property
+    def in_flight(self) -> int:
+        """How many keys are handed out to workers right now."""
+        return len(self._processing)
+
+    @property
     def delayed(self) -> int:
         """The number of keys waiting for their :meth:`add_after` delay."""
         return len(self._ready_at)

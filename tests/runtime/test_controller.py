@@ -452,3 +452,22 @@ async def test_not_found_for_the_object_itself_is_not_logged_as_an_error(
     assert [r.object_name for r in errors] == ["b"]  # type: ignore[attr-defined]
     deleted = [r for r in caplog.records if "deleted during the reconcile" in r.getMessage()]
     assert [r.object_name for r in deleted] == ["a"]  # type: ignore[attr-defined]
+
+
+async def test_active_workers_counts_reconciles_in_flight() -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        started.set()
+        await release.wait()
+
+    metrics = Metrics()
+    controller = Controller(for_=Web, reconciler=reconcile, name="webs")
+    labels = {"controller": "webs"}
+    async with running(controller, metrics=metrics) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await started.wait()
+        assert metrics.registry.get_sample_value("controller_runtime_active_workers", labels) == 1
+        release.set()
+    assert metrics.registry.get_sample_value("controller_runtime_active_workers", labels) == 0

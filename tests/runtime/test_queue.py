@@ -202,5 +202,6 @@ async def test_in_flight_measures_report_running_work() -> None:
     queue.add("a")
     await queue.get()
     assert queue.processing == frozenset({"a"})
+    assert queue.in_flight == 1
     assert queue.unfinished_work_seconds() >= 0.0
     assert queue.longest_running_seconds() >= 0.0
