@@ -347,50 +347,21 @@ class Controller(Generic[T]):
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("reconciling; triggered by %s", _describe(ctx.reasons))
         started = time.monotonic()
+        deadline = asyncio.timeout(self.reconcile_timeout)  # None: no deadline
         try:
-            if self.reconcile_timeout is None:
+            async with deadline:
                 result = await call
-            else:
-                async with asyncio.timeout(self.reconcile_timeout):
-                    result = await call
         except TerminalError as exc:
             bound.metrics.observe("error", time.monotonic() - started)
             bound.metrics.terminal_error()
             logger.error("reconcile failed with a terminal error, not retrying: %s", exc)
             queue.forget(request)
             return
-        except NotFound as exc:
+        except Exception as exc:
             bound.metrics.observe("error", time.monotonic() - started)
-            if _names(exc, request, self.for_):
-                # Deleted while we worked (typically: our own finalizer removal let it go and
-                # the cache had not caught up). The retry finds it gone and stops there.
-                logger.info("object deleted during the reconcile: %s", exc.message)
-            else:
-                logger.exception(
-                    "reconcile failed, retrying (attempt %d; triggered by %s)",
-                    ctx.retries + 1,
-                    _describe(ctx.reasons),
-                )
-            self._retry(queue, request, Reason("retry"))
-            return
-        except Conflict as exc:
-            # Optimistic concurrency at work, not a bug: the next attempt reads fresh state.
-            bound.metrics.observe("error", time.monotonic() - started)
-            logger.info("conflict, retrying: %s", exc.message)
-            self._retry(queue, request, Reason("retry"))
-            return
-        except TimeoutError:
-            bound.metrics.observe("error", time.monotonic() - started)
-            logger.error("reconcile timed out after %ss, retrying", self.reconcile_timeout)
-            self._retry(queue, request, Reason("retry"))
-            return
-        except Exception:
-            bound.metrics.observe("error", time.monotonic() - started)
-            logger.exception(
-                "reconcile failed, retrying (attempt %d; triggered by %s)",
-                ctx.retries + 1,
-                _describe(ctx.reasons),
-            )
+            if deadline.expired():
+                bound.metrics.timeout()
+            self._log_failure(logger, exc, ctx, timed_out=deadline.expired())
             self._retry(queue, request, Reason("retry"))
             return
         elapsed = time.monotonic() - started
@@ -406,6 +377,27 @@ class Controller(Generic[T]):
         else:
             bound.metrics.observe("success", elapsed)
             queue.forget(request)
+
+    def _log_failure(
+        self, logger: ContextLogger, exc: Exception, ctx: Context, *, timed_out: bool
+    ) -> None:
+        """Log a failed reconcile once, at the level its cause deserves."""
+        if timed_out:
+            logger.error("reconcile timed out after %ss, retrying", self.reconcile_timeout)
+        elif isinstance(exc, NotFound) and _names(exc, ctx.request, self.for_):
+            # Deleted while we worked (typically: our own finalizer removal let it go and the
+            # cache had not caught up). The retry finds it gone and stops there.
+            logger.info("object deleted during the reconcile: %s", exc.message)
+        elif isinstance(exc, Conflict):
+            # Optimistic concurrency at work, not a bug: the next attempt reads fresh state.
+            logger.info("conflict, retrying: %s", exc.message)
+        else:
+            logger.error(
+                "reconcile failed, retrying (attempt %d; triggered by %s)",
+                ctx.retries + 1,
+                _describe(ctx.reasons),
+                exc_info=exc,
+            )
 
     def _retry(self, queue: WorkQueue[Request], request: Request, reason: Reason) -> None:
         self._remember(request, reason)

@@ -13,7 +13,8 @@ Series (labels in braces):
   ``success``, ``error``, ``requeue``, ``requeue_after``;
 - ``controller_runtime_reconcile_errors_total{controller}``,
   ``controller_runtime_terminal_reconcile_errors_total{controller}`` (Python has no panics
-  distinct from errors, so there is no ``reconcile_panics_total``);
+  distinct from errors, so there is no ``reconcile_panics_total``),
+  ``controller_runtime_reconcile_timeouts_total{controller}``;
 - ``controller_runtime_reconcile_time_seconds{controller}`` (histogram),
   ``controller_runtime_max_concurrent_reconciles{controller}``,
   ``controller_runtime_active_workers{controller}``;
@@ -79,6 +80,12 @@ class Metrics:
         self.terminal_reconcile_errors_total = Counter(
             "controller_runtime_terminal_reconcile_errors_total",
             "Total number of terminal reconciliation errors per controller",
+            ctl,
+            registry=r,
+        )
+        self.reconcile_timeouts_total = Counter(
+            "controller_runtime_reconcile_timeouts_total",
+            "Total number of reconciliation timeouts per controller",
             ctl,
             registry=r,
         )
@@ -210,6 +217,7 @@ class ControllerMetrics:
         self.name = controller
         self._errors = metrics.reconcile_errors_total.labels(controller=controller)
         self._terminal = metrics.terminal_reconcile_errors_total.labels(controller=controller)
+        self._timeouts = metrics.reconcile_timeouts_total.labels(controller=controller)
         self._time = metrics.reconcile_time_seconds.labels(controller=controller)
         self.active_workers = metrics.active_workers.labels(controller=controller)
         self.max_concurrent = metrics.max_concurrent_reconciles.labels(controller=controller)
@@ -230,3 +238,7 @@ class ControllerMetrics:
     def terminal_error(self) -> None:
         """Count one terminal (not retried) error."""
         self._terminal.inc()
+
+    def timeout(self) -> None:
+        """Count one reconcile cancelled by ``reconcile_timeout``."""
+        self._timeouts.inc()

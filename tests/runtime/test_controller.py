@@ -345,11 +345,14 @@ async def test_reconcile_timeout_cancels_and_retries() -> None:
 
     limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
     controller = Controller(
-        for_=Web, reconciler=reconcile, reconcile_timeout=0.05, rate_limiter=limiter
+        for_=Web, reconciler=reconcile, reconcile_timeout=0.05, rate_limiter=limiter, name="webs"
     )
-    async with running(controller) as cache:
+    metrics = Metrics()
+    async with running(controller, metrics=metrics) as cache:
         cache.informers[Web].emit("ADDED", web("a"))
         await calls.wait_for(lambda c: c == [0, 1])
+    timeouts = "controller_runtime_reconcile_timeouts_total"
+    assert metrics.registry.get_sample_value(timeouts, {"controller": "webs"}) == 1
 
 
 async def test_reconcile_metrics_are_counted_per_result() -> None:
@@ -471,3 +474,24 @@ async def test_active_workers_counts_reconciles_in_flight() -> None:
         assert metrics.registry.get_sample_value("controller_runtime_active_workers", labels) == 1
         release.set()
     assert metrics.registry.get_sample_value("controller_runtime_active_workers", labels) == 0
+
+
+async def test_a_timeout_inside_the_reconciler_is_an_ordinary_error() -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        calls.record(ctx.retries)
+        if ctx.retries == 0:
+            raise TimeoutError("the external service did not answer")
+
+    metrics = Metrics()
+    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
+    controller = Controller(
+        for_=Web, reconciler=reconcile, reconcile_timeout=5, rate_limiter=limiter, name="webs"
+    )
+    async with running(controller, metrics=metrics) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: c == [0, 1])
+    sample = metrics.registry.get_sample_value
+    assert sample("controller_runtime_reconcile_timeouts_total", {"controller": "webs"}) == 0
+    assert sample("controller_runtime_reconcile_errors_total", {"controller": "webs"}) == 1
