@@ -14,6 +14,7 @@ CONTROLLER_RUNTIME_SERIES = [
     "controller_runtime_reconcile_total",
     "controller_runtime_reconcile_errors_total",
     "controller_runtime_terminal_reconcile_errors_total",
+    "controller_runtime_reconcile_timeouts_total",
     "controller_runtime_reconcile_time_seconds",
     "controller_runtime_max_concurrent_reconciles",
     "controller_runtime_active_workers",
