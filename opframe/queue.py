@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Hashable
 from typing import Generic, Protocol, TypeVar
 
+from opframe.errors import OpframeError
 from opframe.ratelimit import RateLimiter, default_rate_limiter
 
 __all__ = ["QueueMetricsSink", "QueueShutDown", "WorkQueue"]
@@ -47,7 +48,7 @@ __all__ = ["QueueMetricsSink", "QueueShutDown", "WorkQueue"]
 K = TypeVar("K", bound=Hashable)
 
 
-class QueueShutDown(Exception):
+class QueueShutDown(OpframeError):
     """Raised by :meth:`WorkQueue.get` once the queue is shut down."""
 
 
