@@ -11,26 +11,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import pytest
+import pytest_asyncio
 
 from opframe.testing.apiserver import ApiServer
-
-try:  # strict-mode projects need pytest-asyncio's decorator; auto mode accepts both
-    from pytest_asyncio import fixture as _async_fixture
-except ImportError:  # pragma: no cover - pytest-asyncio is how async tests run at all
-    _async_fixture = pytest.fixture
 
 __all__ = ["api_server", "api_server_http"]
 
 
-@_async_fixture
+@pytest_asyncio.fixture
 async def api_server() -> AsyncIterator[ApiServer]:
     """A running embedded API server over HTTPS, private to the test."""
     async with ApiServer() as server:
         yield server
 
 
-@_async_fixture
+@pytest_asyncio.fixture
 async def api_server_http() -> AsyncIterator[ApiServer]:
     """A running embedded API server over plain HTTP (no TLS handshake per connection)."""
     async with ApiServer(tls=False) as server:

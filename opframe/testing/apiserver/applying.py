@@ -14,7 +14,7 @@ from aiohttp import web
 
 from opframe.testing.apiserver import apply
 from opframe.testing.apiserver.registry import storage_key
-from opframe.testing.apiserver.request import Target
+from opframe.testing.apiserver.request import Target, flag
 from opframe.testing.apiserver.status import bad_request
 from opframe.testing.apiserver.writes import WriteOptions, now, rfc3339
 
@@ -42,7 +42,7 @@ def apply_request(
             f"({target.name})"
         )
     opts.manager = manager
-    force = q.get("force") in ("true", "1")
+    force = flag(q.get("force"))
     so = handlers.store.get(storage_key(rt), target.namespace or "", target.name)
     live = copy.deepcopy(handlers.writer.served(rt, so.obj)) if so is not None else None
     t = rfc3339(now())

@@ -25,6 +25,7 @@ from opframe.testing.apiserver.request import (
     dry_run,
     field_manager,
     field_validation,
+    flag,
     wants,
 )
 from opframe.testing.apiserver.selectors import parse_field_selector, parse_label_selector
@@ -140,7 +141,7 @@ class Handlers:
 
     async def _list_or_watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
-        if target.legacy_watch or q.get("watch") in ("true", "1"):
+        if target.legacy_watch or flag(q.get("watch")):
             from opframe.testing.apiserver.watch import serve_watch
 
             return await serve_watch(self, request, target)
@@ -369,7 +370,7 @@ class Handlers:
         grace = q.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
         propagation = q.get("propagationPolicy", body.get("propagationPolicy") or "")
         orphan = q.get("orphanDependents", body.get("orphanDependents"))
-        if not propagation and orphan in (True, "true"):
+        if not propagation and flag(orphan):
             propagation = "Orphan"
         values = q.getall("dryRun", []) or list(body.get("dryRun") or [])
         return DeleteOptions(

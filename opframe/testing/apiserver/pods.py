@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from opframe.testing.apiserver.handlers import json_response
-from opframe.testing.apiserver.request import Target, decode_body
+from opframe.testing.apiserver.request import Target, decode_body, flag
 from opframe.testing.apiserver.status import StatusError, bad_request, conflict, not_found
 from opframe.testing.apiserver.writes import DeleteOptions, Writer
 
@@ -132,9 +132,9 @@ class PodSubresources:
             target.namespace or "",
             target.name,
             container,
-            follow=q.get("follow") in ("true", "1"),
+            follow=flag(q.get("follow")),
             tail_lines=int(tail) if tail else None,
-            previous=q.get("previous") in ("true", "1"),
+            previous=flag(q.get("previous")),
         )
         # The first chunk decides between an error answer and a stream: the provider raises
         # LookupError (with the kubelet's words) when the container has no log yet.

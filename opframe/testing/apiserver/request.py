@@ -25,9 +25,18 @@ __all__ = [
     "dry_run",
     "field_manager",
     "field_validation",
+    "flag",
     "resolve",
     "wants",
 ]
+
+
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+
+
+def flag(value: object) -> bool:
+    """A boolean query parameter as Go's ``strconv.ParseBool`` reads it (``True``, ``1``...)."""
+    return value is True or (isinstance(value, str) and value in _TRUE)
 
 
 class PlainNotFound(Exception):

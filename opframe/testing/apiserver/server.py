@@ -31,7 +31,7 @@ from opframe.testing.apiserver.gc import Controllers
 from opframe.testing.apiserver.handlers import Handlers, json_response
 from opframe.testing.apiserver.pods import PodSubresources
 from opframe.testing.apiserver.registry import Registry
-from opframe.testing.apiserver.request import NOT_FOUND_TEXT, PlainNotFound, resolve, wants
+from opframe.testing.apiserver.request import NOT_FOUND_TEXT, PlainNotFound, flag, resolve, wants
 from opframe.testing.apiserver.status import StatusError
 from opframe.testing.apiserver.storage import Store
 from opframe.testing.apiserver.tls import write_certificates, write_kubeconfig
@@ -301,7 +301,7 @@ def _plain_not_found() -> web.Response:
 def _verb(request: web.Request, name: str, legacy_watch: bool) -> str:
     method = request.method
     if method == "GET":
-        if legacy_watch or (not name and request.query.get("watch") in ("true", "1")):
+        if legacy_watch or (not name and flag(request.query.get("watch"))):
             return "watch"
         return "get" if name else "list"
     return {

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from opframe.testing.apiserver import table
 from opframe.testing.apiserver.registry import storage_key
-from opframe.testing.apiserver.request import Target
+from opframe.testing.apiserver.request import Target, flag, wants
 from opframe.testing.apiserver.storage import StoredObject, Watcher, WatchEvent, dumps
 
 if TYPE_CHECKING:
@@ -86,8 +87,25 @@ async def serve_watch(
             return False
         return fields is None or bool(fields(so.obj))
 
+    as_table = wants(request.headers.get("Accept", "")) == "table"
+    include_object = q.get("includeObject", "Metadata")
+    headers_sent = False
+
     def encode(so: StoredObject) -> bytes:
-        return handlers.object_bytes(rt, so)
+        nonlocal headers_sent
+        if not as_table:
+            return handlers.object_bytes(rt, so)
+        rendered = table.to_table(
+            rt,
+            [handlers.writer.served(rt, so.obj)],
+            include_object=include_object,
+            list_meta={"resourceVersion": str(so.rv)},
+        )
+        # As kube-apiserver does: column headers with the first event only.
+        if headers_sent:
+            rendered["columnDefinitions"] = None
+        headers_sent = True
+        return dumps(rendered)
 
     def render(ev: WatchEvent) -> bytes | None:
         if ev.type == "ADDED":
@@ -116,8 +134,8 @@ async def serve_watch(
     watcher = Watcher(deliver)
     initial: list[bytes] = []
     rv_param = q.get("resourceVersion", "")
-    send_initial = q.get("sendInitialEvents") == "true"
-    bookmarks = q.get("allowWatchBookmarks") == "true"
+    send_initial = flag(q.get("sendInitialEvents"))
+    bookmarks = flag(q.get("allowWatchBookmarks"))
     store.subscribe(key, watcher)
     expired: int | None = None
     try:
