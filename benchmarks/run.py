@@ -275,7 +275,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(result: dict[str, Any], extra: dict[str, Any]) -> None:
     bare = extra["json_bytes_without_managed_fields"]
-    ratio = result["opframe_reconciles_per_s"] / result["kopf_reconciles_per_s"]
+    kopf_rate = result["kopf_reconciles_per_s"]
+    ratio = result["opframe_reconciles_per_s"] / kopf_rate if kopf_rate > 0 else float("nan")
     rows = [
         ("objects", f"{extra['objects']:,}", ""),
         ("no-op reconciles/s opframe", f"{result['opframe_reconciles_per_s']:,.0f}", ">= 5x kopf"),
@@ -338,4 +339,5 @@ if __name__ == "__main__":
     outcome = asyncio.run(main(arguments))
     report(outcome["result"], outcome["extra"])
     if arguments.json:
-        print(json.dumps(outcome["result"]))
+        # A figure that was not measured (kopf skipped, no samples) is null, not NaN.
+        print(json.dumps({k: None if v != v else v for k, v in outcome["result"].items()}))
