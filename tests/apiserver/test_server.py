@@ -1,0 +1,93 @@
+"""The embedded API server as a process-level thing: auth, TLS, kubeconfig, persistence."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from opframe.testing.apiserver import ApiServer
+
+
+async def _get(server: ApiServer, path: str, token: str | None = None) -> tuple[int, Any]:
+    ctx = ssl.create_default_context(cafile=str(server.ca_file)) if server.ca_file else None
+    headers = {"Authorization": f"Bearer {token or server.token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.url + path, headers=headers, ssl=ctx) as resp,
+    ):
+        return resp.status, await resp.json(content_type=None)
+
+
+async def test_a_wrong_token_is_unauthorized(api_server: ApiServer) -> None:
+    status, body = await _get(api_server, "/api/v1/namespaces", token="wrong")
+    assert status == 401
+    assert body["reason"] == "Unauthorized"
+
+
+async def test_https_is_verified_by_the_generated_ca(api_server: ApiServer) -> None:
+    assert api_server.url.startswith("https://127.0.0.1:")
+    status, body = await _get(api_server, "/api/v1/namespaces/default")
+    assert (status, body["metadata"]["name"]) == (200, "default")
+
+
+async def test_the_kubeconfig_names_the_server_and_token(api_server: ApiServer) -> None:
+    config = yaml.safe_load(Path(api_server.kubeconfig).read_text())
+    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])
+    cluster = next(c for c in config["clusters"] if c["name"] == context["context"]["cluster"])
+    user = next(u for u in config["users"] if u["name"] == context["context"]["user"])
+    assert cluster["cluster"]["server"] == api_server.url
+    assert user["user"]["token"] == api_server.token
+    assert cluster["cluster"]["certificate-authority-data"]
+
+
+async def test_version_is_public(api_server: ApiServer) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(api_server.url + "/version", ssl=False) as resp,
+    ):
+        assert resp.status == 200
+        assert (await resp.json())["major"] == "1"
+
+
+async def test_objects_survive_a_restart_with_a_state_dir(tmp_path: Path) -> None:
+    async with ApiServer(tls=False, state_dir=tmp_path) as first:
+        token = first.token
+        body = {"metadata": {"name": "kept"}, "data": {"a": "1"}}
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s,
+            s.post(first.url + "/api/v1/namespaces/default/configmaps", json=body) as resp,
+        ):
+            created = await resp.json()
+    async with ApiServer(tls=False, state_dir=tmp_path, token=token) as second:
+        status, again = await _get(second, "/api/v1/namespaces/default/configmaps/kept")
+    assert status == 200
+    assert again["metadata"]["uid"] == created["metadata"]["uid"]
+    assert int(again["metadata"]["resourceVersion"]) <= second.store.rv
+
+
+async def test_the_module_runs_as_a_process_writing_its_kubeconfig(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "opframe.testing.apiserver",
+        "--state-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), timeout=30)).decode().strip()
+        config = yaml.safe_load((tmp_path / "kubeconfig").read_text())
+        assert config["clusters"][0]["cluster"]["server"] == url
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+    assert not (tmp_path / "apiserver.pid").exists()

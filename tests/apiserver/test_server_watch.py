@@ -1,0 +1,129 @@
+"""Watch behaviour beyond the transcripts: history bounds, bookmarks, dropped streams, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+
+from opframe.testing.apiserver import ApiServer
+
+CM = "/api/v1/namespaces/default/configmaps"
+
+
+@asynccontextmanager
+async def _client(server: ApiServer) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {server.token}"}) as s:
+        yield s
+
+
+async def _create(s: aiohttp.ClientSession, server: ApiServer, name: str) -> dict[str, Any]:
+    async with s.post(server.url + CM, json={"metadata": {"name": name}}) as resp:
+        assert resp.status == 201
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+async def _events(resp: aiohttp.ClientResponse, n: int) -> list[dict[str, Any]]:
+    out = []
+    async with asyncio.timeout(10):
+        while len(out) < n:
+            line = await resp.content.readline()
+            if not line:
+                break
+            out.append(json.loads(line))
+    return out
+
+
+async def test_watch_older_than_the_history_gets_410() -> None:
+    async with ApiServer(tls=False, watch_history=3) as server, _client(server) as s:
+        first = await _create(s, server, "c0")
+        for i in range(1, 5):
+            await _create(s, server, f"c{i}")
+        rv = first["metadata"]["resourceVersion"]
+        async with s.get(server.url + CM, params={"watch": "1", "resourceVersion": rv}) as resp:
+            events = await _events(resp, 2)
+    assert [e["type"] for e in events] == ["ERROR"]
+    assert events[0]["object"]["code"] == 410
+
+
+async def test_watch_within_the_history_replays_it() -> None:
+    async with ApiServer(tls=False, watch_history=3) as server, _client(server) as s:
+        await _create(s, server, "c0")
+        second = await _create(s, server, "c1")
+        await _create(s, server, "c2")
+        rv = second["metadata"]["resourceVersion"]
+        async with s.get(server.url + CM, params={"watch": "1", "resourceVersion": rv}) as resp:
+            events = await _events(resp, 1)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "c2")]
+
+
+async def test_bookmarks_carry_the_current_resource_version(api_server_http: ApiServer) -> None:
+    server = api_server_http
+    server.watches.bookmark_interval = 0.05
+    async with _client(server) as s:
+        made = await _create(s, server, "b")
+        params = {"watch": "true", "allowWatchBookmarks": "true", "resourceVersion": "0"}
+        async with s.get(server.url + CM, params=params) as resp:
+            events = await _events(resp, 2)
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    assert int(events[1]["object"]["metadata"]["resourceVersion"]) >= int(
+        made["metadata"]["resourceVersion"]
+    )
+
+
+async def test_dropping_watches_ends_open_streams(api_server_http: ApiServer) -> None:
+    server = api_server_http
+    async with _client(server) as s, s.get(server.url + CM, params={"watch": "true"}) as resp:
+        async with asyncio.timeout(10):
+            while server.watches.count() == 0:
+                await asyncio.sleep(0.01)
+        assert await server.faults.drop_watches(resource="configmaps") == 1
+        async with asyncio.timeout(10):
+            rest = await resp.content.read()
+    assert rest == b""
+
+
+async def test_a_fault_answers_429_with_retry_after_the_given_times(
+    api_server_http: ApiServer,
+) -> None:
+    server = api_server_http
+    server.faults.add(verb="list", resource="configmaps", status=429, retry_after=2, times=1)
+    async with _client(server) as s:
+        async with s.get(server.url + CM) as resp:
+            assert (resp.status, resp.headers["Retry-After"]) == (429, "2")
+            assert (await resp.json())["reason"] == "TooManyRequests"
+        async with s.get(server.url + CM) as resp:
+            assert resp.status == 200
+
+
+@pytest.mark.parametrize(("status", "reason"), [(500, "InternalError"), (410, "Expired")])
+async def test_a_fault_answers_errors_as_status_objects(
+    api_server_http: ApiServer, status: int, reason: str
+) -> None:
+    server = api_server_http
+    server.faults.add(verb="get", resource="configmaps", status=status)
+    async with _client(server) as s, s.get(server.url + CM + "/x") as resp:
+        assert resp.status == status
+        assert (await resp.json())["reason"] == reason
+
+
+async def test_latency_delays_only_matching_requests(api_server_http: ApiServer) -> None:
+    server = api_server_http
+    server.faults.latency(resource="configmaps", seconds=0.3)
+    loop = asyncio.get_running_loop()
+    async with _client(server) as s:
+        start = loop.time()
+        async with s.get(server.url + "/api/v1/namespaces") as resp:
+            assert resp.status == 200
+        fast = loop.time() - start
+        start = loop.time()
+        async with s.get(server.url + CM) as resp:
+            assert resp.status == 200
+        slow = loop.time() - start
+    assert slow >= 0.3 > fast
