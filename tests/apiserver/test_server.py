@@ -37,8 +37,12 @@ async def test_https_is_verified_by_the_generated_ca(api_server: ApiServer) -> N
     assert (status, body["metadata"]["name"]) == (200, "default")
 
 
+def _read_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
 async def test_the_kubeconfig_names_the_server_and_token(api_server: ApiServer) -> None:
-    config = yaml.safe_load(Path(api_server.kubeconfig).read_text())
+    config = _read_yaml(Path(api_server.kubeconfig))
     context = next(c for c in config["contexts"] if c["name"] == config["current-context"])
     cluster = next(c for c in config["clusters"] if c["name"] == context["context"]["cluster"])
     user = next(u for u in config["users"] if u["name"] == context["context"]["user"])
@@ -85,7 +89,7 @@ async def test_the_module_runs_as_a_process_writing_its_kubeconfig(tmp_path: Pat
     try:
         assert proc.stdout is not None
         url = (await asyncio.wait_for(proc.stdout.readline(), timeout=30)).decode().strip()
-        config = yaml.safe_load((tmp_path / "kubeconfig").read_text())
+        config = _read_yaml(tmp_path / "kubeconfig")
         assert config["clusters"][0]["cluster"]["server"] == url
     finally:
         proc.terminate()

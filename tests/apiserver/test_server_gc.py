@@ -10,6 +10,7 @@ import aiohttp
 import pytest_asyncio
 
 from opframe.testing.apiserver import ApiServer
+from opframe.testing.apiserver.storage import WatchEvent
 
 NS = "/api/v1/namespaces/default"
 
@@ -60,13 +61,31 @@ async def api(api_server_http: ApiServer) -> AsyncIterator[Api]:
         yield Api(api_server_http, session)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
+@pytest_asyncio.fixture
+async def eventually(
+    api_server_http: ApiServer,
+) -> AsyncIterator[Callable[[Callable[[], Awaitable[bool]]], Awaitable[None]]]:
+    """Wait (5 s at most) until a check passes, checking again after every write."""
+    written = asyncio.Event()
+
+    def on_write(_: WatchEvent) -> None:
+        written.set()
+
+    async def wait(check: Callable[[], Awaitable[bool]]) -> None:
+        async with asyncio.timeout(5):
+            while not await check():
+                await written.wait()
+                written.clear()
+
+    api_server_http.store.on_write.append(on_write)
+    yield wait
+    api_server_http.store.on_write.remove(on_write)
 
 
-async def test_background_deletion_removes_dependents(api: Api) -> None:
+Eventually = Callable[[Callable[[], Awaitable[bool]]], Awaitable[None]]
+
+
+async def test_background_deletion_removes_dependents(api: Api, eventually: Eventually) -> None:
     owner = await api.owner("parent")
     await api.dependent("child", owner)
     await api.call("DELETE", NS + "/configmaps/parent")
@@ -77,7 +96,9 @@ async def test_background_deletion_removes_dependents(api: Api) -> None:
     await eventually(child_gone)
 
 
-async def test_a_dependent_with_a_live_owner_only_loses_the_dead_reference(api: Api) -> None:
+async def test_a_dependent_with_a_live_owner_only_loses_the_dead_reference(
+    api: Api, eventually: Eventually
+) -> None:
     first, second = await api.owner("first"), await api.owner("second")
     await api.dependent("shared", first, second)
     await api.call("DELETE", NS + "/configmaps/first")
@@ -89,7 +110,7 @@ async def test_a_dependent_with_a_live_owner_only_loses_the_dead_reference(api: 
     await eventually(one_owner_left)
 
 
-async def test_foreground_deletion_waits_for_dependents(api: Api) -> None:
+async def test_foreground_deletion_waits_for_dependents(api: Api, eventually: Eventually) -> None:
     owner = await api.owner("parent")
     await api.dependent("child", owner)
     deleting = await api.call(
@@ -105,7 +126,9 @@ async def test_foreground_deletion_waits_for_dependents(api: Api) -> None:
     await eventually(both_gone)
 
 
-async def test_orphan_deletion_keeps_dependents_without_the_reference(api: Api) -> None:
+async def test_orphan_deletion_keeps_dependents_without_the_reference(
+    api: Api, eventually: Eventually
+) -> None:
     owner = await api.owner("parent")
     await api.dependent("child", owner)
     await api.call("DELETE", NS + "/configmaps/parent", {"propagationPolicy": "Orphan"})
@@ -119,7 +142,9 @@ async def test_orphan_deletion_keeps_dependents_without_the_reference(api: Api) 
     await eventually(orphaned)
 
 
-async def test_a_deleted_namespace_takes_its_content_with_it(api: Api) -> None:
+async def test_a_deleted_namespace_takes_its_content_with_it(
+    api: Api, eventually: Eventually
+) -> None:
     await api.call("POST", "/api/v1/namespaces", {"metadata": {"name": "doomed"}})
     cm = {"metadata": {"name": "inside"}}
     await api.call("POST", "/api/v1/namespaces/doomed/configmaps", cm)

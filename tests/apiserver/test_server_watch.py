@@ -79,13 +79,14 @@ async def test_bookmarks_carry_the_current_resource_version(api_server_http: Api
 
 async def test_dropping_watches_ends_open_streams(api_server_http: ApiServer) -> None:
     server = api_server_http
-    async with _client(server) as s, s.get(server.url + CM, params={"watch": "true"}) as resp:
-        async with asyncio.timeout(10):
-            while server.watches.count() == 0:
-                await asyncio.sleep(0.01)
-        assert await server.faults.drop_watches(resource="configmaps") == 1
-        async with asyncio.timeout(10):
-            rest = await resp.content.read()
+    async with _client(server) as s:
+        await _create(s, server, "seen")
+        async with s.get(server.url + CM, params={"watch": "true"}) as resp:
+            # The initial ADDED event proves the stream is registered.
+            assert [e["type"] for e in await _events(resp, 1)] == ["ADDED"]
+            assert await server.faults.drop_watches(resource="configmaps") == 1
+            async with asyncio.timeout(10):
+                rest = await resp.content.read()
     assert rest == b""
 
 
