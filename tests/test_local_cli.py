@@ -21,10 +21,6 @@ pytestmark = [
 
 POD = """
 apiVersion: v1
-kind: ServiceAccount
-metadata: {name: default}
----
-apiVersion: v1
 kind: Pod
 metadata: {name: talker, labels: {app: talker}}
 spec:
