@@ -6,6 +6,8 @@ import asyncio
 import os
 from typing import Any
 
+import pytest
+
 from opframe.testing.cluster import LocalCluster
 from opframe.testing.kubelet.runtime import live_process_groups
 from tests.kubelet.helpers import (
@@ -344,3 +346,17 @@ async def _wait_child(pid: int, what: int) -> os.waitid_result | None:
     async with asyncio.timeout(5):
         # WEXITED too, so the thread always ends (at the latest when the pod is torn down).
         return await asyncio.to_thread(os.waitid, os.P_PID, pid, what | os.WEXITED | os.WNOWAIT)
+
+
+async def test_logs_of_a_container_that_never_started_say_why(local_cluster: LocalCluster) -> None:
+    pod = busybox_pod("nolog", "true")
+    pod["spec"]["containers"][0]["image"] = "example.com/nothing:1.0"
+    await create(local_cluster, "pods", pod)
+    pulling = ("ErrImagePull", "ImagePullBackOff")
+    await wait_pod(
+        local_cluster,
+        "nolog",
+        lambda p: container_status(p).get("state", {}).get("waiting", {}).get("reason") in pulling,
+    )
+    with pytest.raises(LookupError, match="is waiting to start: trying and failing to pull image"):
+        [c async for c in local_cluster.kubelet.pod_log("default", "nolog", None)]

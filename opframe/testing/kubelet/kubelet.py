@@ -459,8 +459,16 @@ class Kubelet:
             runner = found[0]
         logs = runner.logs[:-1] if previous else runner.logs[-1:]
         if not logs:
-            what = "previous terminated container" if previous else "container"
-            raise LookupError(f'{what} "{runner.name}" in pod "{name}" not found')
+            if previous:
+                raise LookupError(
+                    f'previous terminated container "{runner.name}" in pod "{name}" not found'
+                )
+            reason = str(runner.state.get("waiting", {}).get("reason", "ContainerCreating"))
+            if reason in ("ErrImagePull", "ImagePullBackOff"):
+                reason = "trying and failing to pull image"
+            raise LookupError(
+                f'container "{runner.name}" in pod "{name}" is waiting to start: {reason}'
+            )
         async for chunk in logs[-1].read(follow=follow and not previous, tail_lines=tail_lines):
             yield chunk
 
