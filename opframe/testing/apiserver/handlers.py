@@ -255,11 +255,19 @@ class Handlers:
             )
         return body
 
+    def encoded(self, rt: ResourceType, obj: dict[str, Any]) -> bytes | dict[str, Any]:
+        """The stored encoding of ``obj`` when it is the stored version (no second dumps)."""
+        meta = obj.get("metadata") or {}
+        so = self.store.get(storage_key(rt), meta.get("namespace", ""), meta.get("name", ""))
+        if so is not None and so.obj is obj:
+            return so.raw()
+        return obj
+
     async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
         opts = self._options(request, target, "CreateOptions")
         body = await self._body(request, target.rt)
         obj = self.writer.create(target.rt, body, target.namespace or "", opts)
-        return json_response(201, obj, opts.warnings)
+        return json_response(201, self.encoded(target.rt, obj), opts.warnings)
 
     async def _update(self, request: web.Request, target: Target) -> web.StreamResponse:
         opts = self._options(request, target, "UpdateOptions")
@@ -286,7 +294,7 @@ class Handlers:
                 return json_response(201, obj, opts.warnings)
             raise not_found(rt.plural, target.name, rt.group)
         obj = self.writer.update(rt, body, so, opts)
-        return json_response(200, obj, opts.warnings)
+        return json_response(200, self.encoded(rt, obj), opts.warnings)
 
     async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.rt
@@ -331,7 +339,7 @@ class Handlers:
         if target.subresource == "scale":
             return self._update_scale(target, new, opts)
         obj = self.writer.update(rt, new, so, opts)
-        return json_response(200, obj, opts.warnings)
+        return json_response(200, self.encoded(rt, obj), opts.warnings)
 
     def _update_scale(
         self, target: Target, scale: dict[str, Any], opts: WriteOptions

@@ -257,7 +257,8 @@ class Store:
             if len(names) == 0:
                 res.sorted_ns = None
         names[m["name"]] = so
-        self._persist(b'{"op":"put","rv":%d,"key":%s,"obj":%s}\n' % (rv, dumps(key), so.raw()))
+        if self._log is not None:
+            self._persist(b'{"op":"put","rv":%d,"key":%s,"obj":%s}\n' % (rv, dumps(key), so.raw()))
         self._emit(
             res, WatchEvent("ADDED" if created or prev is None else "MODIFIED", key, so, prev)
         )
