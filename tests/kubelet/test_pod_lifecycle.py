@@ -360,3 +360,26 @@ async def test_logs_of_a_container_that_never_started_say_why(local_cluster: Loc
     )
     with pytest.raises(LookupError, match="is waiting to start: trying and failing to pull image"):
         [c async for c in local_cluster.kubelet.pod_log("default", "nolog", None)]
+
+
+async def test_readiness_gate_holds_ready_until_its_condition_is_true(
+    local_cluster: LocalCluster,
+) -> None:
+    gate = "example.com/load-balancer"
+    await create(
+        local_cluster,
+        "pods",
+        busybox_pod("gated", "sleep 30", readinessGates=[{"conditionType": gate}]),
+    )
+    pod = await wait_pod(
+        local_cluster, "gated", lambda p: condition(p, "ContainersReady") == "True"
+    )
+    assert condition(pod, "Ready") == "False"
+    status = {
+        "status": {"conditions": [*pod["status"]["conditions"], {"type": gate, "status": "True"}]}
+    }  # type: ignore[index]
+    await local_cluster.kubelet.api.merge_patch(
+        "/api/v1/namespaces/default/pods/gated/status", status
+    )
+    ready = await wait_pod(local_cluster, "gated", lambda p: condition(p, "Ready") == "True")
+    assert condition(ready, gate) == "True"

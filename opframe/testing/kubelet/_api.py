@@ -129,7 +129,8 @@ def key_of(obj: Obj) -> str:
     """``namespace/name`` (or ``name`` for cluster-scoped objects)."""
     meta = obj.get("metadata") or {}
     ns = meta.get("namespace")
-    return f"{ns}/{meta['name']}" if ns else str(meta["name"])
+    name = meta.get("name", "")
+    return f"{ns}/{name}" if ns else str(name)
 
 
 class Store:
@@ -174,24 +175,31 @@ class Store:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    async def _notify(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        try:
+            await self._on_change(kind, old, new)
+        except Exception:
+            # One object the handler trips over must not stop the mirror for all the others.
+            log.exception("handling %s of %s failed", kind, key_of(new or old or {}))
+
     async def _apply(self, kind: str, obj: Obj) -> None:
         key = key_of(obj)
         old = self.items.get(key)
         if kind == "DELETED":
             self.items.pop(key, None)
-            await self._on_change("DELETED", old or obj, None)
+            await self._notify("DELETED", old or obj, None)
         else:
             self.items[key] = obj
-            await self._on_change("MODIFIED" if old else "ADDED", old, obj)
+            await self._notify("MODIFIED" if old else "ADDED", old, obj)
 
     async def _replace(self, fresh: dict[str, Obj]) -> None:
         for key, old in list(self.items.items()):
             if key not in fresh:
                 del self.items[key]
-                await self._on_change("DELETED", old, None)
+                await self._notify("DELETED", old, None)
         for key, obj in fresh.items():
             known = self.items.get(key)
             rv = obj.get("metadata", {}).get("resourceVersion")
             if known is None or known.get("metadata", {}).get("resourceVersion") != rv:
                 self.items[key] = obj
-                await self._on_change("MODIFIED" if known else "ADDED", known, obj)
+                await self._notify("MODIFIED" if known else "ADDED", known, obj)

@@ -332,6 +332,7 @@ class Kubelet:
             if self._addresses is not None:
                 self._addresses.release(uid)
             self._stopping.discard(uid)
+            self._events = {k: v for k, v in self._events.items() if k[0] != uid}
             self._hosts_dirty.set()
 
     async def _on_service(self, kind: str, old: Obj | None, new: Obj | None) -> None:

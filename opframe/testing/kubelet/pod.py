@@ -123,7 +123,6 @@ class PodWorker:
         self._start_time = now_rfc3339()
         self._written: Obj | None = None
         self._conditions: dict[str, Obj] = {}
-        self._terminating = False
 
     # -- status ---------------------------------------------------------------------------
 
@@ -141,6 +140,8 @@ class PodWorker:
             for runner in runners:
                 if runner.name in by_name:
                     runner.respec(by_name[runner.name])
+        # A readiness gate may have flipped; the writer skips the write if nothing changed.
+        self.changed()
 
     def status(self) -> Obj:
         """The pod's ``status`` as kubelet would write it now."""
@@ -180,6 +181,14 @@ class PodWorker:
             )
             self._conditions[cond["type"]] = cond
             conditions.append(cond)
+        # Conditions other controllers own (readiness gates) are kept, as kubelet keeps them:
+        # a merge patch replaces the whole list.
+        ours = {c["type"] for c in conditions}
+        conditions += [
+            c
+            for c in (self.pod.get("status") or {}).get("conditions") or []
+            if c.get("type") not in ours
+        ]
         status: Obj = {
             "phase": phase,
             "conditions": conditions,
@@ -277,7 +286,6 @@ class PodWorker:
 
     async def terminate(self, grace: float) -> None:
         """Stop every container gracefully (SIGTERM, ``grace`` s, SIGKILL), in parallel."""
-        self._terminating = True
         async with asyncio.TaskGroup() as tg:
             for runner in [*self.init_runners, *self.runners]:
                 tg.create_task(runner.terminate(grace))
