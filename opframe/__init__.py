@@ -64,8 +64,9 @@ from opframe.kinds import (
     ServiceAccount,
     StatefulSet,
 )
-from opframe.leaderelection import LeaderElectionConfig, LeadershipLost
+from opframe.leaderelection import LeaderElectionConfig, LeaderElector, LeadershipLost
 from opframe.manager import Manager
+from opframe.metrics import Metrics
 from opframe.ownership import (
     AlreadyOwnedError,
     controller_of,
@@ -75,6 +76,7 @@ from opframe.ownership import (
     set_owner_reference,
 )
 from opframe.predicates import (
+    Predicate,
     all_of,
     annotations_changed,
     any_of,
@@ -82,9 +84,11 @@ from opframe.predicates import (
     labels_changed,
     not_,
     predicate,
+    resource_version_changed,
 )
 from opframe.queue import WorkQueue
-from opframe.reconcile import Context, Reason, Reconciler, Request, Result
+from opframe.ratelimit import RateLimiter, default_rate_limiter
+from opframe.reconcile import Context, DeletionReconciler, Reason, Reconciler, Request, Result
 from opframe.resource import (
     Condition,
     Conditions,
@@ -121,6 +125,7 @@ __all__ = [
     "Conflict",
     "Context",
     "Controller",
+    "DeletionReconciler",
     "Deployment",
     "Endpoints",
     "EventRecorder",
@@ -131,10 +136,12 @@ __all__ = [
     "Invalid",
     "KubeModel",
     "LeaderElectionConfig",
+    "LeaderElector",
     "LeadershipLost",
     "Lease",
     "ListMeta",
     "Manager",
+    "Metrics",
     "Namespace",
     "Node",
     "NotFound",
@@ -145,6 +152,8 @@ __all__ = [
     "PersistentVolumeClaim",
     "Pod",
     "PodDisruptionBudget",
+    "Predicate",
+    "RateLimiter",
     "Reason",
     "Reconciler",
     "Request",
@@ -176,6 +185,7 @@ __all__ = [
     "crd_for",
     "crd_yaml",
     "crds_for",
+    "default_rate_limiter",
     "enqueue_for_object",
     "enqueue_for_owner",
     "enqueue_mapped",
@@ -195,6 +205,7 @@ __all__ = [
     "registry",
     "remove_condition",
     "remove_finalizer",
+    "resource_version_changed",
     "set_condition",
     "set_controller_reference",
     "set_owner_reference",
