@@ -128,3 +128,17 @@ async def test_latency_delays_only_matching_requests(api_server_http: ApiServer)
             assert resp.status == 200
         slow = loop.time() - start
     assert slow >= 0.3 > fast
+
+
+async def test_watch_from_a_list_before_the_first_write_of_a_kind(
+    api_server_http: ApiServer,
+) -> None:
+    server = api_server_http
+    async with _client(server) as s:
+        async with s.get(server.url + CM) as resp:
+            listed = (await resp.json())["metadata"]["resourceVersion"]
+        await _create(s, server, "first")
+        params = {"watch": "1", "resourceVersion": listed}
+        async with s.get(server.url + CM, params=params) as resp:
+            events = await _events(resp, 1)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "first")]

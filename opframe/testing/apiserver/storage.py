@@ -113,8 +113,12 @@ class Store:
         self._log_path = state_dir / "objects.jsonl" if state_dir else None
         self._log: Any = None
         self.on_write: list[Callable[[WatchEvent], None]] = []
+        self._start_rv = 0
         if self._log_path is not None:
             self._load(self._log_path)
+        # Watch history of every resource reaches back to here (server start), unless it is
+        # trimmed or the resource appears later (a CRD's).
+        self._start_rv = self.rv
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -141,7 +145,7 @@ class Store:
                         if res.by_ns.get(rec["ns"], {}).pop(rec["name"], None) is not None:
                             res.count -= 1
         for res in self._resources.values():
-            res.history_start = self.rv
+            res.history_start = self.rv  # no history survives a restart
             res.sorted_names.clear()
             res.sorted_ns = None
         # Compact: rewrite the log with the current objects only.
@@ -169,7 +173,7 @@ class Store:
     def _res(self, key: str) -> _Resource:
         res = self._resources.get(key)
         if res is None:
-            res = self._resources[key] = _Resource(history_start=self.rv)
+            res = self._resources[key] = _Resource(history_start=self._start_rv)
         return res
 
     def get(self, key: str, namespace: str, name: str) -> StoredObject | None:
