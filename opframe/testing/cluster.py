@@ -14,64 +14,22 @@ carries a parent-death signal, so a crashed test process takes its pods with it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opframe.errors import AlreadyExists, ApiError
+from opframe.testing._controllers import EndpointsController, ServiceAccountController
 from opframe.testing.kubelet import Chaos, ImageResolver, Kubelet
-from opframe.testing.kubelet._api import RawApi, Store
+from opframe.testing.kubelet._api import RawApi
 
 if TYPE_CHECKING:
     from opframe.client import Client
     from opframe.testing.apiserver import ApiServer
 
 __all__ = ["LocalCluster"]
-
-log = logging.getLogger("opframe.testing.cluster")
-
-
-class _ServiceAccounts:
-    """The service-account controller's visible effect: a ``default`` SA in every namespace.
-
-    The API server alone (like kube-apiserver) refuses pods in a namespace without one;
-    kube-controller-manager creates it, so the local control plane does too.
-    """
-
-    def __init__(self, api: RawApi) -> None:
-        self._api = api
-        self._store = Store(api, "/api/v1/namespaces", self._on_namespace)
-        self._task: asyncio.Task[None] | None = None
-
-    async def _on_namespace(self, kind: str, old: object, new: dict[str, object] | None) -> None:
-        meta = new.get("metadata") if new is not None else None
-        if not isinstance(meta, dict) or meta.get("deletionTimestamp"):
-            return
-        path = f"/api/v1/namespaces/{meta['name']}/serviceaccounts"
-        try:
-            await self._api.request("POST", path, {"metadata": {"name": "default"}})
-        except AlreadyExists:
-            pass
-        except ApiError as exc:
-            log.warning("namespace %s: default service account not created: %s", meta["name"], exc)
-
-    async def __aenter__(self) -> _ServiceAccounts:
-        self._task = asyncio.create_task(self._store.run(), name="service-accounts")
-        synced = asyncio.create_task(self._store.synced.wait())
-        await asyncio.wait([synced, self._task], return_when=asyncio.FIRST_COMPLETED)
-        synced.cancel()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 class LocalCluster:
@@ -163,7 +121,8 @@ class LocalCluster:
             self._api_server = await self._stack.enter_async_context(server)
             api = RawApi(server.url, token=server.token, ca_file=server.ca_file)
             await self._stack.enter_async_context(api)
-            await self._stack.enter_async_context(_ServiceAccounts(api))
+            await self._stack.enter_async_context(ServiceAccountController(api))
+            await self._stack.enter_async_context(EndpointsController(api))
             if self._run_kubelet:
                 kubelet = Kubelet(
                     server.url,
