@@ -95,3 +95,17 @@ async def test_the_module_runs_as_a_process_writing_its_kubeconfig(tmp_path: Pat
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
     assert not (tmp_path / "apiserver.pid").exists()
+
+
+async def test_openapi_v3_offers_server_side_field_validation(api_server: ApiServer) -> None:
+    status, root = await _get(api_server, "/openapi/v3")
+    assert status == 200
+    url = root["paths"]["api/v1"]["serverRelativeURL"]
+    status, doc = await _get(api_server, url)
+    patch = doc["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"] == {
+        "group": "",
+        "kind": "ConfigMap",
+        "version": "v1",
+    }
+    assert any(p["name"] == "fieldValidation" for p in patch["parameters"])

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from opframe.testing.apiserver import builtins, discovery
+from opframe.testing.apiserver import builtins, discovery, openapidocs
 from opframe.testing.apiserver.crds import CrdController
 from opframe.testing.apiserver.faults import Faults
 from opframe.testing.apiserver.gc import Controllers
@@ -265,6 +265,8 @@ class ApiServer:
             if path == "/api":
                 return json_response(200, discovery.api_versions())
             return json_response(200, discovery.api_group_list(self.registry))
+        if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+            return self._openapi(path[len("/openapi/v3") :].strip("/"))
         if not (path.startswith("/api/") or path.startswith("/apis/")):
             raise PlainNotFound
         target = resolve(self.registry, path)
@@ -280,6 +282,23 @@ class ApiServer:
         if target.subresource in ("log", "binding", "eviction") and target.rt.plural == "pods":
             return await self.pods.handle(request, target, self.pod_log_provider)
         return await self.handlers.resource(request, target)
+
+    def _openapi(self, key: str) -> web.StreamResponse:
+        if not key:
+            return json_response(200, openapidocs.root_document(self.registry))
+        parts = key.split("/")
+        if parts[0] == "api" and len(parts) == 2 and self.registry.version_known("", parts[1]):
+            return json_response(
+                200, openapidocs.group_version_document(self.registry, "", parts[1])
+            )
+        if (
+            parts[0] == "apis"
+            and len(parts) == 3
+            and self.registry.version_known(parts[1], parts[2])
+        ):
+            doc = openapidocs.group_version_document(self.registry, parts[1], parts[2])
+            return json_response(200, doc)
+        raise PlainNotFound
 
     def _discovery(self, path: str) -> web.StreamResponse:
         segs = [s for s in path.split("/") if s]
