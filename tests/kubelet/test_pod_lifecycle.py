@@ -58,7 +58,7 @@ async def test_env_command_and_downward_api_reach_the_process(local_cluster: Loc
     assert text.strip() == f"hello-env env {running['status']['podIP']}"
 
 
-async def test_killed_process_restarts_with_a_growing_backoff(local_cluster: LocalCluster) -> None:
+async def test_crashing_container_enters_crash_loop_backoff(local_cluster: LocalCluster) -> None:
     await create(local_cluster, "pods", busybox_pod("crash", "sleep 0.2; exit 3"))
     crash = await wait_pod(
         local_cluster,
@@ -383,3 +383,28 @@ async def test_readiness_gate_holds_ready_until_its_condition_is_true(
     )
     ready = await wait_pod(local_cluster, "gated", lambda p: condition(p, "Ready") == "True")
     assert condition(ready, gate) == "True"
+
+
+async def test_killed_process_restarts_with_a_growing_backoff(local_cluster: LocalCluster) -> None:
+    await create(local_cluster, "pods", busybox_pod("killed", "sleep 30"))
+    # The first restart is immediate; then the back-off doubles from its base (0.3 s here).
+    for restarts, backoff in [(0, None), (1, "0.3s"), (2, "0.6s")]:
+        await wait_pod(
+            local_cluster,
+            "killed",
+            lambda p, n=restarts: _running(p) and container_status(p)["restartCount"] == n,
+        )
+        local_cluster.chaos.kill("default", "killed")
+        if backoff is not None:
+            waiting = await wait_pod(local_cluster, "killed", _crash_looping)
+            message = container_status(waiting)["state"]["waiting"]["message"]
+            assert message.startswith(f"back-off {backoff} ")
+    final = await wait_pod(
+        local_cluster, "killed", lambda p: _running(p) and container_status(p)["restartCount"] == 3
+    )
+    assert container_status(final)["lastState"]["terminated"]["exitCode"] == 137
+
+
+def _crash_looping(pod: Obj | None) -> bool:
+    state = container_status(pod).get("state", {})
+    return state.get("waiting", {}).get("reason") == "CrashLoopBackOff"
