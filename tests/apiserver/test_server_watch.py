@@ -142,3 +142,40 @@ async def test_watch_from_a_list_before_the_first_write_of_a_kind(
         async with s.get(server.url + CM, params=params) as resp:
             events = await _events(resp, 1)
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "first")]
+
+
+async def test_deleting_a_crd_ends_watches_of_its_resources(api_server_http: ApiServer) -> None:
+    server = api_server_http
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gizmos.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "gizmos", "kind": "Gizmo"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object"}},
+                }
+            ],
+        },
+    }
+    crds = server.url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    gizmos = server.url + "/apis/example.com/v1/namespaces/default/gizmos"
+    async with _client(server) as s:
+        async with s.post(crds, json=crd) as resp:
+            assert resp.status == 201
+        async with s.post(gizmos, json={"kind": "Gizmo", "apiVersion": "example.com/v1",
+                                        "metadata": {"name": "g"}}) as resp:  # fmt: skip
+            assert resp.status == 201
+        async with s.get(gizmos, params={"watch": "true"}) as resp:
+            assert [e["type"] for e in await _events(resp, 1)] == ["ADDED"]
+            async with s.delete(crds + "/gizmos.example.com") as deleted:
+                assert deleted.status == 200
+            async with asyncio.timeout(10):
+                rest = [json.loads(line) for line in (await resp.content.read()).splitlines()]
+    assert [e["type"] for e in rest] == ["DELETED"]

@@ -77,12 +77,20 @@ class WatchEvent:
 
 
 class Watcher:
-    """A subscriber to the events of one resource; ``deliver`` is called synchronously."""
+    """A subscriber to the events of one resource; ``deliver`` is called synchronously.
 
-    __slots__ = ("deliver",)
+    ``close`` is called when the resource stops being served (its CRD was deleted).
+    """
 
-    def __init__(self, deliver: Callable[[WatchEvent], None]) -> None:
+    __slots__ = ("close", "deliver")
+
+    def __init__(
+        self,
+        deliver: Callable[[WatchEvent], None],
+        close: Callable[[], None] | None = None,
+    ) -> None:
         self.deliver = deliver
+        self.close = close
 
 
 @dataclass
@@ -295,6 +303,10 @@ class Store:
     def drop_resource(self, key: str) -> None:
         """Forget a resource entirely (a CRD that was removed) without events."""
         res = self._resources.pop(key, None)
+        if res is not None:
+            for w in list(res.watchers):
+                if w.close is not None:
+                    w.close()
         if res is not None and self._log is not None:
             for ns, names in res.by_ns.items():
                 for name in names:

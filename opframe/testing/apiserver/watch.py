@@ -131,7 +131,8 @@ async def serve_watch(
         pending.append(ev)
         wake.set()
 
-    watcher = Watcher(deliver)
+    stop = asyncio.Event()
+    watcher = Watcher(deliver, stop.set)
     initial: list[bytes] = []
     rv_param = q.get("resourceVersion", "")
     send_initial = flag(q.get("sendInitialEvents"))
@@ -177,7 +178,7 @@ async def serve_watch(
             return resp
         if initial:
             await resp.write(b"".join(initial))
-        await _pump(handlers, request, resp, key, pending, wake, render, q, bookmarks, rt)
+        await _pump(handlers, request, resp, key, stop, pending, wake, render, q, bookmarks, rt)
         return resp
     finally:
         store.unsubscribe(key, watcher)
@@ -197,6 +198,7 @@ async def _pump(
     request: web.Request,
     resp: web.StreamResponse,
     key: str,
+    stop: asyncio.Event,
     pending: list[WatchEvent],
     wake: asyncio.Event,
     render: Callable[[WatchEvent], bytes | None],
@@ -205,7 +207,6 @@ async def _pump(
     rt: Any,
 ) -> None:
     registry = request.app[WATCHES]
-    stop = asyncio.Event()
     registry.add(stop, key)
     loop = asyncio.get_running_loop()
     timeout = q.get("timeoutSeconds")
@@ -213,8 +214,8 @@ async def _pump(
     next_bookmark = loop.time() + registry.bookmark_interval
     stop_wait = asyncio.ensure_future(stop.wait())
     try:
-        while not stop.is_set():
-            if not pending:
+        while True:
+            if not pending and not stop.is_set():
                 wake.clear()
                 limit = next_bookmark if bookmarks else None
                 if deadline is not None:
@@ -227,17 +228,15 @@ async def _pump(
                     )
                 finally:
                     wake_wait.cancel()
-                if stop.is_set():
-                    break
-            if deadline is not None and loop.time() >= deadline:
-                break
+            # Events that happened before a stop are still sent (a CRD's last DELETED events).
             lines = []
             for ev in pending:
                 line = render(ev)
                 if line is not None:
                     lines.append(line)
             pending.clear()
-            if bookmarks and loop.time() >= next_bookmark:
+            ended = stop.is_set() or (deadline is not None and loop.time() >= deadline)
+            if bookmarks and not ended and loop.time() >= next_bookmark:
                 lines.append(_bookmark(rt.kind, rt.api_version, handlers.store.rv))
                 next_bookmark = loop.time() + registry.bookmark_interval
             if lines:
@@ -245,6 +244,8 @@ async def _pump(
                 if transport is None or transport.is_closing():
                     return
                 await resp.write(b"".join(lines))
+            if ended:
+                break
         with contextlib.suppress(ConnectionError):
             await resp.write_eof()
     except ConnectionError:
