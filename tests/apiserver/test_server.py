@@ -109,3 +109,37 @@ async def test_openapi_v3_offers_server_side_field_validation(api_server: ApiSer
         "version": "v1",
     }
     assert any(p["name"] == "fieldValidation" for p in patch["parameters"])
+
+
+async def test_crds_and_their_resources_survive_a_restart(tmp_path: Path) -> None:
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gizmos.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "gizmos", "kind": "Gizmo"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object"}},
+                }
+            ],
+        },
+    }
+    gizmo = {"apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {"name": "g"}}
+    path = "/apis/example.com/v1/namespaces/default/gizmos"
+    async with ApiServer(tls=False, state_dir=tmp_path) as first:
+        token = first.token
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+            crds = first.url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+            async with s.post(crds, json=crd) as resp:
+                assert resp.status == 201
+            async with s.post(first.url + path, json=gizmo) as resp:
+                assert resp.status == 201
+    async with ApiServer(tls=False, state_dir=tmp_path, token=token) as second:
+        status, body = await _get(second, path + "/g")
+    assert (status, body["kind"]) == (200, "Gizmo")
