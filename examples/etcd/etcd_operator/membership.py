@@ -22,6 +22,7 @@ from aetcd import rpc
 
 __all__ = [
     "EtcdAdmin",
+    "EtcdBusy",
     "EtcdUnreachable",
     "Member",
     "MemberStatus",
@@ -35,6 +36,24 @@ class MembershipError(Exception):
 
 class EtcdUnreachable(MembershipError):
     """No endpoint answered."""
+
+
+class EtcdBusy(MembershipError):
+    """etcd refused a membership change for now; it will accept it shortly, so retry soon.
+
+    etcd's strict reconfiguration check refuses ``member add``, ``promote`` and ``remove``
+    until every voting member has been connected for five seconds after the last change
+    ("unhealthy cluster"), and refuses a second learner ("too many learner members").
+    """
+
+
+# etcd's answers that mean "not now" rather than "no": the change is safe to retry.
+_BUSY = (
+    "unhealthy cluster",
+    "re-configuration failed due to not enough started members",
+    "too many learner members",
+    "learner is not ready",
+)
 
 
 @dataclass(frozen=True)
@@ -116,14 +135,34 @@ class EtcdAdmin:
             raise MembershipError(f"etcd {endpoint}: {method} failed: {e!r}") from e
 
     async def _first(
-        self, service: str, method: str, request: Any, endpoints: Iterable[str] = ()
+        self,
+        service: str,
+        method: str,
+        request: Any,
+        endpoints: Iterable[str] = (),
+        *,
+        busy_elsewhere: bool = False,
     ) -> Any:
+        """Send ``request`` to the first endpoint that answers.
+
+        A "not now" answer (:class:`EtcdBusy`) stops the search, unless ``busy_elsewhere``:
+        etcd checks "every peer connected for 5 s" on the member that receives the request,
+        from that member's own connections, so for a change that cannot cost quorum (adding
+        or promoting a learner) another member may already accept it.
+        """
         errors: list[str] = []
+        busy = False
         for endpoint in tuple(endpoints) or self.endpoints:
             try:
                 return await self._call(endpoint, service, method, request)
             except MembershipError as e:
                 errors.append(str(e))
+                if any(text in str(e) for text in _BUSY):
+                    busy = True
+                    if not busy_elsewhere:
+                        break
+        if busy:
+            raise EtcdBusy("; ".join(errors))
         raise EtcdUnreachable(
             "; ".join(errors) or "no etcd endpoint to ask (no member pod has an IP)"
         )
@@ -134,16 +173,28 @@ class EtcdAdmin:
         return [_member(m) for m in resp.members]
 
     async def add_member(self, peer_url: str, *, learner: bool) -> Member:
-        """``member add`` (as a learner if asked); the new member's pod starts afterwards."""
+        """``member add`` (as a learner if asked); the new member's pod starts afterwards.
+
+        An add that timed out may still have been applied; asking again then answers "peerURL
+        exists", and the member already registered under that URL is returned.
+        """
         req = rpc.MemberAddRequest(peerURLs=[peer_url], isLearner=learner)
-        resp = await self._first("cluster", "MemberAdd", req)
+        try:
+            resp = await self._first("cluster", "MemberAdd", req, busy_elsewhere=learner)
+        except MembershipError as e:
+            if "peerURL exists" not in str(e):
+                raise
+            for member in await self.member_list():
+                if peer_url in member.peer_urls:
+                    return member
+            raise
         return _member(resp.member)
 
     async def remove_member(self, member_id: int) -> None:
         """``member remove``; removing a member that is already gone is not an error."""
         try:
             await self._first("cluster", "MemberRemove", rpc.MemberRemoveRequest(ID=member_id))
-        except EtcdUnreachable as e:
+        except MembershipError as e:
             if "member not found" in str(e):
                 return
             raise
@@ -151,8 +202,13 @@ class EtcdAdmin:
     async def promote_member(self, member_id: int) -> bool:
         """``member promote``; ``False`` while the learner has not caught up yet."""
         try:
-            await self._first("cluster", "MemberPromote", rpc.MemberPromoteRequest(ID=member_id))
-        except EtcdUnreachable as e:
+            await self._first(
+                "cluster",
+                "MemberPromote",
+                rpc.MemberPromoteRequest(ID=member_id),
+                busy_elsewhere=True,
+            )
+        except MembershipError as e:
             if "not in sync" in str(e) or "can only promote a learner member" in str(e):
                 return False
             raise

@@ -130,6 +130,7 @@ class Bootstrap(Action):
     """Create the seed pod with ``--initial-cluster-state=new`` (the cluster has never formed)."""
 
     pod: str
+    version: str
 
     @property
     def phase(self) -> str:
@@ -141,6 +142,7 @@ class CreatePod(Action):
     """Create the pod of a member already registered in etcd (state ``existing``)."""
 
     pod: str
+    version: str
 
     @property
     def phase(self) -> str:
@@ -149,11 +151,16 @@ class CreatePod(Action):
 
 @dataclass(frozen=True)
 class AddMember(Action):
-    """``member add`` (as a learner where supported) before the new member's pod exists."""
+    """``member add`` (as a learner where supported) before the new member's pod exists.
+
+    ``version`` is what the new member runs: the cluster's current (lowest) version, so a
+    member never joins on a version the cluster has not been upgraded to yet.
+    """
 
     pod: str
     peer_url: str
     learner: bool
+    version: str
 
     @property
     def phase(self) -> str:
@@ -330,7 +337,11 @@ def _plan_unreachable(
         )
     seed = pod_name(o.cluster, 0)
     if not live_pods and not terminating:
-        return Bootstrap(f"bootstrap a new cluster with seed member {seed}", pod=seed)
+        return Bootstrap(
+            f"bootstrap a new cluster with seed member {seed} on etcd {o.version}",
+            pod=seed,
+            version=o.version,
+        )
     pod = live_pods.get(seed)
     if pod is not None and not pod.ready and pod.age > policy.member_start_deadline:
         return DeletePod(
@@ -364,7 +375,7 @@ def _plan_heal(
                     if not m.started
                     else "recreate the pod of member on its persistent volume"
                 )
-                return CreatePod(f"{why} ({name})", pod=name)
+                return CreatePod(f"{why} ({name})", pod=name, version=_join_version(o, voters))
             if _can_remove(voters, m):
                 return RemoveMember(
                     f"pod {name} is gone with its data; removing member {m.id:x} to replace it",
@@ -429,13 +440,13 @@ def _plan_scale(
         used |= {ordinal_of(o.cluster, n) or 0 for n in (*live_pods, *terminating)}
         ordinal = next(i for i in range(len(used) + 1) if i not in used)
         name = pod_name(o.cluster, ordinal)
-        versions = [m.version for m in voters if m.version] or [o.version]
-        learner = supports_learners(min(versions, key=_version_key))
+        version = _join_version(o, voters)
         return AddMember(
             f"scale {len(voters)} -> {o.size}: add member {name}",
             pod=name,
             peer_url=peer_url(o.cluster, o.namespace, name),
-            learner=learner,
+            learner=supports_learners(version),
+            version=version,
         )
     if len(voters) > o.size:
         victim = max(voters, key=lambda m: _ordinal(o, m))
@@ -476,6 +487,8 @@ def _plan_upgrade(o: Observed, voters: list[MemberState], live_pods: dict[str, P
     )
     if followers:
         m = followers[0]
+        if not _can_restart(voters, m):
+            return Wait(f"restarting {_pod_of(o, m)} now would lose quorum", phase_name="Upgrading")
         return UpgradeMember(
             f"upgrade {_pod_of(o, m)} from {m.version} to {o.version}",
             pod=_pod_of(o, m),
@@ -483,6 +496,10 @@ def _plan_upgrade(o: Observed, voters: list[MemberState], live_pods: dict[str, P
             version=o.version,
         )
     leader = outdated[0]
+    if not _can_restart(voters, leader):
+        return Wait(
+            f"restarting {_pod_of(o, leader)} now would lose quorum", phase_name="Upgrading"
+        )
     target = _new_leader(o, voters, leader)
     if target is not None:
         return MoveLeader(
@@ -497,6 +514,27 @@ def _plan_upgrade(o: Observed, voters: list[MemberState], live_pods: dict[str, P
         member_id=leader.id,
         version=o.version,
     )
+
+
+def _join_version(o: Observed, voters: list[MemberState]) -> str:
+    """The version a new or recreated member runs: the lowest any voter runs.
+
+    The rolling upgrade moves it on later; starting it on ``spec.version`` could mean a
+    downgrade or a skipped minor the upgrade rules refuse.
+    """
+    versions = [m.version for m in voters if m.version]
+    return min(versions, key=_version_key) if versions else o.version
+
+
+def _can_restart(voters: list[MemberState], m: MemberState) -> bool:
+    """Whether taking ``m`` down for a moment (an upgrade restart) keeps a healthy quorum.
+
+    A one-member cluster has no redundancy: its upgrade is a short outage by definition.
+    """
+    if len(voters) == 1:
+        return True
+    others = sum(v.healthy for v in voters if v.id != m.id)
+    return others >= quorum(len(voters))
 
 
 def _new_leader(o: Observed, voters: list[MemberState], leaving: MemberState) -> MemberState | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from etcd_operator import builders
-from etcd_operator.membership import EtcdAdmin, EtcdUnreachable, Member, MembershipError
+from etcd_operator.membership import EtcdAdmin, EtcdBusy, EtcdUnreachable, Member, MembershipError
 from etcd_operator.membership import MemberStatus as EtcdStatus
 from etcd_operator.models import ClusterPhase, EtcdCluster, EtcdClusterStatus, MemberStatus
 from etcd_operator.naming import CLIENT_PORT, ordinal_of, peer_url
@@ -87,7 +87,8 @@ class EtcdClusterReconciler:
         """Take one safe step toward ``cluster.spec``."""
         if cluster.metadata.deletion_timestamp is not None:
             return Result()  # owned objects go with it (owner references)
-        await self._ensure_services(ctx, cluster)
+        if not cluster.spec.paused:
+            await self._ensure_services(ctx, cluster)
         pods = [
             p
             for p in ctx.cache.list(
@@ -102,7 +103,14 @@ class EtcdClusterReconciler:
             view = await self._observe(cluster, pods, admin)
             action = plan(view.observed, self.policy)
             ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
-            await self._execute(ctx, cluster, view, action, admin)
+            try:
+                await self._execute(ctx, cluster, view, action, admin)
+            except EtcdBusy as e:
+                # etcd accepts the next membership change a few seconds after the last one;
+                # ask again soon instead of backing off as if something were broken.
+                ctx.logger.info("etcd not ready for %s yet: %s", type(action).__name__, e)
+                await self._write_status(ctx, cluster, view, action)
+                return Result(requeue_after=self.busy_interval)
         await self._record(ctx, cluster, action)
         await self._write_status(ctx, cluster, view, action)
         if isinstance(action, Steady):
@@ -177,17 +185,21 @@ class EtcdClusterReconciler:
         ns = _namespace(cluster)
         if isinstance(action, Bootstrap):
             url = peer_url(_name(cluster), ns, action.pod)
-            await self._create_member_pod(ctx, cluster, action.pod, f"{action.pod}={url}", "new")
-        elif isinstance(action, CreatePod):
             await self._create_member_pod(
-                ctx, cluster, action.pod, _initial_cluster(cluster, view, action.pod), "existing"
+                ctx, cluster, action.pod, f"{action.pod}={url}", "new", action.version
+            )
+        elif isinstance(action, CreatePod):
+            initial = _initial_cluster(cluster, view, action.pod)
+            await self._create_member_pod(
+                ctx, cluster, action.pod, initial, "existing", action.version
             )
         elif isinstance(action, AddMember):
             await admin.add_member(action.peer_url, learner=action.learner)
             # Adding and starting a member is one operation in etcd's runbook; if creating the
             # pod fails here, the next reconcile sees the member without a pod and creates it.
+            initial = _initial_cluster(cluster, view, action.pod)
             await self._create_member_pod(
-                ctx, cluster, action.pod, _initial_cluster(cluster, view, action.pod), "existing"
+                ctx, cluster, action.pod, initial, "existing", action.version
             )
         elif isinstance(action, PromoteMember):
             if not await admin.promote_member(action.member_id):
@@ -219,7 +231,13 @@ class EtcdClusterReconciler:
             )
 
     async def _create_member_pod(
-        self, ctx: Context, cluster: EtcdCluster, pod: str, initial_cluster: str, state: str
+        self,
+        ctx: Context,
+        cluster: EtcdCluster,
+        pod: str,
+        initial_cluster: str,
+        state: str,
+        version: str,
     ) -> None:
         if cluster.spec.storage.volume_claim_template is not None:
             try:
@@ -233,6 +251,7 @@ class EtcdClusterReconciler:
             pod,
             initial_cluster=initial_cluster,
             state="new" if state == "new" else "existing",
+            version=version,
         )
         try:
             await ctx.client.create(manifest, field_manager=FIELD_MANAGER)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from etcd_operator.naming import peer_url
 from etcd_operator.planner import (
@@ -21,6 +23,7 @@ from etcd_operator.planner import (
     UpgradeMember,
     Wait,
     plan,
+    quorum,
 )
 
 C, NS = "demo", "ns"
@@ -83,7 +86,7 @@ def observed(
 
 def test_new_cluster_bootstraps_a_single_seed() -> None:
     step = plan(observed(3, (), None, bootstrapped=False))
-    assert step == Bootstrap(step.reason, pod="demo-0")
+    assert step == Bootstrap(step.reason, pod="demo-0", version="3.5.1")
 
 
 def test_formed_cluster_with_no_member_answering_never_bootstraps_again() -> None:
@@ -106,7 +109,7 @@ def test_scale_up_adds_the_member_before_its_pod_exists_as_a_learner() -> None:
 def test_member_added_but_pod_missing_gets_its_pod() -> None:
     pods, members = healthy_cluster(3)
     step = plan(observed(4, pods, (*members, member(3, learner=True, started=False))))
-    assert step == CreatePod(step.reason, pod="demo-3")
+    assert step == CreatePod(step.reason, pod="demo-3", version="3.5.1")
 
 
 def test_learner_caught_up_is_promoted() -> None:
@@ -160,7 +163,7 @@ def test_lost_pod_of_ephemeral_member_is_removed_for_replacement() -> None:
 def test_lost_pod_of_persistent_member_is_recreated_on_its_volume() -> None:
     pods, members = healthy_cluster(3)
     step = plan(observed(3, pods[:2], members, persistent_storage=True))
-    assert step == CreatePod(step.reason, pod="demo-2")
+    assert step == CreatePod(step.reason, pod="demo-2", version="3.5.1")
 
 
 def test_replacement_reuses_the_freed_ordinal() -> None:
@@ -250,3 +253,115 @@ def test_matching_cluster_is_steady() -> None:
 def test_every_action_reports_a_phase_and_reason() -> None:
     step: Action = plan(observed(5, *healthy_cluster(3)))
     assert step.phase == "Scaling" and "3 -> 5" in step.reason
+
+
+def test_new_member_joins_on_the_clusters_current_version_not_a_refused_target() -> None:
+    step = plan(observed(5, *healthy_cluster(3, version="3.5.1"), version="3.4.23"))
+    assert isinstance(step, AddMember) and step.version == "3.5.1"
+
+
+def test_new_member_joins_on_the_lowest_version_during_an_upgrade() -> None:
+    pods, members = healthy_cluster(3, version="3.5.1")
+    ms = (member(0, leader=True, version="3.4.23"), *members[1:])
+    step = plan(observed(4, (pod(0, version="3.4.23"), *pods[1:]), ms, version="3.5.1"))
+    assert isinstance(step, AddMember) and step.version == "3.4.23"
+
+
+def test_pre_learner_versions_add_voters() -> None:
+    step = plan(observed(5, *healthy_cluster(3, version="3.3.27"), version="3.3.27"))
+    assert isinstance(step, AddMember) and not step.learner
+
+
+def test_upgrade_never_restarts_a_member_while_another_is_unhealthy() -> None:
+    pods, members = healthy_cluster(3, version="3.5.0")
+    ms = (*members[:2], member(2, healthy=False, version="3.5.0"))
+    step = plan(observed(3, pods, ms, version="3.5.1"))
+    assert isinstance(step, Wait) and not isinstance(step, UpgradeMember)
+
+
+def test_single_member_cluster_upgrades_in_place() -> None:
+    step = plan(observed(1, *healthy_cluster(1, version="3.5.0"), version="3.5.1"))
+    assert isinstance(step, UpgradeMember) and step.pod == "demo-0"
+
+
+def test_learner_is_dealt_with_before_scaling_down() -> None:
+    pods, members = healthy_cluster(5)
+    lagging = member(5, learner=True, raft_index=1)
+    step = plan(observed(3, (*pods, pod(5, age=1.0)), (*members, lagging)))
+    assert isinstance(step, Wait) and "learner" in step.reason
+
+
+def test_learner_that_never_catches_up_is_removed_after_the_deadline() -> None:
+    pods, members = healthy_cluster(3)
+    stuck = member(3, learner=True, healthy=False, raft_index=0)
+    step = plan(observed(4, (*pods, pod(3, ready=False, age=120.0)), (*members, stuck)))
+    assert isinstance(step, RemoveMember) and step.member_id == stuck.id
+
+
+def test_leader_is_removed_last_and_only_with_no_other_candidate() -> None:
+    pods, _ = healthy_cluster(2)
+    ms = (member(0), member(1, leader=True))
+    step = plan(observed(1, pods, ms))
+    assert isinstance(step, MoveLeader) and step.to_id == member(0).id
+
+
+def test_seed_that_never_starts_is_retried_after_the_deadline() -> None:
+    step = plan(observed(3, (pod(0, ready=False, age=120.0),), None, bootstrapped=False))
+    assert step == DeletePod(step.reason, pod="demo-0")
+
+
+def test_pods_beside_the_seed_of_a_forming_cluster_are_removed() -> None:
+    step = plan(observed(3, (pod(0, ready=False), pod(1, ready=False)), None, bootstrapped=False))
+    assert step == DeletePod(step.reason, pod="demo-1")
+
+
+def test_paused_cluster_takes_no_step_even_when_members_are_lost() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(3, pods[:1], members, paused=True))
+    assert isinstance(step, Wait) and not step.mutates and step.phase == "Paused"
+
+
+def _states() -> list[Observed]:
+    """Every mix of healthy/unhealthy/pod-lost members for 1..5 members, sizes 1..5."""
+    out = []
+    for n in range(1, 6):
+        for health in itertools.product(("ok", "sick", "gone"), repeat=n):
+            for leader in range(n):
+                members = tuple(
+                    member(i, healthy=h == "ok", leader=i == leader) for i, h in enumerate(health)
+                )
+                pods = tuple(
+                    pod(i, ready=h == "ok", not_ready_for=0.0 if h == "ok" else 99.0)
+                    for i, h in enumerate(health)
+                    if h != "gone"
+                )
+                for size in range(1, 6):
+                    out.append(observed(size, pods, members, version="3.5.1"))
+    return out
+
+
+def test_no_step_ever_leaves_fewer_healthy_voters_than_quorum() -> None:
+    checked = 0
+    for o in _states():
+        step = plan(o)
+        assert o.members is not None
+        voters = [m for m in o.members if not m.learner]
+        if isinstance(step, RemoveMember):
+            remaining = [m for m in voters if m.id != step.member_id]
+            assert sum(m.healthy for m in remaining) >= quorum(len(remaining)), (o, step)
+            checked += 1
+        elif isinstance(step, UpgradeMember) and len(voters) > 1:
+            others = [m for m in voters if m.id != step.member_id]
+            assert sum(m.healthy for m in others) >= quorum(len(voters)), (o, step)
+        elif isinstance(step, (AddMember, MoveLeader, PromoteMember)):
+            assert sum(m.healthy for m in voters) >= quorum(len(voters)), (o, step)
+    assert checked > 0  # the table does reach removals
+
+
+def test_quorum_loss_is_always_reported_as_degraded() -> None:
+    for o in _states():
+        assert o.members is not None
+        healthy = sum(m.healthy for m in o.members)
+        if healthy < quorum(len(o.members)):
+            step = plan(o)
+            assert isinstance(step, Wait) and step.degraded, (o, step)

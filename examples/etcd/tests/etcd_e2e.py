@@ -1,0 +1,219 @@
+"""The etcd operator's end-to-end harness: a LocalCluster running the operator.
+
+``etcd_env`` gives each test its own control plane, kubelet and operator (with short planner
+deadlines and requeue intervals), plus helpers to create clusters, wait on their status with a
+deadline, and run a :class:`~etcd_operator.workload.KeyWriter` through a scenario. The
+fixtures are made available to the tests by ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from etcd_operator.builders import LABEL_CLUSTER
+from etcd_operator.models import EtcdCluster, EtcdClusterSpec
+from etcd_operator.operator import build_manager
+from etcd_operator.planner import Policy
+from etcd_operator.reconciler import EtcdClusterReconciler
+from etcd_operator.workload import KeyWriter
+
+from opframe import Client, NotFound, Pod, install_crds
+from opframe.kinds import Event
+from opframe.testing import LocalCluster
+from opframe.testing.kubelet import network
+
+NAMESPACE = "default"
+log = logging.getLogger("etcd-e2e")
+
+# Short deadlines so that failure scenarios finish in seconds; the defaults are for real clusters.
+E2E_POLICY = Policy(member_start_deadline=30.0, unhealthy_grace=3.0)
+
+
+def _kubelet_lists_own_short_names() -> bool:
+    me = network.PodAddress("ns", "p-0", "127.0.0.9", True, hostname="p-0", subdomain="p")
+    return "p-0.p.ns.svc\t" in network.render_hosts(me, [], []).replace(" ", "\t")
+
+
+@pytest.fixture(autouse=True)
+def _kubelet_own_dns_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Temporary: list a pod's own ``host.sub.ns.svc`` names in its hosts file.
+
+    The local kubelet lists only the FQDN and the bare hostname for the pod itself (see
+    /work/notes/H9-kubelet-bugs.md #1); in Kubernetes the short form resolves through the
+    search path. Without it every joining etcd member stalls ~30 s resolving its own peer URL.
+    This patches the test's kubelet only while that bug is present and disappears once fixed.
+    """
+    if _kubelet_lists_own_short_names():
+        return
+    from opframe.testing.kubelet import kubelet as kubelet_module
+
+    render = network.render_hosts
+
+    def render_with_own_names(
+        me: network.PodAddress, pods: Any, services: Any, domain: str = "cluster.local"
+    ) -> str:
+        text = render(me, pods, services, domain)
+        if me.subdomain:
+            base = f"{me.effective_hostname}.{me.subdomain}"
+            fqdn = f"{base}.{me.namespace}.svc.{domain}"
+            short = f"{base}.{me.namespace}.svc\t{base}.{me.namespace}\t{base}"
+            text = text.replace(fqdn, f"{fqdn}\t{short}", 1)
+        return text
+
+    monkeypatch.setattr(kubelet_module, "render_hosts", render_with_own_names)
+
+
+@dataclass
+class EtcdEnv:
+    """One test's control plane with the operator running, and scenario helpers."""
+
+    cluster: LocalCluster
+
+    @property
+    def client(self) -> Client:
+        return self.cluster.client
+
+    async def create(self, name: str = "e2e", size: int = 3, version: str = "3.5.1") -> None:
+        """Create an EtcdCluster."""
+        await self.client.create(
+            EtcdCluster(
+                metadata={"name": name, "namespace": NAMESPACE},
+                spec=EtcdClusterSpec(size=size, version=version),
+            )
+        )
+
+    async def get(self, name: str = "e2e") -> EtcdCluster:
+        return await self.client.get(EtcdCluster, name, NAMESPACE)
+
+    async def patch(self, spec: dict[str, object], name: str = "e2e") -> None:
+        await self.client.patch(EtcdCluster, name, {"spec": spec}, namespace=NAMESPACE)
+
+    async def until(
+        self,
+        check: Callable[[EtcdCluster], bool],
+        what: str,
+        deadline: float = 60.0,
+        name: str = "e2e",
+    ) -> float:
+        """Wait until ``check(cluster)`` holds; return the seconds it took."""
+        start = time.monotonic()
+
+        async def holds() -> bool:
+            try:
+                return check(await self.get(name))
+            except NotFound:
+                return False
+
+        await wait_until(holds, what, deadline)
+        took = time.monotonic() - start
+        log.info("%s after %.1fs", what, took)
+        return took
+
+    async def endpoints(self, name: str = "e2e") -> list[str]:
+        """Client URLs of the cluster's running member pods."""
+        pods = await self.client.list(Pod, NAMESPACE, label_selector={LABEL_CLUSTER: name})
+        return [
+            f"http://{p.status.pod_ip}:2379"
+            for p in pods.items
+            if p.status and p.status.pod_ip and p.metadata.deletion_timestamp is None
+        ]
+
+    async def pod_names(self, name: str = "e2e") -> set[str]:
+        pods = await self.client.list(Pod, NAMESPACE, label_selector={LABEL_CLUSTER: name})
+        return {p.metadata.name or "" for p in pods.items}
+
+    async def events(self, reason: str, name: str = "e2e") -> list[Event]:
+        """Events about the EtcdCluster with ``reason``."""
+        events = await self.client.list(Event, NAMESPACE)
+        return [e for e in events.items if e.reason == reason and e.involved_object.name == name]
+
+    @contextlib.asynccontextmanager
+    async def writing(self, name: str = "e2e") -> AsyncIterator[KeyWriter]:
+        """Write keys throughout the block; afterwards every acknowledged key must read back."""
+        writer = KeyWriter(lambda: self.endpoints(name))
+        task = asyncio.create_task(writer.run())
+        try:
+            yield writer
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await wait_until(
+            lambda: _verified(writer), "every acknowledged key read back", deadline=30.0
+        )
+        assert writer.acknowledged, "the workload never got a write acknowledged"
+
+
+async def _verified(writer: KeyWriter) -> bool:
+    try:
+        missing = await writer.verify()
+    except ConnectionError:
+        return False  # no member answered yet: try again
+    assert not missing, f"{len(missing)} acknowledged keys lost, e.g. {missing[:3]}"
+    return True
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], what: str, deadline: float = 60.0
+) -> None:
+    """Poll ``predicate`` every 100 ms until it holds; fail after ``deadline`` seconds."""
+    try:
+        async with asyncio.timeout(deadline):
+            while not await predicate():  # noqa: ASYNC110 - a deadline-bound status poll
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"{what}: not within {deadline:.0f}s") from None
+
+
+def settled(size: int, version: str = "3.5.1") -> Callable[[EtcdCluster], bool]:
+    """The cluster runs ``size`` healthy voting members on ``version`` and reports it."""
+
+    def check(c: EtcdCluster) -> bool:
+        s = c.status
+        return (
+            s is not None
+            and s.observed_generation == c.metadata.generation
+            and s.phase == "Running"
+            and s.ready_members == size
+            and len(s.members) == size
+            and all(m.healthy and not m.learner and m.version == version for m in s.members)
+        )
+
+    return check
+
+
+def member_ids(c: EtcdCluster) -> dict[str, str]:
+    """Pod name -> etcd member ID, as the status reports them."""
+    return {m.name: m.id or "" for m in (c.status.members if c.status else [])}
+
+
+@pytest.fixture
+def etcd_reconciler() -> EtcdClusterReconciler:
+    """The reconciler under test: short deadlines and requeue intervals."""
+    return EtcdClusterReconciler(E2E_POLICY, steady_interval=1.0, busy_interval=0.3)
+
+
+@pytest_asyncio.fixture
+async def etcd_env(etcd_reconciler: EtcdClusterReconciler) -> AsyncIterator[EtcdEnv]:
+    """A LocalCluster with the EtcdCluster CRD installed and the operator running."""
+    async with LocalCluster(backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0) as cluster:
+        await install_crds(cluster.client, EtcdCluster)
+        manager = build_manager(
+            cluster.client, reconciler=etcd_reconciler, health_address=None, metrics_address=None
+        )
+        operator = asyncio.create_task(manager.run(handle_signals=False))
+        try:
+            yield EtcdEnv(cluster)
+        finally:
+            manager.stop()
+            operator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await operator
