@@ -15,6 +15,7 @@ from aiohttp import web
 from opframe.testing.apiserver import apply
 from opframe.testing.apiserver.registry import storage_key
 from opframe.testing.apiserver.request import Target, flag
+from opframe.testing.apiserver.responses import json_response
 from opframe.testing.apiserver.status import bad_request
 from opframe.testing.apiserver.writes import WriteOptions, now, rfc3339
 
@@ -28,8 +29,6 @@ def apply_request(
     handlers: Handlers, request: web.Request, target: Target, raw: bytes, opts: WriteOptions
 ) -> web.StreamResponse:
     """Answer a server-side apply PATCH."""
-    from opframe.testing.apiserver.handlers import json_response
-
     rt = target.rt
     q = request.query
     manager = q.get("fieldManager", "")

@@ -14,10 +14,10 @@ import json
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from opframe.testing.apiserver import patch as patching
 from opframe.testing.apiserver import table
+from opframe.testing.apiserver.applying import apply_request
 from opframe.testing.apiserver.registry import storage_key
 from opframe.testing.apiserver.request import (
     Target,
@@ -28,13 +28,21 @@ from opframe.testing.apiserver.request import (
     flag,
     wants,
 )
+from opframe.testing.apiserver.responses import json_response
 from opframe.testing.apiserver.selectors import parse_field_selector, parse_label_selector
 from opframe.testing.apiserver.status import StatusError, bad_request, gone, not_found
 from opframe.testing.apiserver.storage import StoredObject, dumps
 from opframe.testing.apiserver.types import ResourceType
-from opframe.testing.apiserver.writes import DeleteOptions, WriteOptions, Writer
+from opframe.testing.apiserver.watch import serve_watch
+from opframe.testing.apiserver.writes import (
+    CREATE_ON_UPDATE,
+    RETURNS_OBJECT,
+    DeleteOptions,
+    WriteOptions,
+    Writer,
+)
 
-__all__ = ["Handlers", "json_response"]
+__all__ = ["Handlers"]
 
 _JSON = "application/json"
 _WRITE_TYPES = ("application/json", "application/yaml")
@@ -44,18 +52,6 @@ _PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/apply-patch+yaml": "apply",
 }
-
-
-def json_response(
-    status: int, body: bytes | dict[str, Any], warnings: list[str] | None = None
-) -> web.Response:
-    """A JSON answer with optional ``Warning`` headers (one per warning)."""
-    headers: CIMultiDict[str] = CIMultiDict()
-    headers["Content-Type"] = _JSON
-    for w in warnings or ():
-        headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    raw = body if isinstance(body, bytes) else dumps(body)
-    return web.Response(status=status, body=raw, headers=headers)
 
 
 def _media(request: web.Request) -> str:
@@ -142,8 +138,6 @@ class Handlers:
     async def _list_or_watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
         if target.legacy_watch or flag(q.get("watch")):
-            from opframe.testing.apiserver.watch import serve_watch
-
             return await serve_watch(self, request, target)
         representation = wants(request.headers.get("Accept", ""))
         page, list_meta = self.select(target, q)
@@ -289,7 +283,7 @@ class Handlers:
             )
         so = self.store.get(storage_key(rt), target.namespace or "", target.name)
         if so is None:
-            if storage_key(rt) in _create_on_update():
+            if storage_key(rt) in CREATE_ON_UPDATE:
                 obj = self.writer.create(rt, body, target.namespace or "", opts)
                 return json_response(201, obj, opts.warnings)
             raise not_found(rt.plural, target.name, rt.group)
@@ -313,8 +307,6 @@ class Handlers:
         opts = self._options(request, target, "PatchOptions")
         raw = await request.read()
         if patch_type == "apply":
-            from opframe.testing.apiserver.applying import apply_request
-
             return apply_request(self, request, target, raw, opts)
         patch = decode_body(raw, "json", rt.kind)
         so = self.store.get(storage_key(rt), target.namespace or "", target.name)
@@ -362,7 +354,7 @@ class Handlers:
         opts = await self._delete_options(request)
         so = self._current(target)
         obj, removed = self.writer.delete(rt, so, opts)
-        if removed and storage_key(rt) not in _returns_object():
+        if removed and storage_key(rt) not in RETURNS_OBJECT:
             return json_response(200, _success(rt, obj))
         return json_response(200, obj)
 
@@ -414,18 +406,6 @@ class Handlers:
             head[:-1] + b',"metadata":' + dumps(meta) + b',"items":[' + b",".join(deleted) + b"]}"
         )
         return json_response(200, body)
-
-
-def _create_on_update() -> frozenset[str]:
-    from opframe.testing.apiserver.writes import CREATE_ON_UPDATE
-
-    return CREATE_ON_UPDATE
-
-
-def _returns_object() -> frozenset[str]:
-    from opframe.testing.apiserver.writes import RETURNS_OBJECT
-
-    return RETURNS_OBJECT
 
 
 def _success(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from opframe.testing.apiserver.handlers import json_response
 from opframe.testing.apiserver.request import Target, decode_body, flag
+from opframe.testing.apiserver.responses import json_response
 from opframe.testing.apiserver.status import StatusError, bad_request, conflict, not_found
-from opframe.testing.apiserver.writes import DeleteOptions, Writer
+from opframe.testing.apiserver.writes import DeleteOptions, Writer, now, rfc3339
 
 if TYPE_CHECKING:
     from opframe.testing.apiserver.server import PodLogProvider
@@ -86,8 +86,6 @@ class PodSubresources:
             for c in (new.get("status") or {}).get("conditions") or []
             if c.get("type") != "PodScheduled"
         ]
-        from opframe.testing.apiserver.writes import now, rfc3339
-
         conditions.append(
             {
                 "type": "PodScheduled",

@@ -18,7 +18,6 @@ from opframe.testing.apiserver.status import Cause, StatusError, bad_request
 from opframe.testing.apiserver.types import ResourceType
 
 __all__ = [
-    "NOT_FOUND_TEXT",
     "PlainNotFound",
     "Target",
     "decode_body",
@@ -41,9 +40,6 @@ def flag(value: object) -> bool:
 
 class PlainNotFound(Exception):
     """The path is not served at all: ``404 page not found`` in plain text."""
-
-
-NOT_FOUND_TEXT = b"404 page not found\n"
 
 
 def generic_not_found() -> StatusError:

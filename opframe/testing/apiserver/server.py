@@ -28,10 +28,11 @@ from opframe.testing.apiserver import builtins, discovery, openapidocs
 from opframe.testing.apiserver.crds import CrdController
 from opframe.testing.apiserver.faults import Faults
 from opframe.testing.apiserver.gc import Controllers
-from opframe.testing.apiserver.handlers import Handlers, json_response
+from opframe.testing.apiserver.handlers import Handlers
 from opframe.testing.apiserver.pods import PodSubresources
 from opframe.testing.apiserver.registry import Registry
-from opframe.testing.apiserver.request import NOT_FOUND_TEXT, PlainNotFound, flag, resolve, wants
+from opframe.testing.apiserver.request import PlainNotFound, flag, resolve, wants
+from opframe.testing.apiserver.responses import json_response, plain_not_found
 from opframe.testing.apiserver.status import StatusError
 from opframe.testing.apiserver.storage import Store
 from opframe.testing.apiserver.tls import write_certificates, write_kubeconfig
@@ -244,7 +245,7 @@ class ApiServer:
                 resp.headers[k] = v
             return resp
         except PlainNotFound:
-            return _plain_not_found()
+            return plain_not_found()
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as e:
@@ -309,12 +310,6 @@ class ApiServer:
         if segs[0] == "apis" and len(segs) == 3:
             return json_response(200, discovery.resource_list(self.registry, segs[1], segs[2]))
         raise PlainNotFound
-
-
-def _plain_not_found() -> web.Response:
-    return web.Response(
-        status=404, body=NOT_FOUND_TEXT, headers={"Content-Type": "text/plain; charset=utf-8"}
-    )
 
 
 def _verb(request: web.Request, name: str, legacy_watch: bool) -> str:

@@ -12,6 +12,7 @@ object version once.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -228,8 +229,6 @@ class Store:
             order = res.sorted_names[namespace] = sorted(names)
         i = 0
         if start:
-            import bisect
-
             i = bisect.bisect_left(order, start)
         for name in order[i:]:
             so = names.get(name)

@@ -381,9 +381,12 @@ class Writer:
             "Forbidden: no new finalizers can be added if the object is being deleted, found new "
             f"finalizers []string{{{listed}}}"
         )
-        cause = Cause(reason="FieldValueForbidden", message=msg, field="metadata.finalizers")
         # The real server runs this check twice (object meta and strategy) and reports both.
-        raise invalid(rt.kind, new["metadata"].get("name", ""), [cause, dict(cause)], rt.group)  # type: ignore[list-item]
+        causes = [
+            Cause(reason="FieldValueForbidden", message=msg, field="metadata.finalizers")
+            for _ in range(2)
+        ]
+        raise invalid(rt.kind, new["metadata"].get("name", ""), causes, rt.group)
 
     # -- delete ----------------------------------------------------------------------------
 
