@@ -408,3 +408,28 @@ async def test_killed_process_restarts_with_a_growing_backoff(local_cluster: Loc
 def _crash_looping(pod: Obj | None) -> bool:
     state = container_status(pod).get("state", {})
     return state.get("waiting", {}).get("reason") == "CrashLoopBackOff"
+
+
+async def test_failing_startup_probe_restarts_the_container(local_cluster: LocalCluster) -> None:
+    pod = busybox_pod("slow", "sleep 30", terminationGracePeriodSeconds=1)
+    pod["spec"]["containers"][0]["startupProbe"] = {
+        "tcpSocket": {"port": 1},
+        "periodSeconds": 1,
+        "failureThreshold": 1,
+    }
+    await create(local_cluster, "pods", pod)
+    restarted = await wait_pod(
+        local_cluster, "slow", lambda p: container_status(p).get("restartCount", 0) >= 1
+    )
+    assert container_status(restarted)["started"] is False
+
+
+async def test_startup_probe_success_marks_started_and_ready(local_cluster: LocalCluster) -> None:
+    pod = busybox_pod("starts", "sleep 30")
+    pod["spec"]["containers"][0]["startupProbe"] = {
+        "exec": {"command": ["true"]},
+        "periodSeconds": 1,
+    }
+    await create(local_cluster, "pods", pod)
+    ready = await wait_pod(local_cluster, "starts", lambda p: condition(p, "Ready") == "True")
+    assert container_status(ready)["started"] is True

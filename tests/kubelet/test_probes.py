@@ -116,3 +116,26 @@ def test_backoff_resets_after_a_long_run() -> None:
 )
 def test_restart_policy_decides_restarts(policy: str, code: int, init: bool, restart: bool) -> None:
     assert should_restart(policy, code, init) is restart
+
+
+async def test_unknown_startup_result_reports_failure_after_threshold() -> None:
+    changes: list[bool] = []
+    flipped = asyncio.Event()
+
+    async def check() -> ProbeResult:
+        return ProbeResult(False, "down")
+
+    async def on_change(result: ProbeResult) -> None:
+        changes.append(result.ok)
+        flipped.set()
+
+    spec = ProbeSpec(handler={}, period=0.01, failure_threshold=2)
+    task = asyncio.create_task(
+        ProbeWorker(spec, initial=None, check=check, on_change=on_change).run()
+    )
+    try:
+        async with asyncio.timeout(5):
+            await flipped.wait()
+    finally:
+        task.cancel()
+    assert changes == [False]

@@ -115,6 +115,20 @@ class PodContext:
         return 30.0 if value is None else float(value)
 
 
+# Probe results before the first check, as kubelet's prober sets them: a container is not
+# ready, is alive, and has an unknown startup result until checked.
+_PROBE_INITIAL: dict[str, bool | None] = {
+    "readinessProbe": False,
+    "livenessProbe": True,
+    "startupProbe": None,
+}
+_PROBE_LABELS = {
+    "readinessProbe": "Readiness",
+    "livenessProbe": "Liveness",
+    "startupProbe": "Startup",
+}
+
+
 class ContainerRunner:
     """Runs one container (regular or init) for the lifetime of its pod."""
 
@@ -387,72 +401,52 @@ class ContainerRunner:
         return await check_once(spec, pod_ip=self.ctx.ip, ports=self._ports, run_exec=run_exec)
 
     async def _run_probes(self) -> None:
+        """Startup probe first; once it succeeds, readiness and liveness side by side."""
         if "startupProbe" in self.spec:
-            done = asyncio.Event()
-            spec = ProbeSpec.from_dict(self.spec["startupProbe"])
-
-            async def on_startup(result: ProbeResult) -> None:
-                if result.ok:
-                    self.started = True
-                    self.ctx.changed()
-                    done.set()
-                else:
-                    await self._unhealthy("Startup", result)
-                    self._kill_reason = (
-                        f"Container {self.name} failed startup probe, will be restarted"
-                    )
-                    self._kill_requested.set()
-
-            worker = ProbeWorker(
-                spec, initial=False, check=lambda: self._check(spec), on_change=on_startup
-            )
+            started = asyncio.Event()
             async with asyncio.TaskGroup() as tg:
-                task = tg.create_task(worker.run())
-                await done.wait()
+                task = tg.create_task(self._probe_worker("startupProbe", started).run())
+                await started.wait()
                 task.cancel()
             if "readinessProbe" not in self.spec:
                 self._set(self.state, ready=True)
         async with asyncio.TaskGroup() as tg:
-            if "readinessProbe" in self.spec:
-                rspec = ProbeSpec.from_dict(self.spec["readinessProbe"])
+            for kind in ("readinessProbe", "livenessProbe"):
+                if kind in self.spec:
+                    tg.create_task(self._probe_worker(kind).run())
 
-                async def on_ready(result: ProbeResult) -> None:
-                    self._set(self.state, ready=result.ok)
+    def _probe_worker(self, kind: str, started: asyncio.Event | None = None) -> ProbeWorker:
+        spec = ProbeSpec.from_dict(self.spec[kind])
+        label = _PROBE_LABELS[kind]
 
-                async def on_ready_fail(result: ProbeResult) -> None:
-                    await self._unhealthy("Readiness", result)
+        async def check() -> ProbeResult:
+            return await self._check(spec)
 
-                tg.create_task(
-                    ProbeWorker(
-                        rspec,
-                        initial=False,
-                        check=lambda: self._check(rspec),
-                        on_change=on_ready,
-                        on_failure=on_ready_fail,
-                    ).run()
+        async def on_failure(result: ProbeResult) -> None:
+            await self._unhealthy(label, result)
+
+        async def on_change(result: ProbeResult) -> None:
+            if kind == "readinessProbe":
+                self._set(self.state, ready=result.ok)
+            elif result.ok:
+                if started is not None:
+                    self.started = True
+                    self.ctx.changed()
+                    started.set()
+            else:
+                # Liveness or startup failure: kubelet kills the container and restarts it.
+                self._kill_reason = (
+                    f"Container {self.name} failed {label.lower()} probe, will be restarted"
                 )
-            if "livenessProbe" in self.spec:
-                lspec = ProbeSpec.from_dict(self.spec["livenessProbe"])
+                self._kill_requested.set()
 
-                async def on_live(result: ProbeResult) -> None:
-                    if not result.ok:
-                        self._kill_reason = (
-                            f"Container {self.name} failed liveness probe, will be restarted"
-                        )
-                        self._kill_requested.set()
-
-                async def on_live_fail(result: ProbeResult) -> None:
-                    await self._unhealthy("Liveness", result)
-
-                tg.create_task(
-                    ProbeWorker(
-                        lspec,
-                        initial=True,
-                        check=lambda: self._check(lspec),
-                        on_change=on_live,
-                        on_failure=on_live_fail,
-                    ).run()
-                )
+        return ProbeWorker(
+            spec,
+            initial=_PROBE_INITIAL[kind],
+            check=check,
+            on_change=on_change,
+            on_failure=on_failure,
+        )
 
     async def _unhealthy(self, kind: str, result: ProbeResult) -> None:
         await self.ctx.event(

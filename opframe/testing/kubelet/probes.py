@@ -113,15 +113,16 @@ async def check_once(
 class ProbeWorker:
     """Runs one probe until cancelled, calling ``on_change`` when its result flips.
 
-    ``initial`` is the result before any check: False for readiness and startup probes,
-    True for liveness (a container is alive until proven otherwise).
+    ``initial`` is the result before any check: False for readiness, True for liveness (a
+    container is alive until proven otherwise), None (unknown) for startup: the first
+    threshold reached, either way, is a change.
     """
 
     def __init__(
         self,
         spec: ProbeSpec,
         *,
-        initial: bool,
+        initial: bool | None,
         check: Callable[[], Awaitable[ProbeResult]],
         on_change: Callable[[ProbeResult], Awaitable[None]],
         on_failure: Callable[[ProbeResult], Awaitable[None]] | None = None,
@@ -142,14 +143,14 @@ class ProbeWorker:
             outcome = await self._check()
             if outcome.ok:
                 successes, failures = successes + 1, 0
-                if not self.result and successes >= self.spec.success_threshold:
+                if self.result is not True and successes >= self.spec.success_threshold:
                     self.result = True
                     await self._on_change(outcome)
             else:
                 successes, failures = 0, failures + 1
                 if self._on_failure is not None:
                     await self._on_failure(outcome)
-                if self.result and failures >= self.spec.failure_threshold:
+                if self.result is not False and failures >= self.spec.failure_threshold:
                     self.result = False
                     await self._on_change(outcome)
             # The period runs from the start of one check to the start of the next.
