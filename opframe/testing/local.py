@@ -113,6 +113,12 @@ def up(
         # The child writes one line on the pipe once the server answers; EOF means it died.
         ready, _, _ = select.select([read_fd], [], [], timeout)
         line = os.read(read_fd, 64) if ready else b""
+    except BaseException:
+        # Ctrl-C while waiting: do not leave a half-started control plane behind.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     finally:
         os.close(read_fd)
     if line.strip() != b"ready":

@@ -53,7 +53,10 @@ class AddressBlock:
         candidates = [block] if block is not None else range(1, 255)
         self._fd = -1
         for b in candidates:
-            fd = os.open(_LOCK_DIR / f"{b}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fd = os.open(_LOCK_DIR / f"{b}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+            except PermissionError:
+                continue  # another user's block
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
