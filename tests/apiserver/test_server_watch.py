@@ -103,6 +103,17 @@ async def test_a_fault_answers_429_with_retry_after_the_given_times(
             assert resp.status == 200
 
 
+async def test_a_410_fault_on_a_watch_expires_it_as_the_real_server_does(
+    api_server_http: ApiServer,
+) -> None:
+    server = api_server_http
+    server.faults.add(verb="watch", resource="configmaps", status=410, times=1)
+    async with _client(server) as s, s.get(server.url + CM, params={"watch": "1"}) as resp:
+        assert resp.status == 200
+        events = await _events(resp, 2)
+    assert [(e["type"], e["object"]["code"]) for e in events] == [("ERROR", 410)]
+
+
 @pytest.mark.parametrize(("status", "reason"), [(500, "InternalError"), (410, "Expired")])
 async def test_a_fault_answers_errors_as_status_objects(
     api_server_http: ApiServer, status: int, reason: str

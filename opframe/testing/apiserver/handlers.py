@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from opframe.testing.apiserver import builtins, table
 from opframe.testing.apiserver import patch as patching
-from opframe.testing.apiserver import table
 from opframe.testing.apiserver.applying import apply_request
 from opframe.testing.apiserver.registry import storage_key
 from opframe.testing.apiserver.request import (
@@ -30,7 +30,7 @@ from opframe.testing.apiserver.request import (
 )
 from opframe.testing.apiserver.responses import json_response
 from opframe.testing.apiserver.selectors import parse_field_selector, parse_label_selector
-from opframe.testing.apiserver.status import StatusError, bad_request, gone, not_found
+from opframe.testing.apiserver.status import StatusError, bad_request, gone, invalid, not_found
 from opframe.testing.apiserver.storage import StoredObject, dumps
 from opframe.testing.apiserver.types import ResourceType
 from opframe.testing.apiserver.watch import serve_watch
@@ -343,6 +343,10 @@ class Handlers:
         if rv:
             obj["metadata"]["resourceVersion"] = rv
         replicas = (scale.get("spec") or {}).get("replicas")
+        if not rt.custom:
+            causes = builtins.validate_scale(scale)
+            if causes:
+                raise invalid("Scale", target.name, causes, "autoscaling")
         path = (rt.scale or {}).get("specReplicasPath", ".spec.replicas")
         _set_path(obj, path, replicas)
         opts.subresource = "scale"
@@ -445,21 +449,18 @@ def _set_path(obj: dict[str, Any], path: str, value: Any) -> None:
 
 def _to_scale(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     """The autoscaling/v1 Scale view of an object."""
+    if not rt.custom:
+        return builtins.scale_of(obj)
     m = obj["metadata"]
     scale_spec = rt.scale or {}
     spec_path = scale_spec.get("specReplicasPath", ".spec.replicas")
     status_path = scale_spec.get("statusReplicasPath", ".status.replicas")
     replicas = _get_path(obj, spec_path)
     status: dict[str, Any] = {"replicas": _get_path(obj, status_path) or 0}
-    if rt.custom:
-        sel_path = scale_spec.get("labelSelectorPath")
-        selector = _get_path(obj, sel_path) if sel_path else None
-        if selector:
-            status["selector"] = selector
-    else:
-        match = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        if match:
-            status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+    sel_path = scale_spec.get("labelSelectorPath")
+    selector = _get_path(obj, sel_path) if sel_path else None
+    if selector:
+        status["selector"] = selector
     meta = {
         "name": m["name"],
         "namespace": m.get("namespace", ""),

@@ -36,7 +36,7 @@ from opframe.testing.apiserver.responses import json_response, plain_not_found
 from opframe.testing.apiserver.status import StatusError
 from opframe.testing.apiserver.storage import Store
 from opframe.testing.apiserver.tls import write_certificates, write_kubeconfig
-from opframe.testing.apiserver.watch import WATCHES, WatchRegistry
+from opframe.testing.apiserver.watch import WATCHES, WatchRegistry, expired_watch
 from opframe.testing.apiserver.writes import WriteOptions, Writer
 
 __all__ = ["ApiServer", "PodLogProvider"]
@@ -278,6 +278,9 @@ class ApiServer:
         if delay:
             await asyncio.sleep(delay)
         fault = self.faults.take(verb, target.rt.plural, target.namespace)
+        if fault is not None and verb == "watch" and fault.status == 410:
+            # As the real server expires a watch: 200, one ERROR event, end of stream.
+            return await expired_watch(request, fault.error().body())
         if fault is not None:
             raise fault.error()
         if target.subresource in ("log", "binding", "eviction") and target.rt.plural == "pods":

@@ -24,7 +24,7 @@ from opframe.testing.apiserver.storage import StoredObject, Watcher, WatchEvent,
 if TYPE_CHECKING:
     from opframe.testing.apiserver.handlers import Handlers
 
-__all__ = ["WATCHES", "WatchRegistry", "serve_watch"]
+__all__ = ["WATCHES", "WatchRegistry", "expired_watch", "serve_watch"]
 
 
 class WatchRegistry:
@@ -160,9 +160,6 @@ async def serve_watch(
                     line = render(ev)
                     if line is not None:
                         initial.append(line)
-        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
         if expired is not None:
             status = {
                 "kind": "Status",
@@ -173,15 +170,26 @@ async def serve_watch(
                 "reason": "Expired",
                 "code": 410,
             }
-            await resp.write(_event_line("ERROR", dumps(status)))
-            await resp.write_eof()
-            return resp
+            return await expired_watch(request, status)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
         if initial:
             await resp.write(b"".join(initial))
         await _pump(handlers, request, resp, key, stop, pending, wake, render, q, bookmarks, rt)
         return resp
     finally:
         store.unsubscribe(key, watcher)
+
+
+async def expired_watch(request: web.Request, status: dict[str, Any]) -> web.StreamResponse:
+    """A watch answered with a single ``ERROR`` event (a 410 ``Status``), then closed."""
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    await resp.write(_event_line("ERROR", dumps(status)))
+    await resp.write_eof()
+    return resp
 
 
 def _bookmark(kind: str, api_version: str, rv: int, *, initial_end: bool = False) -> bytes:
