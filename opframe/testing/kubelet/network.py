@@ -21,6 +21,7 @@ DNS is a hosts file per pod, mounted over ``/etc/hosts`` in the pod's mount name
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import tempfile
@@ -49,12 +50,17 @@ class AddressBlock:
     """
 
     def __init__(self, block: int | None = None) -> None:
-        _LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        if not _LOCK_DIR.exists():
+            _LOCK_DIR.mkdir(parents=True, exist_ok=True)
+            # Shared by every user's kubelets, like /tmp itself.
+            with contextlib.suppress(PermissionError):
+                _LOCK_DIR.chmod(0o1777)
         candidates = [block] if block is not None else range(1, 255)
         self._fd = -1
         for b in candidates:
             try:
-                fd = os.open(_LOCK_DIR / f"{b}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+                # Read-only is enough for flock, and works on another user's lock file.
+                fd = os.open(_LOCK_DIR / f"{b}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
             except PermissionError:
                 continue  # another user's block
             try:
