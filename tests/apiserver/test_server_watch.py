@@ -190,3 +190,12 @@ async def test_deleting_a_crd_ends_watches_of_its_resources(api_server_http: Api
             async with asyncio.timeout(10):
                 rest = [json.loads(line) for line in (await resp.content.read()).splitlines()]
     assert [e["type"] for e in rest] == ["DELETED"]
+
+
+async def test_a_streaming_list_without_bookmarks_is_invalid(api_server_http: ApiServer) -> None:
+    server = api_server_http
+    params = {"watch": "1", "sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan"}
+    async with _client(server) as s, s.get(server.url + CM, params=params) as resp:
+        body = await resp.json()
+    assert resp.status == 422
+    assert [c["field"] for c in body["details"]["causes"]] == ["allowWatchBookmarks"]

@@ -19,6 +19,7 @@ from aiohttp import web
 from opframe.testing.apiserver import table
 from opframe.testing.apiserver.registry import storage_key
 from opframe.testing.apiserver.request import Target, flag, wants
+from opframe.testing.apiserver.status import Cause, invalid
 from opframe.testing.apiserver.storage import StoredObject, Watcher, WatchEvent, dumps
 
 if TYPE_CHECKING:
@@ -137,6 +138,8 @@ async def serve_watch(
     rv_param = q.get("resourceVersion", "")
     send_initial = flag(q.get("sendInitialEvents"))
     bookmarks = flag(q.get("allowWatchBookmarks"))
+    if "sendInitialEvents" in q:
+        _check_streaming_list(q.get("resourceVersionMatch", ""), bookmarks)
     store.subscribe(key, watcher)
     expired: int | None = None
     try:
@@ -180,6 +183,30 @@ async def serve_watch(
         return resp
     finally:
         store.unsubscribe(key, watcher)
+
+
+def _check_streaming_list(match: str, bookmarks: bool) -> None:
+    """A streaming list needs resourceVersionMatch=NotOlderThan and bookmarks (422 otherwise)."""
+    causes = []
+    if match != "NotOlderThan":
+        causes.append(
+            Cause(
+                reason="FieldValueForbidden",
+                message="Forbidden: sendInitialEvents requires setting resourceVersionMatch to "
+                "NotOlderThan",
+                field="resourceVersionMatch",
+            )
+        )
+    if not bookmarks:
+        causes.append(
+            Cause(
+                reason="FieldValueForbidden",
+                message="Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true",
+                field="allowWatchBookmarks",
+            )
+        )
+    if causes:
+        raise invalid("ListOptions", "", causes, "meta.k8s.io")
 
 
 async def expired_watch(request: web.Request, status: dict[str, Any]) -> web.StreamResponse:
