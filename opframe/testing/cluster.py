@@ -117,7 +117,12 @@ class LocalCluster:
             else:
                 self.state_dir = Path(self._state_dir_arg)
                 self.state_dir.mkdir(parents=True, exist_ok=True)
-            server = ApiServer(tls=self._tls, state_dir=self.state_dir / "apiserver")
+            # Objects survive a restart only in a state directory the caller chose.
+            server = ApiServer(
+                tls=self._tls,
+                state_dir=self.state_dir / "apiserver",
+                persist=self._state_dir_arg is not None,
+            )
             self._api_server = await self._stack.enter_async_context(server)
             api = RawApi(server.url, token=server.token, ca_file=server.ca_file)
             await self._stack.enter_async_context(api)
