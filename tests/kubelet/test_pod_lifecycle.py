@@ -433,3 +433,11 @@ async def test_startup_probe_success_marks_started_and_ready(local_cluster: Loca
     await create(local_cluster, "pods", pod)
     ready = await wait_pod(local_cluster, "starts", lambda p: condition(p, "Ready") == "True")
     assert container_status(ready)["started"] is True
+
+
+async def test_node_renews_its_lease_in_kube_node_lease(local_cluster: LocalCluster) -> None:
+    lease = await local_cluster.kubelet.api.request(
+        "GET", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/opframe-node"
+    )
+    assert lease["spec"]["holderIdentity"] == "opframe-node"
+    assert lease["metadata"]["ownerReferences"][0]["kind"] == "Node"

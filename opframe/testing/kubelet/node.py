@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
 import logging
 import platform
 from typing import Any
 
-from opframe.errors import AlreadyExists, ApiError
+from opframe.errors import AlreadyExists, ApiError, NotFound
 from opframe.testing.kubelet._api import RawApi
 from opframe.testing.kubelet.container import now_rfc3339
 
@@ -16,6 +18,7 @@ __all__ = ["NodeAgent"]
 log = logging.getLogger("opframe.kubelet")
 Obj = dict[str, Any]
 
+_LEASE_NAMESPACE = "kube-node-lease"
 KUBELET_VERSION = "v1.36.2"  # the version the embedded API server reports
 
 
@@ -34,6 +37,7 @@ class NodeAgent:
         self.ready = True
         self._ready_since = now_rfc3339()
         self._wake = asyncio.Event()
+        self._node_uid = ""
 
     def _conditions(self) -> list[Obj]:
         now = now_rfc3339()
@@ -112,13 +116,37 @@ class NodeAgent:
             "spec": {},
         }
         try:
-            await self._api.request("POST", "/api/v1/nodes", body)
+            node = await self._api.request("POST", "/api/v1/nodes", body)
         except AlreadyExists:
-            pass
+            node = await self._api.request("GET", f"/api/v1/nodes/{self.name}")
+        self._node_uid = str(node["metadata"].get("uid", ""))
         await self._post_status()
 
     async def _post_status(self) -> None:
         await self._api.merge_patch(f"/api/v1/nodes/{self.name}/status", {"status": self._status()})
+        await self._renew_lease()
+
+    async def _renew_lease(self) -> None:
+        """Renew the node's Lease in ``kube-node-lease``, as kubelet's node lease heartbeat."""
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{_LEASE_NAMESPACE}/leases"
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        spec = {
+            "holderIdentity": self.name,
+            "leaseDurationSeconds": 40,
+            "renewTime": now,
+        }
+        try:
+            await self._api.merge_patch(f"{path}/{self.name}", {"spec": spec})
+        except NotFound:
+            owner = {"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": self._node_uid}
+            lease = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self.name, "ownerReferences": [owner]},
+                "spec": spec,
+            }
+            with contextlib.suppress(AlreadyExists):
+                await self._api.request("POST", path, lease)
 
     async def run(self) -> None:
         """Post heartbeats every ``heartbeat`` seconds while the node is ready."""
