@@ -1,0 +1,87 @@
+"""CRDs beyond the transcripts: several served versions, cluster scope."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest_asyncio
+
+from opframe.testing.apiserver import ApiServer
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+SCHEMA = {
+    "openAPIV3Schema": {
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {"size": {"type": "string"}}}},
+    }
+}
+
+
+def _crd(scope: str, versions: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gizmos.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": scope,
+            "names": {"plural": "gizmos", "kind": "Gizmo"},
+            "versions": [
+                {"name": v, "served": True, "storage": i == 0, "schema": SCHEMA}
+                for i, v in enumerate(versions)
+            ],
+        },
+    }
+
+
+class Api:
+    def __init__(self, server: ApiServer, session: aiohttp.ClientSession) -> None:
+        self.url = server.url
+        self.s = session
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.s.request(method, self.url + path, json=body) as resp:
+            if resp.content_type != "application/json":
+                return resp.status, await resp.text()
+            return resp.status, await resp.json()
+
+
+@pytest_asyncio.fixture
+async def api(api_server_http: ApiServer) -> AsyncIterator[Api]:
+    headers = {"Authorization": f"Bearer {api_server_http.token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        yield Api(api_server_http, session)
+
+
+async def test_an_object_written_through_one_version_reads_through_another(api: Api) -> None:
+    assert (await api.call("POST", CRDS, _crd("Namespaced", ["v1", "v2"])))[0] == 201
+    gizmo = {"apiVersion": "example.com/v2", "kind": "Gizmo", "metadata": {"name": "g"},
+             "spec": {"size": "big"}}  # fmt: skip
+    status, _ = await api.call("POST", "/apis/example.com/v2/namespaces/default/gizmos", gizmo)
+    assert status == 201
+    status, through_v1 = await api.call("GET", "/apis/example.com/v1/namespaces/default/gizmos/g")
+    assert status == 200
+    assert (through_v1["apiVersion"], through_v1["spec"]) == ("example.com/v1", {"size": "big"})
+
+
+async def test_cluster_scoped_custom_resources_have_no_namespace(api: Api) -> None:
+    assert (await api.call("POST", CRDS, _crd("Cluster", ["v1"])))[0] == 201
+    gizmo = {"apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {"name": "g"}}
+    status, created = await api.call("POST", "/apis/example.com/v1/gizmos", gizmo)
+    assert status == 201
+    assert "namespace" not in created["metadata"]
+    # Like any unknown path in a CRD's group: a plain-text 404.
+    assert await api.call("GET", "/apis/example.com/v1/namespaces/default/gizmos/g") == (
+        404,
+        "404 page not found\n",
+    )
+
+
+async def test_discovery_prefers_the_storage_version(api: Api) -> None:
+    assert (await api.call("POST", CRDS, _crd("Namespaced", ["v1", "v2"])))[0] == 201
+    status, group = await api.call("GET", "/apis/example.com")
+    assert status == 200
+    assert group["preferredVersion"]["version"] == "v1"
+    assert [v["version"] for v in group["versions"]] == ["v1", "v2"]
