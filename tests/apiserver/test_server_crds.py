@@ -85,3 +85,23 @@ async def test_discovery_prefers_the_storage_version(api: Api) -> None:
     assert status == 200
     assert group["preferredVersion"]["version"] == "v1"
     assert [v["version"] for v in group["versions"]] == ["v1", "v2"]
+
+
+async def test_selectable_fields_filter_custom_resources(api: Api) -> None:
+    crd = _crd("Namespaced", ["v1"])
+    crd["spec"]["versions"][0]["selectableFields"] = [{"jsonPath": ".spec.size"}]
+    assert (await api.call("POST", CRDS, crd))[0] == 201
+    path = "/apis/example.com/v1/namespaces/default/gizmos"
+    for name, size in (("a", "big"), ("b", "small")):
+        gizmo = {"apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {"name": name},
+                 "spec": {"size": size}}  # fmt: skip
+        assert (await api.call("POST", path, gizmo))[0] == 201
+    status, listed = await api.call("GET", path + "?fieldSelector=spec.size%3Dsmall")
+    assert status == 200
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["b"]
+    status, refused = await api.call("GET", path + "?fieldSelector=spec.color%3Dred")
+    assert (status, refused["message"]) == (
+        400,
+        '"spec.color" is not a known field selector: only "metadata.name", '
+        '"metadata.namespace", "spec.size"',
+    )

@@ -57,7 +57,14 @@ def crd_types(crd: dict[str, Any]) -> tuple[list[ResourceType], str]:
                 scale=subs.get("scale"),
                 printer_columns=tuple(v.get("additionalPrinterColumns") or ()),
                 storage_version=storage,
-                extra={"crd": crd["metadata"]["name"]},
+                extra={
+                    "crd": crd["metadata"]["name"],
+                    "selectable": tuple(
+                        str(f.get("jsonPath", "")).lstrip(".")
+                        for f in v.get("selectableFields") or []
+                        if isinstance(f, dict)
+                    ),
+                },
             )
         )
     return types, storage

@@ -156,9 +156,8 @@ class Handlers:
         labels = parse_label_selector(q["labelSelector"]) if q.get("labelSelector") else None
         fields = None
         if q.get("fieldSelector"):
-            fields = parse_field_selector(
-                q["fieldSelector"], storage_key(target.rt), target.rt.custom
-            )
+            selectable = tuple(target.rt.extra.get("selectable") or ())
+            fields = parse_field_selector(q["fieldSelector"], storage_key(target.rt), selectable)
         return labels, fields
 
     def select(self, target: Target, q: Any) -> tuple[list[StoredObject], dict[str, Any]]:

@@ -273,8 +273,13 @@ def _unescape(s: str) -> str:
     return re.sub(r"\\(.)", r"\1", s)
 
 
-def parse_field_selector(text: str, resource: str, custom: bool = False) -> ObjectPredicate:
-    """Parse a field selector for ``resource`` (``group/plural``); unknown fields are a 400."""
+def parse_field_selector(
+    text: str, resource: str, selectable: tuple[str, ...] = ()
+) -> ObjectPredicate:
+    """Parse a field selector for ``resource`` (``group/plural``); unknown fields are a 400.
+
+    ``selectable`` are a custom resource's ``selectableFields`` (``spec.color``).
+    """
     extra = FIELD_SELECTORS.get(resource, ())
     reqs: list[ObjectPredicate] = []
     for part in _split_unescaped(text, ","):
@@ -286,15 +291,15 @@ def parse_field_selector(text: str, resource: str, custom: bool = False) -> Obje
         field, op, value = m.group(1).strip(), m.group(2), _unescape(m.group(3))
         if field in ("metadata.name", "metadata.namespace"):
             pass
-        elif field in extra:
+        elif field in extra or field in selectable:
             pass
         elif extra:
             raise bad_request(f"field label not supported: {field}")
         else:
-            raise bad_request(
-                f'"{field}" is not a known field selector: only "metadata.name", '
-                '"metadata.namespace"'
+            known = ", ".join(
+                f'"{f}"' for f in ("metadata.name", "metadata.namespace", *selectable)
             )
+            raise bad_request(f'"{field}" is not a known field selector: only {known}')
         if op == "!=":
             reqs.append(_field_requirement(field, value, equal=False))
         else:
