@@ -12,13 +12,26 @@ from __future__ import annotations
 
 from opframe.testing.apiserver import ApiServer
 from opframe.testing.cluster import LocalCluster
-from opframe.testing.kubelet import Chaos, ImageResolver, LocalImage, ensure_etcd
+from opframe.testing.kubelet import (
+    Chaos,
+    EtcdImageRule,
+    ImageNotFound,
+    ImageResolver,
+    ImageRule,
+    Kubelet,
+    LocalImage,
+    ensure_etcd,
+)
 from opframe.testing.kubelet.images import find_etcd
 
 __all__ = [
     "ApiServer",
     "Chaos",
+    "EtcdImageRule",
+    "ImageNotFound",
     "ImageResolver",
+    "ImageRule",
+    "Kubelet",
     "LocalCluster",
     "LocalImage",
     "ensure_etcd",
