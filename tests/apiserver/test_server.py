@@ -143,3 +143,15 @@ async def test_crds_and_their_resources_survive_a_restart(tmp_path: Path) -> Non
     async with ApiServer(tls=False, state_dir=tmp_path, token=token) as second:
         status, body = await _get(second, path + "/g")
     assert (status, body["kind"]) == (200, "Gizmo")
+
+
+async def test_a_cluster_ip_in_use_cannot_be_requested_again(api_server_http: ApiServer) -> None:
+    server = api_server_http
+    svc = {"metadata": {"name": "a"}, "spec": {"clusterIP": "10.0.0.50", "ports": [{"port": 80}]}}
+    path = server.url + "/api/v1/namespaces/default/services"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {server.token}"}) as s:
+        async with s.post(path, json=svc) as resp:
+            assert resp.status == 201
+        svc["metadata"]["name"] = "b"
+        async with s.post(path, json=svc) as resp:
+            assert resp.status == 422

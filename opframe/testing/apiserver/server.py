@@ -84,28 +84,40 @@ class _Context:
         self._used: set[str] = set()
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A stored object of the core group (``plural``) or of ``group/plural``."""
         so = self.store.get(f"/{plural}" if "/" not in plural else plural, namespace, name)
         return so.obj if so else None
 
-    def allocate_cluster_ip(self) -> str:
+    def _in_use(self) -> set[str]:
         if not self._used:
-            for _, so in self.store.all_objects():
-                ip = (
-                    (so.obj.get("spec") or {}).get("clusterIP")
-                    if so.obj.get("kind") == "Service"
-                    else None
-                )
-                if ip and ip != "None":
-                    self._used.add(ip)
+            # First use (or after a restart): what the stored Services hold.
             self._used.add("10.0.0.1")
-        free = [f"10.0.0.{i}" for i in range(2, 255) if f"10.0.0.{i}" not in self._used]
+            for so in self.store.iter_sorted("/services", None):
+                for ip in (so.obj.get("spec") or {}).get("clusterIPs") or []:
+                    if ip and ip != "None":
+                        self._used.add(ip)
+        return self._used
+
+    def allocate_cluster_ip(self) -> str:
+        """A free address of the service range 10.0.0.0/24 (10.0.0.1 is the API's own)."""
+        used = self._in_use()
+        free = [f"10.0.0.{i}" for i in range(2, 255) if f"10.0.0.{i}" not in used]
         if not free:
             raise StatusError(500, "InternalError", "failed to allocate a serviceIP: range is full")
         ip = secrets.choice(free)
-        self._used.add(ip)
+        used.add(ip)
         return ip
 
+    def reserve_cluster_ip(self, ip: str) -> bool:
+        """Claim a specific address; ``False`` if a Service already has it."""
+        used = self._in_use()
+        if ip in used:
+            return False
+        used.add(ip)
+        return True
+
     def release_cluster_ip(self, ip: str) -> None:
+        """Give an address back to the range."""
         self._used.discard(ip)
 
 
