@@ -63,10 +63,8 @@ async def test_watch_within_the_history_replays_it() -> None:
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "c2")]
 
 
-async def test_bookmarks_carry_the_current_resource_version(api_server_http: ApiServer) -> None:
-    server = api_server_http
-    server.watches.bookmark_interval = 0.05
-    async with _client(server) as s:
+async def test_bookmarks_carry_the_current_resource_version() -> None:
+    async with ApiServer(tls=False, bookmark_interval=0.05) as server, _client(server) as s:
         made = await _create(s, server, "b")
         params = {"watch": "true", "allowWatchBookmarks": "true", "resourceVersion": "0"}
         async with s.get(server.url + CM, params=params) as resp:

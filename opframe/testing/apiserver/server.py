@@ -130,7 +130,8 @@ class ApiServer:
     directory otherwise. ``watch_history``: events kept per resource for watches that resume.
     ``default_service_accounts``: run the service-account controller (a ``default``
     ServiceAccount in every namespace, which pods need); off by default, as on a bare
-    kube-apiserver.
+    kube-apiserver. ``bookmark_interval``: seconds between BOOKMARK events on watches that
+    allow them (kube-apiserver sends one about every minute).
     """
 
     def __init__(
@@ -143,6 +144,7 @@ class ApiServer:
         watch_history: int = 10_000,
         persist: bool | None = None,
         default_service_accounts: bool = False,
+        bookmark_interval: float = 60.0,
     ) -> None:
         self.tls = tls
         self.token = token or secrets.token_urlsafe(24)
@@ -170,6 +172,7 @@ class ApiServer:
         )
         self.handlers = Handlers(self.writer)
         self.watches = WatchRegistry()
+        self.watches.bookmark_interval = bookmark_interval
         self.faults = Faults(self.watches)
         self.pods = PodSubresources(self.writer)
         self.pod_log_provider: PodLogProvider | None = None
