@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from etcd_e2e import _kubelet_own_dns_names, etcd_env, etcd_reconciler
+from etcd_e2e import etcd_env, etcd_reconciler
 
-__all__ = ["_kubelet_own_dns_names", "etcd_env", "etcd_reconciler"]
+__all__ = ["etcd_env", "etcd_reconciler"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -28,47 +27,12 @@ from etcd_operator.workload import KeyWriter
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.kinds import Event
 from opframe.testing import LocalCluster
-from opframe.testing.kubelet import network
 
 NAMESPACE = "default"
 log = logging.getLogger("etcd-e2e")
 
 # Short deadlines so that failure scenarios finish in seconds; the defaults are for real clusters.
 E2E_POLICY = Policy(member_start_deadline=30.0, unhealthy_grace=3.0)
-
-
-def _kubelet_lists_own_short_names() -> bool:
-    me = network.PodAddress("ns", "p-0", "127.0.0.9", True, hostname="p-0", subdomain="p")
-    return "p-0.p.ns.svc\t" in network.render_hosts(me, [], []).replace(" ", "\t")
-
-
-@pytest.fixture(autouse=True)
-def _kubelet_own_dns_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Temporary: list a pod's own ``host.sub.ns.svc`` names in its hosts file.
-
-    The local kubelet lists only the FQDN and the bare hostname for the pod itself (see
-    /work/notes/H9-kubelet-bugs.md #1); in Kubernetes the short form resolves through the
-    search path. Without it every joining etcd member stalls ~30 s resolving its own peer URL.
-    This patches the test's kubelet only while that bug is present and disappears once fixed.
-    """
-    if _kubelet_lists_own_short_names():
-        return
-    from opframe.testing.kubelet import kubelet as kubelet_module
-
-    render = network.render_hosts
-
-    def render_with_own_names(
-        me: network.PodAddress, pods: Any, services: Any, domain: str = "cluster.local"
-    ) -> str:
-        text = render(me, pods, services, domain)
-        if me.subdomain:
-            base = f"{me.effective_hostname}.{me.subdomain}"
-            fqdn = f"{base}.{me.namespace}.svc.{domain}"
-            short = f"{base}.{me.namespace}.svc\t{base}.{me.namespace}\t{base}"
-            text = text.replace(fqdn, f"{fqdn}\t{short}", 1)
-        return text
-
-    monkeypatch.setattr(kubelet_module, "render_hosts", render_with_own_names)
 
 
 @dataclass
