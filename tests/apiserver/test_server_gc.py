@@ -156,3 +156,21 @@ async def test_a_deleted_namespace_takes_its_content_with_it(
 
     await eventually(gone)
     assert await api.status("/api/v1/namespaces/doomed/configmaps/inside") == 404
+
+
+async def test_foreground_deletion_waits_only_for_blocking_dependents(
+    api: Api, eventually: Eventually
+) -> None:
+    owner = await api.owner("parent")
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "parent",
+           "uid": owner["metadata"]["uid"]}  # fmt: skip
+    held = {"metadata": {"name": "held", "ownerReferences": [ref], "finalizers": ["x.io/hold"]}}
+    await api.call("POST", NS + "/secrets", held)
+    await api.call("DELETE", NS + "/configmaps/parent", {"propagationPolicy": "Foreground"})
+
+    async def parent_gone() -> bool:
+        return await api.status(NS + "/configmaps/parent") == 404
+
+    # The dependent is stuck on its own finalizer, but it does not block its owner.
+    await eventually(parent_gone)
+    assert await api.status(NS + "/secrets/held") == 200

@@ -196,9 +196,19 @@ class Controllers:
         rt, owner = found
         if "foregroundDeletion" not in (owner.meta.get("finalizers") or []):
             return
-        if any(self.store.get(*d) is not None for d in self._dependents.get(uid, ())):
+        if any(self._blocks(d, uid) for d in self._dependents.get(uid, ())):
             return
         self._update_meta(rt, owner, _drop_finalizer("foregroundDeletion"))
+
+    def _blocks(self, ref: _Ref, owner_uid: str) -> bool:
+        """Whether a dependent still holds up its owner's foreground deletion."""
+        so = self.store.get(*ref)
+        if so is None:
+            return False
+        return any(
+            o.get("uid") == owner_uid and o.get("blockOwnerDeletion")
+            for o in so.meta.get("ownerReferences") or []
+        )
 
     def _orphan(self, uid: str) -> None:
         for ref in list(self._dependents.get(uid, ())):
