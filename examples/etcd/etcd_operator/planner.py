@@ -18,10 +18,13 @@ Rules, in priority order (each learned from an operator that got it wrong before
 6. A member added but never started past the progress deadline is removed (it must not wedge
    the operator); a learner is promoted once caught up.
 7. A started member unhealthy past the grace period is replaced, quorum-guarded.
-8. Scale up by ``member add`` (as a learner where supported) *before* creating the pod; scale
-   down by removing the highest ordinal from etcd *before* deleting its pod, moving leadership
-   away first.
-9. Upgrade one member at a time along supported paths, followers first and the leader last.
+8. Scale up by ``member add`` (as a learner where supported) *before* creating the pod; new
+   members run the cluster's current (lowest) version. Scale down by removing the highest
+   ordinal from etcd *before* deleting its pod, moving leadership away first.
+9. Upgrade one member at a time along supported paths, followers first and the leader last,
+   and only while every other member is healthy (the restart must not cost quorum).
+
+Every removal and restart is quorum-guarded: the voters that remain keep a healthy quorum.
 """
 
 from __future__ import annotations

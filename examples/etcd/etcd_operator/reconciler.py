@@ -364,6 +364,8 @@ class EtcdClusterReconciler:
             set_condition(
                 conditions, "Progressing", False, "UpgradeRefused", action.reason, generation
             )
+        elif action.phase == ClusterPhase.PAUSED:
+            set_condition(conditions, "Progressing", False, "Paused", action.reason, generation)
         else:
             set_condition(
                 conditions, "Progressing", True, type(action).__name__, action.reason, generation

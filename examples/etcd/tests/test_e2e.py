@@ -188,7 +188,12 @@ async def test_paused_cluster_is_left_alone_until_unpaused(etcd_env: EtcdEnv) ->
         def paused(c: EtcdCluster) -> bool:
             s = c.status
             generation = c.metadata.generation
-            return s is not None and s.phase == "Paused" and s.observed_generation == generation
+            return (
+                s is not None
+                and s.phase == "Paused"
+                and s.observed_generation == generation
+                and _condition(c, "Progressing") == (False, "Paused")
+            )
 
         await etcd_env.until(paused, "pause reported")
         # The reconcile that reported Paused took no step, nor will any later one.
