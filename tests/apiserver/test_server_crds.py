@@ -105,3 +105,14 @@ async def test_selectable_fields_filter_custom_resources(api: Api) -> None:
         '"spec.color" is not a known field selector: only "metadata.name", '
         '"metadata.namespace", "spec.size"',
     )
+
+
+async def test_a_crd_status_write_changes_only_the_status(api: Api) -> None:
+    assert (await api.call("POST", CRDS, _crd("Namespaced", ["v1"])))[0] == 201
+    status, crd = await api.call("GET", CRDS + "/gizmos.example.com")
+    crd["status"]["storedVersions"] = ["v1", "v0"]
+    crd["spec"]["names"]["shortNames"] = ["gz"]
+    status, written = await api.call("PUT", CRDS + "/gizmos.example.com/status", crd)
+    assert status == 200
+    assert written["status"]["storedVersions"] == ["v1", "v0"]
+    assert "shortNames" not in written["spec"]["names"]

@@ -107,8 +107,23 @@ class CrdController:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def prepare(self, crd: dict[str, Any], old: dict[str, Any] | None) -> None:
-        """Default and validate a CRD being written (422 on invalid ones)."""
+    def prepare(
+        self, crd: dict[str, Any], old: dict[str, Any] | None, subresource: str = ""
+    ) -> None:
+        """Default and validate a CRD being written (422 on invalid ones).
+
+        The main endpoint keeps the stored status; ``/status`` keeps everything else.
+        """
+        if old is not None and subresource == "status":
+            status = crd.get("status")
+            managed = crd.get("metadata", {}).get("managedFields")
+            crd.clear()
+            crd.update(copy.deepcopy({k: v for k, v in old.items() if k != "status"}))
+            if managed is not None:
+                crd["metadata"]["managedFields"] = managed
+            if status is not None:
+                crd["status"] = status
+            return
         spec = crd.setdefault("spec", {})
         schema.default_crd(crd)
         if old is None:

@@ -111,7 +111,7 @@ class Writer:
         #: Called with every object removed from the store (garbage collector).
         self.delete_hooks: list[Callable[[ResourceType, dict[str, Any]], None]] = []
         #: Prepares CRD objects (defaults + validation); set by the CRD controller.
-        self.crd_prepare: Callable[[dict[str, Any], dict[str, Any] | None], None] | None = None
+        self.crd_prepare: Callable[[dict[str, Any], dict[str, Any] | None, str], None] | None = None
         #: Deletes CRD objects (Terminating, then cleanup); set by the CRD controller.
         self.crd_delete: Callable[[StoredObject, DeleteOptions], dict[str, Any]] | None = None
 
@@ -276,7 +276,7 @@ class Writer:
             self._admit_custom(rt, obj, old, opts)
         elif storage_key(rt) == CRD_KEY:
             if self.crd_prepare is not None:
-                self.crd_prepare(obj, old)
+                self.crd_prepare(obj, old, opts.subresource)
         elif old is None:
             opts.warnings.extend(builtins.prepare_create(rt, obj, self.ctx))
         else:
