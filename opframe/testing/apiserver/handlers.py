@@ -26,6 +26,7 @@ from opframe.testing.apiserver.request import (
     field_manager,
     field_validation,
     flag,
+    integer,
     wants,
 )
 from opframe.testing.apiserver.responses import json_response
@@ -167,7 +168,7 @@ class Handlers:
         if match == "Exact" and rv_param and int(rv_param or 0) != self.store.rv:
             oldest = self.store.oldest_rv(storage_key(target.rt))
             raise gone(f"too old resource version: {rv_param} ({oldest})")
-        limit = int(q.get("limit") or 0)
+        limit = integer(q.get("limit"), "limit") or 0
         list_rv = self.store.rv
         start = ""
         if q.get("continue"):
@@ -378,7 +379,7 @@ class Handlers:
         values = q.getall("dryRun", []) or list(body.get("dryRun") or [])
         return DeleteOptions(
             propagation=str(propagation or ""),
-            grace_seconds=int(grace) if grace is not None else None,
+            grace_seconds=integer(grace, "gracePeriodSeconds"),
             precondition_uid=str(pre.get("uid") or ""),
             precondition_rv=str(pre.get("resourceVersion") or ""),
             dry_run=dry_run(q, values, "DeleteOptions"),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from opframe.testing.apiserver.request import Target, decode_body, flag
+from opframe.testing.apiserver.request import Target, decode_body, flag, integer
 from opframe.testing.apiserver.responses import json_response
 from opframe.testing.apiserver.status import StatusError, bad_request, conflict, not_found
 from opframe.testing.apiserver.writes import DeleteOptions, Writer, now, rfc3339
@@ -131,7 +131,7 @@ class PodSubresources:
             target.name,
             container,
             follow=flag(q.get("follow")),
-            tail_lines=int(tail) if tail else None,
+            tail_lines=integer(tail, "tailLines"),
             previous=flag(q.get("previous")),
         )
         # The first chunk decides between an error answer and a stream: the provider raises

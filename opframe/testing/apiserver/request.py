@@ -25,6 +25,7 @@ __all__ = [
     "field_manager",
     "field_validation",
     "flag",
+    "integer",
     "resolve",
     "wants",
 ]
@@ -36,6 +37,18 @@ _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 def flag(value: object) -> bool:
     """A boolean query parameter as Go's ``strconv.ParseBool`` reads it (``True``, ``1``...)."""
     return value is True or (isinstance(value, str) and value in _TRUE)
+
+
+def integer(value: object, name: str) -> int | None:
+    """An integer query parameter (``None`` when absent); anything else is a 400."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        raise bad_request(f'invalid value for {name}: "{value}" is not an integer') from None
 
 
 class PlainNotFound(Exception):

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from opframe.testing.apiserver import table
 from opframe.testing.apiserver.registry import storage_key
-from opframe.testing.apiserver.request import Target, flag, wants
+from opframe.testing.apiserver.request import Target, flag, integer, wants
 from opframe.testing.apiserver.status import Cause, invalid
 from opframe.testing.apiserver.storage import StoredObject, Watcher, WatchEvent, dumps
 
@@ -244,8 +244,8 @@ async def _pump(
     registry = request.app[WATCHES]
     registry.add(stop, key)
     loop = asyncio.get_running_loop()
-    timeout = q.get("timeoutSeconds")
-    deadline = loop.time() + float(timeout) if timeout else None
+    timeout = integer(q.get("timeoutSeconds"), "timeoutSeconds")
+    deadline = loop.time() + timeout if timeout else None
     next_bookmark = loop.time() + registry.bookmark_interval
     stop_wait = asyncio.ensure_future(stop.wait())
     try:
