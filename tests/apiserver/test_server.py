@@ -155,3 +155,14 @@ async def test_a_cluster_ip_in_use_cannot_be_requested_again(api_server_http: Ap
         svc["metadata"]["name"] = "b"
         async with s.post(path, json=svc) as resp:
             assert resp.status == 422
+
+
+async def test_objects_are_served_as_yaml_when_asked(api_server_http: ApiServer) -> None:
+    server = api_server_http
+    headers = {"Authorization": f"Bearer {server.token}", "Accept": "application/yaml"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as s,
+        s.get(server.url + "/api/v1/namespaces/default") as resp,
+    ):
+        assert resp.headers["Content-Type"] == "application/yaml"
+        assert yaml.safe_load(await resp.text())["metadata"]["name"] == "default"

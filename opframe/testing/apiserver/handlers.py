@@ -29,7 +29,7 @@ from opframe.testing.apiserver.request import (
     integer,
     wants,
 )
-from opframe.testing.apiserver.responses import json_response
+from opframe.testing.apiserver.responses import json_response, yaml_response
 from opframe.testing.apiserver.selectors import parse_field_selector, parse_label_selector
 from opframe.testing.apiserver.status import StatusError, bad_request, gone, invalid, not_found
 from opframe.testing.apiserver.storage import StoredObject, dumps
@@ -134,6 +134,8 @@ class Handlers:
         so = self._current(target)
         if representation == "table":
             return self._table(request, target.rt, [so], {"resourceVersion": str(self.store.rv)})
+        if representation == "yaml":
+            return yaml_response(self.object_bytes(target.rt, so))
         return json_response(200, self.object_bytes(target.rt, so))
 
     async def _list_or_watch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -150,6 +152,8 @@ class Handlers:
             list_meta.setdefault("continue", "")
         head = dumps({"kind": rt.list_kind or rt.kind + "List", "apiVersion": rt.api_version})
         body = head[:-1] + b',"metadata":' + dumps(list_meta) + b',"items":[' + items + b"]}"
+        if representation == "yaml":
+            return yaml_response(body)
         return json_response(200, body)
 
     def predicate(self, target: Target, q: Any) -> tuple[Any, Any]:

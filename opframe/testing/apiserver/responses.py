@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
 from opframe.testing.apiserver.storage import dumps
 
-__all__ = ["NOT_FOUND_TEXT", "json_response", "plain_not_found"]
+__all__ = ["NOT_FOUND_TEXT", "json_response", "plain_not_found", "yaml_response"]
 
 NOT_FOUND_TEXT = b"404 page not found\n"
 
@@ -24,6 +26,14 @@ def json_response(
         headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
     raw = body if isinstance(body, bytes) else dumps(body)
     return web.Response(status=status, body=raw, headers=headers)
+
+
+def yaml_response(body: bytes) -> web.Response:
+    """A 200 answer in YAML (``Accept: application/yaml``), from the JSON encoding."""
+    text = yaml.safe_dump(json.loads(body), sort_keys=False)
+    return web.Response(
+        status=200, body=text.encode(), headers={"Content-Type": "application/yaml"}
+    )
 
 
 def plain_not_found() -> web.Response:
