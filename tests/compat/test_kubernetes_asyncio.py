@@ -143,10 +143,6 @@ async def test_custom_objects_create_get_patch_list(api: client.ApiClient) -> No
     assert err.value.status == 422
 
 
-@pytest.mark.xfail(
-    reason="server bug: ?watch=True (how kubernetes_asyncio sends it; Go's ParseBool "
-    "accepts it) answers a list instead of a watch stream"
-)
 async def test_watch_streams_added_modified_deleted(api: client.ApiClient) -> None:
     core = client.CoreV1Api(api)
     await _namespace(api, "watched")
