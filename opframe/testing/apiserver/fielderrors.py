@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "go_quote",
     "go_value",
     "invalid",
+    "not_found",
     "not_supported",
     "required",
     "too_long",
@@ -174,8 +176,12 @@ def type_invalid(path: str, value: Any, detail: str) -> Cause:
     )
 
 
-def not_supported(path: str, value: Any, supported: list[str]) -> Cause:
-    """``field.NotSupported``: ``supported values: "a", "b"``."""
+def not_supported(path: str, value: Any, supported: Sequence[str]) -> Cause:
+    """``field.NotSupported``: ``supported values: "a", "b"``, in the order given.
+
+    Kubernetes validators pass ``sets.List(...)`` (sorted) for fixed value sets and the schema's
+    order for CRD enums, so the caller decides the order.
+    """
     detail = ""
     if supported:
         detail = "supported values: " + ", ".join(go_quote(v) for v in supported)
@@ -191,6 +197,11 @@ def duplicate(path: str, value: Any) -> Cause:
     return Cause(
         reason="FieldValueDuplicate", message=_body("Duplicate value", value, ""), field=path
     )
+
+
+def not_found(path: str, value: Any) -> Cause:
+    """``field.NotFound``."""
+    return Cause(reason="FieldValueNotFound", message=_body("Not found", value, ""), field=path)
 
 
 def too_long(path: str, max_length: int) -> Cause:

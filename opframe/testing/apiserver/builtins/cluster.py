@@ -6,13 +6,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from opframe.testing.apiserver.builtins.fielderrors import (
+from opframe.testing.apiserver.builtins.quantity import QuantityError, canonical_quantity
+from opframe.testing.apiserver.fielderrors import (
     forbidden,
     invalid,
     not_supported,
     required,
 )
-from opframe.testing.apiserver.builtins.quantity import QuantityError, canonical_quantity
 from opframe.testing.apiserver.status import Cause, bad_request
 
 __all__ = [

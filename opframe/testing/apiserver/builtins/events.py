@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from opframe.testing.apiserver.builtins.fielderrors import invalid, required
 from opframe.testing.apiserver.builtins.meta import is_dns1123_subdomain, validate_object_meta
+from opframe.testing.apiserver.fielderrors import invalid, required
 from opframe.testing.apiserver.status import Cause
 from opframe.testing.apiserver.types import ResourceType
 

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from opframe.testing.apiserver.builtins.fielderrors import forbidden, invalid, required, too_long
+from opframe.testing.apiserver.fielderrors import forbidden, invalid, required, too_long
 from opframe.testing.apiserver.status import Cause
 from opframe.testing.apiserver.types import ResourceType
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from opframe.testing.apiserver.builtins.fielderrors import (
+from opframe.testing.apiserver.builtins.meta import (
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    validate_labels,
+)
+from opframe.testing.apiserver.builtins.quantity import QuantityError, parse_quantity
+from opframe.testing.apiserver.fielderrors import (
     duplicate,
     forbidden,
     invalid,
@@ -14,12 +20,6 @@ from opframe.testing.apiserver.builtins.fielderrors import (
     not_supported,
     required,
 )
-from opframe.testing.apiserver.builtins.meta import (
-    is_dns1123_label,
-    is_dns1123_subdomain,
-    validate_labels,
-)
-from opframe.testing.apiserver.builtins.quantity import QuantityError, parse_quantity
 from opframe.testing.apiserver.status import Cause
 
 __all__ = ["port_name_errors", "validate_pod_spec", "validate_pod_update"]
@@ -172,12 +172,12 @@ def _containers(spec: dict[str, Any], key: str, volumes: set[str], path: str) ->
         if not c.get("image"):
             causes.append(required(f"{p}.image"))
         policy = c.get("terminationMessagePolicy") or ""
-        if policy not in ("File", "FallbackToLogsOnError"):
+        if policy not in ("FallbackToLogsOnError", "File"):
             causes.append(
                 required(f"{p}.terminationMessagePolicy")
                 if not policy
                 else not_supported(
-                    f"{p}.terminationMessagePolicy", policy, ("File", "FallbackToLogsOnError")
+                    f"{p}.terminationMessagePolicy", policy, ("FallbackToLogsOnError", "File")
                 )
             )
         causes.extend(_container_ports(c.get("ports"), f"{p}.ports"))
@@ -235,14 +235,14 @@ def validate_pod_spec(spec: Any, path: str, *, template: bool = False) -> list[C
     causes.extend(_containers(spec, "containers", volume_names, f"{path}.containers"))
     causes.extend(_containers(spec, "initContainers", volume_names, f"{path}.initContainers"))
     restart = spec.get("restartPolicy") or ""
-    if restart not in ("Always", "OnFailure", "Never"):
+    if restart not in ("Always", "Never", "OnFailure"):
         causes.append(
             required(f"{path}.restartPolicy")
             if not restart
-            else not_supported(f"{path}.restartPolicy", restart, ("Always", "OnFailure", "Never"))
+            else not_supported(f"{path}.restartPolicy", restart, ("Always", "Never", "OnFailure"))
         )
     dns = spec.get("dnsPolicy") or ""
-    dns_policies = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
+    dns_policies = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
     if dns not in dns_policies:
         causes.append(
             required(f"{path}.dnsPolicy")

@@ -8,12 +8,6 @@ import random
 from typing import Any
 
 from opframe.testing.apiserver.builtins.context import SERVICE_CIDR, BuiltinContext
-from opframe.testing.apiserver.builtins.fielderrors import (
-    duplicate,
-    invalid,
-    not_supported,
-    required,
-)
 from opframe.testing.apiserver.builtins.meta import (
     is_dns1035_label,
     is_dns1123_label,
@@ -21,6 +15,12 @@ from opframe.testing.apiserver.builtins.meta import (
     validate_labels,
 )
 from opframe.testing.apiserver.builtins.podvalidation import port_name_errors
+from opframe.testing.apiserver.fielderrors import (
+    duplicate,
+    invalid,
+    not_supported,
+    required,
+)
 from opframe.testing.apiserver.status import Cause
 
 __all__ = [

@@ -13,6 +13,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.builtins import (
     cluster,
     configdata,
@@ -241,9 +242,7 @@ def _update_causes(rt: ResourceType, new: _Obj, old: _Obj) -> list[Cause]:
             (old.get("spec") or {}).get("selector"),
         )
         if sel != old_sel:
-            from opframe.testing.apiserver.builtins.fielderrors import invalid as field_invalid
-
-            return [field_invalid("spec.selector", sel, "field is immutable")]
+            return [fe.invalid("spec.selector", sel, "field is immutable")]
     if rt.kind in ("RoleBinding", "ClusterRoleBinding"):
         return cluster.validate_binding_update(new, old)
     return []
