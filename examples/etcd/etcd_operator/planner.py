@@ -100,6 +100,8 @@ class Observed:
     bootstrapped: bool = False
     paused: bool = False
     persistent_storage: bool = False
+    quorum_stable_for: float = float("inf")
+    """Seconds since the cluster last regained quorum (from the ``Degraded`` condition)."""
 
 
 @dataclass(frozen=True)
@@ -412,10 +414,18 @@ def _plan_heal(
                     pod=name,
                 )
             return Wait(f"waiting for learner {name} to catch up", phase_name="Scaling")
+    # Right after quorum returns, members catch up and learn the new leader one by one: give
+    # them the grace period before calling any of them broken.
+    settled = o.quorum_stable_for > policy.unhealthy_grace
     for m in voters:
         name = _pod_of(o, m)
         pod = live_pods[name]
-        if not m.healthy and pod.not_ready_for > policy.unhealthy_grace and _can_remove(voters, m):
+        if (
+            settled
+            and not m.healthy
+            and pod.not_ready_for > policy.unhealthy_grace
+            and _can_remove(voters, m)
+        ):
             return RemoveMember(
                 f"member {name} unhealthy for {pod.not_ready_for:.0f}s; replacing it",
                 member_id=m.id,

@@ -48,6 +48,7 @@ from opframe import (
     PodDisruptionBudget,
     Result,
     Service,
+    get_condition,
     is_controlled_by,
     set_condition,
 )
@@ -166,6 +167,7 @@ class EtcdClusterReconciler:
             bootstrapped=bool(status.cluster_id) or member_states is not None,
             paused=cluster.spec.paused,
             persistent_storage=cluster.spec.storage.volume_claim_template is not None,
+            quorum_stable_for=_quorum_stable_for(status),
         )
         return _View(observed, endpoints, members, cluster_id)
 
@@ -426,6 +428,17 @@ def _pod_state(p: Pod) -> PodState:
         age=age,
         not_ready_for=not_ready_for,
     )
+
+
+def _quorum_stable_for(status: EtcdClusterStatus) -> float:
+    """Seconds since ``Degraded`` last turned False (0 while degraded, inf if never)."""
+    degraded = get_condition(status.conditions, "Degraded")
+    if degraded is None:
+        return float("inf")
+    if degraded.status == "True":
+        return 0.0
+    since = degraded.last_transition_time
+    return (datetime.now(UTC) - since).total_seconds() if since else float("inf")
 
 
 def _initial_cluster(cluster: EtcdCluster, view: _View, new_pod: str) -> str:

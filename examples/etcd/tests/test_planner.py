@@ -70,7 +70,7 @@ def observed(
     *,
     version: str = "3.5.1",
     bootstrapped: bool = True,
-    **kw: bool,
+    **kw: bool | float,
 ) -> Observed:
     return Observed(
         cluster=C,
@@ -192,6 +192,15 @@ def test_unhealthy_member_past_grace_is_replaced_when_quorum_allows() -> None:
     ps = (*pods[:3], pod(3, ready=False, not_ready_for=60.0), pod(4, ready=False))
     step = plan(observed(5, ps, ms))
     assert isinstance(step, RemoveMember) and step.pod == "demo-3"
+
+
+def test_unhealthy_member_is_not_replaced_right_after_quorum_returns() -> None:
+    pods, members = healthy_cluster(3)
+    ms = (*members[:2], member(2, healthy=False))
+    ps = (*pods[:2], pod(2, ready=False, not_ready_for=60.0))
+    step = plan(observed(3, ps, ms, quorum_stable_for=1.0))
+    assert isinstance(step, Wait) and not step.degraded
+    assert isinstance(plan(observed(3, ps, ms, quorum_stable_for=60.0)), RemoveMember)
 
 
 def test_unhealthy_member_is_not_removed_when_that_would_lose_quorum() -> None:
