@@ -31,6 +31,7 @@ def _key(path: str, name: str) -> str:
 
 
 def _prop(path: str, name: str) -> str:
+    # field.Path.Key: map keys are printed in brackets, unquoted.
     return f"{path}.properties[{name}]"
 
 

@@ -19,14 +19,21 @@ from typing import Any
 
 from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.defaulting import default_causes
-from opframe.testing.apiserver.schemafeatures import openapi_causes
+from opframe.testing.apiserver.schemafeatures import (  # same schema nodes, same field paths
+    _JUNCTORS,
+    _key,
+    _prop,
+    _props,
+    _schema,
+    _truthy,
+    openapi_causes,
+)
 from opframe.testing.apiserver.status import Cause
 
 __all__ = ["schema_causes", "structural_causes", "structural_errors"]
 
 DEFAULT_PATH = "spec.versions[0].schema.openAPIV3Schema"
 
-_OPENAPI_TYPES = ["array", "boolean", "integer", "number", "object", "string"]
 _FORBIDDEN_GENERICS = (
     ("type", "must be empty to be structural"),
     ("additionalProperties", "must be undefined to be structural"),
@@ -43,37 +50,7 @@ _FORBIDDEN_GENERICS = (
     ("x-kubernetes-map-type", "must be undefined to be structural"),
     ("x-kubernetes-validations", "must be empty to be structural"),
 )
-_JUNCTORS = ("allOf", "anyOf", "oneOf")
-_META_FIELDS = ("apiVersion", "kind", "metadata")
 _INT_OR_STRING_ANY_OF = [{"type": "integer"}, {"type": "string"}]
-_SUPPORTED_RULE_REASONS = [
-    "FieldValueDuplicate",
-    "FieldValueForbidden",
-    "FieldValueInvalid",
-    "FieldValueRequired",
-]
-
-
-def _key(path: str, name: str) -> str:
-    return f"{path}.{name}"
-
-
-def _prop(path: str, name: str) -> str:
-    # field.Path.Key: map keys are printed in brackets, unquoted.
-    return f"{path}.properties[{name}]"
-
-
-def _schema(value: Any) -> dict[str, Any] | None:
-    return value if isinstance(value, dict) else None
-
-
-def _props(s: dict[str, Any]) -> dict[str, Any]:
-    p = s.get("properties")
-    return p if isinstance(p, dict) else {}
-
-
-def _truthy(s: dict[str, Any], name: str) -> bool:
-    return bool(s.get(name))
 
 
 # --- structural invariants (apiextensions pkg/apiserver/schema/validation.go) -------------
