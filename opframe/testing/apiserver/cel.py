@@ -26,7 +26,7 @@ from celpy.adapter import json_to_cel
 
 from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.compiled import MISSING, Node
-from opframe.testing.apiserver.openapi import same_json
+from opframe.testing.apiserver.openapi import correlate_map_items, same_json
 from opframe.testing.apiserver.status import Cause
 
 __all__ = ["BLOCKED_RULES_MESSAGE", "CompiledRule", "cel_causes", "compile_error", "rules_of"]
@@ -296,24 +296,10 @@ class _Run:
                 if prop is not None:
                     self.node(v, prop, f"{path}.{k}" if path else k, olds.get(k, MISSING))
         elif isinstance(x, list) and s.items is not None:
-            old_items = self.correlate(x, s, old)
+            # oldSelf of a list item: only map lists correlate (sets do not, unlike ratcheting).
+            old_items = correlate_map_items(x, s, old)
             for i, v in enumerate(x):
                 self.node(v, s.items, f"{path}[{i}]", old_items[i])
-
-    @staticmethod
-    def correlate(x: list[Any], s: Node, old: Any) -> list[Any]:
-        if s.list_type != "map" or not s.map_keys or not isinstance(old, list):
-            return [MISSING] * len(x)
-        index: dict[tuple[str, ...], Any] = {}
-        for o in old:
-            if isinstance(o, dict):
-                index.setdefault(tuple(repr(o.get(k)) for k in s.map_keys), o)
-        return [
-            index.get(tuple(repr(v.get(k)) for k in s.map_keys), MISSING)
-            if isinstance(v, dict)
-            else MISSING
-            for v in x
-        ]
 
     def rules(self, x: Any, s: Node, path: str, old: Any) -> None:
         activation: dict[str, Any] | None = None

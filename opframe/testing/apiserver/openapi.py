@@ -21,7 +21,7 @@ from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.compiled import MISSING, Node, compile_schema
 from opframe.testing.apiserver.status import Cause
 
-__all__ = ["same_json", "type_name", "validate_node", "validate_value"]
+__all__ = ["correlate_map_items", "same_json", "type_name", "validate_node", "validate_value"]
 
 
 _KINDS: dict[type, str] = {
@@ -49,6 +49,22 @@ def type_name(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+def correlate_map_items(x: list[Any], s: Node, old: Any) -> list[Any]:
+    """The old item of each item of a map list, matched on its list-map keys; else MISSING."""
+    if s.list_type != "map" or not s.map_keys or not isinstance(old, list):
+        return [MISSING] * len(x)
+    index: dict[tuple[str, ...], Any] = {}
+    for o in old:
+        if isinstance(o, dict):
+            index.setdefault(tuple(repr(o.get(k)) for k in s.map_keys), o)
+    return [
+        index.get(tuple(repr(v.get(k)) for k in s.map_keys), MISSING)
+        if isinstance(v, dict)
+        else MISSING
+        for v in x
+    ]
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -336,23 +352,9 @@ class _Run:
     @staticmethod
     def correlate_items(x: list[Any], s: Node, old: Any) -> list[Any]:
         """Old values of list items: by keys for map lists, by value for sets, else none."""
-        none = [MISSING] * len(x)
-        if not isinstance(old, list) or not old:
-            return none
-        if s.list_type == "map" and s.map_keys:
-            index: dict[tuple[str, ...], Any] = {}
-            for o in old:
-                if isinstance(o, dict):
-                    index.setdefault(tuple(repr(o.get(k)) for k in s.map_keys), o)
-            return [
-                index.get(tuple(repr(v.get(k)) for k in s.map_keys), MISSING)
-                if isinstance(v, dict)
-                else MISSING
-                for v in x
-            ]
-        if s.list_type == "set":
+        if s.list_type == "set" and isinstance(old, list):
             return [v if any(same_json(v, o) for o in old) else MISSING for v in x]
-        return none
+        return correlate_map_items(x, s, old)
 
     def enum(self, x: Any, s: Node, path: str) -> None:
         if not s.enum:
