@@ -13,28 +13,26 @@ from typing import Any
 
 from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.compiled import MISSING, Node
+from opframe.testing.apiserver.openapi import type_name
 from opframe.testing.apiserver.status import Cause
 
 __all__ = ["embedded_causes", "go_v", "list_causes", "scale_causes", "scale_status_causes"]
 
 _MAX_INT32 = 2**31 - 1
+_GO_TYPES = {
+    "null": "<nil>",
+    "boolean": "bool",
+    "integer": "int64",
+    "number": "float64",
+    "string": "string",
+    "array": "[]interface {}",
+    "object": "map[string]interface {}",
+}
 
 
 def _go_type(value: Any) -> str:
     """Go's ``%T`` of a decoded JSON value."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int64"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    return "map[string]interface {}"
+    return _GO_TYPES[type_name(value)]
 
 
 def go_v(value: Any) -> str:
