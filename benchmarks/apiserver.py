@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+from _process import stop
 
 NAMESPACE = "bench"
 WATCH_NAMESPACE = "bench-watch"
@@ -38,17 +39,6 @@ async def _start_server(state_dir: Path, tls: bool) -> asyncio.subprocess.Proces
     async with asyncio.timeout(30):
         await proc.stdout.readline()  # the URL, printed once the server listens
     return proc
-
-
-async def _stop_server(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.terminate()
-        try:
-            async with asyncio.timeout(10):
-                await proc.wait()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def _run_concurrently(
@@ -179,7 +169,7 @@ async def main(argv: list[str] | None = None) -> None:
                 print(f"embedded API server at {base} (pid {proc.pid}), client pid {os.getpid()}")
                 await _bench(session, base, args.objects, args.watchers)
         finally:
-            await _stop_server(proc)
+            await stop(proc)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _model import BenchItem, item  # noqa: E402
+from _process import stop  # noqa: E402
 
 from opframe.client import Client  # noqa: E402
 from opframe.crd import crd_for  # noqa: E402
@@ -106,14 +107,7 @@ async def subprocess(
     try:
         yield proc
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                async with asyncio.timeout(10):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop(proc)
 
 
 async def read_event(
