@@ -40,7 +40,6 @@ __all__ = [
 _TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
-_PROTOCOLS = ("SCTP", "TCP", "UDP")
 
 
 def random_suffix(n: int = 5) -> str:

@@ -22,9 +22,22 @@ from opframe.testing.apiserver.fielderrors import (
 )
 from opframe.testing.apiserver.status import Cause
 
-__all__ = ["port_name_errors", "validate_pod_spec", "validate_pod_update"]
+__all__ = [
+    "PORT_RANGE",
+    "PROTOCOLS",
+    "enum_causes",
+    "port_name_errors",
+    "validate_pod_spec",
+    "validate_pod_update",
+]
 
-_PROTOCOLS = ("SCTP", "TCP", "UDP")
+PROTOCOLS = ("SCTP", "TCP", "UDP")
+"""A port's ``protocol`` values, for container and service ports alike."""
+# Fixed value sets, sorted as the real server lists them (sets.List).
+_MESSAGE_POLICIES = ("FallbackToLogsOnError", "File")
+_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_RESTART_POLICIES = ("Always", "Never", "OnFailure")
+_DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 _UPDATABLE = ",".join([
     "`spec.containers[*].image`",
     "`spec.initContainers[*].image`",
@@ -50,7 +63,17 @@ def port_name_errors(name: str) -> list[str]:
     return errs
 
 
-_PORT_RANGE = "must be between 1 and 65535, inclusive"
+PORT_RANGE = "must be between 1 and 65535, inclusive"
+"""The detail of an out-of-range port number (container, host, service and target ports)."""
+
+
+def enum_causes(value: str, path: str, supported: tuple[str, ...]) -> list[Cause]:
+    """A required field with a fixed set of values (``supported`` in sorted order)."""
+    if not value:
+        return [required(path)]
+    if value not in supported:
+        return [not_supported(path, value, supported)]
+    return []
 
 
 def _container_ports(ports: Any, path: str) -> list[Cause]:
@@ -69,15 +92,11 @@ def _container_ports(ports: Any, path: str) -> list[Cause]:
         if not cport:
             causes.append(required(f"{p}.containerPort"))
         elif not 1 <= cport <= 65535:
-            causes.append(invalid(f"{p}.containerPort", cport, _PORT_RANGE))
+            causes.append(invalid(f"{p}.containerPort", cport, PORT_RANGE))
         hport = port.get("hostPort") or 0
         if hport and not 1 <= hport <= 65535:
-            causes.append(invalid(f"{p}.hostPort", hport, _PORT_RANGE))
-        proto = port.get("protocol") or ""
-        if not proto:
-            causes.append(required(f"{p}.protocol"))
-        elif proto not in _PROTOCOLS:
-            causes.append(not_supported(f"{p}.protocol", proto, _PROTOCOLS))
+            causes.append(invalid(f"{p}.hostPort", hport, PORT_RANGE))
+        causes.extend(enum_causes(port.get("protocol") or "", f"{p}.protocol", PROTOCOLS))
     return causes
 
 
@@ -172,24 +191,12 @@ def _containers(spec: dict[str, Any], key: str, volumes: set[str], path: str) ->
         if not c.get("image"):
             causes.append(required(f"{p}.image"))
         policy = c.get("terminationMessagePolicy") or ""
-        if policy not in ("FallbackToLogsOnError", "File"):
-            causes.append(
-                required(f"{p}.terminationMessagePolicy")
-                if not policy
-                else not_supported(
-                    f"{p}.terminationMessagePolicy", policy, ("FallbackToLogsOnError", "File")
-                )
-            )
+        causes.extend(enum_causes(policy, f"{p}.terminationMessagePolicy", _MESSAGE_POLICIES))
         causes.extend(_container_ports(c.get("ports"), f"{p}.ports"))
         causes.extend(_env(c.get("env"), f"{p}.env"))
         causes.extend(_volume_mounts(c.get("volumeMounts"), volumes, f"{p}.volumeMounts"))
         pull = c.get("imagePullPolicy") or ""
-        if not pull:
-            causes.append(required(f"{p}.imagePullPolicy"))
-        elif pull not in ("Always", "IfNotPresent", "Never"):
-            causes.append(
-                not_supported(f"{p}.imagePullPolicy", pull, ("Always", "IfNotPresent", "Never"))
-            )
+        causes.extend(enum_causes(pull, f"{p}.imagePullPolicy", _PULL_POLICIES))
         causes.extend(_resources(c.get("resources"), f"{p}.resources"))
         if name and name in names:
             causes.append(duplicate(f"{p}.name", name))
@@ -235,20 +242,9 @@ def validate_pod_spec(spec: Any, path: str, *, template: bool = False) -> list[C
     causes.extend(_containers(spec, "containers", volume_names, f"{path}.containers"))
     causes.extend(_containers(spec, "initContainers", volume_names, f"{path}.initContainers"))
     restart = spec.get("restartPolicy") or ""
-    if restart not in ("Always", "Never", "OnFailure"):
-        causes.append(
-            required(f"{path}.restartPolicy")
-            if not restart
-            else not_supported(f"{path}.restartPolicy", restart, ("Always", "Never", "OnFailure"))
-        )
+    causes.extend(enum_causes(restart, f"{path}.restartPolicy", _RESTART_POLICIES))
     dns = spec.get("dnsPolicy") or ""
-    dns_policies = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
-    if dns not in dns_policies:
-        causes.append(
-            required(f"{path}.dnsPolicy")
-            if not dns
-            else not_supported(f"{path}.dnsPolicy", dns, dns_policies)
-        )
+    causes.extend(enum_causes(dns, f"{path}.dnsPolicy", _DNS_POLICIES))
     causes.extend(validate_labels(spec.get("nodeSelector"), f"{path}.nodeSelector"))
     for key in ("serviceAccountName", "nodeName", "priorityClassName"):
         value = spec.get(key) or ""

@@ -14,7 +14,12 @@ from opframe.testing.apiserver.builtins.meta import (
     is_dns1123_subdomain,
     validate_labels,
 )
-from opframe.testing.apiserver.builtins.podvalidation import port_name_errors
+from opframe.testing.apiserver.builtins.podvalidation import (
+    PORT_RANGE,
+    PROTOCOLS,
+    enum_causes,
+    port_name_errors,
+)
 from opframe.testing.apiserver.fielderrors import (
     duplicate,
     invalid,
@@ -33,8 +38,6 @@ __all__ = [
 ]
 
 _TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
-_PROTOCOLS = ("SCTP", "TCP", "UDP")
-_RANGE = "must be between 1 and 65535, inclusive"
 _NETWORK = ipaddress.ip_network(SERVICE_CIDR)
 
 
@@ -81,15 +84,11 @@ def _validate_port(port: dict[str, Any], p: str, multiple: bool, names: set[str]
         names.add(name)
     number = port.get("port") or 0
     if not 1 <= number <= 65535:
-        causes.append(invalid(f"{p}.port", number, _RANGE))
-    proto = port.get("protocol") or ""
-    if not proto:
-        causes.append(required(f"{p}.protocol"))
-    elif proto not in _PROTOCOLS:
-        causes.append(not_supported(f"{p}.protocol", proto, _PROTOCOLS))
+        causes.append(invalid(f"{p}.port", number, PORT_RANGE))
+    causes.extend(enum_causes(port.get("protocol") or "", f"{p}.protocol", PROTOCOLS))
     target = port.get("targetPort")
     if isinstance(target, int) and not 1 <= target <= 65535:
-        causes.append(invalid(f"{p}.targetPort", target, _RANGE))
+        causes.append(invalid(f"{p}.targetPort", target, PORT_RANGE))
     elif isinstance(target, str):
         causes.extend(invalid(f"{p}.targetPort", target, m) for m in port_name_errors(target))
     return causes
@@ -132,12 +131,7 @@ def validate_service(svc: dict[str, Any]) -> list[Cause]:
                 )
             )
     affinity = spec.get("sessionAffinity") or ""
-    if affinity not in ("ClientIP", "None"):
-        causes.append(
-            required("spec.sessionAffinity")
-            if not affinity
-            else not_supported("spec.sessionAffinity", affinity, ("ClientIP", "None"))
-        )
+    causes.extend(enum_causes(affinity, "spec.sessionAffinity", ("ClientIP", "None")))
     selector = spec.get("selector")
     if isinstance(selector, dict):
         causes.extend(validate_labels(selector, "spec.selector"))
