@@ -265,4 +265,4 @@ async def test_unsupported_upgrade_is_refused_with_a_condition_and_warning(
         assert member_ids(c) == old
         assert c.status is not None and c.status.current_version == "3.5.1"
         pod = await etcd_env.client.get(Pod, "e2e-0", NAMESPACE)
-        assert pod.spec.containers[0].image.endswith("v3.5.1")
+        assert (pod.spec.containers[0].image or "").endswith("v3.5.1")

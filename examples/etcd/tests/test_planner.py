@@ -70,7 +70,9 @@ def observed(
     *,
     version: str = "3.5.1",
     bootstrapped: bool = True,
-    **kw: bool | float,
+    paused: bool = False,
+    persistent_storage: bool = False,
+    quorum_stable_for: float = float("inf"),
 ) -> Observed:
     return Observed(
         cluster=C,
@@ -80,7 +82,9 @@ def observed(
         pods=pods,
         members=members,
         bootstrapped=bootstrapped,
-        **kw,
+        paused=paused,
+        persistent_storage=persistent_storage,
+        quorum_stable_for=quorum_stable_for,
     )
 
 
