@@ -7,11 +7,7 @@ for every built-in write, and :func:`validate_object_meta` for custom resources 
 
 from opframe.testing.apiserver.builtins.context import SERVICE_CIDR, BuiltinContext
 from opframe.testing.apiserver.builtins.events import convert_event
-from opframe.testing.apiserver.builtins.kinds import (
-    BUILTIN_TYPES,
-    builtin_type,
-    storage_version_hash,
-)
+from opframe.testing.apiserver.builtins.kinds import BUILTIN_TYPES, builtin_type
 from opframe.testing.apiserver.builtins.meta import meta_warnings, validate_object_meta
 from opframe.testing.apiserver.builtins.strategy import (
     default_object,
@@ -33,7 +29,6 @@ __all__ = [
     "prepare_create",
     "prepare_update",
     "scale_of",
-    "storage_version_hash",
     "validate_object_meta",
     "validate_scale",
 ]

@@ -14,8 +14,6 @@ publishes. ``ResourceType.extra`` carries what the REST layer needs beyond disco
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Any
 
 from opframe.testing.apiserver.builtins.meta import (
@@ -24,9 +22,10 @@ from opframe.testing.apiserver.builtins.meta import (
     NAME_DNS_SUBDOMAIN,
     NAME_PATH_SEGMENT,
 )
+from opframe.testing.apiserver.discovery import storage_version_hash
 from opframe.testing.apiserver.types import ResourceType
 
-__all__ = ["BUILTIN_TYPES", "builtin_type", "storage_version_hash"]
+__all__ = ["BUILTIN_TYPES", "builtin_type"]
 
 _ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 _NO_COLLECTION_DELETE = ("create", "delete", "get", "list", "patch", "update", "watch")
@@ -44,12 +43,6 @@ _SUBRESOURCE_KINDS = {
     "eviction": ("policy", "v1", "Eviction"),
     "binding": ("", "v1", "Binding"),
 }
-
-
-def storage_version_hash(group: str, version: str, kind: str) -> str:
-    """The discovery ``storageVersionHash``: 8 bytes of SHA-256 of ``group/version/kind``."""
-    digest = hashlib.sha256(f"{group}/{version}/{kind}".encode()).digest()
-    return base64.b64encode(digest[:8]).decode()
 
 
 def _rt(
