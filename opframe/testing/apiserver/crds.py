@@ -14,6 +14,7 @@ import copy
 from typing import Any
 
 from opframe.testing.apiserver import apply, schema
+from opframe.testing.apiserver.crdvalidation import is_established
 from opframe.testing.apiserver.registry import Registry, storage_key
 from opframe.testing.apiserver.status import invalid
 from opframe.testing.apiserver.storage import Store, StoredObject
@@ -156,7 +157,7 @@ class CrdController:
         self.registry.add_crd(name, types, storage)
         if fresh and types:
             self.store.start_history(storage_key(types[0]))
-        if not crd["metadata"].get("deletionTimestamp") and not _established(crd):
+        if not crd["metadata"].get("deletionTimestamp") and not is_established(crd):
             self._establish(crd)
 
     def _establish(self, crd: dict[str, Any]) -> None:
@@ -243,10 +244,3 @@ class CrdController:
         crd_name = rt.extra.get("crd")
         if rt.custom and isinstance(crd_name, str):
             self._finish(crd_name)
-
-
-def _established(crd: dict[str, Any]) -> bool:
-    for c in (crd.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Established" and c.get("status") == "True":
-            return True
-    return False

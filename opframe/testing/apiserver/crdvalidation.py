@@ -21,6 +21,7 @@ __all__ = [
     "default_crd",
     "dns1035_label_errors",
     "dns1123_subdomain_errors",
+    "is_established",
     "validate_crd",
 ]
 
@@ -401,7 +402,8 @@ def validate_crd(crd: dict[str, Any], old: dict[str, Any] | None = None) -> list
     return out
 
 
-def _established(crd: dict[str, Any]) -> bool:
+def is_established(crd: dict[str, Any]) -> bool:
+    """Whether the CRD's status has the condition ``Established=True``."""
     for c in (crd.get("status") or {}).get("conditions") or []:
         if isinstance(c, dict) and c.get("type") == "Established" and c.get("status") == "True":
             return True
@@ -416,7 +418,7 @@ def _update_causes(crd: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     checks = [("spec.group", spec.get("group"), old_spec.get("group"))]
     names, old_names = spec.get("names") or {}, old_spec.get("names") or {}
     checks.append(("spec.names.plural", names.get("plural"), old_names.get("plural")))
-    if _established(old):
+    if is_established(old):
         checks.insert(0, ("spec.scope", spec.get("scope"), old_spec.get("scope")))
         checks.insert(1, ("spec.names.kind", names.get("kind"), old_names.get("kind")))
     for path, new_v, old_v in checks:
