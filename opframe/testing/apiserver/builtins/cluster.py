@@ -6,14 +6,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from opframe.testing.apiserver.builtins.quantity import QuantityError, canonical_quantity
+from opframe.testing.apiserver.builtins.quantity import canonicalize_resource_list
 from opframe.testing.apiserver.fielderrors import (
     forbidden,
     invalid,
     not_supported,
     required,
 )
-from opframe.testing.apiserver.status import Cause, bad_request
+from opframe.testing.apiserver.status import Cause
 
 __all__ = [
     "default_namespace",
@@ -83,16 +83,8 @@ def default_pvc(pvc: dict[str, Any]) -> None:
     spec = pvc.setdefault("spec", {})
     spec.setdefault("volumeMode", "Filesystem")
     for part in ("requests", "limits"):
-        values = (spec.get("resources") or {}).get(part)
-        if isinstance(values, dict):
-            for name, value in values.items():
-                try:
-                    values[name] = canonical_quantity(str(value))
-                except QuantityError as exc:
-                    raise bad_request(
-                        'PersistentVolumeClaim in version "v1" cannot be handled as a '
-                        f"PersistentVolumeClaim: {exc}"
-                    ) from None
+        resources = (spec.get("resources") or {}).get(part)
+        canonicalize_resource_list(resources, "PersistentVolumeClaim")
     status = pvc.get("status")
     if not isinstance(status, dict):
         pvc["status"] = status = {}

@@ -17,10 +17,9 @@ from typing import Any
 from opframe.testing.apiserver.builtins.context import BuiltinContext
 from opframe.testing.apiserver.builtins.quantity import (
     QuantityError,
-    canonical_quantity,
+    canonicalize_resource_list,
     parse_quantity,
 )
-from opframe.testing.apiserver.status import bad_request
 from opframe.testing.apiserver.status import forbidden as deny
 
 __all__ = [
@@ -195,16 +194,7 @@ def canonicalize_resources(spec: dict[str, Any], kind: str) -> None:
             if not isinstance(res, dict):
                 continue
             for part in ("limits", "requests"):
-                values = res.get(part)
-                if not isinstance(values, dict):
-                    continue
-                for name, value in values.items():
-                    try:
-                        values[name] = canonical_quantity(str(value))
-                    except QuantityError as exc:
-                        raise bad_request(
-                            f'{kind} in version "v1" cannot be handled as a {kind}: {exc}'
-                        ) from None
+                canonicalize_resource_list(res.get(part), kind)
 
 
 # --- admission and create strategy ----------------------------------------------------------

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import Any
 
-__all__ = ["QUANTITY_ERROR", "QuantityError", "canonical_quantity", "parse_quantity"]
+from opframe.testing.apiserver.status import bad_request
+
+__all__ = [
+    "QUANTITY_ERROR",
+    "QuantityError",
+    "canonical_quantity",
+    "canonicalize_resource_list",
+    "parse_quantity",
+]
 
 QUANTITY_ERROR = (
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
@@ -78,3 +87,19 @@ def canonical_quantity(text: str) -> str:
     if fmt == "BinarySI" and value.denominator == 1:
         return str(value.numerator)
     return _decimal(value, fmt == "DecimalExponent")
+
+
+def canonicalize_resource_list(values: Any, kind: str) -> None:
+    """Rewrite a resource list's quantities (``{"cpu": "0.5"}``) in canonical form, in place.
+
+    A malformed quantity is a 400, as when the server decodes a ``kind`` that carries it.
+    """
+    if not isinstance(values, dict):
+        return
+    for name, value in values.items():
+        try:
+            values[name] = canonical_quantity(str(value))
+        except QuantityError as exc:
+            raise bad_request(
+                f'{kind} in version "v1" cannot be handled as a {kind}: {exc}'
+            ) from None
