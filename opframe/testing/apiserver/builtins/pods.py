@@ -9,7 +9,6 @@ create strategy (status, QoS class, generation) run after, so their fields belon
 
 from __future__ import annotations
 
-import copy
 import random
 from fractions import Fraction
 from typing import Any
@@ -346,7 +345,7 @@ def prepare_pod_create(pod: dict[str, Any]) -> None:
 
 
 def prepare_pod_update(new: dict[str, Any], old: dict[str, Any]) -> None:
-    """Main-endpoint update: keep status and admission-set priority; bump generation."""
+    """Main-endpoint update: keep admission-set priority and service account."""
     spec, old_spec = new.setdefault("spec", {}), old.get("spec") or {}
     for key in ("priority", "preemptionPolicy", "serviceAccountName"):
         if spec.get(key) is None and old_spec.get(key) is not None:
@@ -354,10 +353,6 @@ def prepare_pod_update(new: dict[str, Any], old: dict[str, Any]) -> None:
     if spec.get("serviceAccountName"):
         spec["serviceAccount"] = spec["serviceAccountName"]
     canonicalize_resources(spec, "Pod")
-    if "status" in old:
-        new["status"] = copy.deepcopy(old["status"])
-    else:
-        new.pop("status", None)
 
 
 def sync_pod_ips(pod: dict[str, Any]) -> None:

@@ -210,16 +210,25 @@ def _copy_meta(new: _Obj, old_meta: dict[str, Any], key: str) -> None:
         _meta(new).pop(key, None)
 
 
+def _keep_status(new: _Obj, old: _Obj) -> None:
+    # Writes to the main endpoint never change the status of kinds with a /status subresource.
+    if "status" in old:
+        new["status"] = copy.deepcopy(old["status"])
+    else:
+        new.pop("status", None)
+
+
 def _main_update(rt: ResourceType, new: _Obj, old: _Obj, ctx: BuiltinContext) -> None:
     key = _key(rt)
     if key == ("", "pods"):
         pods.prepare_pod_update(new, old)
+        _keep_status(new, old)
     elif key == ("", "services"):
         services.prepare_service_update(new, old, ctx)
     elif key == ("", "namespaces"):
         cluster.prepare_namespace_update(new, old, "")
     elif "status" in rt.subresources and key != ("", "nodes"):
-        wl.copy_status(new, old)
+        _keep_status(new, old)
     elif key == ("", "nodes"):
         new["status"] = copy.deepcopy(old.get("status") or {})
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
@@ -289,11 +288,3 @@ def validate_scale(scale: dict[str, Any]) -> list[Cause]:
     if isinstance(replicas, int) and replicas < 0:
         return [invalid("spec.replicas", replicas, _NONNEG)]
     return []
-
-
-def copy_status(new: dict[str, Any], old: dict[str, Any]) -> None:
-    """Main-endpoint updates keep the stored status."""
-    if "status" in old:
-        new["status"] = copy.deepcopy(old["status"])
-    else:
-        new.pop("status", None)
