@@ -31,7 +31,14 @@ from opframe.testing.apiserver.request import (
 )
 from opframe.testing.apiserver.responses import json_response, yaml_response
 from opframe.testing.apiserver.selectors import parse_field_selector, parse_label_selector
-from opframe.testing.apiserver.status import StatusError, bad_request, gone, invalid, not_found
+from opframe.testing.apiserver.status import (
+    StatusError,
+    bad_request,
+    gone,
+    invalid,
+    method_not_allowed,
+    not_found,
+)
 from opframe.testing.apiserver.storage import StoredObject, dumps
 from opframe.testing.apiserver.types import ResourceType
 from opframe.testing.apiserver.watch import serve_watch
@@ -105,12 +112,7 @@ class Handlers:
             return await self._delete(request, target)
         if method == "DELETE" and not target.name and "deletecollection" in rt.verbs:
             return await self._delete_collection(request, target)
-        raise StatusError(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-            {},
-        )
+        raise method_not_allowed()
 
     # -- reads -------------------------------------------------------------------------------
 

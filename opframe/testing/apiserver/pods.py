@@ -13,7 +13,7 @@ from aiohttp import web
 
 from opframe.testing.apiserver.request import Target, decode_body, flag, integer
 from opframe.testing.apiserver.responses import json_response
-from opframe.testing.apiserver.status import StatusError, bad_request, conflict, not_found
+from opframe.testing.apiserver.status import bad_request, conflict, method_not_allowed, not_found
 from opframe.testing.apiserver.writes import DeleteOptions, Writer, now, rfc3339
 
 if TYPE_CHECKING:
@@ -46,12 +46,7 @@ class PodSubresources:
             if sub == "binding":
                 return self._bind(target, body, request.headers.get("User-Agent", ""))
             return self._evict(target)
-        raise StatusError(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-            {},
-        )
+        raise method_not_allowed()
 
     def _pod(self, target: Target) -> Any:
         so = self.writer.store.get("/pods", target.namespace or "", target.name)

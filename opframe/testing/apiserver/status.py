@@ -18,6 +18,7 @@ __all__ = [
     "forbidden",
     "gone",
     "invalid",
+    "method_not_allowed",
     "not_found",
 ]
 
@@ -138,6 +139,16 @@ def bad_request(message: str, details: dict[str, Any] | None = None) -> StatusEr
 def forbidden(message: str, details: dict[str, Any] | None = None) -> StatusError:
     """403 ``Forbidden``."""
     return StatusError(403, "Forbidden", message, details)
+
+
+def method_not_allowed() -> StatusError:
+    """405 ``MethodNotAllowed``: the resource or subresource does not take this verb."""
+    return StatusError(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+        {},
+    )
 
 
 def gone(message: str) -> StatusError:

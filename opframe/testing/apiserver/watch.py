@@ -19,7 +19,7 @@ from aiohttp import web
 from opframe.testing.apiserver import table
 from opframe.testing.apiserver.registry import storage_key
 from opframe.testing.apiserver.request import Target, flag, integer, wants
-from opframe.testing.apiserver.status import Cause, invalid
+from opframe.testing.apiserver.status import Cause, gone, invalid
 from opframe.testing.apiserver.storage import StoredObject, Watcher, WatchEvent, dumps
 
 if TYPE_CHECKING:
@@ -164,16 +164,9 @@ async def serve_watch(
                     if line is not None:
                         initial.append(line)
         if expired is not None:
-            status = {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Failure",
-                "message": f"too old resource version: {rv_param} ({store.oldest_rv(key) + 1})",
-                "reason": "Expired",
-                "code": 410,
-            }
-            return await expired_watch(request, status)
+            oldest = store.oldest_rv(key) + 1
+            expired_status = gone(f"too old resource version: {rv_param} ({oldest})").body()
+            return await expired_watch(request, expired_status)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
