@@ -13,31 +13,13 @@ import re
 from typing import Any
 
 from opframe.testing.apiserver import fielderrors as fe
+from opframe.testing.apiserver.builtins.meta import is_dns1035_label, is_dns1123_subdomain
 from opframe.testing.apiserver.cel import compile_error
 from opframe.testing.apiserver.status import Cause
 from opframe.testing.apiserver.structural import schema_causes
 
-__all__ = [
-    "default_crd",
-    "dns1035_label_errors",
-    "dns1123_subdomain_errors",
-    "is_established",
-    "validate_crd",
-]
+__all__ = ["default_crd", "is_established", "validate_crd"]
 
-_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
-_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-_DNS1035_MSG = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-)
 _PRINTER_TYPES = ["boolean", "date", "integer", "number", "string"]
 _PRINTER_FORMATS = ["byte", "date", "date-time", "double", "float", "int32", "int64", "password"]
 _ROOT_WITH_STATUS = {
@@ -64,26 +46,6 @@ _ROOT_WITH_STATUS = {
     "x-kubernetes-preserve-unknown-fields",
     "x-kubernetes-validations",
 }
-
-
-def dns1123_subdomain_errors(value: str) -> list[str]:
-    """``IsDNS1123Subdomain``: the messages for an invalid subdomain name (empty if valid)."""
-    out = []
-    if len(value) > 253:
-        out.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.match(value):
-        out.append(_SUBDOMAIN_MSG)
-    return out
-
-
-def dns1035_label_errors(value: str) -> list[str]:
-    """``IsDNS1035Label``: the messages for an invalid DNS-1035 label (empty if valid)."""
-    out = []
-    if len(value) > 63:
-        out.append("must be no more than 63 characters")
-    if not _DNS1035.match(value):
-        out.append(_DNS1035_MSG)
-    return out
 
 
 def default_crd(crd: dict[str, Any]) -> None:
@@ -123,11 +85,11 @@ def _names_causes(names: Any, path: str) -> list[Cause]:
         return out
     for key in ("plural", "singular"):
         v = _str(names, key)
-        if v and (errs := dns1035_label_errors(v)):
+        if v and (errs := is_dns1035_label(v)):
             out.append(fe.invalid(f"{path}.{key}", v, ",".join(errs)))
     for key in ("kind", "listKind"):
         v = _str(names, key)
-        if v and (errs := dns1035_label_errors(v.lower())):
+        if v and (errs := is_dns1035_label(v.lower())):
             out.append(
                 fe.invalid(
                     f"{path}.{key}",
@@ -137,7 +99,7 @@ def _names_causes(names: Any, path: str) -> list[Cause]:
             )
     for key in ("shortNames", "categories"):
         for i, v in enumerate(names.get(key) or []):
-            if errs := dns1035_label_errors(str(v)):
+            if errs := is_dns1035_label(str(v)):
                 out.append(fe.invalid(f"{path}.{key}[{i}]", v, ",".join(errs)))
     kind = _str(names, "kind")
     if kind and kind == _str(names, "listKind"):
@@ -315,7 +277,7 @@ def _spec_causes(spec: dict[str, Any]) -> list[Cause]:
     group = _str(spec, "group")
     if not group:
         out.append(fe.required("spec.group"))
-    elif errs := dns1123_subdomain_errors(group):
+    elif errs := is_dns1123_subdomain(group):
         out.append(fe.invalid("spec.group", group, ",".join(errs)))
     elif "." not in group:
         out.append(fe.invalid("spec.group", group, "should be a domain with at least one dot"))
@@ -347,7 +309,7 @@ def _spec_causes(spec: dict[str, Any]) -> list[Cause]:
         if name in seen:
             unique = False
         seen.add(name)
-        if errs := dns1035_label_errors(name):
+        if errs := is_dns1035_label(name):
             out.append(fe.invalid(f"spec.versions[{i}].name", name, ",".join(errs)))
         out.extend(_version_causes(v, f"spec.versions[{i}]"))
     if not unique:
@@ -391,7 +353,7 @@ def validate_crd(crd: dict[str, Any], old: dict[str, Any] | None = None) -> list
     if not name and not _str(meta, "generateName"):
         out.append(fe.required("metadata.name", "name or generateName is required"))
     elif name:
-        msgs = dns1123_subdomain_errors(name)
+        msgs = is_dns1123_subdomain(name)
         names = _dict(spec.get("names"))
         if name != f"{_str(names, 'plural')}.{_str(spec, 'group')}":
             msgs.append('must be spec.names.plural+"."+spec.group')
