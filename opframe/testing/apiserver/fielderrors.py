@@ -4,7 +4,8 @@ The API server reports validation failures as ``details.causes`` entries whose `
 Go's ``ErrorBody()`` (``Invalid value: "x": detail``) and whose ``field`` is the field path.
 Clients and tests compare these texts literally, so values are printed the way Go prints them:
 strings quoted with ``%q``, numbers with ``%v`` (``1`` for a float 1.0, ``1e+21``), other
-values as JSON.
+values as JSON. Messages that embed a decoded value with ``%v`` (``map[a:1]``, ``[1 2]``,
+``<nil>``) use :func:`go_v`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "forbidden",
     "go_json",
     "go_quote",
+    "go_v",
     "go_value",
     "invalid",
     "not_found",
@@ -111,6 +113,19 @@ def go_value(value: Any) -> str:
     if isinstance(value, str):
         return go_quote(value)
     return go_json(value)
+
+
+def go_v(value: Any) -> str:
+    """Go's ``%v`` of a decoded JSON value (``map[a:1]``, ``[1 2]``, ``<nil>``)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + " ".join(go_v(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_v(v)}" for k, v in sorted(value.items())) + "]"
+    return go_value(value)
 
 
 def _json_float(f: float) -> str:

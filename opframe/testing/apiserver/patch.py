@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opframe.testing.apiserver.fielderrors import go_v
 from opframe.testing.apiserver.status import StatusError, bad_request
 from opframe.testing.apiserver.strategic import Node, root_node
 
@@ -277,7 +278,7 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any], node: Node) -> dic
         if directive == "delete":
             # apimachinery empties the map; the key itself stays.
             return {}
-        raise _smp_error(f"unknown patch type: {directive} in map: {_go_value(patch)}")
+        raise _smp_error(f"unknown patch type: {directive} in map: {go_v(patch)}")
     if _RETAIN in patch:
         retain = patch[_RETAIN]
         if not isinstance(retain, list):
@@ -327,19 +328,6 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any], node: Node) -> dic
     return original
 
 
-def _go_value(value: Any) -> str:
-    """A value as Go's ``%v`` prints the decoded JSON in error messages."""
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{_go_value(v)}" for k, v in sorted(value.items())) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(_go_value(v) for v in value) + "]"
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _strip(value: Any) -> Any:
     """Drop directives and nulls from a value that is inserted whole."""
     if isinstance(value, dict):
@@ -351,7 +339,7 @@ def _strip(value: Any) -> Any:
 
 def _item_key(item: Any, merge_key: str) -> Any:
     if not isinstance(item, dict) or merge_key not in item:
-        raise _smp_error(f"map: {_go_value(item)} does not contain declared merge key: {merge_key}")
+        raise _smp_error(f"map: {go_v(item)} does not contain declared merge key: {merge_key}")
     return item[merge_key]
 
 
@@ -379,7 +367,7 @@ def _smp_list(
     plain: list[dict[str, Any]] = []
     for item in patch:
         if not isinstance(item, dict):
-            raise _smp_error(f"expected a map in a list merged by {key}, got {_go_value(item)}")
+            raise _smp_error(f"expected a map in a list merged by {key}, got {go_v(item)}")
         if _PATCH not in item:
             plain.append(item)
             continue
@@ -392,7 +380,7 @@ def _smp_list(
         elif directive == "merge":
             raise _smp_error("merging lists cannot yet be specified in the patch")
         else:
-            raise _smp_error(f"unknown patch type: {directive} in map: {_go_value(item)}")
+            raise _smp_error(f"unknown patch type: {directive} in map: {go_v(item)}")
     for item in plain:
         wanted_key = _item_key(item, key)
         at = next(
@@ -419,8 +407,8 @@ def _check_order(patch: list[Any], order: list[Any], key: str) -> None:
             i += 1
     if i < len(items):
         raise _smp_error(
-            f"The order in patch list:\n{_go_value(patch)}\n doesn't match "
-            f"{_ORDER[:-1]} list:\n{_go_value(order)}\n"
+            f"The order in patch list:\n{go_v(patch)}\n doesn't match "
+            f"{_ORDER[:-1]} list:\n{go_v(order)}\n"
         )
 
 

@@ -16,7 +16,7 @@ from opframe.testing.apiserver.compiled import MISSING, Node
 from opframe.testing.apiserver.openapi import type_name
 from opframe.testing.apiserver.status import Cause
 
-__all__ = ["embedded_causes", "go_v", "list_causes", "scale_causes", "scale_status_causes"]
+__all__ = ["embedded_causes", "list_causes", "scale_causes", "scale_status_causes"]
 
 _MAX_INT32 = 2**31 - 1
 _GO_TYPES = {
@@ -35,19 +35,6 @@ def _go_type(value: Any) -> str:
     return _GO_TYPES[type_name(value)]
 
 
-def go_v(value: Any) -> str:
-    """Go's ``%v`` of a decoded JSON value (``map[a:1]``, ``[1 2]``, ``<nil>``)."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "[" + " ".join(go_v(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{go_v(v)}" for k, v in sorted(value.items())) + "]"
-    return fe.go_value(value)
-
-
 def _nested(obj: dict[str, Any], path: str, expected: str) -> tuple[Any, str | None]:
     """``unstructured.NestedFieldNoCopy`` + type check: (value or MISSING, error text)."""
     fields = path.lstrip(".").split(".")
@@ -58,7 +45,7 @@ def _nested(obj: dict[str, Any], path: str, expected: str) -> tuple[Any, str | N
         if not isinstance(val, dict):
             where = "." + ".".join(fields[: i + 1])
             return MISSING, (
-                f"{where} accessor error: {go_v(val)} is of the type {_go_type(val)}, "
+                f"{where} accessor error: {fe.go_v(val)} is of the type {_go_type(val)}, "
                 "expected map[string]interface{}"
             )
         if name not in val:
@@ -71,7 +58,7 @@ def _nested(obj: dict[str, Any], path: str, expected: str) -> tuple[Any, str | N
     )
     if not ok:
         return MISSING, (
-            f".{'.'.join(fields)} accessor error: {go_v(val)} is of the type {_go_type(val)}, "
+            f".{'.'.join(fields)} accessor error: {fe.go_v(val)} is of the type {_go_type(val)}, "
             f"expected {expected}"
         )
     return val, None
