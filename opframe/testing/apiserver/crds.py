@@ -19,11 +19,10 @@ from opframe.testing.apiserver.registry import Registry, storage_key
 from opframe.testing.apiserver.status import invalid
 from opframe.testing.apiserver.storage import Store, StoredObject
 from opframe.testing.apiserver.types import ResourceType
-from opframe.testing.apiserver.writes import DeleteOptions, Writer, now, rfc3339
+from opframe.testing.apiserver.writes import CRD_KEY, DeleteOptions, Writer, now, rfc3339
 
-__all__ = ["CRD_KEY", "CrdController", "crd_types"]
+__all__ = ["CrdController", "crd_types"]
 
-CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 _CR_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
 

@@ -33,17 +33,16 @@ from opframe.testing.apiserver.status import (
 from opframe.testing.apiserver.storage import Store, StoredObject
 from opframe.testing.apiserver.types import ResourceType
 
-__all__ = ["DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339"]
+__all__ = ["CRD_KEY", "DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339"]
 
+#: Storage key of CustomResourceDefinitions.
+CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
 #: Built-ins whose DELETE answers with the object rather than a Status.
-RETURNS_OBJECT = frozenset(
-    {"/pods", "/services", "/namespaces", "apiextensions.k8s.io/customresourcedefinitions"}
-)
+RETURNS_OBJECT = frozenset({"/pods", "/services", "/namespaces", CRD_KEY})
 #: Built-ins that PUT may create.
 CREATE_ON_UPDATE = frozenset({"/events", "/endpoints", "events.k8s.io/events", "/nodes"})
 
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
 _MISSING: Any = object()
 #: Metadata the server owns; a client's values are dropped on create.
 _SYSTEM_META = (
@@ -417,7 +416,7 @@ class Writer:
         if meta.get("deletionTimestamp"):
             return self._delete_again(rt, current, opts), False
         key = storage_key(rt)
-        if key == "apiextensions.k8s.io/customresourcedefinitions" and self.crd_delete:
+        if key == CRD_KEY and self.crd_delete:
             return self.crd_delete(current, opts), False
         finalizers = list(meta.get("finalizers") or [])
         propagation = opts.propagation
@@ -495,7 +494,7 @@ class Writer:
             return None
         if not rt.custom:
             builtins.on_delete(rt, gone.obj, self.ctx)
-        if storage_key(rt) == "apiextensions.k8s.io/customresourcedefinitions":
+        if storage_key(rt) == CRD_KEY:
             for hook in self.crd_hooks:
                 hook(gone.obj, True)
         for dhook in self.delete_hooks:
