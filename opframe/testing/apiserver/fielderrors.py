@@ -81,8 +81,9 @@ def go_quote(s: str) -> str:
 
 
 def _go_float(f: float) -> str:
-    # Go's %v for float64: shortest round-trip digits, plain notation for exponents in
-    # [-4, 21), otherwise e-notation with a signed two-digit exponent.
+    # Go's %v for float64 is strconv's shortest 'g': plain notation for decimal exponents in
+    # [-4, 6), otherwise e-notation with a signed, at least two-digit exponent (1e+06).
+    # (The [-4, 21) window is encoding/json's rule, not fmt's.)
     if math.isnan(f):
         return "NaN"
     if math.isinf(f):
@@ -91,7 +92,7 @@ def _go_float(f: float) -> str:
     if d == 0:
         return "-0" if math.copysign(1.0, f) < 0 else "0"
     exp = d.adjusted()
-    if -4 <= exp < 21:
+    if -4 <= exp < 6:
         text = format(d.normalize(), "f")
         return text
     digits = d.normalize().as_tuple().digits
