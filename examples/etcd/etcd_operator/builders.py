@@ -7,8 +7,7 @@ the garbage collector removes them with the cluster.
 
 from __future__ import annotations
 
-from typing import Literal
-
+from etcd_operator import bootstrap
 from etcd_operator.models import EtcdCluster
 from etcd_operator.naming import (
     CLIENT_PORT,
@@ -20,6 +19,8 @@ from etcd_operator.naming import (
 from etcd_operator.planner import quorum
 from opframe import set_controller_reference
 from opframe.kinds import (
+    ConfigMap,
+    ConfigMapKeySelector,
     Container,
     ContainerPort,
     EmptyDirVolumeSource,
@@ -55,6 +56,7 @@ __all__ = [
     "data_claim_name",
     "image_for",
     "member_pod",
+    "members_config_map",
     "peer_service",
     "pod_disruption_budget",
     "version_of_image",
@@ -105,18 +107,13 @@ def _meta(cluster: EtcdCluster, name: str, extra: dict[str, str] | None = None) 
     return ObjectMeta(name=name, namespace=cluster.metadata.namespace, labels=labels)
 
 
-def member_pod(
-    cluster: EtcdCluster,
-    name: str,
-    *,
-    initial_cluster: str,
-    state: Literal["new", "existing"],
-    version: str | None = None,
-) -> Pod:
+def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -> Pod:
     """The pod of member ``name``.
 
-    ``initial_cluster`` is ``name=peerURL,...`` (the started members plus this one) and
-    ``state`` is ``new`` only for the seed of a cluster that has never formed.
+    Its initial cluster and state are not in the args: they come from the cluster's members
+    ConfigMap at every container start (see :mod:`etcd_operator.bootstrap`), so that sealing
+    them once the member has started also governs later restarts. etcd lets a flag win over
+    its environment variable, so the args must not carry them.
     """
     spec = cluster.spec
     ns = cluster.metadata.namespace or "default"
@@ -124,10 +121,7 @@ def member_pod(
     overrides = spec.pod_template
     labels = {**((overrides.labels if overrides else None) or {}), LABEL_MEMBER: name}
     meta = _meta(cluster, name, labels)
-    meta.annotations = {
-        **((overrides.annotations if overrides else None) or {}),
-        "etcd.opframe.dev/initial-cluster-state": state,
-    }
+    meta.annotations = (overrides.annotations if overrides else None) or None
     token = f"{ns}-{cname}-{(cluster.metadata.uid or '')[:8]}"
     args = [
         "--name=$(POD_NAME)",
@@ -136,8 +130,6 @@ def member_pod(
         f"--advertise-client-urls=http://$(POD_NAME).{peer_service_name(cname)}.{ns}.svc:{CLIENT_PORT}",
         f"--listen-peer-urls=http://$(POD_IP):{PEER_PORT}",
         f"--initial-advertise-peer-urls={peer_url(cname, ns, name)}",
-        f"--initial-cluster={initial_cluster}",
-        f"--initial-cluster-state={state}",
         f"--initial-cluster-token={token}",
     ]
     if spec.storage.volume_claim_template is not None:
@@ -169,6 +161,20 @@ def member_pod(
             EnvVar(
                 name="POD_IP",
                 value_from=EnvVarSource(field_ref=ObjectFieldSelector(field_path="status.podIP")),
+            ),
+            *(
+                EnvVar(
+                    name=env,
+                    value_from=EnvVarSource(
+                        config_map_key_ref=ConfigMapKeySelector(
+                            name=bootstrap.config_map_name(cname), key=key
+                        )
+                    ),
+                )
+                for env, key in (
+                    (bootstrap.ENV_INITIAL_CLUSTER, bootstrap.cluster_key(name)),
+                    (bootstrap.ENV_INITIAL_CLUSTER_STATE, bootstrap.state_key(name)),
+                )
             ),
         ],
         ports=[
@@ -204,6 +210,16 @@ def member_pod(
     )
     set_controller_reference(cluster, pod)
     return pod
+
+
+def members_config_map(cluster: EtcdCluster, data: dict[str, str]) -> ConfigMap:
+    """The ConfigMap of the members' bootstrap parameters, holding ``data`` to start with."""
+    cm = ConfigMap(
+        metadata=_meta(cluster, bootstrap.config_map_name(cluster.metadata.name or "")),
+        data=dict(data),
+    )
+    set_controller_reference(cluster, cm)
+    return cm
 
 
 def data_claim(cluster: EtcdCluster, pod: str) -> PersistentVolumeClaim:

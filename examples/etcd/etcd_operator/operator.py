@@ -7,6 +7,7 @@ from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
 from opframe import (
     Client,
+    ConfigMap,
     Controller,
     LeaderElectionConfig,
     Manager,
@@ -47,6 +48,7 @@ def build_controller(
         .owns(Service)
         .owns(PodDisruptionBudget)
         .owns(PersistentVolumeClaim)
+        .owns(ConfigMap)
     )
 
 

@@ -1,19 +1,21 @@
 """The EtcdCluster reconciler: observe, plan one step, execute it, report.
 
 Each reconcile reads the owned pods from the cache and the live member list and member status
-from etcd, asks :func:`etcd_operator.planner.plan` for the next safe step, executes it,
-records it as an Event, and writes status and conditions. Everything it decides is derived
-from what it observes; nothing is remembered between reconciles.
+from etcd, seals the bootstrap parameters of members that have started (bookkeeping, see
+:mod:`etcd_operator.bootstrap`), asks :func:`etcd_operator.planner.plan` for the next safe
+step, executes it, records it as an Event, and writes status and conditions. Everything it
+decides is derived from what it observes; nothing is remembered between reconciles.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from etcd_operator import builders
+from etcd_operator import bootstrap, builders
+from etcd_operator.bootstrap import BootstrapParams
 from etcd_operator.membership import EtcdAdmin, EtcdBusy, EtcdUnreachable, Member, MembershipError
 from etcd_operator.membership import MemberStatus as EtcdStatus
 from etcd_operator.models import ClusterPhase, EtcdCluster, EtcdClusterStatus, MemberStatus
@@ -41,6 +43,7 @@ from etcd_operator.planner import (
 from opframe import (
     AlreadyExists,
     Condition,
+    ConfigMap,
     Context,
     NotFound,
     PersistentVolumeClaim,
@@ -102,6 +105,10 @@ class EtcdClusterReconciler:
         endpoints = list(_endpoints(pods).values())
         async with EtcdAdmin(endpoints, timeout=self.etcd_timeout) as admin:
             view = await self._observe(cluster, pods, admin)
+            # Bookkeeping like status, not a step: it changes nothing running, only what a
+            # member may do if it ever starts again on an empty data dir. Done even while
+            # paused, and before the step, so no started member stays unsealed for a step.
+            await self._seal(ctx, cluster, view)
             action = plan(view.observed, self.policy)
             ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
             try:
@@ -186,23 +193,26 @@ class EtcdClusterReconciler:
     ) -> None:
         ns = _namespace(cluster)
         if isinstance(action, Bootstrap):
+            # ``new`` only here: the planner bootstraps only a cluster that never formed.
             url = peer_url(_name(cluster), ns, action.pod)
-            await self._create_member_pod(
-                ctx, cluster, action.pod, f"{action.pod}={url}", "new", action.version
-            )
+            params = BootstrapParams(f"{action.pod}={url}", "new")
+            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
         elif isinstance(action, CreatePod):
-            initial = _initial_cluster(cluster, view, action.pod)
-            await self._create_member_pod(
-                ctx, cluster, action.pod, initial, "existing", action.version
+            started = any(m.name and _pod_of(_name(cluster), m) == action.pod for m in view.members)
+            # A started member's pod comes back on its persistent volume: if that volume turns
+            # out empty, it must not rejoin under its old ID either.
+            params = (
+                bootstrap.sealed(_name(cluster), ns, action.pod)
+                if started
+                else BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
             )
+            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
         elif isinstance(action, AddMember):
             await admin.add_member(action.peer_url, learner=action.learner)
             # Adding and starting a member is one operation in etcd's runbook; if creating the
             # pod fails here, the next reconcile sees the member without a pod and creates it.
-            initial = _initial_cluster(cluster, view, action.pod)
-            await self._create_member_pod(
-                ctx, cluster, action.pod, initial, "existing", action.version
-            )
+            params = BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
+            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
         elif isinstance(action, PromoteMember):
             if not await admin.promote_member(action.member_id):
                 ctx.logger.info("learner %s not caught up yet", action.pod)
@@ -237,10 +247,12 @@ class EtcdClusterReconciler:
         ctx: Context,
         cluster: EtcdCluster,
         pod: str,
-        initial_cluster: str,
-        state: str,
+        params: BootstrapParams,
         version: str,
     ) -> None:
+        # The parameters first: the kubelet reads them when it starts the container, and a
+        # missing key would hold the container in CreateContainerConfigError.
+        await self._write_params(ctx, cluster, params.data(pod))
         if cluster.spec.storage.volume_claim_template is not None:
             try:
                 await ctx.client.create(
@@ -248,13 +260,7 @@ class EtcdClusterReconciler:
                 )
             except AlreadyExists:
                 pass
-        manifest = builders.member_pod(
-            cluster,
-            pod,
-            initial_cluster=initial_cluster,
-            state="new" if state == "new" else "existing",
-            version=version,
-        )
+        manifest = builders.member_pod(cluster, pod, version=version)
         try:
             await ctx.client.create(manifest, field_manager=FIELD_MANAGER)
         except AlreadyExists:
@@ -272,6 +278,60 @@ class EtcdClusterReconciler:
                 await ctx.client.delete(PersistentVolumeClaim, builders.data_claim_name(pod), ns)
             except NotFound:
                 pass
+        # The member is gone from etcd; a later member of the same name gets fresh parameters.
+        await self._write_params(ctx, cluster, dict.fromkeys(bootstrap.keys_of(pod)))
+
+    async def _write_params(
+        self, ctx: Context, cluster: EtcdCluster, data: Mapping[str, str | None]
+    ) -> None:
+        """Merge ``data`` into the members ConfigMap (``None`` deletes a key), creating it."""
+        ns, name = _namespace(cluster), bootstrap.config_map_name(_name(cluster))
+        for _ in range(2):
+            try:
+                await ctx.client.patch(
+                    ConfigMap, name, {"data": data}, namespace=ns, field_manager=FIELD_MANAGER
+                )
+                return
+            except NotFound:
+                pass
+            initial = {k: v for k, v in data.items() if v is not None}
+            if not initial:
+                return  # nothing to delete from a ConfigMap that does not exist
+            try:
+                await ctx.client.create(
+                    builders.members_config_map(cluster, initial), field_manager=FIELD_MANAGER
+                )
+                return
+            except AlreadyExists:
+                pass  # created concurrently: patch it
+
+    async def _seal(self, ctx: Context, cluster: EtcdCluster, view: _View) -> None:
+        """Seal the bootstrap parameters of every member that has started (see bootstrap)."""
+        ns, name = _namespace(cluster), _name(cluster)
+        cm_name = bootstrap.config_map_name(name)
+        cm = ctx.cache.get(ConfigMap, cm_name, ns)
+        pods = bootstrap.to_seal(view.observed, (cm.data or {}) if cm is not None else {})
+        if not pods:
+            return
+        # The cache may not show our last seal yet: confirm before writing and recording.
+        try:
+            cm = await ctx.client.get(ConfigMap, cm_name, namespace=ns)
+        except NotFound:
+            cm = None
+        pods = bootstrap.to_seal(view.observed, (cm.data or {}) if cm is not None else {})
+        if not pods:
+            return
+        data: dict[str, str | None] = {}
+        for pod in pods:
+            data.update(bootstrap.sealed(name, ns, pod).data(pod))
+        await self._write_params(ctx, cluster, data)
+        for pod in pods:
+            await ctx.recorder.normal(
+                cluster,
+                "SealMember",
+                f"member {pod} has started: a restart on an empty data dir now fails instead "
+                "of rejoining under its old ID, so the member gets replaced",
+            )
 
     async def _ensure_services(self, ctx: Context, cluster: EtcdCluster) -> None:
         ns = _namespace(cluster)

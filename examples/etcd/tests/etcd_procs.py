@@ -42,7 +42,15 @@ class EtcdProc:
     def peer_url(self) -> str:
         return f"http://127.0.0.1:{self.peer_port}"
 
-    def start(self, initial_cluster: str, state: str) -> None:
+    @property
+    def log(self) -> Path:
+        """etcd's log (stderr) of the latest start."""
+        return self.data_dir.parent / f"{self.name}.log"
+
+    def start(self, initial_cluster: str, state: str, *, via_env: bool = False) -> None:
+        """Start etcd; ``via_env`` passes the bootstrap parameters as the operator's pods do
+        (``ETCD_INITIAL_CLUSTER``/``ETCD_INITIAL_CLUSTER_STATE``) instead of as flags."""
+        bootstrap = {"ETCD_INITIAL_CLUSTER": initial_cluster, "ETCD_INITIAL_CLUSTER_STATE": state}
         args = [
             self.binary,
             f"--name={self.name}",
@@ -51,13 +59,28 @@ class EtcdProc:
             f"--advertise-client-urls={self.client_url}",
             f"--listen-peer-urls={self.peer_url}",
             f"--initial-advertise-peer-urls={self.peer_url}",
-            f"--initial-cluster={initial_cluster}",
-            f"--initial-cluster-state={state}",
             "--initial-cluster-token=test",
         ]
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+        env = dict(os.environ)
+        if via_env:
+            env.update(bootstrap)
+        else:
+            args += [
+                f"--{k.removeprefix('ETCD_').lower().replace('_', '-')}={v}"
+                for k, v in bootstrap.items()
+            ]
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                args, stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True
+            )
+
+    async def exit_code(self, within: float) -> int | None:
+        """The process's exit code once it exits within ``within`` seconds, else ``None``."""
+        assert self.proc is not None
+        try:
+            return await asyncio.to_thread(self.proc.wait, within)
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
