@@ -100,6 +100,8 @@ class Observed:
     bootstrapped: bool = False
     paused: bool = False
     persistent_storage: bool = False
+    tls_requested: bool = False
+    """``spec.tls`` is set: this operator version cannot honour it (see :func:`plan`)."""
     quorum_stable_for: float = float("inf")
     """Seconds since the cluster last regained quorum (from the ``Degraded`` condition)."""
 
@@ -252,7 +254,12 @@ class Wait(Action):
 
 @dataclass(frozen=True)
 class Refuse(Action):
-    """The spec asks for something unsafe or unsupported (e.g. a downgrade); nothing is done."""
+    """The spec asks for something unsafe or unsupported (e.g. a downgrade); nothing is done.
+
+    ``code`` is the reason reported in the ``Progressing`` condition and the Warning Event.
+    """
+
+    code: str = "UpgradeRefused"
 
     @property
     def mutates(self) -> bool:
@@ -277,6 +284,14 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
     """Return the one next safe step for the observed cluster."""
     if o.paused:
         return Wait("reconciliation is paused (spec.paused)", phase_name="Paused")
+    if o.tls_requested:
+        # Running members over plain HTTP when TLS was asked for would expose the cluster's
+        # data; doing nothing, visibly, is the safe answer until TLS is supported.
+        return Refuse(
+            "spec.tls is not supported by this operator version yet; remove spec.tls to run "
+            "this cluster over plain HTTP, or use an operator version with TLS support",
+            code="TLSUnsupported",
+        )
     live_pods = {p.name: p for p in o.pods if not p.terminating}
     terminating = {p.name for p in o.pods if p.terminating}
     if o.members is None:

@@ -174,6 +174,7 @@ class EtcdClusterReconciler:
             bootstrapped=bool(status.cluster_id) or member_states is not None,
             paused=cluster.spec.paused,
             persistent_storage=cluster.spec.storage.volume_claim_template is not None,
+            tls_requested=_tls_requested(cluster),
             quorum_stable_for=_quorum_stable_for(status),
         )
         return _View(observed, endpoints, members, cluster_id)
@@ -363,7 +364,7 @@ class EtcdClusterReconciler:
         if action.mutates:
             await ctx.recorder.normal(cluster, type(action).__name__, action.reason)
         elif isinstance(action, Refuse):
-            await ctx.recorder.warning(cluster, "UpgradeRefused", action.reason)
+            await ctx.recorder.warning(cluster, action.code, action.reason)
         elif isinstance(action, Wait) and action.degraded:
             await ctx.recorder.warning(cluster, "QuorumLost", action.reason)
 
@@ -423,9 +424,7 @@ class EtcdClusterReconciler:
         if isinstance(action, Steady):
             set_condition(conditions, "Progressing", False, "Reconciled", action.reason, generation)
         elif isinstance(action, Refuse):
-            set_condition(
-                conditions, "Progressing", False, "UpgradeRefused", action.reason, generation
-            )
+            set_condition(conditions, "Progressing", False, action.code, action.reason, generation)
         elif action.phase == ClusterPhase.PAUSED:
             set_condition(conditions, "Progressing", False, "Paused", action.reason, generation)
         else:
@@ -511,3 +510,8 @@ def _initial_cluster(cluster: EtcdCluster, view: _View, new_pod: str) -> str:
 
 def _version_key(v: str) -> tuple[int, ...]:
     return tuple(int(x) for x in v.split(".") if x.isdigit())
+
+
+def _tls_requested(cluster: EtcdCluster) -> bool:
+    tls = cluster.spec.tls
+    return tls is not None and any((tls.peer, tls.server, tls.client))

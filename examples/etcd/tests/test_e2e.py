@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled, wait_until
-from etcd_operator.models import EtcdCluster
+from etcd_operator.models import EtcdCluster, EtcdClusterSpec, SecretReference, TLSSpec
 
 from opframe import Invalid, Pod, PodDisruptionBudget, Service, get_condition, is_controlled_by
 from opframe.testing import ensure_etcd, find_etcd
@@ -264,3 +264,22 @@ async def test_unsupported_upgrade_is_refused_with_a_condition_and_warning(
         assert c.status is not None and c.status.current_version == "3.5.1"
         pod = await etcd_env.client.get(Pod, "e2e-0", NAMESPACE)
         assert (pod.spec.containers[0].image or "").endswith("v3.5.1")
+
+
+async def test_requested_tls_is_refused_and_nothing_runs_in_plain_http(etcd_env: EtcdEnv) -> None:
+    await etcd_env.client.create(
+        EtcdCluster(
+            metadata={"name": "e2e", "namespace": NAMESPACE},
+            spec=EtcdClusterSpec(size=1, tls=TLSSpec(server=SecretReference(name="etcd-tls"))),
+        )
+    )
+
+    def refused(c: EtcdCluster) -> bool:
+        ok, reason = _condition(c, "Progressing")
+        return ok is False and reason == "TLSUnsupported"
+
+    await etcd_env.until(refused, "TLS refused")
+    warnings = await etcd_env.events("TLSUnsupported")
+    assert warnings and warnings[0].type == "Warning" and "spec.tls" in (warnings[0].message or "")
+    pods = await etcd_env.client.list(Pod, NAMESPACE)
+    assert pods.items == []
