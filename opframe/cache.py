@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
@@ -34,6 +33,7 @@ from typing import Any, Generic, TypeVar
 from opframe._api import api_info, model_to_dict
 from opframe._labels import parse_selector, selector_string
 from opframe._store import INDEX_NAMESPACE, INDEX_OWNER, Indexer, Store, prepare
+from opframe._tasks import cancel_and_wait
 from opframe.client import Client
 from opframe.errors import ConfigError
 from opframe.resource import Resource
@@ -253,9 +253,7 @@ class Cache:
             self._remove_listener = None
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def wait_for_sync(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until every informer has synced (:class:`TimeoutError` after ``timeout``).

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
+from opframe._tasks import cancel_and_wait
 from opframe.errors import AlreadyExists, ApiError, Conflict, NotFound
 from opframe.testing.kubelet._api import RawApi, Store
 
@@ -46,9 +47,7 @@ class _Owned:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
 
 class ServiceAccountController(_Owned):

@@ -43,6 +43,8 @@ class KeyWriter:
                     i += 1
                 else:
                     self.failed_attempts += 1
+                # A cancellation a library swallowed still shows in the task's count.
+                _reraise_if_cancelling()
                 # Pacing, not synchronisation: a steady trickle of writes through every step.
                 await asyncio.sleep(self.pace)
         finally:
@@ -52,9 +54,13 @@ class KeyWriter:
         for endpoint in await self._endpoints():
             try:
                 client = await self._client(endpoint)
-                await asyncio.wait_for(client.put(key.encode(), value.encode()), 2.0)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation
+                # that arrives as the put completes.
+                async with asyncio.timeout(2.0):
+                    await client.put(key.encode(), value.encode())
                 return True
             except Exception:
+                _reraise_if_cancelling()
                 await self._drop(endpoint)
         return False
 
@@ -66,6 +72,7 @@ class KeyWriter:
                 found = await client.get_prefix(self.prefix.encode())
                 stored = {kv.key.decode(): kv.value.decode() for kv in found}
             except Exception:
+                _reraise_if_cancelling()
                 await self._drop(endpoint)
                 continue
             return [k for k, v in self.acknowledged.items() if stored.get(k) != v]
@@ -90,3 +97,17 @@ class KeyWriter:
         """Close every connection."""
         for endpoint in list(self._clients):
             await self._drop(endpoint)
+
+
+def _reraise_if_cancelling() -> None:
+    """Turn a swallowed cancellation back into one.
+
+    A cancellation can be lost below us: gRPC may report a call cancelled by its task as
+    ``AioRpcError(CANCELLED)`` (aetcd re-raises it as its own exception), and Python 3.11's
+    ``wait_for`` can drop one that arrives as the inner call completes. Either way the cancelled
+    writer would loop forever (seen as a rare hang in the e2e tests); the task's
+    ``cancelling()`` count still tells the truth.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

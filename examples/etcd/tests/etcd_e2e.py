@@ -108,8 +108,10 @@ class EtcdEnv:
             yield writer
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # asyncio.wait neither raises the writer's CancelledError nor swallows ours, and
+            # the bound turns a writer that ignores cancellation into a failure, not a hang.
+            done, _ = await asyncio.wait({task}, timeout=10)
+            assert done, "the key writer did not stop within 10 s of being cancelled"
         await wait_until(
             lambda: _verified(writer), "every acknowledged key read back", deadline=30.0
         )
@@ -179,5 +181,5 @@ async def etcd_env(etcd_reconciler: EtcdClusterReconciler) -> AsyncIterator[Etcd
         finally:
             manager.stop()
             operator.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await operator
+            done, _ = await asyncio.wait({operator}, timeout=30)
+            assert done, "the operator did not stop within 30 s of being cancelled"

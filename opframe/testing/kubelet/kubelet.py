@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from opframe._tasks import cancel_and_wait
 from opframe.errors import ApiError, Conflict, NotFound
 from opframe.testing.kubelet._api import RawApi, Store
 from opframe.testing.kubelet.container import now_rfc3339
@@ -126,9 +127,7 @@ class Kubelet:
 
     async def _shutdown(self) -> None:
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            await cancel_and_wait(self._main)
         await self.api.__aexit__(None, None, None)
         if self._addresses is not None:
             self._addresses.close()
@@ -306,9 +305,7 @@ class Kubelet:
                 await worker.terminate(grace)
                 task = self._tasks.pop(uid, None)
                 if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    await cancel_and_wait(task)
             if delete and pod is not None:
                 if worker is not None:
                     # As kubelet's status manager: report the terminated containers, then
