@@ -8,7 +8,7 @@ from typing import Any
 __all__ = ["cancel_and_wait"]
 
 
-async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
     """Cancel ``task`` and wait until it has finished.
 
     The usual ``task.cancel(); with suppress(CancelledError): await task`` also swallows the

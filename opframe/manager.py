@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from opframe._logging import logger_for
+from opframe._tasks import cancel_and_wait
 from opframe.cache import Cache
 from opframe.client import Client
 from opframe.controller import Controller
@@ -406,13 +407,6 @@ async def _default_client() -> Client:
 
 
 async def _cancel(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` and wait for it; its cancellation is not ours to propagate."""
-    if task.done():
-        return
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise  # we are being cancelled ourselves: let it through
+    """Cancel ``task`` unless it already finished, and wait for it (see ``cancel_and_wait``)."""
+    if not task.done():
+        await cancel_and_wait(task)
