@@ -277,7 +277,8 @@ class Cache:
             )
             raise TimeoutError(f"cache did not sync in {timeout}s: {laggards}") from None
         finally:
-            synced.cancel()
+            # Awaited, not just cancelled: a bare cancel() leaves the waiter pending past return.
+            await cancel_and_wait(synced)
 
     async def _all_synced(self) -> None:
         for informer in list(self._informers.values()):
