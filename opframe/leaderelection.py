@@ -237,13 +237,7 @@ class LeaderElector:
             return False
 
         spec = lease.spec
-        record = (
-            spec.holder_identity,
-            spec.lease_duration_seconds,
-            spec.acquire_time,
-            spec.renew_time,
-            spec.lease_transitions,
-        )
+        record = _holder_record(spec)
         if record != self._observed:
             self._observed = record
             self._observed_at = loop.time()
@@ -272,15 +266,19 @@ class LeaderElector:
 
     def _written(self, lease: Lease, sent_at: float) -> None:
         self._lease = lease
-        spec = lease.spec
-        self._observed = (
-            spec.holder_identity,
-            spec.lease_duration_seconds,
-            spec.acquire_time,
-            spec.renew_time,
-            spec.lease_transitions,
-        )
+        self._observed = _holder_record(lease.spec)
         self._observed_at = sent_at
         # Measured from when the request was sent: the server may have stored it any time
         # after, and a standby's lease clock starts no earlier than that.
         self._renewed_at = sent_at
+
+
+def _holder_record(spec: LeaseSpec) -> tuple[object, ...]:
+    """The fields whose change means the holder is alive (client-go's observed record)."""
+    return (
+        spec.holder_identity,
+        spec.lease_duration_seconds,
+        spec.acquire_time,
+        spec.renew_time,
+        spec.lease_transitions,
+    )
