@@ -15,6 +15,7 @@ __all__ = [
     "peer_service_name",
     "peer_url",
     "pod_name",
+    "pod_of_peer_url",
 ]
 
 CLIENT_PORT = 2379
@@ -47,3 +48,9 @@ def client_service_name(cluster: str) -> str:
 def peer_url(cluster: str, namespace: str, name: str) -> str:
     """``http://demo-0.demo.ns.svc:2380``: stable across pod restarts and replacements."""
     return f"http://{name}.{peer_service_name(cluster)}.{namespace}.svc:{PEER_PORT}"
+
+
+def pod_of_peer_url(cluster: str, url: str) -> str:
+    """The member pod of ``cluster`` a peer URL points at (``""`` for a foreign URL)."""
+    host = url.split("://", 1)[-1].split(".", 1)[0]
+    return host if ordinal_of(cluster, host) is not None else ""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from etcd_operator.naming import ordinal_of, peer_url, pod_name
+from etcd_operator.naming import ordinal_of, peer_url, pod_name, pod_of_peer_url
 from etcd_operator.versions import Version, check_upgrade, supports_learners
 
 __all__ = [
@@ -331,8 +331,7 @@ def _ordinal(o: Observed, m: MemberState) -> int:
 
 def _pod_of(o: Observed, m: MemberState) -> str:
     """The pod name a member's peer URL points at (``""`` for a foreign URL)."""
-    host = m.peer_url.split("://", 1)[-1].split(".", 1)[0]
-    return host if ordinal_of(o.cluster, host) is not None else ""
+    return pod_of_peer_url(o.cluster, m.peer_url)
 
 
 def _can_remove(voters: list[MemberState], victim: MemberState) -> bool:

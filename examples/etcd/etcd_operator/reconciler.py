@@ -19,7 +19,7 @@ from etcd_operator.bootstrap import BootstrapParams
 from etcd_operator.membership import EtcdAdmin, EtcdBusy, EtcdUnreachable, Member, MembershipError
 from etcd_operator.membership import MemberStatus as EtcdStatus
 from etcd_operator.models import ClusterPhase, EtcdCluster, EtcdClusterStatus, MemberStatus
-from etcd_operator.naming import CLIENT_PORT, ordinal_of, peer_url
+from etcd_operator.naming import CLIENT_PORT, ordinal_of, peer_url, pod_of_peer_url
 from etcd_operator.planner import (
     Action,
     AddMember,
@@ -452,10 +452,8 @@ def _namespace(cluster: EtcdCluster) -> str:
 
 
 def _pod_of(cluster: str, m: Member) -> str:
-    """The pod a member's peer URL points at."""
-    url = m.peer_urls[0] if m.peer_urls else ""
-    host = url.split("://", 1)[-1].split(".", 1)[0]
-    return host if ordinal_of(cluster, host) is not None else ""
+    """The pod a member's (first) peer URL points at."""
+    return pod_of_peer_url(cluster, m.peer_urls[0] if m.peer_urls else "")
 
 
 def _endpoints(pods: Sequence[Pod]) -> dict[str, str]:
