@@ -304,13 +304,12 @@ class Watcher(Generic[T]):
     async def _relist(self) -> AsyncIterator[Event[T]]:
         seen: set[Key] = set()
         continue_: str | None = None
-        params = self._params()
         while True:
             page = await self.client.list_raw(
                 self.model,
                 self.namespace,
-                label_selector=params.get("labelSelector"),
-                field_selector=params.get("fieldSelector"),
+                label_selector=self.label_selector,
+                field_selector=self.field_selector,
                 limit=self.page_size,
                 continue_=continue_,
             )
