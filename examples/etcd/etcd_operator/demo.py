@@ -16,11 +16,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
-from etcd_operator.workload import KeyWriter
+from etcd_operator.workload import KeyWriter, member_endpoints
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.testing import LocalCluster, ensure_etcd, find_etcd
 
@@ -126,15 +125,7 @@ async def _scenario(out: _Out, cluster: LocalCluster, o: DemoOptions, from_versi
     t["available"] = await until("Available", settled(o.size, from_version))
     out(f"Available: {o.size}/{o.size} members ready on {from_version} ({t['available']:.1f}s)")
 
-    async def endpoints() -> list[str]:
-        pods = await client.list(Pod, NAMESPACE, label_selector={LABEL_CLUSTER: name})
-        return [
-            f"http://{p.status.pod_ip}:2379"
-            for p in pods.items
-            if p.status and p.status.pod_ip and p.metadata.deletion_timestamp is None
-        ]
-
-    writer = KeyWriter(endpoints)
+    writer = KeyWriter(lambda: member_endpoints(client, NAMESPACE, name))
     async with asyncio.TaskGroup() as tg:
         writing = tg.create_task(writer.run())
         out("a client now writes keys continuously through every step")

@@ -13,9 +13,23 @@ from collections.abc import Awaitable, Callable
 
 import aetcd
 
-__all__ = ["KeyWriter"]
+from etcd_operator.builders import LABEL_CLUSTER
+from etcd_operator.naming import CLIENT_PORT
+from opframe import Client, Pod
+
+__all__ = ["KeyWriter", "member_endpoints"]
 
 Endpoints = Callable[[], Awaitable[list[str]]]
+
+
+async def member_endpoints(client: Client, namespace: str, cluster: str) -> list[str]:
+    """Client URLs of ``cluster``'s running member pods, as the API server lists them now."""
+    pods = await client.list(Pod, namespace, label_selector={LABEL_CLUSTER: cluster})
+    return [
+        f"http://{p.status.pod_ip}:{CLIENT_PORT}"
+        for p in pods.items
+        if p.status and p.status.pod_ip and p.metadata.deletion_timestamp is None
+    ]
 
 
 class KeyWriter:

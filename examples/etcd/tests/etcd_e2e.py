@@ -22,7 +22,7 @@ from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
-from etcd_operator.workload import KeyWriter
+from etcd_operator.workload import KeyWriter, member_endpoints
 
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.kinds import Event
@@ -83,12 +83,7 @@ class EtcdEnv:
 
     async def endpoints(self, name: str = "e2e") -> list[str]:
         """Client URLs of the cluster's running member pods."""
-        pods = await self.client.list(Pod, NAMESPACE, label_selector={LABEL_CLUSTER: name})
-        return [
-            f"http://{p.status.pod_ip}:2379"
-            for p in pods.items
-            if p.status and p.status.pod_ip and p.metadata.deletion_timestamp is None
-        ]
+        return await member_endpoints(self.client, NAMESPACE, name)
 
     async def pod_names(self, name: str = "e2e") -> set[str]:
         pods = await self.client.list(Pod, NAMESPACE, label_selector={LABEL_CLUSTER: name})
