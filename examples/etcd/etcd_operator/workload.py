@@ -35,7 +35,8 @@ async def member_endpoints(client: Client, namespace: str, cluster: str) -> list
 class KeyWriter:
     """Writes ``/workload/key-N`` continuously to whichever member answers.
 
-    ``endpoints`` returns the current client URLs (members come and go during a scenario).
+    ``endpoints`` returns the current client URLs (members come and go during a scenario);
+    it is asked again only after a write to some endpoint failed.
     """
 
     def __init__(self, endpoints: Endpoints, *, prefix: str = "/workload/", pace: float = 0.01):
@@ -45,6 +46,7 @@ class KeyWriter:
         self.acknowledged: dict[str, str] = {}
         self.failed_attempts = 0
         self._clients: dict[str, aetcd.Client] = {}
+        self._known: list[str] | None = None  # endpoints as last asked; None: ask again
 
     async def run(self) -> None:
         """Write until cancelled."""
@@ -65,7 +67,9 @@ class KeyWriter:
             await self.close()
 
     async def _put(self, key: str, value: str) -> bool:
-        for endpoint in await self._endpoints():
+        if self._known is None:
+            self._known = await self._endpoints()
+        for endpoint in self._known:
             try:
                 client = await self._client(endpoint)
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation
@@ -76,6 +80,9 @@ class KeyWriter:
             except Exception:
                 _reraise_if_cancelling()
                 await self._drop(endpoint)
+                # Members changed (or one is restarting): ask for the endpoints again after
+                # this write instead of listing pods before every write.
+                self._known = None
         return False
 
     async def verify(self) -> list[str]:
