@@ -70,7 +70,8 @@ class Informer(Generic[T]):
         self.watcher: Watcher[T] = Watcher(
             client, model, namespace=namespace, label_selector=label_selector, **watch_options
         )
-        self._handlers: list[Handler[T]] = []
+        # Replaced, never mutated: run() iterates it per event without copying it first.
+        self._handlers: tuple[Handler[T], ...] = ()
         self._matches = parse_selector(label_selector) if label_selector else None
 
     @property
@@ -100,11 +101,13 @@ class Informer(Generic[T]):
         and queue them). An exception is logged and does not stop the informer. Returns a
         function that removes the handler.
         """
-        self._handlers.append(handler)
+        self._handlers = (*self._handlers, handler)
 
         def remove() -> None:
             if handler in self._handlers:
-                self._handlers.remove(handler)
+                handlers = list(self._handlers)
+                handlers.remove(handler)
+                self._handlers = tuple(handlers)
 
         return remove
 
@@ -135,7 +138,7 @@ class Informer(Generic[T]):
     async def run(self) -> None:
         """Run the list+watch loop until cancelled, dispatching events to handlers."""
         async for event in self.watcher:
-            for handler in tuple(self._handlers):
+            for handler in self._handlers:
                 try:
                     handler(event)
                 except Exception:
