@@ -18,6 +18,7 @@ from typing import Any
 
 from opframe._tasks import cancel_and_wait
 from opframe.errors import AlreadyExists, ApiError, Conflict, NotFound
+from opframe.testing._startup import start_until_ready
 from opframe.testing.kubelet._api import RawApi, Store
 
 __all__ = ["EndpointsController", "ServiceAccountController", "endpoints_for"]
@@ -37,12 +38,7 @@ class _Owned:
         raise NotImplementedError
 
     async def __aenter__(self) -> _Owned:
-        self._task = asyncio.create_task(self._run(), name=type(self).__name__)
-        synced = asyncio.create_task(self._synced.wait())
-        await asyncio.wait([synced, self._task], return_when=asyncio.FIRST_COMPLETED)
-        synced.cancel()
-        if self._task.done():
-            self._task.result()
+        self._task = await start_until_ready(self._run(), self._synced, name=type(self).__name__)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from opframe._tasks import cancel_and_wait
 from opframe.errors import ApiError, Conflict, NotFound
+from opframe.testing._startup import start_until_ready
 from opframe.testing.kubelet._api import RawApi, Store
 from opframe.testing.kubelet.container import now_rfc3339
 from opframe.testing.kubelet.images import ImageResolver
@@ -109,12 +110,7 @@ class Kubelet:
         await self.api.__aenter__()
         try:
             await self.node.register()
-            self._main = asyncio.create_task(self._run(), name="kubelet")
-            ready = asyncio.create_task(self._ready.wait())
-            await asyncio.wait([ready, self._main], return_when=asyncio.FIRST_COMPLETED)
-            ready.cancel()
-            if self._main.done():
-                self._main.result()
+            self._main = await start_until_ready(self._run(), self._ready, name="kubelet")
         except BaseException:
             await self._shutdown()
             raise
