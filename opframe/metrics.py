@@ -213,7 +213,6 @@ class ControllerMetrics:
     """The ``controller_runtime_*`` series of one controller."""
 
     def __init__(self, metrics: Metrics, controller: str) -> None:
-        self._metrics = metrics
         self.name = controller
         self._errors = metrics.reconcile_errors_total.labels(controller=controller)
         self._terminal = metrics.terminal_reconcile_errors_total.labels(controller=controller)
