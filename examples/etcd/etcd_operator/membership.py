@@ -101,6 +101,7 @@ class EtcdAdmin:
         self.endpoints = tuple(endpoints)
         self.timeout = timeout
         self._clients: dict[str, aetcd.Client] = {}
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> EtcdAdmin:
         return self
@@ -109,8 +110,11 @@ class EtcdAdmin:
         await self.close()
 
     async def close(self) -> None:
-        """Close every channel opened."""
+        """Close every channel and the HTTP session opened."""
         clients, self._clients = self._clients, {}
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
         for client in clients.values():
             with contextlib.suppress(Exception):
                 await client.close()
@@ -238,9 +242,11 @@ class EtcdAdmin:
     async def healthy(self, endpoint: str) -> bool:
         """Whether ``GET /health`` on the member's client URL reports healthy."""
         url = endpoint.rstrip("/") + "/health"
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        if self._session is None:
+            # One HTTP session for every health check, like the gRPC channels: closed on exit.
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
+            async with self._session.get(url) as resp:
                 body = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, ValueError):
             return False
