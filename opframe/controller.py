@@ -33,7 +33,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 from opframe._logging import ContextLogger, logger_for
@@ -141,14 +141,7 @@ class Controller(Generic[T]):
     def with_predicates(self, *predicates: PredicateLike) -> Self:
         """Add filters for the primary kind's events (all must pass)."""
         primary = self._sources[0]
-        self._sources[0] = _Source(
-            primary.kind,
-            primary.role,
-            primary.mapper,
-            primary.predicates + predicates,
-            primary.namespace,
-            primary.label_selector,
-        )
+        self._sources[0] = replace(primary, predicates=primary.predicates + predicates)
         return self
 
     def owns(
