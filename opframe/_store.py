@@ -209,7 +209,7 @@ class Store(Generic[T]):
         self._indexers[name] = indexer
         self._custom[name] = {}
         for key, entry in self._items.items():
-            self._index_custom(key, entry, name, indexer)
+            self._index_custom(key, entry, name, indexer, self._build(entry))
         for key, entry in self._overlay.items():
             self._compute_custom(entry, key)
 
@@ -235,8 +235,8 @@ class Store(Generic[T]):
         self._index(index)
         return (entry.custom or {}).get(index, _EMPTY)
 
-    def _index_custom(self, key: Key, entry: Entry, name: str, indexer: Indexer) -> None:
-        values = self._run_indexer(name, indexer, self._build(entry), key)
+    def _index_custom(self, key: Key, entry: Entry, name: str, indexer: Indexer, obj: Any) -> None:
+        values = self._run_indexer(name, indexer, obj, key)
         if entry.custom is None:
             entry.custom = {}
         entry.custom[name] = values
@@ -275,8 +275,12 @@ class Store(Generic[T]):
         self._by_namespace.setdefault(key[0], set()).add(key)
         for uid in entry.owners:
             self._by_owner.setdefault(uid, set()).add(key)
-        for name, indexer in self._indexers.items():
-            self._index_custom(key, entry, name, indexer)
+        if self._indexers:
+            # One model for every indexer, as for own writes (_compute_custom): building it
+            # is the costly part of an event, and the indexers only read it.
+            obj = self._build(entry)
+            for name, indexer in self._indexers.items():
+                self._index_custom(key, entry, name, indexer, obj)
         self._catch_up(key, entry.rv)
         return old
 
