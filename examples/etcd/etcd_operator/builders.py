@@ -17,7 +17,7 @@ from etcd_operator.naming import (
     peer_url,
 )
 from etcd_operator.planner import quorum
-from opframe import set_controller_reference
+from opframe import ObjectMeta, set_controller_reference
 from opframe.kinds import (
     ConfigMap,
     ConfigMapKeySelector,
@@ -44,7 +44,6 @@ from opframe.kinds import (
     Volume,
     VolumeMount,
 )
-from opframe.resource import ObjectMeta
 
 __all__ = [
     "LABEL_CLUSTER",

@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from opframe import Conditions, KubeModel, Resource
 from opframe.crd import (
     AGE_COLUMN,
     ListType,
@@ -21,7 +22,6 @@ from opframe.crd import (
     Validation,
 )
 from opframe.kinds import ResourceRequirements
-from opframe.resource import Conditions, KubeModel, Resource
 
 __all__ = [
     "ClusterPhase",
