@@ -439,8 +439,10 @@ class Writer:
                 return old_served, True
             gone = self.remove(rt, current)
             return (self.served(rt, gone.obj) if gone else old_served), True
-        new = copy.deepcopy(current.obj)
-        nm = new["metadata"]
+        # Stored objects are never mutated, so the new version shares everything it does not
+        # change with the old one; only the dicts written below are copied.
+        new = dict(current.obj)
+        nm = new["metadata"] = dict(current.meta)
         t = now()
         nm["deletionTimestamp"] = rfc3339(t + timedelta(seconds=grace))
         nm["deletionGracePeriodSeconds"] = grace
@@ -449,7 +451,7 @@ class Writer:
         if "generation" in nm:
             nm["generation"] = int(nm["generation"]) + 1
         if key == "/namespaces":
-            new.setdefault("status", {})["phase"] = "Terminating"
+            new["status"] = dict(new.get("status") or {}, phase="Terminating")
         if opts.dry_run:
             return self.served(rt, new), False
         so = self.store.put(key, new, created=False)
@@ -476,9 +478,12 @@ class Writer:
                 return self.served(rt, current.obj)
             gone = self.remove(rt, current)
             return self.served(rt, (gone or current).obj)
-        new = copy.deepcopy(current.obj)
-        new["metadata"]["deletionTimestamp"] = rfc3339(now() + timedelta(seconds=grace))
-        new["metadata"]["deletionGracePeriodSeconds"] = grace
+        new = dict(current.obj)
+        new["metadata"] = dict(
+            meta,
+            deletionTimestamp=rfc3339(now() + timedelta(seconds=grace)),
+            deletionGracePeriodSeconds=grace,
+        )
         if opts.dry_run:
             return self.served(rt, new)
         return self.served(rt, self.store.put(storage_key(rt), new, created=False).obj)
