@@ -292,10 +292,8 @@ class Store:
         obj = dict(prev.obj)
         obj["metadata"] = dict(prev.meta, resourceVersion=str(rv))
         gone = StoredObject(obj, rv)
-        self._persist(
-            b'{"op":"delete","rv":%d,"key":%s,"ns":%s,"name":%s}\n'
-            % (rv, dumps(key), dumps(namespace), dumps(name))
-        )
+        if self._log is not None:
+            self._persist_delete(rv, key, namespace, name)
         self._emit(res, WatchEvent("DELETED", key, gone, prev))
         return gone
 
@@ -309,10 +307,7 @@ class Store:
         if res is not None and self._log is not None:
             for ns, names in res.by_ns.items():
                 for name in names:
-                    self._persist(
-                        b'{"op":"delete","rv":%d,"key":%s,"ns":%s,"name":%s}\n'
-                        % (self.rv, dumps(key), dumps(ns), dumps(name))
-                    )
+                    self._persist_delete(self.rv, key, ns, name)
 
     def start_history(self, key: str) -> None:
         """Start a resource's watch history now (a CRD's resources have none before it)."""
@@ -323,6 +318,12 @@ class Store:
     def _persist(self, line: bytes) -> None:
         if self._log is not None:
             self._log.write(line)
+
+    def _persist_delete(self, rv: int, key: str, namespace: str, name: str) -> None:
+        self._persist(
+            b'{"op":"delete","rv":%d,"key":%s,"ns":%s,"name":%s}\n'
+            % (rv, dumps(key), dumps(namespace), dumps(name))
+        )
 
     def _emit(self, res: _Resource, ev: WatchEvent) -> None:
         if len(res.history) >= self._history:
