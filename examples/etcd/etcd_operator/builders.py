@@ -17,7 +17,7 @@ from etcd_operator.naming import (
     peer_url,
 )
 from etcd_operator.planner import quorum
-from opframe import ObjectMeta, set_controller_reference
+from opframe import ObjectMeta, owner_reference_for
 from opframe.kinds import (
     ConfigMap,
     ConfigMapKeySelector,
@@ -102,8 +102,14 @@ def data_claim_name(pod: str) -> str:
 
 
 def _meta(cluster: EtcdCluster, name: str, extra: dict[str, str] | None = None) -> ObjectMeta:
+    """Metadata of an object ``cluster`` controls: every builder's object goes with it."""
     labels = {**(extra or {}), **cluster_labels(cluster)}
-    return ObjectMeta(name=name, namespace=cluster.metadata.namespace, labels=labels)
+    return ObjectMeta(
+        name=name,
+        namespace=cluster.metadata.namespace,
+        labels=labels,
+        owner_references=[owner_reference_for(cluster)],
+    )
 
 
 def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -> Pod:
@@ -207,7 +213,6 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
             else None,
         ),
     )
-    set_controller_reference(cluster, pod)
     return pod
 
 
@@ -217,7 +222,6 @@ def members_config_map(cluster: EtcdCluster, data: dict[str, str]) -> ConfigMap:
         metadata=_meta(cluster, bootstrap.config_map_name(cluster.metadata.name or "")),
         data=dict(data),
     )
-    set_controller_reference(cluster, cm)
     return cm
 
 
@@ -234,7 +238,6 @@ def data_claim(cluster: EtcdCluster, pod: str) -> PersistentVolumeClaim:
             resources=ResourceRequirements(requests={"storage": template.size}),
         ),
     )
-    set_controller_reference(cluster, claim)
     return claim
 
 
@@ -253,7 +256,6 @@ def peer_service(cluster: EtcdCluster) -> Service:
             ],
         ),
     )
-    set_controller_reference(cluster, svc)
     return svc
 
 
@@ -267,7 +269,6 @@ def client_service(cluster: EtcdCluster) -> Service:
             ports=[ServicePort(name="client", port=CLIENT_PORT, target_port=CLIENT_PORT)],
         ),
     )
-    set_controller_reference(cluster, svc)
     return svc
 
 
@@ -281,5 +282,4 @@ def pod_disruption_budget(cluster: EtcdCluster) -> PodDisruptionBudget:
             selector=LabelSelector(match_labels={LABEL_CLUSTER: cname}),
         ),
     )
-    set_controller_reference(cluster, pdb)
     return pdb
