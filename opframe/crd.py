@@ -83,7 +83,7 @@ def schema_for(model: type[Resource]) -> dict[str, Any]:
     Raises:
         SchemaError: the model has a construct a structural schema cannot express.
     """
-    return _version(model)[0]["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
+    return _version(model)["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
 
 
 def crd_for(*models: type[Resource]) -> dict[str, Any]:
@@ -143,7 +143,7 @@ def crd_for(*models: type[Resource]) -> dict[str, Any]:
             "group": first.group,
             "names": names,
             "scope": first.scope,
-            "versions": [_version(m)[0] for m in ordered],
+            "versions": [_version(m) for m in ordered],
         },
     }
 
@@ -194,7 +194,7 @@ def _check_group(info: ResourceInfo, model: type[Resource]) -> None:
         )
 
 
-def _version(model: type[Resource]) -> tuple[dict[str, Any], list[FieldColumn]]:
+def _version(model: type[Resource]) -> dict[str, Any]:
     info = _info(model)
     builder = SchemaBuilder(model.__name__)
     schema = builder.model_schema(model, skip=_TYPE_META)
@@ -238,7 +238,7 @@ def _version(model: type[Resource]) -> tuple[dict[str, Any], list[FieldColumn]]:
         subresources["scale"] = info.scale.to_schema()
     if subresources:
         version["subresources"] = subresources
-    return version, builder.columns
+    return version
 
 
 def _column(column: PrinterColumn, json_path: str, type_: str) -> dict[str, Any]:
