@@ -35,7 +35,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,24 @@ async def subprocess(
         await stop(proc)
 
 
+def _noop(
+    script: str, mode: str, kubeconfig: str, count: int, *extra: str
+) -> AbstractAsyncContextManager[asyncio.subprocess.Process]:
+    """The no-op operator ``script`` in ``mode``, expecting ``count`` objects in NAMESPACE."""
+    return subprocess(
+        sys.executable,
+        str(HERE / script),
+        mode,
+        "--kubeconfig",
+        kubeconfig,
+        "--namespace",
+        NAMESPACE,
+        "--expect",
+        str(count),
+        *extra,
+    )
+
+
 async def read_event(
     proc: asyncio.subprocess.Process, name: str, deadline: float
 ) -> dict[str, Any]:
@@ -154,19 +172,8 @@ async def bench_opframe(
     kubeconfig: str, count: int, rate: float, seconds: float, workers: int
 ) -> dict[str, Any]:
     spawned = time.time()
-    async with subprocess(
-        sys.executable,
-        str(HERE / os.environ.get("BENCH_OPERATOR", "_opframe_noop.py")),
-        "operator",
-        "--kubeconfig",
-        kubeconfig,
-        "--namespace",
-        NAMESPACE,
-        "--expect",
-        str(count),
-        "--workers",
-        str(workers),
-    ) as proc:
+    script = os.environ.get("BENCH_OPERATOR", "_opframe_noop.py")
+    async with _noop(script, "operator", kubeconfig, count, "--workers", str(workers)) as proc:
         first = await read_event(proc, "first_reconcile", 300)
         done = await read_event(proc, "all_reconciled", 600)
         log(f"opframe reconciled {count} objects")
@@ -215,17 +222,7 @@ async def bench_kopf(kubeconfig: str, count: int, deadline: float) -> dict[str, 
 
 
 async def bench_memory(kubeconfig: str, count: int) -> dict[str, Any]:
-    async with subprocess(
-        sys.executable,
-        str(HERE / "_opframe_noop.py"),
-        "memory",
-        "--kubeconfig",
-        kubeconfig,
-        "--namespace",
-        NAMESPACE,
-        "--expect",
-        str(count),
-    ) as proc:
+    async with _noop("_opframe_noop.py", "memory", kubeconfig, count) as proc:
         return await read_event(proc, "memory", 600)
 
 
