@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
-__all__ = ["LabelMatcher", "parse_selector", "selector_string"]
+__all__ = ["LabelMatcher", "parse_selector", "selector_params", "selector_string"]
 
 LabelMatcher = Callable[[Mapping[str, str]], bool]
 
@@ -96,3 +96,16 @@ def selector_string(selector: str | Mapping[str, str] | None) -> str | None:
     if isinstance(selector, str):
         return selector.strip() or None
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or None
+
+
+def selector_params(
+    label_selector: str | Mapping[str, str] | None,
+    field_selector: str | Mapping[str, str] | None,
+) -> dict[str, str]:
+    """The ``labelSelector``/``fieldSelector`` query parameters of a list or watch request."""
+    params: dict[str, str] = {}
+    if (labels := selector_string(label_selector)) is not None:
+        params["labelSelector"] = labels
+    if (fields := selector_string(field_selector)) is not None:
+        params["fieldSelector"] = fields
+    return params

@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from opframe._api import ApiInfo, api_info, model_from_dict, model_to_dict
 from opframe._config import ConnectionConfig
 from opframe._http import ApiConnectionError, RetryPolicy, Transport
-from opframe._labels import selector_string
+from opframe._labels import selector_params
 from opframe.resource import Resource, ResourceList
 
 __all__ = [
@@ -251,11 +251,7 @@ class Client:
     ) -> dict[str, Any]:
         """List one page as the decoded JSON dict (the informer's hot path: no models)."""
         info = api_info(model)
-        params: dict[str, str] = {}
-        if (sel := selector_string(label_selector)) is not None:
-            params["labelSelector"] = sel
-        if (sel := selector_string(field_selector)) is not None:
-            params["fieldSelector"] = sel
+        params = selector_params(label_selector, field_selector)
         if limit is not None:
             params["limit"] = str(limit)
         if continue_:

@@ -33,7 +33,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from opframe._api import api_info
 from opframe._http import ApiConnectionError
-from opframe._labels import selector_string
+from opframe._labels import selector_params
 from opframe._store import Entry, Key, Store, prepare
 from opframe.client import Client
 from opframe.errors import ApiError, Gone, api_error_from_status
@@ -288,14 +288,6 @@ class Watcher(Generic[T]):
         self.backoff.reset()
         self.last_error = None
 
-    def _params(self) -> dict[str, str]:
-        params: dict[str, str] = {}
-        if (labels := selector_string(self.label_selector)) is not None:
-            params["labelSelector"] = labels
-        if (fields := selector_string(self.field_selector)) is not None:
-            params["fieldSelector"] = fields
-        return params
-
     def _entry(self, obj: dict[str, Any]) -> tuple[Key, Entry]:
         return prepare(
             obj, strip_managed_fields=self.strip_managed_fields, transform=self.transform
@@ -346,7 +338,7 @@ class Watcher(Generic[T]):
         self._succeeded()
 
     async def _watch(self) -> AsyncIterator[Event[T]]:
-        params = self._params()
+        params = selector_params(self.label_selector, self.field_selector)
         params.update(
             {
                 "watch": "true",
