@@ -51,6 +51,12 @@ class StoredObject:
         m: dict[str, Any] = self.obj["metadata"]
         return m
 
+    def with_rv(self, rv: int) -> StoredObject:
+        """This state stamped with resourceVersion ``rv`` (how a deletion reports the object)."""
+        obj = dict(self.obj)
+        obj["metadata"] = dict(self.meta, resourceVersion=str(rv))
+        return StoredObject(obj, rv)
+
     def raw(self) -> bytes:
         """The JSON encoding of the whole object (cached)."""
         if self._raw is None:
@@ -289,9 +295,7 @@ class Store:
         if not names:
             res.sorted_ns = None
         rv = self.next_rv()
-        obj = dict(prev.obj)
-        obj["metadata"] = dict(prev.meta, resourceVersion=str(rv))
-        gone = StoredObject(obj, rv)
+        gone = prev.with_rv(rv)
         if self._log is not None:
             self._persist_delete(rv, key, namespace, name)
         self._emit(res, WatchEvent("DELETED", key, gone, prev))

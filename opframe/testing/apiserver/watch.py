@@ -109,10 +109,8 @@ async def serve_watch(
         return dumps(rendered)
 
     def render(ev: WatchEvent) -> bytes | None:
-        if ev.type == "ADDED":
-            return _event_line("ADDED", encode(ev.obj)) if matches(ev.obj) else None
-        if ev.type == "DELETED":
-            return _event_line("DELETED", encode(ev.obj)) if matches(ev.obj) else None
+        if ev.type != "MODIFIED":  # ADDED or DELETED: reported as is, if it matches
+            return _event_line(ev.type, encode(ev.obj)) if matches(ev.obj) else None
         now_in = matches(ev.obj)
         was_in = ev.prev is not None and matches(ev.prev)
         if now_in and was_in:
@@ -120,9 +118,7 @@ async def serve_watch(
         if now_in:
             return _event_line("ADDED", encode(ev.obj))
         if was_in and ev.prev is not None:
-            prev = dict(ev.prev.obj)
-            prev["metadata"] = dict(ev.prev.meta, resourceVersion=str(ev.obj.rv))
-            return _event_line("DELETED", encode(StoredObject(prev, ev.obj.rv)))
+            return _event_line("DELETED", encode(ev.prev.with_rv(ev.obj.rv)))
         return None
 
     pending: list[WatchEvent] = []
