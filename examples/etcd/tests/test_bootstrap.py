@@ -18,16 +18,8 @@ from etcd_operator.membership import EtcdAdmin
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.naming import peer_url
 from etcd_operator.planner import MemberState, Observed
-from etcd_procs import ETCD_34, ETCD_35, EtcdProc, etcd_cluster, has_binary, wait_for
+from etcd_procs import BINARIES, EtcdProc, etcd_cluster, wait_for
 
-BINARIES = [
-    pytest.param(ETCD_35, id="etcd-3.5"),
-    pytest.param(
-        ETCD_34,
-        id="etcd-3.4",
-        marks=pytest.mark.skipif(not has_binary(ETCD_34), reason="Debian etcd-server missing"),
-    ),
-]
 REFUSAL = "could not retrieve cluster information from the given URLs"
 
 

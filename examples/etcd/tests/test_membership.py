@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 from etcd_operator.membership import EtcdAdmin, EtcdUnreachable
-from etcd_procs import ETCD_34, ETCD_35, EtcdProc, etcd_cluster, has_binary, wait_for
-
-BINARIES = [
-    pytest.param(ETCD_35, id="etcd-3.5"),
-    pytest.param(
-        ETCD_34,
-        id="etcd-3.4",
-        marks=pytest.mark.skipif(not has_binary(ETCD_34), reason="Debian etcd-server missing"),
-    ),
-]
+from etcd_procs import BINARIES, ETCD_35, EtcdProc, etcd_cluster, wait_for
 
 
 @pytest.mark.parametrize("binary", BINARIES)
