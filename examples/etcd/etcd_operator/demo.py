@@ -23,7 +23,7 @@ from etcd_operator.workload import KeyWriter, member_endpoints
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.testing import LocalCluster, ensure_etcd, find_etcd
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "run_demo", "settled"]
 
 NAMESPACE = "default"
 
@@ -89,6 +89,23 @@ async def run_demo(options: DemoOptions) -> bool:
     return ok
 
 
+def settled(size: int, version: str) -> Callable[[EtcdCluster], bool]:
+    """The cluster runs ``size`` healthy voting members on ``version`` and reports it."""
+
+    def check(c: EtcdCluster) -> bool:
+        s = c.status
+        return (
+            s is not None
+            and s.observed_generation == c.metadata.generation
+            and s.phase == "Running"
+            and s.ready_members == size
+            and len(s.members) == size
+            and all(m.healthy and not m.learner and m.version == version for m in s.members)
+        )
+
+    return check
+
+
 async def _scenario(out: _Out, cluster: LocalCluster, o: DemoOptions, from_version: str) -> bool:
     client, name = cluster.client, o.name
     t = o.timings
@@ -100,20 +117,6 @@ async def _scenario(out: _Out, cluster: LocalCluster, o: DemoOptions, from_versi
         start = time.monotonic()
         await _wait(lambda: _check(status, check), o.step_timeout, what)
         return time.monotonic() - start
-
-    def settled(size: int, version: str) -> Callable[[EtcdCluster], bool]:
-        def check(c: EtcdCluster) -> bool:
-            s = c.status
-            return (
-                s is not None
-                and s.observed_generation == c.metadata.generation
-                and s.ready_members == size
-                and len(s.members) == size
-                and all(m.version == version and m.healthy and not m.learner for m in s.members)
-                and s.phase == "Running"
-            )
-
-        return check
 
     await client.create(
         EtcdCluster(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
+from etcd_operator import demo
 from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.operator import build_manager
@@ -136,19 +137,7 @@ async def wait_until(
 
 def settled(size: int, version: str = "3.5.1") -> Callable[[EtcdCluster], bool]:
     """The cluster runs ``size`` healthy voting members on ``version`` and reports it."""
-
-    def check(c: EtcdCluster) -> bool:
-        s = c.status
-        return (
-            s is not None
-            and s.observed_generation == c.metadata.generation
-            and s.phase == "Running"
-            and s.ready_members == size
-            and len(s.members) == size
-            and all(m.healthy and not m.learner and m.version == version for m in s.members)
-        )
-
-    return check
+    return demo.settled(size, version)
 
 
 def member_ids(c: EtcdCluster) -> dict[str, str]:
