@@ -16,7 +16,7 @@ from tests import models_zoo as zoo
 from tests.structural_check import structural_problems, value_problems
 
 try:
-    from opframe.testing.apiserver.schema import structural_errors
+    from opframe.testing.apiserver.schema.custom_resource import structural_errors
 except ImportError:  # the API server's checker is another piece; the oracle still runs
     structural_errors = None  # type: ignore[assignment]
 

@@ -20,8 +20,8 @@ from opframe.errors import Invalid
 from opframe.resource import Resource
 from tests import models_zoo as zoo
 
-pytest.importorskip("opframe.testing.apiserver.server")
-from opframe.testing.apiserver.server import ApiServer
+pytest.importorskip("opframe.testing.apiserver.http.server")
+from opframe.testing.apiserver.http.server import ApiServer
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from opframe.testing.apiserver.apply import (
+from opframe.testing.apiserver.errors import StatusError
+from opframe.testing.apiserver.merge.field_manager import (
     decode_apply_body,
     server_side_apply,
     update_managed_fields,
 )
-from opframe.testing.apiserver.fieldset import decode_fields, encode_fields, path_string
-from opframe.testing.apiserver.status import StatusError
+from opframe.testing.apiserver.merge.fieldset import decode_fields, encode_fields, path_string
 
 T1, T2 = "2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"
 GROUP = "example.com"

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from opframe.testing.apiserver.apply import (
+from opframe.testing.apiserver.errors import StatusError
+from opframe.testing.apiserver.merge.field_manager import (
     decode_apply_body,
     server_side_apply,
     update_managed_fields,
 )
-from opframe.testing.apiserver.status import StatusError
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 MANAGER = "conformance-transcript"

@@ -9,8 +9,8 @@ import pytest
 from apiserver._builtins_transcripts import FakeContext
 
 from opframe.testing.apiserver.builtins import builtin_type, prepare_create, prepare_update
-from opframe.testing.apiserver.status import StatusError
-from opframe.testing.apiserver.types import ResourceType
+from opframe.testing.apiserver.errors import StatusError
+from opframe.testing.apiserver.registry.resource_type import ResourceType
 
 
 def _rt(group: str, plural: str) -> ResourceType:

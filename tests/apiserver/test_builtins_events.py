@@ -18,7 +18,7 @@ from opframe.testing.apiserver.builtins import (
     prepare_create,
     prepare_update,
 )
-from opframe.testing.apiserver.status import StatusError
+from opframe.testing.apiserver.errors import StatusError
 
 CORE = builtin_type("", "events")
 EVENTS_V1 = builtin_type("events.k8s.io", "events")

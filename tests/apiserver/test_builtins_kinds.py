@@ -8,7 +8,7 @@ import pytest
 from apiserver._builtins_transcripts import response_body
 
 from opframe.testing.apiserver.builtins import BUILTIN_TYPES, builtin_type
-from opframe.testing.apiserver.types import ResourceType
+from opframe.testing.apiserver.registry.resource_type import ResourceType
 
 
 def _resource_entry(rt: ResourceType) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from opframe.testing.apiserver.builtins import (
     prepare_create,
     validate_object_meta,
 )
-from opframe.testing.apiserver.status import StatusError, invalid
-from opframe.testing.apiserver.types import ResourceType
+from opframe.testing.apiserver.errors import StatusError, invalid
+from opframe.testing.apiserver.registry.resource_type import ResourceType
 
 CONFIGMAPS = builtin_type("", "configmaps")
 NAMESPACES = builtin_type("", "namespaces")

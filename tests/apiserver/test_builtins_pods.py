@@ -16,7 +16,7 @@ from apiserver._builtins_transcripts import (
 )
 
 from opframe.testing.apiserver.builtins import builtin_type, prepare_create, prepare_update
-from opframe.testing.apiserver.status import StatusError
+from opframe.testing.apiserver.errors import StatusError
 
 PODS = builtin_type("", "pods")
 NS = f"pod-{RUN}"

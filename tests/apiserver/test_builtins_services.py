@@ -21,7 +21,7 @@ from opframe.testing.apiserver.builtins import (
     prepare_create,
     prepare_update,
 )
-from opframe.testing.apiserver.status import StatusError
+from opframe.testing.apiserver.errors import StatusError
 
 SERVICES = builtin_type("", "services")
 NS = f"svc-{RUN}"

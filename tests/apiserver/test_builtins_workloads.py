@@ -21,7 +21,7 @@ from opframe.testing.apiserver.builtins import (
     prepare_update,
     scale_of,
 )
-from opframe.testing.apiserver.status import StatusError
+from opframe.testing.apiserver.errors import StatusError
 
 DEPLOYMENTS = builtin_type("apps", "deployments")
 STATEFULSETS = builtin_type("apps", "statefulsets")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opframe.testing.apiserver.schema import validate
+from opframe.testing.apiserver.schema.custom_resource import validate
 
 
 def _schema(rules: list[dict[str, Any]], **spec_props: Any) -> dict[str, Any]:

@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
-from opframe.testing.apiserver.schema import default_crd, structural_errors, validate_crd
+from opframe.testing.apiserver.schema.custom_resource import (
+    default_crd,
+    structural_errors,
+    validate_crd,
+)
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from opframe.testing.apiserver.patch import json_equal, json_patch, merge_patch
-from opframe.testing.apiserver.status import StatusError
+from opframe.testing.apiserver.errors import StatusError
+from opframe.testing.apiserver.merge.patch import json_equal, json_patch, merge_patch
 
 GENERIC_422 = {
     "kind": "Status",

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from opframe.testing.apiserver.patch import strategic_merge_patch
-from opframe.testing.apiserver.status import StatusError
+from opframe.testing.apiserver.errors import StatusError
+from opframe.testing.apiserver.merge.patch import strategic_merge_patch
 
 
 def _pod(*containers: dict[str, Any], **spec: Any) -> dict[str, Any]:

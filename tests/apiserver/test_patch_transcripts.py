@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from opframe.testing.apiserver.patch import json_patch, merge_patch, strategic_merge_patch
-from opframe.testing.apiserver.status import StatusError
+from opframe.testing.apiserver.errors import StatusError
+from opframe.testing.apiserver.merge.patch import json_patch, merge_patch, strategic_merge_patch
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 PATCH_TYPES = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opframe.testing.apiserver.schema import (
+from opframe.testing.apiserver.schema.custom_resource import (
     apply_defaults,
     prune,
     strict_error,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from opframe.testing.apiserver.schema import structural_errors
+from opframe.testing.apiserver.schema.custom_resource import structural_errors
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 ROOT = "spec.versions[0].schema.openAPIV3Schema"

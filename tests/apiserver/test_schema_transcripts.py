@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from opframe.testing.apiserver.schema import (
+from opframe.testing.apiserver.errors import invalid
+from opframe.testing.apiserver.schema.custom_resource import (
     apply_defaults,
     prune,
     strict_error,
@@ -24,7 +25,6 @@ from opframe.testing.apiserver.schema import (
     validate,
     validate_status,
 )
-from opframe.testing.apiserver.status import invalid
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from opframe.testing.apiserver.schema import type_meta_causes, validate, validate_status
-from opframe.testing.apiserver.status import Cause
+from opframe.testing.apiserver.errors import Cause
+from opframe.testing.apiserver.schema.custom_resource import (
+    type_meta_causes,
+    validate,
+    validate_status,
+)
 
 
 def _spec_schema(**props: Any) -> dict[str, Any]:

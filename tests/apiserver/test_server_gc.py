@@ -10,7 +10,7 @@ import aiohttp
 import pytest_asyncio
 
 from opframe.testing.apiserver import ApiServer
-from opframe.testing.apiserver.storage import WatchEvent
+from opframe.testing.apiserver.registry.storage import WatchEvent
 
 NS = "/api/v1/namespaces/default"
 

@@ -10,8 +10,8 @@ from apiserver._builtins_transcripts import assert_matches, request_body, respon
 
 from opframe.testing.apiserver.builtins import builtin_type
 from opframe.testing.apiserver.builtins.printers import human_duration
-from opframe.testing.apiserver.table import evaluate_jsonpath, to_table
-from opframe.testing.apiserver.types import ResourceType
+from opframe.testing.apiserver.http.table import evaluate_jsonpath, to_table
+from opframe.testing.apiserver.registry.resource_type import ResourceType
 
 T = "table-output"
 

@@ -8,6 +8,7 @@
 See ``docs/testing/apiserver.md`` for what it emulates and what it does not.
 """
 
-from opframe.testing.apiserver.server import ApiServer, PodLogProvider
+from opframe.testing.apiserver.http.pod_subresources import PodLogProvider
+from opframe.testing.apiserver.http.server import ApiServer
 
 __all__ = ["ApiServer", "PodLogProvider"]

@@ -16,7 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
-from opframe.testing.apiserver.server import ApiServer
+from opframe.testing.apiserver.http.server import ApiServer
 
 __all__ = ["main"]
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from opframe.testing.apiserver.status import Cause
+from opframe.testing.apiserver.errors import Cause
 
 __all__ = [
     "OMIT",

@@ -7,13 +7,13 @@ import copy
 from typing import Any
 
 from opframe.testing.apiserver.builtins.quantity import canonicalize_resource_list
+from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     forbidden,
     invalid,
     not_supported,
     required,
 )
-from opframe.testing.apiserver.status import Cause
 
 __all__ = [
     "default_namespace",

@@ -7,8 +7,8 @@ import binascii
 from typing import Any
 
 from opframe.testing.apiserver.builtins.meta import is_config_key
+from opframe.testing.apiserver.errors import Cause, bad_request
 from opframe.testing.apiserver.fielderrors import forbidden, invalid, required, too_long
-from opframe.testing.apiserver.status import Cause, bad_request
 
 __all__ = ["default_secret", "validate_configmap", "validate_immutable_data", "validate_secret"]
 

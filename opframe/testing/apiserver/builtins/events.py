@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opframe.testing.apiserver.builtins.meta import is_dns1123_subdomain, validate_object_meta
+from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import invalid, required
-from opframe.testing.apiserver.status import Cause
-from opframe.testing.apiserver.types import ResourceType
+from opframe.testing.apiserver.registry.resource_type import ResourceType
 
 __all__ = ["CORE_EVENT", "EVENTS_V1", "convert_event", "normalize_core_event", "validate_event"]
 

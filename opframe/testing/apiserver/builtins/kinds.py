@@ -22,8 +22,8 @@ from opframe.testing.apiserver.builtins.meta import (
     NAME_DNS_SUBDOMAIN,
     NAME_PATH_SEGMENT,
 )
-from opframe.testing.apiserver.discovery import storage_version_hash
-from opframe.testing.apiserver.types import ResourceType
+from opframe.testing.apiserver.http.discovery import storage_version_hash
+from opframe.testing.apiserver.registry.resource_type import ResourceType
 
 __all__ = ["BUILTIN_TYPES", "builtin_type"]
 

@@ -11,9 +11,9 @@ import json
 import re
 from typing import Any
 
+from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import forbidden, invalid, required, too_long
-from opframe.testing.apiserver.status import Cause
-from opframe.testing.apiserver.types import ResourceType
+from opframe.testing.apiserver.registry.resource_type import ResourceType
 
 __all__ = [
     "NAME_DNS1035_LABEL",

@@ -19,7 +19,7 @@ from opframe.testing.apiserver.builtins.quantity import (
     canonicalize_resource_list,
     parse_quantity,
 )
-from opframe.testing.apiserver.status import forbidden as deny
+from opframe.testing.apiserver.errors import forbidden as deny
 
 __all__ = [
     "admit_pod",

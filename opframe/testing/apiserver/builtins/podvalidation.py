@@ -12,6 +12,7 @@ from opframe.testing.apiserver.builtins.meta import (
     validate_labels,
 )
 from opframe.testing.apiserver.builtins.quantity import QuantityError, parse_quantity
+from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     duplicate,
     forbidden,
@@ -20,7 +21,6 @@ from opframe.testing.apiserver.fielderrors import (
     not_supported,
     required,
 )
-from opframe.testing.apiserver.status import Cause
 
 __all__ = [
     "PORT_RANGE",

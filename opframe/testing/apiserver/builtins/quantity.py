@@ -11,7 +11,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from opframe.testing.apiserver.status import bad_request
+from opframe.testing.apiserver.errors import bad_request
 
 __all__ = [
     "QUANTITY_ERROR",

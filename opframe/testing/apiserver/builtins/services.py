@@ -20,13 +20,13 @@ from opframe.testing.apiserver.builtins.podvalidation import (
     enum_causes,
     port_name_errors,
 )
+from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     duplicate,
     invalid,
     not_supported,
     required,
 )
-from opframe.testing.apiserver.status import Cause
 
 __all__ = [
     "allocate_service_ips",

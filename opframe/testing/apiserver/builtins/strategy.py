@@ -25,8 +25,8 @@ from opframe.testing.apiserver.builtins import (
 from opframe.testing.apiserver.builtins import workloads as wl
 from opframe.testing.apiserver.builtins.context import BuiltinContext
 from opframe.testing.apiserver.builtins.meta import meta_warnings, validate_object_meta
-from opframe.testing.apiserver.status import Cause, StatusError, invalid
-from opframe.testing.apiserver.types import ResourceType
+from opframe.testing.apiserver.errors import Cause, StatusError, invalid
+from opframe.testing.apiserver.registry.resource_type import ResourceType
 
 __all__ = ["default_object", "on_delete", "prepare_create", "prepare_update"]
 

@@ -9,13 +9,13 @@ from typing import Any
 from opframe.testing.apiserver.builtins.meta import validate_labels
 from opframe.testing.apiserver.builtins.pods import default_pod_template
 from opframe.testing.apiserver.builtins.podvalidation import validate_pod_spec
+from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     forbidden,
     invalid,
     not_supported,
     required,
 )
-from opframe.testing.apiserver.status import Cause
 
 __all__ = [
     "default_deployment",

@@ -1,0 +1,69 @@
+"""Server-side apply requests (``application/apply-patch+yaml``): create or update by apply.
+
+The field-ownership merge itself is the pure ``field_manager.server_side_apply``; this module checks
+the request (fieldManager, name), creates the object when it does not exist, and hands the
+merged object to the generic write path with its managedFields already computed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from opframe.testing.apiserver.errors import bad_request
+from opframe.testing.apiserver.http.request import Target, flag
+from opframe.testing.apiserver.http.responses import json_response
+from opframe.testing.apiserver.merge import field_manager
+from opframe.testing.apiserver.registry.resources import storage_key
+from opframe.testing.apiserver.registry.writes import WriteOptions, now, rfc3339
+
+if TYPE_CHECKING:
+    from opframe.testing.apiserver.http.rest import Handlers
+
+__all__ = ["apply_request"]
+
+
+def apply_request(
+    handlers: Handlers, request: web.Request, target: Target, raw: bytes, opts: WriteOptions
+) -> web.StreamResponse:
+    """Answer a server-side apply PATCH."""
+    rt = target.rt
+    q = request.query
+    manager = q.get("fieldManager", "")
+    applied = field_manager.decode_apply_body(raw)
+    raw_meta = applied.get("metadata")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    if meta.get("name", "") and meta["name"] != target.name:
+        raise bad_request(
+            f"the name of the object ({meta['name']}) does not match the name on the URL "
+            f"({target.name})"
+        )
+    opts.manager = manager
+    force = flag(q.get("force"))
+    so = handlers.store.get(storage_key(rt), target.namespace or "", target.name)
+    live = copy.deepcopy(handlers.writer.served(rt, so.obj)) if so is not None else None
+    t = rfc3339(now())
+    ignored = ("status",) if "status" in rt.subresources and not target.subresource else ()
+    merged = field_manager.server_side_apply(
+        live,
+        applied,
+        manager=manager,
+        force=force,
+        api_version=rt.api_version,
+        schema=rt.schema if rt.custom else None,
+        group=rt.group,
+        kind=rt.kind,
+        resource=rt.plural,
+        name=target.name,
+        time=t,
+        ignored_fields=ignored,
+    )
+    if so is None:
+        obj = handlers.writer.create(
+            rt, merged, target.namespace or "", opts, managed_fields_done=True
+        )
+        return json_response(201, obj, opts.warnings)
+    obj = handlers.writer.update(rt, merged, so, opts, managed_fields_done=True)
+    return json_response(200, obj, opts.warnings)

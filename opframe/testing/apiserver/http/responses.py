@@ -1,0 +1,43 @@
+"""HTTP answers of the API server: JSON bodies with Warning headers, the plain-text 404."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from aiohttp import web
+from multidict import CIMultiDict
+
+from opframe.testing.apiserver.registry.storage import dumps
+
+__all__ = ["NOT_FOUND_TEXT", "json_response", "plain_not_found", "yaml_response"]
+
+NOT_FOUND_TEXT = b"404 page not found\n"
+
+
+def json_response(
+    status: int, body: bytes | dict[str, Any], warnings: list[str] | None = None
+) -> web.Response:
+    """A JSON answer with one ``Warning: 299 - "..."`` header per warning text."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    headers["Content-Type"] = "application/json"
+    for w in warnings or ():
+        headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    raw = body if isinstance(body, bytes) else dumps(body)
+    return web.Response(status=status, body=raw, headers=headers)
+
+
+def yaml_response(body: bytes) -> web.Response:
+    """A 200 answer in YAML (``Accept: application/yaml``), from the JSON encoding."""
+    text = yaml.safe_dump(json.loads(body), sort_keys=False)
+    return web.Response(
+        status=200, body=text.encode(), headers={"Content-Type": "application/yaml"}
+    )
+
+
+def plain_not_found() -> web.Response:
+    """What the real server answers for paths it does not serve at all."""
+    return web.Response(
+        status=404, body=NOT_FOUND_TEXT, headers={"Content-Type": "text/plain; charset=utf-8"}
+    )
