@@ -4,13 +4,14 @@
 The JSON form is the one kube-apiserver's JSON serializer writes for the same Go value:
 
 - ``Time`` (``Timestamp{seconds=1, nanos=2}``) is RFC 3339 to the second, ``MicroTime`` to the
-  microsecond; a zero time is absent. ``Duration`` (nanoseconds) is Go's duration string.
+  microsecond; a zero time (an empty message, which Go writes for a non-pointer field) is
+  null. ``Duration`` (nanoseconds) is Go's duration string.
 - ``Quantity`` is its string, ``IntOrString`` (``type=1``, ``intVal=2``, ``strVal=3``) an int or
   a string, ``RawExtension`` and ``FieldsV1`` carry JSON bytes, ``bytes`` fields are base64.
 - A message whose only field is ``repeated string items`` (``ExtraValue``, ``Verbs``) is a list.
 - An embedded struct (field name ``*``) is inlined into its parent's JSON object.
-- Zero scalars are dropped on decoding (Go's ``omitempty``) unless the field is a pointer
-  (:data:`~.descriptors.KEEP_ZERO`); absent fields are not encoded.
+- Zero scalars are dropped on decoding (Go's ``omitempty``) unless the field is a pointer or
+  has no omitempty (:data:`~.descriptors.KEEP_ZERO`); absent fields are not encoded.
 
     >>> from opframe.testing.apiserver.protobuf.descriptors import message
     >>> ns = message("core/v1.Namespace")
@@ -193,6 +194,73 @@ def _decode_duration(data: bytes) -> str:
     return duration_text(wire.signed(raw, 64) if isinstance(raw, int) else 0)
 
 
+def _decode_or_array(data: bytes) -> Any:
+    schema, many = None, []
+    props = message("apiextensions/v1.JSONSchemaProps")
+    for n, _, v in wire.fields(data):
+        if n == 1 and isinstance(v, bytes):
+            schema = decode_message(props, v)
+        elif n == 2 and isinstance(v, bytes):
+            many.append(decode_message(props, v))
+    return schema if schema is not None else many
+
+
+def _encode_or_array(value: Any, path: str) -> bytes:
+    props = message("apiextensions/v1.JSONSchemaProps")
+    if isinstance(value, list):
+        return b"".join(
+            wire.field_bytes(2, encode_message(props, _object(v, path), path)) for v in value
+        )
+    return wire.field_bytes(1, encode_message(props, _object(value, path), path))
+
+
+def _decode_or_bool(data: bytes) -> Any:
+    allows, schema = False, None
+    for n, _, v in wire.fields(data):
+        if n == 1 and isinstance(v, int):
+            allows = bool(v)
+        elif n == 2 and isinstance(v, bytes):
+            schema = decode_message(message("apiextensions/v1.JSONSchemaProps"), v)
+    return schema if schema is not None else allows
+
+
+def _encode_or_bool(value: Any, path: str) -> bytes:
+    if isinstance(value, bool):
+        return wire.field_varint(1, int(value))
+    props = message("apiextensions/v1.JSONSchemaProps")
+    return wire.field_varint(1, 1) + wire.field_bytes(
+        2, encode_message(props, _object(value, path), path)
+    )
+
+
+def _decode_or_strings(data: bytes) -> Any:
+    schema, strings = None, []
+    for n, _, v in wire.fields(data):
+        if n == 1 and isinstance(v, bytes):
+            schema = decode_message(message("apiextensions/v1.JSONSchemaProps"), v)
+        elif n == 2 and isinstance(v, bytes):
+            strings.append(v.decode())
+    return schema if schema is not None else strings
+
+
+def _encode_or_strings(value: Any, path: str) -> bytes:
+    if isinstance(value, list):
+        return b"".join(wire.field_bytes(2, _text(v, path).encode()) for v in value)
+    props = message("apiextensions/v1.JSONSchemaProps")
+    return wire.field_bytes(1, encode_message(props, _object(value, path), path))
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtobufError(f"{path}: expected an object, got {value!r}")
+    return value
+
+
+_TIMES = frozenset({"meta/v1.Time", "meta/v1.MicroTime"})
+
+# Messages carrying arbitrary JSON, where null is a value.
+_JSON_VALUES = frozenset({"apiextensions/v1.JSON", "runtime.RawExtension"})
+
 _Decoder = Callable[[bytes], Any]
 _Encoder = Callable[[Any, str], bytes]
 _SPECIAL: dict[str, tuple[_Decoder, _Encoder]] = {
@@ -210,6 +278,10 @@ _SPECIAL: dict[str, tuple[_Decoder, _Encoder]] = {
     "authentication/v1.ExtraValue": (_decode_items, _encode_items),
     "authorization/v1.ExtraValue": (_decode_items, _encode_items),
     "certificates/v1.ExtraValue": (_decode_items, _encode_items),
+    "apiextensions/v1.JSON": (_decode_json_bytes, _encode_json_bytes),
+    "apiextensions/v1.JSONSchemaPropsOrArray": (_decode_or_array, _encode_or_array),
+    "apiextensions/v1.JSONSchemaPropsOrBool": (_decode_or_bool, _encode_or_bool),
+    "apiextensions/v1.JSONSchemaPropsOrStringArray": (_decode_or_strings, _encode_or_strings),
 }
 
 # -- encoding --------------------------------------------------------------------------------
@@ -286,6 +358,8 @@ def encode_message(
             continue
         value = obj.get(f.json)
         if value is None:
+            if f.json in obj and f.type in _TIMES and not f.keep_zero:
+                parts.append((f.number, wire.field_bytes(f.number, b"")))  # a zero Time
             continue
         where = f"{path}.{f.json}" if path else f.json
         if f.map:
@@ -308,7 +382,7 @@ def encode_message(
                     b"".join(
                         _encode_value(f, item, f"{where}[{i}]", f.number, strict)
                         for i, item in enumerate(value)
-                        if item is not None
+                        if item is not None or f.type in _JSON_VALUES
                     ),
                 )
             )
@@ -330,7 +404,9 @@ def _decode_scalar(f: Field, wire_type: int, value: int | bytes) -> Any:
         return base64.b64encode(value).decode() if isinstance(value, bytes) else ""
     if isinstance(value, bytes):
         if t == "double":
-            return struct.unpack("<d", value)[0]
+            number = struct.unpack("<d", value)[0]
+            # Go's JSON writes a whole float64 without a fraction (10, not 10.0).
+            return int(number) if number.is_integer() else number
         if t == "float":
             return struct.unpack("<f", value)[0]
         raise ProtobufError(f"field {f.json}: unexpected length-delimited value")
@@ -399,6 +475,10 @@ def decode_message(msg: Message, data: bytes) -> dict[str, Any]:
         if f.json == "*":
             if isinstance(value, bytes):
                 out.update(decode_message(message(f.type), value))
+            continue
+        if value == b"" and f.type in _TIMES:
+            # A non-pointer Time Go wrote at its zero value: Go's JSON has it as null.
+            out[f.json] = None
             continue
         decoded = _decode_value(f, wire_type, value)
         if decoded is None or (f.scalar and not f.keep_zero and _zero(decoded)):

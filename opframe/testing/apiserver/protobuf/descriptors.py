@@ -12,6 +12,8 @@ Protobuf cannot tell an unset optional scalar from a zero one: Go writes every n
 field, zero or not, and only set pointer fields. Decoding therefore drops zero scalars as Go's
 ``omitempty`` JSON encoding does, except for the pointer fields listed in :data:`KEEP_ZERO`
 (``*int32``, ``*bool``, ``*string`` in the Go types), where zero is a value a client chose.
+A pointer ``*Time`` is absent when nil; a non-pointer ``Time`` is written (empty when zero)
+and is ``null`` in JSON.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ SCALARS = frozenset({"string", "int32", "int64", "bool", "bytes", "double", "flo
 
 # Pointer scalars of the Go types (k8s.io/api/*/v1/types.go): zero there is a set value.
 _POINTERS = {
-    "meta/v1.ObjectMeta": "deletionGracePeriodSeconds",
+    "meta/v1.ObjectMeta": "deletionGracePeriodSeconds deletionTimestamp",
     "meta/v1.ListMeta": "remainingItemCount",
     "meta/v1.OwnerReference": "controller blockOwnerDeletion",
     "meta/v1.DeleteOptions": "gracePeriodSeconds orphanDependents propagationPolicy "
@@ -83,12 +85,14 @@ _POINTERS = {
     "core/v1.ConfigMap": "immutable",
     "core/v1.Secret": "immutable",
     "core/v1.ContainerStatus": "started",
+    "core/v1.PodStatus": "startTime observedGeneration",
+    "core/v1.Taint": "timeAdded",
     "core/v1.TopologySpreadConstraint": "minDomains nodeAffinityPolicy nodeTaintsPolicy",
     "core/v1.Toleration": "tolerationSeconds",
     "core/v1.PodDNSConfigOption": "value",
     "core/v1.ReplicationControllerSpec": "replicas",
     "core/v1.VolumeMount": "recursiveReadOnly",
-    "core/v1.ContainerUser": "",
+    "core/v1.NodeRuntimeHandlerFeatures": "recursiveReadOnlyMounts userNamespaces",
     "apps/v1.DeploymentSpec": "replicas revisionHistoryLimit progressDeadlineSeconds",
     "apps/v1.DeploymentStatus": "collisionCount",
     "apps/v1.StatefulSetSpec": "replicas revisionHistoryLimit",
@@ -101,14 +105,15 @@ _POINTERS = {
     "batch/v1.JobSpec": "parallelism completions activeDeadlineSeconds backoffLimit "
     "backoffLimitPerIndex maxFailedIndexes ttlSecondsAfterFinished completionMode suspend "
     "podReplacementPolicy manualSelector managedBy",
-    "batch/v1.JobStatus": "ready terminating failedIndexes",
+    "batch/v1.JobStatus": "ready terminating failedIndexes startTime completionTime",
+    "batch/v1.CronJobStatus": "lastScheduleTime lastSuccessfulTime",
     "batch/v1.CronJobSpec": "startingDeadlineSeconds suspend successfulJobsHistoryLimit "
     "failedJobsHistoryLimit timeZone",
     "batch/v1.PodFailurePolicyOnExitCodesRequirement": "containerName",
     "batch/v1.SuccessPolicyRule": "succeededIndexes succeededCount",
     "policy/v1.PodDisruptionBudgetSpec": "unhealthyPodEvictionPolicy",
     "coordination/v1.LeaseSpec": "holderIdentity leaseDurationSeconds leaseTransitions "
-    "strategy preferredHolder",
+    "strategy preferredHolder acquireTime renewTime",
     "networking/v1.IngressSpec": "ingressClassName",
     "networking/v1.HTTPIngressPath": "pathType",
     "networking/v1.NetworkPolicyPort": "protocol endPort",
@@ -116,9 +121,9 @@ _POINTERS = {
     "networking/v1.IngressPortStatus": "error",
     "autoscaling/v1.HorizontalPodAutoscalerSpec": "minReplicas targetCPUUtilizationPercentage",
     "autoscaling/v1.HorizontalPodAutoscalerStatus": "observedGeneration "
-    "currentCPUUtilizationPercentage",
+    "currentCPUUtilizationPercentage lastScaleTime",
     "autoscaling/v2.HorizontalPodAutoscalerSpec": "minReplicas",
-    "autoscaling/v2.HorizontalPodAutoscalerStatus": "observedGeneration",
+    "autoscaling/v2.HorizontalPodAutoscalerStatus": "observedGeneration lastScaleTime",
     "autoscaling/v2.HPAScalingRules": "stabilizationWindowSeconds selectPolicy",
     "autoscaling/v2.MetricTarget": "averageUtilization",
     "autoscaling/v2.MetricValueStatus": "averageUtilization",
@@ -135,13 +140,149 @@ _POINTERS = {
     "admissionregistration/v1.Rule": "scope",
     "admissionregistration/v1.ValidatingAdmissionPolicySpec": "failurePolicy",
     "admissionregistration/v1.MatchResources": "matchPolicy",
-    "admissionregistration/v1.ValidatingAdmissionPolicyBindingSpec": "",
     "admissionregistration/v1.Validation": "reason",
     "authentication/v1.TokenRequestSpec": "expirationSeconds",
+    "apiextensions/v1.JSONSchemaProps": "maximum minimum maxLength minLength maxItems minItems "
+    "multipleOf maxProperties minProperties x-kubernetes-preserve-unknown-fields "
+    "x-kubernetes-list-type x-kubernetes-map-type",
+    "apiextensions/v1.CustomResourceDefinitionVersion": "deprecationWarning",
+    "apiextensions/v1.ServiceReference": "path port",
+    "apiextensions/v1.WebhookClientConfig": "url",
+    "apiextensions/v1.ValidationRule": "reason optionalOldSelf",
 }
 
-#: ``{qualified message: {json names}}`` whose zero values are kept when decoding.
-KEEP_ZERO: dict[str, frozenset[str]] = {m: frozenset(f.split()) for m, f in _POINTERS.items()}
+# Scalars whose JSON tag has no omitempty: Go's JSON always writes them, zero or not.
+_ALWAYS = {
+    "meta/v1.OwnerReference": "apiVersion kind name uid",
+    "meta/v1.Condition": "type status reason message",
+    "meta/v1.LabelSelectorRequirement": "key operator",
+    "meta/v1.APIResource": "name singularName namespaced kind",
+    "meta/v1.GroupVersionForDiscovery": "groupVersion version",
+    "meta/v1.ServerAddressByClientCIDR": "clientCIDR serverAddress",
+    "meta/v1.WatchEvent": "type",
+    "core/v1.Container": "name",
+    "core/v1.EphemeralContainerCommon": "name",
+    "core/v1.ContainerPort": "containerPort",
+    "core/v1.EnvVar": "name",
+    "core/v1.Volume": "name",
+    "core/v1.VolumeMount": "name mountPath",
+    "core/v1.VolumeDevice": "name devicePath",
+    "core/v1.KeyToPath": "key path",
+    "core/v1.ConfigMapKeySelector": "key",
+    "core/v1.SecretKeySelector": "key",
+    "core/v1.ObjectFieldSelector": "fieldPath",
+    "core/v1.ResourceFieldSelector": "resource",
+    "core/v1.ContainerStatus": "name ready restartCount image imageID",
+    "core/v1.ContainerStateTerminated": "exitCode",
+    "core/v1.LinuxContainerUser": "uid gid",
+    "core/v1.VolumeMountStatus": "name mountPath",
+    "core/v1.PodCondition": "type status",
+    "core/v1.NodeCondition": "type status",
+    "core/v1.NamespaceCondition": "type status",
+    "core/v1.PersistentVolumeClaimCondition": "type status",
+    "core/v1.ReplicationControllerCondition": "type status",
+    "core/v1.ServiceAccountTokenProjection": "path",
+    "core/v1.DownwardAPIVolumeFile": "path",
+    "core/v1.NodeAddress": "type address",
+    "core/v1.NodeSystemInfo": "machineID systemUUID bootID kernelVersion osImage "
+    "containerRuntimeVersion kubeletVersion kubeProxyVersion operatingSystem architecture",
+    "core/v1.AttachedVolume": "name devicePath",
+    "core/v1.DaemonEndpoint": "Port",
+    "core/v1.ServicePort": "port",
+    "core/v1.EndpointAddress": "ip",
+    "core/v1.EndpointPort": "port",
+    "core/v1.PodIP": "ip",
+    "core/v1.HostIP": "ip",
+    "core/v1.Taint": "key effect",
+    "core/v1.NodeSelectorRequirement": "key operator",
+    "core/v1.PodAffinityTerm": "topologyKey",
+    "core/v1.WeightedPodAffinityTerm": "weight",
+    "core/v1.PreferredSchedulingTerm": "weight",
+    "core/v1.TopologySpreadConstraint": "maxSkew topologyKey whenUnsatisfiable",
+    "core/v1.HTTPHeader": "name value",
+    "core/v1.Sysctl": "name value",
+    "core/v1.PodReadinessGate": "conditionType",
+    "core/v1.PodSchedulingGate": "name",
+    "core/v1.PodOS": "name",
+    "core/v1.ContainerResizePolicy": "resourceName restartPolicy",
+    "core/v1.ResourceClaim": "name",
+    "core/v1.ResourceStatus": "name",
+    "core/v1.ResourceHealth": "resourceID",
+    "core/v1.SeccompProfile": "type",
+    "core/v1.AppArmorProfile": "type",
+    "core/v1.PortStatus": "port protocol",
+    "core/v1.Event": "reportingComponent reportingInstance",
+    "core/v1.ScopedResourceSelectorRequirement": "scopeName operator",
+    "core/v1.LimitRangeItem": "type",
+    "core/v1.ReplicationControllerStatus": "replicas",
+    "core/v1.NodeRuntimeHandler": "name",
+    "apps/v1.StatefulSetStatus": "replicas",
+    "apps/v1.ReplicaSetStatus": "replicas",
+    "apps/v1.DaemonSetStatus": "currentNumberScheduled numberMisscheduled "
+    "desiredNumberScheduled numberReady",
+    "apps/v1.DeploymentCondition": "type status",
+    "apps/v1.StatefulSetCondition": "type status",
+    "apps/v1.ReplicaSetCondition": "type status",
+    "apps/v1.DaemonSetCondition": "type status",
+    "apps/v1.ControllerRevision": "revision",
+    "batch/v1.JobCondition": "type status",
+    "batch/v1.PodFailurePolicyRule": "action",
+    "batch/v1.PodFailurePolicyOnExitCodesRequirement": "operator",
+    "batch/v1.PodFailurePolicyOnPodConditionsPattern": "type status",
+    "batch/v1.CronJobSpec": "schedule",
+    "policy/v1.PodDisruptionBudgetStatus": "disruptionsAllowed currentHealthy desiredHealthy "
+    "expectedPods",
+    "rbac/v1.Subject": "kind name",
+    "rbac/v1.RoleRef": "apiGroup kind name",
+    "events/v1.EventSeries": "count",
+    "networking/v1.IPBlock": "cidr",
+    "networking/v1.IngressServiceBackend": "name",
+    "autoscaling/v1.HorizontalPodAutoscalerSpec": "maxReplicas",
+    "autoscaling/v1.HorizontalPodAutoscalerStatus": "currentReplicas desiredReplicas",
+    "autoscaling/v1.ScaleStatus": "replicas",
+    "autoscaling/v1.CrossVersionObjectReference": "kind name",
+    "autoscaling/v2.HorizontalPodAutoscalerSpec": "maxReplicas",
+    "autoscaling/v2.HorizontalPodAutoscalerStatus": "desiredReplicas",
+    "autoscaling/v2.CrossVersionObjectReference": "kind name",
+    "autoscaling/v2.MetricSpec": "type",
+    "autoscaling/v2.MetricStatus": "type",
+    "autoscaling/v2.MetricTarget": "type",
+    "autoscaling/v2.MetricIdentifier": "name",
+    "autoscaling/v2.ResourceMetricSource": "name",
+    "autoscaling/v2.ResourceMetricStatus": "name",
+    "autoscaling/v2.ContainerResourceMetricSource": "name container",
+    "autoscaling/v2.ContainerResourceMetricStatus": "name container",
+    "autoscaling/v2.HPAScalingPolicy": "type value periodSeconds",
+    "autoscaling/v2.HorizontalPodAutoscalerCondition": "type status",
+    "discovery/v1.EndpointSlice": "addressType",
+    "discovery/v1.ForZone": "name",
+    "storage/v1.StorageClass": "provisioner",
+    "storage/v1.TopologySelectorLabelRequirement": "key",
+    "admissionregistration/v1.ValidatingWebhook": "name",
+    "admissionregistration/v1.MutatingWebhook": "name",
+    "admissionregistration/v1.ServiceReference": "namespace name",
+    "admissionregistration/v1.MatchCondition": "name expression",
+    "admissionregistration/v1.Validation": "expression",
+    "admissionregistration/v1.Variable": "name expression",
+    "admissionregistration/v1.AuditAnnotation": "key valueExpression",
+    "authentication/v1.TokenRequestStatus": "token",
+    "authorization/v1.SubjectAccessReviewStatus": "allowed",
+    "authorization/v1.SubjectRulesReviewStatus": "incomplete",
+    "apiextensions/v1.CustomResourceDefinitionVersion": "name served storage",
+    "apiextensions/v1.CustomResourceDefinitionNames": "plural kind",
+    "apiextensions/v1.CustomResourceDefinitionCondition": "type status",
+    "apiextensions/v1.CustomResourceColumnDefinition": "name type jsonPath",
+    "apiextensions/v1.ServiceReference": "namespace name",
+    "apiextensions/v1.ValidationRule": "rule",
+    "apiextensions/v1.SelectableField": "jsonPath",
+}
+
+#: ``{qualified message: {json names}}`` whose zero values are kept when decoding: pointer
+#: fields and fields Go's JSON writes even when zero.
+KEEP_ZERO: dict[str, frozenset[str]] = {
+    m: frozenset(_POINTERS.get(m, "").split()) | frozenset(_ALWAYS.get(m, "").split())
+    for m in {*_POINTERS, *_ALWAYS}
+}
 
 
 @dataclass(frozen=True)
