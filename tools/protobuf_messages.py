@@ -46,10 +46,20 @@ INLINE = {"localObjectReference", "ephemeralContainerCommon", "persistentVolumeS
 ADDITIONS = {
     "core/v1": {
         "PodSpec": ["hostnameOverride=41:string"],
-        "PodStatus": ["observedGeneration=17:int64"],
+        "PodStatus": ["observedGeneration=17:int64", "allocatedResources=19:{quantity.Quantity}",
+                      "resources=20:ResourceRequirements"],
         "EnvVarSource": ["fileKeyRef=5:FileKeySelector"],
         "FileKeySelector": ["volumeName=1:string", "path=2:string", "key=3:string",
                             "optional=4:bool"],
+        "Container": ["restartPolicyRules=25:[ContainerRestartRule]"],
+        "EphemeralContainerCommon": ["restartPolicyRules=25:[ContainerRestartRule]"],
+        "ContainerRestartRule": ["action=1:string", "exitCodes=2:ContainerRestartRuleOnExitCodes"],
+        "ContainerRestartRuleOnExitCodes": ["operator=1:string", "values=2:[int32]"],
+        "ContainerStatus": ["stopSignal=15:string"],
+        "NodeFeatures": ["containerUlimits=2:bool"],
+        "NodeStatus": ["declaredFeatures=14:[string]"],
+        "NodeSystemInfo": ["swap=11:NodeSwapStatus"],
+        "NodeSwapStatus": ["capacity=1:int64"],
     },
 }  # fmt: skip
 HEADER = """\

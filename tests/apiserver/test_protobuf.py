@@ -366,3 +366,39 @@ async def test_stored_objects_read_as_protobuf_equal_their_json(
     _, ctype, as_pb = await _call(api_server_http, "GET", path, accept=PB)
     assert ctype == PB
     assert protobuf.decode_object(as_pb) == yaml.safe_load(as_json)
+
+
+async def test_an_eviction_can_be_posted_as_protobuf(api_server_http: ApiServer) -> None:
+    """kubectl drain posts policy/v1 Evictions with its typed (protobuf) client."""
+    ns = "/api/v1/namespaces/default"
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+    await _call(api_server_http, "POST", f"{ns}/serviceaccounts", _pb(sa), PB)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "evicted"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
+    status, _, _ = await _call(api_server_http, "POST", f"{ns}/pods", _pb(pod), PB)
+    assert status == 201
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": "evicted", "namespace": "default"},
+    }
+    status, ctype, raw = await _call(
+        api_server_http, "POST", f"{ns}/pods/evicted/eviction", _pb(eviction), PB, accept=PB
+    )
+    assert (status, ctype) == (201, PB)
+    assert protobuf.decode_object(raw)["status"] == "Success"
+
+
+async def test_a_delete_accepts_protobuf_delete_options(api_server_http: ApiServer) -> None:
+    path = "/api/v1/namespaces/default/configmaps"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gone"}}
+    await _call(api_server_http, "POST", path, _pb(cm), PB)
+    options = {"apiVersion": "meta.k8s.io/v1", "kind": "DeleteOptions", "dryRun": ["All"]}
+    status, _, _ = await _call(api_server_http, "DELETE", f"{path}/gone", _pb(options), PB)
+    assert status == 200
+    status, _, _ = await _call(api_server_http, "GET", f"{path}/gone")
+    assert status == 200  # dryRun from the protobuf body was honoured
