@@ -11,6 +11,7 @@ whose object is enveloped).
 from __future__ import annotations
 
 import base64
+import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -402,3 +403,106 @@ async def test_a_delete_accepts_protobuf_delete_options(api_server_http: ApiServ
     assert status == 200
     status, _, _ = await _call(api_server_http, "GET", f"{path}/gone")
     assert status == 200  # dryRun from the protobuf body was honoured
+
+
+# -- cross-check with the official protobuf runtime ----------------------------------------------
+
+# Fields our table has that kubectl 1.32's descriptors do not (added to the API since).
+NEWER_THAN_KUBECTL = {
+    ("k8s.io.api.core.v1.PodSpec", 41),
+    ("k8s.io.api.core.v1.PodStatus", 17),
+    ("k8s.io.api.core.v1.PodStatus", 19),
+    ("k8s.io.api.core.v1.PodStatus", 20),
+    ("k8s.io.api.core.v1.EnvVarSource", 5),
+    ("k8s.io.api.core.v1.Container", 25),
+    ("k8s.io.api.core.v1.ContainerStatus", 15),
+    ("k8s.io.api.core.v1.NodeFeatures", 2),
+    ("k8s.io.api.core.v1.NodeStatus", 14),
+    ("k8s.io.api.core.v1.NodeSystemInfo", 11),
+}
+
+
+def _kubectl_pool() -> Any:
+    """A descriptor pool of the k8s.io messages compiled into the kubectl binary."""
+    import zlib
+
+    descriptor_pb2 = pytest.importorskip("google.protobuf.descriptor_pb2")
+    descriptor_pool = pytest.importorskip("google.protobuf.descriptor_pool")
+    binary = Path(shutil.which("kubectl") or "/nonexistent")
+    if not binary.exists():
+        pytest.skip("kubectl is not on PATH")
+    data = binary.read_bytes()
+    files: dict[str, Any] = {}
+    i = data.find(b"\x1f\x8b\x08")
+    while i >= 0:
+        try:
+            raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[i : i + 4_000_000])
+            fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
+            if fd.name.startswith("k8s.io/") and fd.message_type:
+                files[fd.name] = fd
+        except Exception:  # not a gzipped descriptor: keep scanning
+            pass
+        i = data.find(b"\x1f\x8b\x08", i + 3)
+    pool = descriptor_pool.DescriptorPool()
+    added: set[str] = set()
+
+    def add(fd: Any) -> None:
+        if fd.name in added:
+            return
+        deps = [d for d in fd.dependency if d in files]
+        for d in deps:
+            add(files[d])
+        copy = descriptor_pb2.FileDescriptorProto()
+        copy.CopyFrom(fd)
+        del copy.dependency[:]
+        copy.dependency.extend(deps)
+        pool.Add(copy)
+        added.add(fd.name)
+
+    for fd in files.values():
+        add(fd)
+    return pool
+
+
+def _unknown_fields(msg: Any) -> set[tuple[str, int]]:
+    from google.protobuf.unknown_fields import UnknownFieldSet
+
+    found = {(msg.DESCRIPTOR.full_name, f.field_number) for f in UnknownFieldSet(msg)}
+    for field, value in msg.ListFields():
+        if field.type != field.TYPE_MESSAGE:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            items = [v for v in value.values() if hasattr(v, "ListFields")]
+        elif getattr(field, "is_repeated", False) or getattr(field, "label", 1) == 3:
+            items = list(value)
+        else:
+            items = [value]
+        for item in items:
+            found |= _unknown_fields(item)
+    return found
+
+
+_PACKAGES = {"meta/v1": "k8s.io.apimachinery.pkg.apis.meta.v1"}
+
+
+@pytest.fixture(scope="module")
+def kubectl_pool() -> Any:
+    return _kubectl_pool()
+
+
+@pytest.mark.parametrize(
+    "doc", [d for d in SAMPLES if "apiextensions" not in d["apiVersion"]], ids=_sample_id
+)
+def test_the_official_runtime_reads_our_bytes_with_kubectls_descriptors(
+    kubectl_pool: Any, doc: dict[str, Any]
+) -> None:
+    """Every field we write has the number and wire type of kubectl's own descriptors: the
+    google.protobuf runtime parses it into a known field (an independent check of the table)."""
+    message_factory = pytest.importorskip("google.protobuf.message_factory")
+    msg = message_for(doc["apiVersion"], doc["kind"])
+    assert msg is not None
+    section, _, name = msg.name.partition(".")
+    package = _PACKAGES.get(section, "k8s.io.api." + section.replace("/", "."))
+    cls = message_factory.GetMessageClass(kubectl_pool.FindMessageTypeByName(f"{package}.{name}"))
+    parsed = cls.FromString(protobuf.codec.encode_message(msg, doc))
+    assert _unknown_fields(parsed) <= NEWER_THAN_KUBECTL
