@@ -19,6 +19,7 @@ calls:
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -49,6 +50,8 @@ __all__ = [
     "watch_response",
     "watch_wanted",
 ]
+
+log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 WATCH_MEDIA_TYPE = MEDIA_TYPE + ";stream=watch"
@@ -130,7 +133,13 @@ def respond(request: web.Request, resp: web.StreamResponse) -> web.StreamRespons
         return resp
     if not encodable(obj):
         return resp
-    resp.body = encode_object(obj)
+    try:
+        encoded = encode_object(obj)
+    except ProtobufError as e:
+        # A stored value the Go type could not hold: answer in JSON rather than fail.
+        log.warning("answering %s %s in JSON, not protobuf: %s", request.method, request.path, e)
+        return resp
+    resp.body = encoded
     resp.content_type = MEDIA_TYPE
     return resp
 

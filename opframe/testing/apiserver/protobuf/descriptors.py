@@ -218,7 +218,7 @@ _ALWAYS = {
     "core/v1.LimitRangeItem": "type",
     "core/v1.ReplicationControllerStatus": "replicas",
     "core/v1.NodeRuntimeHandler": "name",
-    "apps/v1.StatefulSetStatus": "replicas",
+    "apps/v1.StatefulSetStatus": "replicas availableReplicas",
     "apps/v1.ReplicaSetStatus": "replicas",
     "apps/v1.DaemonSetStatus": "currentNumberScheduled numberMisscheduled "
     "desiredNumberScheduled numberReady",
