@@ -548,3 +548,25 @@ def test_negotiation_picks_the_first_served_clause(accept: str, expected: bool) 
     """negotiate.go: clauses by q, then order; the first the endpoint serves wins; wildcards
     mean the server's first type (JSON); a conversion (as=Table) is not served as protobuf."""
     assert protobuf.prefers_protobuf(accept) is expected
+
+
+KUBECTL_BODIES = list(
+    yaml.safe_load_all((Path(__file__).parent / "protobuf_kubectl_bodies.yaml").read_text())
+)
+
+
+def _without_nulls(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _without_nulls(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_without_nulls(v) for v in obj]
+    return obj
+
+
+@pytest.mark.parametrize("case", KUBECTL_BODIES, ids=lambda c: c["command"])
+def test_decodes_what_kubectl_sends_as_kubectl_prints_it(case: dict[str, Any]) -> None:
+    """kubectl's protobuf body decodes to the object kubectl itself prints as JSON for the same
+    command (``--dry-run=client -o json``); nulls aside (Go writes a nil list without
+    omitempty as null, we leave it out)."""
+    decoded = protobuf.decode_object(base64.b64decode(case["protobuf"]))
+    assert _without_nulls(decoded) == _without_nulls(case["dryRunJson"])
