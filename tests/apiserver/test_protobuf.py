@@ -10,7 +10,9 @@ whose object is enveloped).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import shutil
 import struct
 from pathlib import Path
@@ -570,3 +572,47 @@ def test_decodes_what_kubectl_sends_as_kubectl_prints_it(case: dict[str, Any]) -
     omitempty as null, we leave it out)."""
     decoded = protobuf.decode_object(base64.b64decode(case["protobuf"]))
     assert _without_nulls(decoded) == _without_nulls(case["dryRunJson"])
+
+
+# -- kubectl (Go) reads what we encode -------------------------------------------------------------
+
+CREATES = [
+    ("namespace", "pb-x"),
+    ("configmap", "pb-c", "--from-literal=a=1", "--from-literal=empty="),
+    ("secret", "generic", "pb-s", "--from-literal=p=q"),
+    ("deployment", "pb-d", "--image=nginx:1.25", "--replicas=0", "--port=80"),
+    ("serviceaccount", "pb-sa"),
+    ("role", "pb-r", "--verb=get,list", "--resource=pods,deployments.apps"),
+    ("rolebinding", "pb-rb", "--role=pb-r", "--user=jane"),
+    ("clusterrole", "pb-cr", "--verb=get", "--non-resource-url=/metrics"),
+    ("clusterrolebinding", "pb-crb", "--clusterrole=pb-cr", "--group=devs"),
+    ("pdb", "pb-p", "--selector=a=b", "--max-unavailable=25%"),
+    ("service", "clusterip", "pb-svc", "--tcp=80:8080"),
+]
+
+
+@pytest.mark.kubectl
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+@pytest.mark.parametrize("args", CREATES, ids=lambda a: "-".join(a[:2]))
+async def test_kubectl_reads_our_protobuf_answer_as_our_json(
+    api_server: ApiServer, args: tuple[str, ...]
+) -> None:
+    """``kubectl create -o json`` prints the protobuf answer as Go decoded it; it must equal
+    ``kubectl get -o json`` of the same object, which is read as JSON."""
+
+    async def kubectl(*argv: str) -> Any:
+        proc = await asyncio.create_subprocess_exec(
+            "kubectl", "--kubeconfig", str(api_server.kubeconfig), *argv,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        return json.loads(out)
+
+    created = await kubectl("create", *args, "-o", "json")
+    kind, name = created["kind"].lower(), created["metadata"]["name"]
+    namespace = (
+        ["-n", created["metadata"]["namespace"]] if "namespace" in created["metadata"] else []
+    )
+    assert created == await kubectl("get", kind, name, *namespace, "-o", "json")
