@@ -270,7 +270,8 @@ async def test_errors_are_protobuf_status_objects(api_server_http: ApiServer) ->
 async def test_custom_resources_are_answered_in_json_even_to_protobuf_clients(
     api_server_http: ApiServer,
 ) -> None:
-    """Custom resources have no protobuf serializer: negotiation falls back to JSON."""
+    """Custom resources have no protobuf serializer (apiextensions-apiserver
+    customresource_handler.go): JSON when the client also accepts it, else 406."""
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -300,6 +301,12 @@ async def test_custom_resources_are_answered_in_json_even_to_protobuf_clients(
     path = "/apis/pb.example.com/v1/namespaces/default/gadgets"
     _, ctype, _ = await _call(api_server_http, "GET", path, accept=f"{PB}, application/json")
     assert ctype == "application/json"
+    status, ctype, raw = await _call(api_server_http, "GET", path, accept=PB)
+    assert (status, ctype) == (406, "application/json")
+    assert yaml.safe_load(raw)["message"].endswith(
+        "Available representations: application/json, application/yaml, "
+        "application/json;stream=watch"
+    )
 
 
 async def test_the_415_lists_only_the_accepted_media_types(api_server_http: ApiServer) -> None:

@@ -24,8 +24,9 @@ from typing import Any
 
 from aiohttp import web
 
-from opframe.testing.apiserver.errors import bad_request
+from opframe.testing.apiserver.errors import StatusError, bad_request
 from opframe.testing.apiserver.protobuf.codec import ProtobufError
+from opframe.testing.apiserver.protobuf.descriptors import built_in_group
 from opframe.testing.apiserver.protobuf.envelope import (
     decode_object,
     decode_watch_events,
@@ -132,6 +133,8 @@ def respond(request: web.Request, resp: web.StreamResponse) -> web.StreamRespons
     except ValueError:
         return resp
     if not encodable(obj):
+        if _custom_resource(obj) and not _accepts_json(request.headers.get("Accept", "")):
+            return _not_acceptable_for_custom_resources()
         return resp
     try:
         encoded = encode_object(obj)
@@ -142,6 +145,32 @@ def respond(request: web.Request, resp: web.StreamResponse) -> web.StreamRespons
     resp.body = encoded
     resp.content_type = MEDIA_TYPE
     return resp
+
+
+def _custom_resource(obj: Any) -> bool:
+    api_version = obj.get("apiVersion") if isinstance(obj, dict) else None
+    return isinstance(api_version, str) and not built_in_group(api_version)
+
+
+def _accepts_json(accept: str) -> bool:
+    """Whether a clause of ``accept`` names a type custom resources are served in."""
+    served = ("application/json", "application/yaml", "application/*", "*/*")
+    return any(media in served and "as" not in opts for media, opts in _clauses(accept))
+
+
+def _not_acceptable_for_custom_resources() -> web.Response:
+    """The 406 of a custom resource asked for in protobuf only: the CRD handler serves JSON and
+    YAML (apiextensions-apiserver customresource_handler.go: "not supporting protobuf")."""
+    error = StatusError(
+        406,
+        "NotAcceptable",
+        "406: Not Acceptable\n\nAvailable representations: application/json, application/yaml, "
+        "application/json;stream=watch",
+        {},
+    )
+    return web.Response(
+        status=406, body=json.dumps(error.body()).encode(), content_type="application/json"
+    )
 
 
 def watch_wanted(request: web.Request, custom: bool) -> bool:

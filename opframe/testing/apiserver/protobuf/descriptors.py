@@ -22,7 +22,16 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["KEEP_ZERO", "SCALARS", "Field", "Message", "message", "message_for", "section_for"]
+__all__ = [
+    "KEEP_ZERO",
+    "SCALARS",
+    "Field",
+    "Message",
+    "built_in_group",
+    "message",
+    "message_for",
+    "section_for",
+]
 
 SCALARS = frozenset({"string", "int32", "int64", "bool", "bytes", "double", "float"})
 
@@ -364,6 +373,17 @@ def section_for(api_version: str) -> str:
     if not group:
         return f"core/{version}"
     return f"{group.split('.', 1)[0]}/{version}"
+
+
+@functools.cache
+def _sections() -> frozenset[str]:
+    return frozenset(name.rpartition(".")[0] for name in _table())
+
+
+def built_in_group(api_version: str) -> bool:
+    """Whether ``api_version`` names a group version the table has messages for (custom
+    resources' groups have none)."""
+    return section_for(api_version) in _sections() or api_version == "meta.k8s.io/v1"
 
 
 def message_for(api_version: str, kind: str) -> Message | None:
