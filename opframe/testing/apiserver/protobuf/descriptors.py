@@ -100,6 +100,7 @@ _POINTERS = {
     "core/v1.Taint": "timeAdded",
     "core/v1.TopologySpreadConstraint": "minDomains nodeAffinityPolicy nodeTaintsPolicy",
     "core/v1.Toleration": "tolerationSeconds",
+    "core/v1.Lifecycle": "stopSignal",
     "core/v1.PodDNSConfigOption": "value",
     "core/v1.ReplicationControllerSpec": "replicas",
     "core/v1.VolumeMount": "recursiveReadOnly",
@@ -227,6 +228,8 @@ _ALWAYS = {
     "core/v1.LimitRangeItem": "type",
     "core/v1.ReplicationControllerStatus": "replicas",
     "core/v1.NodeRuntimeHandler": "name",
+    "core/v1.PodExtendedResourceClaimStatus": "resourceClaimName",
+    "core/v1.ContainerExtendedResourceRequest": "containerName resourceName requestName",
     "apps/v1.StatefulSetStatus": "replicas availableReplicas",
     "apps/v1.ReplicaSetStatus": "replicas",
     "apps/v1.DaemonSetStatus": "currentNumberScheduled numberMisscheduled "
