@@ -451,3 +451,13 @@ def test_negotiation_picks_the_first_served_clause(accept: str, expected: bool) 
     """negotiate.go: clauses by q, then order; the first the endpoint serves wins; wildcards
     mean the server's first type (JSON); a conversion (as=Table) is not served as protobuf."""
     assert protobuf.prefers_protobuf(accept) is expected
+
+
+def test_a_map_entry_without_a_value_holds_the_zero_value() -> None:
+    """Go omits a zero map value's field from the entry; it decodes as the type's zero."""
+    limits = wire.field_bytes(1, wire.field_bytes(1, b"cpu"))
+    assert protobuf.codec.decode_message(message("core/v1.ResourceRequirements"), limits) == {
+        "limits": {"cpu": "0"}
+    }
+    data = wire.field_bytes(2, wire.field_bytes(1, b"k"))
+    assert protobuf.codec.decode_message(message("core/v1.ConfigMap"), data) == {"data": {"k": ""}}
