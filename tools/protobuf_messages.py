@@ -42,7 +42,7 @@ SCALAR = {9: "string", 5: "int32", 3: "int64", 8: "bool", 12: "bytes", 1: "doubl
 # Embedded Go structs (``json:",inline"``): their proto field is inlined into the parent's JSON.
 INLINE = {"localObjectReference", "ephemeralContainerCommon", "persistentVolumeSource", "handler",
           "volumeSource", "ingressRuleValue", "ruleWithOperations", "rule"}  # fmt: skip
-# Fields newer than kubectl 1.32's descriptors (staging/src/k8s.io/api/core/v1/generated.proto).
+# Fields newer than kubectl 1.32's descriptors, read from the current generated.proto files.
 ADDITIONS = {
     "core/v1": {
         "PodSpec": ["hostnameOverride=41:string"],
@@ -67,6 +67,11 @@ ADDITIONS = {
         "NodeStatus": ["declaredFeatures=14:[string]"],
         "NodeSystemInfo": ["swap=11:NodeSwapStatus"],
         "NodeSwapStatus": ["capacity=1:int64"],
+    },
+    # staging/src/k8s.io/api/apps/v1/generated.proto
+    "apps/v1": {
+        "DeploymentStatus": ["terminatingReplicas=9:int32"],
+        "ReplicaSetStatus": ["terminatingReplicas=7:int32"],
     },
 }  # fmt: skip
 HEADER = """\

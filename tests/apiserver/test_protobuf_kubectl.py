@@ -43,6 +43,8 @@ NEWER_THAN_KUBECTL = {
     ("k8s.io.api.core.v1.PodStatus", 18),
     ("k8s.io.api.core.v1.PodCondition", 7),
     ("k8s.io.api.core.v1.Lifecycle", 3),
+    ("k8s.io.api.apps.v1.DeploymentStatus", 9),
+    ("k8s.io.api.apps.v1.ReplicaSetStatus", 7),
     ("k8s.io.api.core.v1.EnvVarSource", 5),
     ("k8s.io.api.core.v1.Container", 25),
     ("k8s.io.api.core.v1.ContainerStatus", 15),
