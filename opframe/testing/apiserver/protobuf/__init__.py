@@ -8,7 +8,8 @@ calls:
 
 - :func:`decode_request`: a protobuf create/update body into a JSON-shaped dict;
 - :func:`respond`: a JSON answer re-encoded as protobuf when content negotiation picks it;
-- :func:`watch_wanted` / :func:`watch_frames`: the length-prefixed protobuf watch stream.
+- :func:`watch_response`: a watch stream that writes length-prefixed protobuf frames when
+  negotiated (callers keep writing JSON event lines).
 
     >>> body = encode_object({"apiVersion": "v1", "kind": "ConfigMap",
     ...                       "metadata": {"name": "c"}, "data": {"k": "v"}})
