@@ -268,11 +268,15 @@ class _Sync:
         await self.ctx.recorder.normal(Deployment.model_validate(self.d), reason, message)
 
     async def _set_deployment_revision(self, revision: str) -> None:
+        """``SetDeploymentRevision``, written through ``/status`` as the real controller does
+        (an annotation change on the main resource would bump the generation)."""
         annotations = self.d["metadata"].get("annotations") or {}
         if annotations.get(ro.REVISION) == revision:
             return
         patch = {"metadata": {"annotations": {ro.REVISION: revision}}}
-        updated = await self.ctx.client.patch(Deployment, self.name, patch, namespace=self.ns)
+        updated = await self.ctx.client.patch_status(
+            Deployment, self.name, patch, namespace=self.ns
+        )
         self.d["metadata"] = body(updated)["metadata"]
 
     async def _write_status(self, status: Obj) -> None:
