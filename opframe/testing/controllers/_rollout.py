@@ -75,18 +75,23 @@ def fenceposts(deployment: Obj) -> tuple[int, int]:
     return surge, unavailable
 
 
+def _semantic(value: object) -> object:
+    """A value as ``apiequality.Semantic`` compares it: null, empty map and empty list are
+    the same as absent (kubectl sends ``creationTimestamp: null`` in templates)."""
+    if isinstance(value, dict):
+        out = {k: _semantic(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_semantic(v) for v in value]
+    return value
+
+
 def template_equal(a: Obj, b: Obj) -> bool:
-    """Pod templates equal but for the ``pod-template-hash`` label (``EqualIgnoreHash``)."""
+    """Pod templates semantically equal but for ``pod-template-hash`` (``EqualIgnoreHash``)."""
     a, b = copy.deepcopy(a), copy.deepcopy(b)
     for t in (a, b):
-        labels = (t.get("metadata") or {}).get("labels")
-        if labels is not None:
-            labels.pop(DEFAULT_UNIQUE_LABEL, None)
-            if not labels:
-                t["metadata"].pop("labels")
-        if t.get("metadata") == {}:
-            t.pop("metadata")
-    return a == b
+        ((t.get("metadata") or {}).get("labels") or {}).pop(DEFAULT_UNIQUE_LABEL, None)
+    return _semantic(a) == _semantic(b)
 
 
 def new_rs_replicas(deployment: Obj, all_rs: list[Obj], new_rs: Obj) -> int:
