@@ -38,6 +38,7 @@ from opframe.testing.controllers.deployment import deployment_controller
 from opframe.testing.controllers.endpoints import endpoints_controller
 from opframe.testing.controllers.replicaset import replicaset_controller
 from opframe.testing.controllers.serviceaccount import serviceaccount_controller
+from opframe.testing.controllers.statefulset import statefulset_controller
 
 if TYPE_CHECKING:
     from opframe.cache import Cache
@@ -48,16 +49,22 @@ __all__ = ["CONTROLLERS", "ControllerManager", "served_resources"]
 
 log = logging.getLogger("opframe.testing.controllers")
 
-Factory = Callable[["Cache"], "Controller[Any]"]
+Factory = Callable[["Cache", frozenset[str]], "Controller[Any]"]
+"""Makes a controller from the manager's cache and the resources the server serves."""
 
 #: Each controller: its name, its factory, and the resources (``group/plural``) it needs.
 CONTROLLERS: tuple[tuple[str, Factory, frozenset[str]], ...] = (
-    ("serviceaccount", serviceaccount_controller,
+    ("serviceaccount", lambda cache, _: serviceaccount_controller(cache),
      frozenset({"/namespaces", "/serviceaccounts"})),
-    ("endpoints", endpoints_controller, frozenset({"/services", "/pods", "/endpoints"})),
-    ("replicaset", replicaset_controller, frozenset({"apps/replicasets", "/pods"})),
-    ("deployment", deployment_controller,
+    ("endpoints", lambda cache, _: endpoints_controller(cache),
+     frozenset({"/services", "/pods", "/endpoints"})),
+    ("replicaset", lambda cache, _: replicaset_controller(cache),
+     frozenset({"apps/replicasets", "/pods"})),
+    ("deployment", lambda cache, _: deployment_controller(cache),
      frozenset({"apps/deployments", "apps/replicasets", "/pods"})),
+    ("statefulset", lambda cache, served: statefulset_controller(
+        cache, revisions="apps/controllerrevisions" in served),
+     frozenset({"apps/statefulsets", "/pods", "/persistentvolumeclaims"})),
 )  # fmt: skip
 
 _GROUP_VERSIONS = ("/api/v1", "/apis/apps/v1", "/apis/batch/v1", "/apis/discovery.k8s.io/v1")
@@ -106,7 +113,7 @@ class ControllerManager:
             if self._only is not None and name not in self._only:
                 continue
             if needs <= served:
-                manager.add(factory(manager.cache))
+                manager.add(factory(manager.cache, served))
                 running.append(name)
             else:
                 log.info("controller %s not started: %s not served", name,
