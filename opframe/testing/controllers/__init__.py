@@ -36,6 +36,7 @@ from opframe.manager import Manager
 from opframe.testing._startup import start_until_ready
 from opframe.testing.controllers.deployment import deployment_controller
 from opframe.testing.controllers.endpoints import endpoints_controller
+from opframe.testing.controllers.job import job_controller
 from opframe.testing.controllers.replicaset import replicaset_controller
 from opframe.testing.controllers.serviceaccount import serviceaccount_controller
 from opframe.testing.controllers.statefulset import statefulset_controller
@@ -62,6 +63,7 @@ CONTROLLERS: tuple[tuple[str, Factory, frozenset[str]], ...] = (
      frozenset({"apps/replicasets", "/pods"})),
     ("deployment", lambda cache, _: deployment_controller(cache),
      frozenset({"apps/deployments", "apps/replicasets", "/pods"})),
+    ("job", lambda cache, _: job_controller(cache), frozenset({"batch/jobs", "/pods"})),
     ("statefulset", lambda cache, served: statefulset_controller(
         cache, revisions="apps/controllerrevisions" in served),
      frozenset({"apps/statefulsets", "/pods", "/persistentvolumeclaims"})),
