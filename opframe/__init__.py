@@ -15,7 +15,7 @@ A minimal operator::
         ...
 
     async def main() -> None:
-        client = await Client.from_kubeconfig()
+        client = await Client.default()     # kubeconfig, or the pod's service account
         manager = Manager(client)
         manager.add(Controller(for_=Web, reconciler=reconcile))
         await manager.run()
@@ -26,7 +26,7 @@ from __future__ import annotations
 from opframe.cache import INDEX_NAMESPACE, INDEX_OWNER, Cache, Informer, Store
 from opframe.client import ApiConnectionError, Client, PatchType, RetryPolicy
 from opframe.conditions import get_condition, is_false, is_true, remove_condition, set_condition
-from opframe.controller import Controller
+from opframe.controller import Controller, RunningController
 from opframe.crd import crd_for, crd_yaml, crds_for, install_crds
 from opframe.dynamic import DynamicResource, dynamic_kind
 from opframe.errors import (
@@ -48,6 +48,7 @@ from opframe.errors import (
     Unauthorized,
 )
 from opframe.events import EventRecorder
+from opframe.fencing import NotLeader
 from opframe.finalizers import ensure_finalizer, finalize, has_finalizer, remove_finalizer
 from opframe.handlers import enqueue_for_object, enqueue_for_owner, enqueue_mapped
 from opframe.kinds import (
@@ -98,6 +99,7 @@ from opframe.reconcile import (
     Reconciler,
     Result,
 )
+from opframe.reflector import Reflector, ResourceEvent, reflect
 from opframe.resource import (
     Condition,
     Conditions,
@@ -111,8 +113,7 @@ from opframe.resource import (
     Time,
     resource_info,
 )
-from opframe.watch import Backoff, Watcher, WatchStats, watch
-from opframe.watch import Event as WatchEvent
+from opframe.watch import Backoff, Change, Watcher, WatcherEvent, WatchStats, watch
 
 __version__ = "0.1.0"
 
@@ -126,6 +127,7 @@ __all__ = [
     "Backoff",
     "BadRequest",
     "Cache",
+    "Change",
     "Client",
     "Condition",
     "Conditions",
@@ -155,6 +157,7 @@ __all__ = [
     "Namespace",
     "Node",
     "NotFound",
+    "NotLeader",
     "ObjectMeta",
     "ObjectRef",
     "OpframeError",
@@ -168,11 +171,14 @@ __all__ = [
     "Reason",
     "ReasonSource",
     "Reconciler",
+    "Reflector",
     "Resource",
+    "ResourceEvent",
     "ResourceInfo",
     "ResourceList",
     "Result",
     "RetryPolicy",
+    "RunningController",
     "SchemaError",
     "Secret",
     "ServerError",
@@ -184,9 +190,9 @@ __all__ = [
     "Time",
     "TooManyRequests",
     "Unauthorized",
-    "WatchEvent",
     "WatchStats",
     "Watcher",
+    "WatcherEvent",
     "WorkQueue",
     "__version__",
     "all_of",
@@ -214,6 +220,7 @@ __all__ = [
     "not_",
     "owner_reference_for",
     "predicate",
+    "reflect",
     "remove_condition",
     "remove_finalizer",
     "resource_info",

@@ -11,8 +11,9 @@ from opframe.client import Client
 from opframe.errors import ConfigError
 from opframe.kinds import ConfigMap, Secret
 from opframe.ownership import set_controller_reference
+from opframe.reflector import ResourceEvent
 from opframe.testing.apiserver import ApiServer
-from opframe.watch import Backoff, Event
+from opframe.watch import Backoff
 
 from ._sdk import configmap, eventually, serve
 
@@ -68,7 +69,7 @@ async def test_handlers_run_in_order_after_the_store_is_updated(
     informer = cache.informer(ConfigMap, namespace="default")
     seen: list[tuple[str, str, str | None]] = []
 
-    def handler(event: Event[ConfigMap]) -> None:
+    def handler(event: ResourceEvent[ConfigMap]) -> None:
         stored = informer.store.get(event.name, event.namespace)
         value = None if stored is None else (stored.data or {}).get("v")
         seen.append((event.type, event.name, value))
@@ -89,7 +90,7 @@ async def test_failing_handler_does_not_stop_the_informer(env: tuple[ApiServer, 
     informer = cache.informer(ConfigMap, namespace="default")
     seen: list[str] = []
 
-    def broken(event: Event[ConfigMap]) -> None:
+    def broken(event: ResourceEvent[ConfigMap]) -> None:
         raise RuntimeError("bug in user code")
 
     informer.add_handler(broken)
