@@ -185,6 +185,33 @@ async def test_own_delete_is_read_back_before_the_watch_delivers_it(
         assert cache.list(ConfigMap, "default") == []
 
 
+async def test_a_write_removing_the_last_finalizer_of_a_deleting_object_reads_as_deleted(
+    env: tuple[ApiServer, Client],
+) -> None:
+    """The answer to that write is the object as it was deleted, with the resourceVersion it
+    had (kube-apiserver ``registry/store.go`` ``shouldDeleteDuringUpdate``): not newer than
+    the cached copy, yet the object is gone."""
+    server, client = env
+    held = configmap("a")
+    held.metadata.finalizers = ["example.com/hold"]
+    await client.create(held)
+    cache = Cache(client, backoff=Backoff(initial=30.0, maximum=30.0))
+    informer = cache.informer(ConfigMap, namespace="default")
+    async with cache:
+        await cache.wait_for_sync(timeout=5)
+        await client.delete(ConfigMap, "a", "default")
+        await eventually(
+            lambda: (c := cache.get(ConfigMap, "a", "default")) is not None
+            and c.metadata.deletion_timestamp is not None,
+            message="the deletion never reached the cache",
+        )
+        server.faults.add(verb="watch", resource="configmaps", status=500)
+        await server.faults.drop_watches("configmaps")
+        await eventually(lambda: informer.stats.errors >= 1, message="informer not disconnected")
+        await client.patch(ConfigMap, "a", {"metadata": {"finalizers": None}}, namespace="default")
+        assert cache.get(ConfigMap, "a", "default") is None
+
+
 async def test_own_writes_are_not_observed_when_disabled(env: tuple[ApiServer, Client]) -> None:
     server, client = env
     cache = Cache(client, read_own_writes=False, backoff=Backoff(initial=30.0, maximum=30.0))
