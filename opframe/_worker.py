@@ -100,8 +100,8 @@ class Worker:
     async def _process(self, ref: ObjectRef) -> None:
         queue = self.queue
         reasons = self.reasons.pop(ref, None)
-        if reasons and any(r.source is ReasonSource.RETRY for r in reasons):
-            self._retry_at.pop(ref, None)  # this is the scheduled retry
+        if ref in self._retry_at and any(r.source is ReasonSource.RETRY for r in reasons or ()):
+            del self._retry_at[ref]  # this is the scheduled retry
         reconcile_id = f"{self._id_prefix}{next(self._ids):06x}"
         logger = self.logger.bind(
             namespace=ref.namespace or None, name=ref.name, reconcile_id=reconcile_id

@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from opframe.errors import OpframeError
 
-__all__ = ["Fence", "NotLeader", "no_fence"]
+__all__ = ["Fence", "NotLeader"]
 
 Fence = Callable[[], None]
 """Raises :class:`NotLeader` when writes must stop; returns when they may go on."""

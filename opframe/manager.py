@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from opframe._logging import logger_for
 from opframe._tasks import cancel_and_wait
@@ -44,7 +45,7 @@ from opframe.client import Client
 from opframe.controller import Controller, RunningController
 from opframe.events import EventRecorder
 from opframe.leaderelection import LeaderElectionConfig, LeaderElector
-from opframe.metrics import CONTENT_TYPE_LATEST, Metrics
+from opframe.metrics import Metrics
 from opframe.resource import Resource
 
 __all__ = ["Check", "Manager"]
