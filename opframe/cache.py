@@ -5,7 +5,7 @@ Declare what the operator reads, start the cache, wait for it, then read from me
     cache = Cache(client)
     clusters = cache.informer(EtcdCluster)                 # every namespace
     pods = cache.informer(Pod, label_selector="app=etcd")  # only the pods we manage
-    pods.add_handler(lambda event: print(event.type, event.key))
+    pods.add_handler(lambda event: print(event.type, event.ref))
     async with cache:                                      # runs every informer
         await cache.wait_for_sync()
         mine = pods.store.by_index(INDEX_OWNER, cluster.metadata.uid)
