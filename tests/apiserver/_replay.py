@@ -348,7 +348,13 @@ class Replay:
     async def _send(self, req: dict[str, Any]) -> dict[str, Any]:
         url, query, data = self._target(req)
         async with self.session.request(
-            req["method"], url, params=query, data=data, headers=self._headers(req.get("headers"))
+            req["method"],
+            url,
+            params=query,
+            data=data,
+            headers=self._headers(req.get("headers")),
+            # A Content-Type only when the step sends one (aiohttp would add its own).
+            skip_auto_headers=("Content-Type",),
         ) as resp:
             raw = await resp.read()
             return _captured(resp, raw)

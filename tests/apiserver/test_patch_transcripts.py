@@ -12,6 +12,7 @@ import pytest
 
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.merge.patch import json_patch, merge_patch, strategic_merge_patch
+from tests.apiserver._pending import param
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 PATCH_TYPES = (
@@ -31,7 +32,7 @@ def _patches() -> Iterator[Any]:
             request, response = step["request"], step["response"]
             body = response.get("body")
             path = request["path"]
-            content_type = (request.get("headers") or {}).get("Content-Type", "")
+            content_type = (request.get("headers") or {}).get("Content-Type") or ""
             is_object = isinstance(body, dict) and body.get("kind") not in ("Status", "Scale")
             if (
                 request["method"] == "PATCH"
@@ -43,6 +44,8 @@ def _patches() -> Iterator[Any]:
             ):
                 yield f"{file.stem}:{step['id']}", content_type, state[path], step
             if request["method"] == "POST" and is_object and response["status"] == 201:
+                if not (body.get("metadata") or {}).get("name"):  # reviews store nothing
+                    continue
                 path = f"{path}/{body['metadata']['name']}"
             dry_run = bool((request.get("query") or {}).get("dryRun"))
             if is_object and "items" not in body and not dry_run and request["method"] != "DELETE":
@@ -89,7 +92,8 @@ def _without_server_meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("content_type", "live", "step"), [p[1:] for p in PATCHES], ids=[p[0] for p in PATCHES]
+    ("content_type", "live", "step"),
+    [param(tuple(p[1:]), p[0].split(":")[0], p[0]) for p in PATCHES],
 )
 def test_recorded_patch_gives_the_recorded_answer(
     content_type: str, live: dict[str, Any], step: dict[str, Any]

@@ -28,9 +28,9 @@ from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
 from opframe.testing.apiserver.http.faults import Faults
 from opframe.testing.apiserver.http.pod_subresources import PodLogProvider, PodSubresources
-from opframe.testing.apiserver.http.request import PlainNotFound, flag, resolve, wants
+from opframe.testing.apiserver.http.request import PlainNotFound, resolve, wants
 from opframe.testing.apiserver.http.responses import json_response, plain_not_found
-from opframe.testing.apiserver.http.rest import Handlers
+from opframe.testing.apiserver.http.rest import Handlers, request_verb
 from opframe.testing.apiserver.http.tls import write_certificates, write_kubeconfig
 from opframe.testing.apiserver.http.watch import WATCHES, WatchRegistry, expired_watch
 from opframe.testing.apiserver.registry.crds import CrdController
@@ -43,7 +43,8 @@ __all__ = ["ApiServer"]
 
 log = logging.getLogger(__name__)
 
-_PUBLIC_PATHS = frozenset({"/version", "/healthz", "/readyz", "/livez"})
+_PUBLIC_PATHS = frozenset({"/version", "/version/", "/healthz", "/readyz", "/livez"})
+_DISCOVERY_SLASHED = frozenset({"/version/", "/api/", "/apis/"})
 VERSION_INFO = {
     "major": "1",
     "minor": "36",
@@ -254,6 +255,9 @@ class ApiServer:
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
         if path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok", content_type="text/plain")
+        if path in _DISCOVERY_SLASHED:
+            # The discovery handlers answer with and without a trailing slash (kr8s asks so).
+            path = path[:-1]
         if path == "/version":
             return json_response(200, VERSION_INFO)
         if path in ("/api", "/apis"):
@@ -271,7 +275,7 @@ class ApiServer:
         target = resolve(self.registry, path)
         if target is None:
             return self._discovery(path)
-        verb = _verb(request, target.name, target.legacy_watch)
+        verb = request_verb(request.method, target, request.query)
         delay = self.faults.delay(verb, target.rt.plural)
         if delay:
             await asyncio.sleep(delay)
@@ -283,16 +287,14 @@ class ApiServer:
             raise fault.error()
         if target.subresource in ("log", "binding", "eviction") and target.rt.plural == "pods":
             return await self.pods.handle(request, target, self.pod_log_provider)
-        return await self.handlers.resource(request, target)
+        return await self.handlers.serve(request, target, verb)
 
     def _openapi(self, key: str) -> web.StreamResponse:
         if not key:
             return json_response(200, openapi.root_document(self.registry))
         parts = key.split("/")
         if parts[0] == "api" and len(parts) == 2 and self.registry.version_known("", parts[1]):
-            return json_response(
-                200, openapi.group_version_document(self.registry, "", parts[1])
-            )
+            return json_response(200, openapi.group_version_document(self.registry, "", parts[1]))
         if (
             parts[0] == "apis"
             and len(parts) == 3
@@ -311,17 +313,3 @@ class ApiServer:
         if segs[0] == "apis" and len(segs) == 3:
             return json_response(200, discovery.resource_list(self.registry, segs[1], segs[2]))
         raise PlainNotFound
-
-
-def _verb(request: web.Request, name: str, legacy_watch: bool) -> str:
-    method = request.method
-    if method == "GET":
-        if legacy_watch or (not name and flag(request.query.get("watch"))):
-            return "watch"
-        return "get" if name else "list"
-    return {
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "delete" if name else "deletecollection",
-    }.get(method, method.lower())

@@ -87,6 +87,10 @@ class WriteOptions:
     field_validation: str = "Warn"
     subresource: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: The JSON body as sent (strict decoding finds duplicate fields in it); empty otherwise.
+    raw_body: bytes = b""
+    #: The patch of a patch request (strict decoding errors quote it).
+    patch: Any = None
 
 
 @dataclass
