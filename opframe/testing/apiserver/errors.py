@@ -49,6 +49,8 @@ class StatusError(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        #: Warnings of the request that failed (sent as ``Warning`` headers with the error).
+        self.warnings: list[str] = []
 
     def body(self) -> dict[str, Any]:
         """The ``Status`` object for this error."""

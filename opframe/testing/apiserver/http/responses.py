@@ -18,6 +18,7 @@ __all__ = [
     "json_response",
     "object_bytes",
     "plain_not_found",
+    "warning_header",
     "yaml_response",
 ]
 
@@ -31,9 +32,14 @@ def json_response(
     headers: CIMultiDict[str] = CIMultiDict()
     headers["Content-Type"] = "application/json"
     for w in warnings or ():
-        headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        headers.add("Warning", warning_header(w))
     raw = body if isinstance(body, bytes) else dumps(body)
     return web.Response(status=status, body=raw, headers=headers)
+
+
+def warning_header(text: str) -> str:
+    """A ``Warning`` header value: ``299 - "text"`` with quotes and backslashes escaped."""
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def yaml_response(body: bytes) -> web.Response:

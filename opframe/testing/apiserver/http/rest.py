@@ -8,7 +8,9 @@ Table output). Write semantics live in :mod:`writes`, watches in :mod:`watch`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -265,11 +267,22 @@ class Handlers:
             return so.raw()
         return obj
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _warnings_kept(opts: WriteOptions) -> Iterator[None]:
+        """An error answer still carries the warnings of the request (unknown fields...)."""
+        try:
+            yield
+        except StatusError as e:
+            e.warnings = [*opts.warnings, *e.warnings]
+            raise
+
     async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
         media, raw = await self._read(request)
         opts = self._options(request, target, "CreateOptions")
         body = self._decode(media, raw, target.rt, opts)
-        obj = self.writer.create(target.rt, body, target.namespace or "", opts)
+        with self._warnings_kept(opts):
+            obj = self.writer.create(target.rt, body, target.namespace or "", opts)
         return json_response(201, self.encoded(target.rt, obj), opts.warnings)
 
     async def _update(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -297,7 +310,8 @@ class Handlers:
                 obj = self.writer.create(rt, body, target.namespace or "", opts)
                 return json_response(201, obj, opts.warnings)
             raise not_found(rt.plural, target.name, rt.group)
-        obj = self.writer.update(rt, body, so, opts)
+        with self._warnings_kept(opts):
+            obj = self.writer.update(rt, body, so, opts)
         return json_response(200, self.encoded(rt, obj), opts.warnings)
 
     async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -341,7 +355,8 @@ class Handlers:
         if target.subresource == "scale":
             return self._update_scale(target, new, opts)
         opts.patch = patch
-        obj = self.writer.update(rt, new, so, opts)
+        with self._warnings_kept(opts):
+            obj = self.writer.update(rt, new, so, opts)
         return json_response(200, self.encoded(rt, obj), opts.warnings)
 
     def _update_scale(

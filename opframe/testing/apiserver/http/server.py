@@ -27,9 +27,15 @@ from opframe.testing.apiserver import builtins
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
 from opframe.testing.apiserver.http.faults import Faults
+from opframe.testing.apiserver.http.health import (
+    HEALTH_PATHS,
+    RequestCounter,
+    health_response,
+    metrics_text,
+)
 from opframe.testing.apiserver.http.pod_subresources import PodLogProvider, PodSubresources
 from opframe.testing.apiserver.http.request import PlainNotFound, resolve, wants
-from opframe.testing.apiserver.http.responses import json_response, plain_not_found
+from opframe.testing.apiserver.http.responses import json_response, plain_not_found, warning_header
 from opframe.testing.apiserver.http.rest import Handlers, request_verb
 from opframe.testing.apiserver.http.tls import write_certificates, write_kubeconfig
 from opframe.testing.apiserver.http.watch import WATCHES, WatchRegistry, expired_watch
@@ -115,7 +121,9 @@ class ApiServer:
     ``default_service_accounts``: run the service-account controller (a ``default``
     ServiceAccount in every namespace, which pods need); off by default, as on a bare
     kube-apiserver. ``bookmark_interval``: seconds between BOOKMARK events on watches that
-    allow them (kube-apiserver sends one about every minute).
+    allow them (kube-apiserver sends one about every minute). ``publish_root_ca``: run the
+    root-ca-cert-publisher (a ``kube-root-ca.crt`` ConfigMap with the server's CA in every
+    namespace, with ``tls``); off by default, as on a bare kube-apiserver.
     """
 
     def __init__(
@@ -129,8 +137,10 @@ class ApiServer:
         persist: bool | None = None,
         default_service_accounts: bool = False,
         bookmark_interval: float = 60.0,
+        publish_root_ca: bool = False,
     ) -> None:
         self.tls = tls
+        self._publish_root_ca = publish_root_ca
         self.token = token or secrets.token_urlsafe(24)
         self._port = port
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -156,6 +166,7 @@ class ApiServer:
         )
         self.handlers = Handlers(self.writer)
         self.watches = WatchRegistry()
+        self.requests = RequestCounter()
         self.watches.bookmark_interval = bookmark_interval
         self.faults = Faults(self.watches)
         self.pods = PodSubresources(self.writer)
@@ -188,6 +199,8 @@ class ApiServer:
         if self.tls:
             ca, cert, key = write_certificates(self.state_dir / "pki")
             self.ca_file = ca
+            if self._publish_root_ca:
+                self.controllers.publish_root_ca(ca.read_text())
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_ctx.load_cert_chain(cert, key)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -228,6 +241,11 @@ class ApiServer:
 
     # -- requests --------------------------------------------------------------------------
 
+    @staticmethod
+    def _public(path: str) -> bool:
+        # What system:public-info-viewer lets anyone read: version and health checks.
+        return path in _PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/"))
+
     def _authorized(self, request: web.Request) -> bool:
         auth = request.headers.get("Authorization", "")
         return secrets.compare_digest(auth, f"Bearer {self.token}")
@@ -235,11 +253,11 @@ class ApiServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
-            if path not in _PUBLIC_PATHS and not self._authorized(request):
+            if not self._public(path) and not self._authorized(request):
                 raise StatusError(401, "Unauthorized", "Unauthorized")
             return await self._route(request, path)
         except StatusError as e:
-            resp = json_response(e.code, e.body())
+            resp = json_response(e.code, e.body(), e.warnings)
             for k, v in e.headers.items():
                 resp.headers[k] = v
             return resp
@@ -253,8 +271,10 @@ class ApiServer:
             return json_response(500, err.body())
 
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
-        if path in ("/healthz", "/readyz", "/livez"):
-            return web.Response(text="ok", content_type="text/plain")
+        if path in HEALTH_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return health_response(path, request.query)
+        if path == "/metrics":
+            return self._metrics()
         if path in _DISCOVERY_SLASHED:
             # The discovery handlers answer with and without a trailing slash (kr8s asks so).
             path = path[:-1]
@@ -285,9 +305,33 @@ class ApiServer:
             return await expired_watch(request, fault.error().body())
         if fault is not None:
             raise fault.error()
-        if target.subresource in ("log", "binding", "eviction") and target.rt.plural == "pods":
-            return await self.pods.handle(request, target, self.pod_log_provider)
-        return await self.handlers.serve(request, target, verb)
+        apply = "apply-patch" in request.headers.get("Content-Type", "")
+        # A deprecated CRD version warns on every request it serves (apiextensions-apiserver).
+        deprecated = str(target.rt.extra.get("deprecation_warning") or "")
+        try:
+            if target.subresource in ("log", "binding", "eviction") and target.rt.plural == "pods":
+                resp = await self.pods.handle(request, target, self.pod_log_provider)
+            else:
+                resp = await self.handlers.serve(request, target, verb)
+        except StatusError as e:
+            self.requests.count(verb, target, e.code, apply=apply)
+            if deprecated:
+                e.warnings.append(deprecated)
+            raise
+        self.requests.count(verb, target, resp.status, apply=apply)
+        if deprecated and not resp.prepared:
+            resp.headers.add("Warning", warning_header(deprecated))
+        return resp
+
+    def _metrics(self) -> web.StreamResponse:
+        objects = {}
+        for key, n in self.store.counts().items():
+            group, _, plural = key.partition("/")
+            objects[f"{plural}.{group}" if group else plural] = n
+        text = metrics_text(self.requests, objects, self.watches.count())
+        return web.Response(
+            body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4"}
+        )
 
     def _openapi(self, key: str) -> web.StreamResponse:
         if not key:

@@ -19,7 +19,7 @@ from opframe.testing.apiserver.errors import gone
 from opframe.testing.apiserver.http import table
 from opframe.testing.apiserver.http.options import ListOptions, resource_version
 from opframe.testing.apiserver.http.request import Target, wants
-from opframe.testing.apiserver.http.responses import object_bytes
+from opframe.testing.apiserver.http.responses import object_bytes, warning_header
 from opframe.testing.apiserver.registry.resources import storage_key
 from opframe.testing.apiserver.registry.selectors import selection
 from opframe.testing.apiserver.registry.storage import StoredObject, Watcher, WatchEvent, dumps
@@ -176,6 +176,8 @@ class WatchStream:
                 message = f"too old resource version: {self.opts.resource_version} ({oldest})"
                 return await expired_watch(self.request, gone(message).body())
             resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            if self.rt.extra.get("deprecation_warning"):
+                resp.headers.add("Warning", warning_header(self.rt.extra["deprecation_warning"]))
             resp.enable_chunked_encoding()
             await resp.prepare(self.request)
             if initial:

@@ -200,6 +200,10 @@ class Store:
             return None
         return res.by_ns.get(namespace, {}).get(name)
 
+    def counts(self) -> dict[str, int]:
+        """How many objects each resource (storage key) holds."""
+        return {key: res.count for key, res in self._resources.items()}
+
     def count(self, key: str) -> int:
         """How many objects of a resource are stored."""
         res = self._resources.get(key)

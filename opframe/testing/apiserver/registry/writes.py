@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opframe.testing.apiserver import builtins
+from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.errors import (
     Cause,
+    StatusError,
     already_exists,
     bad_request,
     conflict,
@@ -33,7 +35,7 @@ from opframe.testing.apiserver.merge import field_manager
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry, storage_key
 from opframe.testing.apiserver.registry.storage import Store, StoredObject
-from opframe.testing.apiserver.schema import custom_resource
+from opframe.testing.apiserver.schema import builtin_decoding, custom_resource
 
 __all__ = ["CRD_KEY", "DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339"]
 
@@ -228,12 +230,35 @@ class Writer:
                 f'{kind} in version "{version}" cannot be handled as a {rt.kind}: converting '
                 f"({version}.{kind}) to ({rt.group or 'core'}.{rt.kind}): unknown conversion"
             )
+        self._decode_builtin(rt, obj, opts)
         obj["kind"] = rt.kind
         obj["apiVersion"] = rt.api_version
         if storage_key(rt) == CRD_KEY:
             custom_resource.default_crd(obj)
         else:
             builtins.default_object(rt, obj)
+
+    @staticmethod
+    def _decode_builtin(rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+        """The Go struct decoding of a built-in: type errors, unknown and duplicate fields."""
+        kind = str(obj.get("kind") or rt.kind)
+        version = str(obj.get("apiVersion") or rt.version).rpartition("/")[2]
+        decoded = builtin_decoding.decode(rt.group, rt.version, rt.kind, obj, opts.raw_body)
+        prefix = f'{kind} in version "{version}" cannot be handled as a {rt.kind}: '
+        if decoded.type_error:
+            raise bad_request(prefix + decoded.type_error)
+        if decoded.strict and opts.field_validation == "Strict":
+            errors = ", ".join(decoded.strict)
+            if opts.patch is None:
+                raise bad_request(f"{prefix}strict decoding error: {errors}")
+            # A patch is decoded after it is applied: the error names the patch itself.
+            cause = fe.invalid("patch", fe.go_v(opts.patch), f"strict decoding error: {errors}")
+            raise StatusError(
+                422, "Invalid", f' "" is invalid: {fe.cause_text(cause)}', {"causes": [cause]}
+            )
+        if decoded.strict and opts.field_validation == "Warn":
+            opts.warnings.extend(decoded.strict)
+        builtin_decoding.drop_unknown(obj, decoded)
 
     def _track(
         self,
