@@ -34,7 +34,7 @@ from opframe.testing.apiserver.http.health import (
     metrics_text,
 )
 from opframe.testing.apiserver.http.pod_subresources import PodLogProvider, PodSubresources
-from opframe.testing.apiserver.http.request import PlainNotFound, resolve, wants
+from opframe.testing.apiserver.http.request import PlainNotFound, Target, resolve, wants
 from opframe.testing.apiserver.http.responses import json_response, plain_not_found, warning_header
 from opframe.testing.apiserver.http.rest import Handlers, request_verb
 from opframe.testing.apiserver.http.tls import write_certificates, write_kubeconfig
@@ -295,6 +295,10 @@ class ApiServer:
         target = resolve(self.registry, path)
         if target is None:
             return self._discovery(path)
+        return await self._serve_resource(request, target)
+
+    async def _serve_resource(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """The one dispatcher of resource requests: the verb, faults, the handler, metrics."""
         verb = request_verb(request.method, target, request.query)
         delay = self.faults.delay(verb, target.rt.plural)
         if delay:
