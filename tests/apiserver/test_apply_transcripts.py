@@ -127,7 +127,9 @@ def _writes() -> Iterator[Any]:
                 version = body["spec"]["versions"][0]
                 schemas[body["spec"]["group"]] = version["schema"]["openAPIV3Schema"]
             if request["method"] == "POST":
-                path = f"{path}/{body['metadata']['name']}"
+                # Reviews (TokenReview, SubjectAccessReview...) are created without a name.
+                name = (body.get("metadata") or {}).get("name")
+                path = f"{path}/{name}" if name else path
             dry_run = bool((request.get("query") or {}).get("dryRun"))
             if request["method"] in ("POST", "PUT", "PATCH"):
                 yield file.stem, step, state.get(path), body, schemas

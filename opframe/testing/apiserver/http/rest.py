@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from opframe.testing.apiserver import builtins
+from opframe.testing.apiserver import builtins, protobuf
 from opframe.testing.apiserver.errors import (
     StatusError,
     bad_request,
@@ -233,21 +233,26 @@ class Handlers:
             subresource=target.subresource,
         )
 
-    async def _read(self, request: web.Request) -> tuple[str, bytes]:
+    async def _read(self, request: web.Request, rt: ResourceType) -> tuple[str, bytes]:
         """The media type and bytes of a body (415 for a type the server cannot decode)."""
         # No Content-Type is the first type the server accepts, JSON (negotiation.go).
         media = _media(request) or _JSON
+        if media == protobuf.MEDIA_TYPE and not rt.custom:
+            return media, await request.read()
         if media not in _WRITE_TYPES:
+            accepted = ", ".join(_WRITE_TYPES + (() if rt.custom else (protobuf.MEDIA_TYPE,)))
             raise StatusError(
                 415,
                 "UnsupportedMediaType",
                 "the body of the request was in an unknown format - accepted media types "
-                "include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+                f"include: {accepted}",
             )
         return media, await request.read()
 
     @staticmethod
     def _decode(media: str, raw: bytes, rt: ResourceType, opts: WriteOptions) -> dict[str, Any]:
+        if media == protobuf.MEDIA_TYPE:
+            return protobuf.decode_request(raw, rt.api_version, rt.kind)
         body = decode_body(raw, media, rt.kind)
         if not isinstance(body, dict):
             raise bad_request(
@@ -278,7 +283,7 @@ class Handlers:
             raise
 
     async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
-        media, raw = await self._read(request)
+        media, raw = await self._read(request, target.rt)
         opts = self._options(request, target, "CreateOptions")
         body = self._decode(media, raw, target.rt, opts)
         with self._warnings_kept(opts):
@@ -286,7 +291,7 @@ class Handlers:
         return json_response(201, self.encoded(target.rt, obj), opts.warnings)
 
     async def _update(self, request: web.Request, target: Target) -> web.StreamResponse:
-        media, raw = await self._read(request)
+        media, raw = await self._read(request, target.rt)
         opts = self._options(request, target, "UpdateOptions")
         body = self._decode(media, raw, target.rt, opts)
         rt = target.rt
@@ -393,7 +398,10 @@ class Handlers:
         body: dict[str, Any] = {}
         raw = await request.read()
         if raw.strip():
-            decoded = decode_body(raw, _media(request) or "json", "DeleteOptions")
+            if _media(request) == protobuf.MEDIA_TYPE:
+                decoded = protobuf.decode_request(raw, "meta.k8s.io/v1", "DeleteOptions")
+            else:
+                decoded = decode_body(raw, _media(request) or "json", "DeleteOptions")
             if isinstance(decoded, dict):
                 body = decoded
         return delete_options(request.query, body)

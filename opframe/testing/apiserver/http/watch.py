@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from opframe.testing.apiserver import protobuf
 from opframe.testing.apiserver.errors import gone
 from opframe.testing.apiserver.http import table
 from opframe.testing.apiserver.http.options import ListOptions, resource_version
@@ -175,7 +176,7 @@ class WatchStream:
                 oldest = self.store.oldest_rv(self.key) + 1
                 message = f"too old resource version: {self.opts.resource_version} ({oldest})"
                 return await expired_watch(self.request, gone(message).body())
-            resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            resp = protobuf.watch_response(self.request, custom=self.rt.custom or self.as_table)
             if self.rt.extra.get("deprecation_warning"):
                 resp.headers.add("Warning", warning_header(self.rt.extra["deprecation_warning"]))
             resp.enable_chunked_encoding()
@@ -242,7 +243,7 @@ class WatchStream:
 
 async def expired_watch(request: web.Request, status: dict[str, Any]) -> web.StreamResponse:
     """A watch answered with a single ``ERROR`` event (a 410 ``Status``), then closed."""
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    resp = protobuf.watch_response(request, custom=False)
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     await resp.write(_event_line("ERROR", dumps(status)))
