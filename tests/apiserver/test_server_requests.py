@@ -384,3 +384,31 @@ async def test_an_exact_list_older_than_the_history_is_expired() -> None:
         )
     assert (status, body["reason"]) == (410, "Expired")
     assert body["message"] == "The resourceVersion for the provided list is too old."
+
+
+async def test_a_version_no_kind_is_registered_at_is_a_bad_request(
+    api_server_http: ApiServer,
+) -> None:
+    """runtime/scheme.go: decoding needs the kind registered at the body's group version."""
+    body = {**_cm("a"), "apiVersion": "apps/v1"}
+    status, answer, _ = await _call(api_server_http, "POST", NS, body=body)
+    assert status == 400
+    assert answer["message"] == (
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: no kind "ConfigMap" is '
+        'registered for version "apps/v1" in scheme "pkg/api/legacyscheme/scheme.go:30"'
+    )
+
+
+async def test_an_event_of_the_other_events_api_is_not_this_endpoints(
+    api_server_http: ApiServer,
+) -> None:
+    """endpoints/handlers/create.go: the decoded group version must be the endpoint's."""
+    event = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e"}}
+    status, answer, _ = await _call(
+        api_server_http, "POST", "/api/v1/namespaces/default/events", body=event
+    )
+    assert (status, answer["message"]) == (
+        400,
+        "the API version in the data (events.k8s.io/v1) does not match the expected API "
+        "version (v1)",
+    )

@@ -224,6 +224,7 @@ class Writer:
                     opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
             custom_resource.apply_defaults(obj, rt.schema or {})
             return
+        self._check_group_version(rt, obj)
         if kind and kind != rt.kind:
             version = str(obj.get("apiVersion", "")).rpartition("/")[2]
             raise bad_request(
@@ -237,6 +238,30 @@ class Writer:
             custom_resource.default_crd(obj)
         else:
             builtins.default_object(rt, obj)
+
+    def _check_group_version(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """A body of another group version (``endpoints/handlers/create.go``).
+
+        The scheme decodes only kinds registered at the body's version; one that decodes and
+        converts (an events.k8s.io Event sent to core/v1) is still not this endpoint's.
+        """
+        api_version = obj.get("apiVersion")
+        if not isinstance(api_version, str) or not api_version or api_version == rt.api_version:
+            return
+        kind = str(obj.get("kind") or rt.kind)
+        served = self.registry.find_kind(api_version, kind)
+        if served is None:
+            version = api_version.rpartition("/")[2]
+            raise bad_request(
+                f'{kind} in version "{version}" cannot be handled as a {rt.kind}: no kind '
+                f'"{kind}" is registered for version "{api_version}" in scheme '
+                '"pkg/api/legacyscheme/scheme.go:30"'
+            )
+        if storage_key(served) == storage_key(rt):
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({rt.api_version})"
+            )
 
     @staticmethod
     def _decode_builtin(rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
