@@ -75,3 +75,29 @@ def test_int_or_string_takes_both() -> None:
     obj = {"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": "25%"}}}}
     result = decode("apps", "v1", "Deployment", obj)
     assert (result.type_error, result.strict) == ("", [])
+
+
+def test_an_int32_out_of_range_is_a_type_error() -> None:
+    """encoding/json: the number does not fit the Go type."""
+    obj = {"spec": {"replicas": 3_000_000_000}}
+    assert decode("apps", "v1", "Deployment", obj).type_error == (
+        "json: cannot unmarshal number 3000000000 into Go struct field DeploymentSpec.spec."
+        "replicas of type int32"
+    )
+
+
+def test_a_quantity_in_the_wrong_format_is_refused() -> None:
+    """api/resource/quantity.go UnmarshalJSON: ErrFormatWrong."""
+    container = {"name": "a", "resources": {"limits": {"cpu": "lots"}}}
+    assert decode("", "v1", "Pod", _pod(containers=[container])).type_error == (
+        "quantities must match the regular expression "
+        "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    )
+
+
+def test_an_int_or_string_given_a_bool_is_refused() -> None:
+    """util/intstr IntOrString.UnmarshalJSON: not a string, so an int32."""
+    obj = {"spec": {"strategy": {"rollingUpdate": {"maxSurge": True}}}}
+    assert decode("apps", "v1", "Deployment", obj).type_error == (
+        "json: cannot unmarshal bool into Go value of type int32"
+    )

@@ -42,6 +42,16 @@ _QUANTITY_MAPS = frozenset({
     "limits", "requests", "capacity", "allocatable", "overhead", "hard", "used",
 })  # fmt: skip
 _QUANTITIES = frozenset({"sizeLimit", "storage"})
+#: ``intstr.IntOrString`` fields (the models type them ``object``).
+_INT_OR_STRING = frozenset({
+    "maxSurge", "maxUnavailable", "minAvailable", "targetPort", "port", "partition",
+})  # fmt: skip
+#: ``resource.Quantity``'s format (``apimachinery/pkg/api/resource/quantity.go``).
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
+QUANTITY_ERROR = (
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+)
+_INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _VERSIONED = re.compile(r"^[A-Z][a-z]*V\d+(?:alpha\d+|beta\d+)?|^V\d+(?:alpha\d+|beta\d+)?")
 #: Root models whose name is not ``V1<Kind>``.
 _ROOTS = {("", "Event"): "CoreV1Event", ("events.k8s.io", "Event"): "EventsV1Event"}
@@ -118,10 +128,38 @@ class _Walk:
         what = _json_kind(value)
         if what == "number" and isinstance(value, float) and not value.is_integer():
             what = f"number {value!r}"
+        elif what == "number" and isinstance(value, int) and t == "int":
+            what = f"number {value}"  # out of the Go type's range
         self.out.type_error = (
             f"json: cannot unmarshal {what} into Go struct field {struct}.{'.'.join(names)} of "
             f"type {_go_type(t, name)}"
         )
+
+    def fatal(self, message: str) -> None:
+        if not self.out.type_error:
+            self.out.type_error = message
+
+    def quantity(self, value: Any) -> None:
+        """``Quantity.UnmarshalJSON``: a number or a string in the quantity format."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            self.fatal(QUANTITY_ERROR)
+        elif isinstance(value, str) and not _QUANTITY.match(value.strip()):
+            self.fatal(QUANTITY_ERROR)
+
+    def int_or_string(self, value: Any) -> None:
+        """``IntOrString.UnmarshalJSON``: a string, else an int32 decoded without context."""
+        if isinstance(value, str):
+            return
+        what = _json_kind(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if -(2**31) <= value < 2**31:
+                return
+            what = f"number {value}"
+        elif isinstance(value, float):
+            if value.is_integer() and -(2**31) <= value < 2**31:
+                return
+            what = f"number {value!r}"
+        self.fatal(f"json: cannot unmarshal {what} into Go value of type int32")
 
     def value(
         self,
@@ -132,7 +170,11 @@ class _Walk:
         path: tuple[str | int, ...],
         name: str,
     ) -> None:
-        if value is None or t == "object":
+        if value is None:
+            return
+        if t == "object":
+            if name in _INT_OR_STRING:
+                self.int_or_string(value)
             return
         if t.startswith("list["):
             if not isinstance(value, list) or isinstance(value, _Pairs):
@@ -147,6 +189,8 @@ class _Walk:
                 return
             inner = t[t.index(",") + 1 : -1].strip()
             if name in _QUANTITY_MAPS:
+                for _key, item in value:
+                    self.quantity(item)
                 return
             for key, item in value:
                 self.value(item, inner, struct, names, (*path, key), name)
@@ -155,11 +199,15 @@ class _Walk:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             if ok and t == "int" and isinstance(value, float) and not value.is_integer():
                 ok = False
+            if ok and t == "int":
+                low, high = _INT_RANGE[_go_type(t, name)]
+                ok = low <= value <= high
             if not ok:
                 self.type_error(value, struct, names, t, name)
             return
         if t == "str":
-            if name in _QUANTITIES and isinstance(value, int | float):
+            if name in _QUANTITIES:
+                self.quantity(value)
                 return
             if not isinstance(value, str):
                 self.type_error(value, struct, names, t, name)
