@@ -94,6 +94,7 @@ class WatchStream:
         self._pending: list[WatchEvent] = []
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._since = 0
 
     # -- filtering and encoding -----------------------------------------------------------
 
@@ -146,6 +147,9 @@ class WatchStream:
         opts = self.opts
         send_initial = bool(opts.send_initial_events)
         since = resource_version(opts.resource_version)
+        # The cache watcher sends only events newer than the requested version, which may be
+        # ahead of the store (cacheWatcher.process).
+        self._since = since
         lines: list[bytes] = []
         if send_initial or since == 0:
             scope = self.namespace if self.rt.namespaced else ""
@@ -219,7 +223,11 @@ class WatchStream:
                     finally:
                         wake_wait.cancel()
                 # Events that happened before a stop are still sent (a CRD's last DELETED).
-                lines = [line for ev in self._pending if (line := self._render(ev)) is not None]
+                lines = [
+                    line
+                    for ev in self._pending
+                    if ev.obj.rv > self._since and (line := self._render(ev)) is not None
+                ]
                 self._pending.clear()
                 ended = self._stop.is_set() or (deadline is not None and loop.time() >= deadline)
                 if self.opts.allow_bookmarks and not ended and loop.time() >= next_bookmark:
