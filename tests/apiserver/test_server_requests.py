@@ -412,3 +412,24 @@ async def test_an_event_of_the_other_events_api_is_not_this_endpoints(
         "the API version in the data (events.k8s.io/v1) does not match the expected API "
         "version (v1)",
     )
+
+
+async def test_a_continue_token_past_the_history_is_expired_with_a_new_token() -> None:
+    """storage/etcd3/store.go handleCompactedErrorForPaging: 410 and a token to go on with."""
+    async with ApiServer(tls=False, watch_history=2) as server:
+        for name in ("a", "b", "c"):
+            await _call(server, "POST", NS, body=_cm(name))
+        _, first, _ = await _call(server, "GET", NS, params={"limit": "1"})
+        for i in range(4):
+            await _call(server, "PUT", NS + "/b", body=_cm("b", v=str(i)))
+        token = first["metadata"]["continue"]
+        status, body, _ = await _call(server, "GET", NS, params={"limit": "1", "continue": token})
+        assert (status, body["reason"]) == (410, "Expired")
+        assert body["message"].startswith("The provided continue parameter is too old")
+        again = {"limit": "5", "continue": body["metadata"]["continue"]}
+        status, rest, _ = await _call(server, "GET", NS, params=again)
+    assert status == 200
+    assert [(i["metadata"]["name"], i["data"]) for i in rest["items"]] == [
+        ("b", {"v": "3"}),
+        ("c", {}),
+    ]

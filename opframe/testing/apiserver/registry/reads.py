@@ -26,10 +26,25 @@ from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import storage_key
 from opframe.testing.apiserver.registry.storage import Store, StoredObject
 
-__all__ = ["EXPIRED_LIST", "decode_continue", "encode_continue", "list_page", "snapshot"]
+__all__ = [
+    "EXPIRED_LIST",
+    "INCONSISTENT_CONTINUE",
+    "decode_continue",
+    "encode_continue",
+    "list_page",
+    "snapshot",
+]
 
 #: etcd3 store's answer for a list at a compacted revision.
 EXPIRED_LIST = "The resourceVersion for the provided list is too old."
+#: etcd3 store's answer for a continue token whose snapshot is compacted.
+INCONSISTENT_CONTINUE = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list."
+)
 
 Labels = Callable[[dict[str, str]], bool] | None
 Fields = Callable[[dict[str, Any]], Any] | None
@@ -117,10 +132,17 @@ def list_page(
     source: Iterable[StoredObject]
     if continue_token:
         list_rv, start = decode_continue(continue_token)
+        if list_rv < 0:  # the token of an expired snapshot: go on at the current state
+            list_rv = store.rv
     if exact and not continue_token:
         list_rv = int(resource_version)
     if list_rv != store.rv:
         objs = snapshot(store, key, scope, list_rv)
+        if objs is None and continue_token:
+            # handleCompactedErrorForPaging: 410, with a token to go on inconsistently.
+            error = gone(INCONSISTENT_CONTINUE)
+            error.list_meta["continue"] = encode_continue(-1, start.removesuffix("\x00"))
+            raise error
         if objs is None:
             raise gone(EXPIRED_LIST)
         source = _after(objs, start, namespaced_all)
