@@ -359,8 +359,8 @@ class Replay:
             raw = await resp.read()
             return _captured(resp, raw)
 
-    async def run(self) -> list[str]:
-        """Every failing step, with its differences."""
+    async def run(self, *, first_failure: bool = False) -> list[str]:
+        """Every failing step, with its differences (only the first with ``first_failure``)."""
         failures: list[str] = []
         for path in self.t.get("cleanup", []):
             await self._send({"method": "DELETE", "path": self.names.fill(path)})
@@ -372,6 +372,8 @@ class Replay:
                     diffs = [str(e)]
                 if diffs:
                     failures.append(f"{step['id']}: " + "\n    ".join(diffs))
+                    if first_failure:
+                        break
         finally:
             for stream in self.streams.values():
                 if stream.task is not None:
