@@ -126,6 +126,7 @@ class LocalCluster:
                 tls=self._tls,
                 state_dir=self.state_dir / "apiserver",
                 persist=self._state_dir_arg is not None,
+                publish_root_ca=True,  # kube-controller-manager's root-ca-cert-publisher
             )
             self._api_server = await self._stack.enter_async_context(server)
             self._client = await self._make_client()

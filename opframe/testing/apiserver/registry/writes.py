@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opframe.testing.apiserver import builtins
+from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.errors import (
     Cause,
+    StatusError,
     already_exists,
     bad_request,
     conflict,
@@ -33,7 +35,7 @@ from opframe.testing.apiserver.merge import field_manager
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry, storage_key
 from opframe.testing.apiserver.registry.storage import Store, StoredObject
-from opframe.testing.apiserver.schema import custom_resource
+from opframe.testing.apiserver.schema import builtin_decoding, custom_resource
 
 __all__ = ["CRD_KEY", "DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339"]
 
@@ -87,6 +89,10 @@ class WriteOptions:
     field_validation: str = "Warn"
     subresource: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: The JSON body as sent (strict decoding finds duplicate fields in it); empty otherwise.
+    raw_body: bytes = b""
+    #: The patch of a patch request (strict decoding errors quote it).
+    patch: Any = None
 
 
 @dataclass
@@ -218,18 +224,66 @@ class Writer:
                     opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
             custom_resource.apply_defaults(obj, rt.schema or {})
             return
+        self._check_group_version(rt, obj)
         if kind and kind != rt.kind:
             version = str(obj.get("apiVersion", "")).rpartition("/")[2]
             raise bad_request(
                 f'{kind} in version "{version}" cannot be handled as a {rt.kind}: converting '
                 f"({version}.{kind}) to ({rt.group or 'core'}.{rt.kind}): unknown conversion"
             )
+        self._decode_builtin(rt, obj, opts)
         obj["kind"] = rt.kind
         obj["apiVersion"] = rt.api_version
         if storage_key(rt) == CRD_KEY:
             custom_resource.default_crd(obj)
         else:
             builtins.default_object(rt, obj)
+
+    def _check_group_version(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """A body of another group version (``endpoints/handlers/create.go``).
+
+        The scheme decodes only kinds registered at the body's version; one that decodes and
+        converts (an events.k8s.io Event sent to core/v1) is still not this endpoint's.
+        """
+        api_version = obj.get("apiVersion")
+        if not isinstance(api_version, str) or not api_version or api_version == rt.api_version:
+            return
+        kind = str(obj.get("kind") or rt.kind)
+        served = self.registry.find_kind(api_version, kind)
+        if served is None:
+            version = api_version.rpartition("/")[2]
+            raise bad_request(
+                f'{kind} in version "{version}" cannot be handled as a {rt.kind}: no kind '
+                f'"{kind}" is registered for version "{api_version}" in scheme '
+                '"pkg/api/legacyscheme/scheme.go:30"'
+            )
+        if storage_key(served) == storage_key(rt):
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({rt.api_version})"
+            )
+
+    @staticmethod
+    def _decode_builtin(rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+        """The Go struct decoding of a built-in: type errors, unknown and duplicate fields."""
+        kind = str(obj.get("kind") or rt.kind)
+        version = str(obj.get("apiVersion") or rt.version).rpartition("/")[2]
+        decoded = builtin_decoding.decode(rt.group, rt.version, rt.kind, obj, opts.raw_body)
+        prefix = f'{kind} in version "{version}" cannot be handled as a {rt.kind}: '
+        if decoded.type_error:
+            raise bad_request(prefix + decoded.type_error)
+        if decoded.strict and opts.field_validation == "Strict":
+            errors = ", ".join(decoded.strict)
+            if opts.patch is None:
+                raise bad_request(f"{prefix}strict decoding error: {errors}")
+            # A patch is decoded after it is applied: the error names the patch itself.
+            cause = fe.invalid("patch", fe.go_v(opts.patch), f"strict decoding error: {errors}")
+            raise StatusError(
+                422, "Invalid", f' "" is invalid: {fe.cause_text(cause)}', {"causes": [cause]}
+            )
+        if decoded.strict and opts.field_validation == "Warn":
+            opts.warnings.extend(decoded.strict)
+        builtin_decoding.drop_unknown(obj, decoded)
 
     def _track(
         self,
