@@ -222,11 +222,21 @@ class Kubelet:
 
     async def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         self._hosts_dirty.set()
+        if old is not None and new is not None and old["metadata"]["uid"] != new["metadata"]["uid"]:
+            # Same name, another pod (a relist after a delete and a create): the old one is
+            # gone, and the new one is a fresh pod in every respect.
+            await self._on_pod("DELETED", old, None)
+            old = None
         if new is None:
             assert old is not None
             uid = old["metadata"]["uid"]
-            if uid in self.workers and uid not in self._stopping:
-                self._spawn_stop(uid, self._grace(old), delete=False)
+            worker = self.workers.get(uid)
+            if worker is not None:
+                # Removed from the API server (forced or finished deletion): nothing of this
+                # pod is written any more, whatever its processes still do.
+                worker.gone = True
+                if uid not in self._stopping:
+                    self._spawn_stop(uid, self._grace(old), delete=False)
             return
         spec, meta = new.get("spec") or {}, new["metadata"]
         uid = meta["uid"]
@@ -433,11 +443,12 @@ class Kubelet:
         Raises:
             LookupError: no such pod on this node, container, or previous instance.
         """
-        worker = next(
-            (w for w in self.workers.values() if (w.namespace, w.name) == (namespace, name)), None
-        )
-        if worker is None:
-            raise LookupError(f'pod "{name}" in namespace "{namespace}" is not running here')
+        try:
+            worker = self.worker(namespace, name)
+        except LookupError:
+            raise LookupError(
+                f'pod "{name}" in namespace "{namespace}" is not running here'
+            ) from None
         runners = worker.all_runners()
         if container is None:
             if len(worker.runners) != 1:
@@ -474,7 +485,17 @@ class Kubelet:
         Raises:
             LookupError: the pod is not running on this node.
         """
-        for w in self.workers.values():
-            if (w.namespace, w.name) == (namespace, name):
+        # A name means the pod of that name now: the one the API server has, not a terminating
+        # predecessor whose worker is still stopping.
+        current = self._pods.items.get(f"{namespace}/{name}")
+        uid = current["metadata"]["uid"] if current is not None else None
+        candidates = [
+            w for w in self.workers.values() if (w.namespace, w.name) == (namespace, name)
+        ]
+        for w in candidates:
+            if w.uid == uid:
                 return w
+        live = [w for w in candidates if not w.gone]
+        if uid is None and live:
+            return live[-1]
         raise LookupError(f"pod {namespace}/{name} is not running on node {self.node_name}")

@@ -13,13 +13,13 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
-from opframe.errors import ApiError, NotFound
+from opframe.errors import ApiError, Conflict, Invalid, NotFound
 from opframe.testing.kubelet._api import RawApi
 from opframe.testing.kubelet.container import ContainerRunner, PodContext, now_rfc3339
 from opframe.testing.kubelet.images import ImageResolver
 from opframe.testing.kubelet.volumes import VolumeError, VolumeManager
 
-__all__ = ["NodeView", "PodWorker", "pod_phase"]
+__all__ = ["NodeView", "PodGone", "PodWorker", "pod_phase"]
 
 log = logging.getLogger("opframe.kubelet")
 Obj = dict[str, Any]
@@ -60,6 +60,10 @@ class NodeView(Protocol):
         ...
 
 
+class PodGone(LookupError):
+    """The pod a worker runs was deleted (possibly recreated under the same name)."""
+
+
 def pod_phase(init: list[ContainerRunner], main: list[ContainerRunner]) -> str:
     """The pod phase from its containers, as kubelet's ``getPhase`` decides it."""
     if any(r.finished and not r.succeeded for r in init):
@@ -93,6 +97,7 @@ class PodWorker:
         self.namespace: str = meta.get("namespace", "default")
         self.name: str = meta["name"]
         self.ip = ""
+        self.gone = False  # the pod of this uid was deleted: nothing more is written
         self.pod_dir = node.volumes.pod_dir(self.uid)
         self.hosts_file = self.pod_dir / "etc-hosts"
         spec = pod.get("spec") or {}
@@ -213,11 +218,32 @@ class PodWorker:
         }
         return all(current.get(g.get("conditionType")) == "True" for g in gates)
 
-    async def _write_status_loop(self) -> None:
+    async def _patch_status(self, status: Obj) -> None:
+        """Patch the status of *this* pod: the uid in the body is the precondition.
+
+        As kubelet's status manager writes it, so a status of a pod that was deleted and
+        recreated under the same name never lands on the new pod (the server refuses a
+        changed uid).
+
+        Raises:
+            PodGone: the pod of this uid no longer exists.
+        """
         path = f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status"
-        while True:
+        body = {"metadata": {"uid": self.uid}, "status": status}
+        try:
+            await self.node.api.merge_patch(path, body)
+        except (NotFound, Conflict, Invalid) as exc:
+            if isinstance(exc, NotFound) or "uid" in str(exc).lower():
+                self.gone = True
+                raise PodGone(f"pod {self.namespace}/{self.name} ({self.uid}) is gone") from exc
+            raise
+
+    async def _write_status_loop(self) -> None:
+        while not self.gone:
             await self._dirty.wait()
             self._dirty.clear()
+            if self.gone:
+                return
             status = self.status()
             comparable = {
                 **status,
@@ -229,9 +255,9 @@ class PodWorker:
             if comparable == self._written:
                 continue
             try:
-                await self.node.api.merge_patch(path, {"status": status})
+                await self._patch_status(status)
                 self._written = comparable
-            except NotFound:
+            except PodGone:
                 return
             except ApiError as exc:
                 log.warning("pod %s/%s: status write failed: %s", self.namespace, self.name, exc)
@@ -292,10 +318,11 @@ class PodWorker:
 
     async def flush_status(self) -> None:
         """Write the current status now (the last write before the pod is removed)."""
-        path = f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status"
+        if self.gone:
+            return
         try:
-            await self.node.api.merge_patch(path, {"status": self.status()})
-        except ApiError as exc:
+            await self._patch_status(self.status())
+        except (PodGone, ApiError) as exc:
             log.debug("pod %s/%s: final status not written: %s", self.namespace, self.name, exc)
 
     def all_runners(self) -> list[ContainerRunner]:

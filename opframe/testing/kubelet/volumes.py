@@ -110,7 +110,8 @@ class VolumeManager:
             status: Obj = {"phase": "Bound", "accessModes": pvc_spec.get("accessModes") or []}
             if capacity:
                 status["capacity"] = {"storage": capacity}
-            await self._api.merge_patch(path + "/status", {"status": status})
+            body = {"metadata": {"uid": pvc["metadata"]["uid"]}, "status": status}
+            await self._api.merge_patch(path + "/status", body)
         return directory
 
     def remove_claim_data(self, ns: str, claim: str, uid: str) -> None:
