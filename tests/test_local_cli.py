@@ -39,7 +39,7 @@ spec:
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """`opframe local up` in a private state dir; `down` afterwards, checked to leave nothing."""
     state = tmp_path_factory.mktemp("local")
-    kubeconfig = up(state, host_images=["busybox*"])
+    kubeconfig = up(state)
     pid = status(state)
     try:
         yield kubeconfig

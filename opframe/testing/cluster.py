@@ -17,13 +17,15 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from opframe.testing._controllers import EndpointsController, ServiceAccountController
-from opframe.testing.kubelet import Chaos, ImageResolver, Kubelet
+from opframe.testing.kubelet import Chaos, ImageResolver, Kubelet, LocalImage
 from opframe.testing.kubelet._api import RawApi
+from opframe.testing.kubelet.images import parse_image_mapping
 
 if TYPE_CHECKING:
     from opframe.client import Client
@@ -40,7 +42,12 @@ class LocalCluster:
             removed on exit, when ``None``).
         tls: serve HTTPS with a generated CA (``False``: plain HTTP).
         kubelet: also run the kubelet (``False``: API server only, pods stay Pending).
-        resolver: image mappings for the kubelet (default: the built-in etcd rule).
+        resolver: image mappings for the kubelet (default: the built-in rules, see
+            :func:`~opframe.testing.kubelet.images.default_rules`).
+        images: more mappings, tried first: image pattern (a shell glob) to a
+            :class:`~opframe.testing.kubelet.LocalImage` or a ``PROGRAM`` string as
+            ``opframe local up --image PATTERN=PROGRAM`` takes it
+            (``{"myapp:*": "python3 -m myapp -- run"}``).
         backoff_base: CrashLoopBackOff base delay in seconds (kubelet: 10; tests: smaller).
         heartbeat: seconds between node heartbeats.
     """
@@ -52,6 +59,7 @@ class LocalCluster:
         tls: bool = True,
         kubelet: bool = True,
         resolver: ImageResolver | None = None,
+        images: Mapping[str, LocalImage | str] | None = None,
         backoff_base: float = 10.0,
         backoff_cap: float = 300.0,
         heartbeat: float = 10.0,
@@ -60,6 +68,12 @@ class LocalCluster:
         self._state_dir_arg = state_dir
         self._tls = tls
         self._run_kubelet = kubelet
+        if images:
+            resolver = resolver or ImageResolver()
+            for pattern, image in images.items():
+                if isinstance(image, str):
+                    pattern, image = parse_image_mapping(f"{pattern}={image}")
+                resolver.register(pattern, image)
         self._kubelet_options: dict[str, Any] = {
             "resolver": resolver,
             "backoff_base": backoff_base,

@@ -441,3 +441,31 @@ async def test_node_renews_its_lease_in_kube_node_lease(local_cluster: LocalClus
     )
     assert lease["spec"]["holderIdentity"] == "opframe-node"
     assert lease["metadata"]["ownerReferences"][0]["kind"] == "Node"
+
+
+async def test_project_operator_image_runs_the_local_operator_program(
+    local_cluster: LocalCluster,
+) -> None:
+    """examples/etcd/deploy's image plays `python -m etcd_operator` (its Dockerfile's
+    ENTRYPOINT); the container's args replace the CMD."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "operator-help"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "op", "image": "ghcr.io/opframe/etcd-operator:0.1.0", "args": ["--help"]}
+            ],
+        },
+    }
+    await create(local_cluster, "pods", pod)
+    done = await wait_pod(
+        local_cluster,
+        "operator-help",
+        lambda p: (p or {}).get("status", {}).get("phase") in ("Succeeded", "Failed"),
+        limit=60,
+    )
+    assert done is not None and done["status"]["phase"] == "Succeeded"
+    text = await _log_text(local_cluster, "operator-help", "usage")
+    assert "python -m etcd_operator" in text
