@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kubelet.kubectl_fixtures import kubeconfig, kubectl, needs_kubectl
+from tests.kubelet.kubectl_fixtures import kubeconfig, kubectl, needs_kubectl, run_kubectl
 
 pytestmark = needs_kubectl
 __all__ = ["kubeconfig"]
@@ -44,3 +44,12 @@ def test_kubectl_run_small_images_with_a_command(kubeconfig: Path, image: str) -
         "--timeout=30s",
     )
     assert kubectl(kubeconfig, "logs", name) == f"from {name}\n"
+
+
+def test_kubectl_create_token_gives_a_token_the_server_accepts(kubeconfig: Path) -> None:
+    kubectl(kubeconfig, "wait", "--for=create", "serviceaccount/default", "--timeout=30s")
+    token = kubectl(kubeconfig, "create", "token", "default", "--duration=15m").strip()
+    assert token
+    kubectl(kubeconfig, f"--token={token}", "get", "pods", "-o", "name")
+    refused = run_kubectl(kubeconfig, "--token=not-issued", "get", "pods")
+    assert refused.returncode != 0 and b"Unauthorized" in refused.stderr

@@ -15,7 +15,7 @@ import logging
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,7 @@ class PodContext:
     changed: Callable[[], None]
     backoff_base: float
     backoff_cap: float
+    service_env: Mapping[str, str] = field(default_factory=dict)
 
     def pod_view(self) -> Obj:
         """The pod as the downward API sees it: with the addresses the kubelet assigned."""
@@ -301,7 +302,9 @@ class ContainerRunner:
                 self.field_path,
             )
         self.image_id = f"local://{image}"
-        base = {"HOSTNAME": self._hostname(), "HOME": "/root"}
+        # The `kubernetes` service's variables (where in-cluster clients find the API
+        # server), then the container's own env over them, as kubelet's makeEnvironmentVariables.
+        base = {**self.ctx.service_env, "HOSTNAME": self._hostname(), "HOME": "/root"}
         try:
             self._env = await resolve_env(self.spec, self.ctx.pod_view(), self.ctx.fetch, base)
             argv = local.argv(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -87,7 +88,7 @@ class Kubelet:
         self.backoff_cap = backoff_cap
         self.cluster_domain = cluster_domain
         ca_pem = Path(ca_file).read_bytes() if ca_file else None
-        self.volumes = VolumeManager(state_dir, self.api, token=token, ca_pem=ca_pem)
+        self.volumes = VolumeManager(state_dir, self.api, ca_pem=ca_pem)
         self.node = NodeAgent(self.api, node_name, host_ip, heartbeat=heartbeat)
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -101,6 +102,25 @@ class Kubelet:
         self._main: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._events: dict[tuple[str, str, str, str], tuple[str, int]] = {}
+
+    @property
+    def service_env(self) -> dict[str, str]:
+        """The env of the ``kubernetes`` service that kubelet gives every container, pointing
+        at the API server (``KUBERNETES_SERVICE_HOST``/``_PORT``, docker-link style too)."""
+        parts = urllib.parse.urlsplit(self.api.url)
+        host = parts.hostname or "127.0.0.1"
+        port = str(parts.port or (443 if parts.scheme == "https" else 80))
+        prefix = f"KUBERNETES_PORT_{port}_TCP"
+        return {
+            "KUBERNETES_SERVICE_HOST": host,
+            "KUBERNETES_SERVICE_PORT": port,
+            "KUBERNETES_SERVICE_PORT_HTTPS": port,
+            "KUBERNETES_PORT": f"tcp://{host}:{port}",
+            prefix: f"tcp://{host}:{port}",
+            f"{prefix}_PROTO": "tcp",
+            f"{prefix}_PORT": port,
+            f"{prefix}_ADDR": host,
+        }
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,6 +37,11 @@ class NodeView(Protocol):
     volumes: VolumeManager
     backoff_base: float
     backoff_cap: float
+
+    @property
+    def service_env(self) -> Mapping[str, str]:
+        """The env every container gets for the ``kubernetes`` service (the API server)."""
+        ...
 
     @property
     def node_ready(self) -> bool:
@@ -114,6 +121,7 @@ class PodWorker:
             changed=self.changed,
             backoff_base=node.backoff_base,
             backoff_cap=node.backoff_cap,
+            service_env=node.service_env,
         )
         self.init_runners = [
             ContainerRunner(self.ctx, c, init=True) for c in spec.get("initContainers") or []
@@ -124,6 +132,7 @@ class PodWorker:
                 r.state = {"waiting": {"reason": "PodInitializing"}}
         self._dirty = asyncio.Event()
         self._dirty.set()
+        self._volumes_ready = asyncio.Event()
         self._sandbox_ready = False
         self._start_time = now_rfc3339()
         self._written: Obj | None = None
@@ -273,6 +282,7 @@ class PodWorker:
         """Set up the sandbox and run the pod's containers until stopped."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._write_status_loop(), name=f"status-{self.name}")
+            tg.create_task(self._rotate_tokens(), name=f"tokens-{self.name}")
             await self._run_pod()
             # Containers finished (restartPolicy let them): the status writer keeps running
             # until the kubelet cancels this worker when the pod goes away.
@@ -284,6 +294,7 @@ class PodWorker:
         self.hosts_file.touch()
         self.node.hosts_file_ready(self)
         self.ctx.volumes = await self._prepare_volumes()
+        self._volumes_ready.set()
         self._sandbox_ready = True
         self.changed()
         for runner in self.init_runners:
@@ -295,6 +306,22 @@ class PodWorker:
         async with asyncio.TaskGroup() as tg:
             for runner in self.runners:
                 tg.create_task(runner.run(), name=f"container-{self.name}-{runner.name}")
+
+    async def _rotate_tokens(self) -> None:
+        """Refresh each projected service-account token when it is due (80% of its life)."""
+        await self._volumes_ready.wait()
+        while not self.gone:
+            tokens = self.node.volumes.tokens.get(self.uid) or []
+            if not tokens:
+                return
+            token = min(tokens, key=lambda t: t.refresh_at)
+            await asyncio.sleep(max(0.0, token.refresh_at - time.time()))
+            try:
+                await self.node.volumes.refresh(token)
+            except VolumeError as exc:
+                # The old token is still valid for a while (20% of its lifetime): retry soon.
+                log.warning("pod %s/%s: token refresh failed: %s", self.namespace, self.name, exc)
+                await asyncio.sleep(min(10.0, max(1.0, token.expires - time.time()) / 10))
 
     def node_address(self) -> str:
         """The pod's loopback address (allocated by the kubelet)."""

@@ -32,6 +32,7 @@ from opframe.testing.apiserver.http.request import PlainNotFound, flag, resolve,
 from opframe.testing.apiserver.http.responses import json_response, plain_not_found
 from opframe.testing.apiserver.http.rest import Handlers
 from opframe.testing.apiserver.http.tls import write_certificates, write_kubeconfig
+from opframe.testing.apiserver.http.token_request import TokenRequests
 from opframe.testing.apiserver.http.watch import WATCHES, WatchRegistry, expired_watch
 from opframe.testing.apiserver.registry.crds import CrdController
 from opframe.testing.apiserver.registry.gc import Controllers
@@ -159,6 +160,7 @@ class ApiServer:
         self.faults = Faults(self.watches)
         self.pods = PodSubresources(self.writer)
         self.pod_log_provider: PodLogProvider | None = None
+        self.token_requests = TokenRequests(self.store)
         self.url = ""
         self.ca_file: Path | None = None
         self.kubeconfig = self.state_dir / "kubeconfig"
@@ -229,6 +231,8 @@ class ApiServer:
 
     def _authorized(self, request: web.Request) -> bool:
         auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer ") and self.token_requests.accepts(auth[7:]):
+            return True
         return secrets.compare_digest(auth, f"Bearer {self.token}")
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -284,6 +288,8 @@ class ApiServer:
             return await expired_watch(request, fault.error().body())
         if fault is not None:
             raise fault.error()
+        if target.subresource == "token" and target.rt.plural == "serviceaccounts":
+            return await self.token_requests.handle(request, target)
         if target.subresource in ("log", "binding", "eviction") and target.rt.plural == "pods":
             return await self.pods.handle(request, target, self.pod_log_provider)
         return await self.handlers.resource(request, target)
