@@ -144,8 +144,7 @@ class LocalCluster:
             await self._stack.enter_async_context(EndpointsController(api))
             if self._run_kubelet:
                 kubelet = Kubelet(
-                    server.url,
-                    token=server.token,
+                    await self._make_client(),
                     ca_file=server.ca_file,
                     state_dir=self.state_dir / "kubelet",
                     **self._kubelet_options,

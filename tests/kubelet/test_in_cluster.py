@@ -10,13 +10,14 @@ downward API (``pkg/volume/projected``); ``KUBERNETES_SERVICE_HOST``/``_PORT`` c
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import pytest
 
+from opframe.client import Client, ConnectionConfig
 from opframe.errors import ApiError
 from opframe.testing.cluster import LocalCluster
-from opframe.testing.kubelet._api import RawApi
 from opframe.testing.kubelet.volumes import ProjectedToken
 from tests.kubelet.helpers import condition, create, wait_pod
 
@@ -71,6 +72,13 @@ async def test_client_default_inside_a_pod_talks_to_the_api_server(
     assert uid == created["metadata"]["uid"]
 
 
+def _client_with(cluster: LocalCluster, token: ProjectedToken) -> Client:
+    """A client that authenticates with the pod's token file, as the pod's clients do."""
+    server = cluster.api_server
+    ssl_context = ssl.create_default_context(cafile=str(server.ca_file))
+    return Client(ConnectionConfig(server.url, ssl_context=ssl_context, token_file=token.file))
+
+
 async def _running_token(cluster: LocalCluster, name: str) -> ProjectedToken:
     pod = {
         "apiVersion": "v1",
@@ -91,8 +99,7 @@ async def test_pod_token_is_a_bound_token_the_server_accepts(local_cluster: Loca
     assert token.request["spec"]["boundObjectRef"]["name"] == "sa-token"
     assert (token.file.parent / "namespace").read_text() == "default"
     assert (token.file.parent / "ca.crt").read_bytes().startswith(b"-----BEGIN CERTIFICATE")
-    server = local_cluster.api_server
-    async with RawApi(server.url, token=value, ca_file=server.ca_file) as api:
+    async with _client_with(local_cluster, token) as api:
         assert (await api.request("GET", "/api/v1/namespaces/default"))["metadata"]["name"]
 
 
@@ -107,8 +114,7 @@ async def test_refreshed_token_replaces_the_file_and_is_accepted(
     await local_cluster.kubelet.volumes.refresh(token)
     after = token.file.read_text()
     assert after != before
-    server = local_cluster.api_server
-    async with RawApi(server.url, token=after, ca_file=server.ca_file) as api:
+    async with _client_with(local_cluster, token) as api:
         await api.request("GET", "/api/v1/namespaces/default/pods")
 
 
@@ -119,7 +125,7 @@ async def test_token_request_refuses_a_short_expiration(local_cluster: LocalClus
     path = "/api/v1/namespaces/default/serviceaccounts/default/token"
     await asyncio.wait_for(_default_sa(local_cluster), 10)
     with pytest.raises(ApiError) as info:
-        await local_cluster.kubelet.api.request("POST", path, body)
+        await local_cluster.client.request("POST", path, body=body)
     assert info.value.status == 422
     assert "may not specify a duration less than 10 minutes" in str(info.value)
 
@@ -129,7 +135,7 @@ async def test_token_request_for_a_missing_service_account_is_not_found(
 ) -> None:
     path = "/api/v1/namespaces/default/serviceaccounts/nobody/token"
     with pytest.raises(ApiError) as info:
-        await local_cluster.kubelet.api.request("POST", path, {"spec": {}})
+        await local_cluster.client.request("POST", path, body={"spec": {}})
     assert info.value.status == 404
 
 

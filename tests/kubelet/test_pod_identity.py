@@ -15,6 +15,7 @@ import pytest
 
 from opframe.errors import ApiError
 from opframe.testing.cluster import LocalCluster
+from opframe.testing.kubelet._mirror import merge_patch
 from tests.kubelet.helpers import (
     busybox_pod,
     condition,
@@ -22,6 +23,7 @@ from tests.kubelet.helpers import (
     get_pod,
     wait_pod,
     wait_process_gone,
+    watch_events,
 )
 
 Obj = dict[str, Any]
@@ -37,7 +39,7 @@ def _ready(pod: Obj | None) -> bool:
 
 async def _force_delete(cluster: LocalCluster, name: str) -> None:
     opts = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}
-    await cluster.kubelet.api.request("DELETE", f"/api/v1/namespaces/default/pods/{name}", opts)
+    await cluster.client.request("DELETE", f"/api/v1/namespaces/default/pods/{name}", body=opts)
 
 
 async def test_terminating_pod_never_writes_onto_its_same_name_successor(
@@ -63,14 +65,14 @@ async def test_terminating_pod_never_writes_onto_its_same_name_successor(
     assert new_ip != old_ip
 
     seen: list[Obj] = []
-    api = local_cluster.kubelet.api
+    api = local_cluster.client
     path = "/api/v1/namespaces/default/pods"
     selector = {"fieldSelector": "metadata.name=same"}
 
     marker_seen = asyncio.Event()
 
     async def record() -> None:
-        async for event in api.watch(path, second["metadata"]["resourceVersion"], selector):
+        async for event in watch_events(api, path, second["metadata"]["resourceVersion"], selector):
             if event["type"] != "BOOKMARK":
                 seen.append(event["object"])
                 if (event["object"]["metadata"].get("labels") or {}).get("probe"):
@@ -80,7 +82,7 @@ async def test_terminating_pod_never_writes_onto_its_same_name_successor(
     try:
         await wait_process_gone(old_pid)
         # One more write of our own: once it is seen, every earlier write has been seen too.
-        await api.merge_patch(f"{path}/same", {"metadata": {"labels": {"probe": "done"}}})
+        await merge_patch(api, f"{path}/same", {"metadata": {"labels": {"probe": "done"}}})
         async with asyncio.timeout(10):
             await marker_seen.wait()
     finally:
@@ -105,7 +107,7 @@ async def test_status_patch_with_another_uid_is_refused(local_cluster: LocalClus
     path = "/api/v1/namespaces/default/pods/uidcheck/status"
     body = {"metadata": {"uid": "00000000-0000-0000-0000-000000000000"}, "status": {}}
     with pytest.raises(ApiError) as info:
-        await local_cluster.kubelet.api.merge_patch(path, body)
+        await merge_patch(local_cluster.client, path, body)
     assert info.value.status == 422
     assert "metadata.uid" in str(info.value)
 

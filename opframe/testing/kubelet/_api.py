@@ -1,8 +1,8 @@
-"""A small raw-JSON REST client and list+watch store, for the kubelet's own needs.
+"""A small raw-JSON REST client and list+watch store: LEGACY, no longer used by the kubelet.
 
-The kubelet works on whole pod objects as the API server sends them and writes back status
-subresources; raw dicts keep it independent of model versions, the way kubelet itself only
-needs the wire format.
+The kubelet runs on :class:`opframe.Client` and the SDK's watch loop (``_mirror``). Only the
+controller stand-ins of ``opframe.testing._controllers`` still use this module; it goes away
+with them when the controllers move onto ``opframe.Controller``.
 """
 
 from __future__ import annotations

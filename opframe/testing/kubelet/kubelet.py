@@ -1,6 +1,7 @@
 """The local kubelet: binds pods to one local node and runs them as processes.
 
-Its sync loop mirrors pods, services and claims with list+watch and reacts to each change:
+Its sync loop mirrors pods, services and claims with the SDK's list+watch loop
+(:func:`opframe.watch`) and reacts to each change:
 
 - a pod with no ``spec.nodeName`` (default scheduler) is bound to the node through
   ``pods/binding``, as a one-node scheduler would;
@@ -11,7 +12,7 @@ Its sync loop mirrors pods, services and claims with list+watch and reacts to ea
 
 Example::
 
-    async with Kubelet(url, token=token, ca_file=ca, state_dir=tmp) as kubelet:
+    async with Kubelet(client, ca_file=ca, state_dir=tmp) as kubelet:
         ...  # pods created through the API server now run
 """
 
@@ -28,9 +29,10 @@ from types import TracebackType
 from typing import Any
 
 from opframe._tasks import cancel_and_wait
+from opframe.client import Client
 from opframe.errors import ApiError, Conflict, NotFound
 from opframe.testing._startup import start_until_ready
-from opframe.testing.kubelet._api import RawApi, Store
+from opframe.testing.kubelet._mirror import PVC, Mirror, Pod, Service, get_or_none, merge_patch
 from opframe.testing.kubelet.container import now_rfc3339
 from opframe.testing.kubelet.images import ImageResolver
 from opframe.testing.kubelet.network import (
@@ -55,7 +57,10 @@ class Kubelet:
     """A process-based kubelet for one local node, talking to an API server.
 
     Args:
-        url: the API server URL; ``token`` and ``ca_file`` authenticate to it.
+        client: the :class:`opframe.Client` it talks to the API server with (the caller
+            owns it and closes it).
+        ca_file: the cluster CA, written into pods' ``ca.crt`` while no ``kube-root-ca.crt``
+            ConfigMap exists.
         state_dir: where pod directories, volumes, claims and logs live.
         node_name: the Node this kubelet registers and binds pods to.
         resolver: image → local program mapping (default: built-in etcd rule).
@@ -66,10 +71,9 @@ class Kubelet:
 
     def __init__(
         self,
-        url: str,
+        client: Client,
         *,
         state_dir: Path,
-        token: str | None = None,
         ca_file: str | Path | None = None,
         node_name: str = "opframe-node",
         resolver: ImageResolver | None = None,
@@ -79,7 +83,7 @@ class Kubelet:
         cluster_domain: str = "cluster.local",
         host_ip: str = "127.0.0.1",
     ) -> None:
-        self.api = RawApi(url, token=token, ca_file=ca_file)
+        self.api = client
         self.state_dir = state_dir
         self.node_name = node_name
         self.host_ip = host_ip
@@ -93,9 +97,9 @@ class Kubelet:
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping: set[str] = set()
-        self._pods = Store(self.api, "/api/v1/pods", self._on_pod)
-        self._services = Store(self.api, "/api/v1/services", self._on_service)
-        self._claims = Store(self.api, "/api/v1/persistentvolumeclaims", self._on_claim)
+        self._pods = Mirror(client, Pod, self._on_pod)
+        self._services = Mirror(client, Service, self._on_service)
+        self._claims = Mirror(client, PVC, self._on_claim)
         self._hosts_dirty = asyncio.Event()
         self._addresses: AddressBlock | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -107,7 +111,7 @@ class Kubelet:
     def service_env(self) -> dict[str, str]:
         """The env of the ``kubernetes`` service that kubelet gives every container, pointing
         at the API server (``KUBERNETES_SERVICE_HOST``/``_PORT``, docker-link style too)."""
-        parts = urllib.parse.urlsplit(self.api.url)
+        parts = urllib.parse.urlsplit(self.api.host)
         host = parts.hostname or "127.0.0.1"
         port = str(parts.port or (443 if parts.scheme == "https" else 80))
         prefix = f"KUBERNETES_PORT_{port}_TCP"
@@ -127,7 +131,6 @@ class Kubelet:
     async def __aenter__(self) -> Kubelet:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._addresses = AddressBlock()
-        await self.api.__aenter__()
         try:
             await self.node.register()
             self._main = await start_until_ready(self._run(), self._ready, name="kubelet")
@@ -144,7 +147,6 @@ class Kubelet:
     async def _shutdown(self) -> None:
         if self._main is not None:
             await cancel_and_wait(self._main)
-        await self.api.__aexit__(None, None, None)
         if self._addresses is not None:
             self._addresses.close()
 
@@ -179,7 +181,7 @@ class Kubelet:
     async def fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
         """Get a ConfigMap or Secret by name, or None."""
         plural = {"ConfigMap": "configmaps", "Secret": "secrets"}[kind]
-        return await self.api.get_or_none(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+        return await get_or_none(self.api, f"/api/v1/namespaces/{namespace}/{plural}/{name}")
 
     async def record_event(
         self, pod: Obj, type_: str, reason: str, message: str, field_path: str = ""
@@ -193,7 +195,8 @@ class Kubelet:
             if key in self._events:
                 name, count = self._events[key]
                 self._events[key] = (name, count + 1)
-                await self.api.merge_patch(
+                await merge_patch(
+                    self.api,
                     f"/api/v1/namespaces/{ns}/events/{name}",
                     {"count": count + 1, "lastTimestamp": now},
                 )
@@ -224,7 +227,7 @@ class Kubelet:
                 "reportingComponent": "kubelet",
                 "reportingInstance": self.node_name,
             }
-            await self.api.request("POST", f"/api/v1/namespaces/{ns}/events", body)
+            await self.api.request("POST", f"/api/v1/namespaces/{ns}/events", body=body)
             self._events[key] = (name, 1)
         except (ApiError, OSError) as exc:
             # Events are best effort, as in kubelet: a lost event must not stop the pod.
@@ -295,7 +298,7 @@ class Kubelet:
         }
         try:
             await self.api.request(
-                "POST", f"/api/v1/namespaces/{ns}/pods/{meta['name']}/binding", body
+                "POST", f"/api/v1/namespaces/{ns}/pods/{meta['name']}/binding", body=body
             )
         except (Conflict, NotFound):
             pass  # bound by someone else, or gone: the watch tells us what happened
@@ -347,7 +350,7 @@ class Kubelet:
                 }
                 with contextlib.suppress(NotFound, Conflict):
                     await self.api.request(
-                        "DELETE", f"/api/v1/namespaces/{ns}/pods/{meta['name']}", opts
+                        "DELETE", f"/api/v1/namespaces/{ns}/pods/{meta['name']}", body=opts
                     )
         finally:
             self.workers.pop(uid, None)

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from opframe.client import Client
 from opframe.errors import ApiError, Conflict, Invalid, NotFound
-from opframe.testing.kubelet._api import RawApi
+from opframe.testing.kubelet._mirror import merge_patch
 from opframe.testing.kubelet.container import ContainerRunner, PodContext, now_rfc3339
 from opframe.testing.kubelet.images import ImageResolver
 from opframe.testing.kubelet.volumes import VolumeError, VolumeManager
@@ -30,7 +31,7 @@ Obj = dict[str, Any]
 class NodeView(Protocol):
     """What a pod worker needs from its kubelet."""
 
-    api: RawApi
+    api: Client
     node_name: str
     host_ip: str
     resolver: ImageResolver
@@ -240,7 +241,7 @@ class PodWorker:
         path = f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status"
         body = {"metadata": {"uid": self.uid}, "status": status}
         try:
-            await self.node.api.merge_patch(path, body)
+            await merge_patch(self.node.api, path, body)
         except (NotFound, Conflict, Invalid) as exc:
             if isinstance(exc, NotFound) or "uid" in str(exc).lower():
                 self.gone = True

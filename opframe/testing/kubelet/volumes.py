@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opframe.client import Client
 from opframe.errors import ApiError
-from opframe.testing.kubelet._api import RawApi
+from opframe.testing.kubelet._mirror import get_or_none, merge_patch
 from opframe.testing.kubelet.env import EnvError, field_ref
 
 __all__ = ["ProjectedToken", "VolumeError", "VolumeManager"]
@@ -67,7 +68,7 @@ class ProjectedToken:
 class VolumeManager:
     """Creates, keeps and removes the host side of pod volumes under ``root``."""
 
-    def __init__(self, root: Path, api: RawApi, *, ca_pem: bytes | None = None) -> None:
+    def __init__(self, root: Path, api: Client, *, ca_pem: bytes | None = None) -> None:
         self.root = root
         self._api = api
         self._ca_pem = ca_pem
@@ -129,7 +130,7 @@ class VolumeManager:
 
     async def _claim(self, ns: str, claim: str) -> Path:
         path = f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim}"
-        pvc = await self._api.get_or_none(path)
+        pvc = await get_or_none(self._api, path)
         if pvc is None:
             raise VolumeError(f'persistentvolumeclaim "{claim}" not found')
         directory = self.root / "pvcs" / ns / f"{claim}-{pvc['metadata']['uid']}"
@@ -141,7 +142,7 @@ class VolumeManager:
             if capacity:
                 status["capacity"] = {"storage": capacity}
             body = {"metadata": {"uid": pvc["metadata"]["uid"]}, "status": status}
-            await self._api.merge_patch(path + "/status", body)
+            await merge_patch(self._api, path + "/status", body)
         return directory
 
     def remove_claim_data(self, ns: str, claim: str, uid: str) -> None:
@@ -151,7 +152,7 @@ class VolumeManager:
     async def _object_files(self, kind: str, ns: str, src: Mapping[str, Any]) -> dict[str, bytes]:
         plural = "configmaps" if kind == "ConfigMap" else "secrets"
         name = src.get("name") or src.get("secretName") or ""
-        obj = await self._api.get_or_none(f"/api/v1/namespaces/{ns}/{plural}/{name}")
+        obj = await get_or_none(self._api, f"/api/v1/namespaces/{ns}/{plural}/{name}")
         if obj is None:
             if name == "kube-root-ca.crt" and self._ca_pem is not None:
                 obj = {"data": {"ca.crt": self._ca_pem.decode()}}
@@ -232,7 +233,7 @@ class VolumeManager:
         """
         path = f"/api/v1/namespaces/{token.namespace}/serviceaccounts/{token.account}/token"
         try:
-            answer = await self._api.request("POST", path, token.request)
+            answer = await self._api.request("POST", path, body=token.request)
         except ApiError as exc:
             raise VolumeError(f"failed to fetch token: {exc}") from exc
         status = answer.get("status") or {}
