@@ -21,10 +21,10 @@ from typing import Any
 
 from opframe.testing.kubelet.env import EnvError, expand_all, resolve_env
 from opframe.testing.kubelet.images import ImageNotFound, ImageResolver
+from opframe.testing.kubelet.logs import LogFile
 from opframe.testing.kubelet.probes import ProbeResult, ProbeSpec, ProbeWorker, check_once
 from opframe.testing.kubelet.runtime import (
     ContainerProcess,
-    LogFile,
     Mount,
     Sandbox,
     run_in_sandbox,

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
+import time
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -460,8 +462,16 @@ class Kubelet:
         follow: bool = False,
         tail_lines: int | None = None,
         previous: bool = False,
+        since_seconds: int | None = None,
+        since_time: datetime.datetime | None = None,
+        timestamps: bool = False,
+        limit_bytes: int | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream a container's captured output, as ``kubectl logs`` asks for it.
+
+        The options are ``PodLogOptions``' (``tailLines``, ``sinceSeconds``/``sinceTime``,
+        ``timestamps``, ``limitBytes``, ``previous``, ``follow``), applied as kubelet does:
+        see :mod:`opframe.testing.kubelet.logs`.
 
         Raises:
             LookupError: no such pod on this node, container, or previous instance.
@@ -497,7 +507,19 @@ class Kubelet:
             raise LookupError(
                 f'container "{runner.name}" in pod "{name}" is waiting to start: {reason}'
             )
-        async for chunk in logs[-1].read(follow=follow and not previous, tail_lines=tail_lines):
+        since_ns: int | None = None
+        if since_time is not None:
+            since_ns = int(since_time.timestamp()) * 1_000_000_000
+        elif since_seconds is not None:
+            since_ns = time.time_ns() - since_seconds * 1_000_000_000
+        chunks = logs[-1].read(
+            follow=follow and not previous,
+            tail_lines=tail_lines,
+            since_ns=since_ns,
+            timestamps=timestamps,
+            limit_bytes=limit_bytes,
+        )
+        async for chunk in chunks:
             yield chunk
 
     # -- chaos (see also opframe.testing.kubelet.chaos) -----------------------------------

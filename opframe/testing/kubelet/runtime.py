@@ -22,13 +22,14 @@ import os
 import shlex
 import shutil
 import signal
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from opframe.testing.kubelet.logs import LogFile
+
 __all__ = [
     "ContainerProcess",
-    "LogFile",
     "Mount",
     "Sandbox",
     "exit_code",
@@ -97,59 +98,6 @@ def wrap_argv(argv: Sequence[str], sandbox: Sandbox, workdir: str | None = None)
 def exit_code(returncode: int) -> int:
     """A container exit code: a process killed by signal N reports 128 + N."""
     return 128 - returncode if returncode < 0 else returncode
-
-
-class LogFile:
-    """A container instance's captured output: a file plus a way to follow it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-        self._size = path.stat().st_size
-        self._closed = False
-        self._changed = asyncio.Condition()
-
-    async def append(self, data: bytes) -> None:
-        """Append ``data`` and wake followers."""
-        with self.path.open("ab") as f:
-            f.write(data)
-        async with self._changed:
-            self._size += len(data)
-            self._changed.notify_all()
-
-    async def close(self) -> None:
-        """Mark the log complete (the container instance has exited)."""
-        async with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-
-    async def read(self, *, follow: bool, tail_lines: int | None) -> AsyncIterator[bytes]:
-        """The log's bytes; with ``follow``, keep yielding until the instance exits."""
-        data = self.path.read_bytes()
-        offset = len(data)
-        if tail_lines is not None:
-            lines = data.splitlines(keepends=True)
-            data = b"".join(lines[-tail_lines:]) if tail_lines > 0 else b""
-        if data:
-            yield data
-        while follow:
-            seen = offset
-
-            def grown(seen: int = seen) -> bool:
-                return self._size > seen or self._closed
-
-            async with self._changed:
-                await self._changed.wait_for(grown)
-                done = self._closed and self._size <= offset
-            if done:
-                return
-            with self.path.open("rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            offset += len(chunk)
-            if chunk:
-                yield chunk
 
 
 class ContainerProcess:

@@ -1,9 +1,13 @@
 """``POST /api/v1/namespaces/NS/serviceaccounts/NAME/token``: the TokenRequest API.
 
-STAND-IN until the embedded server signs service-account JWTs: a token issued here is a
-random opaque string that this server accepts as a bearer token until it expires (it is not
-a JWT and carries no claims a client could read). The request rules are kube-apiserver's
-(``pkg/registry/core/serviceaccount/storage/token.go`` and
+STAND-IN until the embedded server has real service-account authentication: a token issued
+here is JWT-shaped with the claims kube-apiserver puts in a bound token (``iss``, ``sub``
+``system:serviceaccount:NS:NAME``, ``aud``, ``exp``, ``kubernetes.io`` with the namespace,
+service account and bound pod), HMAC-signed with a per-server random key, and this server
+accepts it as a bearer token until it expires because it remembers issuing it; it does not
+verify signatures, and the identity is not used for authorization.
+
+The request rules are kube-apiserver's (``pkg/registry/core/serviceaccount/storage/token.go`` and
 ``pkg/apis/authentication/validation``): the service account must exist; ``expirationSeconds``
 defaults to 3600 and must be at least 600; a token bound to a Pod needs that pod to run as
 that service account, and a bound uid that does not match is a conflict (the object was
@@ -12,6 +16,10 @@ deleted and recreated).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
 import time
 from datetime import UTC, datetime
@@ -41,6 +49,7 @@ class TokenRequests:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._issued: dict[str, float] = {}  # token -> expiry (epoch seconds)
+        self._key = secrets.token_bytes(32)
 
     def accepts(self, token: str) -> bool:
         """Whether ``token`` was issued here and has not expired."""
@@ -81,8 +90,20 @@ class TokenRequests:
         self._check_bound(spec.get("boundObjectRef"), namespace, name)
         spec["audiences"] = list(spec.get("audiences") or DEFAULT_AUDIENCES)
         spec.setdefault("boundObjectRef", None)
-        token = "opframe-sa." + secrets.token_urlsafe(32)
-        expiry = time.time() + seconds
+        issued = int(time.time())
+        expiry = issued + seconds
+        token = self._sign(
+            {
+                "iss": DEFAULT_AUDIENCES[0],
+                "sub": f"system:serviceaccount:{namespace}:{name}",
+                "aud": spec["audiences"],
+                "iat": issued,
+                "nbf": issued,
+                "exp": expiry,
+                "jti": secrets.token_hex(16),
+                "kubernetes.io": self._claims(namespace, name, spec.get("boundObjectRef")),
+            }
+        )
         self._issued[token] = expiry
         stamp = datetime.fromtimestamp(int(expiry), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         answer = {
@@ -93,6 +114,25 @@ class TokenRequests:
             "status": {"token": token, "expirationTimestamp": stamp},
         }
         return json_response(201, answer)
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        def part(data: dict[str, Any]) -> str:
+            raw = json.dumps(data, separators=(",", ":")).encode()
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        head = part({"alg": "HS256", "typ": "JWT"}) + "." + part(claims)
+        mac = hmac.new(self._key, head.encode(), hashlib.sha256).digest()
+        return head + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def _claims(self, namespace: str, account: str, ref: Any) -> dict[str, Any]:
+        sa = self._store.get("/serviceaccounts", namespace, account)
+        claims: dict[str, Any] = {
+            "namespace": namespace,
+            "serviceaccount": {"name": account, "uid": sa.meta.get("uid", "") if sa else ""},
+        }
+        if isinstance(ref, dict) and ref.get("kind") in ("Pod", "Secret"):
+            claims[str(ref["kind"]).lower()] = {"name": ref.get("name"), "uid": ref.get("uid")}
+        return claims
 
     def _check_bound(self, ref: Any, namespace: str, account: str) -> None:
         if not ref:
