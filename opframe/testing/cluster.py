@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from opframe.testing._controllers import EndpointsController, ServiceAccountController
+from opframe.testing._endpoint import Endpoint
 from opframe.testing.kubelet import Chaos, ImageResolver, Kubelet, LocalImage
 from opframe.testing.kubelet._api import RawApi
 from opframe.testing.kubelet.images import parse_image_mapping
@@ -132,12 +133,22 @@ class LocalCluster:
                 self.state_dir = Path(self._state_dir_arg)
                 self.state_dir.mkdir(parents=True, exist_ok=True)
             # Objects survive a restart only in a state directory the caller chose.
+            # A state directory the caller chose also keeps the address and the token, so a
+            # restarted cluster comes back where it was (see opframe.testing._endpoint).
+            persist = self._state_dir_arg is not None
+            endpoint_file = self.state_dir / "apiserver" / "endpoint.json"
+            endpoint = Endpoint.load(endpoint_file) if persist else Endpoint()
             server = ApiServer(
                 tls=self._tls,
                 state_dir=self.state_dir / "apiserver",
-                persist=self._state_dir_arg is not None,
+                persist=persist,
+                port=endpoint.port,
+                token=endpoint.token,
             )
             self._api_server = await self._stack.enter_async_context(server)
+            if persist:
+                port = int(server.url.rsplit(":", 1)[1])
+                Endpoint(port, server.token).save(endpoint_file)
             api = RawApi(server.url, token=server.token, ca_file=server.ca_file)
             await self._stack.enter_async_context(api)
             await self._stack.enter_async_context(ServiceAccountController(api))
