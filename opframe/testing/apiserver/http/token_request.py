@@ -28,7 +28,13 @@ from typing import Any
 from aiohttp import web
 
 from opframe.testing.apiserver import protobuf
-from opframe.testing.apiserver.errors import StatusError, bad_request, conflict, invalid, not_found
+from opframe.testing.apiserver.errors import (
+    bad_request,
+    conflict,
+    invalid,
+    method_not_allowed,
+    not_found,
+)
 from opframe.testing.apiserver.fielderrors import invalid as field_invalid
 from opframe.testing.apiserver.http.request import Target, decode_body
 from opframe.testing.apiserver.http.responses import json_response
@@ -64,7 +70,7 @@ class TokenRequests:
     async def handle(self, request: web.Request, target: Target) -> web.StreamResponse:
         """Answer ``POST .../serviceaccounts/NAME/token``."""
         if request.method != "POST":
-            raise StatusError(405, "MethodNotAllowed", "the server does not allow this method")
+            raise method_not_allowed()
         raw = await request.read()
         if request.content_type == protobuf.MEDIA_TYPE:  # kubectl create token sends protobuf
             body = protobuf.decode_request(raw, "authentication.k8s.io/v1", "TokenRequest")
@@ -73,7 +79,8 @@ class TokenRequests:
         if not isinstance(body, dict):
             raise bad_request("the body must be a TokenRequest object")
         namespace, name = target.namespace or "", target.name
-        if self._store.get("/serviceaccounts", namespace, name) is None:
+        account = self._store.get("/serviceaccounts", namespace, name)
+        if account is None:
             raise not_found("serviceaccounts", name)
         spec: dict[str, Any] = dict(body.get("spec") or {})
         seconds = spec.get("expirationSeconds")
@@ -85,7 +92,9 @@ class TokenRequests:
                 else "may not specify a duration larger than 2^32 seconds"
             )
             cause = field_invalid("spec.expirationSeconds", seconds, message)
-            raise invalid("TokenRequest", name, [cause], "authentication.k8s.io")
+            # Validation sees the request object, whose name is the body's (usually empty).
+            body_name = str((body.get("metadata") or {}).get("name") or "")
+            raise invalid("TokenRequest", body_name, [cause], "authentication.k8s.io")
         spec["expirationSeconds"] = seconds
         self._check_bound(spec.get("boundObjectRef"), namespace, name)
         spec["audiences"] = list(spec.get("audiences") or DEFAULT_AUDIENCES)
@@ -109,7 +118,12 @@ class TokenRequests:
         answer = {
             "kind": "TokenRequest",
             "apiVersion": "authentication.k8s.io/v1",
-            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "uid": account.meta.get("uid", ""),
+                "creationTimestamp": None,
+            },
             "spec": spec,
             "status": {"token": token, "expirationTimestamp": stamp},
         }
