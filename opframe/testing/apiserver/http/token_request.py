@@ -122,7 +122,7 @@ class TokenRequests:
                 "name": name,
                 "namespace": namespace,
                 "uid": account.meta.get("uid", ""),
-                "creationTimestamp": None,
+                "creationTimestamp": account.meta.get("creationTimestamp"),
             },
             "spec": spec,
             "status": {"token": token, "expirationTimestamp": stamp},
