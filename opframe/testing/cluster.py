@@ -162,6 +162,7 @@ class LocalCluster:
                 )
                 self._kubelet = await self._stack.enter_async_context(kubelet)
                 server.pod_log_provider = kubelet
+                server.pod_stream_provider = kubelet
             self._client = await self._make_client()
         except BaseException:
             await self._stack.aclose()

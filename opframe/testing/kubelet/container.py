@@ -163,6 +163,20 @@ class ContainerRunner:
         self._sandbox: Sandbox | None = None
 
     @property
+    def env(self) -> dict[str, str]:
+        """The environment the running instance was started with."""
+        return dict(self._env)
+
+    def host_argv(self, command: list[str]) -> list[str]:
+        """``command`` as the image plays it on the host (``kubectl exec``, exec probes).
+
+        Raises:
+            ImageNotFound: the image does not provide the program.
+        """
+        image = self.ctx.resolver.resolve(str(self.spec.get("image", "")))
+        return image.argv(command, [])
+
+    @property
     def field_path(self) -> str:
         """The event ``involvedObject.fieldPath`` of this container."""
         return f"spec.{'initContainers' if self.init else 'containers'}{{{self.name}}}"
@@ -395,8 +409,7 @@ class ContainerRunner:
         assert sandbox is not None
 
         async def run_exec(argv: Any, time_limit: float) -> tuple[int, str]:
-            image = self.ctx.resolver.resolve(str(self.spec.get("image", "")))
-            host_argv = image.argv(list(argv), [])
+            host_argv = self.host_argv(list(argv))
             return await run_in_sandbox(
                 host_argv, env=self._env, sandbox=sandbox, time_limit=time_limit
             )

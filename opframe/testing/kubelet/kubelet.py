@@ -34,6 +34,7 @@ from opframe._tasks import cancel_and_wait
 from opframe.client import Client
 from opframe.errors import ApiError, Conflict, NotFound
 from opframe.testing._startup import start_until_ready
+from opframe.testing.kubelet import streaming
 from opframe.testing.kubelet._mirror import PVC, Mirror, Pod, Service, get_or_none, merge_patch
 from opframe.testing.kubelet.container import now_rfc3339
 from opframe.testing.kubelet.images import ImageResolver
@@ -521,6 +522,32 @@ class Kubelet:
         )
         async for chunk in chunks:
             yield chunk
+
+    # -- exec, attach, port-forward (the API server's pod_stream_provider) ---------------
+
+    async def exec(
+        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool
+    ) -> asyncio.subprocess.Process:
+        """Start ``command`` in a running container (``kubectl exec``, ``kubectl cp``)."""
+        return await streaming.exec_command(
+            self._running_worker(namespace, name), container, command, stdin=stdin
+        )
+
+    def attach(self, namespace: str, name: str, container: str) -> AsyncIterator[bytes]:
+        """A running container's output from now on (``kubectl attach``)."""
+        return streaming.attach(self._running_worker(namespace, name), container)
+
+    async def port_forward(
+        self, namespace: str, name: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to a port of the pod (``kubectl port-forward``)."""
+        return await streaming.port_forward(self._running_worker(namespace, name), port)
+
+    def _running_worker(self, namespace: str, name: str) -> PodWorker:
+        try:
+            return self.worker(namespace, name)
+        except LookupError:
+            raise LookupError(f'pod "{name}" in namespace "{namespace}" is not running') from None
 
     # -- chaos (see also opframe.testing.kubelet.chaos) -----------------------------------
 

@@ -32,6 +32,7 @@ __all__ = [
     "ContainerProcess",
     "Mount",
     "Sandbox",
+    "exec_in_container",
     "exit_code",
     "live_process_groups",
     "run_in_sandbox",
@@ -234,6 +235,35 @@ async def run_in_sandbox(
         if proc.returncode is None:
             await proc.wait()
     return exit_code(proc.returncode or 0), out.decode(errors="replace")[-1024:]
+
+
+async def exec_in_container(
+    pid: int,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    workdir: str | None = None,
+    stdin: bool = False,
+) -> asyncio.subprocess.Process:
+    """Start ``argv`` inside the namespaces of container process ``pid`` (``kubectl exec``).
+
+    ``nsenter`` joins its mount and UTS namespaces (and its user namespace when not root),
+    so the command sees the pod's ``/etc/hosts``, volumes and hostname; ``env`` is the
+    container's environment. stdout and stderr are pipes, stdin one if asked.
+    """
+    userns = [] if os.geteuid() == 0 else ["-U", "--preserve-credentials"]
+    wd = [f"--wd={workdir}"] if workdir else ["-w"]
+    host_argv = [_tool("nsenter"), "-t", str(pid), *userns, "-m", "-u", *wd, "--", *argv]
+    proc = await asyncio.create_subprocess_exec(
+        *host_argv,
+        env={"PATH": _CONTAINER_PATH, **env},
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    _STARTED_GROUPS.add(proc.pid)
+    return proc
 
 
 def live_process_groups() -> list[int]:

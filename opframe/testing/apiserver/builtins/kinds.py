@@ -100,7 +100,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("", "v1", "Namespace", "namespaces", namespaced=False, short=("ns",),
         sub=("status", "finalize"), verbs=_NO_COLLECTION_DELETE, names=NAME_DNS_LABEL),
     _rt("", "v1", "Pod", "pods", short=("po",), categories=("all",),
-        sub=("status", "log", "binding", "eviction")),
+        sub=("status", "log", "binding", "eviction", "exec", "attach", "portforward")),
     _rt("", "v1", "Service", "services", short=("svc",), categories=("all",), sub=("status",),
         names=NAME_DNS1035_LABEL),
     _rt("", "v1", "Endpoints", "endpoints", short=("ep",)),

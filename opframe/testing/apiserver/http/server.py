@@ -27,6 +27,7 @@ from opframe.testing.apiserver import builtins, protobuf
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
 from opframe.testing.apiserver.http.faults import Faults
+from opframe.testing.apiserver.http.pod_streams import PodStreamProvider, PodStreams
 from opframe.testing.apiserver.http.pod_subresources import PodLogProvider, PodSubresources
 from opframe.testing.apiserver.http.request import PlainNotFound, flag, resolve, wants
 from opframe.testing.apiserver.http.responses import json_response, plain_not_found
@@ -161,6 +162,8 @@ class ApiServer:
         self.pods = PodSubresources(self.writer)
         self.pod_log_provider: PodLogProvider | None = None
         self.token_requests = TokenRequests(self.store)
+        self.pod_streams = PodStreams(self.store)
+        self.pod_stream_provider: PodStreamProvider | None = None
         self.url = ""
         self.ca_file: Path | None = None
         self.kubeconfig = self.state_dir / "kubeconfig"
@@ -288,6 +291,8 @@ class ApiServer:
             return await expired_watch(request, fault.error().body())
         if fault is not None:
             raise fault.error()
+        if target.subresource in ("exec", "attach", "portforward") and target.rt.plural == "pods":
+            return await self.pod_streams.handle(request, target, self.pod_stream_provider)
         if target.subresource == "token" and target.rt.plural == "serviceaccounts":
             return await self.token_requests.handle(request, target)
         if target.subresource in ("log", "binding", "eviction") and target.rt.plural == "pods":
