@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", type=Path, help="where state, logs and kubeconfig live")
     up.add_argument("--no-kubelet", action="store_true", help="API server only, no pods run")
     up.add_argument(
+        "--no-controllers",
+        action="store_true",
+        help="no Deployment/StatefulSet/Job/... controllers: objects are only stored",
+    )
+    up.add_argument(
         "--image",
         action="append",
         default=[],
@@ -207,7 +212,11 @@ def _local_module() -> Any:
 def _local_up(args: argparse.Namespace) -> int:
     try:
         kubeconfig = _call_local(
-            _local_module().up, args.state_dir, kubelet=not args.no_kubelet, images=args.image
+            _local_module().up,
+            args.state_dir,
+            kubelet=not args.no_kubelet,
+            controllers=not args.no_controllers,
+            images=args.image,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc

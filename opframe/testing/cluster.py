@@ -22,10 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opframe.testing._controllers import EndpointsController, ServiceAccountController
 from opframe.testing._endpoint import Endpoint
+from opframe.testing.controllers import ControllerManager
 from opframe.testing.kubelet import Chaos, ImageResolver, Kubelet, LocalImage
-from opframe.testing.kubelet._api import RawApi
 from opframe.testing.kubelet.images import parse_image_mapping
 
 if TYPE_CHECKING:
@@ -43,6 +42,9 @@ class LocalCluster:
             removed on exit, when ``None``).
         tls: serve HTTPS with a generated CA (``False``: plain HTTP).
         kubelet: also run the kubelet (``False``: API server only, pods stay Pending).
+        controllers: also run the controllers of kube-controller-manager (Deployments,
+            ReplicaSets, StatefulSets, Jobs, ..., see :mod:`opframe.testing.controllers`);
+            ``False`` for an API server that only stores what it is given.
         resolver: image mappings for the kubelet (default: the built-in rules, see
             :func:`~opframe.testing.kubelet.images.default_rules`).
         images: more mappings, tried first: image pattern (a shell glob) to a
@@ -59,6 +61,7 @@ class LocalCluster:
         *,
         tls: bool = True,
         kubelet: bool = True,
+        controllers: bool = True,
         resolver: ImageResolver | None = None,
         images: Mapping[str, LocalImage | str] | None = None,
         backoff_base: float = 10.0,
@@ -69,6 +72,7 @@ class LocalCluster:
         self._state_dir_arg = state_dir
         self._tls = tls
         self._run_kubelet = kubelet
+        self._run_controllers = controllers
         if images:
             resolver = resolver or ImageResolver()
             for pattern, image in images.items():
@@ -149,10 +153,7 @@ class LocalCluster:
             if persist:
                 port = int(server.url.rsplit(":", 1)[1])
                 Endpoint(port, server.token).save(endpoint_file)
-            api = RawApi(server.url, token=server.token, ca_file=server.ca_file)
-            await self._stack.enter_async_context(api)
-            await self._stack.enter_async_context(ServiceAccountController(api))
-            await self._stack.enter_async_context(EndpointsController(api))
+            self._client = await self._make_client()
             if self._run_kubelet:
                 kubelet = Kubelet(
                     await self._make_client(),
@@ -163,7 +164,11 @@ class LocalCluster:
                 self._kubelet = await self._stack.enter_async_context(kubelet)
                 server.pod_log_provider = kubelet
                 server.pod_stream_provider = kubelet
-            self._client = await self._make_client()
+            # Entered after the kubelet, so it stops first: no controller replaces the pods
+            # a stopping kubelet ends.
+            if self._run_controllers:
+                kcm = ControllerManager(await self._make_client())
+                await self._stack.enter_async_context(kcm)
         except BaseException:
             await self._stack.aclose()
             raise

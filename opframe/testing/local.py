@@ -67,10 +67,13 @@ def up(
     kubelet: bool = True,
     *,
     images: Sequence[str] = (),
+    controllers: bool = True,
     timeout: float = 60.0,
 ) -> Path:
     """Start the background control plane (if not running); return its kubeconfig path.
 
+    ``controllers``: run the kube-controller-manager controllers (Deployments, StatefulSets,
+    Jobs...); ``False`` for an API server that only stores objects.
     ``images``: ``PATTERN=PROGRAM`` image mappings tried before the built-in ones (see
     :func:`~opframe.testing.kubelet.images.parse_image_mapping`), e.g.
     ``"myapp:*=python3 -m myapp -- run"`` or ``"example.com/tools:*=host"``.
@@ -101,6 +104,8 @@ def up(
     ]
     if not kubelet:
         cmd.append("--no-kubelet")
+    if not controllers:
+        cmd.append("--no-controllers")
     for mapping in images:
         parse_image_mapping(mapping)  # a malformed mapping fails here, not in the child
         cmd += ["--image", mapping]

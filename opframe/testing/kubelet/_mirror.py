@@ -8,6 +8,8 @@ fix to either is made once. :class:`Mirror` keeps the current objects of one kin
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from opframe.client import Client
 from opframe.dynamic import DynamicResource, dynamic_kind
 from opframe.errors import NotFound
-from opframe.watch import Watcher, watch
+from opframe.watch import Change, Watcher, WatcherEvent, watch
 
 __all__ = ["PVC", "Mirror", "Obj", "Pod", "Service", "get_or_none", "merge_patch"]
 
@@ -56,30 +58,49 @@ class Mirror:
 
     ``items`` maps ``namespace/name`` to the object; ``synced`` is set once the first list
     has been handled. ``on_change`` gets ``ADDED``/``MODIFIED`` (old, new) and ``DELETED``
-    (last state, None); a handler that fails is logged and the mirror goes on.
+    (last state, None); a relist reports what changed meanwhile, objects gone included. A
+    handler that fails is logged and the mirror goes on. (The mirror is a reflector onto
+    raw dicts: the kubelet works on the wire format.)
     """
 
     def __init__(self, client: Client, model: type[DynamicResource], on_change: OnChange) -> None:
         self._on_change = on_change
         self._watcher: Watcher[DynamicResource] = watch(client, model)
         self.items: dict[str, Obj] = {}
-        self.synced = self._watcher.synced
+        self.synced = asyncio.Event()
+        self._listed: set[str] = set()
 
     async def run(self) -> None:
         """Follow the watcher until cancelled."""
         try:
             async for event in self._watcher:
-                key = key_of(event.namespace, event.name)
-                obj = event.object.to_dict()
-                if event.type == "DELETED":
-                    old = self.items.pop(key, None)
-                    await self._notify("DELETED", old or obj, None)
-                    continue
-                old = self.items.get(key)
-                self.items[key] = obj
-                await self._notify("MODIFIED" if old is not None else "ADDED", old, obj)
+                await self._handle(event)
         finally:
             await self._watcher.aclose()
+
+    async def _handle(self, event: WatcherEvent[DynamicResource]) -> None:
+        if event.type == Change.INIT:
+            self._listed = set()
+            return
+        if event.type == Change.INIT_DONE:
+            for key in [k for k in self.items if k not in self._listed]:
+                await self._notify("DELETED", self.items.pop(key), None)
+            self.synced.set()
+            return
+        assert event.ref is not None and event.entry is not None
+        key = key_of(event.ref.namespace, event.ref.name)
+        obj: Obj = json.loads(event.entry.raw)
+        if event.type == Change.DELETE:
+            old = self.items.pop(key, None)
+            await self._notify("DELETED", old or obj, None)
+            return
+        if event.type == Change.INIT_APPLY:
+            self._listed.add(key)
+        old = self.items.get(key)
+        if old is not None and _version(old) == _version(obj):
+            return  # relisted unchanged
+        self.items[key] = obj
+        await self._notify("MODIFIED" if old is not None else "ADDED", old, obj)
 
     async def _notify(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         try:
@@ -90,3 +111,7 @@ class Mirror:
             log.exception(
                 "handling %s of %s/%s failed", kind, meta.get("namespace"), meta.get("name")
             )
+
+
+def _version(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))

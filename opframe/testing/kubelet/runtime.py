@@ -117,6 +117,7 @@ class ContainerProcess:
         self._output = output
         self._pump = asyncio.create_task(self._copy_output(), name=f"logs-{proc.pid}")
         self._exited: int | None = None
+        self._execs: set[int] = set()  # process groups of `kubectl exec` commands in it
 
     @property
     def pid(self) -> int:
@@ -184,9 +185,15 @@ class ContainerProcess:
                 os.kill(self._proc.pid, sig)
 
     def kill_group(self) -> None:
-        """SIGKILL every process in the container's group, now."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
+        """SIGKILL every process in the container's group, and its exec'd commands, now."""
+        for group in (self._proc.pid, *self._execs):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+
+    def adopt(self, group: int) -> None:
+        """Kill process group ``group`` with the container (an exec'd command, which a real
+        runtime would have started inside the container's PID namespace)."""
+        self._execs.add(group)
 
     async def stop(self, grace: float) -> int:
         """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; return the exit code."""

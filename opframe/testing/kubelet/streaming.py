@@ -50,9 +50,11 @@ async def exec_command(
             "OCI runtime exec failed: exec failed: unable to start container process: "
             f'exec: "{command[0]}": executable file not found in $PATH: {exc}'
         ) from None
-    return await exec_in_container(
+    started = await exec_in_container(
         process.pid, argv, env=runner.env, workdir=runner.spec.get("workingDir"), stdin=stdin
     )
+    process.adopt(started.pid)
+    return started
 
 
 async def attach(worker: PodWorker, container: str) -> AsyncIterator[bytes]:
