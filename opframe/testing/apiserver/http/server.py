@@ -33,11 +33,13 @@ from opframe.testing.apiserver.http.health import (
     health_response,
     metrics_text,
 )
+from opframe.testing.apiserver.http.pod_streams import PodStreamProvider, PodStreams
 from opframe.testing.apiserver.http.pod_subresources import PodLogProvider, PodSubresources
 from opframe.testing.apiserver.http.request import PlainNotFound, Target, resolve, wants
 from opframe.testing.apiserver.http.responses import json_response, plain_not_found, warning_header
 from opframe.testing.apiserver.http.rest import Handlers, request_verb
 from opframe.testing.apiserver.http.tls import write_certificates, write_kubeconfig
+from opframe.testing.apiserver.http.token_request import TokenRequests
 from opframe.testing.apiserver.http.watch import WATCHES, WatchRegistry, expired_watch
 from opframe.testing.apiserver.registry.crds import CrdController
 from opframe.testing.apiserver.registry.gc import Controllers
@@ -171,6 +173,9 @@ class ApiServer:
         self.faults = Faults(self.watches)
         self.pods = PodSubresources(self.writer)
         self.pod_log_provider: PodLogProvider | None = None
+        self.token_requests = TokenRequests(self.store)
+        self.pod_streams = PodStreams(self.store)
+        self.pod_stream_provider: PodStreamProvider | None = None
         self.url = ""
         self.ca_file: Path | None = None
         self.kubeconfig = self.state_dir / "kubeconfig"
@@ -248,6 +253,8 @@ class ApiServer:
 
     def _authorized(self, request: web.Request) -> bool:
         auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer ") and self.token_requests.accepts(auth[7:]):
+            return True
         return secrets.compare_digest(auth, f"Bearer {self.token}")
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -316,10 +323,7 @@ class ApiServer:
         # A deprecated CRD version warns on every request it serves (apiextensions-apiserver).
         deprecated = str(target.rt.extra.get("deprecation_warning") or "")
         try:
-            if target.subresource in ("log", "binding", "eviction") and target.rt.plural == "pods":
-                resp = await self.pods.handle(request, target, self.pod_log_provider)
-            else:
-                resp = await self.handlers.serve(request, target, verb)
+            resp = await self._serve(request, target, verb)
         except StatusError as e:
             self.requests.count(verb, target, e.code, apply=apply)
             if deprecated:
@@ -329,6 +333,16 @@ class ApiServer:
         if deprecated and not resp.prepared:
             resp.headers.add("Warning", warning_header(deprecated))
         return resp
+
+    async def _serve(self, request: web.Request, target: Target, verb: str) -> web.StreamResponse:
+        plural, sub = target.rt.plural, target.subresource
+        if plural == "pods" and sub in ("exec", "attach", "portforward"):
+            return await self.pod_streams.handle(request, target, self.pod_stream_provider)
+        if plural == "serviceaccounts" and sub == "token":
+            return await self.token_requests.handle(request, target)
+        if plural == "pods" and sub in ("log", "binding", "eviction"):
+            return await self.pods.handle(request, target, self.pod_log_provider)
+        return await self.handlers.serve(request, target, verb)
 
     def _metrics(self) -> web.StreamResponse:
         objects = {}

@@ -31,6 +31,7 @@ from opframe.testing.apiserver.errors import (
     invalid,
     not_found,
 )
+from opframe.testing.apiserver.fielderrors import invalid as field_invalid
 from opframe.testing.apiserver.merge import field_manager
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry, storage_key
@@ -394,6 +395,10 @@ class Writer:
         if rv and rv != old_meta.get("resourceVersion"):
             raise conflict(rt.plural, name, rt.group)
         for k in _IMMUTABLE_META:
+            if k == "uid" and meta.get("uid"):
+                # rest.BeforeUpdate fills the uid only when the client sent none: a uid in the
+                # body is a precondition (kubelet's status patches), checked below.
+                continue
             if k in old_meta:
                 meta[k] = old_meta[k]
             else:
@@ -404,6 +409,10 @@ class Writer:
             self._track(rt, old_served, new, opts, rfc3339(now()))
         self._admit(rt, new, old_served, opts)
         meta = new["metadata"]  # the strategies may have replaced the metadata dict
+        if meta.get("uid") != old_meta.get("uid"):
+            # Kinds whose validation has not already refused it (ValidateObjectMetaUpdate).
+            cause = field_invalid("metadata.uid", meta.get("uid"), "field is immutable")
+            raise invalid(rt.kind, name, [cause], rt.group)
         self._check_finalizers(rt, new, old_served)
         own_generation = rt.custom or storage_key(rt) == CRD_KEY
         if own_generation and "generation" in old_meta and _spec_changed(rt, new, old_served):
