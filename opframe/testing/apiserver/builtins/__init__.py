@@ -9,13 +9,14 @@ from opframe.testing.apiserver.builtins.context import SERVICE_CIDR, BuiltinCont
 from opframe.testing.apiserver.builtins.events import convert_event
 from opframe.testing.apiserver.builtins.kinds import BUILTIN_TYPES, builtin_type
 from opframe.testing.apiserver.builtins.meta import meta_warnings, validate_object_meta
+from opframe.testing.apiserver.builtins.replicas import scale_of
 from opframe.testing.apiserver.builtins.strategy import (
     default_object,
     on_delete,
     prepare_create,
     prepare_update,
 )
-from opframe.testing.apiserver.builtins.workloads import scale_of, validate_scale
+from opframe.testing.apiserver.builtins.workloads import validate_scale
 
 __all__ = [
     "BUILTIN_TYPES",

@@ -9,7 +9,10 @@ publishes. ``ResourceType.extra`` carries what the REST layer needs beyond disco
   APIs store into ``("", "events")``; the object is kept in core/v1 form and converted with
   :func:`~.events.convert_event`);
 - ``subresource_verbs`` and ``subresource_kinds``: discovery data of each subresource
-  (``kinds`` maps to ``(group, version, kind)``; missing means the parent kind).
+  (``kinds`` maps to ``(group, version, kind)``; missing means the parent kind);
+- ``default_propagation``: ``Orphan`` for kinds whose strategy orphans dependents when a
+  delete names no policy (core/v1 ReplicationControllers, batch/v1 Jobs);
+- ``delete_warning``: the Warning such a delete answers with (Jobs).
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ def _rt(
     names: str = NAME_DNS_SUBDOMAIN,
     storage: tuple[str, str] | None = None,
     storage_gvk: tuple[str, str, str] | None = None,
+    orphan: bool = False,
+    delete_warning: str = "",
 ) -> ResourceType:
     extra: dict[str, Any] = {
         "name_validation": names,
@@ -68,6 +73,11 @@ def _rt(
     }
     if storage is not None:
         extra["storage"] = storage
+    if orphan:
+        # DefaultGarbageCollectionPolicy of the kind's strategy: dependents are orphaned.
+        extra["default_propagation"] = "Orphan"
+    if delete_warning:
+        extra["delete_warning"] = delete_warning
     return ResourceType(
         group=group,
         version=version,
@@ -86,6 +96,11 @@ def _rt(
 
 
 _RBAC = "rbac.authorization.k8s.io"
+_JOB_DELETE_WARNING = (
+    "child pods are preserved by default when jobs are deleted; set "
+    "propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress "
+    "this warning"
+)
 _EVENTS_STORAGE = ("", "events")
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
@@ -108,6 +123,21 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         sub=("status", "scale")),
     _rt("apps", "v1", "StatefulSet", "statefulsets", short=("sts",), categories=("all",),
         sub=("status", "scale")),
+    _rt("", "v1", "ReplicationController", "replicationcontrollers", short=("rc",),
+        categories=("all",), sub=("status", "scale"), orphan=True),
+    _rt("apps", "v1", "ReplicaSet", "replicasets", short=("rs",), categories=("all",),
+        sub=("status", "scale")),
+    _rt("apps", "v1", "DaemonSet", "daemonsets", short=("ds",), categories=("all",),
+        sub=("status",)),
+    _rt("apps", "v1", "ControllerRevision", "controllerrevisions"),
+    _rt("batch", "v1", "Job", "jobs", categories=("all",), sub=("status",), orphan=True,
+        delete_warning=_JOB_DELETE_WARNING),
+    _rt("batch", "v1", "CronJob", "cronjobs", short=("cj",), categories=("all",),
+        sub=("status",)),
+    _rt("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+    _rt("networking.k8s.io", "v1", "IngressClass", "ingressclasses", namespaced=False),
+    _rt("networking.k8s.io", "v1", "Ingress", "ingresses", short=("ing",), sub=("status",)),
+    _rt("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
     _rt("coordination.k8s.io", "v1", "Lease", "leases"),
     _rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",),
         sub=("status",)),

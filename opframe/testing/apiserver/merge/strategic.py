@@ -287,8 +287,72 @@ _BUILTINS: dict[tuple[str, str], Node] = {
     ),
     ("apps", "ReplicaSet"): _object(
         zero=("spec", "status"),
-        spec=_struct(selector=_LABEL_SELECTOR, template=_POD_TEMPLATE),
+        spec=_struct(zero=("template",), selector=_LABEL_SELECTOR, template=_POD_TEMPLATE),
         status=_WORKLOAD_STATUS,
+    ),
+    ("apps", "DaemonSet"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            zero=("template", "updateStrategy"),
+            selector=_LABEL_SELECTOR,
+            template=_POD_TEMPLATE,
+            updateStrategy=_struct(),
+        ),
+        status=_WORKLOAD_STATUS,
+    ),
+    ("apps", "ControllerRevision"): _object(data=ATOMIC),
+    ("", "ReplicationController"): _object(
+        zero=("spec", "status"),
+        spec=_struct(selector=_map(atomic=True), template=_POD_TEMPLATE),
+        status=_WORKLOAD_STATUS,
+    ),
+    ("batch", "Job"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            zero=("template",),
+            selector=_LABEL_SELECTOR,
+            template=_POD_TEMPLATE,
+            podFailurePolicy=_struct(rules=ATOMIC_LIST),
+            successPolicy=_struct(rules=ATOMIC_LIST),
+        ),
+        status=_struct(
+            conditions=_list_map(ANY, ("type",), merge_key="type"),
+            uncountedTerminatedPods=_struct(succeeded=_set(), failed=_set()),
+        ),
+    ),
+    ("batch", "CronJob"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            zero=("jobTemplate",),
+            jobTemplate=_struct(
+                zero=("metadata", "spec"),
+                metadata=OBJECT_META,
+                spec=_struct(
+                    zero=("template",),
+                    selector=_LABEL_SELECTOR,
+                    template=_POD_TEMPLATE,
+                    podFailurePolicy=_struct(rules=ATOMIC_LIST),
+                ),
+            ),
+        ),
+        status=_struct(active=ATOMIC_LIST),
+    ),
+    ("discovery.k8s.io", "EndpointSlice"): _object(endpoints=ATOMIC_LIST, ports=ATOMIC_LIST),
+    ("networking.k8s.io", "Ingress"): _object(
+        zero=("spec", "status"),
+        spec=_struct(rules=ATOMIC_LIST, tls=ATOMIC_LIST),
+        status=_struct(zero=("loadBalancer",), loadBalancer=_struct(ingress=ATOMIC_LIST)),
+    ),
+    ("networking.k8s.io", "IngressClass"): _object(zero=("spec",), spec=_struct()),
+    ("networking.k8s.io", "NetworkPolicy"): _object(
+        zero=("spec",),
+        spec=_struct(
+            zero=("podSelector",),
+            podSelector=_LABEL_SELECTOR,
+            ingress=ATOMIC_LIST,
+            egress=ATOMIC_LIST,
+            policyTypes=ATOMIC_LIST,
+        ),
     ),
     ("policy", "PodDisruptionBudget"): _object(
         zero=("spec", "status"),
