@@ -17,8 +17,10 @@ publishes. ``ResourceType.extra`` carries what the REST layer needs beyond disco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from opframe.testing.apiserver.builtins.autoscaling import convert_hpa
 from opframe.testing.apiserver.builtins.meta import (
     NAME_DNS1035_LABEL,
     NAME_DNS_LABEL,
@@ -64,6 +66,7 @@ def _rt(
     storage_gvk: tuple[str, str, str] | None = None,
     orphan: bool = False,
     delete_warning: str = "",
+    convert: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
 ) -> ResourceType:
     extra: dict[str, Any] = {
         "name_validation": names,
@@ -78,6 +81,9 @@ def _rt(
         extra["default_propagation"] = "Orphan"
     if delete_warning:
         extra["delete_warning"] = delete_warning
+    if convert is not None:
+        # Several served versions share one storage version; ``convert(obj, apiVersion)``.
+        extra["convert"] = convert
     return ResourceType(
         group=group,
         version=version,
@@ -90,7 +96,7 @@ def _rt(
         categories=categories,
         verbs=verbs,
         subresources=frozenset(sub),
-        storage_version=version,
+        storage_version=storage_gvk[1] if storage_gvk and convert else version,
         extra=extra,
     )
 
@@ -138,6 +144,13 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("networking.k8s.io", "v1", "IngressClass", "ingressclasses", namespaced=False),
     _rt("networking.k8s.io", "v1", "Ingress", "ingresses", short=("ing",), sub=("status",)),
     _rt("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
+    _rt("", "v1", "LimitRange", "limitranges", short=("limits",)),
+    _rt("", "v1", "ResourceQuota", "resourcequotas", short=("quota",), sub=("status",)),
+    _rt("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+        short=("hpa",), categories=("all",), sub=("status",), convert=convert_hpa),
+    _rt("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+        short=("hpa",), categories=("all",), sub=("status",), convert=convert_hpa,
+        storage_gvk=("autoscaling", "v2", "HorizontalPodAutoscaler")),
     _rt("coordination.k8s.io", "v1", "Lease", "leases"),
     _rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",),
         sub=("status",)),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from opframe.testing.apiserver.builtins import batch, networking, replicas
+from opframe.testing.apiserver.builtins import autoscaling, batch, limits, networking, replicas
 from opframe.testing.apiserver.errors import Cause
 
 __all__ = ["RULES", "KindRules"]
@@ -117,5 +117,18 @@ RULES: dict[tuple[str, str], KindRules] = {
         default=networking.default_network_policy,
         validate=networking.validate_network_policy,
         generation=("spec",),
+    ),
+    ("autoscaling", "horizontalpodautoscalers"): KindRules(
+        default=autoscaling.default_hpa,
+        validate=autoscaling.validate_hpa,
+        initial_status=autoscaling.initial_hpa_status,
+    ),
+    ("", "limitranges"): KindRules(
+        default=limits.default_limit_range,
+        validate=limits.validate_limit_range,
+    ),
+    ("", "resourcequotas"): KindRules(
+        validate=limits.validate_resource_quota,
+        initial_status=dict,
     ),
 }

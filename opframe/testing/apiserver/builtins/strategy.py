@@ -18,6 +18,7 @@ from opframe.testing.apiserver.builtins import (
     cluster,
     configdata,
     events,
+    limits,
     networking,
     pods,
     podvalidation,
@@ -179,6 +180,7 @@ def prepare_create(rt: ResourceType, obj: _Obj, ctx: BuiltinContext) -> list[str
         events.normalize_core_event(obj)
     namespace = str(_meta(obj).get("namespace") or "")
     if key == ("", "pods"):
+        limits.admit_pod_limits(obj, _list(ctx, "limitranges", namespace))
         pods.admit_pod(obj, namespace, ctx)
         pods.prepare_pod_create(obj)
     else:

@@ -343,6 +343,22 @@ _BUILTINS: dict[tuple[str, str], Node] = {
         spec=_struct(rules=ATOMIC_LIST, tls=ATOMIC_LIST),
         status=_struct(zero=("loadBalancer",), loadBalancer=_struct(ingress=ATOMIC_LIST)),
     ),
+    ("", "LimitRange"): _object(zero=("spec",), spec=_struct(zero=("limits",), limits=ATOMIC_LIST)),
+    ("", "ResourceQuota"): _object(
+        zero=("spec", "status"),
+        spec=_struct(hard=_map(), scopes=ATOMIC_LIST, scopeSelector=_struct()),
+        status=_struct(hard=_map(), used=_map()),
+    ),
+    ("autoscaling", "HorizontalPodAutoscaler"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            zero=("scaleTargetRef",),
+            scaleTargetRef=_struct(),
+            metrics=ATOMIC_LIST,
+            behavior=_struct(),
+        ),
+        status=_struct(currentMetrics=ATOMIC_LIST, conditions=_CONDITIONS),
+    ),
     ("networking.k8s.io", "IngressClass"): _object(zero=("spec",), spec=_struct()),
     ("networking.k8s.io", "NetworkPolicy"): _object(
         zero=("spec",),
