@@ -166,9 +166,13 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         sub=("status",)),
 )  # fmt: skip
 
-_BY_KEY = {(rt.group, rt.plural): rt for rt in BUILTIN_TYPES}
+# The first version listed is the preferred one (autoscaling/v2 before v1).
+_BY_KEY: dict[tuple[str, str], ResourceType] = {}
+for _type in BUILTIN_TYPES:
+    _BY_KEY.setdefault((_type.group, _type.plural), _type)
 
 
 def builtin_type(group: str, plural: str) -> ResourceType | None:
-    """The built-in resource ``plural`` of ``group`` (``""`` for core), if we serve it."""
+    """The built-in resource ``plural`` of ``group`` (``""`` for core) at its preferred
+    version, if we serve it."""
     return _BY_KEY.get((group, plural))

@@ -270,6 +270,8 @@ class ApiServer:
             if path == "/api":
                 return json_response(200, discovery.api_versions())
             return json_response(200, discovery.api_group_list(self.registry))
+        if path == "/openapi/v2":
+            return json_response(200, openapi.swagger_document(self.registry))
         if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
             return self._openapi(path[len("/openapi/v3") :].strip("/"))
         if not (path.startswith("/api/") or path.startswith("/apis/")):
