@@ -94,7 +94,9 @@ async def test_children_die_with_the_container(sandbox: Sandbox, tmp_path: Path)
         ["sh", "-c", "sleep 30 & echo up; exit 0"], env={}, sandbox=sandbox, log=log
     )
     assert await proc.wait() == 0
-    assert proc.pid not in live_process_groups()
+    # SIGKILL to the group is sent when the shell exits; the kernel finishes the children a
+    # moment later, so wait for that (bounded) rather than race it.
+    await _until_group_gone(proc.pid)
 
 
 async def test_follow_streams_until_the_instance_exits(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -126,6 +128,14 @@ async def test_exec_in_sandbox_times_out(sandbox: Sandbox) -> None:
 
 def _host_etc_hosts() -> str:
     return Path("/etc/hosts").read_text()
+
+
+async def _until_group_gone(pgid: int) -> None:
+    async with asyncio.timeout(5):
+        while True:
+            if pgid not in live_process_groups():
+                return
+            await asyncio.sleep(0.01)  # /proc offers nothing to wait on
 
 
 async def _wait_for_output(log: LogFile, needle: bytes) -> None:

@@ -1,4 +1,8 @@
-"""``python -m etcd_operator``: ``run`` the operator, or the ``demo`` on a local control plane."""
+"""``python -m etcd_operator``: ``run`` the operator, or print its ``crd``.
+
+The demo on a local control plane is a separate package (``python -m etcd_operator_demo demo``),
+so the operator image ships neither the embedded control plane nor etcd binaries.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ def _run(argv: list[str]) -> int:
     from opframe import Client
 
     async def main() -> None:
-        client = await Client.from_kubeconfig(args.kubeconfig, context=args.context)
+        client = await Client.default(kubeconfig=args.kubeconfig, context=args.context)
         async with client:
             manager = build_manager(
                 client,
@@ -61,16 +65,18 @@ def _crd(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch ``run``, ``demo`` or ``crd``."""
+    """Dispatch ``run`` or ``crd``."""
     argv = sys.argv[1:] if argv is None else argv
     commands = {"run": _run, "crd": _crd}
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in (*commands, "demo"):
-        print("usage: python -m etcd_operator {run,demo,crd} [options]", file=sys.stderr)
+    if argv and argv[0] == "demo":
+        print(
+            "the demo is its own package: run ./run demo (or python -m etcd_operator_demo demo)",
+            file=sys.stderr,
+        )
+        return 2
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        print("usage: python -m etcd_operator {run,crd} [options]", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    if argv[0] == "demo":
-        from etcd_operator.demo import main as demo
-
-        return demo(argv[1:])
     return commands[argv[0]](argv[1:])
 
 

@@ -2,7 +2,7 @@
 
 ``etcd_env`` gives each test its own control plane, kubelet and operator (with short planner
 deadlines and requeue intervals), plus helpers to create clusters, wait on their status with a
-deadline, and run a :class:`~etcd_operator.workload.KeyWriter` through a scenario. The
+deadline, and run a :class:`~etcd_operator_demo.workload.KeyWriter` through a scenario. The
 fixtures are made available to the tests by ``conftest.py``.
 """
 
@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from etcd_operator import demo
 from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
-from etcd_operator.workload import KeyWriter, member_endpoints
+from etcd_operator_demo import demo
+from etcd_operator_demo.workload import KeyWriter, member_endpoints
 
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.kinds import Event

@@ -1,4 +1,5 @@
-"""``python -m etcd_operator demo`` and ``run`` as a user runs them: separate processes."""
+"""The demo (``python -m etcd_operator_demo demo``) and ``python -m etcd_operator run`` as a
+user runs them: separate processes."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ async def _read_until(proc: asyncio.subprocess.Process, text: str, lines: list[s
 
 
 async def test_demo_walks_the_whole_scenario_and_exits_0() -> None:
-    proc = await _python("-m", "etcd_operator", "demo")
+    proc = await _python("-m", "etcd_operator_demo", "demo")
     out, _ = await asyncio.wait_for(proc.communicate(), 140)
     text = out.decode()
     assert proc.returncode == 0, text
@@ -86,7 +87,7 @@ async def test_demo_walks_the_whole_scenario_and_exits_0() -> None:
 
 
 async def test_demo_interrupted_stops_every_process_it_started() -> None:
-    proc = await _python("-m", "etcd_operator", "demo")
+    proc = await _python("-m", "etcd_operator_demo", "demo")
     lines: list[str] = []
     try:
         await asyncio.wait_for(_read_until(proc, "Available", lines), 60)

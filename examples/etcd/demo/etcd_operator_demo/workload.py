@@ -12,9 +12,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 import aetcd
-
 from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.naming import CLIENT_PORT
+
 from opframe import Client, Pod
 
 __all__ = ["KeyWriter", "member_endpoints"]

@@ -1,4 +1,4 @@
-"""``python -m etcd_operator demo``: the etcd operator on the embedded local control plane.
+"""``python -m etcd_operator_demo demo``: the etcd operator on the embedded local control plane.
 
 Starts the API server and the local kubelet, runs the operator, and walks an etcd cluster
 through its life while a client writes keys: create 3 members, scale to 5, upgrade every
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
-from etcd_operator.workload import KeyWriter, member_endpoints
+
+from etcd_operator_demo.workload import KeyWriter, member_endpoints
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.testing import LocalCluster, ensure_etcd, find_etcd
 
@@ -218,10 +219,10 @@ async def _wait(predicate: Callable[[], Awaitable[bool]], deadline: float, what:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of ``python -m etcd_operator demo``."""
+    """Entry point of ``python -m etcd_operator_demo demo``."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m etcd_operator demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m etcd_operator_demo demo", description=__doc__)
     parser.add_argument("--size", type=int, default=3)
     parser.add_argument("--scale-to", type=int, default=5)
     parser.add_argument(
