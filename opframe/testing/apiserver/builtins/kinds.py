@@ -102,6 +102,7 @@ def _rt(
 
 
 _RBAC = "rbac.authorization.k8s.io"
+_ADMISSION = "admissionregistration.k8s.io"
 _JOB_DELETE_WARNING = (
     "child pods are preserved by default when jobs are deleted; set "
     "propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress "
@@ -151,6 +152,16 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
         short=("hpa",), categories=("all",), sub=("status",), convert=convert_hpa,
         storage_gvk=("autoscaling", "v2", "HorizontalPodAutoscaler")),
+    _rt("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False,
+        short=("sc",)),
+    _rt(_ADMISSION, "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
+        namespaced=False, categories=("api-extensions",)),
+    _rt(_ADMISSION, "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
+        namespaced=False, categories=("api-extensions",)),
+    _rt(_ADMISSION, "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies",
+        namespaced=False, categories=("api-extensions",), sub=("status",)),
+    _rt(_ADMISSION, "v1", "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings", namespaced=False, categories=("api-extensions",)),
     _rt("coordination.k8s.io", "v1", "Lease", "leases"),
     _rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",),
         sub=("status",)),

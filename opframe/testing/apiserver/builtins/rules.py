@@ -12,12 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from opframe.testing.apiserver.builtins import autoscaling, batch, limits, networking, replicas
+from opframe.testing.apiserver.builtins import (
+    admission_config,
+    autoscaling,
+    batch,
+    limits,
+    networking,
+    replicas,
+)
 from opframe.testing.apiserver.errors import Cause
 
 __all__ = ["RULES", "KindRules"]
 
 _Obj = dict[str, Any]
+_ADMISSION = "admissionregistration.k8s.io"
 
 
 def _no_causes(_obj: _Obj) -> list[Cause]:
@@ -130,5 +138,31 @@ RULES: dict[tuple[str, str], KindRules] = {
     ("", "resourcequotas"): KindRules(
         validate=limits.validate_resource_quota,
         initial_status=dict,
+    ),
+    ("storage.k8s.io", "storageclasses"): KindRules(
+        default=admission_config.default_storage_class,
+        validate=admission_config.validate_storage_class,
+        validate_update=admission_config.validate_storage_class_update,
+    ),
+    (_ADMISSION, "validatingwebhookconfigurations"): KindRules(
+        default=admission_config.default_webhooks,
+        validate=admission_config.validate_webhooks,
+        generation=("webhooks",),
+    ),
+    (_ADMISSION, "mutatingwebhookconfigurations"): KindRules(
+        default=admission_config.default_webhooks,
+        validate=admission_config.validate_webhooks,
+        generation=("webhooks",),
+    ),
+    (_ADMISSION, "validatingadmissionpolicies"): KindRules(
+        default=admission_config.default_policy,
+        validate=admission_config.validate_policy,
+        generation=("spec",),
+        initial_status=dict,
+    ),
+    (_ADMISSION, "validatingadmissionpolicybindings"): KindRules(
+        default=admission_config.default_policy_binding,
+        validate=admission_config.validate_policy_binding,
+        generation=("spec",),
     ),
 }

@@ -190,6 +190,26 @@ _POD_TEMPLATE = _struct(zero=("metadata", "spec"), metadata=OBJECT_META, spec=_P
 _WORKLOAD_STATUS = _struct(conditions=_CONDITIONS)
 
 
+_RULES = ATOMIC_LIST
+_WEBHOOK = _struct(
+    rules=_RULES,
+    namespaceSelector=_LABEL_SELECTOR,
+    objectSelector=_LABEL_SELECTOR,
+    admissionReviewVersions=ATOMIC_LIST,
+    matchConditions=_list_map(ANY, ("name",), merge_key="name"),
+)
+_MATCH_RESOURCES = Node(
+    "struct",
+    fields={
+        "namespaceSelector": _LABEL_SELECTOR,
+        "objectSelector": _LABEL_SELECTOR,
+        "resourceRules": _RULES,
+        "excludeResourceRules": _RULES,
+    },
+    atomic=True,
+)
+
+
 def _object(zero: tuple[str, ...] = (), **fields: Node) -> Node:
     return _make_struct({"metadata": OBJECT_META, **fields}, ("metadata", *zero))
 
@@ -358,6 +378,35 @@ _BUILTINS: dict[tuple[str, str], Node] = {
             behavior=_struct(),
         ),
         status=_struct(currentMetrics=ATOMIC_LIST, conditions=_CONDITIONS),
+    ),
+    ("storage.k8s.io", "StorageClass"): _object(
+        parameters=_map(), mountOptions=ATOMIC_LIST, allowedTopologies=ATOMIC_LIST
+    ),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _object(
+        webhooks=_list_map(_WEBHOOK, ("name",), merge_key="name")
+    ),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _object(
+        webhooks=_list_map(_WEBHOOK, ("name",), merge_key="name")
+    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            matchConstraints=_MATCH_RESOURCES,
+            validations=ATOMIC_LIST,
+            auditAnnotations=ATOMIC_LIST,
+            matchConditions=_list_map(ANY, ("name",), merge_key="name"),
+            variables=ATOMIC_LIST,
+            paramKind=ATOMIC,
+        ),
+        status=_struct(conditions=_CONDITIONS),
+    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): _object(
+        zero=("spec",),
+        spec=_struct(
+            matchResources=_MATCH_RESOURCES,
+            validationActions=_set(),
+            paramRef=_struct(selector=_LABEL_SELECTOR),
+        ),
     ),
     ("networking.k8s.io", "IngressClass"): _object(zero=("spec",), spec=_struct()),
     ("networking.k8s.io", "NetworkPolicy"): _object(
