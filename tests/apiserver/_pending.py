@@ -19,10 +19,6 @@ PENDING = {
     "rbac-escalation": "needs RBAC: issue 12",
     "rbac-role-serviceaccount": "needs RBAC: issue 12",
     "serviceaccount-token": "needs RBAC: issue 12",
-    "apps-replicasets-daemonsets": "kind not served yet (branch kinds)",
-    "batch-jobs": "kind not served yet (branch kinds)",
-    "networking-ingress-policy": "kind not served yet (branch kinds)",
-    "quota-limits-hpa": "kind not served yet (branch kinds)",
 }
 
 #: Single steps of otherwise passing transcripts that need what another piece of work brings.

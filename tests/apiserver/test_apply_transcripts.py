@@ -44,6 +44,27 @@ ADDED_AFTER_FIELD_MANAGER: dict[str, list[tuple[str, ...]]] = {
         ("spec", "containers", "*", "volumeMounts"),
         ("status",),
     ],
+    "ReplicaSet": [("status",)],
+    "DaemonSet": [("status",)],
+    "ReplicationController": [("status",)],
+    "Job": [
+        ("spec", "selector"),
+        *[
+            (*prefix, "labels", label)
+            for prefix in (("metadata",), ("spec", "template", "metadata"))
+            for label in (
+                "batch.kubernetes.io/controller-uid",
+                "batch.kubernetes.io/job-name",
+                "controller-uid",
+                "job-name",
+            )
+        ],
+        ("status",),
+    ],
+    "CronJob": [("status",)],
+    "Ingress": [("status",)],
+    "ResourceQuota": [("status",)],
+    "HorizontalPodAutoscaler": [("status",)],
     "Event": [
         ("eventTime",),
         ("reportingComponent",),
@@ -80,10 +101,22 @@ def _drop(obj: Any, path: tuple[str, ...], sent: Any) -> None:
     _drop(obj.get(key), path[1:], sent_value)
 
 
+# The LimitRanger admission plugin (after the field manager) sets what it says it set.
+_LIMIT_RANGER = "kubernetes.io/limit-ranger"
+ADDED_BY_LIMIT_RANGER = [
+    ("spec", "containers", "*", "resources", "limits"),
+    ("spec", "containers", "*", "resources", "requests"),
+    ("metadata", "annotations"),
+]
+
+
 def _as_seen_by_field_manager(obj: dict[str, Any], sent: Any) -> dict[str, Any]:
     out = copy.deepcopy(obj)
     out["metadata"].pop("managedFields", None)
-    for path in ADDED_AFTER_FIELD_MANAGER.get(out.get("kind", ""), []):
+    paths = list(ADDED_AFTER_FIELD_MANAGER.get(out.get("kind", ""), []))
+    if _LIMIT_RANGER in (out["metadata"].get("annotations") or {}):
+        paths.extend(ADDED_BY_LIMIT_RANGER)
+    for path in paths:
         _drop(out, path, sent)
     return out
 

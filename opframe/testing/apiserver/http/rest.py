@@ -390,9 +390,12 @@ class Handlers:
         opts = await self._delete_options(request)
         so = self._current(target)
         obj, removed = self.writer.delete(rt, so, opts)
+        # A kind that orphans by default may say so when the client named no policy (Jobs).
+        warning = rt.extra.get("delete_warning") if not opts.propagation else None
+        warnings = [str(warning)] if warning else []
         if removed and storage_key(rt) not in RETURNS_OBJECT:
-            return json_response(200, _success(rt, obj))
-        return json_response(200, obj)
+            return json_response(200, _success(rt, obj), warnings)
+        return json_response(200, obj, warnings)
 
     async def _delete_options(self, request: web.Request) -> DeleteOptions:
         body: dict[str, Any] = {}

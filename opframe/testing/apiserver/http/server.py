@@ -80,6 +80,12 @@ class _Context:
         so = self.store.get(f"/{plural}" if "/" not in plural else plural, namespace, name)
         return so.obj if so else None
 
+    def list(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        """The stored objects of ``group/plural`` (core: ``plural``) in ``namespace``
+        (``""``: cluster-scoped or every namespace)."""
+        key = f"/{plural}" if "/" not in plural else plural
+        return [so.obj for so in self.store.iter_sorted(key, namespace or None)]
+
     def _in_use(self) -> set[str]:
         if not self._used:
             # First use (or after a restart): what the stored Services hold.
@@ -298,6 +304,8 @@ class ApiServer:
             if path == "/api":
                 return json_response(200, discovery.api_versions())
             return json_response(200, discovery.api_group_list(self.registry))
+        if path == "/openapi/v2":
+            return json_response(200, openapi.swagger_document(self.registry))
         if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
             return self._openapi(path[len("/openapi/v3") :].strip("/"))
         if not (path.startswith("/api/") or path.startswith("/apis/")):

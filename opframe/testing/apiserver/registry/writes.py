@@ -43,7 +43,7 @@ __all__ = ["CRD_KEY", "DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339
 #: Storage key of CustomResourceDefinitions.
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
 #: Built-ins whose DELETE answers with the object rather than a Status.
-RETURNS_OBJECT = frozenset({"/pods", "/services", "/namespaces", CRD_KEY})
+RETURNS_OBJECT = frozenset({"/pods", "/services", "/namespaces", "/resourcequotas", CRD_KEY})
 #: Built-ins that PUT may create.
 CREATE_ON_UPDATE = frozenset({"/events", "/endpoints", "events.k8s.io/events", "/nodes"})
 
@@ -131,6 +131,9 @@ class Writer:
             return obj
         if rt.group == "events.k8s.io":
             return builtins.convert_event(obj, rt.api_version)
+        convert = rt.extra.get("convert")
+        if convert is not None:
+            return convert(obj, rt.api_version)  # type: ignore[no-any-return]
         out = dict(obj)
         out["apiVersion"] = rt.api_version
         return out
@@ -138,6 +141,9 @@ class Writer:
     def _to_storage(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         if rt.group == "events.k8s.io":
             return builtins.convert_event(obj, "v1")
+        convert = rt.extra.get("convert")
+        if convert is not None and rt.storage_version != rt.version:
+            return convert(obj, f"{rt.group}/{rt.storage_version}")  # type: ignore[no-any-return]
         if rt.custom and rt.storage_version and rt.storage_version != rt.version:
             obj["apiVersion"] = f"{rt.group}/{rt.storage_version}"
         return obj
@@ -190,13 +196,15 @@ class Writer:
         t = rfc3339(now())
         if not managed_fields_done:
             self._track(rt, None, obj, opts, t)
+        # The uid exists before the strategy runs (a Job's generated selector names it).
+        obj["metadata"]["uid"] = str(uuid.uuid4())
         self._admit(rt, obj, None, opts)
         meta = obj["metadata"]  # the strategies may have replaced the metadata dict
         key = storage_key(rt)
         name = meta.get("name", "")
         if self.store.get(key, namespace if rt.namespaced else "", name) is not None:
             raise already_exists(rt.plural, name, rt.group)
-        meta["uid"] = str(uuid.uuid4())
+        meta.setdefault("uid", str(uuid.uuid4()))
         meta["creationTimestamp"] = t
         if rt.custom or key == CRD_KEY:
             meta["generation"] = 1
@@ -484,7 +492,7 @@ class Writer:
         if key == CRD_KEY and self.crd_delete:
             return self.crd_delete(current, opts), False
         finalizers = list(meta.get("finalizers") or [])
-        propagation = opts.propagation
+        propagation = opts.propagation or str(rt.extra.get("default_propagation") or "")
         if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
         elif propagation == "Orphan" and "orphan" not in finalizers:
