@@ -290,6 +290,9 @@ _ALWAYS = {
     "apiextensions/v1.ServiceReference": "namespace name",
     "apiextensions/v1.ValidationRule": "rule",
     "apiextensions/v1.SelectableField": "jsonPath",
+    # autoscaling/v2 types.go: `json:"currentMetrics"` (no omitempty), so a new HPA reads null.
+    "autoscaling/v2.HorizontalPodAutoscalerStatus": "currentMetrics desiredReplicas",
+    "autoscaling/v1.HorizontalPodAutoscalerStatus": "desiredReplicas",
 }
 
 #: ``{qualified message: {json names}}`` whose zero values are kept when decoding: pointer
