@@ -257,7 +257,8 @@ _ALWAYS = {
     "autoscaling/v1.ScaleStatus": "replicas",
     "autoscaling/v1.CrossVersionObjectReference": "kind name",
     "autoscaling/v2.HorizontalPodAutoscalerSpec": "maxReplicas",
-    "autoscaling/v2.HorizontalPodAutoscalerStatus": "desiredReplicas",
+    # `json:"currentMetrics"` has no omitempty either: a new HPA's reads null.
+    "autoscaling/v2.HorizontalPodAutoscalerStatus": "desiredReplicas currentMetrics",
     "autoscaling/v2.CrossVersionObjectReference": "kind name",
     "autoscaling/v2.MetricSpec": "type",
     "autoscaling/v2.MetricStatus": "type",
@@ -290,9 +291,6 @@ _ALWAYS = {
     "apiextensions/v1.ServiceReference": "namespace name",
     "apiextensions/v1.ValidationRule": "rule",
     "apiextensions/v1.SelectableField": "jsonPath",
-    # autoscaling/v2 types.go: `json:"currentMetrics"` (no omitempty), so a new HPA reads null.
-    "autoscaling/v2.HorizontalPodAutoscalerStatus": "currentMetrics desiredReplicas",
-    "autoscaling/v1.HorizontalPodAutoscalerStatus": "desiredReplicas",
 }
 
 #: ``{qualified message: {json names}}`` whose zero values are kept when decoding: pointer
