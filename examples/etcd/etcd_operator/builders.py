@@ -243,33 +243,27 @@ def data_claim(cluster: EtcdCluster, pod: str) -> PersistentVolumeClaim:
 
 def peer_service(cluster: EtcdCluster) -> Service:
     """The headless Service that gives members stable DNS names, ready or not."""
-    cname = cluster.metadata.name or ""
-    svc = Service(
-        metadata=_meta(cluster, peer_service_name(cname)),
-        spec=ServiceSpec(
-            cluster_ip="None",
-            publish_not_ready_addresses=True,
-            selector={LABEL_CLUSTER: cname},
-            ports=[
-                ServicePort(name="client", port=CLIENT_PORT, target_port=CLIENT_PORT),
-                ServicePort(name="peer", port=PEER_PORT, target_port=PEER_PORT),
-            ],
-        ),
-    )
-    return svc
+    return _service(cluster, peer_service_name(cluster.metadata.name or ""), headless=True)
 
 
 def client_service(cluster: EtcdCluster) -> Service:
     """The Service clients use: ready members only."""
-    cname = cluster.metadata.name or ""
-    svc = Service(
-        metadata=_meta(cluster, client_service_name(cname)),
+    return _service(cluster, client_service_name(cluster.metadata.name or ""), headless=False)
+
+
+def _service(cluster: EtcdCluster, name: str, *, headless: bool) -> Service:
+    ports = [ServicePort(name="client", port=CLIENT_PORT, target_port=CLIENT_PORT)]
+    if headless:
+        ports.append(ServicePort(name="peer", port=PEER_PORT, target_port=PEER_PORT))
+    return Service(
+        metadata=_meta(cluster, name),
         spec=ServiceSpec(
-            selector={LABEL_CLUSTER: cname},
-            ports=[ServicePort(name="client", port=CLIENT_PORT, target_port=CLIENT_PORT)],
+            cluster_ip="None" if headless else None,
+            publish_not_ready_addresses=True if headless else None,
+            selector={LABEL_CLUSTER: cluster.metadata.name or ""},
+            ports=ports,
         ),
     )
-    return svc
 
 
 def pod_disruption_budget(cluster: EtcdCluster) -> PodDisruptionBudget:
