@@ -28,6 +28,7 @@ from opframe.client import ApiConnectionError, Client, PatchType, RetryPolicy
 from opframe.conditions import get_condition, is_false, is_true, remove_condition, set_condition
 from opframe.controller import Controller
 from opframe.crd import crd_for, crd_yaml, crds_for, install_crds
+from opframe.dynamic import DynamicResource, dynamic_kind
 from opframe.errors import (
     AlreadyExists,
     ApiError,
@@ -67,6 +68,7 @@ from opframe.kinds import (
 from opframe.leaderelection import LeaderElectionConfig, LeaderElector, LeadershipLost
 from opframe.manager import Manager
 from opframe.metrics import Metrics
+from opframe.objectref import ObjectRef
 from opframe.ownership import (
     AlreadyOwnedError,
     controller_of,
@@ -88,7 +90,14 @@ from opframe.predicates import (
 )
 from opframe.queue import WorkQueue
 from opframe.ratelimit import RateLimiter, default_rate_limiter
-from opframe.reconcile import Context, DeletionReconciler, Reason, Reconciler, Request, Result
+from opframe.reconcile import (
+    Context,
+    DeletionReconciler,
+    Reason,
+    ReasonSource,
+    Reconciler,
+    Result,
+)
 from opframe.resource import (
     Condition,
     Conditions,
@@ -100,7 +109,7 @@ from opframe.resource import (
     ResourceInfo,
     ResourceList,
     Time,
-    registry,
+    resource_info,
 )
 from opframe.watch import Backoff, Watcher, WatchStats, watch
 from opframe.watch import Event as WatchEvent
@@ -127,6 +136,7 @@ __all__ = [
     "Controller",
     "DeletionReconciler",
     "Deployment",
+    "DynamicResource",
     "Endpoints",
     "EventRecorder",
     "FieldCause",
@@ -146,6 +156,7 @@ __all__ = [
     "Node",
     "NotFound",
     "ObjectMeta",
+    "ObjectRef",
     "OpframeError",
     "OwnerReference",
     "PatchType",
@@ -155,8 +166,8 @@ __all__ = [
     "Predicate",
     "RateLimiter",
     "Reason",
+    "ReasonSource",
     "Reconciler",
-    "Request",
     "Resource",
     "ResourceInfo",
     "ResourceList",
@@ -186,6 +197,7 @@ __all__ = [
     "crd_yaml",
     "crds_for",
     "default_rate_limiter",
+    "dynamic_kind",
     "enqueue_for_object",
     "enqueue_for_owner",
     "enqueue_mapped",
@@ -202,9 +214,9 @@ __all__ = [
     "not_",
     "owner_reference_for",
     "predicate",
-    "registry",
     "remove_condition",
     "remove_finalizer",
+    "resource_info",
     "resource_version_changed",
     "set_condition",
     "set_controller_reference",

@@ -5,12 +5,19 @@ plugins, OIDC, in-cluster service accounts); this module turns its ``Configurati
 our aiohttp session needs: a base URL, an SSL context and a way to get the current
 ``Authorization`` header. Credentials that expire (exec plugins, projected service account
 tokens) are reloaded on demand: the client calls :meth:`ConnectionConfig.refresh` after a 401.
+
+:meth:`ConnectionConfig.default` picks the source the way controller-runtime's
+``config.GetConfig`` applies client-go's loading rules (``pkg/client/config/config.go``): an
+explicit path, then ``$KUBECONFIG``, then the pod's service account, then ``~/.kube/config``.
 """
 
 from __future__ import annotations
 
 import inspect
+import ipaddress
+import os
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +25,15 @@ from typing import Any
 
 from opframe.errors import ConfigError
 
-__all__ = ["ConnectionConfig"]
+__all__ = ["SERVICE_ACCOUNT_DIR", "ConnectionConfig"]
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+"""Where the kubelet mounts a pod's service account (``token``, ``ca.crt``, ``namespace``).
+
+``$OPFRAME_SERVICE_ACCOUNT_DIR`` overrides it (tests, unusual mounts)."""
+
+# client-go re-reads a projected token about once a minute (it rotates hourly at most).
+_TOKEN_REREAD_SECONDS = 60.0
 
 
 @dataclass
@@ -30,13 +45,42 @@ class ConnectionConfig:
         ssl_context: TLS settings (CA, client certificate), ``None`` for plain HTTP.
         server_hostname: the TLS server name to verify, when it differs from the host.
         configuration: the ``kubernetes_asyncio`` ``Configuration`` this was built from.
+        namespace: the default namespace: the pod's, or the kubeconfig context's.
+        source: where the settings came from (``in-cluster``, or the kubeconfig's path).
+        token_file: a bearer token file re-read as it rotates (a service account's).
     """
 
     host: str
     ssl_context: ssl.SSLContext | None = None
     server_hostname: str | None = None
     configuration: Any = None
+    namespace: str | None = None
+    source: str = ""
+    token_file: Path | None = None
     _reload: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    _token: tuple[float, str] | None = field(default=None, repr=False)
+
+    @classmethod
+    async def default(
+        cls,
+        *,
+        kubeconfig: str | Path | None = None,
+        context: str | None = None,
+        service_account_dir: str | Path | None = None,
+    ) -> ConnectionConfig:
+        """Connect like kubectl and controller-runtime do, first match wins:
+
+        1. ``kubeconfig`` if given, else ``$KUBECONFIG`` if set;
+        2. in a pod (``$KUBERNETES_SERVICE_HOST`` set): its service account;
+        3. ``~/.kube/config`` if it exists.
+
+        Raises:
+            ConfigError: none of them is available (one line naming what was tried).
+        """
+        source = _choose_source(kubeconfig)
+        if source is None:
+            return cls.in_cluster(service_account_dir)
+        return await cls.from_kubeconfig(source, context)
 
     @classmethod
     async def from_kubeconfig(
@@ -49,6 +93,7 @@ class ConnectionConfig:
 
         configuration = Configuration()
         config_file = str(path) if path is not None else None
+        _check_exists(config_file or os.environ.get("KUBECONFIG") or "")
         try:
             loader = await kube_config.load_kube_config(
                 config_file=config_file,
@@ -67,24 +112,54 @@ class ConnectionConfig:
         async def reload() -> None:
             await loader.load_and_set(configuration)
 
-        return cls.from_configuration(configuration, reload=reload)
+        loaded = cls.from_configuration(configuration, reload=reload)
+        current = loader.current_context or {}
+        namespace = (current.get("context") or {}).get("namespace")
+        loaded.namespace = str(namespace) if namespace else None
+        loaded.source = config_file or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        return loaded
 
     @classmethod
-    def in_cluster(cls) -> ConnectionConfig:
-        """Use the pod's service account (token and CA mounted by the kubelet)."""
-        from kubernetes_asyncio.client import Configuration
-        from kubernetes_asyncio.config import incluster_config
-        from kubernetes_asyncio.config.config_exception import ConfigException
+    def in_cluster(cls, service_account_dir: str | Path | None = None) -> ConnectionConfig:
+        """Use the pod's service account: ``$KUBERNETES_SERVICE_HOST``/``_PORT`` and the
+        ``token``, ``ca.crt`` and ``namespace`` files the kubelet mounts.
 
-        configuration = Configuration()
-        try:
-            load: Callable[..., None] = incluster_config.load_incluster_config
-            load(client_configuration=configuration)
-        except ConfigException as exc:
+        ``service_account_dir`` (or ``$OPFRAME_SERVICE_ACCOUNT_DIR``) replaces
+        :data:`SERVICE_ACCOUNT_DIR`. The token is re-read as it rotates.
+        """
+        host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
+        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host:
             raise ConfigError(
-                f"not running in a cluster: {exc}; use Client.from_kubeconfig() outside a pod"
-            ) from exc
-        return cls.from_configuration(configuration)
+                "not running in a pod (KUBERNETES_SERVICE_HOST unset): "
+                "use a kubeconfig outside a cluster"
+            )
+        folder = Path(
+            service_account_dir
+            or os.environ.get("OPFRAME_SERVICE_ACCOUNT_DIR")
+            or SERVICE_ACCOUNT_DIR
+        )
+        token, ca = folder / "token", folder / "ca.crt"
+        for needed in (token, ca):
+            if not needed.is_file():
+                raise ConfigError(
+                    f"in-cluster config: {needed} is missing (is a service account token "
+                    "mounted? automountServiceAccountToken must not be false)"
+                )
+        try:
+            if ipaddress.ip_address(host).version == 6:
+                host = f"[{host}]"
+        except ValueError:
+            pass  # a name, not an address
+        namespace_file = folder / "namespace"
+        namespace = namespace_file.read_text().strip() if namespace_file.is_file() else None
+        return cls(
+            host=f"https://{host}:{port}",
+            ssl_context=ssl.create_default_context(cafile=str(ca)),
+            namespace=namespace or None,
+            source="in-cluster",
+            token_file=token,
+        )
 
     @classmethod
     def from_configuration(
@@ -110,6 +185,8 @@ class ConnectionConfig:
 
     async def authorization(self) -> str | None:
         """The current ``Authorization`` header value, or ``None`` without credentials."""
+        if self.token_file is not None:
+            return f"Bearer {self._read_token(self.token_file)}"
         configuration = self.configuration
         if configuration is None:
             return None
@@ -127,9 +204,41 @@ class ConnectionConfig:
         prefix = configuration.api_key_prefix.get("BearerToken")
         return f"{prefix} {token}" if prefix else str(token)
 
+    def _read_token(self, path: Path) -> str:
+        now = time.monotonic()
+        if self._token is None or now - self._token[0] > _TOKEN_REREAD_SECONDS:
+            self._token = (now, path.read_text().strip())
+        return self._token[1]
+
     async def refresh(self) -> bool:
         """Reload credentials (exec plugin, token file); ``True`` if anything could be reloaded."""
+        if self.token_file is not None:
+            self._token = None
+            return True
         if self._reload is None:
             return False
         await self._reload()
         return True
+
+
+def _choose_source(kubeconfig: str | Path | None) -> str | Path | None:
+    """The kubeconfig to load, or ``None`` for the in-cluster service account."""
+    explicit = kubeconfig or os.environ.get("KUBECONFIG") or None
+    if explicit:
+        return explicit
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    home = Path("~/.kube/config").expanduser()
+    if home.is_file():
+        return home
+    raise ConfigError(
+        f"no kubeconfig at {home} and not running in a pod (KUBERNETES_SERVICE_HOST "
+        "unset): set KUBECONFIG, create ~/.kube/config, or run in a cluster"
+    )
+
+
+def _check_exists(paths: str) -> None:
+    # kubernetes_asyncio reports a missing file as a config without current-context.
+    for one in paths.split(os.pathsep):
+        if one and not Path(one).expanduser().exists():
+            raise ConfigError(f"no kubeconfig at {one}: check the path (or $KUBECONFIG)")

@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar
 
 import pydantic_core
 
-from opframe._api import model_from_json
 from opframe._labels import parse_selector
+from opframe.objectref import ObjectRef, make_ref
 from opframe.resource import Resource
 
 __all__ = [
@@ -40,8 +40,8 @@ __all__ = [
 
 T = TypeVar("T", bound=Resource)
 
-Key = tuple[str, str]
-"""``(namespace, name)``; the namespace is ``""`` for cluster-scoped objects."""
+Key = ObjectRef
+"""The store key: the object's :class:`~opframe.ObjectRef` (namespace ``""`` if cluster-scoped)."""
 
 Indexer = Callable[[Any], Iterable[str]]
 """Returns the index values of one object (a typed model)."""
@@ -104,7 +104,7 @@ def prepare(
     if transform is not None:
         obj = transform(obj)
         metadata = obj.get("metadata") or {}
-    key = (sys.intern(metadata.get("namespace") or ""), metadata.get("name") or "")
+    key = make_ref(sys.intern(metadata.get("namespace") or ""), metadata.get("name") or "")
     labels = metadata.get("labels")
     if labels:
         # Label keys and values repeat across objects; interning stores each string once.
@@ -139,7 +139,7 @@ class Store(Generic[T]):
         return len(self.keys())
 
     def __contains__(self, key: object) -> bool:
-        if not isinstance(key, tuple):
+        if not isinstance(key, ObjectRef):
             return False
         overlay = self._overlay.get(key)
         if overlay is not None:
@@ -163,12 +163,12 @@ class Store(Generic[T]):
 
     def get(self, name: str, namespace: str | None = None) -> T | None:
         """The object named ``name`` (in ``namespace``), or ``None``."""
-        entry = self._lookup((namespace or "", name))
+        entry = self._lookup(make_ref(namespace or "", name))
         return None if entry is None else self._build(entry)
 
     def get_raw(self, name: str, namespace: str | None = None) -> bytes | None:
         """The stored JSON of one object, or ``None`` (no model is built)."""
-        entry = self._lookup((namespace or "", name))
+        entry = self._lookup(make_ref(namespace or "", name))
         return None if entry is None else entry.raw
 
     def list(
@@ -197,7 +197,7 @@ class Store(Generic[T]):
 
     def resource_version(self, name: str, namespace: str | None = None) -> str | None:
         """The stored resourceVersion of one object, or ``None``."""
-        entry = self._lookup((namespace or "", name))
+        entry = self._lookup(make_ref(namespace or "", name))
         return None if entry is None else entry.rv
 
     # -- indexers -------------------------------------------------------------------------
@@ -337,7 +337,7 @@ class Store(Generic[T]):
     # -- internals ------------------------------------------------------------------------
 
     def _build(self, entry: Entry) -> T:
-        return model_from_json(self.model, entry.raw)
+        return self.model.model_validate_json(entry.raw)
 
     def _lookup(self, key: Key) -> Entry | None:
         overlay = self._overlay.get(key)

@@ -30,13 +30,13 @@ from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from opframe._api import api_info, model_to_dict
 from opframe._labels import parse_selector, selector_string
 from opframe._store import INDEX_NAMESPACE, INDEX_OWNER, Indexer, Store, prepare
 from opframe._tasks import cancel_and_wait
 from opframe.client import Client
 from opframe.errors import ConfigError
-from opframe.resource import Resource
+from opframe.objectref import ObjectRef
+from opframe.resource import Resource, resource_info
 from opframe.watch import Event, Watcher, WatchStats
 
 __all__ = ["INDEX_NAMESPACE", "INDEX_OWNER", "Cache", "Handler", "Informer", "Store"]
@@ -193,13 +193,13 @@ class Cache:
         if self._started:
             scope = f"namespace {namespace!r}" if namespace else "all namespaces"
             raise ConfigError(
-                f"informer for {api_info(model).kind} in {scope}"
+                f"informer for {resource_info(model).kind} in {scope}"
                 + (f" with labels {selector!r}" if selector else "")
                 + " requested after the cache started; declare every informer before "
                 "starting the cache (controllers declare theirs when built)"
             )
-        if api_info(model).namespaced is False and namespace:
-            raise ConfigError(f"{api_info(model).kind} is cluster-scoped: no namespace")
+        if resource_info(model).namespaced is False and namespace:
+            raise ConfigError(f"{resource_info(model).kind} is cluster-scoped: no namespace")
         informer = Informer(
             self.client, model, namespace=namespace, label_selector=selector, **self._watch_options
         )
@@ -357,7 +357,7 @@ class Cache:
             return builtins.list(by_namespace.values())
         scope = f" in namespace {namespace!r}" if namespace else ""
         raise ConfigError(
-            f"no informer for {api_info(model).kind}{scope}: declare it with "
+            f"no informer for {resource_info(model).kind}{scope}: declare it with "
             f"cache.informer({model.__name__}, ...) before starting the cache"
         )
 
@@ -373,7 +373,7 @@ class Cache:
             if isinstance(obj, dict):
                 raise TypeError("observe(dict) needs model=: the class the object belongs to")
             model = type(obj)
-        data = model_to_dict(obj)
+        data = obj if isinstance(obj, dict) else obj.to_dict()
         return self._observe(model, data)
 
     def written(self, model: type[Any], data: dict[str, Any]) -> None:
@@ -382,7 +382,7 @@ class Cache:
 
     def deleted(self, model: type[Any], name: str, namespace: str | None) -> None:
         """Client write observer: hide an object this process deleted until the watch agrees."""
-        key = (namespace or "", name)
+        key = ObjectRef(namespace, name)
         for (m, _, _), informer in self._informers.items():
             if m is model:
                 informer.store.observe_deleted(key)
@@ -396,7 +396,7 @@ class Cache:
                 continue
             if not informer.covers(namespace, metadata.get("labels")):
                 # The write took the object out of this informer's selector.
-                informer.store.observe_deleted((namespace or "", metadata.get("name") or ""))
+                informer.store.observe_deleted(ObjectRef(namespace, metadata.get("name") or ""))
                 continue
             watcher = informer.watcher
             key, entry = prepare(

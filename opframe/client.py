@@ -26,11 +26,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeVar
 
-from opframe._api import ApiInfo, api_info, model_from_dict, model_to_dict
 from opframe._config import ConnectionConfig
 from opframe._http import ApiConnectionError, RetryPolicy, Transport
 from opframe._labels import selector_params
-from opframe.resource import Resource, ResourceList
+from opframe.errors import AlreadyExists
+from opframe.resource import Resource, ResourceInfo, ResourceList, resource_info
 
 __all__ = [
     "ApiConnectionError",
@@ -71,7 +71,8 @@ class WriteObserver(Protocol):
 class Client:
     """An async client for one API server. Use as ``async with`` or call :meth:`close`.
 
-    Build it with :meth:`from_kubeconfig` or :meth:`in_cluster`; ``Client(config)`` takes a
+    Build it with :meth:`default` (kubeconfig or in-cluster, as kubectl finds them), or
+    :meth:`from_kubeconfig` / :meth:`in_cluster` to insist on one; ``Client(config)`` takes a
     :class:`ConnectionConfig` directly (for instance
     ``ConnectionConfig.from_configuration(kubernetes_asyncio_configuration)``).
 
@@ -107,14 +108,42 @@ class Client:
         return cls(await ConnectionConfig.from_kubeconfig(path, context), **options)
 
     @classmethod
-    def in_cluster(cls, **options: Any) -> Client:
-        """A client using the pod's service account."""
-        return cls(ConnectionConfig.in_cluster(), **options)
+    async def default(
+        cls,
+        *,
+        kubeconfig: str | Path | None = None,
+        context: str | None = None,
+        service_account_dir: str | Path | None = None,
+        **options: Any,
+    ) -> Client:
+        """A client connected the way kubectl and controller-runtime find a cluster.
+
+        First match wins: ``kubeconfig`` (or ``$KUBECONFIG``); in a pod, its service account;
+        ``~/.kube/config``. A :class:`~opframe.ConfigError` says in one line when none is
+        there. ``options`` go to the constructor::
+
+            async with await Client.default() as client:
+                print(client.host, client.namespace)
+        """
+        config = await ConnectionConfig.default(
+            kubeconfig=kubeconfig, context=context, service_account_dir=service_account_dir
+        )
+        return cls(config, **options)
+
+    @classmethod
+    def in_cluster(cls, service_account_dir: str | Path | None = None, **options: Any) -> Client:
+        """A client using the pod's service account (see :meth:`default`)."""
+        return cls(ConnectionConfig.in_cluster(service_account_dir), **options)
 
     @property
     def host(self) -> str:
         """The API server's base URL."""
         return self._transport.config.host
+
+    @property
+    def namespace(self) -> str:
+        """The default namespace: the pod's, the kubeconfig context's, or ``"default"``."""
+        return self._transport.config.namespace or "default"
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -182,7 +211,7 @@ class Client:
         """Read one object; raises ``NotFound`` if it does not exist."""
         info = self._info(model, namespace, required=True)
         data = await self._transport.request("GET", info.path(namespace, name))
-        return model_from_dict(model, data)
+        return model.model_validate(data)
 
     async def list(
         self,
@@ -233,7 +262,7 @@ class Client:
                 continue_=continue_,
             )
             for item in data.get("items") or ():
-                yield model_from_dict(model, item)
+                yield model.model_validate(item)
             continue_ = (data.get("metadata") or {}).get("continue")
             if not continue_:
                 return
@@ -250,7 +279,7 @@ class Client:
         resource_version: str | None = None,
     ) -> dict[str, Any]:
         """List one page as the decoded JSON dict (the informer's hot path: no models)."""
-        info = api_info(model)
+        info = resource_info(model)
         params = selector_params(label_selector, field_selector)
         if limit is not None:
             params["limit"] = str(limit)
@@ -266,7 +295,7 @@ class Client:
     async def create(self, obj: T, *, dry_run: bool = False, field_manager: str | None = None) -> T:
         """Create ``obj``; returns the stored object. ``AlreadyExists`` if the name is taken."""
         model = type(obj)
-        body = model_to_dict(obj)
+        body = obj.to_dict()
         namespace = _namespace_of(body)
         info = self._info(model, namespace, required=True)
         data = await self._transport.request(
@@ -277,17 +306,50 @@ class Client:
         )
         return self._written(model, data, dry_run)
 
+    async def ensure(self, obj: T, *, field_manager: str | None = None) -> T:
+        """Create ``obj`` unless an object of that name exists; return the stored object.
+
+        The one "create if missing" idiom: the existing object is returned as it is (not
+        updated), so a reconcile can ensure its children on every pass::
+
+            service = await ctx.client.ensure(peer_service(cluster))
+
+        To converge an existing object to ``obj`` too, use :meth:`apply` instead.
+        """
+        try:
+            return await self.create(obj, field_manager=field_manager)
+        except AlreadyExists:
+            meta = obj.metadata
+            return await self.get(type(obj), _name_of(obj.to_dict()), meta.namespace)
+
     async def replace(
-        self,
-        obj: T,
-        *,
-        subresource: str | None = None,
-        dry_run: bool = False,
-        field_manager: str | None = None,
+        self, obj: T, *, dry_run: bool = False, field_manager: str | None = None
     ) -> T:
-        """Replace (PUT) ``obj``; ``Conflict`` if its ``resourceVersion`` is stale."""
+        """Replace (PUT) ``obj``; ``Conflict`` if its ``resourceVersion`` is stale.
+
+        With a status subresource the server ignores ``status`` here: use
+        :meth:`replace_status` for that.
+        """
+        return await self._put(obj, None, dry_run=dry_run, field_manager=field_manager)
+
+    async def replace_status(
+        self, obj: T, *, dry_run: bool = False, field_manager: str | None = None
+    ) -> T:
+        """Replace the ``status`` subresource of ``obj`` (the server ignores other changes).
+
+        The status writes are :meth:`replace_status`, :meth:`patch_status` and
+        :meth:`apply_status`::
+
+            set_condition(web.status.conditions, "Ready", True, reason="Published")
+            web = await ctx.client.replace_status(web)
+        """
+        return await self._put(obj, "status", dry_run=dry_run, field_manager=field_manager)
+
+    async def _put(
+        self, obj: T, subresource: str | None, *, dry_run: bool, field_manager: str | None
+    ) -> T:
         model = type(obj)
-        body = model_to_dict(obj)
+        body = obj.to_dict()
         name, namespace = _name_of(body), _namespace_of(body)
         info = self._info(model, namespace, required=True)
         data = await self._transport.request(
@@ -298,10 +360,6 @@ class Client:
         )
         return self._written(model, data, dry_run)
 
-    async def replace_status(self, obj: T, *, field_manager: str | None = None) -> T:
-        """Replace the ``status`` subresource of ``obj`` (spec changes are ignored)."""
-        return await self.replace(obj, subresource="status", field_manager=field_manager)
-
     async def patch(
         self,
         model: type[T],
@@ -310,16 +368,53 @@ class Client:
         *,
         namespace: str | None = None,
         patch_type: PatchType = "merge",
-        subresource: str | None = None,
         field_manager: str | None = None,
         force: bool | None = None,
         dry_run: bool = False,
     ) -> T:
-        """Patch one object.
+        """Patch one object (:meth:`patch_status` patches its status).
 
         ``patch`` is a dict for ``merge``/``strategic``/``apply`` patches and a list of
-        operations for ``json`` (RFC 6902) patches. ``subresource="status"`` patches status.
+        operations for ``json`` (RFC 6902) patches::
+
+            await client.patch(ConfigMap, "settings", {"data": {"mode": "slow"}}, namespace="a")
         """
+        return await self._patch(
+            model, name, patch, None, namespace, patch_type, field_manager, force, dry_run
+        )
+
+    async def patch_status(
+        self,
+        model: type[T],
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        patch_type: PatchType = "merge",
+        field_manager: str | None = None,
+        force: bool | None = None,
+        dry_run: bool = False,
+    ) -> T:
+        """Patch the ``status`` subresource of one object::
+
+        await client.patch_status(Web, "blog", {"status": {"ready": 2}}, namespace="a")
+        """
+        return await self._patch(
+            model, name, patch, "status", namespace, patch_type, field_manager, force, dry_run
+        )
+
+    async def _patch(
+        self,
+        model: type[T],
+        name: str,
+        patch: Any,
+        subresource: str | None,
+        namespace: str | None,
+        patch_type: PatchType,
+        field_manager: str | None,
+        force: bool | None,
+        dry_run: bool,
+    ) -> T:
         info = self._info(model, namespace, required=True)
         params = self._write_params(dry_run, field_manager)
         if force is not None:
@@ -333,35 +428,8 @@ class Client:
         )
         return self._written(model, data, dry_run)
 
-    async def patch_status(
-        self,
-        model: type[T],
-        name: str,
-        patch: Any,
-        *,
-        namespace: str | None = None,
-        patch_type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> T:
-        """Patch the ``status`` subresource of one object."""
-        return await self.patch(
-            model,
-            name,
-            patch,
-            namespace=namespace,
-            patch_type=patch_type,
-            subresource="status",
-            field_manager=field_manager,
-        )
-
     async def apply(
-        self,
-        obj: T,
-        *,
-        field_manager: str,
-        force: bool = False,
-        subresource: str | None = None,
-        dry_run: bool = False,
+        self, obj: T, *, field_manager: str, force: bool = False, dry_run: bool = False
     ) -> T:
         """Server-side apply ``obj`` as ``field_manager``.
 
@@ -369,6 +437,17 @@ class Client:
         just the fields this manager owns. ``force=True`` takes over fields owned by other
         managers instead of failing with ``Conflict``.
         """
+        return await self._apply(obj, None, field_manager, force, dry_run)
+
+    async def apply_status(
+        self, obj: T, *, field_manager: str, force: bool = False, dry_run: bool = False
+    ) -> T:
+        """Server-side apply the ``status`` of ``obj`` as ``field_manager`` (see :meth:`apply`)."""
+        return await self._apply(obj, "status", field_manager, force, dry_run)
+
+    async def _apply(
+        self, obj: T, subresource: str | None, field_manager: str, force: bool, dry_run: bool
+    ) -> T:
         model = type(obj)
         # Only the fields the caller set: defaults of the model must not become fields this
         # manager owns (and fights other managers over).
@@ -377,19 +456,19 @@ class Client:
         # The server rejects an apply configuration carrying managedFields.
         metadata.pop("managedFields", None)
         body["metadata"] = metadata
-        info = api_info(model)
+        info = resource_info(model)
         body.setdefault("apiVersion", info.api_version)
         body.setdefault("kind", info.kind)
-        return await self.patch(
+        return await self._patch(
             model,
             _name_of(body),
             body,
-            namespace=_namespace_of(body),
-            patch_type="apply",
-            subresource=subresource,
-            field_manager=field_manager,
-            force=force,
-            dry_run=dry_run,
+            subresource,
+            _namespace_of(body),
+            "apply",
+            field_manager,
+            force,
+            dry_run,
         )
 
     async def delete(
@@ -433,8 +512,10 @@ class Client:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _info(self, model: type[Any], namespace: str | None, *, required: bool = False) -> ApiInfo:
-        info = api_info(model)
+    def _info(
+        self, model: type[Any], namespace: str | None, *, required: bool = False
+    ) -> ResourceInfo:
+        info = resource_info(model)
         if not info.namespaced and namespace:
             raise ValueError(f"{info.kind} is cluster-scoped: do not pass a namespace")
         if info.namespaced and required and not namespace:
@@ -454,7 +535,7 @@ class Client:
     def _written(self, model: type[T], data: Any, dry_run: bool) -> T:
         if not dry_run:
             self._notify(model, data)
-        return model_from_dict(model, data)
+        return model.model_validate(data)
 
     def _notify(self, model: type[Any], data: dict[str, Any]) -> None:
         for observer in tuple(self._observers):

@@ -46,6 +46,7 @@ from opframe.handlers import (
     enqueue_mapped,
 )
 from opframe.metrics import ControllerMetrics, Metrics
+from opframe.objectref import ObjectRef
 from opframe.predicates import PredicateLike, WatchEvent
 from opframe.queue import WorkQueue
 from opframe.ratelimit import RateLimiter
@@ -53,9 +54,9 @@ from opframe.reconcile import (
     Context,
     DeletionReconciler,
     Reason,
+    ReasonSource,
     ReconcileFunc,
     Reconciler,
-    Request,
     Result,
 )
 from opframe.resource import Resource
@@ -78,7 +79,7 @@ class _Source:
     """One watched kind and how its events become keys."""
 
     kind: type[Any]
-    role: str  # "for", "owns" or "watches": the Reason.source of its events
+    role: ReasonSource  # FOR, OWNS or WATCHES: the Reason.source of its events
     mapper: EventMapper
     predicates: tuple[PredicateLike, ...]
     namespace: str | None
@@ -127,13 +128,20 @@ class Controller(Generic[T]):
             reconciler.on_deleted if isinstance(reconciler, DeletionReconciler) else None
         )
         self._sources: list[_Source] = [
-            _Source(for_, "for", enqueue_for_object, tuple(predicates), namespace, label_selector)
+            _Source(
+                for_,
+                ReasonSource.FOR,
+                enqueue_for_object,
+                tuple(predicates),
+                namespace,
+                label_selector,
+            )
         ]
-        self._reasons: dict[Request, list[Reason]] = {}
+        self._reasons: dict[ObjectRef, list[Reason]] = {}
         # Reconcile ids: a random per-process prefix and a counter (a syscall per id is slow).
         self._id_prefix = os.urandom(3).hex()
         self._ids = itertools.count(1)
-        self._queue: WorkQueue[Request] | None = None
+        self._queue: WorkQueue[ObjectRef] | None = None
         self._bound: _Bound | None = None
 
     # -- building -----------------------------------------------------------------------------
@@ -161,7 +169,7 @@ class Controller(Generic[T]):
         """
         mapper = enqueue_for_owner(self.for_, only_controller=only_controller)
         self._sources.append(
-            _Source(kind, "owns", mapper, tuple(predicates), namespace, label_selector)
+            _Source(kind, ReasonSource.OWNS, mapper, tuple(predicates), namespace, label_selector)
         )
         return self
 
@@ -178,7 +186,7 @@ class Controller(Generic[T]):
         self._sources.append(
             _Source(
                 kind,
-                "watches",
+                ReasonSource.WATCHES,
                 enqueue_mapped(mapper),
                 tuple(predicates),
                 namespace,
@@ -208,7 +216,7 @@ class Controller(Generic[T]):
         controller_metrics = metrics.controller(self.name)
         controller_metrics.max_concurrent.set(self.max_concurrent_reconciles)
         queue_metrics = metrics.queue(self.name)
-        queue: WorkQueue[Request] = WorkQueue(
+        queue: WorkQueue[ObjectRef] = WorkQueue(
             rate_limiter=self._rate_limiter, metrics=queue_metrics
         )
         queue_metrics.bind(queue)
@@ -255,18 +263,18 @@ class Controller(Generic[T]):
             self._queue.shutdown()
 
     @property
-    def queue(self) -> WorkQueue[Request]:
+    def queue(self) -> WorkQueue[ObjectRef]:
         """The controller's work queue (available after :meth:`setup`)."""
         return self._require_setup()[0]
 
-    def enqueue(self, request: Request, reason: Reason | None = None) -> None:
+    def enqueue(self, request: ObjectRef, reason: Reason | None = None) -> None:
         """Ask for a reconcile of ``request`` (a manual trigger, e.g. from an external event)."""
-        self._remember(request, reason or Reason("manual"))
+        self._remember(request, reason or Reason(ReasonSource.MANUAL))
         self.queue.add(request)
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _require_setup(self) -> tuple[WorkQueue[Request], _Bound]:
+    def _require_setup(self) -> tuple[WorkQueue[ObjectRef], _Bound]:
         if self._queue is None or self._bound is None:
             raise RuntimeError(
                 f"controller {self.name!r} is not set up: add it to a Manager and run the manager"
@@ -286,14 +294,14 @@ class Controller(Generic[T]):
             queue = self._queue
             if queue is None or queue.shutting_down:
                 return
-            reason = Reason(role, event.type, kind, event.namespace, event.name)
+            reason = Reason(role, event.type, kind, event.ref)
             for request in mapper(event):
                 self._remember(request, reason)
                 queue.add(request)
 
         return handle
 
-    def _remember(self, request: Request, reason: Reason) -> None:
+    def _remember(self, request: ObjectRef, reason: Reason) -> None:
         reasons = self._reasons.get(request)
         if reasons is None:
             # A one-item list: the common case, and far smaller than a deque per key when an
@@ -304,21 +312,23 @@ class Controller(Generic[T]):
         if len(reasons) > _MAX_REASONS:
             del reasons[0]
 
-    async def _worker(self, queue: WorkQueue[Request], bound: _Bound) -> None:
+    async def _worker(self, queue: WorkQueue[ObjectRef], bound: _Bound) -> None:
         async for request in queue:
             try:
                 await self._process(queue, bound, request)
             finally:
                 queue.done(request)
 
-    async def _process(self, queue: WorkQueue[Request], bound: _Bound, request: Request) -> None:
+    async def _process(
+        self, queue: WorkQueue[ObjectRef], bound: _Bound, request: ObjectRef
+    ) -> None:
         reasons = self._reasons.pop(request, None)
         reconcile_id = f"{self._id_prefix}{next(self._ids):06x}"
         logger = bound.logger.bind(
             namespace=request.namespace, name=request.name, reconcile_id=reconcile_id
         )
         ctx = Context(
-            request=request,
+            ref=request,
             controller=self.name,
             reconcile_id=reconcile_id,
             client=bound.client,
@@ -355,18 +365,15 @@ class Controller(Generic[T]):
             if deadline.expired():
                 bound.metrics.timeout()
             self._log_failure(logger, exc, ctx, timed_out=deadline.expired())
-            self._retry(queue, request, Reason("retry"))
+            self._retry(queue, request, Reason(ReasonSource.RETRY))
             return
         elapsed = time.monotonic() - started
         after = result.requeue_after_seconds if result is not None else None
         if after is not None and after > 0:
             bound.metrics.observe("requeue_after", elapsed)
             queue.forget(request)
-            self._remember(request, Reason("requeue_after"))
+            self._remember(request, Reason(ReasonSource.REQUEUE_AFTER))
             queue.add_after(request, after)
-        elif result is not None and result.requeue:
-            bound.metrics.observe("requeue", elapsed)
-            self._retry(queue, request, Reason("requeue"))
         else:
             bound.metrics.observe("success", elapsed)
             queue.forget(request)
@@ -377,7 +384,7 @@ class Controller(Generic[T]):
         """Log a failed reconcile once, at the level its cause deserves."""
         if timed_out:
             logger.error("reconcile timed out after %ss, retrying", self.reconcile_timeout)
-        elif isinstance(exc, NotFound) and _names(exc, ctx.request, self.for_):
+        elif isinstance(exc, NotFound) and _names(exc, ctx.ref, self.for_):
             # Deleted while we worked (typically: our own finalizer removal let it go and the
             # cache had not caught up). The retry finds it gone and stops there.
             logger.info("object deleted during the reconcile: %s", exc.message)
@@ -392,7 +399,7 @@ class Controller(Generic[T]):
                 exc_info=exc,
             )
 
-    def _retry(self, queue: WorkQueue[Request], request: Request, reason: Reason) -> None:
+    def _retry(self, queue: WorkQueue[ObjectRef], request: ObjectRef, reason: Reason) -> None:
         self._remember(request, reason)
         queue.add_rate_limited(request)
 
@@ -409,7 +416,7 @@ class _Bound:
     logger: ContextLogger
 
 
-def _names(error: NotFound, request: Request, model: type[Any]) -> bool:
+def _names(error: NotFound, request: ObjectRef, model: type[Any]) -> bool:
     """Whether a 404 is about the very object being reconciled (from its Status details)."""
     details = (error.body or {}).get("details") or {}
     info = getattr(model, "__resource__", None)

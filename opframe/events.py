@@ -120,7 +120,7 @@ class EventRecorder:
                 await self._create(series, obj, type, reason, message)
         except ApiError as exc:
             logger.warning(
-                "could not record %s event %s on %s %s: %s", type, reason, obj.kind, obj.key, exc
+                "could not record %s event %s on %s: %s", type, reason, obj.describe(), exc
             )
 
     async def _bump(self, series: _Series) -> bool:

@@ -1,4 +1,4 @@
-"""Event handlers: from a watch event to the keys (:class:`~opframe.Request`) to reconcile.
+"""Event handlers: from a watch event to the keys (:class:`~opframe.ObjectRef`) to reconcile.
 
 Three mappings, as in controller-runtime's ``handler`` package:
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from opframe.objectref import ObjectRef
 from opframe.predicates import WatchEvent
-from opframe.reconcile import Request
 
 __all__ = [
     "EventMapper",
@@ -25,20 +25,13 @@ __all__ = [
     "enqueue_for_object",
     "enqueue_for_owner",
     "enqueue_mapped",
-    "request_for",
 ]
 
-Mapper = Callable[[Any], Iterable[Request]]
+Mapper = Callable[[Any], Iterable[ObjectRef]]
 """A user function from an object of a watched kind to the keys of primaries to reconcile."""
 
-EventMapper = Callable[[WatchEvent], Iterable[Request]]
+EventMapper = Callable[[WatchEvent], Iterable[ObjectRef]]
 """From a watch event to the keys it triggers."""
-
-
-def request_for(obj: Any) -> Request:
-    """The :class:`Request` naming ``obj`` (its namespace and name)."""
-    meta = obj.metadata
-    return Request(meta.namespace or None, meta.name or "")
 
 
 def _objects(event: WatchEvent) -> Iterable[Any]:
@@ -47,10 +40,10 @@ def _objects(event: WatchEvent) -> Iterable[Any]:
     return (event.object,)
 
 
-def enqueue_for_object(event: WatchEvent) -> Iterable[Request]:
+def enqueue_for_object(event: WatchEvent) -> Iterable[ObjectRef]:
     """The event's own object."""
     # From the event's key: building the typed object is the costly part of an event.
-    return (Request(event.namespace, event.name),)
+    return (event.ref,)
 
 
 def enqueue_for_owner(owner: type[Any], *, only_controller: bool = True) -> EventMapper:
@@ -68,15 +61,15 @@ def enqueue_for_owner(owner: type[Any], *, only_controller: bool = True) -> Even
     info = owner.__resource__
     group, kind, namespaced = info.group, info.kind, info.namespaced
 
-    def map_owner(event: WatchEvent) -> Iterable[Request]:
-        found: list[Request] = []
+    def map_owner(event: WatchEvent) -> Iterable[ObjectRef]:
+        found: list[ObjectRef] = []
         for obj in _objects(event):
             for ref in obj.metadata.owner_references or ():
                 if only_controller and not ref.controller:
                     continue
                 if ref.kind != kind or ref.api_version.rpartition("/")[0] != group:
                     continue
-                request = Request(obj.metadata.namespace if namespaced else None, ref.name)
+                request = ObjectRef(obj.metadata.namespace if namespaced else "", ref.name)
                 if request not in found:
                     found.append(request)
         return found
@@ -87,8 +80,8 @@ def enqueue_for_owner(owner: type[Any], *, only_controller: bool = True) -> Even
 def enqueue_mapped(mapper: Mapper) -> EventMapper:
     """Map events through ``mapper`` (applied to the old and the new object of an update)."""
 
-    def map_event(event: WatchEvent) -> Iterable[Request]:
-        found: list[Request] = []
+    def map_event(event: WatchEvent) -> Iterable[ObjectRef]:
+        found: list[ObjectRef] = []
         for obj in _objects(event):
             for request in mapper(obj):
                 if request not in found:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -202,7 +201,7 @@ class Manager:
             raise RuntimeError("this manager is already running")
         self._running = True
         if self._client is None:
-            self._client = await _default_client()
+            self._client = await Client.default()
             self._owns_client = True
         try:
             await self._run(handle_signals)
@@ -396,14 +395,6 @@ async def _serve(address: tuple[str, int], routes: list[web.RouteDef]) -> AsyncI
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
-
-
-async def _default_client() -> Client:
-    """In a pod, the service account; elsewhere ``$KUBECONFIG`` or ``~/.kube/config``."""
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return Client.in_cluster()
-    # Read $KUBECONFIG now: kubernetes_asyncio reads it once, when it is imported.
-    return await Client.from_kubeconfig(os.environ.get("KUBECONFIG") or None)
 
 
 async def _cancel(task: asyncio.Future[Any]) -> None:

@@ -33,8 +33,28 @@ class AlreadyOwnedError(OpframeError):
 def owner_reference_for(
     owner: Resource, *, controller: bool = True, block_owner_deletion: bool = True
 ) -> OwnerReference:
-    """An owner reference to ``owner`` (which must have been read from the API server)."""
-    return owner.owner_reference(controller=controller, block_owner_deletion=block_owner_deletion)
+    """An owner reference to ``owner``, to put on the objects it owns.
+
+    ``owner`` must have been read from the API server (it needs its ``name`` and ``uid``)::
+
+        pod.metadata.owner_references = [owner_reference_for(cluster)]
+
+    Raises:
+        ValueError: ``owner`` has no name or uid yet.
+    """
+    if not owner.metadata.name or not owner.metadata.uid:
+        raise ValueError(
+            f"{owner.describe()} has no name or uid yet; "
+            "use the object as returned by the API server as the owner"
+        )
+    return OwnerReference(
+        api_version=owner.api_version,
+        kind=owner.kind,
+        name=owner.metadata.name,
+        uid=owner.metadata.uid,
+        controller=controller,
+        block_owner_deletion=block_owner_deletion,
+    )
 
 
 def _check_scope(owner: Resource, obj: Resource) -> None:
@@ -46,7 +66,7 @@ def _check_scope(owner: Resource, obj: Resource) -> None:
             else ("the cluster scope")
         )
         raise ValueError(
-            f"{owner.kind} {owner.key} cannot own {obj.kind} {obj.key} in {where}: a "
+            f"{owner.describe()} cannot own {obj.describe()} in {where}: a "
             "namespaced owner only owns objects of its own namespace"
         )
 
@@ -76,7 +96,7 @@ def set_controller_reference(
     current = controller_of(obj)
     if current is not None and current.uid != ref.uid:
         raise AlreadyOwnedError(
-            f"{obj.kind} {obj.key} is already controlled by {current.kind} {current.name} "
+            f"{obj.describe()} is already controlled by {current.kind} {current.name} "
             f"(uid {current.uid}); an object has at most one controller"
         )
     _upsert(obj, ref)

@@ -21,7 +21,10 @@ their updates would all be filtered.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from opframe.objectref import ObjectRef
 
 __all__ = [
     "Predicate",
@@ -57,13 +60,18 @@ class WatchEvent(Protocol):
         ...
 
     @property
+    def ref(self) -> ObjectRef:
+        """The object's key (read without building the object)."""
+        ...
+
+    @property
     def name(self) -> str:
         """The object's name (read without building the object)."""
         ...
 
     @property
-    def namespace(self) -> str | None:
-        """The object's namespace, ``None`` if cluster-scoped."""
+    def namespace(self) -> str:
+        """The object's namespace, ``""`` if cluster-scoped."""
         ...
 
 

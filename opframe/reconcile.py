@@ -18,7 +18,7 @@ retried until the object changes again.
 
 When the object is gone from the cache by the time its key is processed, ``reconcile`` is not
 called (there is nothing to converge). A reconciler may define ``on_deleted(ctx)`` to be told
-(``ctx.request`` names the object); that is best effort, because a deletion that happened while
+(``ctx.ref`` names the object); that is best effort, because a deletion that happened while
 the operator was down is never seen. Use a finalizer when cleanup must happen.
 
 :attr:`Context.reasons` lists what triggered this reconcile (coalesced: several events for one
@@ -31,7 +31,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from opframe.objectref import ObjectRef
 
 if TYPE_CHECKING:
     from opframe.cache import Cache
@@ -42,26 +45,13 @@ __all__ = [
     "Context",
     "DeletionReconciler",
     "Reason",
+    "ReasonSource",
     "ReconcileFunc",
     "Reconciler",
-    "Request",
     "Result",
 ]
 
 T_contra = TypeVar("T_contra", contravariant=True)
-
-
-class Request(NamedTuple):
-    """The key of one object to reconcile: its namespace (``None`` if cluster-scoped) and name.
-
-    A named tuple: queue keys are hashed several times per event, and a tuple hashes fast.
-    """
-
-    namespace: str | None
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +59,14 @@ class Result:
     """What a reconcile asks for next.
 
     Attributes:
-        requeue: reconcile again soon, with the rate limiter's backoff (as after an error, but
-            not counted as one).
         requeue_after: reconcile again after this many seconds (or a ``timedelta``), even if
-            nothing changes; it wins over ``requeue``. Use it to poll external state.
+            nothing changes. Use it to poll external state.
+
+    There is no ``requeue=True``: controller-runtime deprecated it ("it causes confusion and
+    there is no good reason to use it"), and kube-rs never had it. To retry with backoff,
+    raise; to look again later, give ``requeue_after``.
     """
 
-    requeue: bool = False
     requeue_after: float | timedelta | None = None
 
     @property
@@ -88,30 +79,52 @@ class Result:
         return float(self.requeue_after)
 
 
+class ReasonSource(StrEnum):
+    """Why a key was queued: the role of the watched kind whose event it was, or a timer.
+
+    ``FOR``, ``OWNS`` and ``WATCHES`` are also the roles of a controller's sources
+    (``Controller(for_=...)``, ``.owns(...)``, ``.watches(...)``).
+    """
+
+    FOR = "for"
+    """An event of the primary kind."""
+    OWNS = "owns"
+    """An event of an owned kind, mapped to its controller owner."""
+    WATCHES = "watches"
+    """An event of a watched kind, mapped by the user's function."""
+    REQUEUE_AFTER = "requeue_after"
+    """The ``Result(requeue_after=...)`` timer fired."""
+    RETRY = "retry"
+    """The backoff timer after a failed reconcile fired."""
+    MANUAL = "manual"
+    """``controller.enqueue(...)`` (an external trigger)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
     """One cause of a reconcile.
 
     Attributes:
-        source: ``"for"`` (the primary kind), ``"owns"``, ``"watches"``, or a scheduling cause:
-            ``"requeue"``, ``"requeue_after"``, ``"retry"``.
+        source: what queued the key (:class:`ReasonSource`).
         event: the watch event type (``ADDED``, ``MODIFIED``, ``DELETED``) or ``""``.
         kind: the kind of the object whose event it was, or ``""``.
-        namespace: its namespace, or ``None``.
-        name: its name, or ``""``.
+        ref: that object, or ``None`` for timers and manual triggers.
+
+    Example::
+
+        str(Reason(ReasonSource.OWNS, "MODIFIED", "Pod", ObjectRef("db", "etcd-0")))
+        # "MODIFIED Pod db/etcd-0 (owns)"
     """
 
-    source: str
+    source: ReasonSource
     event: str = ""
     kind: str = ""
-    namespace: str | None = None
-    name: str = ""
+    ref: ObjectRef | None = None
 
     def __str__(self) -> str:
         if not self.event:
-            return self.source
-        obj = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        return f"{self.event} {self.kind} {obj} ({self.source})"
+            return str(self.source)
+        return f"{self.event} {self.kind} {self.ref} ({self.source})"
 
 
 @dataclass(slots=True)
@@ -119,7 +132,7 @@ class Context:
     """Everything a reconcile may use besides the object.
 
     Attributes:
-        request: the key being reconciled.
+        ref: the key being reconciled (:class:`~opframe.ObjectRef`).
         controller: the controller's name.
         reconcile_id: a short id unique to this reconcile, also in every log line.
         client: the API client (writes, and live reads where the cache is not enough).
@@ -130,7 +143,7 @@ class Context:
         retries: how many rate-limited retries this key had in a row (0 on a first attempt).
     """
 
-    request: Request
+    ref: ObjectRef
     controller: str
     reconcile_id: str
     client: Client
@@ -154,7 +167,7 @@ class DeletionReconciler(Protocol):
     """A reconciler that also wants to hear when its object is gone from the cache."""
 
     async def on_deleted(self, ctx: Context) -> Result | None:
-        """Called instead of ``reconcile`` when ``ctx.request`` is no longer in the cache."""
+        """Called instead of ``reconcile`` when ``ctx.ref`` is no longer in the cache."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Typed Kubernetes objects: the :class:`Resource` base, object metadata, and the registry.
+"""Typed Kubernetes objects: the :class:`Resource` base, object metadata, API identity.
 
 A resource declares its API identity on the class and its shape as pydantic fields::
 
@@ -23,7 +23,7 @@ Built-in kinds (:mod:`opframe.kinds`) are ``Resource`` subclasses too, declared 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import (
@@ -38,10 +38,13 @@ from typing import (
     TypeVar,
     Unpack,
 )
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from opframe._markers import ListType, PrinterColumn, Scale, Validation
+from opframe.errors import ConfigError
+from opframe.objectref import ObjectRef
 
 __all__ = [
     "Condition",
@@ -55,10 +58,9 @@ __all__ = [
     "ResourceInfo",
     "ResourceList",
     "ResourceOptions",
-    "ResourceRegistry",
     "Time",
     "pluralize",
-    "registry",
+    "resource_info",
     "split_api_version",
     "wire_name",
 ]
@@ -252,7 +254,13 @@ Conditions: TypeAlias = Annotated[list[Condition], ListType("map", keys=("type",
 
 @dataclass(frozen=True)
 class ResourceInfo:
-    """The API identity and CRD options of a :class:`Resource` class (``cls.__resource__``).
+    """The API identity, REST coordinates and CRD options of a kind (``cls.__resource__``).
+
+    The one record of "where a kind lives": the client builds URLs from it (:meth:`path`),
+    the CRD generator reads its options, messages name objects with :meth:`describe`::
+
+        EtcdCluster.__resource__.path("default", "main")
+        # "/apis/etcd.opframe.dev/v1alpha1/namespaces/default/etcdclusters/main"
 
     Attributes:
         group: the API group, ``""`` for the core group.
@@ -321,6 +329,44 @@ class ResourceInfo:
             names.add("scale")
         return frozenset(names)
 
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
+        """The URL path of the collection, or of one object (and its subresource)."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name is not None:
+            if not name:
+                raise ValueError(f"{self.kind}: an empty name has no URL")
+            base += f"/{quote(name, safe='')}"
+            if subresource:
+                base += f"/{subresource}"
+        return base
+
+    def describe(self, name: str | None, namespace: str | None = None) -> str:
+        """``Kind namespace/name`` (or ``Kind name``, or ``Kind``) for messages."""
+        if name is None:
+            return self.kind
+        return f"{self.kind} {namespace}/{name}" if namespace else f"{self.kind} {name}"
+
+
+def resource_info(model: type[Any]) -> ResourceInfo:
+    """The :class:`ResourceInfo` of a resource class, or a :class:`ConfigError` saying why not.
+
+    Example::
+
+        resource_info(Pod).plural   # "pods"
+    """
+    info = getattr(model, "__resource__", None)
+    if not isinstance(info, ResourceInfo):
+        raise ConfigError(
+            f"{getattr(model, '__name__', model)!s} is not a resource class: subclass "
+            "opframe.Resource and declare group=, version= (and scope=) on it"
+        )
+    return info
+
 
 class ResourceOptions(TypedDict, total=False):
     """The class keywords of a :class:`Resource` subclass (see :class:`ResourceInfo`)."""
@@ -342,7 +388,6 @@ class ResourceOptions(TypedDict, total=False):
     scale: Scale
     status_subresource: bool
     validations: Sequence[Validation]
-    register: bool
 
 
 # Options describing what the resource *is*, inherited by a subclass that declares another
@@ -372,12 +417,16 @@ class Resource(KubeModel):
       ``scope`` (``"Namespaced"`` or ``"Cluster"``), ``short_names``, ``categories``;
     - CRD options: ``served``, ``storage``, ``deprecated``, ``deprecation_warning``,
       ``printer_columns``, ``scale``, ``status_subresource``, ``validations``;
-    - ``builtin=True`` for kinds the API server serves itself;
-    - ``register=False`` to keep the class out of :data:`registry`.
+    - ``builtin=True`` for kinds the API server serves itself.
 
     A subclass of a declared resource that passes ``version=`` declares another version of the
     same kind and inherits its identity; a subclass without keywords is the same resource.
     The class's :class:`ResourceInfo` is ``cls.__resource__``.
+
+    :attr:`name`, :attr:`namespace` and :attr:`ref` read the identity of an object as
+    ``str``/:class:`~opframe.ObjectRef` (an object read from the server always has them)::
+
+        await client.delete(ConfigMap, cm.name, cm.namespace)
     """
 
     __resource__: ClassVar[ResourceInfo]
@@ -388,7 +437,6 @@ class Resource(KubeModel):
 
     def __init_subclass__(cls, **kwargs: Unpack[ResourceOptions]) -> None:
         options: dict[str, Any] = dict(kwargs)
-        register = options.pop("register", True)
         # Keywords that are not ours (pydantic's config keys are consumed by its metaclass)
         # go on to the next class in the MRO, which rejects what nobody understood.
         ours = {k: options.pop(k) for k in list(options) if k in ResourceOptions.__annotations__}
@@ -401,8 +449,6 @@ class Resource(KubeModel):
                 "(every resource declaration names its API version)"
             )
         cls.__resource__ = _build_info(cls, ours)
-        if register:
-            registry.register(cls)
 
     @model_validator(mode="after")
     def _fill_type_meta(self) -> Self:
@@ -423,33 +469,49 @@ class Resource(KubeModel):
         return self
 
     @property
-    def key(self) -> str:
-        """``namespace/name``, or ``name`` for a cluster-scoped object (the cache key)."""
-        ns, name = self.metadata.namespace, self.metadata.name or ""
-        return f"{ns}/{name}" if ns else name
-
-    def owner_reference(
-        self, *, controller: bool = True, block_owner_deletion: bool = True
-    ) -> OwnerReference:
-        """An owner reference to this object, to put on the objects it owns.
-
-        Raises:
-            ValueError: the object has no ``name`` or ``uid`` yet (it was not read back from
-                the API server).
-        """
-        if not self.metadata.name or not self.metadata.uid:
+    def name(self) -> str:
+        """``metadata.name``; :class:`ValueError` if it is not set (yet)."""
+        name = self.metadata.name
+        if not name:
             raise ValueError(
-                f"{self.kind} {self.key!r} has no name or uid yet; "
-                "use the object as returned by the API server as the owner"
+                f"{self.kind or type(self).__name__} has no metadata.name"
+                + (
+                    " (it has generateName: read it back from the server)"
+                    if self.metadata.generate_name
+                    else ": set it before using the object"
+                )
             )
-        return OwnerReference(
-            api_version=self.api_version,
-            kind=self.kind,
-            name=self.metadata.name,
-            uid=self.metadata.uid,
-            controller=controller,
-            block_owner_deletion=block_owner_deletion,
+        return name
+
+    @property
+    def namespace(self) -> str:
+        """``metadata.namespace``; ``""`` for a cluster-scoped kind.
+
+        Raises :class:`ValueError` for a namespaced kind whose object has no namespace.
+        """
+        namespace = self.metadata.namespace
+        if namespace:
+            return namespace
+        info: ResourceInfo | None = getattr(type(self), "__resource__", None)
+        if info is not None and not info.namespaced:
+            return ""
+        raise ValueError(
+            f"{self.kind or type(self).__name__} {self.metadata.name or ''} has no "
+            "metadata.namespace: set it (the kind is namespaced)"
         )
+
+    @property
+    def ref(self) -> ObjectRef:
+        """The object's :class:`~opframe.ObjectRef` (cache, queue and event key)."""
+        return ObjectRef(self.metadata.namespace or "", self.name)
+
+    def describe(self) -> str:
+        """``Kind namespace/name`` for messages (never raises, even without a name)."""
+        meta = self.metadata
+        kind = self.kind or type(self).__name__
+        if not meta.name:
+            return kind
+        return f"{kind} {meta.namespace}/{meta.name}" if meta.namespace else f"{kind} {meta.name}"
 
 
 def _build_info(cls: type[Resource], ours: dict[str, Any]) -> ResourceInfo:
@@ -517,67 +579,3 @@ class ResourceList(KubeModel, Generic[T]):
             self.api_version = self.api_version or info.api_version
             self.kind = self.kind or info.list_kind
         return self
-
-
-class ResourceRegistry:
-    """Resource classes by (group, version, kind) and by (group, plural).
-
-    Every :class:`Resource` subclass that declares a version registers itself in
-    :data:`registry` when it is defined. A class defined again under the same
-    group/version/kind (a reloaded module, a test) replaces the earlier one.
-    """
-
-    def __init__(self) -> None:
-        self._by_gvk: dict[tuple[str, str, str], type[Resource]] = {}
-
-    def register(self, cls: type[Resource]) -> None:
-        """Add ``cls`` under its group, version and kind."""
-        info = cls.__resource__
-        self._by_gvk[(info.group, info.version, info.kind)] = cls
-
-    def unregister(self, cls: type[Resource]) -> None:
-        """Remove ``cls`` if it is the class registered for its group, version and kind."""
-        info = cls.__resource__
-        gvk = (info.group, info.version, info.kind)
-        if self._by_gvk.get(gvk) is cls:
-            del self._by_gvk[gvk]
-
-    def get(self, api_version: str, kind: str) -> type[Resource] | None:
-        """The class for ``apiVersion`` and ``kind`` (``"apps/v1", "Deployment"``), or None."""
-        group, version = split_api_version(api_version)
-        return self._by_gvk.get((group, version, kind))
-
-    def get_by_plural(
-        self, group: str, plural: str, version: str | None = None
-    ) -> type[Resource] | None:
-        """The class serving ``plural`` in ``group``, or None.
-
-        Without ``version``, the storage version's class when several versions are registered.
-        """
-        found = [
-            cls
-            for (g, v, _), cls in self._by_gvk.items()
-            if g == group
-            and cls.__resource__.plural == plural
-            and (version is None or v == version)
-        ]
-        if not found:
-            return None
-        return next((c for c in found if c.__resource__.storage), found[0])
-
-    def versions(self, group: str, kind: str) -> list[type[Resource]]:
-        """Every registered version of ``kind`` in ``group``, in registration order."""
-        return [cls for (g, _, k), cls in self._by_gvk.items() if g == group and k == kind]
-
-    def __iter__(self) -> Iterator[type[Resource]]:
-        return iter(list(self._by_gvk.values()))
-
-    def __len__(self) -> int:
-        return len(self._by_gvk)
-
-    def __contains__(self, cls: object) -> bool:
-        return cls in self._by_gvk.values()
-
-
-registry = ResourceRegistry()
-"""The process-wide registry every declared :class:`Resource` subclass joins."""

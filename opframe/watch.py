@@ -31,13 +31,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from opframe._api import api_info
 from opframe._http import ApiConnectionError
 from opframe._labels import selector_params
 from opframe._store import Entry, Key, Store, prepare
 from opframe.client import Client
 from opframe.errors import ApiError, Gone, api_error_from_status
-from opframe.resource import Resource
+from opframe.objectref import ObjectRef
+from opframe.resource import Resource, resource_info
 
 __all__ = ["Backoff", "Event", "WatchEventType", "WatchStats", "Watcher", "watch"]
 
@@ -54,7 +54,7 @@ class Event(Generic[T]):
 
     Attributes:
         type: ``ADDED``, ``MODIFIED`` or ``DELETED``.
-        key: ``(namespace, name)``, namespace ``""`` for cluster-scoped objects.
+        ref: the object's :class:`~opframe.ObjectRef` (namespace ``""`` if cluster-scoped).
         initial: ``True`` for events produced by a (re)list rather than by the watch stream;
             controllers may give them a lower priority. A ``DELETED`` event with ``initial``
             was inferred from a relist: its object is the last state this watcher knew, not
@@ -65,7 +65,7 @@ class Event(Generic[T]):
     by every handler of the event: treat them as read-only.
     """
 
-    __slots__ = ("_model", "_obj", "_old", "_old_raw", "_raw", "initial", "key", "type")
+    __slots__ = ("_model", "_obj", "_old", "_old_raw", "_raw", "initial", "ref", "type")
 
     def __init__(
         self,
@@ -78,7 +78,7 @@ class Event(Generic[T]):
         initial: bool = False,
     ) -> None:
         self.type: WatchEventType = type
-        self.key = key
+        self.ref = key
         self.initial = initial
         self._model = model
         self._raw = raw
@@ -94,7 +94,7 @@ class Event(Generic[T]):
         model = type_of(obj)
         meta = obj.metadata
         event = cls(
-            type, model, (meta.namespace or "", meta.name or ""), b"", None, initial=initial
+            type, model, ObjectRef(meta.namespace, meta.name or ""), b"", None, initial=initial
         )
         event._obj = obj
         event._old = old
@@ -117,16 +117,16 @@ class Event(Generic[T]):
     @property
     def name(self) -> str:
         """The object's name."""
-        return self.key[1]
+        return self.ref.name
 
     @property
-    def namespace(self) -> str | None:
-        """The object's namespace, ``None`` for a cluster-scoped object."""
-        return self.key[0] or None
+    def namespace(self) -> str:
+        """The object's namespace, ``""`` for a cluster-scoped object."""
+        return self.ref.namespace
 
     def __repr__(self) -> str:
-        kind = api_info(self._model).kind
-        return f"Event({self.type} {kind} {'/'.join(p for p in self.key if p)})"
+        kind = resource_info(self._model).kind
+        return f"Event({self.type} {kind} {self.ref})"
 
 
 def type_of(obj: T) -> type[T]:
@@ -227,7 +227,7 @@ class Watcher(Generic[T]):
         self.synced = asyncio.Event()
         self.resource_version: str | None = None
         self.last_error: BaseException | None = None
-        self._info = api_info(model)
+        self._info = resource_info(model)
         self._events: AsyncGenerator[Event[T], None] | None = None
         self._quick_ends = 0
         self._progress = 0  # watch lines received since the last list

@@ -153,7 +153,6 @@ class Gizmo(
     printer_columns=(PrinterColumn("Count", ".spec.count"), AGE_COLUMN),
     scale=Scale(".spec.count", ".status.replicas", ".status.selector"),
     validations=(Validation("self.metadata.name.size() <= 40", message="name too long"),),
-    register=False,
 ):
     """A gizmo: every construct the CRD generator supports."""
 
@@ -245,7 +244,6 @@ class Backup(
         PrinterColumn("Schedule", ".spec.schedule"),
         AGE_COLUMN,
     ),
-    register=False,
 ):
     """A schedule of snapshots of an etcd cluster."""
 
@@ -273,7 +271,6 @@ class TenantV1Alpha1(
     storage=False,
     deprecated=True,
     deprecation_warning="zoo.opframe.dev/v1alpha1 Tenant is deprecated; use v1",
-    register=False,
 ):
     """A tenant: a set of namespaces with an owner and quotas."""
 
@@ -325,7 +322,6 @@ class TenantV1(
     kind="Tenant",
     scope="Cluster",
     short_names=("tn",),
-    register=False,
 ):
     """A tenant: a set of namespaces with an owner and quotas."""
 
@@ -346,7 +342,7 @@ class BadRecursiveSpec(KubeModel):
     root: TreeNode
 
 
-class BadRecursive(Resource, group=GROUP, version="v1", register=False):
+class BadRecursive(Resource, group=GROUP, version="v1"):
     spec: BadRecursiveSpec
 
 
@@ -362,7 +358,7 @@ class BadUnionSpec(KubeModel):
     pet: Cat | Dog
 
 
-class BadUnion(Resource, group=GROUP, version="v1", register=False):
+class BadUnion(Resource, group=GROUP, version="v1"):
     spec: BadUnionSpec
 
 
@@ -370,7 +366,7 @@ class BadAnySpec(KubeModel):
     payload: Any = None
 
 
-class BadAny(Resource, group=GROUP, version="v1", register=False):
+class BadAny(Resource, group=GROUP, version="v1"):
     spec: BadAnySpec
 
 
@@ -378,5 +374,5 @@ class BadMapOfAnySpec(KubeModel):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
-class BadMapOfAny(Resource, group=GROUP, version="v1", register=False):
+class BadMapOfAny(Resource, group=GROUP, version="v1"):
     spec: BadMapOfAnySpec

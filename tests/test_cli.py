@@ -29,11 +29,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             class CartSpec(KubeModel):
                 items: list[str] = []
 
-            class Cart(Resource, group="shop.example.com", version="v1", register=False):
+            class Cart(Resource, group="shop.example.com", version="v1"):
                 """A shopping cart."""
                 spec: CartSpec
 
-            class Order(Resource, group="shop.example.com", version="v1", register=False):
+            class Order(Resource, group="shop.example.com", version="v1"):
                 """An order."""
                 spec: CartSpec
 

@@ -361,7 +361,7 @@ def test_map_of_any_is_refused_without_preserve_unknown_fields() -> None:
 def _resource_with(annotation: Any, **keywords: Any) -> type[Resource]:
     spec = type("OneFieldSpec", (KubeModel,), {"__annotations__": {"x": annotation}})
     namespace = {"__annotations__": {"spec": spec}}
-    options = {"group": zoo.GROUP, "version": "v1", "register": False, **keywords}
+    options = {"group": zoo.GROUP, "version": "v1", **keywords}
     return type("OneField", (Resource,), namespace, **options)
 
 

@@ -1,25 +1,30 @@
-"""opframe.resource: declaration on the class, wire round trips, the registry."""
+"""opframe.resource: declaration on the class, wire round trips, identity accessors."""
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from opframe import (
+    ConfigError,
+    DynamicResource,
+    ObjectRef,
+    dynamic_kind,
+    owner_reference_for,
+    resource_info,
+)
 from opframe.resource import (
     Condition,
     KubeModel,
     ObjectMeta,
     Resource,
     ResourceList,
-    ResourceRegistry,
     pluralize,
-    registry,
     split_api_version,
     wire_name,
 )
@@ -41,23 +46,13 @@ class Widget(
     version="v1",
     short_names=("wd",),
     categories=("all",),
-    register=False,
 ):
     spec: WidgetSpec = WidgetSpec()
     status: WidgetStatus | None = None
 
 
-class Gadget(Resource, group="test.opframe.dev", version="v1", scope="Cluster", register=False):
+class Gadget(Resource, group="test.opframe.dev", version="v1", scope="Cluster"):
     spec: dict[str, str] = {}
-
-
-@pytest.fixture
-def fresh_registry() -> Iterator[ResourceRegistry]:
-    """Classes defined in a test register themselves; take them out again afterwards."""
-    before = set(registry)
-    yield registry
-    for cls in set(registry) - before:
-        registry.unregister(cls)
 
 
 WIRE: dict[str, Any] = {
@@ -163,7 +158,7 @@ def test_cluster_scope_is_declared_with_scope_keyword() -> None:
 
 
 def test_core_group_api_version_is_the_bare_version() -> None:
-    class Thing(Resource, version="v1", register=False):
+    class Thing(Resource, version="v1"):
         pass
 
     assert Thing.__resource__.api_version == "v1"
@@ -215,9 +210,97 @@ def test_managed_fields_are_hidden_from_repr() -> None:
     assert "managed_fields" not in repr(Widget.from_dict(WIRE).metadata)
 
 
-def test_key_is_namespace_slash_name_or_name_when_cluster_scoped() -> None:
-    assert Widget(metadata=ObjectMeta(name="a", namespace="ns")).key == "ns/a"
-    assert Gadget(metadata=ObjectMeta(name="g")).key == "g"
+def test_ref_is_the_objects_namespace_and_name() -> None:
+    assert Widget(metadata=ObjectMeta(name="a", namespace="ns")).ref == ObjectRef("ns", "a")
+    assert str(Widget(metadata=ObjectMeta(name="a", namespace="ns")).ref) == "ns/a"
+
+
+def test_ref_of_a_cluster_scoped_object_has_the_empty_namespace() -> None:
+    gadget = Gadget(metadata=ObjectMeta(name="g"))
+    assert gadget.ref == ObjectRef("", "g")
+    assert gadget.namespace == ""
+    assert str(gadget.ref) == "g"
+
+
+def test_object_ref_normalises_a_missing_namespace_to_empty() -> None:
+    assert ObjectRef(None, "g") == ObjectRef("", "g") == ("", "g")
+    assert hash(ObjectRef(None, "g")) == hash(("", "g"))
+
+
+def test_object_ref_parses_its_string_form() -> None:
+    assert ObjectRef.parse("ns/a") == ObjectRef("ns", "a")
+    assert ObjectRef.parse("g") == ObjectRef("", "g")
+
+
+def test_name_and_namespace_are_str_for_a_stored_object() -> None:
+    widget = Widget.from_dict(WIRE)
+    name: str = widget.name
+    namespace: str = widget.namespace
+    assert (name, namespace) == ("w1", "default")
+
+
+def test_name_of_an_unnamed_object_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"Widget has no metadata\.name"):
+        _ = Widget().name
+
+
+def test_name_of_a_generated_name_object_says_to_read_it_back() -> None:
+    with pytest.raises(ValueError, match="generateName"):
+        _ = Widget(metadata=ObjectMeta(generate_name="w-")).name
+
+
+def test_namespace_of_a_namespaced_object_without_one_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"no metadata\.namespace"):
+        _ = Widget(metadata=ObjectMeta(name="w")).namespace
+
+
+def test_resource_info_builds_object_and_collection_paths() -> None:
+    info = resource_info(Widget)
+    assert info.path("ns") == "/apis/test.opframe.dev/v1/namespaces/ns/widgets"
+    assert (
+        info.path("ns", "w", "status") == "/apis/test.opframe.dev/v1/namespaces/ns/widgets/w/status"
+    )
+    assert resource_info(Gadget).path("ignored", "g") == "/apis/test.opframe.dev/v1/gadgets/g"
+
+
+def test_resource_info_of_a_plain_class_says_how_to_declare_one() -> None:
+    with pytest.raises(ConfigError, match=r"subclass opframe\.Resource"):
+        resource_info(dict)
+
+
+def test_dynamic_kind_keeps_the_raw_body_and_writes_it_back() -> None:
+    Certificate = dynamic_kind("cert-manager.io/v1", "Certificate")
+    wire = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": "tls", "namespace": "web"},
+        "spec": {"dnsNames": ["a.example.com"]},
+    }
+    cert = Certificate.from_dict(wire)
+    assert isinstance(cert, DynamicResource)
+    assert cert["spec"]["dnsNames"] == ["a.example.com"]
+    assert cert.get("status") is None
+    assert cert.ref == ObjectRef("web", "tls")
+    cert["status"] = {"ready": True}
+    assert cert.to_dict() == {**wire, "status": {"ready": True}}
+
+
+def test_dynamic_kind_declares_the_rest_coordinates_once() -> None:
+    Node = dynamic_kind("v1", "Node", scope="Cluster")
+    info = resource_info(Node)
+    assert (info.group, info.version, info.kind, info.plural, info.namespaced) == (
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        False,
+    )
+    assert info.builtin  # no CRD is generated for it
+
+
+def test_dynamic_kind_twice_is_the_same_class() -> None:
+    assert dynamic_kind("example.com/v1", "Box") is dynamic_kind("example.com/v1", "Box")
+    assert resource_info(dynamic_kind("example.com/v1", "Box")).plural == "boxes"
 
 
 def test_mismatching_api_version_is_refused() -> None:
@@ -239,7 +322,7 @@ def test_condition_status_is_true_false_or_unknown() -> None:
 
 
 def test_owner_reference_points_at_the_object() -> None:
-    ref = Widget.from_dict(WIRE).owner_reference()
+    ref = owner_reference_for(Widget.from_dict(WIRE))
     assert ref.to_dict() == {
         "apiVersion": "test.opframe.dev/v1",
         "kind": "Widget",
@@ -252,7 +335,7 @@ def test_owner_reference_points_at_the_object() -> None:
 
 def test_owner_reference_needs_a_uid() -> None:
     with pytest.raises(ValueError, match="no name or uid"):
-        Widget(metadata=ObjectMeta(name="w")).owner_reference()
+        owner_reference_for(Widget(metadata=ObjectMeta(name="w")))
 
 
 def test_list_wrapper_parses_items_and_continue_token() -> None:
@@ -272,32 +355,6 @@ def test_list_kind_is_filled_from_the_item_class() -> None:
     assert ResourceList[Widget]().kind == "WidgetList"
 
 
-def test_defined_resources_register_themselves(fresh_registry: ResourceRegistry) -> None:
-    class Sprocket(Resource, group="reg.opframe.dev", version="v1"):
-        pass
-
-    assert fresh_registry.get("reg.opframe.dev/v1", "Sprocket") is Sprocket
-    assert fresh_registry.get_by_plural("reg.opframe.dev", "sprockets") is Sprocket
-    assert fresh_registry.get("reg.opframe.dev/v2", "Sprocket") is None
-
-
-def test_register_false_keeps_a_class_out_of_the_registry() -> None:
-    assert Widget not in registry
-    assert registry.get("test.opframe.dev/v1", "Widget") is None
-
-
-def test_plural_lookup_prefers_the_storage_version(fresh_registry: ResourceRegistry) -> None:
-    class CogV1(Resource, group="reg.opframe.dev", version="v1", kind="Cog", storage=False):
-        pass
-
-    class CogV2(CogV1, version="v2"):
-        pass
-
-    assert fresh_registry.get_by_plural("reg.opframe.dev", "cogs") is CogV2
-    assert fresh_registry.get_by_plural("reg.opframe.dev", "cogs", "v1") is CogV1
-    assert fresh_registry.versions("reg.opframe.dev", "Cog") == [CogV1, CogV2]
-
-
 def test_new_version_subclass_inherits_identity_but_not_storage_flag() -> None:
     class CogV1(
         Resource,
@@ -306,11 +363,10 @@ def test_new_version_subclass_inherits_identity_but_not_storage_flag() -> None:
         kind="Cog",
         short_names=("cg",),
         storage=False,
-        register=False,
     ):
         pass
 
-    class CogV2(CogV1, version="v2", register=False):
+    class CogV2(CogV1, version="v2"):
         pass
 
     info = CogV2.__resource__

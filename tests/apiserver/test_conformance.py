@@ -18,6 +18,27 @@ from tests.apiserver._replay import Replay
 
 TRANSCRIPTS = sorted((Path(__file__).parent.parent / "conformance").glob("*.json"))
 
+#: Transcripts of behaviour another piece of work brings; they run, and are expected to fail
+#: until it lands (``strict=False``: one that starts passing is reported, not failed).
+_PENDING = {
+    "access-reviews": "needs RBAC: issue 12",
+    "rbac-bootstrap": "needs RBAC: issue 12",
+    "rbac-clusterrole-user": "needs RBAC: issue 12",
+    "rbac-escalation": "needs RBAC: issue 12",
+    "rbac-role-serviceaccount": "needs RBAC: issue 12",
+    "serviceaccount-token": "needs RBAC: issue 12",
+    "apps-replicasets-daemonsets": "kind not served yet (branch kinds)",
+    "batch-jobs": "kind not served yet (branch kinds)",
+    "networking-ingress-policy": "kind not served yet (branch kinds)",
+    "quota-limits-hpa": "kind not served yet (branch kinds)",
+}
+
+
+def _param(path: Path) -> Any:
+    reason = _PENDING.get(path.stem)
+    marks = [pytest.mark.xfail(reason=reason, strict=False)] if reason else []
+    return pytest.param(path, id=path.stem, marks=marks)
+
 
 def _load(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
@@ -25,7 +46,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("path", TRANSCRIPTS, ids=[p.stem for p in TRANSCRIPTS])
+@pytest.mark.parametrize("path", [_param(p) for p in TRANSCRIPTS])
 async def test_transcript_replays_identically(path: Path, api_server_http: ApiServer) -> None:
     transcript = _load(path)
     headers = {"Authorization": f"Bearer {api_server_http.token}"}
@@ -35,7 +56,11 @@ async def test_transcript_replays_identically(path: Path, api_server_http: ApiSe
 
 
 def test_every_transcript_is_replayed() -> None:
-    assert len(TRANSCRIPTS) >= 22
+    assert len(TRANSCRIPTS) >= 35
+
+
+def test_only_known_transcripts_are_expected_to_fail() -> None:
+    assert set(_PENDING) <= {p.stem for p in TRANSCRIPTS}
 
 
 async def test_replayer_reports_an_answer_that_differs(api_server_http: ApiServer) -> None:

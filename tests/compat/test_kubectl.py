@@ -354,10 +354,8 @@ async def test_explain_describes_a_custom_resource_field(server: ApiServer) -> N
     assert "How big the widget is." in await ok(server, "explain", "widget.spec.size")
 
 
-@pytest.mark.xfail(
-    reason="known limitation: kubectl create sends built-ins as protobuf; the embedded server "
-    "speaks JSON only and answers 415",
-    strict=True,
-)
 async def test_imperative_create_of_a_builtin(server: ApiServer) -> None:
+    """kubectl create sends the ConfigMap as protobuf (tests/apiserver/test_protobuf.py)."""
     await ok(server, "create", "configmap", "settings", "--from-literal=a=1")
+    obj = json.loads(await ok(server, "get", "configmap", "settings", "-o", "json"))
+    assert obj["data"] == {"a": "1"}

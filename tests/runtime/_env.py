@@ -24,7 +24,7 @@ class AppStatus(KubeModel):
     observed: int = 0
 
 
-class App(Resource, group="runtime.opframe.dev", version="v1", register=False):
+class App(Resource, group="runtime.opframe.dev", version="v1"):
     """A custom resource with a status subresource."""
 
     spec: AppSpec = AppSpec()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+from opframe import owner_reference_for
 from opframe.controller import Controller
 from opframe.metrics import Metrics
 from opframe.resource import KubeModel, ObjectMeta, OwnerReference, Resource
@@ -17,7 +18,7 @@ class WebSpec(KubeModel):
     content: str = ""
 
 
-class Web(Resource, group="test.opframe.dev", version="v1", register=False):
+class Web(Resource, group="test.opframe.dev", version="v1"):
     spec: WebSpec = WebSpec()
 
 
@@ -70,7 +71,7 @@ def web(name: str, *, generation: int = 1, namespace: str = "default", **meta: A
 
 
 def owned_by(owner: Web, *, controller: bool = True) -> OwnerReference:
-    return owner.owner_reference(controller=controller)
+    return owner_reference_for(owner, controller=controller)
 
 
 @asynccontextmanager

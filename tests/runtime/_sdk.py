@@ -41,7 +41,7 @@ class WidgetStatus(KubeModel):
     ready: int = 0
 
 
-class Widget(Resource, group="sdk.opframe.dev", version="v1", register=False):
+class Widget(Resource, group="sdk.opframe.dev", version="v1"):
     """A custom resource with a status subresource."""
 
     spec: WidgetSpec = WidgetSpec()

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from opframe import Context, ObjectRef, Reason, Result
 from opframe.controller import Controller
 from opframe.errors import NotFound, TerminalError
 from opframe.kinds import ConfigMap
 from opframe.metrics import Metrics
 from opframe.predicates import generation_changed
 from opframe.ratelimit import ExponentialBackoffRateLimiter
-from opframe.reconcile import Context, Reason, Request, Result
 from opframe.resource import ObjectMeta
 
 from ._fakes import Calls, Web, owned_by, running, web
@@ -27,7 +27,7 @@ from ._fakes import Calls, Web, owned_by, running, web
 
 def recording(calls: Calls) -> Any:
     async def reconcile(ctx: Context, obj: Any) -> None:
-        calls.record((ctx.request, ctx.reasons, obj))
+        calls.record((ctx.ref, ctx.reasons, obj))
 
     return reconcile
 
@@ -39,7 +39,7 @@ async def test_primary_event_reconciles_the_object_read_from_the_cache() -> None
         cache.informers[Web].emit("ADDED", web("a"))
         await calls.wait_for(lambda c: len(c) == 1)
     request, reasons, obj = calls.items[0]
-    assert request == Request("default", "a")
+    assert request == ObjectRef("default", "a")
     assert obj.spec.content == "a"
     assert [str(r) for r in reasons] == ["ADDED Web default/a (for)"]
 
@@ -96,7 +96,7 @@ async def test_owned_object_event_reconciles_its_controller_owner() -> None:
         cache.informers[ConfigMap].emit("ADDED", cm)
         await calls.wait_for(lambda c: len(c) == 3)
     request, reasons, _ = calls.items[2]
-    assert request == Request("default", "owner")
+    assert request == ObjectRef("default", "owner")
     assert [str(r) for r in reasons] == ["ADDED ConfigMap default/cm (owns)"]
 
 
@@ -112,15 +112,15 @@ async def test_owner_reference_removed_still_reconciles_the_former_owner() -> No
         new = ConfigMap(metadata=ObjectMeta(name="cm", namespace="default"))
         cache.informers[ConfigMap].emit("MODIFIED", new, old)
         await calls.wait_for(lambda c: len(c) == 2)
-    assert calls.items[1][0] == Request("default", "owner")
+    assert calls.items[1][0] == ObjectRef("default", "owner")
 
 
 async def test_watches_maps_other_kinds_through_the_mapper() -> None:
     calls = Calls()
 
-    def by_label(cm: ConfigMap) -> list[Request]:
+    def by_label(cm: ConfigMap) -> list[ObjectRef]:
         target = (cm.metadata.labels or {}).get("web")
-        return [Request(cm.metadata.namespace, target)] if target else []
+        return [ObjectRef(cm.metadata.namespace, target)] if target else []
 
     controller = Controller(for_=Web, reconciler=recording(calls)).watches(ConfigMap, by_label)
     async with running(controller) as cache:
@@ -177,14 +177,14 @@ async def test_exception_is_logged_with_the_key_and_the_controller_keeps_working
     async def reconcile(ctx: Context, obj: Web) -> None:
         if obj.metadata.name == "bad":
             raise ValueError("user bug")
-        calls.record(ctx.request)
+        calls.record(ctx.ref)
 
     controller = Controller(for_=Web, reconciler=reconcile, name="webs")
     with caplog.at_level(logging.ERROR, logger="opframe"):
         async with running(controller) as cache:
             cache.informers[Web].emit("ADDED", web("bad"))
             cache.informers[Web].emit("ADDED", web("good"))
-            await calls.wait_for(lambda c: Request("default", "good") in c)
+            await calls.wait_for(lambda c: ObjectRef("default", "good") in c)
     failures = [r for r in caplog.records if "reconcile failed" in r.getMessage()]
     assert failures
     record = failures[0]
@@ -210,7 +210,7 @@ async def test_terminal_error_is_not_retried() -> None:
         cache.informers[Web].emit("ADDED", web("next"))
         await calls.wait_for(lambda c: "next" in c)
         assert controller.queue.delayed == 0
-        assert controller.queue.num_requeues(Request("default", "bad")) == 0
+        assert controller.queue.num_requeues(ObjectRef("default", "bad")) == 0
     assert calls.items == ["bad", "next"]
     sample = metrics.registry.get_sample_value
     assert sample("controller_runtime_terminal_reconcile_errors_total", {"controller": "webs"}) == 1
@@ -232,30 +232,15 @@ async def test_requeue_after_reconciles_again_after_the_delay() -> None:
     assert reasons == ["requeue_after"]
 
 
-async def test_requeue_retries_through_the_rate_limiter() -> None:
-    calls = Calls()
-
-    async def reconcile(ctx: Context, obj: Web) -> Result:
-        calls.record(ctx.retries)
-        return Result(requeue=True)
-
-    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
-    controller = Controller(for_=Web, reconciler=reconcile, rate_limiter=limiter)
-    async with running(controller) as cache:
-        cache.informers[Web].emit("ADDED", web("a"))
-        await calls.wait_for(lambda c: len(c) >= 3)
-    assert calls.items[:3] == [0, 1, 2]
-
-
 async def test_object_gone_from_cache_calls_on_deleted_instead_of_reconcile() -> None:
     calls = Calls()
 
     class Reconciler:
         async def reconcile(self, ctx: Context, obj: Web) -> None:
-            calls.record(("reconcile", ctx.request))
+            calls.record(("reconcile", ctx.ref))
 
         async def on_deleted(self, ctx: Context) -> None:
-            calls.record(("deleted", ctx.request))
+            calls.record(("deleted", ctx.ref))
 
     controller = Controller(for_=Web, reconciler=Reconciler())
     async with running(controller) as cache:
@@ -264,8 +249,8 @@ async def test_object_gone_from_cache_calls_on_deleted_instead_of_reconcile() ->
         cache.informers[Web].emit("DELETED", web("a"))
         await calls.wait_for(lambda c: len(c) == 2)
     assert calls.items == [
-        ("reconcile", Request("default", "a")),
-        ("deleted", Request("default", "a")),
+        ("reconcile", ObjectRef("default", "a")),
+        ("deleted", ObjectRef("default", "a")),
     ]
 
 
@@ -277,22 +262,22 @@ async def test_object_gone_without_on_deleted_is_skipped() -> None:
         cache.informers[Web].emit("DELETED", web("a"))
         cache.informers[Web].emit("ADDED", web("b"))
         await calls.wait_for(lambda c: len(c) == 1)
-    assert [request for request, _, _ in calls.items] == [Request("default", "b")]
+    assert [request for request, _, _ in calls.items] == [ObjectRef("default", "b")]
 
 
 async def test_no_two_concurrent_reconciles_of_one_key_under_load() -> None:
-    in_flight: set[Request] = set()
-    overlaps: list[Request] = []
+    in_flight: set[ObjectRef] = set()
+    overlaps: list[ObjectRef] = []
     calls = Calls()
 
     async def reconcile(ctx: Context, obj: Web) -> None:
-        if ctx.request in in_flight:
-            overlaps.append(ctx.request)
-        in_flight.add(ctx.request)
+        if ctx.ref in in_flight:
+            overlaps.append(ctx.ref)
+        in_flight.add(ctx.ref)
         await asyncio.sleep(0)  # let other workers run while this key is in flight
         await asyncio.sleep(0)
-        in_flight.discard(ctx.request)
-        calls.record(ctx.request)
+        in_flight.discard(ctx.ref)
+        calls.record(ctx.ref)
 
     controller = Controller(for_=Web, reconciler=reconcile, max_concurrent_reconciles=16)
     async with running(controller) as cache:
@@ -316,7 +301,7 @@ async def test_shutdown_lets_in_flight_reconciles_finish() -> None:
     async def reconcile(ctx: Context, obj: Web) -> None:
         started.set()
         await release.wait()
-        finished.append(ctx.request.name)
+        finished.append(ctx.ref.name)
 
     controller = Controller(for_=Web, reconciler=reconcile)
     from ._fakes import FakeCache
@@ -424,7 +409,7 @@ async def test_enqueue_triggers_a_reconcile_with_its_reason() -> None:
     controller = Controller(for_=Web, reconciler=recording(calls))
     async with running(controller) as cache:
         cache.informers[Web].store.objects[("default", "a")] = web("a")
-        controller.enqueue(Request("default", "a"), Reason("external"))
+        controller.enqueue(ObjectRef("default", "a"), Reason("external"))
         await calls.wait_for(lambda c: len(c) == 1)
     assert [str(r) for r in calls.items[0][1]] == ["external"]
 
@@ -440,9 +425,9 @@ async def test_not_found_for_the_object_itself_is_not_logged_as_an_error(
     calls = Calls()
 
     async def reconcile(ctx: Context, obj: Web) -> None:
-        calls.record(ctx.request.name)
+        calls.record(ctx.ref.name)
         if ctx.retries == 0:
-            raise not_found(ctx.request.name, "webs" if ctx.request.name == "a" else "configmaps")
+            raise not_found(ctx.ref.name, "webs" if ctx.ref.name == "a" else "configmaps")
 
     limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
     controller = Controller(for_=Web, reconciler=reconcile, rate_limiter=limiter)

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from opframe import Context, ObjectRef, Result
 from opframe.client import Client
 from opframe.controller import Controller
 from opframe.errors import NotFound
@@ -20,7 +21,6 @@ from opframe.kinds import ConfigMap, Lease
 from opframe.manager import Manager
 from opframe.ownership import set_controller_reference
 from opframe.ratelimit import ExponentialBackoffRateLimiter
-from opframe.reconcile import Context, Request, Result
 
 from ._env import App, app, eventually, running, serve
 from ._fakes import Calls
@@ -33,7 +33,7 @@ class AppReconciler:
         self.calls = calls
 
     async def reconcile(self, ctx: Context, obj: App) -> None:
-        self.calls.record(("reconcile", ctx.request, [str(r) for r in ctx.reasons]))
+        self.calls.record(("reconcile", ctx.ref, [str(r) for r in ctx.reasons]))
         cm = ConfigMap.model_validate(
             {"metadata": {"name": obj.metadata.name, "namespace": obj.metadata.namespace}}
         )
@@ -42,7 +42,7 @@ class AppReconciler:
         await ctx.client.apply(cm, field_manager="app-controller", force=True)
 
     async def on_deleted(self, ctx: Context) -> None:
-        self.calls.record(("deleted", ctx.request, [str(r) for r in ctx.reasons]))
+        self.calls.record(("deleted", ctx.ref, [str(r) for r in ctx.reasons]))
 
 
 def reconciles(calls: Calls, kind: str = "reconcile") -> list[Any]:
@@ -57,7 +57,7 @@ async def test_primary_create_update_delete_are_reconciled() -> None:
         async with running(manager):
             await client.create(app("web", replicas=1))
             await calls.wait_for(lambda c: len(c) >= 1)
-            assert calls.items[0][1] == Request("default", "web")
+            assert calls.items[0][1] == ObjectRef("default", "web")
             assert calls.items[0][2] == ["ADDED App default/web (for)"]
             cm = await client.get(ConfigMap, "web", "default")
             assert cm.data == {"replicas": "1"}
@@ -71,7 +71,7 @@ async def test_primary_create_update_delete_are_reconciled() -> None:
             await client.delete(App, "web", "default")
             await calls.wait_for(lambda c: any(x[0] == "deleted" for x in c))
     deleted = reconciles(calls, "deleted")[0]
-    assert deleted[1] == Request("default", "web")
+    assert deleted[1] == ObjectRef("default", "web")
     assert "DELETED App default/web (for)" in deleted[2]
 
 
@@ -106,19 +106,19 @@ async def test_owned_object_changes_reconcile_the_owner() -> None:
 
 
 async def test_no_two_concurrent_reconciles_of_one_key_under_load() -> None:
-    in_flight: set[Request] = set()
-    overlaps: list[Request] = []
+    in_flight: set[ObjectRef] = set()
+    overlaps: list[ObjectRef] = []
     calls = Calls()
 
     async def reconcile(ctx: Context, obj: ConfigMap) -> None:
-        if ctx.request in in_flight:
-            overlaps.append(ctx.request)
-        in_flight.add(ctx.request)
+        if ctx.ref in in_flight:
+            overlaps.append(ctx.ref)
+        in_flight.add(ctx.ref)
         try:
-            await ctx.client.get(ConfigMap, ctx.request.name, ctx.request.namespace)  # real I/O
+            await ctx.client.get(ConfigMap, ctx.ref.name, ctx.ref.namespace)  # real I/O
         finally:
-            in_flight.discard(ctx.request)
-        calls.record((ctx.request, (obj.data or {}).get("n")))
+            in_flight.discard(ctx.ref)
+        calls.record((ctx.ref, (obj.data or {}).get("n")))
 
     async with serve() as (_, client):
         manager = Manager(client)
@@ -203,7 +203,7 @@ async def test_stop_lets_in_flight_reconciles_finish() -> None:
             return
         started.set()
         await release.wait()
-        finished.append(ctx.request.name)
+        finished.append(ctx.ref.name)
 
     async with serve() as (_, client):
         manager = Manager(client)
@@ -256,7 +256,7 @@ async def test_manager_without_a_client_connects_through_kubeconfig(
     calls = Calls()
 
     async def reconcile(ctx: Context, obj: ConfigMap) -> None:
-        calls.record(ctx.request)
+        calls.record(ctx.ref)
 
     async with serve() as (server, client):
         monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig))
@@ -267,7 +267,7 @@ async def test_manager_without_a_client_connects_through_kubeconfig(
             await client.create(
                 ConfigMap.model_validate({"metadata": {"name": "x", "namespace": "default"}})
             )
-            await calls.wait_for(lambda c: Request("default", "x") in c)
+            await calls.wait_for(lambda c: ObjectRef("default", "x") in c)
 
 
 def test_controller_names_must_be_unique_in_a_manager() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opframe import ObjectRef, owner_reference_for
 from opframe.handlers import enqueue_for_owner, enqueue_mapped
 from opframe.predicates import (
     annotations_changed,
@@ -12,7 +13,6 @@ from opframe.predicates import (
     predicate,
     resource_version_changed,
 )
-from opframe.reconcile import Request
 from opframe.watch import Event
 
 from ._fakes import Web, web
@@ -73,28 +73,28 @@ def test_owner_mapping_follows_only_the_controller_reference_by_default() -> Non
     child = web(
         "child",
         owner_references=[
-            owner.owner_reference(controller=True),
-            other.owner_reference(controller=False),
+            owner_reference_for(owner, controller=True),
+            owner_reference_for(other, controller=False),
         ],
     )
     event = Event.of("ADDED", child)
-    assert list(enqueue_for_owner(Web)(event)) == [Request("default", "owner")]
+    assert list(enqueue_for_owner(Web)(event)) == [ObjectRef("default", "owner")]
     every = enqueue_for_owner(Web, only_controller=False)(event)
-    assert set(every) == {Request("default", "owner"), Request("default", "other")}
+    assert set(every) == {ObjectRef("default", "owner"), ObjectRef("default", "other")}
 
 
 def test_owner_mapping_ignores_owners_of_other_kinds() -> None:
-    ref = web("owner").owner_reference().model_copy(update={"kind": "Other"})
+    ref = owner_reference_for(web("owner")).model_copy(update={"kind": "Other"})
     child = web("child", owner_references=[ref])
     assert list(enqueue_for_owner(Web)(Event.of("ADDED", child))) == []
 
 
 def test_mapper_sees_old_and_new_objects_of_an_update() -> None:
-    def by_label(obj: Web) -> list[Request]:
+    def by_label(obj: Web) -> list[ObjectRef]:
         target = (obj.metadata.labels or {}).get("web")
-        return [Request("default", target)] if target else []
+        return [ObjectRef("default", target)] if target else []
 
     old = web("x", labels={"web": "before"})
     new = web("x", labels={"web": "after"})
     mapped = list(enqueue_mapped(by_label)(modified(old, new)))
-    assert mapped == [Request("default", "before"), Request("default", "after")]
+    assert mapped == [ObjectRef("default", "before"), ObjectRef("default", "after")]

@@ -38,7 +38,7 @@ def _run(argv: list[str]) -> int:
     from opframe import Client
 
     async def main() -> None:
-        client = await Client.from_kubeconfig(args.kubeconfig, context=args.context)
+        client = await Client.default(kubeconfig=args.kubeconfig, context=args.context)
         async with client:
             manager = build_manager(
                 client,

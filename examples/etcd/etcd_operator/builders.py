@@ -229,7 +229,7 @@ def data_claim(cluster: EtcdCluster, pod: str) -> PersistentVolumeClaim:
     """The claim holding a member's data, when ``spec.storage.volumeClaimTemplate`` is set."""
     template = cluster.spec.storage.volume_claim_template
     if template is None:
-        raise ValueError(f"EtcdCluster {cluster.key}: spec.storage has no volumeClaimTemplate")
+        raise ValueError(f"EtcdCluster {cluster.ref}: spec.storage has no volumeClaimTemplate")
     claim = PersistentVolumeClaim(
         metadata=_meta(cluster, data_claim_name(pod), {LABEL_MEMBER: pod}),
         spec=PersistentVolumeClaimSpec(

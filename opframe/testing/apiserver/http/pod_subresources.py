@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from opframe.testing.apiserver import protobuf
 from opframe.testing.apiserver.errors import bad_request, conflict, method_not_allowed, not_found
 from opframe.testing.apiserver.http.request import Target, decode_body, flag, integer
 from opframe.testing.apiserver.http.responses import json_response
@@ -55,7 +56,11 @@ class PodSubresources:
         if sub == "log" and request.method == "GET":
             return await self._log(request, target, logs)
         if sub in ("binding", "eviction") and request.method == "POST":
-            body = decode_body(await request.read(), "json", "Binding")
+            raw = await request.read()
+            if request.content_type == protobuf.MEDIA_TYPE:  # typed clients (kubectl drain)
+                body = protobuf.decode_request(raw, "v1", sub.capitalize())
+            else:
+                body = decode_body(raw, "json", "Binding")
             if not isinstance(body, dict):
                 raise bad_request("the body must be an object")
             if sub == "binding":

@@ -226,6 +226,8 @@ def wants(accept: str) -> str:
             return "yaml"
         if media in _JSON_TYPES and not opts.get("as"):
             return "json"
+        if media == "application/vnd.kubernetes.protobuf" and not opts.get("as"):
+            return "json"  # answered in JSON, re-encoded by protobuf.respond
     raise StatusError(
         406,
         "NotAcceptable",

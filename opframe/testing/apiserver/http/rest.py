@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from opframe.testing.apiserver import builtins
+from opframe.testing.apiserver import builtins, protobuf
 from opframe.testing.apiserver.errors import (
     StatusError,
     bad_request,
@@ -239,12 +239,15 @@ class Handlers:
 
     async def _body(self, request: web.Request, rt: ResourceType) -> dict[str, Any]:
         media = _media(request)
+        if media == protobuf.MEDIA_TYPE and not rt.custom:
+            return protobuf.decode_request(await request.read(), rt.api_version, rt.kind)
         if media not in _WRITE_TYPES:
+            accepted = ", ".join(_WRITE_TYPES + (() if rt.custom else (protobuf.MEDIA_TYPE,)))
             raise StatusError(
                 415,
                 "UnsupportedMediaType",
                 "the body of the request was in an unknown format - accepted media types "
-                "include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+                f"include: {accepted}",
             )
         body = decode_body(await request.read(), media, rt.kind)
         if not isinstance(body, dict):
@@ -374,7 +377,10 @@ class Handlers:
         body: dict[str, Any] = {}
         raw = await request.read()
         if raw.strip():
-            decoded = decode_body(raw, _media(request) or "json", "DeleteOptions")
+            if _media(request) == protobuf.MEDIA_TYPE:
+                decoded = protobuf.decode_request(raw, "meta.k8s.io/v1", "DeleteOptions")
+            else:
+                decoded = decode_body(raw, _media(request) or "json", "DeleteOptions")
             if isinstance(decoded, dict):
                 body = decoded
         pre = body.get("preconditions") or {}

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from opframe.testing.apiserver import builtins
+from opframe.testing.apiserver import builtins, protobuf
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
 from opframe.testing.apiserver.http.faults import Faults
@@ -232,6 +232,9 @@ class ApiServer:
         return secrets.compare_digest(auth, f"Bearer {self.token}")
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        return protobuf.respond(request, await self._answer(request))
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
             if path not in _PUBLIC_PATHS and not self._authorized(request):

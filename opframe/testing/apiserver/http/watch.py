@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from opframe.testing.apiserver import protobuf
 from opframe.testing.apiserver.errors import Cause, gone, invalid
 from opframe.testing.apiserver.http import table
 from opframe.testing.apiserver.http.request import Target, flag, integer, wants
@@ -163,7 +164,7 @@ async def serve_watch(
             oldest = store.oldest_rv(key) + 1
             expired_status = gone(f"too old resource version: {rv_param} ({oldest})").body()
             return await expired_watch(request, expired_status)
-        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        resp = protobuf.watch_response(request, custom=rt.custom or as_table)
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         if initial:
@@ -200,7 +201,7 @@ def _check_streaming_list(match: str, bookmarks: bool) -> None:
 
 async def expired_watch(request: web.Request, status: dict[str, Any]) -> web.StreamResponse:
     """A watch answered with a single ``ERROR`` event (a 410 ``Status``), then closed."""
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    resp = protobuf.watch_response(request, custom=False)
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     await resp.write(_event_line("ERROR", dumps(status)))
