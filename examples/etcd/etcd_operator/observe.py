@@ -24,8 +24,6 @@ from opframe import Pod, get_condition
 __all__ = [
     "FOREIGN_REMOVAL_ANNOTATION",
     "View",
-    "cluster_name",
-    "cluster_namespace",
     "endpoints_of",
     "member_pod",
     "observe",
@@ -51,16 +49,6 @@ class View:
     """Pod name -> its etcd container's waiting reason, for pods that have one."""
 
 
-def cluster_name(cluster: EtcdCluster) -> str:
-    """``metadata.name`` of a stored EtcdCluster."""
-    return cluster.metadata.name or ""
-
-
-def cluster_namespace(cluster: EtcdCluster) -> str:
-    """``metadata.namespace`` of a stored EtcdCluster."""
-    return cluster.metadata.namespace or "default"
-
-
 def member_pod(cluster: str, m: Member) -> str:
     """The pod a member's (first) peer URL points at (``""`` for a foreign member)."""
     return pod_of_peer_url(cluster, m.peer_urls[0] if m.peer_urls else "")
@@ -80,13 +68,13 @@ def endpoints_of(pods: Sequence[Pod]) -> dict[str, str]:
     for p in pods:
         ip = p.status.pod_ip if p.status else None
         if ip and p.metadata.deletion_timestamp is None:
-            out[p.metadata.name or ""] = f"http://{ip}:{CLIENT_PORT}"
+            out[p.name] = f"http://{ip}:{CLIENT_PORT}"
     return out
 
 
 async def observe(cluster: EtcdCluster, pods: Sequence[Pod], admin: EtcdAdmin) -> View:
     """Ask etcd about ``cluster`` through its pods' addresses; never raises for etcd errors."""
-    name = cluster_name(cluster)
+    name = cluster.name
     endpoints = endpoints_of(pods)
     members: tuple[Member, ...] = ()
     if endpoints:
@@ -123,7 +111,7 @@ async def observe(cluster: EtcdCluster, pods: Sequence[Pod], admin: EtcdAdmin) -
     pod_states = tuple(pod_state(p) for p in pods)
     observed = Observed(
         cluster=name,
-        namespace=cluster_namespace(cluster),
+        namespace=cluster.namespace,
         size=cluster.spec.size,
         version=cluster.spec.version,
         pods=pod_states,
@@ -171,7 +159,7 @@ def pod_state(p: Pod) -> PodState:
         if isinstance(state, dict):
             waiting = str(state.get("reason") or "")
     return PodState(
-        name=p.metadata.name or "",
+        name=p.name,
         ready=ready,
         terminating=p.metadata.deletion_timestamp is not None,
         version=builders.version_of_image(image or ""),

@@ -13,30 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
+from etcd_operator import actions as steps
 from etcd_operator import bootstrap, builders
-from etcd_operator.actions import (
-    Action,
-    AddMember,
-    Bootstrap,
-    CreatePod,
-    DeletePod,
-    MoveLeader,
-    PromoteMember,
-    Refuse,
-    RemoveMember,
-    RollbackMember,
-    Steady,
-    UpgradeMember,
-    Wait,
-)
 from etcd_operator.bootstrap import BootstrapParams
 from etcd_operator.membership import EtcdAdmin, EtcdBusy, MembershipError
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
 from etcd_operator.naming import peer_url
 from etcd_operator.observe import (
     View,
-    cluster_name,
-    cluster_namespace,
     endpoints_of,
     member_pod,
     observe,
@@ -44,14 +28,12 @@ from etcd_operator.observe import (
 from etcd_operator.planner import Policy, plan
 from etcd_operator.status import next_status
 from opframe import (
-    AlreadyExists,
     ConfigMap,
     Context,
     NotFound,
     PersistentVolumeClaim,
     Pod,
     PodDisruptionBudget,
-    Resource,
     Result,
     get_condition,
     is_controlled_by,
@@ -114,8 +96,8 @@ class EtcdClusterReconciler:
             p
             for p in ctx.cache.list(
                 Pod,
-                cluster.metadata.namespace,
-                label_selector={builders.LABEL_CLUSTER: cluster_name(cluster)},
+                cluster.namespace,
+                label_selector={builders.LABEL_CLUSTER: cluster.name},
             )
             if is_controlled_by(p, cluster)
         ]
@@ -134,7 +116,7 @@ class EtcdClusterReconciler:
                 await self._execute(ctx, cluster, view, action, admin)
             except IdentityMismatch as e:
                 ctx.logger.warning("refused %s: %s", type(action).__name__, e)
-                action = Refuse(f"refused {type(action).__name__}: {e}", code=e.code)
+                action = steps.Refuse(f"refused {type(action).__name__}: {e}", code=e.code)
             except (EtcdBusy, _StaleView) as e:
                 # etcd accepts the next membership change a few seconds after the last one;
                 # ask again soon instead of backing off as if something were broken.
@@ -143,13 +125,13 @@ class EtcdClusterReconciler:
                 return Result(requeue_after=self.busy_interval)
         await self._record(ctx, cluster, action)
         await self._write_status(ctx, cluster, view, action)
-        if isinstance(action, (Steady, Refuse)) or action.phase == "Paused":
+        if isinstance(action, (steps.Steady, steps.Refuse)) or action.phase == "Paused":
             return Result(requeue_after=self.steady_interval)
         return Result(requeue_after=self.busy_interval)
 
     # -- check ------------------------------------------------------------------------------
 
-    async def _verify(self, admin: EtcdAdmin, view: View, action: Action) -> None:
+    async def _verify(self, admin: EtcdAdmin, view: View, action: steps.Action) -> None:
         """Re-check, right before a step, that etcd is still the cluster the plan was for.
 
         The cluster ID that answers must be ``status.clusterID`` (or, before it is recorded,
@@ -157,7 +139,7 @@ class EtcdClusterReconciler:
         list under the peer URL planned; a pod to delete must not have become a member.
         """
         expected = view.observed.recorded_cluster_id or view.cluster_id
-        if expected is None or isinstance(action, Bootstrap):
+        if expected is None or isinstance(action, steps.Bootstrap):
             return  # nothing formed yet: there is no identity to check against
         live = await admin.membership()
         if live.cluster_id != expected:
@@ -178,7 +160,7 @@ class EtcdClusterReconciler:
                     f"member {member_id:x} has peer URLs {', '.join(found.peer_urls)}, not "
                     f"{url} as planned",
                 )
-        if isinstance(action, DeletePod):
+        if isinstance(action, steps.DeletePod):
             url = peer_url(view.observed.cluster, view.observed.namespace, action.pod)
             if any(url in m.peer_urls for m in live.members):
                 raise _StaleView(f"pod {action.pod} has become a member")
@@ -190,16 +172,16 @@ class EtcdClusterReconciler:
     # -- act --------------------------------------------------------------------------------
 
     async def _execute(
-        self, ctx: Context, cluster: EtcdCluster, view: View, action: Action, admin: EtcdAdmin
+        self, ctx: Context, cluster: EtcdCluster, view: View, action: steps.Action, admin: EtcdAdmin
     ) -> None:
-        ns, name = cluster_namespace(cluster), cluster_name(cluster)
+        ns, name = cluster.namespace, cluster.name
         if action.mutates:
             await self._fenced()
-        if isinstance(action, Bootstrap):
+        if isinstance(action, steps.Bootstrap):
             # ``new`` only here: the planner bootstraps only a cluster that never formed.
             params = BootstrapParams(f"{action.pod}={peer_url(name, ns, action.pod)}", "new")
             await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
-        elif isinstance(action, CreatePod):
+        elif isinstance(action, steps.CreatePod):
             started = any(m.name and member_pod(name, m) == action.pod for m in view.members)
             # A started member's pod comes back on its persistent volume: if that volume turns
             # out empty, it must not rejoin under its old ID either.
@@ -209,25 +191,25 @@ class EtcdClusterReconciler:
                 else BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
             )
             await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
-        elif isinstance(action, AddMember):
+        elif isinstance(action, steps.AddMember):
             await admin.add_member(action.peer_url, learner=action.learner)
             # Adding and starting a member is one operation in etcd's runbook; if creating the
             # pod fails here, the next reconcile sees the member without a pod and creates it.
             params = BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
             await self._fenced()
             await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
-        elif isinstance(action, PromoteMember):
+        elif isinstance(action, steps.PromoteMember):
             if not await admin.promote_member(action.member_id):
                 ctx.logger.info("learner %s not caught up yet", action.pod)
-        elif isinstance(action, RemoveMember):
+        elif isinstance(action, steps.RemoveMember):
             await admin.remove_member(action.member_id)
             if action.pod:
                 # The member is out of etcd; only now may its pod (and its data) go.
                 await self._fenced()
                 await self._delete_member_pod(ctx, cluster, action.pod)
-        elif isinstance(action, DeletePod):
+        elif isinstance(action, steps.DeletePod):
             await self._delete_member_pod(ctx, cluster, action.pod)
-        elif isinstance(action, MoveLeader):
+        elif isinstance(action, steps.MoveLeader):
             leader_pod = next(
                 (member_pod(name, m) for m in view.members if m.id == action.from_id), ""
             )
@@ -235,7 +217,7 @@ class EtcdClusterReconciler:
             if endpoint is None:
                 raise MembershipError(f"leader {action.from_id:x} has no reachable endpoint")
             await admin.move_leader(endpoint, action.to_id)
-        elif isinstance(action, (UpgradeMember, RollbackMember)):
+        elif isinstance(action, (steps.UpgradeMember, steps.RollbackMember)):
             image = builders.image_for(cluster.spec.repository, action.version)
             patch = {"spec": {"containers": [{"name": "etcd", "image": image}]}}
             await ctx.client.patch(
@@ -259,11 +241,13 @@ class EtcdClusterReconciler:
         # missing key would hold the container in CreateContainerConfigError.
         await self._write_params(ctx, cluster, params.data(pod))
         if cluster.spec.storage.volume_claim_template is not None:
-            await _ensure(ctx, builders.data_claim(cluster, pod))
-        await _ensure(ctx, builders.member_pod(cluster, pod, version=version))
+            await ctx.client.ensure(builders.data_claim(cluster, pod), field_manager=FIELD_MANAGER)
+        await ctx.client.ensure(
+            builders.member_pod(cluster, pod, version=version), field_manager=FIELD_MANAGER
+        )
 
     async def _delete_member_pod(self, ctx: Context, cluster: EtcdCluster, pod: str) -> None:
-        ns = cluster_namespace(cluster)
+        ns = cluster.namespace
         try:
             await ctx.client.delete(Pod, pod, ns)
         except NotFound:
@@ -281,7 +265,7 @@ class EtcdClusterReconciler:
         self, ctx: Context, cluster: EtcdCluster, data: Mapping[str, str | None]
     ) -> None:
         """Merge ``data`` into the members ConfigMap (``None`` deletes a key), creating it."""
-        ns, name = cluster_namespace(cluster), bootstrap.config_map_name(cluster_name(cluster))
+        ns, name = cluster.namespace, bootstrap.config_map_name(cluster.name)
         for _ in range(2):
             try:
                 await ctx.client.patch(
@@ -293,13 +277,14 @@ class EtcdClusterReconciler:
             initial = {k: v for k, v in data.items() if v is not None}
             if not initial:
                 return  # nothing to delete from a ConfigMap that does not exist
-            if await _ensure(ctx, builders.members_config_map(cluster, initial)):
-                return
-            # created concurrently: patch it
+            # Created here, or concurrently by someone else: the next patch merges either way.
+            await ctx.client.ensure(
+                builders.members_config_map(cluster, initial), field_manager=FIELD_MANAGER
+            )
 
     async def _seal(self, ctx: Context, cluster: EtcdCluster, view: View) -> None:
         """Seal the bootstrap parameters of every member that has started (see bootstrap)."""
-        ns, name = cluster_namespace(cluster), cluster_name(cluster)
+        ns, name = cluster.namespace, cluster.name
         cm_name = bootstrap.config_map_name(name)
         cm = ctx.cache.get(ConfigMap, cm_name, ns)
         pods = bootstrap.to_seal(view.observed, (cm.data or {}) if cm is not None else {})
@@ -327,32 +312,30 @@ class EtcdClusterReconciler:
 
     async def _ensure_services(self, ctx: Context, cluster: EtcdCluster) -> None:
         for svc in (builders.peer_service(cluster), builders.client_service(cluster)):
-            await _ensure(ctx, svc)
+            await ctx.client.ensure(svc, field_manager=FIELD_MANAGER)
         pdb = builders.pod_disruption_budget(cluster)
-        current = ctx.cache.get(
-            PodDisruptionBudget, pdb.metadata.name or "", cluster_namespace(cluster)
-        )
+        current = ctx.cache.get(PodDisruptionBudget, pdb.name, cluster.namespace)
         if current is None:
-            await _ensure(ctx, pdb)
+            await ctx.client.ensure(pdb, field_manager=FIELD_MANAGER)
         elif current.spec.min_available != pdb.spec.min_available:
             await ctx.client.patch(
                 PodDisruptionBudget,
-                pdb.metadata.name or "",
+                pdb.name,
                 {"spec": {"minAvailable": pdb.spec.min_available}},
-                namespace=cluster_namespace(cluster),
+                namespace=cluster.namespace,
                 field_manager=FIELD_MANAGER,
             )
 
     # -- report -----------------------------------------------------------------------------
 
-    async def _record(self, ctx: Context, cluster: EtcdCluster, action: Action) -> None:
+    async def _record(self, ctx: Context, cluster: EtcdCluster, action: steps.Action) -> None:
         if action.mutates:
             await ctx.recorder.normal(cluster, type(action).__name__, action.reason)
-        elif isinstance(action, Refuse):
+        elif isinstance(action, steps.Refuse):
             await ctx.recorder.warning(cluster, action.code, action.reason)
-        elif isinstance(action, Wait) and action.degraded:
+        elif isinstance(action, steps.Wait) and action.degraded:
             await ctx.recorder.warning(cluster, "QuorumLost", action.reason)
-        elif isinstance(action, Wait) and action.code:
+        elif isinstance(action, steps.Wait) and action.code:
             await ctx.recorder.warning(cluster, action.code, action.reason)
 
     async def _write_status(
@@ -360,7 +343,7 @@ class EtcdClusterReconciler:
         ctx: Context,
         cluster: EtcdCluster,
         view: View,
-        action: Action,
+        action: steps.Action,
         *,
         executed: bool = True,
     ) -> None:
@@ -371,9 +354,9 @@ class EtcdClusterReconciler:
         await self._fenced()
         await ctx.client.patch_status(
             EtcdCluster,
-            cluster_name(cluster),
+            cluster.name,
             {"status": new.to_dict()},
-            namespace=cluster_namespace(cluster),
+            namespace=cluster.namespace,
             field_manager=FIELD_MANAGER,
         )
         was = get_condition(old.conditions, "ForeignMembers")
@@ -382,32 +365,20 @@ class EtcdClusterReconciler:
             await ctx.recorder.warning(cluster, "ForeignMembers", now.message or "")
 
 
-async def _ensure(ctx: Context, obj: Resource) -> bool:
-    """Create ``obj`` unless an object of its name exists; ``True`` if this call created it.
-
-    The one create-if-missing idiom of the reconciler (the existing object is left as it is).
-    """
-    try:
-        await ctx.client.create(obj, field_manager=FIELD_MANAGER)
-    except AlreadyExists:
-        return False
-    return True
-
-
-def _target(action: Action) -> tuple[int, str] | None:
+def _target(action: steps.Action) -> tuple[int, str] | None:
     """The member a step acts on, with the peer URL the plan saw it under (``""``: any)."""
-    if isinstance(action, RemoveMember):
+    if isinstance(action, steps.RemoveMember):
         return action.member_id, action.peer_url
-    if isinstance(action, (PromoteMember, UpgradeMember, RollbackMember)):
+    if isinstance(action, (steps.PromoteMember, steps.UpgradeMember, steps.RollbackMember)):
         return action.member_id, ""
-    if isinstance(action, MoveLeader):
+    if isinstance(action, steps.MoveLeader):
         return action.from_id, ""
     return None
 
 
 def _initial_cluster(cluster: EtcdCluster, view: View, new_pod: str) -> str:
     """``name=peerURL`` of every started member plus the new one (etcd's runbook)."""
-    name, ns = cluster_name(cluster), cluster_namespace(cluster)
+    name, ns = cluster.name, cluster.namespace
     entries = {m.name: m.peer_urls[0] for m in view.members if m.name and m.peer_urls}
     entries[new_pod] = peer_url(name, ns, new_pod)
     return ",".join(f"{k}={v}" for k, v in sorted(entries.items()))

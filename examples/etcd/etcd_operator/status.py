@@ -20,7 +20,7 @@ from etcd_operator import builders
 from etcd_operator.actions import Action, Refuse, RemoveMember, RollbackMember, Steady, Wait
 from etcd_operator.models import ClusterPhase, EtcdCluster, EtcdClusterStatus, MemberStatus
 from etcd_operator.naming import ordinal_of, pod_of_peer_url
-from etcd_operator.observe import View, cluster_name, member_pod
+from etcd_operator.observe import View, member_pod
 from etcd_operator.planner import fault_tolerance, foreign_members, quorum
 from etcd_operator.versions import Version
 from opframe import Condition, set_condition
@@ -35,7 +35,7 @@ def next_status(
     old = cluster.status or EtcdClusterStatus()
     new = old.model_copy(deep=True)
     generation = cluster.metadata.generation
-    name = cluster_name(cluster)
+    name = cluster.name
     observed = view.observed
     members = observed.members or ()
     by_id = {m.id: m for m in members}
