@@ -35,6 +35,7 @@ from opframe import (
     Pod,
     PodDisruptionBudget,
     Result,
+    Service,
     get_condition,
     is_controlled_by,
 )
@@ -312,7 +313,9 @@ class EtcdClusterReconciler:
 
     async def _ensure_services(self, ctx: Context, cluster: EtcdCluster) -> None:
         for svc in (builders.peer_service(cluster), builders.client_service(cluster)):
-            await ctx.client.ensure(svc, field_manager=FIELD_MANAGER)
+            # The cache answers the common case without a write on every reconcile.
+            if ctx.cache.get(Service, svc.name, cluster.namespace) is None:
+                await ctx.client.ensure(svc, field_manager=FIELD_MANAGER)
         pdb = builders.pod_disruption_budget(cluster)
         current = ctx.cache.get(PodDisruptionBudget, pdb.name, cluster.namespace)
         if current is None:
@@ -355,7 +358,7 @@ class EtcdClusterReconciler:
         await ctx.client.patch_status(
             EtcdCluster,
             cluster.name,
-            {"status": new.to_dict()},
+            {"status": _merge_patch(old.to_dict(), new.to_dict())},
             namespace=cluster.namespace,
             field_manager=FIELD_MANAGER,
         )
@@ -363,6 +366,11 @@ class EtcdClusterReconciler:
         now = get_condition(new.conditions, "ForeignMembers")
         if now is not None and now.status == "True" and (was is None or was.status != "True"):
             await ctx.recorder.warning(cluster, "ForeignMembers", now.message or "")
+
+
+def _merge_patch(old: dict[str, object], new: dict[str, object]) -> dict[str, object]:
+    """``new`` as a merge patch over ``old``: a field cleared in ``new`` is sent as null."""
+    return {**dict.fromkeys(old.keys() - new.keys()), **new}
 
 
 def _target(action: steps.Action) -> tuple[int, str] | None:
