@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     up = local.add_parser("up", help="start the API server (and kubelet); print the kubeconfig")
     up.add_argument("--state-dir", type=Path, help="where state, logs and kubeconfig live")
     up.add_argument("--no-kubelet", action="store_true", help="API server only, no pods run")
+    up.add_argument(
+        "--no-controllers",
+        action="store_true",
+        help="no Deployment/StatefulSet/Job/... controllers: objects are only stored",
+    )
     up.set_defaults(command=_local_up)
     down = local.add_parser("down", help="stop the local control plane")
     down.add_argument("--state-dir", type=Path, help="the directory given to 'local up'")
@@ -198,7 +203,12 @@ def _local_module() -> Any:
 
 
 def _local_up(args: argparse.Namespace) -> int:
-    kubeconfig = _call_local(_local_module().up, args.state_dir, kubelet=not args.no_kubelet)
+    kubeconfig = _call_local(
+        _local_module().up,
+        args.state_dir,
+        kubelet=not args.no_kubelet,
+        controllers=not args.no_controllers,
+    )
     print(kubeconfig)
     print(f"export KUBECONFIG={kubeconfig}", file=sys.stderr)
     return 0

@@ -124,7 +124,9 @@ def _writes() -> Iterator[Any]:
                 version = body["spec"]["versions"][0]
                 schemas[body["spec"]["group"]] = version["schema"]["openAPIV3Schema"]
             if request["method"] == "POST":
-                path = f"{path}/{body['metadata']['name']}"
+                # Reviews (TokenReview, SubjectAccessReview...) are created without a name.
+                name = (body.get("metadata") or {}).get("name")
+                path = f"{path}/{name}" if name else path
             dry_run = bool((request.get("query") or {}).get("dryRun"))
             if request["method"] in ("POST", "PUT", "PATCH"):
                 yield file.stem, step, state.get(path), body, schemas
@@ -137,14 +139,14 @@ FAILED_APPLIES = [
     w
     for w in _writes()
     if w[3] is None
-    and "apply-patch" in (w[1]["request"].get("headers") or {}).get("Content-Type", "")
+    and "apply-patch" in ((w[1]["request"].get("headers") or {}).get("Content-Type") or "")
     # Schema validation of the result is the server core's step, not apply's.
     and w[1]["response"]["body"].get("details", {}).get("kind") in (None, "PatchOptions")
 ]
 APPLIES = [
     w
     for w in WRITES
-    if "apply-patch" in (w[1]["request"].get("headers") or {}).get("Content-Type", "")
+    if "apply-patch" in ((w[1]["request"].get("headers") or {}).get("Content-Type") or "")
 ]
 
 

@@ -43,7 +43,9 @@ def _patches() -> Iterator[Any]:
             ):
                 yield f"{file.stem}:{step['id']}", content_type, state[path], step
             if request["method"] == "POST" and is_object and response["status"] == 201:
-                path = f"{path}/{body['metadata']['name']}"
+                # Reviews (TokenReview, SubjectAccessReview...) are created without a name.
+                name = (body.get("metadata") or {}).get("name")
+                path = f"{path}/{name}" if name else path
             dry_run = bool((request.get("query") or {}).get("dryRun"))
             if is_object and "items" not in body and not dry_run and request["method"] != "DELETE":
                 state[path] = body
