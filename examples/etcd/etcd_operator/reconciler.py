@@ -11,7 +11,7 @@ is derived from what it observes and from status; nothing is remembered between 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from etcd_operator import actions as steps
 from etcd_operator import bootstrap, builders
@@ -40,14 +40,9 @@ from opframe import (
     is_controlled_by,
 )
 
-__all__ = ["EtcdClusterReconciler", "Fence", "IdentityMismatch"]
+__all__ = ["EtcdClusterReconciler", "IdentityMismatch"]
 
 FIELD_MANAGER = "etcd-operator"
-
-Fence = Callable[[], Awaitable[None]]
-"""Called right before each etcd or API write of a step; raises to stop the step (for example
-when leadership can no longer be vouched for)."""
-
 
 class IdentityMismatch(MembershipError):
     """Right before a step, etcd answered as another cluster or the planned member is not there.
@@ -67,7 +62,9 @@ class _StaleView(MembershipError):
 class EtcdClusterReconciler:
     """Reconciles ``EtcdCluster`` objects. ``policy`` holds the planner's deadlines.
 
-    ``fence`` is awaited before every etcd or API write a step makes (see :data:`Fence`)::
+    Every etcd write of a step is preceded by ``ctx.fence()`` and every API write goes through
+    ``ctx.client``, which a manager with leader election fences the same way: a replica that
+    can no longer vouch for its Lease starts no write (see :mod:`opframe.fencing`)::
 
         reconciler = EtcdClusterReconciler(Policy(unhealthy_grace=10.0))
     """
@@ -79,13 +76,11 @@ class EtcdClusterReconciler:
         etcd_timeout: float = 1.0,
         steady_interval: float = 10.0,
         busy_interval: float = 0.5,
-        fence: Fence | None = None,
     ) -> None:
         self.policy = policy or Policy()
         self.etcd_timeout = etcd_timeout
         self.steady_interval = steady_interval
         self.busy_interval = busy_interval
-        self.fence = fence
 
     async def reconcile(self, ctx: Context, cluster: EtcdCluster) -> Result:
         """Take one safe step toward ``cluster.spec``."""
@@ -166,18 +161,13 @@ class EtcdClusterReconciler:
             if any(url in m.peer_urls for m in live.members):
                 raise _StaleView(f"pod {action.pod} has become a member")
 
-    async def _fenced(self) -> None:
-        if self.fence is not None:
-            await self.fence()
-
     # -- act --------------------------------------------------------------------------------
 
     async def _execute(
         self, ctx: Context, cluster: EtcdCluster, view: View, action: steps.Action, admin: EtcdAdmin
     ) -> None:
         ns, name = cluster.namespace, cluster.name
-        if action.mutates:
-            await self._fenced()
+        # ctx.client fences its own writes; each etcd write below is fenced by hand.
         if isinstance(action, steps.Bootstrap):
             # ``new`` only here: the planner bootstraps only a cluster that never formed.
             params = BootstrapParams(f"{action.pod}={peer_url(name, ns, action.pod)}", "new")
@@ -193,20 +183,21 @@ class EtcdClusterReconciler:
             )
             await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
         elif isinstance(action, steps.AddMember):
+            ctx.fence()
             await admin.add_member(action.peer_url, learner=action.learner)
             # Adding and starting a member is one operation in etcd's runbook; if creating the
             # pod fails here, the next reconcile sees the member without a pod and creates it.
             params = BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
-            await self._fenced()
             await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
         elif isinstance(action, steps.PromoteMember):
+            ctx.fence()
             if not await admin.promote_member(action.member_id):
                 ctx.logger.info("learner %s not caught up yet", action.pod)
         elif isinstance(action, steps.RemoveMember):
+            ctx.fence()
             await admin.remove_member(action.member_id)
             if action.pod:
                 # The member is out of etcd; only now may its pod (and its data) go.
-                await self._fenced()
                 await self._delete_member_pod(ctx, cluster, action.pod)
         elif isinstance(action, steps.DeletePod):
             await self._delete_member_pod(ctx, cluster, action.pod)
@@ -217,6 +208,7 @@ class EtcdClusterReconciler:
             endpoint = view.endpoints.get(leader_pod)
             if endpoint is None:
                 raise MembershipError(f"leader {action.from_id:x} has no reachable endpoint")
+            ctx.fence()
             await admin.move_leader(endpoint, action.to_id)
         elif isinstance(action, (steps.UpgradeMember, steps.RollbackMember)):
             image = builders.image_for(cluster.spec.repository, action.version)
@@ -354,7 +346,6 @@ class EtcdClusterReconciler:
         new = next_status(cluster, view, action, executed=executed)
         if new == old:
             return
-        await self._fenced()
         await ctx.client.patch_status(
             EtcdCluster,
             cluster.name,
