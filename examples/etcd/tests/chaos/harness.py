@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,23 +150,36 @@ async def verify(env: EtcdEnv, writer: KeyWriter, size: int, name: str = "e2e") 
 
 
 @contextlib.asynccontextmanager
-async def scenario(env: EtcdEnv, title: str, size: int) -> AsyncIterator[KeyWriter]:
-    """Write throughout the block, then wait for convergence at ``size`` and verify.
+async def scenario(
+    env: EtcdEnv, title: str, size: int, name: str = "e2e"
+) -> AsyncIterator[KeyWriter]:
+    """Write throughout: writes must flow before the block (the disruption), the cluster must
+    settle at ``size`` after it and writes flow again; then :func:`verify`.
 
-    The time to converge counts from the end of the block (the disruption) to settled.
+    The time to converge counts from the start of the block to settled.
     """
-    writer = KeyWriter(lambda: env.endpoints())
+    writer = KeyWriter(lambda: env.endpoints(name))
     task = asyncio.create_task(writer.run())
     try:
-        yield writer
+        await wait_until(_acked(writer, 20), f"{title}: writes flowing before", 30)
         start = time.monotonic()
-        await env.until(settled(size), f"{title}: converged at {size}", 120)
+        yield writer
+        await env.until(settled(size), f"{title}: converged at {size}", 120, name=name)
         converge = time.monotonic() - start
+        await wait_until(
+            _acked(writer, len(writer.acknowledged) + 20), f"{title}: writes flowing after", 30
+        )
     finally:
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=10)
         assert done, "the key writer did not stop"
-    lost = await verify(env, writer, size)
+    lost = await verify(env, writer, size, name)
     FIGURES.append(Figures(title, len(writer.acknowledged), lost, converge, writer.longest_gap()))
-    assert writer.acknowledged, "no write was acknowledged"
     assert lost == 0, f"{lost} acknowledged writes lost"
+
+
+def _acked(writer: KeyWriter, n: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return len(writer.acknowledged) >= n
+
+    return check

@@ -163,15 +163,8 @@ async def test_etcd_leader_killed(etcd_env: EtcdEnv, size: int) -> None:
     await etcd_env.until(settled(size), f"{size} members available", 90)
     old = member_ids(await etcd_env.get())
     async with scenario(etcd_env, f"etcd leader SIGKILL at size {size}", size):
-        leader = await _leader_pod(etcd_env)
-        etcd_env.cluster.chaos.kill(NAMESPACE, leader)
-
-        def new_leader(c: EtcdCluster) -> bool:
-            return any(
-                m.leader and m.name != leader for m in (c.status.members if c.status else [])
-            )
-
-        await etcd_env.until(new_leader, "another member leads", 30)
+        # The member restarts on its data (same ID); a new election may or may not pick it.
+        etcd_env.cluster.chaos.kill(NAMESPACE, await _leader_pod(etcd_env))
     assert member_ids(await etcd_env.get()) == old, "a restarted member was replaced"
 
 
@@ -187,8 +180,7 @@ async def test_stale_operator_facing_another_cluster_on_its_addresses_touches_no
     await etcd_env.until(settled(3), "b available", 90, name="b")
     b_before = member_ids(await etcd_env.get("b"))
     b_pods = {p.name: p for p in (await etcd_env.client.list(Pod, NAMESPACE)).items}
-    async with scenario(etcd_env, "another cluster on the old addresses", 3) as writer:
-        writer.prefix = "/workload-b/"
+    async with scenario(etcd_env, "another cluster on the old addresses", 3, name="b"):
         for i in range(3):
             ip = b_pods[f"b-{i}"].status.pod_ip if b_pods[f"b-{i}"].status else None
             addresses = {"status": {"podIP": ip, "podIPs": [{"ip": ip}]}}
