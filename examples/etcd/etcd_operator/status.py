@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from etcd_operator import builders
 from etcd_operator.actions import Action, Refuse, RemoveMember, RollbackMember, Steady, Wait
+from etcd_operator.membership import Member
 from etcd_operator.models import ClusterPhase, EtcdCluster, EtcdClusterStatus, MemberStatus
 from etcd_operator.naming import ordinal_of, pod_of_peer_url
 from etcd_operator.observe import View, member_pod
@@ -40,7 +41,7 @@ def next_status(
     members = observed.members or ()
     by_id = {m.id: m for m in members}
     new.members = []
-    for m in sorted(view.members, key=lambda m: ordinal_of(name, member_pod(name, m)) or 0):
+    for m in sorted(view.members, key=lambda m: _ordinal(name, m)):
         pod = member_pod(name, m)
         new.members.append(
             MemberStatus(
@@ -125,6 +126,12 @@ def next_status(
     )
     new.conditions = conditions
     return new
+
+
+def _ordinal(cluster: str, m: Member) -> int:
+    """Numeric ordinal of a member's pod; foreign members last."""
+    ordinal = ordinal_of(cluster, member_pod(cluster, m))
+    return ordinal if ordinal is not None else 1 << 30
 
 
 def _progressing(conditions: list[Condition], action: Action, generation: int | None) -> None:

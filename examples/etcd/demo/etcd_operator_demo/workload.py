@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 
@@ -92,7 +93,7 @@ class KeyWriter:
     def longest_gap(self) -> float:
         """The longest time between two acknowledged writes, in seconds."""
         times = self.ack_times
-        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
     async def verify(self) -> list[str]:
         """Read every acknowledged key back; return the keys missing or wrong."""
