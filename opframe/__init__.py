@@ -111,6 +111,7 @@ from opframe.resource import (
     Time,
     resource_info,
 )
+from opframe.runner import ManagerFactory, RunOptions, StartupError, run_main, run_manager
 from opframe.watch import Backoff, Watcher, WatchStats, watch
 from opframe.watch import Event as WatchEvent
 
@@ -151,6 +152,7 @@ __all__ = [
     "Lease",
     "ListMeta",
     "Manager",
+    "ManagerFactory",
     "Metrics",
     "Namespace",
     "Node",
@@ -173,11 +175,13 @@ __all__ = [
     "ResourceList",
     "Result",
     "RetryPolicy",
+    "RunOptions",
     "SchemaError",
     "Secret",
     "ServerError",
     "Service",
     "ServiceAccount",
+    "StartupError",
     "StatefulSet",
     "Store",
     "TerminalError",
@@ -218,6 +222,8 @@ __all__ = [
     "remove_finalizer",
     "resource_info",
     "resource_version_changed",
+    "run_main",
+    "run_manager",
     "set_condition",
     "set_controller_reference",
     "set_owner_reference",

@@ -127,13 +127,14 @@ async def test_run_manages_a_cluster_applied_with_kubectl_on_a_detached_control_
         assert p.returncode == 0, out.decode()
         return out.decode()
 
+    # The CRD first: `run` refuses to start, naming it, when the cluster does not serve it.
+    await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "crd.yaml"))
+    await kubectl("wait", "--for=condition=Established", "crd/etcdclusters.etcd.opframe.dev")
     operator = await _python(
         "-m", "etcd_operator", "run", "--kubeconfig", str(kubeconfig),
         "--bind-address", "127.0.0.1", "--health-port", "0", "--metrics-port", "0",
     )  # fmt: skip
     try:
-        await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "crd.yaml"))
-        await kubectl("wait", "--for=condition=Established", "crd/etcdclusters.etcd.opframe.dev")
         await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "example-cluster.yaml"))
 
         async def ready() -> bool:
