@@ -170,8 +170,7 @@ async def run_manager(
     async with client:
         manager = await _build(target, client, label)
         manager = _configure(manager, client, options)
-        for model, namespace in watched_kinds(manager):
-            await _check_served(client, model, namespace)
+        await _check_all_served(manager, client)
         _check_ports(manager)
         _log.info(
             "connected to %s (%s, user %s)",
@@ -268,21 +267,29 @@ def _configure(manager: Manager, client: Client, options: RunOptions) -> Manager
     return manager
 
 
-async def _check_served(client: _NamedClient, model: type[Any], namespace: str | None) -> None:
+async def _check_all_served(manager: Manager, client: Client) -> None:
+    """Raise :class:`StartupError` unless the cluster serves every kind ``manager`` watches."""
+    for model, namespace in watched_kinds(manager):
+        await _check_served(client, model, namespace)
+
+
+async def _check_served(client: Client, model: type[Any], namespace: str | None) -> None:
     info = resource_info(model)
+    user = getattr(client, "user", "(unknown)")
+    source = getattr(client, "source", "") or "kubeconfig"
     where = f"in namespace {namespace}" if namespace else "in all namespaces"
     resource = f"{info.plural}.{info.group}" if info.group else info.plural
     try:
         await client.request("GET", info.path(namespace), params={"limit": "1"})
     except Unauthorized:
         raise StartupError(
-            f"the API server {client.host} rejected the credentials of user {client.user} "
-            f"(401 Unauthorized, from {client.source or 'kubeconfig'}): refresh the token or "
+            f"the API server {client.host} rejected the credentials of user {user} "
+            f"(401 Unauthorized, from {source}): refresh the token or "
             "certificate, or point --kubeconfig/--context at valid ones"
         ) from None
     except Forbidden:
         raise StartupError(
-            f"user {client.user} may not list {resource} {where} on {client.host} "
+            f"user {user} may not list {resource} {where} on {client.host} "
             f"(403 Forbidden): grant list and watch on {resource} to it (a Role or ClusterRole "
             "and a binding), or narrow the operator with --namespace"
         ) from None
