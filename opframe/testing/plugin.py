@@ -21,6 +21,9 @@ from opframe.testing._apiserver_fixtures import *  # noqa: F403
 from opframe.testing._cluster_fixtures import *  # noqa: F403
 
 
+_LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
+
+
 def _configured(config: pytest.Config, name: str) -> bool:
     """Whether the project's ini file (or ``-o``) sets ``name``."""
     if config.getoption(name, None) is not None:
@@ -41,3 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if not _configured(config, "asyncio_mode"):
         config.option.asyncio_mode = "auto"
+    cache: Any = getattr(config, "_inicache", None)
+    if not _configured(config, _LOOP_SCOPE) and isinstance(cache, dict):
+        # Our fixtures live for one test; say so, instead of pytest-asyncio's warning that
+        # the project did not choose.
+        cache[_LOOP_SCOPE] = "function"
