@@ -4,6 +4,7 @@
     opframe crd generate myoperator.models --output-dir deploy/crds
     opframe local up            # prints the kubeconfig path
     opframe run myoperator.main:manager
+    opframe init shop-operator  # a new operator project
 
 Errors are one line on stderr that names the module, class or model at fault, with exit
 code 1; usage errors exit with 2.
@@ -81,6 +82,21 @@ def _parser() -> argparse.ArgumentParser:
     down = local.add_parser("down", help="stop the local control plane")
     down.add_argument("--state-dir", type=Path, help="the directory given to 'local up'")
     down.set_defaults(command=_local_down)
+
+    init = commands.add_parser(
+        "init",
+        help="start an operator project",
+        description=(
+            "Make a new operator project in ./NAME (or --dir): a model, a reconciler, a "
+            "manager, tests on opframe's pytest plugin, a Dockerfile and a kustomize deploy/ "
+            "folder with its generated CRD and RBAC. Its tests pass as made: pytest -q."
+        ),
+    )
+    init.add_argument("name", metavar="NAME", help="the project, a DNS label (shop-operator)")
+    init.add_argument("--kind", help="the custom resource's kind (default: from NAME)")
+    init.add_argument("--group", help="its API group (default: <name>.example.com)")
+    init.add_argument("--dir", type=Path, help="where to write it (default: ./NAME)")
+    init.set_defaults(command=_init)
 
     run = commands.add_parser(
         "run",
@@ -230,6 +246,23 @@ def _call_local(function: Any, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
     except OpframeError as exc:
         raise CliError(str(exc)) from exc
+
+
+# --- init -------------------------------------------------------------------------------------
+
+
+def _init(args: argparse.Namespace) -> int:
+    from opframe._scaffold import init_project
+
+    directory: Path = args.dir or Path(args.name)
+    try:
+        init_project(directory, args.name, kind=args.kind, group=args.group)
+    except OpframeError as exc:
+        raise CliError(str(exc)) from exc
+    package = args.name.replace("-", "_")
+    print(f"created {directory}/: cd {directory} && pip install -e '.[test]' && pytest -q")
+    print(f"run it against your cluster: python -m {package}", file=sys.stderr)
+    return 0
 
 
 # --- run --------------------------------------------------------------------------------------

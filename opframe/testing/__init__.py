@@ -12,6 +12,7 @@ built with it ship to real clusters.
 
 from __future__ import annotations
 
+from opframe.testing._apiserver_fixtures import InstallCrds
 from opframe.testing._eventually import eventually
 from opframe.testing._operator import OperatorRunner
 from opframe.testing.apiserver import ApiServer
@@ -35,6 +36,7 @@ __all__ = [
     "ImageNotFound",
     "ImageResolver",
     "ImageRule",
+    "InstallCrds",
     "Kubelet",
     "LocalCluster",
     "LocalImage",

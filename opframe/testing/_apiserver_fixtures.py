@@ -21,7 +21,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 import pytest_asyncio
 
@@ -31,9 +32,26 @@ from opframe.resource import Resource
 from opframe.testing._operator import OperatorRunner
 from opframe.testing.apiserver import ApiServer
 
-__all__ = ["api_server", "api_server_http", "client", "install_crds", "run_operator"]
+__all__ = [
+    "InstallCrds",
+    "api_server",
+    "api_server_http",
+    "client",
+    "install_crds",
+    "run_operator",
+]
 
-InstallCrds = Callable[..., Awaitable[list[str]]]
+
+class InstallCrds(Protocol):
+    """The ``install_crds`` fixture's type, for annotated tests."""
+
+    async def __call__(
+        self,
+        *models: type[Resource],
+        timeout: float = 30.0,  # noqa: ASYNC109
+    ) -> list[str]:
+        """Install the CRDs of ``models`` and wait until Established; return their names."""
+        ...
 
 
 @pytest_asyncio.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from opframe.errors import NotFound
 
@@ -16,14 +16,36 @@ T = TypeVar("T")
 _FIRST_PAUSE = 0.01
 
 
+@overload
 async def eventually(
-    check: Callable[[], T | Awaitable[T]],
+    check: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = ...,  # noqa: ASYNC109
+    interval: float = ...,
+    message: str = ...,
+    retry_on: tuple[type[BaseException], ...] = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    check: Callable[[], T],
+    *,
+    timeout: float = ...,  # noqa: ASYNC109
+    interval: float = ...,
+    message: str = ...,
+    retry_on: tuple[type[BaseException], ...] = ...,
+) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], Any],
     *,
     timeout: float = 10.0,  # noqa: ASYNC109 - the deadline is the point of this helper
     interval: float = 0.1,
     message: str = "",
     retry_on: tuple[type[BaseException], ...] = (AssertionError, NotFound),
-) -> T:
+) -> Any:
     """Call ``check`` (plain or async) until it passes; return its last result.
 
     A check passes when it raises nothing in ``retry_on`` (``AssertionError`` and

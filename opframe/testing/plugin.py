@@ -20,7 +20,6 @@ import pytest
 from opframe.testing._apiserver_fixtures import *  # noqa: F403
 from opframe.testing._cluster_fixtures import *  # noqa: F403
 
-
 _LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
 
 

@@ -18,7 +18,7 @@ from opframe import (
     ObjectMeta,
     Resource,
 )
-from opframe.testing import ApiServer, OperatorRunner, eventually
+from opframe.testing import ApiServer, InstallCrds, OperatorRunner, eventually
 
 pytest_plugins = ["pytester"]
 
@@ -86,16 +86,18 @@ async def test_the_client_fixture_talks_to_the_api_server_fixture(
     await client.list(ConfigMap, "default")
 
 
-async def test_install_crds_makes_the_kind_served(client: Client, install_crds: object) -> None:
-    names = await install_crds(Gadget)  # type: ignore[operator]
+async def test_install_crds_makes_the_kind_served(
+    client: Client, install_crds: InstallCrds
+) -> None:
+    names = await install_crds(Gadget)
     assert names == ["gadgets.plugin.opframe.dev"]
     assert (await client.list(Gadget, "default")).items == []
 
 
 async def test_run_operator_runs_the_manager_against_the_test_server(
-    client: Client, install_crds: object, run_operator: OperatorRunner
+    client: Client, install_crds: InstallCrds, run_operator: OperatorRunner
 ) -> None:
-    await install_crds(Gadget)  # type: ignore[operator]
+    await install_crds(Gadget)
     await run_operator(gadget_manager)
     await client.create(
         Gadget(metadata=ObjectMeta(name="g", namespace="default"), spec=GadgetSpec(colour="red"))
@@ -104,8 +106,10 @@ async def test_run_operator_runs_the_manager_against_the_test_server(
     assert cm.data == {"colour": "red"}
 
 
-async def test_run_operator_stops_the_manager_cleanly(client: Client, install_crds: object) -> None:
-    await install_crds(Gadget)  # type: ignore[operator]
+async def test_run_operator_stops_the_manager_cleanly(
+    client: Client, install_crds: InstallCrds
+) -> None:
+    await install_crds(Gadget)
     runner = OperatorRunner(client)
     manager = await runner.start(gadget_manager)
     assert manager.is_leader
