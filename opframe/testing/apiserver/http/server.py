@@ -293,7 +293,9 @@ class ApiServer:
             return json_response(200, openapi.root_document(self.registry))
         parts = key.split("/")
         if parts[0] == "api" and len(parts) == 2 and self.registry.version_known("", parts[1]):
-            return json_response(200, openapi.group_version_document(self.registry, "", parts[1]))
+            return json_response(
+                200, openapi.group_version_document(self.registry, "", parts[1])
+            )
         if (
             parts[0] == "apis"
             and len(parts) == 3
