@@ -15,7 +15,7 @@ A minimal operator::
         ...
 
     async def main() -> None:
-        client = await Client.from_kubeconfig()
+        client = await Client.default()     # kubeconfig, or the pod's service account
         manager = Manager(client)
         manager.add(Controller(for_=Web, reconciler=reconcile))
         await manager.run()
@@ -23,10 +23,25 @@ A minimal operator::
 
 from __future__ import annotations
 
-from opframe.cache import INDEX_NAMESPACE, INDEX_OWNER, Cache, Informer, Store
-from opframe.client import ApiConnectionError, Client, PatchType, RetryPolicy
-from opframe.conditions import get_condition, is_false, is_true, remove_condition, set_condition
-from opframe.controller import Controller
+from opframe.cache import INDEX_NAMESPACE, INDEX_OWNER, Cache, Handler, Informer, Store
+from opframe.client import (
+    ApiConnectionError,
+    Client,
+    ConnectionConfig,
+    FieldValidation,
+    PatchType,
+    RetryPolicy,
+    WriteObserver,
+)
+from opframe.conditions import (
+    ConditionStatus,
+    get_condition,
+    is_false,
+    is_true,
+    remove_condition,
+    set_condition,
+)
+from opframe.controller import Controller, RunningController, Source
 from opframe.crd import crd_for, crd_yaml, crds_for, install_crds
 from opframe.dynamic import DynamicResource, dynamic_kind
 from opframe.errors import (
@@ -39,6 +54,7 @@ from opframe.errors import (
     Forbidden,
     Gone,
     Invalid,
+    MethodNotAllowed,
     NotFound,
     OpframeError,
     SchemaError,
@@ -46,10 +62,18 @@ from opframe.errors import (
     TerminalError,
     TooManyRequests,
     Unauthorized,
+    UnsupportedMediaType,
 )
-from opframe.events import EventRecorder
+from opframe.events import EventRecorder, EventType
+from opframe.fencing import Fence, NotLeader
 from opframe.finalizers import ensure_finalizer, finalize, has_finalizer, remove_finalizer
-from opframe.handlers import enqueue_for_object, enqueue_for_owner, enqueue_mapped
+from opframe.handlers import (
+    EventMapper,
+    Mapper,
+    enqueue_for_object,
+    enqueue_for_owner,
+    enqueue_mapped,
+)
 from opframe.kinds import (
     ConfigMap,
     Deployment,
@@ -65,8 +89,13 @@ from opframe.kinds import (
     ServiceAccount,
     StatefulSet,
 )
-from opframe.leaderelection import LeaderElectionConfig, LeaderElector, LeadershipLost
-from opframe.manager import Manager
+from opframe.leaderelection import (
+    LeaderElectionConfig,
+    LeaderElector,
+    LeadershipLost,
+    default_identity,
+)
+from opframe.manager import Check, Manager
 from opframe.metrics import Metrics
 from opframe.objectref import ObjectRef
 from opframe.ownership import (
@@ -79,6 +108,7 @@ from opframe.ownership import (
 )
 from opframe.predicates import (
     Predicate,
+    PredicateLike,
     all_of,
     annotations_changed,
     any_of,
@@ -88,32 +118,41 @@ from opframe.predicates import (
     predicate,
     resource_version_changed,
 )
-from opframe.queue import WorkQueue
-from opframe.ratelimit import RateLimiter, default_rate_limiter
+from opframe.queue import QueueMetricsSink, QueueShutDown, WorkQueue
+from opframe.ratelimit import (
+    BucketRateLimiter,
+    ExponentialBackoffRateLimiter,
+    MaxOfRateLimiter,
+    RateLimiter,
+    default_rate_limiter,
+)
 from opframe.reconcile import (
     Context,
     DeletionReconciler,
     Reason,
     ReasonSource,
+    ReconcileFunc,
     Reconciler,
     Result,
 )
+from opframe.reflector import ChangeType, Reflector, ResourceEvent, reflect
 from opframe.resource import (
     Condition,
     Conditions,
     KubeModel,
     ListMeta,
+    MicroTime,
     ObjectMeta,
     OwnerReference,
     Resource,
     ResourceInfo,
     ResourceList,
+    ResourceOptions,
     Time,
     resource_info,
 )
 from opframe.runner import ManagerFactory, RunOptions, StartupError, run_main, run_manager
-from opframe.watch import Backoff, Watcher, WatchStats, watch
-from opframe.watch import Event as WatchEvent
+from opframe.watch import Backoff, Change, Watcher, WatcherEvent, WatchStats, watch
 
 __version__ = "0.1.0"
 
@@ -126,23 +165,35 @@ __all__ = [
     "ApiError",
     "Backoff",
     "BadRequest",
+    "BucketRateLimiter",
     "Cache",
+    "Change",
+    "ChangeType",
+    "Check",
     "Client",
     "Condition",
+    "ConditionStatus",
     "Conditions",
     "ConfigError",
     "ConfigMap",
     "Conflict",
+    "ConnectionConfig",
     "Context",
     "Controller",
     "DeletionReconciler",
     "Deployment",
     "DynamicResource",
     "Endpoints",
+    "EventMapper",
     "EventRecorder",
+    "EventType",
+    "ExponentialBackoffRateLimiter",
+    "Fence",
     "FieldCause",
+    "FieldValidation",
     "Forbidden",
     "Gone",
+    "Handler",
     "Informer",
     "Invalid",
     "KubeModel",
@@ -153,10 +204,15 @@ __all__ = [
     "ListMeta",
     "Manager",
     "ManagerFactory",
+    "Mapper",
+    "MaxOfRateLimiter",
+    "MethodNotAllowed",
     "Metrics",
+    "MicroTime",
     "Namespace",
     "Node",
     "NotFound",
+    "NotLeader",
     "ObjectMeta",
     "ObjectRef",
     "OpframeError",
@@ -166,21 +222,30 @@ __all__ = [
     "Pod",
     "PodDisruptionBudget",
     "Predicate",
+    "PredicateLike",
+    "QueueMetricsSink",
+    "QueueShutDown",
     "RateLimiter",
     "Reason",
     "ReasonSource",
+    "ReconcileFunc",
     "Reconciler",
+    "Reflector",
     "Resource",
+    "ResourceEvent",
     "ResourceInfo",
     "ResourceList",
+    "ResourceOptions",
     "Result",
     "RetryPolicy",
     "RunOptions",
+    "RunningController",
     "SchemaError",
     "Secret",
     "ServerError",
     "Service",
     "ServiceAccount",
+    "Source",
     "StartupError",
     "StatefulSet",
     "Store",
@@ -188,10 +253,12 @@ __all__ = [
     "Time",
     "TooManyRequests",
     "Unauthorized",
-    "WatchEvent",
+    "UnsupportedMediaType",
     "WatchStats",
     "Watcher",
+    "WatcherEvent",
     "WorkQueue",
+    "WriteObserver",
     "__version__",
     "all_of",
     "annotations_changed",
@@ -200,6 +267,7 @@ __all__ = [
     "crd_for",
     "crd_yaml",
     "crds_for",
+    "default_identity",
     "default_rate_limiter",
     "dynamic_kind",
     "enqueue_for_object",
@@ -218,6 +286,7 @@ __all__ = [
     "not_",
     "owner_reference_for",
     "predicate",
+    "reflect",
     "remove_condition",
     "remove_finalizer",
     "resource_info",

@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     up = local.add_parser("up", help="start the API server (and kubelet); print the kubeconfig")
     up.add_argument("--state-dir", type=Path, help="where state, logs and kubeconfig live")
     up.add_argument("--no-kubelet", action="store_true", help="API server only, no pods run")
+    up.add_argument(
+        "--no-controllers",
+        action="store_true",
+        help="no Deployment/StatefulSet/Job/... controllers: objects are only stored",
+    )
     up.set_defaults(command=_local_up)
     down = local.add_parser("down", help="stop the local control plane")
     down.add_argument("--state-dir", type=Path, help="the directory given to 'local up'")
@@ -197,7 +202,9 @@ def _describe(exc: BaseException) -> str:
     user = [
         f
         for f in frames
-        if not str(Path(f.filename).resolve()).startswith(package) and "importlib" not in f.filename
+        if not f.filename.startswith("<")  # generated code (a dataclass __init__)
+        and not str(Path(f.filename).resolve()).startswith(package)
+        and "importlib" not in f.filename
     ]
     where = f"{Path(user[-1].filename).name} line {user[-1].lineno}: " if user else ""
     if isinstance(exc, SyntaxError) and exc.filename:
@@ -230,7 +237,12 @@ def _local_module() -> Any:
 
 
 def _local_up(args: argparse.Namespace) -> int:
-    kubeconfig = _call_local(_local_module().up, args.state_dir, kubelet=not args.no_kubelet)
+    kubeconfig = _call_local(
+        _local_module().up,
+        args.state_dir,
+        kubelet=not args.no_kubelet,
+        controllers=not args.no_controllers,
+    )
     print(kubeconfig)
     print(f"export KUBECONFIG={kubeconfig}", file=sys.stderr)
     return 0

@@ -6,6 +6,7 @@ The code is taken from the page itself, so the page cannot drift from what is te
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sys
 import types
@@ -157,3 +158,39 @@ async def test_tutorial_operator_creates_updates_and_cleans_up(
 
 async def _equals(read: Callable[[], Any], expected: Any) -> bool:
     return bool(await read() == expected)
+
+
+async def test_tutorial_cleanup_runs_once_per_delete(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Removing the last finalizer deletes the object, and the answer keeps the old
+    resourceVersion (kube-apiserver ``store.go`` ``shouldDeleteDuringUpdate``); the cache must
+    take that answer as the deletion, or the next reconcile sees the finalizer and cleans up
+    again (issue 18)."""
+    async with tutorial_operator(monkeypatch) as (greeting, client):
+        Greeting = greeting.Greeting
+        hello = Greeting.model_validate(
+            {"metadata": {"name": "bye", "namespace": "default"}, "spec": {"message": "Hi"}}
+        )
+        await client.create(hello)
+
+        async def finalized() -> bool:
+            obj = await client.get(Greeting, "bye", "default")
+            return greeting.FINALIZER in (obj.metadata.finalizers or [])
+
+        await eventually(finalized, "the finalizer was never added")
+        with caplog.at_level(logging.INFO, logger="opframe"):
+            await client.delete(Greeting, "bye", "default")
+            running = greeting.manager.controllers[0]
+
+            async def gone_and_idle() -> bool:
+                try:
+                    await client.get(Greeting, "bye", "default")
+                    return False
+                except NotFound:
+                    queue = running.queue
+                    return len(queue) == 0 and not queue.processing and queue.delayed == 0
+
+            await eventually(gone_and_idle, "Greeting never deleted, or the controller kept busy")
+        cleanups = [r for r in caplog.records if "saying goodbye" in r.getMessage()]
+        assert len(cleanups) == 1, [r.getMessage() for r in caplog.records]

@@ -21,9 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opframe.testing._controllers import EndpointsController, ServiceAccountController
+from opframe.testing.controllers import ControllerManager
 from opframe.testing.kubelet import Chaos, ImageResolver, Kubelet
-from opframe.testing.kubelet._api import RawApi
 
 if TYPE_CHECKING:
     from opframe.client import Client
@@ -40,6 +39,9 @@ class LocalCluster:
             removed on exit, when ``None``).
         tls: serve HTTPS with a generated CA (``False``: plain HTTP).
         kubelet: also run the kubelet (``False``: API server only, pods stay Pending).
+        controllers: also run the controllers of kube-controller-manager (Deployments,
+            ReplicaSets, StatefulSets, Jobs, ..., see :mod:`opframe.testing.controllers`);
+            ``False`` for an API server that only stores what it is given.
         resolver: image mappings for the kubelet (default: the built-in etcd rule).
         backoff_base: CrashLoopBackOff base delay in seconds (kubelet: 10; tests: smaller).
         heartbeat: seconds between node heartbeats.
@@ -51,6 +53,7 @@ class LocalCluster:
         *,
         tls: bool = True,
         kubelet: bool = True,
+        controllers: bool = True,
         resolver: ImageResolver | None = None,
         backoff_base: float = 10.0,
         backoff_cap: float = 300.0,
@@ -60,6 +63,7 @@ class LocalCluster:
         self._state_dir_arg = state_dir
         self._tls = tls
         self._run_kubelet = kubelet
+        self._run_controllers = controllers
         self._kubelet_options: dict[str, Any] = {
             "resolver": resolver,
             "backoff_base": backoff_base,
@@ -124,10 +128,7 @@ class LocalCluster:
                 persist=self._state_dir_arg is not None,
             )
             self._api_server = await self._stack.enter_async_context(server)
-            api = RawApi(server.url, token=server.token, ca_file=server.ca_file)
-            await self._stack.enter_async_context(api)
-            await self._stack.enter_async_context(ServiceAccountController(api))
-            await self._stack.enter_async_context(EndpointsController(api))
+            self._client = await self._make_client()
             if self._run_kubelet:
                 kubelet = Kubelet(
                     server.url,
@@ -138,7 +139,11 @@ class LocalCluster:
                 )
                 self._kubelet = await self._stack.enter_async_context(kubelet)
                 server.pod_log_provider = kubelet
-            self._client = await self._make_client()
+            # Entered after the kubelet, so it stops first: no controller replaces the pods
+            # a stopping kubelet ends.
+            if self._run_controllers:
+                kcm = ControllerManager(await self._make_client())
+                await self._stack.enter_async_context(kcm)
         except BaseException:
             await self._stack.aclose()
             raise

@@ -66,10 +66,13 @@ def up(
     kubelet: bool = True,
     *,
     host_images: Sequence[str] = (),
+    controllers: bool = True,
     timeout: float = 60.0,
 ) -> Path:
     """Start the background control plane (if not running); return its kubeconfig path.
 
+    ``controllers``: run the kube-controller-manager controllers (Deployments, StatefulSets,
+    Jobs...); ``False`` for an API server that only stores objects.
     ``host_images``: image patterns (``busybox*``) whose containers run their ``command``
     from the host's PATH, for ``kubectl run x --image=busybox -- sleep 100`` style demos.
 
@@ -96,6 +99,8 @@ def up(
     ]
     if not kubelet:
         cmd.append("--no-kubelet")
+    if not controllers:
+        cmd.append("--no-controllers")
     for pattern in host_images:
         cmd += ["--host-image", pattern]
     with log_path.open("ab") as log:

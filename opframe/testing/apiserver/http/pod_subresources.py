@@ -58,7 +58,8 @@ class PodSubresources:
         if sub in ("binding", "eviction") and request.method == "POST":
             raw = await request.read()
             if request.content_type == protobuf.MEDIA_TYPE:  # typed clients (kubectl drain)
-                body = protobuf.decode_request(raw, "v1", sub.capitalize())
+                gvk = ("v1", "Binding") if sub == "binding" else ("policy/v1", "Eviction")
+                body = protobuf.decode_request(raw, *gvk)
             else:
                 body = decode_body(raw, "json", "Binding")
             if not isinstance(body, dict):

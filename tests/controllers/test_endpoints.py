@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from opframe.testing._controllers import endpoints_for
 from opframe.testing.cluster import LocalCluster
+from opframe.testing.controllers.endpoints import endpoints_for
 from tests.kubelet.helpers import busybox_pod, condition, create, wait_pod
 
 Obj = dict[str, Any]
