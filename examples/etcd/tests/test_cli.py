@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from etcd_e2e import wait_until
+
+from opframe.testing import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -141,7 +142,7 @@ async def test_run_manages_a_cluster_applied_with_kubectl_on_a_detached_control_
             out = await kubectl("get", "etcd", "demo", "-o", "jsonpath={.status.readyMembers}")
             return out.strip() == "3"
 
-        await wait_until(ready, "3 members ready", deadline=60)
+        await eventually(ready, message="3 members ready", timeout=60)
         table = await kubectl("get", "etcd", "demo")
         assert "Running" in table and "3.5.1" in table
     finally:
