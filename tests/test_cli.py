@@ -147,7 +147,7 @@ class _FakeLocal(types.ModuleType):
         super().__init__("opframe.testing.local")
         self.calls: list[tuple[str, Any, Any]] = []
 
-    def up(self, state_dir: Path | None, kubelet: bool = True, controllers: bool = True) -> Path:
+    def up(self, state_dir: Path | None, kubelet: bool = True, **options: object) -> Path:
         self.calls.append(("up", state_dir, kubelet))
         return Path("/state/kubeconfig")
 
