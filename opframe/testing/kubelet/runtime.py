@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
+import pty
 import shlex
 import shutil
 import signal
+import struct
+import termios
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,7 @@ __all__ = [
     "ContainerProcess",
     "Mount",
     "Sandbox",
+    "TerminalProcess",
     "exec_in_container",
     "exit_code",
     "live_process_groups",
@@ -244,6 +249,43 @@ async def run_in_sandbox(
     return exit_code(proc.returncode or 0), out.decode(errors="replace")[-1024:]
 
 
+class TerminalProcess:
+    """An exec'd command on a pseudo-terminal (``kubectl exec -t``): one output stream."""
+
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        master: int,
+        stdin: asyncio.StreamWriter | None,
+        stdout: asyncio.StreamReader,
+    ) -> None:
+        self._proc = proc
+        self._master = master
+        self.stdin = stdin
+        self.stdout: asyncio.StreamReader | None = stdout
+        self.stderr: asyncio.StreamReader | None = None
+        self.pid = proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it has exited."""
+        return self._proc.returncode
+
+    async def wait(self) -> int:
+        """Wait for the command to exit; return its exit code."""
+        return exit_code(await self._proc.wait())
+
+    def kill(self) -> None:
+        """SIGKILL the command's process group."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+
+    def resize(self, width: int, height: int) -> None:
+        """The client's terminal changed size (``TIOCSWINSZ``, as a runtime's resize)."""
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
 async def exec_in_container(
     pid: int,
     argv: Sequence[str],
@@ -251,26 +293,53 @@ async def exec_in_container(
     env: Mapping[str, str],
     workdir: str | None = None,
     stdin: bool = False,
-) -> asyncio.subprocess.Process:
+    tty: bool = False,
+) -> asyncio.subprocess.Process | TerminalProcess:
     """Start ``argv`` inside the namespaces of container process ``pid`` (``kubectl exec``).
 
     ``nsenter`` joins its mount and UTS namespaces (and its user namespace when not root),
     so the command sees the pod's ``/etc/hosts``, volumes and hostname; ``env`` is the
-    container's environment. stdout and stderr are pipes, stdin one if asked.
+    container's environment. stdout and stderr are pipes, stdin one if asked; with ``tty``
+    all three are a new pseudo-terminal, made the command's controlling terminal.
     """
     userns = [] if os.geteuid() == 0 else ["-U", "--preserve-credentials"]
     wd = [f"--wd={workdir}"] if workdir else ["-w"]
     host_argv = [_tool("nsenter"), "-t", str(pid), *userns, "-m", "-u", *wd, "--", *argv]
-    proc = await asyncio.create_subprocess_exec(
-        *host_argv,
-        env={"PATH": _CONTAINER_PATH, **env},
-        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
+    full_env = {"PATH": _CONTAINER_PATH, **({"TERM": "xterm"} if tty else {}), **env}
+    if not tty:
+        proc = await asyncio.create_subprocess_exec(
+            *host_argv,
+            env=full_env,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        _STARTED_GROUPS.add(proc.pid)
+        return proc
+    master, slave = pty.openpty()
+    try:
+        # setsid --ctty: a new session whose controlling terminal is the pty (job control).
+        proc = await asyncio.create_subprocess_exec(
+            _tool("setsid"), "--ctty", *host_argv,
+            env=full_env, stdin=slave, stdout=slave, stderr=slave,
+        )  # fmt: skip
+    finally:
+        os.close(slave)
     _STARTED_GROUPS.add(proc.pid)
-    return proc
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(loop=loop)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(master, "rb", 0)
+    )
+    writer: asyncio.StreamWriter | None = None
+    if stdin:
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), loop=loop),
+            os.fdopen(os.dup(master), "wb", 0),
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    return TerminalProcess(proc, master, writer, reader)
 
 
 def live_process_groups() -> list[int]:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from opframe.testing.kubelet.container import ContainerRunner
 from opframe.testing.kubelet.images import ImageNotFound
 from opframe.testing.kubelet.pod import PodWorker
-from opframe.testing.kubelet.runtime import exec_in_container
+from opframe.testing.kubelet.runtime import TerminalProcess, exec_in_container
 
 __all__ = ["attach", "exec_command", "port_forward"]
 
@@ -32,8 +32,8 @@ def _running(worker: PodWorker, container: str) -> ContainerRunner:
 
 
 async def exec_command(
-    worker: PodWorker, container: str, command: list[str], *, stdin: bool
-) -> asyncio.subprocess.Process:
+    worker: PodWorker, container: str, command: list[str], *, stdin: bool, tty: bool = False
+) -> asyncio.subprocess.Process | TerminalProcess:
     """Start ``command`` in ``container`` of ``worker``'s pod.
 
     Raises:
@@ -51,7 +51,12 @@ async def exec_command(
             f'exec: "{command[0]}": executable file not found in $PATH: {exc}'
         ) from None
     started = await exec_in_container(
-        process.pid, argv, env=runner.env, workdir=runner.spec.get("workingDir"), stdin=stdin
+        process.pid,
+        argv,
+        env=runner.env,
+        workdir=runner.spec.get("workingDir"),
+        stdin=stdin,
+        tty=tty,
     )
     process.adopt(started.pid)
     return started

@@ -34,13 +34,34 @@ from opframe.testing.apiserver.http import spdy
 from opframe.testing.apiserver.http.request import Target, flag
 from opframe.testing.apiserver.registry.storage import Store
 
-__all__ = ["PodStreamProvider", "PodStreams", "exit_status"]
+__all__ = ["ExecProcess", "PodStreamProvider", "PodStreams", "exit_status"]
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+
+
+class ExecProcess(Protocol):
+    """A started command: ``asyncio.subprocess.Process`` is one; a terminal adds ``resize``."""
+
+    stdin: asyncio.StreamWriter | None
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it has exited."""
+        ...
+
+    async def wait(self) -> int:
+        """Wait for the exit code."""
+        ...
+
+    def kill(self) -> None:
+        """SIGKILL it."""
+        ...
 
 
 class PodStreamProvider(Protocol):
@@ -51,9 +72,17 @@ class PodStreamProvider(Protocol):
     """
 
     async def exec(
-        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool
-    ) -> asyncio.subprocess.Process:
-        """Start ``command`` in the container (stdout and stderr piped, stdin if asked)."""
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool = False,
+    ) -> ExecProcess:
+        """Start ``command`` in the container: stdout and stderr piped, stdin if asked; with
+        ``tty`` on a terminal (stdout only, and a ``resize(width, height)`` method)."""
         ...
 
     def attach(self, namespace: str, name: str, container: str) -> AsyncIterator[bytes]:
@@ -173,7 +202,12 @@ class PodStreams:
         try:
             if target.subresource == "exec":
                 status = await self._exec(
-                    channels, provider, (namespace, name, container), command, stdin=stdin
+                    channels,
+                    provider,
+                    (namespace, name, container),
+                    command,
+                    stdin=stdin,
+                    tty=flag(q.get("tty")),
                 )
             else:
                 status = await self._attach(channels, provider.attach(namespace, name, container))
@@ -190,8 +224,9 @@ class PodStreams:
         command: list[str],
         *,
         stdin: bool,
+        tty: bool,
     ) -> dict[str, Any]:
-        proc = await provider.exec(*where, command, stdin=stdin)
+        proc = await provider.exec(*where, command, stdin=stdin, tty=tty)
         try:
             async with asyncio.TaskGroup() as tg:
                 inbound = tg.create_task(self._stdin(channels, proc))
@@ -212,17 +247,29 @@ class PodStreams:
 
     @staticmethod
     async def _pump(stream: asyncio.StreamReader, channels: _Channels, channel: int) -> None:
-        while chunk := await stream.read(32768):
+        while True:
+            try:
+                chunk = await stream.read(32768)
+            except OSError:  # a terminal's master side answers EIO once the command is gone
+                return
+            if not chunk:
+                return
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await channels.send(channel, chunk)
 
     @staticmethod
-    async def _stdin(channels: _Channels, proc: asyncio.subprocess.Process) -> None:
+    async def _stdin(channels: _Channels, proc: ExecProcess) -> None:
         writer = proc.stdin
         async for msg in channels.ws:
             if msg.type != WSMsgType.BINARY or not msg.data:
                 continue
             channel, data = msg.data[0], msg.data[1:]
+            resize = getattr(proc, "resize", None)
+            if channel == RESIZE and resize is not None:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    size = json.loads(data)
+                    resize(int(size["Width"]), int(size["Height"]))
+                continue
             if writer is None:
                 continue
             if channel == STDIN and data:
