@@ -284,10 +284,14 @@ class PodStreams:
 
     @staticmethod
     async def _attach(channels: _Channels, output: AsyncIterator[bytes]) -> dict[str, Any]:
+        # Keep reading the client's messages (stdin is not forwarded): that answers its
+        # heartbeat pings, without which client-go gives the connection up.
+        reader = asyncio.create_task(_drain(channels.ws))
         try:
             async for chunk in output:
                 await channels.send(STDOUT, chunk)
         finally:
+            await cancel_and_wait(reader)
             closer: Callable[[], Awaitable[None]] | None = getattr(output, "aclose", None)
             if closer is not None:
                 await closer()
@@ -405,6 +409,11 @@ class _Tunnel:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.send(spdy.data_frame(data_id, b"", fin=True))
                 await self.send(spdy.data_frame(error_id, b"", fin=True))
+
+
+async def _drain(ws: web.WebSocketResponse) -> None:
+    async for _ in ws:
+        pass
 
 
 async def _to_pod(inbox: asyncio.Queue[bytes | None], writer: asyncio.StreamWriter) -> None:
