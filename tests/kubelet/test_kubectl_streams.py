@@ -246,3 +246,17 @@ def test_exec_it_gives_an_interactive_shell_on_a_terminal(kubeconfig: Path, box:
     )  # fmt: skip
     assert b"/dev/pts/" in proc.stdout
     assert proc.returncode == 4
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux script(1)")
+def test_kubectl_run_it_rm_gives_a_shell_in_a_new_pod(kubeconfig: Path) -> None:
+    """`kubectl run -it --rm`: a pod with stdin and tty, attached to, then deleted."""
+    inner = (
+        f"kubectl --kubeconfig {kubeconfig} run -it --rm once --image=busybox --restart=Never -- sh"
+    )
+    proc = subprocess.run(
+        ["script", "-qec", inner, "/dev/null"],
+        input=b"echo inside-$HOSTNAME; exit\n", capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert b"inside-once" in proc.stdout
+    assert b'pod "once" deleted' in proc.stdout

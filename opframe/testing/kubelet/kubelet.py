@@ -541,8 +541,8 @@ class Kubelet:
             self._running_worker(namespace, name), container, command, stdin=stdin, tty=tty
         )
 
-    def attach(self, namespace: str, name: str, container: str) -> AsyncIterator[bytes]:
-        """A running container's output from now on (``kubectl attach``)."""
+    def attach(self, namespace: str, name: str, container: str) -> streaming.Attachment:
+        """A running container's output from now on, and its stdin (``kubectl attach``)."""
         return streaming.attach(self._running_worker(namespace, name), container)
 
     async def port_forward(

@@ -17,7 +17,7 @@ from opframe.testing.kubelet.images import ImageNotFound
 from opframe.testing.kubelet.pod import PodWorker
 from opframe.testing.kubelet.runtime import TerminalProcess, exec_in_container
 
-__all__ = ["attach", "exec_command", "port_forward"]
+__all__ = ["Attachment", "attach", "exec_command", "port_forward"]
 
 
 def _running(worker: PodWorker, container: str) -> ContainerRunner:
@@ -62,11 +62,34 @@ async def exec_command(
     return started
 
 
-async def attach(worker: PodWorker, container: str) -> AsyncIterator[bytes]:
-    """The container's output from now on, until the instance exits."""
-    runner = _running(worker, container)
-    async for chunk in runner.logs[-1].read(follow=True, tail_lines=0):
-        yield chunk
+class Attachment:
+    """``kubectl attach`` to a running container: its output from now on, its stdin (when
+    the spec has ``stdin: true``) and its terminal (``tty: true``)."""
+
+    def __init__(self, runner: ContainerRunner) -> None:
+        process = runner.process
+        assert process is not None
+        self._process = process
+        self._log = runner.logs[-1]
+        self.stdin = process.stdin
+        self.stdin_once = bool(runner.spec.get("stdinOnce"))
+
+    def output(self) -> AsyncIterator[bytes]:
+        """The container's output from now on, until the instance exits."""
+        return self._log.read(follow=True, tail_lines=0)
+
+    def resize(self, width: int, height: int) -> None:
+        """The client's terminal size."""
+        self._process.resize(width, height)
+
+
+def attach(worker: PodWorker, container: str) -> Attachment:
+    """Attach to ``container`` of ``worker``'s pod.
+
+    Raises:
+        LookupError: the container is not running.
+    """
+    return Attachment(_running(worker, container))
 
 
 async def port_forward(

@@ -64,6 +64,21 @@ class ExecProcess(Protocol):
         ...
 
 
+class Attached(Protocol):
+    """A running container as ``kubectl attach`` reaches it."""
+
+    stdin: asyncio.StreamWriter | None
+    stdin_once: bool
+
+    def output(self) -> AsyncIterator[bytes]:
+        """Its output from now on, until it exits."""
+        ...
+
+    def resize(self, width: int, height: int) -> None:
+        """The client's terminal size."""
+        ...
+
+
 class PodStreamProvider(Protocol):
     """Runs what the streaming subresources ask for (the local kubelet implements it).
 
@@ -85,8 +100,8 @@ class PodStreamProvider(Protocol):
         ``tty`` on a terminal (stdout only, and a ``resize(width, height)`` method)."""
         ...
 
-    def attach(self, namespace: str, name: str, container: str) -> AsyncIterator[bytes]:
-        """The container's output from now on, until it exits."""
+    def attach(self, namespace: str, name: str, container: str) -> Attached:
+        """The running container's output and stdin."""
         ...
 
     async def port_forward(
@@ -210,7 +225,8 @@ class PodStreams:
                     tty=flag(q.get("tty")),
                 )
             else:
-                status = await self._attach(channels, provider.attach(namespace, name, container))
+                attached = provider.attach(namespace, name, container)
+                status = await self._attach(channels, attached, stdin=stdin)
         except LookupError as exc:
             status = _failure(str(exc.args[0]) if exc.args else str(exc))
         await channels.finish(status)
@@ -283,15 +299,16 @@ class PodStreams:
             writer.close()
 
     @staticmethod
-    async def _attach(channels: _Channels, output: AsyncIterator[bytes]) -> dict[str, Any]:
-        # Keep reading the client's messages (stdin is not forwarded): that answers its
+    async def _attach(channels: _Channels, attached: Attached, *, stdin: bool) -> dict[str, Any]:
+        # Keep reading the client's messages even without stdin: that also answers its
         # heartbeat pings, without which client-go gives the connection up.
-        reader = asyncio.create_task(_drain(channels.ws))
+        inbound = asyncio.create_task(_attach_input(channels, attached, stdin))
+        output = attached.output()
         try:
             async for chunk in output:
                 await channels.send(STDOUT, chunk)
         finally:
-            await cancel_and_wait(reader)
+            await cancel_and_wait(inbound)
             closer: Callable[[], Awaitable[None]] | None = getattr(output, "aclose", None)
             if closer is not None:
                 await closer()
@@ -411,9 +428,24 @@ class _Tunnel:
                 await self.send(spdy.data_frame(error_id, b"", fin=True))
 
 
-async def _drain(ws: web.WebSocketResponse) -> None:
-    async for _ in ws:
-        pass
+async def _attach_input(channels: _Channels, attached: Attached, stdin: bool) -> None:
+    writer = attached.stdin if stdin else None
+    async for msg in channels.ws:
+        if msg.type != WSMsgType.BINARY or not msg.data:
+            continue
+        channel, data = msg.data[0], msg.data[1:]
+        if channel == RESIZE:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                size = json.loads(data)
+                attached.resize(int(size["Width"]), int(size["Height"]))
+        elif channel == STDIN and writer is not None and data:
+            with contextlib.suppress(ConnectionError):
+                writer.write(data)
+                await writer.drain()
+        elif channel == CLOSE and data[:1] == bytes([STDIN]) and writer is not None:
+            if attached.stdin_once:  # the first attach's end of input is the container's
+                writer.close()
+            writer = None
 
 
 async def _to_pod(inbox: asyncio.Queue[bytes | None], writer: asyncio.StreamWriter) -> None:
