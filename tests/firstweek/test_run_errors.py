@@ -116,6 +116,13 @@ def with_wrong_token(kubeconfig: Path, into: Path) -> tuple[Path, str]:
     return into, str(config["contexts"][0]["context"]["user"])
 
 
+def kubeconfig_user(kubeconfig: Path) -> str:
+    """The user of the kubeconfig's current context."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    current = next(c for c in config["contexts"] if c["name"] == config["current-context"])
+    return str(current["context"]["user"])
+
+
 def one_error_line(lines: list[str]) -> str:
     assert len(lines) == 1, "expected one line on stderr, got:\n" + "\n".join(lines)
     assert lines[0].startswith("opframe: error: "), lines[0]
@@ -240,3 +247,25 @@ async def test_with_its_crd_it_runs_logs_the_cluster_and_probe_urls_and_stops_on
     assert f"connected to {api_server.url}" in text
     assert "health http://127.0.0.1:" in text and "metrics http://127.0.0.1:" in text
     assert proc.returncode == 0
+
+
+async def test_a_forbidden_list_names_the_user_the_resource_and_the_rbac_to_grant(
+    project: Path, api_server: ApiServer
+) -> None:
+    """The embedded server has no RBAC; a 403 is injected where kube-apiserver's authorizer
+    would refuse the list (``staging/src/k8s.io/apiserver/pkg/endpoints/filters/
+    authorization.go``)."""
+    (project / "cms.py").write_text(
+        "from opframe import ConfigMap, Controller, Manager\n\n\n"
+        "async def reconcile(ctx, cm):\n    return None\n\n\n"
+        "manager = Manager()\n"
+        "manager.add(Controller(for_=ConfigMap, reconciler=reconcile))\n"
+    )
+    api_server.faults.add(verb="list", resource="configmaps", status=403)
+    user = kubeconfig_user(Path(api_server.kubeconfig))
+    code, lines = await opframe_run(project, "cms:manager", kubeconfig=str(api_server.kubeconfig))
+    line = one_error_line(lines)
+    assert code == 1
+    assert f"user {user} may not list configmaps in all namespaces" in line
+    assert "403 Forbidden" in line and api_server.url in line
+    assert "grant list and watch on configmaps" in line
