@@ -88,7 +88,7 @@ class EtcdEnv:
 
     async def pod_names(self, name: str = "e2e") -> set[str]:
         pods = await self.client.list(Pod, NAMESPACE, label_selector={LABEL_CLUSTER: name})
-        return {p.metadata.name or "" for p in pods.items}
+        return {p.name for p in pods.items}
 
     async def events(self, reason: str, name: str = "e2e") -> list[Event]:
         """Events about the EtcdCluster with ``reason``."""

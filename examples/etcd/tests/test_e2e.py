@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec, SecretReference, TLSSpec
+from etcd_operator.versions import check_upgrade
 
 from opframe import Invalid, Pod, PodDisruptionBudget, Service, get_condition, is_controlled_by
 from opframe.testing import ensure_etcd, eventually, find_etcd
@@ -238,34 +239,36 @@ async def test_invalid_spec_is_rejected_naming_the_field(
 
 @pytest.mark.parametrize(
     ("target", "why"),
-    [("3.5.0", "downgrade"), ("3.7.0", "skips a minor")],
+    [("3.5.0", "downgrade"), ("3.7.0", "skips a minor"), ("4.0.0", "across major")],
 )
-async def test_unsupported_upgrade_is_refused_with_a_condition_and_warning(
+async def test_unsupported_upgrade_is_refused_at_admission_with_the_operators_message(
     etcd_env: EtcdEnv, target: str, why: str
 ) -> None:
+    """Issue 13.5: a CEL transition rule on the CRD refuses what the planner would refuse
+    (``versions.check_upgrade`` against the versions members run), so the refused value never
+    enters the spec. Kubernetes: apiextensions-apiserver ``pkg/apiserver/schema/cel``
+    (transition rules see ``oldSelf``)."""
     await etcd_env.create(size=1, version="3.5.1")
     await etcd_env.until(settled(1), "1 member available")
     old = member_ids(await etcd_env.get())
-    async with etcd_env.writing():
+    with pytest.raises(Invalid) as err:
         await etcd_env.patch({"version": target})
+    assert check_upgrade("3.5.1", target).reason in str(err.value), str(err.value)
+    assert why in str(err.value)
+    assert {c.field for c in err.value.causes} == {"spec.version"}
+    c = await etcd_env.get()
+    assert c.spec.version == "3.5.1" and member_ids(c) == old
+    pod = await etcd_env.client.get(Pod, "e2e-0", NAMESPACE)
+    assert (pod.spec.containers[0].image or "").endswith("v3.5.1")
 
-        def refused(c: EtcdCluster) -> bool:
-            ok, reason = _condition(c, "Progressing")
-            return (
-                c.status is not None
-                and c.status.observed_generation == c.metadata.generation
-                and ok is False
-                and reason == "UpgradeRefused"
-            )
 
-        await etcd_env.until(refused, "upgrade refused")
-        warnings = await etcd_env.events("UpgradeRefused")
-        assert warnings and warnings[0].type == "Warning" and why in (warnings[0].message or "")
-        c = await etcd_env.get()
-        assert member_ids(c) == old
-        assert c.status is not None and c.status.current_version == "3.5.1"
-        pod = await etcd_env.client.get(Pod, "e2e-0", NAMESPACE)
-        assert (pod.spec.containers[0].image or "").endswith("v3.5.1")
+async def test_repository_change_is_refused_at_admission(etcd_env: EtcdEnv) -> None:
+    """Issue 13.5: a repository change would mix images; it is refused, not ignored."""
+    await etcd_env.create(size=1, version="3.5.1")
+    with pytest.raises(Invalid) as err:
+        await etcd_env.patch({"repository": "gcr.io/etcd-development/etcd"})
+    assert "spec.repository cannot be changed" in str(err.value)
+    assert (await etcd_env.get()).spec.repository == "quay.io/coreos/etcd"
 
 
 async def test_requested_tls_is_refused_and_nothing_runs_in_plain_http(etcd_env: EtcdEnv) -> None:
