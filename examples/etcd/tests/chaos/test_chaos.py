@@ -194,7 +194,7 @@ async def test_stale_operator_facing_another_cluster_on_its_addresses_touches_no
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # the refusal holds: nothing happens to b
             assert member_ids(await etcd_env.get("b")) == b_before
-            await eventually(lambda: _true(), message="next look", timeout=60)
+            await eventually(lambda: _true(), message="next look", timeout=60.0)
     assert member_ids(await etcd_env.get("b")) == b_before
     assert not await events(etcd_env, "RemoveMember", name="e2e")
 
