@@ -15,6 +15,7 @@ from chaos.harness import LONG, events, operators, scenario
 from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled, wait_until
 from etcd_operator.membership import EtcdAdmin, EtcdBusy
 from etcd_operator.models import EtcdCluster
+from etcd_operator.naming import peer_url
 
 from opframe import Lease, Pod, get_condition
 from opframe.testing import ensure_etcd, find_etcd
@@ -57,7 +58,7 @@ async def _leader_pod(env: EtcdEnv) -> str:
 STEPS = {
     "AddMember": ("3.5.1", 3, {"size": 4}),
     "PromoteMember": ("3.5.1", 3, {"size": 4}),
-    "CreatePod": ("3.5.1", 3, {"size": 4}),
+    "CreatePod": ("3.5.1", 3, {"size": 4}),  # a member registered by hand, without a pod
     "RemoveMember": ("3.5.1", 4, {"size": 3}),
     "MoveLeader": ("3.5.1", 3, {"size": 2}),
     "UpgradeMember": ("3.5.0", 3, {"version": "3.5.1"}),
@@ -101,6 +102,9 @@ async def test_operator_sigkilled_right_after_a_step_converges_after_a_restart(
                     next(m.id for m in c.status.members if m.name == "e2e-2") or "0", 16
                 )
                 await _retry_busy(plane, "member removed", lambda a: a.remove_member(victim_id))
+            if step == "CreatePod":
+                url = peer_url("e2e", NAMESPACE, "e2e-3")
+                await _retry_busy(plane, "member added", lambda a: a.add_member(url, learner=True))
             if change:
                 await plane.patch(change)
             await _until_event(plane, step)
