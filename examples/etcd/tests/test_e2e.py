@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 
 import pytest
-from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled, wait_until
+from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec, SecretReference, TLSSpec
 from etcd_operator.versions import check_upgrade
 
 from opframe import Invalid, Pod, PodDisruptionBudget, Service, get_condition, is_controlled_by
-from opframe.testing import ensure_etcd, find_etcd
+from opframe.testing import ensure_etcd, eventually, find_etcd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -46,7 +46,7 @@ async def test_three_members_become_available_with_services_and_budget(etcd_env:
         async def acknowledged() -> bool:
             return len(writer.acknowledged) >= 20
 
-        await wait_until(acknowledged, "20 writes acknowledged", 10)
+        await eventually(acknowledged, message="20 writes acknowledged", timeout=10)
 
 
 async def test_scale_up_to_five_and_back_down_to_three(etcd_env: EtcdEnv) -> None:
@@ -57,8 +57,10 @@ async def test_scale_up_to_five_and_back_down_to_three(etcd_env: EtcdEnv) -> Non
         await etcd_env.until(settled(5), "scaled to 5")
         await etcd_env.patch({"size": 3})
         await etcd_env.until(settled(3), "scaled back to 3")
-        await wait_until(
-            lambda: _pods_are(etcd_env, {"e2e-0", "e2e-1", "e2e-2"}), "extra pods deleted", 30
+        await eventually(
+            lambda: _pods_are(etcd_env, {"e2e-0", "e2e-1", "e2e-2"}),
+            message="extra pods deleted",
+            timeout=30,
         )
     assert await etcd_env.events("RemoveMember"), "scale-down recorded no RemoveMember event"
 
@@ -165,7 +167,7 @@ async def test_majority_loss_is_degraded_without_destructive_steps_then_recovers
                 assert member_ids(c) == old or not c.status or not c.status.members
                 assert _condition(c, "Degraded")[0] is True
                 assert await etcd_env.pod_names() == {"e2e-0", "e2e-1", "e2e-2"}
-                await wait_until(_true_after(0.2), "next look")
+                await eventually(_true_after(0.2), message="next look")
             assert not await etcd_env.events("RemoveMember")
             assert await etcd_env.events("QuorumLost")
         finally:
