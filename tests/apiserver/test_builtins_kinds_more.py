@@ -135,3 +135,19 @@ def test_builtin_openapi_definitions_carry_merge_keys_and_descriptions() -> None
     assert containers["x-kubernetes-patch-merge-key"] == "name"
     assert containers["items"] == {"$ref": "#/definitions/io.k8s.api.core.v1.Container"}
     assert "List of containers" in containers["description"]
+
+
+def test_hpa_written_through_v1_is_defaulted_as_v1_and_stored_as_v2() -> None:
+    """pkg/apis/autoscaling/v1/defaults.go (minReplicas only) and conversion.go."""
+    hpa: dict[str, Any] = {
+        "apiVersion": "autoscaling/v1",
+        "metadata": {},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"},
+            "maxReplicas": 3,
+        },
+    }
+    default_hpa(hpa)
+    assert hpa["spec"] == {**hpa["spec"], "minReplicas": 1} and "metrics" not in hpa["spec"]
+    stored = convert_hpa(hpa, "autoscaling/v2")
+    assert stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 80

@@ -56,12 +56,12 @@ def _default_rules(rules: Any, window: int | None, policies: list[dict[str, Any]
 def default_hpa(obj: dict[str, Any]) -> None:
     """``SetDefaults_HorizontalPodAutoscaler`` (v2): one replica at least, CPU at 80% when no
     metric is given, and the scale-up/scale-down rules of a given ``behavior``."""
-    if obj.get("apiVersion") == "autoscaling/v1":
-        converted = convert_hpa(obj, "autoscaling/v2")
-        obj.clear()
-        obj.update(converted)
     spec = obj.setdefault("spec", {})
     spec.setdefault("minReplicas", 1)
+    if obj.get("apiVersion") == "autoscaling/v1":
+        # SetDefaults_HorizontalPodAutoscaler (v1): only the replica floor; the object is
+        # stored as v2 (convert_hpa), whose defaults a v2 read then shows.
+        return
     if not spec.get("metrics"):
         spec["metrics"] = [_cpu_metric(80)]
     behavior = spec.get("behavior")
@@ -175,7 +175,10 @@ def _rules_causes(rules: Any, path: str) -> list[Cause]:
 
 
 def validate_hpa(obj: dict[str, Any]) -> list[Cause]:
-    """``ValidateHorizontalPodAutoscalerSpec``: replica bounds, target, metrics, behavior."""
+    """``ValidateHorizontalPodAutoscalerSpec``: replica bounds, target, metrics, behavior
+    (of the v2 form, which a v1 object is converted to, as the internal type is)."""
+    if obj.get("apiVersion") == "autoscaling/v1":
+        obj = convert_hpa(obj, "autoscaling/v2")
     spec = obj.get("spec") or {}
     causes: list[Cause] = []
     low, high = spec.get("minReplicas"), spec.get("maxReplicas")
@@ -290,8 +293,8 @@ def _to_v2(obj: dict[str, Any]) -> dict[str, Any]:
     if spec.get("targetCPUUtilizationPercentage") is not None:
         metrics.append(_cpu_metric(spec["targetCPUUtilizationPercentage"]))
     metrics.extend(_annotation_list(annotations, _METRICS_ANNOTATION))
-    if metrics:
-        v2_spec["metrics"] = metrics
+    # A v2 read defaults what v1 left unset (no target: CPU at 80%).
+    v2_spec["metrics"] = metrics or [_cpu_metric(80)]
     try:
         behavior = json.loads(str(annotations.pop(_BEHAVIOR_ANNOTATION)))
         if isinstance(behavior, dict):
