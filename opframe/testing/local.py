@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from opframe.errors import OpframeError
+from opframe.testing.kubelet.images import parse_image_mapping
 
 __all__ = ["ControlPlaneError", "default_state_dir", "down", "status", "up"]
 
@@ -65,13 +66,20 @@ def up(
     state_dir: Path | None = None,
     kubelet: bool = True,
     *,
-    host_images: Sequence[str] = (),
+    images: Sequence[str] = (),
+    controllers: bool = True,
     timeout: float = 60.0,
 ) -> Path:
     """Start the background control plane (if not running); return its kubeconfig path.
 
-    ``host_images``: image patterns (``busybox*``) whose containers run their ``command``
-    from the host's PATH, for ``kubectl run x --image=busybox -- sleep 100`` style demos.
+    ``controllers``: run the kube-controller-manager controllers (Deployments, StatefulSets,
+    Jobs...); ``False`` for an API server that only stores objects.
+    ``images``: ``PATTERN=PROGRAM`` image mappings tried before the built-in ones (see
+    :func:`~opframe.testing.kubelet.images.parse_image_mapping`), e.g.
+    ``"myapp:*=python3 -m myapp -- run"`` or ``"example.com/tools:*=host"``.
+
+    Raises:
+        ValueError: an image mapping is malformed (the message names it).
 
     Raises:
         ControlPlaneError: it did not come up within ``timeout`` seconds (the message holds
@@ -96,8 +104,11 @@ def up(
     ]
     if not kubelet:
         cmd.append("--no-kubelet")
-    for pattern in host_images:
-        cmd += ["--host-image", pattern]
+    if not controllers:
+        cmd.append("--no-controllers")
+    for mapping in images:
+        parse_image_mapping(mapping)  # a malformed mapping fails here, not in the child
+        cmd += ["--image", mapping]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             cmd,

@@ -24,6 +24,7 @@ from opframe.testing.apiserver.merge.field_manager import (
     server_side_apply,
     update_managed_fields,
 )
+from tests.apiserver._pending import param
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 MANAGER = "conformance-transcript"
@@ -149,6 +150,8 @@ def _writes() -> Iterator[Any]:
             path, _sub = _object_path(request["path"])
             if not isinstance(body, dict) or "metadata" not in body or "items" in body:
                 continue
+            if not body["metadata"].get("name"):  # reviews (access, token) store nothing
+                continue
             if body.get("kind") in ("Status", "Scale"):
                 if body.get("kind") == "Status" and request["method"] == "PATCH":
                     yield file.stem, step, state.get(path), None, schemas
@@ -214,14 +217,13 @@ def _apply(step: dict[str, Any], old: Any, api_version: str, kind: str, schemas:
 
 @pytest.mark.parametrize(
     ("transcript", "step", "old", "recorded", "schemas"),
-    WRITES,
-    ids=[f"{w[0]}:{w[1]['id']}" for w in WRITES],
+    [param(tuple(w), w[0], f"{w[0]}:{w[1]['id']}") for w in WRITES],
 )
 def test_write_records_the_managed_fields_the_real_server_recorded(
     transcript: str, step: Any, old: Any, recorded: Any, schemas: Any
 ) -> None:
     request = step["request"]
-    content_type = (request.get("headers") or {}).get("Content-Type", "")
+    content_type = (request.get("headers") or {}).get("Content-Type") or ""
     api_version, kind = recorded["apiVersion"], recorded["kind"]
     if "apply-patch" in content_type:
         result = _apply(step, old, api_version, kind, schemas)
@@ -246,8 +248,7 @@ def test_write_records_the_managed_fields_the_real_server_recorded(
 
 @pytest.mark.parametrize(
     ("transcript", "step", "old", "recorded", "schemas"),
-    FAILED_APPLIES,
-    ids=[f"{w[0]}:{w[1]['id']}" for w in FAILED_APPLIES],
+    [param(tuple(w), w[0], f"{w[0]}:{w[1]['id']}") for w in FAILED_APPLIES],
 )
 def test_refused_apply_answers_the_recorded_status(
     transcript: str, step: Any, old: Any, recorded: Any, schemas: Any
@@ -281,8 +282,7 @@ def _subset(small: Any, big: Any) -> bool:
 
 @pytest.mark.parametrize(
     ("transcript", "step", "old", "recorded", "schemas"),
-    APPLIES,
-    ids=[f"{w[0]}:{w[1]['id']}" for w in APPLIES],
+    [param(tuple(w), w[0], f"{w[0]}:{w[1]['id']}") for w in APPLIES],
 )
 def test_apply_gives_the_recorded_object_before_defaulting(
     transcript: str, step: Any, old: Any, recorded: Any, schemas: Any

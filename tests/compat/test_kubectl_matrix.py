@@ -1,9 +1,9 @@
 """The kubectl compatibility matrix: what users type, against the local control plane.
 
 One test per row of issue 10's matrix, each on a fresh LocalCluster (API server, kubelet and
-the namespace controllers) with the real kubectl binary. Typed kubectl commands (``create``,
-``run``, ``expose``, ``create token``, ``auth``) send and read protobuf
-(tests/apiserver/test_protobuf.py); ``apply`` and ``get`` speak JSON.
+the namespace controllers) with the real kubectl binary. kubectl's ``create`` subcommands
+(``create token`` included) and ``auth`` send and read protobuf
+(tests/apiserver/test_protobuf.py); ``run``, ``expose``, ``apply`` and ``get`` speak JSON.
 
 Rows that wait on other work are ``xfail(strict=False)`` with the missing piece as reason, so
 they turn into passes as that work lands.

@@ -42,11 +42,19 @@ _SUBRESOURCE_VERBS = {
     "binding": ("create",),
     "eviction": ("create",),
     "finalize": ("update",),
+    "token": ("create",),
+    "exec": ("create", "get"),
+    "attach": ("create", "get"),
+    "portforward": ("create", "get"),
 }
 _SUBRESOURCE_KINDS = {
     "scale": ("autoscaling", "v1", "Scale"),
     "eviction": ("policy", "v1", "Eviction"),
     "binding": ("", "v1", "Binding"),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest"),
+    "exec": ("", "v1", "PodExecOptions"),
+    "attach": ("", "v1", "PodAttachOptions"),
+    "portforward": ("", "v1", "PodPortForwardOptions"),
 }
 
 
@@ -114,7 +122,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("", "v1", "Namespace", "namespaces", namespaced=False, short=("ns",),
         sub=("status", "finalize"), verbs=_NO_COLLECTION_DELETE, names=NAME_DNS_LABEL),
     _rt("", "v1", "Pod", "pods", short=("po",), categories=("all",),
-        sub=("status", "log", "binding", "eviction")),
+        sub=("status", "log", "binding", "eviction", "exec", "attach", "portforward")),
     _rt("", "v1", "Service", "services", short=("svc",), categories=("all",), sub=("status",),
         names=NAME_DNS1035_LABEL),
     _rt("", "v1", "Endpoints", "endpoints", short=("ep",)),
@@ -122,7 +130,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("", "v1", "Secret", "secrets"),
     _rt("", "v1", "Event", "events", short=("ev",), names=NAME_PATH_SEGMENT,
         storage=_EVENTS_STORAGE),
-    _rt("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",)),
+    _rt("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",), sub=("token",)),
     _rt("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",),
         sub=("status",)),
     _rt("", "v1", "Node", "nodes", namespaced=False, short=("no",), sub=("status",)),

@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opframe.testing.apiserver import builtins
+from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.errors import (
     Cause,
+    StatusError,
     already_exists,
     bad_request,
     conflict,
@@ -29,11 +31,12 @@ from opframe.testing.apiserver.errors import (
     invalid,
     not_found,
 )
+from opframe.testing.apiserver.fielderrors import invalid as field_invalid
 from opframe.testing.apiserver.merge import field_manager
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry, storage_key
 from opframe.testing.apiserver.registry.storage import Store, StoredObject
-from opframe.testing.apiserver.schema import custom_resource
+from opframe.testing.apiserver.schema import builtin_decoding, custom_resource
 
 __all__ = ["CRD_KEY", "DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339"]
 
@@ -87,6 +90,10 @@ class WriteOptions:
     field_validation: str = "Warn"
     subresource: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: The JSON body as sent (strict decoding finds duplicate fields in it); empty otherwise.
+    raw_body: bytes = b""
+    #: The patch of a patch request (strict decoding errors quote it).
+    patch: Any = None
 
 
 @dataclass
@@ -226,18 +233,66 @@ class Writer:
                     opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
             custom_resource.apply_defaults(obj, rt.schema or {})
             return
+        self._check_group_version(rt, obj)
         if kind and kind != rt.kind:
             version = str(obj.get("apiVersion", "")).rpartition("/")[2]
             raise bad_request(
                 f'{kind} in version "{version}" cannot be handled as a {rt.kind}: converting '
                 f"({version}.{kind}) to ({rt.group or 'core'}.{rt.kind}): unknown conversion"
             )
+        self._decode_builtin(rt, obj, opts)
         obj["kind"] = rt.kind
         obj["apiVersion"] = rt.api_version
         if storage_key(rt) == CRD_KEY:
             custom_resource.default_crd(obj)
         else:
             builtins.default_object(rt, obj)
+
+    def _check_group_version(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """A body of another group version (``endpoints/handlers/create.go``).
+
+        The scheme decodes only kinds registered at the body's version; one that decodes and
+        converts (an events.k8s.io Event sent to core/v1) is still not this endpoint's.
+        """
+        api_version = obj.get("apiVersion")
+        if not isinstance(api_version, str) or not api_version or api_version == rt.api_version:
+            return
+        kind = str(obj.get("kind") or rt.kind)
+        served = self.registry.find_kind(api_version, kind)
+        if served is None:
+            version = api_version.rpartition("/")[2]
+            raise bad_request(
+                f'{kind} in version "{version}" cannot be handled as a {rt.kind}: no kind '
+                f'"{kind}" is registered for version "{api_version}" in scheme '
+                '"pkg/api/legacyscheme/scheme.go:30"'
+            )
+        if storage_key(served) == storage_key(rt):
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({rt.api_version})"
+            )
+
+    @staticmethod
+    def _decode_builtin(rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+        """The Go struct decoding of a built-in: type errors, unknown and duplicate fields."""
+        kind = str(obj.get("kind") or rt.kind)
+        version = str(obj.get("apiVersion") or rt.version).rpartition("/")[2]
+        decoded = builtin_decoding.decode(rt.group, rt.version, rt.kind, obj, opts.raw_body)
+        prefix = f'{kind} in version "{version}" cannot be handled as a {rt.kind}: '
+        if decoded.type_error:
+            raise bad_request(prefix + decoded.type_error)
+        if decoded.strict and opts.field_validation == "Strict":
+            errors = ", ".join(decoded.strict)
+            if opts.patch is None:
+                raise bad_request(f"{prefix}strict decoding error: {errors}")
+            # A patch is decoded after it is applied: the error names the patch itself.
+            cause = fe.invalid("patch", fe.go_v(opts.patch), f"strict decoding error: {errors}")
+            raise StatusError(
+                422, "Invalid", f' "" is invalid: {fe.cause_text(cause)}', {"causes": [cause]}
+            )
+        if decoded.strict and opts.field_validation == "Warn":
+            opts.warnings.extend(decoded.strict)
+        builtin_decoding.drop_unknown(obj, decoded)
 
     def _track(
         self,
@@ -348,6 +403,10 @@ class Writer:
         if rv and rv != old_meta.get("resourceVersion"):
             raise conflict(rt.plural, name, rt.group)
         for k in _IMMUTABLE_META:
+            if k == "uid" and meta.get("uid"):
+                # rest.BeforeUpdate fills the uid only when the client sent none: a uid in the
+                # body is a precondition (kubelet's status patches), checked below.
+                continue
             if k in old_meta:
                 meta[k] = old_meta[k]
             else:
@@ -358,6 +417,10 @@ class Writer:
             self._track(rt, old_served, new, opts, rfc3339(now()))
         self._admit(rt, new, old_served, opts)
         meta = new["metadata"]  # the strategies may have replaced the metadata dict
+        if meta.get("uid") != old_meta.get("uid"):
+            # Kinds whose validation has not already refused it (ValidateObjectMetaUpdate).
+            cause = field_invalid("metadata.uid", meta.get("uid"), "field is immutable")
+            raise invalid(rt.kind, name, [cause], rt.group)
         self._check_finalizers(rt, new, old_served)
         own_generation = rt.custom or storage_key(rt) == CRD_KEY
         if own_generation and "generation" in old_meta and _spec_changed(rt, new, old_served):
