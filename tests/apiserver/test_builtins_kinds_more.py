@@ -12,7 +12,11 @@ from opframe.testing.apiserver.builtins.batch import (
     validate_job_update,
 )
 from opframe.testing.apiserver.builtins.cron import schedule_errors
-from opframe.testing.apiserver.builtins.limits import admit_pod_limits, default_limit_range
+from opframe.testing.apiserver.builtins.limits import (
+    admit_pod_limits,
+    default_limit_range,
+    validate_resource_quota,
+)
 from opframe.testing.apiserver.builtins.networking import default_network_policy
 from opframe.testing.apiserver.builtins.openapi_schemas import definitions_for
 from opframe.testing.apiserver.builtins.replicas import default_replication_controller
@@ -151,3 +155,11 @@ def test_hpa_written_through_v1_is_defaulted_as_v1_and_stored_as_v2() -> None:
     assert hpa["spec"] == {**hpa["spec"], "minReplicas": 1} and "metrics" not in hpa["spec"]
     stored = convert_hpa(hpa, "autoscaling/v2")
     assert stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 80
+
+
+def test_quota_names_only_resources_quota_knows() -> None:
+    """pkg/apis/core/validation/validation.go validateResourceQuotaResourceName."""
+    causes = validate_resource_quota({"spec": {"hard": {"gpus": "1", "example.com/gpu": "1"}}})
+    assert [(c["field"], c["message"]) for c in causes] == [
+        ("spec.hard[gpus]", 'Invalid value: "gpus": must be a standard resource for quota')
+    ]
