@@ -390,7 +390,11 @@ def _address(address: str, kind: str, path: str) -> list[Cause]:
 
 
 def validate_endpointslice(obj: dict[str, Any]) -> list[Cause]:
-    """``ValidateEndpointSlice``: address type, endpoints (1-100 addresses each), ports."""
+    """``ValidateEndpointSlice``: address type, endpoints (1-100 addresses each), ports.
+
+    ``ValidateEndpointIP``'s refusal of loopback addresses is left out on purpose: the local
+    kubelet gives pods 127.0.x.y addresses, which an EndpointSlice controller publishes.
+    """
     causes: list[Cause] = []
     kind = obj.get("addressType")
     if not kind:
@@ -427,9 +431,6 @@ def validate_endpointslice(obj: dict[str, Any]) -> list[Cause]:
         protocol = (port or {}).get("protocol")
         if protocol is not None and protocol not in _PROTOCOLS:
             causes.append(not_supported(f"{path}.protocol", protocol, _PROTOCOLS))
-        number = (port or {}).get("port")
-        if number is not None and (not isinstance(number, int) or not 1 <= number <= 65535):
-            causes.append(invalid(f"{path}.port", number, _PORT_RANGE))
         app = (port or {}).get("appProtocol")
         if app:
             causes.extend(invalid(f"{path}.appProtocol", app, m) for m in is_qualified_name(app))
