@@ -170,3 +170,25 @@ async def test_openapi_v2_names_every_served_builtin_kind(api_server_http: ApiSe
     ]
     spec = doc["definitions"]["io.k8s.api.batch.v1.JobSpec"]["properties"]["template"]
     assert spec["$ref"] == "#/definitions/io.k8s.api.core.v1.PodTemplateSpec"
+
+
+def test_ingress_backend_with_port_name_and_number_is_refused_on_the_backend() -> None:
+    """pkg/apis/networking/validation/validation.go validateIngressBackend."""
+    backend = {"service": {"name": "web", "port": {"name": "http", "number": 80}}}
+    path = {"path": "/", "pathType": "Prefix", "backend": backend}
+    ing = {"spec": {"rules": [{"host": "a.example.com", "http": {"paths": [path]}}]}}
+    assert [(c["field"], c["message"]) for c in networking.validate_ingress(ing)] == [
+        (
+            "spec.rules[0].http.paths[0].backend",
+            'Invalid value: "": cannot set both port name & port number',
+        )
+    ]
+
+
+def test_ingress_class_controller_is_a_domain_prefixed_path() -> None:
+    """pkg/apis/networking/validation/validation.go validateIngressClassSpec
+    (IsDomainPrefixedPath)."""
+    causes = networking.validate_ingress_class({"spec": {"controller": "nginx"}})
+    assert [c["message"] for c in causes] == [
+        'Invalid value: "nginx": must be a domain-prefixed path (such as "acme.io/foo")'
+    ]
