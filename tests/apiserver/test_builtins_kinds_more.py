@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opframe.testing.apiserver.builtins.autoscaling import convert_hpa, default_hpa
+from opframe.testing.apiserver.builtins.autoscaling import convert_hpa, default_hpa, validate_hpa
 from opframe.testing.apiserver.builtins.batch import (
     default_cronjob,
     default_job,
@@ -162,4 +162,29 @@ def test_quota_names_only_resources_quota_knows() -> None:
     causes = validate_resource_quota({"spec": {"hard": {"gpus": "1", "example.com/gpu": "1"}}})
     assert [(c["field"], c["message"]) for c in causes] == [
         ("spec.hard[gpus]", 'Invalid value: "gpus": must be a standard resource for quota')
+    ]
+
+
+def test_hpa_metric_with_two_sources_names_the_extra_one() -> None:
+    """pkg/apis/autoscaling/validation/validation.go validateMetricSpec."""
+    target = {"type": "Utilization", "averageUtilization": 50}
+    metric = {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": target},
+        "pods": {
+            "metric": {"name": "qps"},
+            "target": {"type": "AverageValue", "averageValue": "1"},
+        },
+    }
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"},
+            "minReplicas": 1,
+            "maxReplicas": 2,
+            "metrics": [metric],
+        },
+    }
+    assert [(c["field"], c["message"]) for c in validate_hpa(hpa)] == [
+        ("spec.metrics[0].pods", "Forbidden: must populate the given metric source only")
     ]

@@ -130,6 +130,7 @@ RULES: dict[tuple[str, str], KindRules] = {
     ("autoscaling", "horizontalpodautoscalers"): KindRules(
         default=autoscaling.default_hpa,
         validate=autoscaling.validate_hpa,
+        validate_status=autoscaling.validate_hpa_status,
         initial_status=autoscaling.initial_hpa_status,
     ),
     ("", "limitranges"): KindRules(
