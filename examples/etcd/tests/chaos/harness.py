@@ -20,11 +20,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from etcd_e2e import EtcdEnv, settled, wait_until
+from etcd_e2e import EtcdEnv, settled
 from etcd_operator.membership import EtcdAdmin
 from etcd_operator_demo.workload import KeyWriter
 
 from opframe.kinds import Event
+from opframe.testing import eventually
 
 LONG = os.environ.get("OPFRAME_CHAOS", "") == "long"
 """``./run chaos`` sets ``OPFRAME_CHAOS=long``: every scenario runs, not only the short form."""
@@ -133,7 +134,7 @@ async def verify(env: EtcdEnv, writer: KeyWriter, size: int, name: str = "e2e") 
             return False
         return True
 
-    await wait_until(read_back, "every acknowledged write read back", 30)
+    await eventually(read_back, message="every acknowledged write read back", timeout=30)
     cluster = await env.get(name)
     assert cluster.status is not None and cluster.status.cluster_id
     recorded = int(cluster.status.cluster_id, 16)
@@ -161,13 +162,15 @@ async def scenario(
     writer = KeyWriter(lambda: env.endpoints(name))
     task = asyncio.create_task(writer.run())
     try:
-        await wait_until(_acked(writer, 20), f"{title}: writes flowing before", 30)
+        await eventually(_acked(writer, 20), message=f"{title}: writes flowing before", timeout=30)
         start = time.monotonic()
         yield writer
         await env.until(settled(size), f"{title}: converged at {size}", 120, name=name)
         converge = time.monotonic() - start
-        await wait_until(
-            _acked(writer, len(writer.acknowledged) + 20), f"{title}: writes flowing after", 30
+        await eventually(
+            _acked(writer, len(writer.acknowledged) + 20),
+            message=f"{title}: writes flowing after",
+            timeout=30,
         )
     finally:
         task.cancel()

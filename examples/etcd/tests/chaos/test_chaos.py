@@ -12,12 +12,12 @@ import time
 
 import pytest
 from chaos.harness import LONG, events, operators, scenario
-from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled, wait_until
+from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled
 from etcd_operator.membership import EtcdAdmin, EtcdBusy
 from etcd_operator.models import EtcdCluster
 
 from opframe import Lease, Pod, get_condition
-from opframe.testing import ensure_etcd, find_etcd
+from opframe.testing import ensure_etcd, eventually, find_etcd
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -35,14 +35,14 @@ async def _retry_busy(env: EtcdEnv, what: str, op: object) -> None:
                 return False
         return True
 
-    await wait_until(attempt, what, 30)
+    await eventually(attempt, message=what, timeout=30)
 
 
 async def _until_event(env: EtcdEnv, reason: str, deadline: float = 60.0) -> None:
     async def seen() -> bool:
         return await events(env, reason) > 0
 
-    await wait_until(seen, f"a {reason} step", deadline)
+    await eventually(seen, message=f"a {reason} step", timeout=deadline)
 
 
 async def _leader_pod(env: EtcdEnv) -> str:
@@ -194,7 +194,7 @@ async def test_stale_operator_facing_another_cluster_on_its_addresses_touches_no
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # the refusal holds: nothing happens to b
             assert member_ids(await etcd_env.get("b")) == b_before
-            await wait_until(lambda: _true(), "next look")
+            await eventually(lambda: _true(), message="next look", timeout=60.0)
     assert member_ids(await etcd_env.get("b")) == b_before
     assert not await events(etcd_env, "RemoveMember", name="e2e")
 
@@ -266,7 +266,7 @@ async def test_api_server_outage(etcd_env: EtcdEnv) -> None:
         await faults.drop_watches()
         ended = time.monotonic() + 5
         try:
-            await wait_until(lambda: _after(ended), "outage over", 10)
+            await eventually(lambda: _after(ended), message="outage over", timeout=10)
         finally:
             faults.remove(fault)
 
