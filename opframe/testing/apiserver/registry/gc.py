@@ -19,7 +19,6 @@ DELETE answers first and the cascade follows, as on a real cluster.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections import deque
@@ -27,9 +26,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry, storage_key
+from opframe.testing.apiserver.registry.soon import SoonRunner, run_step
 from opframe.testing.apiserver.registry.storage import Store, StoredObject, WatchEvent
 from opframe.testing.apiserver.registry.writes import DeleteOptions, WriteOptions, Writer
 
@@ -66,7 +65,7 @@ class Controllers:
         self._dependents: dict[str, set[_Ref]] = {}
         self._uids: dict[str, _Ref] = {}
         self._work: deque[Callable[[], None]] = deque()
-        self._scheduled = False
+        self._runner = SoonRunner(self._run)
         self._closed = False
         self._service_accounts = default_service_accounts
         self._root_ca = ""
@@ -144,26 +143,11 @@ class Controllers:
         if self._closed:
             return
         self._work.append(fn)
-        if self._scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._run()
-            return
-        self._scheduled = True
-        loop.call_soon(self._run)
+        self._runner.poke()
 
     def _run(self) -> None:
-        self._scheduled = False
         while self._work and not self._closed:
-            fn = self._work.popleft()
-            try:
-                fn()
-            except StatusError as e:
-                log.debug("controller step failed: %s", e.message)
-            except Exception:
-                log.exception("controller step failed")
+            run_step(self._work.popleft(), "controller step", log)
 
     # -- helpers -----------------------------------------------------------------------------
 
