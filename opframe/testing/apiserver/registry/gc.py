@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -151,6 +151,13 @@ class Controllers:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _stored_dependents(self, uid: str) -> Iterator[tuple[ResourceType, StoredObject]]:
+        """The dependents of owner ``uid`` still stored, each looked up as the loop reaches it."""
+        for ref in list(self._dependents.get(uid, ())):
+            found = self._get(ref)
+            if found is not None:
+                yield found
+
     def _get(self, ref: _Ref) -> tuple[ResourceType, StoredObject] | None:
         key, ns, name = ref
         so = self.store.get(key, ns, name)
@@ -172,11 +179,7 @@ class Controllers:
     # -- garbage collection ------------------------------------------------------------------
 
     def _owner_gone(self, uid: str) -> None:
-        for ref in list(self._dependents.get(uid, ())):
-            found = self._get(ref)
-            if found is None:
-                continue
-            rt, so = found
+        for rt, so in self._stored_dependents(uid):
             refs = so.meta.get("ownerReferences") or []
             alive = [r for r in refs if r.get("uid") in self._uids]
             if alive:
@@ -187,10 +190,9 @@ class Controllers:
                 self.writer.delete(rt, so, DeleteOptions(propagation="Background"))
 
     def _foreground(self, uid: str) -> None:
-        for ref in list(self._dependents.get(uid, ())):
-            found = self._get(ref)
-            if found is not None and not found[1].meta.get("deletionTimestamp"):
-                self.writer.delete(found[0], found[1], DeleteOptions(propagation="Foreground"))
+        for rt, so in self._stored_dependents(uid):
+            if not so.meta.get("deletionTimestamp"):
+                self.writer.delete(rt, so, DeleteOptions(propagation="Foreground"))
         self._foreground_check(uid)
 
     def _foreground_check(self, uid: str) -> None:
@@ -218,11 +220,7 @@ class Controllers:
         )
 
     def _orphan(self, uid: str) -> None:
-        for ref in list(self._dependents.get(uid, ())):
-            found = self._get(ref)
-            if found is None:
-                continue
-            rt, so = found
+        for rt, so in self._stored_dependents(uid):
             keep = [r for r in so.meta.get("ownerReferences") or [] if r.get("uid") != uid]
 
             def change(m: dict[str, Any], keep: list[Any] = keep) -> None:
