@@ -7,6 +7,7 @@ reports each dropped field as ``unknown field "spec.foo"``: in a ``Warning`` hea
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,16 +135,7 @@ def prune(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     root = node
     if not root.embedded:
         # The resource root behaves as an embedded resource: type and object meta are kept.
-        root = Node(
-            raw=node.raw,
-            properties=node.properties,
-            additional=node.additional,
-            additional_allows=node.additional_allows,
-            additional_present=node.additional_present,
-            items=node.items,
-            preserve_unknown=node.preserve_unknown,
-            embedded=True,
-        )
+        root = dataclasses.replace(node, embedded=True)
     pruner.prune(obj, root, "")
     pruner.pruned.sort()
     return meta + pruner.pruned + pruner.meta
