@@ -220,7 +220,9 @@ def _pod_controller(
     """An object whose spec selects pods (label selector) and makes them from a template."""
     return _object(
         zero=("spec", "status"),
-        spec=_struct(zero, selector=_LABEL_SELECTOR, template=_POD_TEMPLATE, **spec_fields),
+        spec=_make_struct(
+            {"selector": _LABEL_SELECTOR, "template": _POD_TEMPLATE, **spec_fields}, zero
+        ),
         status=status,
     )
 
