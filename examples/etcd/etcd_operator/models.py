@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from etcd_operator.backup.models import ClusterBackupSpec, ClusterBootstrapSpec, RestoreStatus
 from opframe import Conditions, KubeModel, Resource
 from opframe.crd import (
     AGE_COLUMN,
@@ -140,6 +141,10 @@ class EtcdClusterSpec(KubeModel):
     """TLS Secrets; unset for plain HTTP on loopback and cluster networks."""
     paused: bool = False
     """Stop every action on the cluster except status updates."""
+    backup: ClusterBackupSpec | None = None
+    """Scheduled backups and their retention (see :mod:`etcd_operator.backup`)."""
+    bootstrap: ClusterBootstrapSpec | None = None
+    """Where a new cluster's data comes from (``fromBackup``); read only at creation."""
 
 
 class ClusterPhase(StrEnum):
@@ -190,6 +195,8 @@ class EtcdClusterStatus(KubeModel):
     )
     conditions: Conditions = Field(default_factory=list)
     """``Available``, ``Progressing`` and ``Degraded``."""
+    restore: RestoreStatus | None = None
+    """Progress of ``spec.bootstrap.fromBackup``."""
 
 
 class EtcdCluster(

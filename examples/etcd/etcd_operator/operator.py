@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from etcd_operator.backup.controller import build_backup_controller
 from etcd_operator.models import EtcdCluster
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
@@ -77,4 +78,5 @@ def build_manager(
         metrics_address=metrics_address,
     )
     manager.add(build_controller(policy, reconciler=reconciler))
+    manager.add(build_backup_controller())
     return manager

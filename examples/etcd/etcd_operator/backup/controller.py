@@ -1,0 +1,174 @@
+"""The ``EtcdBackup`` reconciler: one snapshot, streamed from a healthy member to storage.
+
+A backup runs once: ``Pending`` -> ``Running`` -> ``Succeeded`` or ``Failed``, both final.
+The snapshot is taken from a healthy member (followers first, to spare the leader) through
+etcd's maintenance ``Snapshot`` RPC and streamed to the destination as it arrives; its
+SHA-256 and etcd's own integrity hash are checked on the way, and an upload whose snapshot
+turns out short or corrupt is aborted, so a failed backup leaves no object behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from etcd_operator.backup.models import BackupPhase, EtcdBackup, EtcdBackupStatus
+from etcd_operator.backup.s3 import S3Store, StorageError
+from etcd_operator.backup.snapshot import SnapshotDigest, SnapshotError, open_snapshot
+from etcd_operator.backup.storage import location_of, object_key, s3_config
+from etcd_operator.builders import LABEL_CLUSTER
+from etcd_operator.models import EtcdCluster
+from etcd_operator.naming import CLIENT_PORT
+from opframe import Context, Controller, NotFound, Pod, Result, generation_changed, set_condition
+
+__all__ = ["EtcdBackupReconciler", "build_backup_controller", "member_endpoints"]
+
+FIELD_MANAGER = "etcd-operator"
+
+
+class _Failed(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+async def member_endpoints(ctx: Context, cluster: EtcdCluster) -> list[str]:
+    """Client URLs (on pod IPs) of the cluster's healthy members, followers first."""
+    ns, name = cluster.metadata.namespace or "default", cluster.metadata.name or ""
+    pods = await ctx.client.list(Pod, ns, label_selector={LABEL_CLUSTER: name})
+    ips = {
+        p.metadata.name: p.status.pod_ip
+        for p in pods.items
+        if p.status and p.status.pod_ip and p.metadata.deletion_timestamp is None
+    }
+    members = cluster.status.members if cluster.status else []
+    healthy = sorted((m for m in members if m.healthy), key=lambda m: (m.leader, m.name))
+    return [f"http://{ips[m.name]}:{CLIENT_PORT}" for m in healthy if ips.get(m.name)]
+
+
+class EtcdBackupReconciler:
+    """Takes the snapshot an ``EtcdBackup`` asks for, once."""
+
+    async def reconcile(self, ctx: Context, backup: EtcdBackup) -> Result:
+        """Run the backup unless it already finished."""
+        status = backup.status or EtcdBackupStatus()
+        if backup.metadata.deletion_timestamp is not None or status.phase in (
+            BackupPhase.SUCCEEDED,
+            BackupPhase.FAILED,
+        ):
+            return Result()
+        status = status.model_copy(deep=True)
+        status.phase = BackupPhase.RUNNING
+        status.start_time = datetime.now(UTC)
+        await self._write(ctx, backup, status)
+        try:
+            await self._run(ctx, backup, status)
+        except _Failed as e:
+            self._finish(backup, status, BackupPhase.FAILED, e.reason, str(e))
+            await ctx.recorder.warning(backup, e.reason, str(e))
+        else:
+            self._finish(
+                backup,
+                status,
+                BackupPhase.SUCCEEDED,
+                "SnapshotStored",
+                f"{status.size_bytes} bytes at revision {status.revision} from {status.member}",
+            )
+            await ctx.recorder.normal(backup, "SnapshotStored", f"stored at {status.location}")
+        await self._write(ctx, backup, status)
+        return Result()
+
+    async def _run(self, ctx: Context, backup: EtcdBackup, status: EtcdBackupStatus) -> None:
+        ns = backup.metadata.namespace or "default"
+        name = backup.metadata.name or ""
+        try:
+            cluster = await ctx.client.get(EtcdCluster, backup.spec.cluster_name, ns)
+        except NotFound:
+            raise _Failed(
+                "ClusterNotFound", f"EtcdCluster {ns}/{backup.spec.cluster_name} does not exist"
+            ) from None
+        s3 = backup.spec.destination.s3
+        if s3 is None:
+            raise _Failed(
+                "DestinationUnsupported",
+                "spec.destination.volume is not supported by this operator version: use s3",
+            )
+        try:
+            config = await s3_config(ctx.client, ns, s3)
+        except StorageError as e:
+            raise _Failed(e.reason, str(e)) from e
+        endpoints = await member_endpoints(ctx, cluster)
+        if not endpoints:
+            raise _Failed(
+                "NoHealthyMember",
+                f"EtcdCluster {ns}/{cluster.metadata.name} has no healthy member to take a "
+                "snapshot from: wait until it is Available",
+            )
+        key = object_key(s3, name)
+        errors: list[str] = []
+        async with S3Store(config) as store:
+            for endpoint in endpoints:
+                digest = SnapshotDigest()
+                try:
+                    async with await open_snapshot(endpoint) as snap:
+                        await store.upload(key, _checked(snap.chunks(), digest))
+                        revision = snap.revision
+                except SnapshotError as e:
+                    errors.append(str(e))  # aborted upload: try the next member
+                    continue
+                except StorageError as e:
+                    raise _Failed(e.reason, str(e)) from e
+                status.location = location_of(s3, name)
+                status.size_bytes = digest.size
+                status.sha256 = digest.sha256
+                status.revision = revision
+                status.member = endpoint
+                return
+        raise _Failed("NoHealthyMember", "no member gave a complete snapshot: " + "; ".join(errors))
+
+    def _finish(
+        self,
+        backup: EtcdBackup,
+        status: EtcdBackupStatus,
+        phase: BackupPhase,
+        reason: str,
+        message: str,
+    ) -> None:
+        status.phase = phase
+        status.completion_time = datetime.now(UTC)
+        gen = backup.metadata.generation
+        ok = phase == BackupPhase.SUCCEEDED
+        set_condition(status.conditions, "Complete", ok, reason, message, gen)
+        set_condition(status.conditions, "Failed", not ok, reason, message, gen)
+
+    async def _write(self, ctx: Context, backup: EtcdBackup, status: EtcdBackupStatus) -> None:
+        await ctx.client.patch_status(
+            EtcdBackup,
+            backup.metadata.name or "",
+            {"status": status.to_dict()},
+            namespace=backup.metadata.namespace,
+            field_manager=FIELD_MANAGER,
+        )
+
+
+async def _checked(chunks: AsyncIterator[bytes], digest: SnapshotDigest) -> AsyncIterator[bytes]:
+    """Pass ``chunks`` through ``digest``; at the end, verify etcd's hash (which, raising
+    inside the upload, aborts it)."""
+    async for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+    digest.verify()
+
+
+def build_backup_controller(
+    reconciler: EtcdBackupReconciler | None = None, *, max_concurrent_reconciles: int = 2
+) -> Controller[EtcdBackup]:
+    """The EtcdBackup controller (a backup runs once, so status writes need not trigger it)."""
+    return Controller(
+        for_=EtcdBackup,
+        reconciler=reconciler or EtcdBackupReconciler(),
+        name="etcdbackup",
+        max_concurrent_reconciles=max_concurrent_reconciles,
+        # Not on its own status writes: a backup that is Running must not start again.
+        predicates=[generation_changed],
+    )
