@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from etcd_operator import bootstrap, builders
+from etcd_operator.backup import restore
 from etcd_operator.bootstrap import BootstrapParams
 from etcd_operator.membership import EtcdAdmin, EtcdBusy, EtcdUnreachable, Member, MembershipError
 from etcd_operator.membership import MemberStatus as EtcdStatus
@@ -197,7 +198,9 @@ class EtcdClusterReconciler:
             # ``new`` only here: the planner bootstraps only a cluster that never formed.
             url = peer_url(_name(cluster), ns, action.pod)
             params = BootstrapParams(f"{action.pod}={url}", "new")
-            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
+            await self._create_member_pod(
+                ctx, cluster, action.pod, params, action.version, seed=True
+            )
         elif isinstance(action, CreatePod):
             started = any(m.name and _pod_of(_name(cluster), m) == action.pod for m in view.members)
             # A started member's pod comes back on its persistent volume: if that volume turns
@@ -250,6 +253,8 @@ class EtcdClusterReconciler:
         pod: str,
         params: BootstrapParams,
         version: str,
+        *,
+        seed: bool = False,
     ) -> None:
         # The parameters first: the kubelet reads them when it starts the container, and a
         # missing key would hold the container in CreateContainerConfigError.
@@ -262,6 +267,8 @@ class EtcdClusterReconciler:
             except AlreadyExists:
                 pass
         manifest = builders.member_pod(cluster, pod, version=version)
+        if seed:  # spec.bootstrap.fromBackup: the seed starts on the snapshot's data
+            manifest = await restore.prepare_seed(ctx, cluster, manifest)
         try:
             await ctx.client.create(manifest, field_manager=FIELD_MANAGER)
         except AlreadyExists:
@@ -432,6 +439,7 @@ class EtcdClusterReconciler:
                 conditions, "Progressing", True, type(action).__name__, action.reason, generation
             )
         new.conditions = conditions
+        new.restore = restore.progressed(new.restore, available)
         if new == old:
             return
         await ctx.client.patch_status(

@@ -33,7 +33,7 @@ from etcd_operator.reconciler import EtcdClusterReconciler
 
 from opframe import Client, NotFound, install_crds
 from opframe.kinds import Secret
-from opframe.testing import LocalCluster
+from opframe.testing import ImageResolver, LocalCluster, LocalImage
 
 BUCKET = "backups"
 SECRET = "s3-credentials"
@@ -196,10 +196,25 @@ class BackupEnv:
         )
 
 
+def operator_resolver() -> ImageResolver:
+    """etcd images as usual, and the operator's image (the restore steps' ``python``) played
+    by this interpreter, which has ``etcd_operator`` installed."""
+    resolver = ImageResolver()
+    resolver.register(
+        "ghcr.io/opframe/etcd-operator:*",
+        LocalImage(
+            entrypoint=(sys.executable, "-m", "etcd_operator"), binaries={"python": sys.executable}
+        ),
+    )
+    return resolver
+
+
 @pytest_asyncio.fixture
 async def backup_env(s3_server: S3Server) -> AsyncIterator[BackupEnv]:
     """A LocalCluster with the CRDs installed and the operator running."""
-    async with LocalCluster(backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0) as cluster:
+    async with LocalCluster(
+        backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0, resolver=operator_resolver()
+    ) as cluster:
         await install_crds(cluster.client, EtcdCluster, EtcdBackup)
         reconciler = EtcdClusterReconciler(E2E_POLICY, steady_interval=1.0, busy_interval=0.3)
         manager = build_manager(

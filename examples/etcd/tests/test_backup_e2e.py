@@ -154,3 +154,92 @@ async def test_backup_of_a_missing_cluster_fails_with_no_healthy_member(
     failed = get_condition(b.status.conditions, "Failed")
     assert failed is not None and failed.reason == "NoHealthyMember"
     assert env.s3.keys() == []
+
+
+async def _read_keys(env: BackupEnv, cluster: str) -> dict[str, str]:
+    endpoint = (await member_endpoints(env.client, NAMESPACE, cluster))[0]
+    host, port = endpoint.removeprefix("http://").rsplit(":", 1)
+    async with aetcd.Client(host=host, port=int(port)) as etcd:
+        got = await etcd.get_prefix(b"/test/")
+        return {kv.key.decode(): kv.value.decode() for kv in got}
+
+
+async def _gone(env: BackupEnv, name: str) -> None:
+    from etcd_e2e import wait_until
+    from etcd_operator.models import EtcdCluster
+
+    from opframe import NotFound, Pod
+
+    async def gone() -> bool:
+        try:
+            await env.client.get(EtcdCluster, name, NAMESPACE)
+            return False
+        except NotFound:
+            pods = await env.client.list(Pod, NAMESPACE)
+            return not any((p.metadata.name or "").startswith(f"{name}-") for p in pods.items)
+
+    await wait_until(gone, f"EtcdCluster {name} and its pods deleted", 60)
+
+
+async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: BackupEnv) -> None:
+    from etcd_operator.models import EtcdCluster
+
+    env = backup_env
+    await env.credentials()
+    await env.create_cluster("src", 3, {})
+    await _available(env, "src", 3)
+    written = await _put_keys(env, "src", 100)
+    old = await env.client.get(EtcdCluster, "src", NAMESPACE)
+    await env.backup("src-full", "src", env.s3_destination())
+    b = await env.finished("src-full")
+    assert b.status is not None and b.status.phase == "Succeeded", b.status
+    await env.client.delete(EtcdCluster, "src", NAMESPACE)
+    await _gone(env, "src")
+
+    await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-full"}}})
+    await _available(env, "copy", 3)
+
+    assert await _read_keys(env, "copy") == written
+    c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+    assert c.status is not None and c.status.restore is not None
+    assert c.status.restore.phase == "Restored"
+    assert c.status.restore.revision == b.status.revision
+    assert old.status is not None and c.status.cluster_id != old.status.cluster_id
+
+
+async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv) -> None:
+    from etcd_e2e import wait_until
+    from etcd_operator.models import EtcdCluster
+
+    from opframe import Pod
+
+    env = backup_env
+    await env.credentials()
+    await env.create_cluster("src", 1, {})
+    await _available(env, "src", 1)
+    await _put_keys(env, "src", 10)
+    await env.backup("src-b", "src", env.s3_destination())
+    b = await env.finished("src-b")
+    assert b.status is not None and b.status.phase == "Succeeded", b.status
+    data = bytearray(_object(env.s3, "etcd/src-b.db"))
+    data[4096] ^= 0xFF  # one flipped bit of the database
+    env.s3.boto().put_object(Bucket="backups", Key="etcd/src-b.db", Body=bytes(data))  # type: ignore[attr-defined]
+
+    await env.create_cluster("copy", 1, {"bootstrap": {"fromBackup": {"backupName": "src-b"}}})
+
+    async def refused() -> bool:
+        c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+        return (
+            c.status is not None
+            and c.status.restore is not None
+            and (c.status.restore.phase == "Refused")
+        )
+
+    await wait_until(refused, "restore refused", 60)
+    c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+    assert c.status is not None and c.status.restore is not None
+    assert "SHA-256" in c.status.restore.message
+    progressing = get_condition(c.status.conditions, "Progressing")
+    assert progressing is not None and progressing.reason == "RestoreRefused"
+    pods = await env.client.list(Pod, NAMESPACE)
+    assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)

@@ -1,0 +1,255 @@
+"""A new cluster restored from a snapshot (``spec.bootstrap.fromBackup``).
+
+The operator grows every cluster from one seed member (see the planner), so a restore is a
+restore of the seed: before the seed's etcd starts, init containers in its pod fetch the
+snapshot into the member's data volume, check it, and run ``etcdutl snapshot restore`` (etcd
+3.5; ``etcdctl snapshot restore`` for 3.4) with the seed as the only member, the way etcd's
+disaster-recovery runbook does. ``snapshot restore`` writes a fresh WAL and member metadata,
+so the restored seed has a new member ID and, because the cluster token carries the new
+``EtcdCluster``'s uid, a new cluster ID. Every member added afterwards receives the same data
+from the seed over raft, so all members hold the snapshot.
+
+Why init containers and not the operator writing the volume itself: on a real cluster the
+operator cannot reach a member's emptyDir or PersistentVolume; the init containers run where
+the volume is, on the local kubelet and on a real node alike. The first and last run the
+operator's own image (``python -m etcd_operator.backup.fetch``), the middle one the etcd image
+of the cluster's version, whose ``etcdutl`` writes the data format that version reads.
+
+Before creating the seed, the operator streams the object once and refuses the restore when
+its SHA-256 differs from the one the ``EtcdBackup`` recorded or etcd's own integrity hash does
+not match (``status.restore.phase: Refused``, a ``RestoreRefused`` Warning Event and
+``Progressing=False``); the fetch step checks both again, so an object changed in between does
+not get restored either.
+"""
+
+from __future__ import annotations
+
+import os
+
+from etcd_operator.backup.models import EtcdBackup, RestoreStatus
+from etcd_operator.backup.s3 import S3Store, StorageError
+from etcd_operator.backup.snapshot import SnapshotCorrupt, SnapshotDigest
+from etcd_operator.backup.storage import ACCESS_KEY, SECRET_KEY, object_key, s3_config
+from etcd_operator.builders import DATA_DIR
+from etcd_operator.models import EtcdCluster, EtcdClusterStatus
+from etcd_operator.naming import peer_url
+from etcd_operator.versions import Version
+from opframe import (
+    Condition,
+    Context,
+    NotFound,
+    TerminalError,
+    set_condition,
+)
+from opframe.kinds import (
+    Container,
+    EnvVar,
+    EnvVarSource,
+    Pod,
+    SecretKeySelector,
+    VolumeMount,
+)
+
+__all__ = [
+    "DEFAULT_OPERATOR_IMAGE",
+    "RestoreRefused",
+    "operator_image",
+    "prepare_seed",
+    "progressed",
+]
+
+DEFAULT_OPERATOR_IMAGE = "ghcr.io/opframe/etcd-operator:0.1.0"
+RESTORE_DIR = f"{DATA_DIR}/restore"
+FIELD_MANAGER = "etcd-operator"
+
+
+class RestoreRefused(TerminalError):
+    """The snapshot cannot be restored as it is; retrying does not help until the spec or the
+    object changes."""
+
+
+def operator_image() -> str:
+    """The image of the fetch steps: ``$ETCD_OPERATOR_IMAGE`` (the Deployment sets it to its
+    own image) or the released image."""
+    return os.environ.get("ETCD_OPERATOR_IMAGE", DEFAULT_OPERATOR_IMAGE)
+
+
+def progressed(restore: RestoreStatus | None, available: bool) -> RestoreStatus | None:
+    """``status.restore`` after a reconcile: ``Restored`` once the restored cluster is
+    Available (called by the reconciler's status writer, so no second writer races it)."""
+    if restore is None or restore.phase != "Restoring" or not available:
+        return restore
+    return restore.model_copy(
+        update={"phase": "Restored", "message": "the cluster is Available on the snapshot's data"}
+    )
+
+
+async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
+    """The seed's pod, with the restore steps when ``spec.bootstrap.fromBackup`` is set.
+
+    Raises:
+        RestoreRefused: the backup does not exist, did not succeed, or its object does not
+            match its recorded hash (recorded in status and as a Warning Event first).
+    """
+    source = cluster.spec.bootstrap.from_backup if cluster.spec.bootstrap else None
+    if source is None:
+        return pod
+    ns = cluster.metadata.namespace or "default"
+    status = cluster.status or EtcdClusterStatus()
+    try:
+        backup = await ctx.client.get(EtcdBackup, source.backup_name, ns)
+    except NotFound:
+        await _refuse(
+            ctx,
+            cluster,
+            source.backup_name,
+            f"EtcdBackup {ns}/{source.backup_name} "
+            "(spec.bootstrap.fromBackup.backupName) does not exist",
+        )
+        raise AssertionError("unreachable") from None
+    b = backup.status
+    if b is None or b.phase != "Succeeded" or not b.sha256:
+        await _refuse(
+            ctx,
+            cluster,
+            source.backup_name,
+            f"EtcdBackup {ns}/{source.backup_name} "
+            f"has not succeeded (phase {b.phase if b else 'Pending'})",
+        )
+    assert b is not None and b.sha256 is not None
+    s3 = backup.spec.destination.s3
+    if s3 is None:
+        await _refuse(
+            ctx,
+            cluster,
+            source.backup_name,
+            "restoring from a volume destination is not supported by this operator version",
+        )
+    assert s3 is not None
+    key = object_key(s3, backup.metadata.name or "")
+    already = status.restore is not None and status.restore.phase == "Restoring"
+    if not already:
+        try:
+            config = await s3_config(ctx.client, ns, s3)
+            digest = SnapshotDigest()
+            async with S3Store(config) as store:
+                async for chunk in store.download(key):
+                    digest.update(chunk)
+            digest.verify()
+            if digest.sha256 != b.sha256:
+                raise SnapshotCorrupt(
+                    f"s3://{s3.bucket}/{key} has SHA-256 {digest.sha256}, but EtcdBackup "
+                    f"{source.backup_name} recorded {b.sha256}: the object changed since"
+                )
+        except (StorageError, SnapshotCorrupt) as e:
+            await _refuse(ctx, cluster, source.backup_name, f"cannot restore: {e}")
+        await _write_restore(
+            ctx,
+            cluster,
+            RestoreStatus(
+                backup_name=source.backup_name,
+                phase="Restoring",
+                message=f"restoring revision {b.revision} from s3://{s3.bucket}/{key}",
+                revision=b.revision,
+            ),
+        )
+        await ctx.recorder.normal(
+            cluster, "RestoreSnapshot", f"seed {pod.metadata.name} restores {source.backup_name}"
+        )
+    secret = s3.credentials_secret.name
+    fetch_args = [
+        "fetch",
+        f"--bucket={s3.bucket}",
+        f"--key={key}",
+        f"--region={s3.region}",
+        f"--sha256={b.sha256}",
+        f"--out={RESTORE_DIR}/snapshot.db",
+    ]
+    if s3.endpoint:
+        fetch_args.append(f"--endpoint={s3.endpoint}")
+    if s3.force_path_style:
+        fetch_args.append("--path-style")
+    mounts = [VolumeMount(name="data", mount_path=DATA_DIR)]
+    fetch = Container(
+        name="restore-fetch",
+        image=operator_image(),
+        command=["python", "-m", "etcd_operator.backup.fetch"],
+        args=fetch_args,
+        env=[
+            EnvVar(
+                name=k,
+                value_from=EnvVarSource(secret_key_ref=SecretKeySelector(name=secret, key=k)),
+            )
+            for k in (ACCESS_KEY, SECRET_KEY)
+        ],
+        volume_mounts=mounts,
+    )
+    main = pod.spec.containers[0]
+    name = pod.metadata.name or ""
+    url = peer_url(cluster.metadata.name or "", ns, name)
+    version = Version.parse(cluster.spec.version)
+    tool = "etcdutl" if (version.major, version.minor) >= (3, 5) else "etcdctl"
+    token = f"{ns}-{cluster.metadata.name}-{(cluster.metadata.uid or '')[:8]}"
+    restore = Container(
+        name="restore",
+        image=main.image,
+        command=[tool],
+        args=[
+            "snapshot",
+            "restore",
+            f"{RESTORE_DIR}/snapshot.db",
+            f"--name={name}",
+            f"--initial-cluster={name}={url}",
+            f"--initial-cluster-token={token}",
+            f"--initial-advertise-peer-urls={url}",
+            f"--data-dir={RESTORE_DIR}/data",
+        ],
+        volume_mounts=mounts,
+    )
+    install = Container(
+        name="restore-install",
+        image=operator_image(),
+        command=["python", "-m", "etcd_operator.backup.fetch"],
+        args=["install", f"--from={RESTORE_DIR}", f"--to={DATA_DIR}/data"],
+        volume_mounts=mounts,
+    )
+    out = pod.model_copy(deep=True)
+    out.spec.init_containers = [fetch, restore, install]
+    return out
+
+
+async def _refuse(ctx: Context, cluster: EtcdCluster, backup: str, message: str) -> None:
+    """Record the refusal and raise :class:`RestoreRefused`."""
+    status = (cluster.status or EtcdClusterStatus()).model_copy(deep=True)
+    conditions: list[Condition] = list(status.conditions)
+    set_condition(
+        conditions, "Progressing", False, "RestoreRefused", message, cluster.metadata.generation
+    )
+    await ctx.client.patch_status(
+        EtcdCluster,
+        cluster.metadata.name or "",
+        {
+            "status": {
+                "conditions": [c.to_dict() for c in conditions],
+                "restore": RestoreStatus(
+                    backup_name=backup, phase="Refused", message=message
+                ).to_dict(),
+            }
+        },
+        namespace=cluster.metadata.namespace,
+        field_manager=FIELD_MANAGER,
+    )
+    await ctx.recorder.warning(cluster, "RestoreRefused", message)
+    raise RestoreRefused(
+        f"EtcdCluster {cluster.metadata.namespace}/{cluster.metadata.name}: {message}"
+    )
+
+
+async def _write_restore(ctx: Context, cluster: EtcdCluster, restore: RestoreStatus) -> None:
+    await ctx.client.patch_status(
+        EtcdCluster,
+        cluster.metadata.name or "",
+        {"status": {"restore": restore.to_dict()}},
+        namespace=cluster.metadata.namespace,
+        field_manager=FIELD_MANAGER,
+    )
