@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no Deployment/StatefulSet/Job/... controllers: objects are only stored",
     )
+    up.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="PATTERN=PROGRAM",
+        help="run images matching PATTERN with PROGRAM ('ENTRYPOINT... [-- CMD...]' or 'host')",
+    )
     up.set_defaults(command=_local_up)
     down = local.add_parser("down", help="stop the local control plane")
     down.add_argument("--state-dir", type=Path, help="the directory given to 'local up'")
@@ -203,12 +210,16 @@ def _local_module() -> Any:
 
 
 def _local_up(args: argparse.Namespace) -> int:
-    kubeconfig = _call_local(
-        _local_module().up,
-        args.state_dir,
-        kubelet=not args.no_kubelet,
-        controllers=not args.no_controllers,
-    )
+    try:
+        kubeconfig = _call_local(
+            _local_module().up,
+            args.state_dir,
+            kubelet=not args.no_kubelet,
+            controllers=not args.no_controllers,
+            images=args.image,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     print(kubeconfig)
     print(f"export KUBECONFIG={kubeconfig}", file=sys.stderr)
     return 0
