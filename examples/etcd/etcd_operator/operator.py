@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from etcd_operator.backup.controller import build_backup_controller
+from etcd_operator.backup.schedule import BackupScheduleReconciler, build_schedule_controller
 from etcd_operator.models import EtcdCluster
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
@@ -62,9 +63,11 @@ def build_manager(
     metrics_address: tuple[str, int] | None = ("127.0.0.1", 0),
     policy: Policy | None = None,
     reconciler: EtcdClusterReconciler | None = None,
+    schedule: BackupScheduleReconciler | None = None,
 ) -> Manager:
     """A manager running the EtcdCluster controller (with leader election if a namespace for
-    its Lease is given)."""
+    its Lease is given), the EtcdBackup controller and the backup schedule controller
+    (``schedule`` replaces its reconciler: tests pass a fake clock)."""
     election = (
         LeaderElectionConfig(name="etcd-operator", namespace=leader_election_namespace)
         if leader_election_namespace
@@ -79,4 +82,5 @@ def build_manager(
     )
     manager.add(build_controller(policy, reconciler=reconciler))
     manager.add(build_backup_controller())
+    manager.add(build_schedule_controller(schedule))
     return manager

@@ -19,7 +19,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -27,6 +28,7 @@ import pytest_asyncio
 from etcd_e2e import E2E_POLICY, NAMESPACE, wait_until
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.s3 import S3Config
+from etcd_operator.backup.schedule import BackupScheduleReconciler
 from etcd_operator.models import EtcdCluster
 from etcd_operator.operator import build_manager
 from etcd_operator.reconciler import EtcdClusterReconciler
@@ -129,11 +131,25 @@ def s3_server() -> Iterator[S3Server]:
 
 
 @dataclass
+class FakeClock:
+    """The schedule controller's clock: real time plus whatever the test advanced it by."""
+
+    offset: timedelta = field(default_factory=timedelta)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, by: timedelta) -> None:
+        self.offset += by
+
+
+@dataclass
 class BackupEnv:
     """A LocalCluster with the operator (cluster and backup controllers) and an S3 server."""
 
     cluster: LocalCluster
     s3: S3Server
+    clock: FakeClock
 
     @property
     def client(self) -> Client:
@@ -217,12 +233,17 @@ async def backup_env(s3_server: S3Server) -> AsyncIterator[BackupEnv]:
     ) as cluster:
         await install_crds(cluster.client, EtcdCluster, EtcdBackup)
         reconciler = EtcdClusterReconciler(E2E_POLICY, steady_interval=1.0, busy_interval=0.3)
+        clock = FakeClock()
         manager = build_manager(
-            cluster.client, reconciler=reconciler, health_address=None, metrics_address=None
+            cluster.client,
+            reconciler=reconciler,
+            schedule=BackupScheduleReconciler(clock=clock, max_interval=0.2),
+            health_address=None,
+            metrics_address=None,
         )
         operator = asyncio.create_task(manager.run(handle_signals=False))
         try:
-            yield BackupEnv(cluster, s3_server)
+            yield BackupEnv(cluster, s3_server, clock)
         finally:
             manager.stop()
             operator.cancel()

@@ -86,6 +86,8 @@ class EtcdBackupSpec(KubeModel):
 
     cluster_name: str = Field(min_length=1)
     destination: BackupDestination
+    verify: bool = False
+    """Once stored, restore the snapshot into a throw-away member and record the result."""
 
 
 class BackupPhase(StrEnum):
