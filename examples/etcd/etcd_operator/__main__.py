@@ -57,10 +57,12 @@ def _run(argv: list[str]) -> int:
 
 
 def _crd(argv: list[str]) -> int:
+    from etcd_operator.backup.models import EtcdBackup
     from etcd_operator.models import EtcdCluster
     from opframe import crd_yaml
 
-    sys.stdout.write(crd_yaml(EtcdCluster))
+    # `crd` prints deploy/crd.yaml, `crd backup` deploy/crd-backup.yaml.
+    sys.stdout.write(crd_yaml(EtcdBackup if argv[:1] == ["backup"] else EtcdCluster))
     return 0
 
 
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: python -m etcd_operator {run,crd} [options]", file=sys.stderr)
+        print("usage: python -m etcd_operator {run,crd [backup]} [options]", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return commands[argv[0]](argv[1:])
 
