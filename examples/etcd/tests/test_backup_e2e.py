@@ -243,3 +243,40 @@ async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv)
     assert progressing is not None and progressing.reason == "RestoreRefused"
     pods = await env.client.list(Pod, NAMESPACE)
     assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)
+
+
+async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: BackupEnv) -> None:
+    from etcd_operator.models import EtcdCluster
+
+    from opframe import PersistentVolumeClaim, Pod
+
+    env = backup_env
+    await env.client.create(
+        PersistentVolumeClaim.model_validate(
+            {
+                "metadata": {"name": "backups", "namespace": NAMESPACE},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            }
+        )
+    )
+    await env.create_cluster("src", 3, {})
+    await _available(env, "src", 3)
+    written = await _put_keys(env, "src", 60)
+    volume = {"volume": {"claimName": "backups", "path": "etcd"}}
+    await env.backup("src-vol", "src", volume)
+    b = await env.finished("src-vol", deadline=90)
+    assert b.status is not None and b.status.phase == "Succeeded", b.status
+    assert b.status.location == "pvc://backups/etcd/src-vol.db"
+    assert b.status.size_bytes and b.status.sha256 and b.status.revision
+    assert b.status.revision >= 61
+    pods = await env.client.list(Pod, NAMESPACE)
+    assert not any((p.metadata.name or "").endswith("-snapshot") for p in pods.items)
+    await env.client.delete(EtcdCluster, "src", NAMESPACE)
+    await _gone(env, "src")
+
+    await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-vol"}}})
+    await _available(env, "copy", 3)
+    assert await _read_keys(env, "copy") == written

@@ -25,11 +25,18 @@ not get restored either.
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
-from etcd_operator.backup.models import EtcdBackup, RestoreStatus
+from etcd_operator.backup.models import EtcdBackup, RestoreStatus, S3Destination
 from etcd_operator.backup.s3 import S3Store, StorageError
 from etcd_operator.backup.snapshot import SnapshotCorrupt, SnapshotDigest
-from etcd_operator.backup.storage import ACCESS_KEY, SECRET_KEY, object_key, s3_config
+from etcd_operator.backup.storage import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    object_key,
+    s3_config,
+    volume_file,
+)
 from etcd_operator.builders import DATA_DIR
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
 from etcd_operator.naming import peer_url
@@ -45,12 +52,15 @@ from opframe.kinds import (
     Container,
     EnvVar,
     EnvVarSource,
+    PersistentVolumeClaimVolumeSource,
     Pod,
     SecretKeySelector,
+    Volume,
     VolumeMount,
 )
 
 __all__ = [
+    "BACKUP_MOUNT",
     "DEFAULT_OPERATOR_IMAGE",
     "RestoreRefused",
     "operator_image",
@@ -60,6 +70,7 @@ __all__ = [
 
 DEFAULT_OPERATOR_IMAGE = "ghcr.io/opframe/etcd-operator:0.1.0"
 RESTORE_DIR = f"{DATA_DIR}/restore"
+BACKUP_MOUNT = "/backup"
 FIELD_MANAGER = "etcd-operator"
 
 
@@ -106,7 +117,6 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
             f"EtcdBackup {ns}/{source.backup_name} "
             "(spec.bootstrap.fromBackup.backupName) does not exist",
         )
-        raise AssertionError("unreachable") from None
     b = backup.status
     if b is None or b.phase != "Succeeded" or not b.sha256:
         await _refuse(
@@ -116,74 +126,57 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
             f"EtcdBackup {ns}/{source.backup_name} "
             f"has not succeeded (phase {b.phase if b else 'Pending'})",
         )
-    assert b is not None and b.sha256 is not None
     s3 = backup.spec.destination.s3
-    if s3 is None:
-        await _refuse(
-            ctx,
-            cluster,
-            source.backup_name,
-            "restoring from a volume destination is not supported by this operator version",
+    volume = backup.spec.destination.volume
+    out = pod.model_copy(deep=True)
+    mounts = [VolumeMount(name="data", mount_path=DATA_DIR)]
+    if s3 is not None:
+        key = object_key(s3, backup.metadata.name or "")
+        where = f"s3://{s3.bucket}/{key}"
+        if not (status.restore is not None and status.restore.phase == "Restoring"):
+            await _check_object(ctx, cluster, source.backup_name, s3, key, b.sha256)
+        fetch = _fetch_s3(s3, key, b.sha256, mounts)
+    else:
+        assert volume is not None  # the CRD requires exactly one of s3 and volume
+        path = volume_file(volume.path, backup.metadata.name or "")
+        where = f"pvc://{volume.claim_name}/{path}"
+        # The operator cannot read the volume: the copy step checks the hashes, and a
+        # mismatch stops the seed in its init container (its log names the file).
+        fetch = Container(
+            name="restore-fetch",
+            image=operator_image(),
+            command=["python", "-m", "etcd_operator.backup.fetch"],
+            args=[
+                "copy",
+                f"--file={BACKUP_MOUNT}/{path}",
+                f"--sha256={b.sha256}",
+                f"--out={RESTORE_DIR}/snapshot.db",
+            ],
+            volume_mounts=[*mounts, VolumeMount(name="backup", mount_path=BACKUP_MOUNT)],
         )
-    assert s3 is not None
-    key = object_key(s3, backup.metadata.name or "")
-    already = status.restore is not None and status.restore.phase == "Restoring"
-    if not already:
-        try:
-            config = await s3_config(ctx.client, ns, s3)
-            digest = SnapshotDigest()
-            async with S3Store(config) as store:
-                async for chunk in store.download(key):
-                    digest.update(chunk)
-            digest.verify()
-            if digest.sha256 != b.sha256:
-                raise SnapshotCorrupt(
-                    f"s3://{s3.bucket}/{key} has SHA-256 {digest.sha256}, but EtcdBackup "
-                    f"{source.backup_name} recorded {b.sha256}: the object changed since"
-                )
-        except (StorageError, SnapshotCorrupt) as e:
-            await _refuse(ctx, cluster, source.backup_name, f"cannot restore: {e}")
+        out.spec.volumes = [
+            *(out.spec.volumes or []),
+            Volume(
+                name="backup",
+                persistent_volume_claim=PersistentVolumeClaimVolumeSource(
+                    claim_name=volume.claim_name, read_only=True
+                ),
+            ),
+        ]
+    if not (status.restore is not None and status.restore.phase == "Restoring"):
         await _write_restore(
             ctx,
             cluster,
             RestoreStatus(
                 backup_name=source.backup_name,
                 phase="Restoring",
-                message=f"restoring revision {b.revision} from s3://{s3.bucket}/{key}",
+                message=f"restoring revision {b.revision} from {where}",
                 revision=b.revision,
             ),
         )
         await ctx.recorder.normal(
             cluster, "RestoreSnapshot", f"seed {pod.metadata.name} restores {source.backup_name}"
         )
-    secret = s3.credentials_secret.name
-    fetch_args = [
-        "fetch",
-        f"--bucket={s3.bucket}",
-        f"--key={key}",
-        f"--region={s3.region}",
-        f"--sha256={b.sha256}",
-        f"--out={RESTORE_DIR}/snapshot.db",
-    ]
-    if s3.endpoint:
-        fetch_args.append(f"--endpoint={s3.endpoint}")
-    if s3.force_path_style:
-        fetch_args.append("--path-style")
-    mounts = [VolumeMount(name="data", mount_path=DATA_DIR)]
-    fetch = Container(
-        name="restore-fetch",
-        image=operator_image(),
-        command=["python", "-m", "etcd_operator.backup.fetch"],
-        args=fetch_args,
-        env=[
-            EnvVar(
-                name=k,
-                value_from=EnvVarSource(secret_key_ref=SecretKeySelector(name=secret, key=k)),
-            )
-            for k in (ACCESS_KEY, SECRET_KEY)
-        ],
-        volume_mounts=mounts,
-    )
     main = pod.spec.containers[0]
     name = pod.metadata.name or ""
     url = peer_url(cluster.metadata.name or "", ns, name)
@@ -213,12 +206,63 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
         args=["install", f"--from={RESTORE_DIR}", f"--to={DATA_DIR}/data"],
         volume_mounts=mounts,
     )
-    out = pod.model_copy(deep=True)
     out.spec.init_containers = [fetch, restore, install]
     return out
 
 
-async def _refuse(ctx: Context, cluster: EtcdCluster, backup: str, message: str) -> None:
+async def _check_object(
+    ctx: Context, cluster: EtcdCluster, backup: str, s3: S3Destination, key: str, sha256: str
+) -> None:
+    """Stream the object once: refuse unless it is the intact snapshot the backup recorded."""
+    ns = cluster.metadata.namespace or "default"
+    try:
+        config = await s3_config(ctx.client, ns, s3)
+        digest = SnapshotDigest()
+        async with S3Store(config) as store:
+            async for chunk in store.download(key):
+                digest.update(chunk)
+        digest.verify()
+        if digest.sha256 != sha256:
+            raise SnapshotCorrupt(
+                f"s3://{s3.bucket}/{key} has SHA-256 {digest.sha256}, but EtcdBackup "
+                f"{backup} recorded {sha256}: the object changed since"
+            )
+    except (StorageError, SnapshotCorrupt) as e:
+        await _refuse(ctx, cluster, backup, f"cannot restore: {e}")
+
+
+def _fetch_s3(s3: S3Destination, key: str, sha256: str, mounts: list[VolumeMount]) -> Container:
+    args = [
+        "fetch",
+        f"--bucket={s3.bucket}",
+        f"--key={key}",
+        f"--region={s3.region}",
+        f"--sha256={sha256}",
+        f"--out={RESTORE_DIR}/snapshot.db",
+    ]
+    if s3.endpoint:
+        args.append(f"--endpoint={s3.endpoint}")
+    if s3.force_path_style:
+        args.append("--path-style")
+    return Container(
+        name="restore-fetch",
+        image=operator_image(),
+        command=["python", "-m", "etcd_operator.backup.fetch"],
+        args=args,
+        env=[
+            EnvVar(
+                name=k,
+                value_from=EnvVarSource(
+                    secret_key_ref=SecretKeySelector(name=s3.credentials_secret.name, key=k)
+                ),
+            )
+            for k in (ACCESS_KEY, SECRET_KEY)
+        ],
+        volume_mounts=mounts,
+    )
+
+
+async def _refuse(ctx: Context, cluster: EtcdCluster, backup: str, message: str) -> NoReturn:
     """Record the refusal and raise :class:`RestoreRefused`."""
     status = (cluster.status or EtcdClusterStatus()).model_copy(deep=True)
     conditions: list[Condition] = list(status.conditions)

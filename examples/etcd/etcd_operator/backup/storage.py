@@ -7,7 +7,7 @@ from etcd_operator.backup.s3 import S3Config, StorageError
 from opframe import Client, NotFound
 from opframe.kinds import Secret
 
-__all__ = ["ACCESS_KEY", "SECRET_KEY", "location_of", "object_key", "s3_config"]
+__all__ = ["ACCESS_KEY", "SECRET_KEY", "location_of", "object_key", "s3_config", "volume_file"]
 
 ACCESS_KEY = "AWS_ACCESS_KEY_ID"
 SECRET_KEY = "AWS_SECRET_ACCESS_KEY"
@@ -16,6 +16,11 @@ SECRET_KEY = "AWS_SECRET_ACCESS_KEY"
 def object_key(s3: S3Destination, backup: str) -> str:
     """``<prefix><backup>.db``."""
     return f"{s3.prefix}{backup}.db"
+
+
+def volume_file(path: str, backup: str) -> str:
+    """A snapshot's path inside its volume: ``<path>/<backup>.db``."""
+    return "/".join(p for p in (path.strip("/"), f"{backup}.db") if p)
 
 
 def location_of(s3: S3Destination, backup: str) -> str:
