@@ -280,3 +280,43 @@ async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: Backup
     await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-vol"}}})
     await _available(env, "copy", 3)
     assert await _read_keys(env, "copy") == written
+
+
+async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: BackupEnv) -> None:
+    from etcd_e2e import wait_until
+    from etcd_operator.backup.models import EtcdBackup
+    from etcd_operator.models import EtcdCluster
+
+    env = backup_env
+    await env.credentials()
+    await env.create_cluster("src", 1, {})
+    await _available(env, "src", 1)
+    await _put_keys(env, "src", 20)
+    await env.client.create(
+        EtcdBackup.model_validate(
+            {
+                "metadata": {"name": "checked", "namespace": NAMESPACE},
+                "spec": {
+                    "clusterName": "src",
+                    "destination": env.s3_destination(),
+                    "verify": True,
+                },
+            }
+        )
+    )
+
+    async def verified() -> bool:
+        b = await env.client.get(EtcdBackup, "checked", NAMESPACE)
+        return b.status is not None and b.status.verification is not None
+
+    await wait_until(verified, "verification recorded", 120)
+    b = await env.client.get(EtcdBackup, "checked", NAMESPACE)
+    assert b.status is not None and b.status.verification is not None
+    v = b.status.verification
+    assert v.verified, v.message
+    assert v.revision is not None and b.status.revision is not None
+    assert v.revision >= b.status.revision
+    clusters = await env.client.list(EtcdCluster, NAMESPACE)
+    assert {c.metadata.name for c in clusters.items if c.metadata.deletion_timestamp is None} == {
+        "src"
+    }

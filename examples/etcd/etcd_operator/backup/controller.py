@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+from etcd_operator.backup.members import member_endpoints
 from etcd_operator.backup.models import BackupPhase, EtcdBackup, EtcdBackupStatus
 from etcd_operator.backup.restore import BACKUP_MOUNT, operator_image
 from etcd_operator.backup.s3 import S3Store, StorageError
 from etcd_operator.backup.snapshot import SnapshotDigest, SnapshotError, open_snapshot
 from etcd_operator.backup.storage import location_of, object_key, s3_config, volume_file
+from etcd_operator.backup.verify import step_verification
 from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.models import EtcdCluster
-from etcd_operator.naming import CLIENT_PORT
 from opframe import (
     Context,
     Controller,
@@ -42,7 +43,6 @@ from opframe.kinds import (
 __all__ = [
     "EtcdBackupReconciler",
     "build_backup_controller",
-    "member_endpoints",
     "snapshot_pod",
     "snapshot_pod_name",
 ]
@@ -54,20 +54,6 @@ class _Failed(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-async def member_endpoints(ctx: Context, cluster: EtcdCluster) -> list[str]:
-    """Client URLs (on pod IPs) of the cluster's healthy members, followers first."""
-    ns, name = cluster.metadata.namespace or "default", cluster.metadata.name or ""
-    pods = await ctx.client.list(Pod, ns, label_selector={LABEL_CLUSTER: name})
-    ips = {
-        p.metadata.name: p.status.pod_ip
-        for p in pods.items
-        if p.status and p.status.pod_ip and p.metadata.deletion_timestamp is None
-    }
-    members = cluster.status.members if cluster.status else []
-    healthy = sorted((m for m in members if m.healthy), key=lambda m: (m.leader, m.name))
-    return [f"http://{ips[m.name]}:{CLIENT_PORT}" for m in healthy if ips.get(m.name)]
 
 
 class EtcdBackupReconciler:
@@ -87,10 +73,22 @@ class EtcdBackupReconciler:
     async def reconcile(self, ctx: Context, backup: EtcdBackup) -> Result:
         """Run the backup unless it already finished."""
         status = backup.status or EtcdBackupStatus()
-        if backup.metadata.deletion_timestamp is not None or status.phase in (
-            BackupPhase.SUCCEEDED,
-            BackupPhase.FAILED,
-        ):
+        if backup.metadata.deletion_timestamp is not None:
+            return Result()
+        if status.phase == BackupPhase.SUCCEEDED and backup.spec.verify:
+            if status.verification is not None:
+                return Result()
+            result = await step_verification(ctx, backup, status)
+            if result is None:
+                return Result(requeue_after=self.poll_interval)
+            status = status.model_copy(update={"verification": result})
+            await self._write(ctx, backup, status)
+            if result.verified:
+                await ctx.recorder.normal(backup, "BackupVerified", result.message)
+            else:
+                await ctx.recorder.warning(backup, "VerificationFailed", result.message)
+            return Result()
+        if status.phase in (BackupPhase.SUCCEEDED, BackupPhase.FAILED):
             return Result()
         status = status.model_copy(deep=True)
         if status.phase != BackupPhase.RUNNING or status.start_time is None:
@@ -116,6 +114,8 @@ class EtcdBackupReconciler:
             )
             await ctx.recorder.normal(backup, "SnapshotStored", f"stored at {status.location}")
         await self._write(ctx, backup, status)
+        if status.phase == BackupPhase.SUCCEEDED and backup.spec.verify:
+            return Result(requeue_after=0.1)  # verification starts now
         return Result()
 
     async def _run(self, ctx: Context, backup: EtcdBackup, status: EtcdBackupStatus) -> None:

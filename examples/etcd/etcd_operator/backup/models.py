@@ -116,7 +116,7 @@ class EtcdBackupStatus(KubeModel):
     """``s3://bucket/key`` or ``pvc://claim/path``."""
     size_bytes: int | None = None
     revision: int | None = None
-    """The etcd revision the snapshot holds (from the member's response header)."""
+    """The cluster's revision (Status header) as the snapshot began; the data holds at least it."""
     sha256: str | None = None
     """SHA-256 of the whole object as stored (the database plus etcd's own trailing hash)."""
     member: str | None = None

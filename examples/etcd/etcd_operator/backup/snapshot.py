@@ -100,22 +100,30 @@ class SnapshotSource:
         """The snapshot's bytes in the chunks etcd sends (about 32 KiB each)."""
         assert self._client is not None, "use open_snapshot()"
         try:
-            # The revision the snapshot holds: etcd 3.5 fills the stream's header; 3.4 leaves
-            # it empty, so ask Status first (writes after it are in the snapshot too, so the
-            # snapshot holds at least this revision).
+            # The revision from the Status header just before the snapshot: the snapshot
+            # holds at least this revision (writes in between are in it too). The stream's
+            # own header (etcd 3.5; empty in 3.4) is filled as chunks are sent, after the
+            # database was captured, so it can name a later revision than the data holds.
             status = await self._client.maintenancestub.Status(rpc.StatusRequest(), timeout=5)
             self.revision = int(status.header.revision)
             # No deadline on the stream: its length grows with the database.
             stream = self._client.maintenancestub.Snapshot(rpc.SnapshotRequest())
             async for resp in stream:
-                if resp.header.revision:
-                    self.revision = int(resp.header.revision)
                 if resp.blob:
                     yield bytes(resp.blob)
         except grpc.aio.AioRpcError as e:
             raise SnapshotError(f"etcd {self.endpoint}: snapshot failed: {e.details()}") from e
         except OSError as e:
             raise SnapshotError(f"etcd {self.endpoint}: snapshot failed: {e!r}") from e
+
+    async def current_revision(self) -> int:
+        """The member's revision now (from a ``Status`` header)."""
+        assert self._client is not None, "use open_snapshot()"
+        try:
+            status = await self._client.maintenancestub.Status(rpc.StatusRequest(), timeout=5)
+        except grpc.aio.AioRpcError as e:
+            raise SnapshotError(f"etcd {self.endpoint}: status failed: {e.details()}") from e
+        return int(status.header.revision)
 
     async def close(self) -> None:
         """Close the channel."""
