@@ -18,14 +18,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 import pytest_asyncio
-from etcd_e2e import E2E_POLICY, NAMESPACE, wait_until
+from etcd_e2e import E2E_POLICY, NAMESPACE
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.s3 import S3Config
 from etcd_operator.backup.schedule import BackupScheduleReconciler
@@ -35,12 +35,23 @@ from etcd_operator.reconciler import EtcdClusterReconciler
 
 from opframe import Client, NotFound, install_crds
 from opframe.kinds import Secret
-from opframe.testing import ImageResolver, LocalCluster, LocalImage
+from opframe.testing import ImageResolver, LocalCluster, LocalImage, eventually
 
 BUCKET = "backups"
 SECRET = "s3-credentials"
 # The requests moto serves before it enforces authentication: the setup calls below.
 _SETUP_CALLS = 4
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], what: str, deadline: float = 60.0
+) -> None:
+    """Ask ``predicate`` until it holds; fail naming ``what`` after ``deadline`` seconds."""
+
+    async def check() -> None:
+        assert await predicate(), what
+
+    await eventually(check, timeout=deadline, message=what)
 
 
 def _free_port() -> int:

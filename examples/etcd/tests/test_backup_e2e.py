@@ -15,12 +15,14 @@ from pathlib import Path
 
 import aetcd
 import pytest
-from backup_env import BackupEnv, S3Server, backup_env, s3_server
+from backup_env import BackupEnv, S3Server, backup_env, s3_server, wait_until
 from etcd_e2e import NAMESPACE, settled
+from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.snapshot import SnapshotDigest
+from etcd_operator.models import EtcdCluster
 from etcd_operator_demo.workload import member_endpoints
 
-from opframe import get_condition
+from opframe import NotFound, PersistentVolumeClaim, Pod, get_condition
 from opframe.testing import find_etcd
 
 __all__ = ["backup_env", "s3_server"]
@@ -43,13 +45,11 @@ def _object(s3: S3Server, key: str) -> bytes:
 
 
 async def _available(env: BackupEnv, name: str, size: int) -> None:
-    from etcd_e2e import wait_until
-    from etcd_operator.models import EtcdCluster
 
     async def ok() -> bool:
         try:
             return settled(size)(await env.client.get(EtcdCluster, name, NAMESPACE))
-        except Exception:
+        except NotFound:
             return False
 
     await wait_until(ok, f"{name}: {size} members available", 90)
@@ -165,10 +165,6 @@ async def _read_keys(env: BackupEnv, cluster: str) -> dict[str, str]:
 
 
 async def _gone(env: BackupEnv, name: str) -> None:
-    from etcd_e2e import wait_until
-    from etcd_operator.models import EtcdCluster
-
-    from opframe import NotFound, Pod
 
     async def gone() -> bool:
         try:
@@ -182,7 +178,6 @@ async def _gone(env: BackupEnv, name: str) -> None:
 
 
 async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: BackupEnv) -> None:
-    from etcd_operator.models import EtcdCluster
 
     env = backup_env
     await env.credentials()
@@ -208,10 +203,6 @@ async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: Bac
 
 
 async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv) -> None:
-    from etcd_e2e import wait_until
-    from etcd_operator.models import EtcdCluster
-
-    from opframe import Pod
 
     env = backup_env
     await env.credentials()
@@ -246,9 +237,6 @@ async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv)
 
 
 async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: BackupEnv) -> None:
-    from etcd_operator.models import EtcdCluster
-
-    from opframe import PersistentVolumeClaim, Pod
 
     env = backup_env
     await env.client.create(
@@ -283,9 +271,6 @@ async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: Backup
 
 
 async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: BackupEnv) -> None:
-    from etcd_e2e import wait_until
-    from etcd_operator.backup.models import EtcdBackup
-    from etcd_operator.models import EtcdCluster
 
     env = backup_env
     await env.credentials()

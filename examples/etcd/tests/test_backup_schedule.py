@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from backup_env import BackupEnv, backup_env, s3_server
-from etcd_e2e import NAMESPACE, wait_until
+from backup_env import BackupEnv, backup_env, s3_server, wait_until
+from etcd_e2e import NAMESPACE
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.schedule import LABEL_SCHEDULED, last_slot, next_slot, slot_name
 from etcd_operator.models import EtcdCluster

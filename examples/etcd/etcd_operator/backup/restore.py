@@ -25,6 +25,7 @@ not get restored either.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import NoReturn
 
 from etcd_operator.backup.models import EtcdBackup, RestoreStatus, S3Destination
@@ -46,6 +47,7 @@ from opframe import (
     Context,
     NotFound,
     TerminalError,
+    get_condition,
     set_condition,
 )
 from opframe.kinds import (
@@ -85,10 +87,15 @@ def operator_image() -> str:
     return os.environ.get("ETCD_OPERATOR_IMAGE", DEFAULT_OPERATOR_IMAGE)
 
 
-def progressed(restore: RestoreStatus | None, available: bool) -> RestoreStatus | None:
+def progressed(
+    restore: RestoreStatus | None, conditions: Sequence[Condition]
+) -> RestoreStatus | None:
     """``status.restore`` after a reconcile: ``Restored`` once the restored cluster is
     Available (called by the reconciler's status writer, so no second writer races it)."""
-    if restore is None or restore.phase != "Restoring" or not available:
+    available = get_condition(list(conditions), "Available")
+    if restore is None or restore.phase != "Restoring" or available is None:
+        return restore
+    if available.status != "True":
         return restore
     return restore.model_copy(
         update={"phase": "Restored", "message": "the cluster is Available on the snapshot's data"}

@@ -471,6 +471,9 @@ def decode_message(msg: Message, data: bytes) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in msg.fields:
         if f.number not in seen:
+            if f.repeated and f.keep_zero:
+                # A slice whose JSON tag has no omitempty: Go writes nil (no entries) as null.
+                out[f.json] = None
             continue
         got = seen[f.number]
         if f.map or f.repeated:

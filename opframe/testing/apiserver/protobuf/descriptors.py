@@ -257,7 +257,8 @@ _ALWAYS = {
     "autoscaling/v1.ScaleStatus": "replicas",
     "autoscaling/v1.CrossVersionObjectReference": "kind name",
     "autoscaling/v2.HorizontalPodAutoscalerSpec": "maxReplicas",
-    "autoscaling/v2.HorizontalPodAutoscalerStatus": "desiredReplicas",
+    # `json:"currentMetrics"` has no omitempty either: a new HPA's reads null.
+    "autoscaling/v2.HorizontalPodAutoscalerStatus": "desiredReplicas currentMetrics",
     "autoscaling/v2.CrossVersionObjectReference": "kind name",
     "autoscaling/v2.MetricSpec": "type",
     "autoscaling/v2.MetricStatus": "type",
