@@ -21,13 +21,20 @@ def _run(argv: list[str]) -> int:
         description="Run the etcd operator against a kubeconfig or in-cluster.",
     )
     RunOptions.add_arguments(parser)
+    parser.add_argument(
+        "--backups",
+        action="store_true",
+        help="also run the EtcdBackup and backup schedule controllers (the EtcdBackup CRD, "
+        "deploy/crd-backup.yaml, must be installed)",
+    )
     # In its pod the probes come from the kubelet: listen on every address by default.
     parser.set_defaults(bind_address="0.0.0.0", lease_name="etcd-operator")
-    options = RunOptions.from_args(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    options = RunOptions.from_args(args)
 
     def make(client: Client) -> Manager:
         # Leader election, ports and namespace come from the flags (run_main applies them).
-        return build_manager(client, namespace=options.namespace)
+        return build_manager(client, namespace=options.namespace, backups=args.backups)
 
     return run_main(make, options, name="etcd-operator", prog="etcd-operator")
 

@@ -248,6 +248,7 @@ async def backup_env(s3_server: S3Server) -> AsyncIterator[BackupEnv]:
         manager = build_manager(
             cluster.client,
             reconciler=reconciler,
+            backups=True,
             schedule=BackupScheduleReconciler(clock=clock, max_interval=0.2),
             health_address=None,
             metrics_address=None,
