@@ -22,7 +22,7 @@ from etcd_operator.backup.snapshot import SnapshotDigest
 from etcd_operator.models import EtcdCluster
 from etcd_operator_demo.workload import member_endpoints
 
-from opframe import NotFound, PersistentVolumeClaim, Pod, get_condition
+from opframe import Invalid, NotFound, PersistentVolumeClaim, Pod, get_condition
 from opframe.testing import find_etcd
 
 __all__ = ["backup_env", "s3_server"]
@@ -305,3 +305,29 @@ async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: 
     assert {c.metadata.name for c in clusters.items if c.metadata.deletion_timestamp is None} == {
         "src"
     }
+
+
+async def test_restore_from_a_location_after_its_etcdbackup_is_gone(backup_env: BackupEnv) -> None:
+    env = backup_env
+    await env.credentials()
+    await env.create_cluster("src", 1, {})
+    await _available(env, "src", 1)
+    written = await _put_keys(env, "src", 30)
+    await env.backup("src-loc", "src", env.s3_destination())
+    b = await env.finished("src-loc")
+    assert b.status is not None and b.status.phase == "Succeeded", b.status
+    await env.client.delete(EtcdBackup, "src-loc", NAMESPACE)  # the object stays
+    assert "etcd/src-loc.db" in env.s3.keys()
+
+    s3 = env.s3_destination()["s3"]
+    source = {"s3": s3, "key": "etcd/src-loc.db", "sha256": b.status.sha256}
+    await env.create_cluster("copy", 1, {"bootstrap": {"fromBackup": source}})
+    await _available(env, "copy", 1)
+    assert await _read_keys(env, "copy") == written
+
+
+async def test_from_backup_needs_exactly_one_source(backup_env: BackupEnv) -> None:
+    env = backup_env
+    both = {"backupName": "x", "s3": env.s3_destination()["s3"], "key": "k.db"}
+    with pytest.raises(Invalid, match="exactly one of backupName and s3"):
+        await env.create_cluster("bad", 1, {"bootstrap": {"fromBackup": both}})

@@ -168,9 +168,24 @@ class ClusterBackupSpec(KubeModel):
 
 
 class FromBackup(KubeModel):
-    """Where a new cluster's data comes from: an ``EtcdBackup`` in the same namespace."""
+    """Where a new cluster's data comes from: an ``EtcdBackup`` in the same namespace, or an
+    object in S3-compatible storage (for a backup whose ``EtcdBackup`` is gone)."""
 
-    backup_name: str = Field(min_length=1)
+    __validations__: ClassVar[tuple[Validation, ...]] = (
+        Validation(
+            "has(self.backupName) != has(self.s3)", message="set exactly one of backupName and s3"
+        ),
+        Validation("has(self.s3) == has(self.key)", message="s3 needs key, the object's name"),
+    )
+
+    backup_name: str | None = Field(None, min_length=1)
+    s3: S3Destination | None = None
+    """The bucket and credentials (``prefix`` is ignored: ``key`` is the full name)."""
+    key: str | None = Field(None, min_length=1)
+    """The object's key, e.g. ``etcd/demo-202612021430.db``."""
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    """The object's SHA-256, if known (an EtcdBackup's ``status.sha256``); etcd's own
+    integrity hash is checked either way."""
 
 
 class ClusterBootstrapSpec(KubeModel):

@@ -28,7 +28,12 @@ import os
 from collections.abc import Sequence
 from typing import NoReturn
 
-from etcd_operator.backup.models import EtcdBackup, RestoreStatus, S3Destination
+from etcd_operator.backup.models import (
+    EtcdBackup,
+    RestoreStatus,
+    S3Destination,
+    VolumeDestination,
+)
 from etcd_operator.backup.s3 import S3Store, StorageError
 from etcd_operator.backup.snapshot import SnapshotCorrupt, SnapshotDigest
 from etcd_operator.backup.storage import (
@@ -114,38 +119,28 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
         return pod
     ns = cluster.metadata.namespace or "default"
     status = cluster.status or EtcdClusterStatus()
-    try:
-        backup = await ctx.client.get(EtcdBackup, source.backup_name, ns)
-    except NotFound:
-        await _refuse(
-            ctx,
-            cluster,
-            source.backup_name,
-            f"EtcdBackup {ns}/{source.backup_name} "
-            "(spec.bootstrap.fromBackup.backupName) does not exist",
-        )
-    b = backup.status
-    if b is None or b.phase != "Succeeded" or not b.sha256:
-        await _refuse(
-            ctx,
-            cluster,
-            source.backup_name,
-            f"EtcdBackup {ns}/{source.backup_name} "
-            f"has not succeeded (phase {b.phase if b else 'Pending'})",
-        )
-    s3 = backup.spec.destination.s3
-    volume = backup.spec.destination.volume
+    label = source.backup_name or f"s3://{source.s3.bucket if source.s3 else ''}/{source.key}"
+    s3: S3Destination | None = source.s3
+    volume: VolumeDestination | None = None
+    revision: int | None = None
+    if s3 is not None and source.key is not None:
+        key, sha256 = source.key, source.sha256
+    else:
+        backup = await _succeeded(ctx, cluster, source.backup_name or "")
+        assert backup.status is not None
+        s3, volume = backup.spec.destination.s3, backup.spec.destination.volume
+        key = object_key(s3, backup.metadata.name or "") if s3 is not None else ""
+        sha256, revision = backup.status.sha256, backup.status.revision
     out = pod.model_copy(deep=True)
     mounts = [VolumeMount(name="data", mount_path=DATA_DIR)]
     if s3 is not None:
-        key = object_key(s3, backup.metadata.name or "")
         where = f"s3://{s3.bucket}/{key}"
         if not (status.restore is not None and status.restore.phase == "Restoring"):
-            await _check_object(ctx, cluster, source.backup_name, s3, key, b.sha256)
-        fetch = _fetch_s3(s3, key, b.sha256, mounts)
+            await _check_object(ctx, cluster, label, s3, key, sha256)
+        fetch = _fetch_s3(s3, key, sha256, mounts)
     else:
-        assert volume is not None  # the CRD requires exactly one of s3 and volume
-        path = volume_file(volume.path, backup.metadata.name or "")
+        assert volume is not None and sha256  # the CRD requires exactly one of s3 and volume
+        path = volume_file(volume.path, source.backup_name or "")
         where = f"pvc://{volume.claim_name}/{path}"
         # The operator cannot read the volume: the copy step checks the hashes, and a
         # mismatch stops the seed in its init container (its log names the file).
@@ -156,7 +151,7 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
             args=[
                 "copy",
                 f"--file={BACKUP_MOUNT}/{path}",
-                f"--sha256={b.sha256}",
+                f"--sha256={sha256}",
                 f"--out={RESTORE_DIR}/snapshot.db",
             ],
             volume_mounts=[*mounts, VolumeMount(name="backup", mount_path=BACKUP_MOUNT)],
@@ -175,14 +170,14 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
             ctx,
             cluster,
             RestoreStatus(
-                backup_name=source.backup_name,
+                backup_name=label,
                 phase="Restoring",
-                message=f"restoring revision {b.revision} from {where}",
-                revision=b.revision,
+                message=f"restoring from {where}",
+                revision=revision,
             ),
         )
         await ctx.recorder.normal(
-            cluster, "RestoreSnapshot", f"seed {pod.metadata.name} restores {source.backup_name}"
+            cluster, "RestoreSnapshot", f"seed {pod.metadata.name} restores {where}"
         )
     main = pod.spec.containers[0]
     name = pod.metadata.name or ""
@@ -217,8 +212,36 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
     return out
 
 
+async def _succeeded(ctx: Context, cluster: EtcdCluster, name: str) -> EtcdBackup:
+    """The ``EtcdBackup`` named by ``fromBackup``; refused unless it has succeeded."""
+    ns = cluster.metadata.namespace or "default"
+    try:
+        backup = await ctx.client.get(EtcdBackup, name, ns)
+    except NotFound:
+        await _refuse(
+            ctx,
+            cluster,
+            name,
+            f"EtcdBackup {ns}/{name} (spec.bootstrap.fromBackup.backupName) does not exist",
+        )
+    b = backup.status
+    if b is None or b.phase != "Succeeded" or not b.sha256:
+        await _refuse(
+            ctx,
+            cluster,
+            name,
+            f"EtcdBackup {ns}/{name} has not succeeded (phase {b.phase if b else 'Pending'})",
+        )
+    return backup
+
+
 async def _check_object(
-    ctx: Context, cluster: EtcdCluster, backup: str, s3: S3Destination, key: str, sha256: str
+    ctx: Context,
+    cluster: EtcdCluster,
+    backup: str,
+    s3: S3Destination,
+    key: str,
+    sha256: str | None,
 ) -> None:
     """Stream the object once: refuse unless it is the intact snapshot the backup recorded."""
     ns = cluster.metadata.namespace or "default"
@@ -229,24 +252,27 @@ async def _check_object(
             async for chunk in store.download(key):
                 digest.update(chunk)
         digest.verify()
-        if digest.sha256 != sha256:
+        if sha256 is not None and digest.sha256 != sha256:
             raise SnapshotCorrupt(
-                f"s3://{s3.bucket}/{key} has SHA-256 {digest.sha256}, but EtcdBackup "
-                f"{backup} recorded {sha256}: the object changed since"
+                f"s3://{s3.bucket}/{key} has SHA-256 {digest.sha256}, but {backup} "
+                f"recorded {sha256}: the object changed since"
             )
     except (StorageError, SnapshotCorrupt) as e:
         await _refuse(ctx, cluster, backup, f"cannot restore: {e}")
 
 
-def _fetch_s3(s3: S3Destination, key: str, sha256: str, mounts: list[VolumeMount]) -> Container:
+def _fetch_s3(
+    s3: S3Destination, key: str, sha256: str | None, mounts: list[VolumeMount]
+) -> Container:
     args = [
         "fetch",
         f"--bucket={s3.bucket}",
         f"--key={key}",
         f"--region={s3.region}",
-        f"--sha256={sha256}",
         f"--out={RESTORE_DIR}/snapshot.db",
     ]
+    if sha256:
+        args.append(f"--sha256={sha256}")
     if s3.endpoint:
         args.append(f"--endpoint={s3.endpoint}")
     if s3.force_path_style:
