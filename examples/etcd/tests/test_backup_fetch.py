@@ -54,5 +54,5 @@ def test_copy_of_a_changed_file_is_refused_and_leaves_nothing(tmp_path: Path) ->
 
 
 def test_copy_of_a_missing_file_names_it(tmp_path: Path) -> None:
-    with pytest.raises(SnapshotCorrupt, match="nope.db does not exist"):
+    with pytest.raises(SnapshotCorrupt, match=r"nope\.db does not exist"):
         copy(tmp_path / "nope.db", "0" * 64, tmp_path / "out" / "snapshot.db")
