@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from etcd_operator import actions as steps
 from etcd_operator import bootstrap, builders
 from etcd_operator.backup import restore
+from etcd_operator.backup.upgrade import gate as upgrade_gate
 from etcd_operator.bootstrap import BootstrapParams
 from etcd_operator.membership import EtcdAdmin, EtcdBusy, MembershipError
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
@@ -106,6 +107,7 @@ class EtcdClusterReconciler:
             # paused, and before the step, so no started member stays unsealed for a step.
             await self._seal(ctx, cluster, view)
             action = plan(view.observed, self.policy)
+            action = await upgrade_gate(ctx, cluster, action)  # spec.backup.beforeUpgrade
             ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
             try:
                 if action.mutates:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from backup_env import BackupEnv, backup_env, s3_server, wait_until
-from etcd_e2e import NAMESPACE
+from etcd_e2e import NAMESPACE, settled
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.schedule import LABEL_SCHEDULED, last_slot, next_slot, slot_name
 from etcd_operator.models import EtcdCluster
@@ -89,3 +89,31 @@ async def test_every_minute_with_keep_two_leaves_two_backups_after_four_runs(
     assert env.s3.keys() == sorted(f"etcd/{n}.db" for n in taken[-2:])
     cluster = await env.client.get(EtcdCluster, "sched", NAMESPACE)
     assert all(is_controlled_by(b, cluster) for b in (await _scheduled(env)).values())
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(180)
+async def test_before_upgrade_backup_succeeds_before_any_member_upgrades(
+    backup_env: BackupEnv,
+) -> None:
+    env = backup_env
+    await env.credentials()
+    spec = {
+        "version": "3.5.0",
+        "backup": {"destination": env.s3_destination(), "beforeUpgrade": True},
+    }
+    await env.create_cluster("up", 1, spec)
+
+    async def on(version: str) -> bool:
+        c = await env.client.get(EtcdCluster, "up", NAMESPACE)
+        return settled(1, version)(c)
+
+    await wait_until(lambda: on("3.5.0"), "1 member on 3.5.0", 90)
+    await env.client.patch(EtcdCluster, "up", {"spec": {"version": "3.5.1"}}, namespace=NAMESPACE)
+    await wait_until(lambda: on("3.5.1"), "upgraded to 3.5.1", 90)
+    upgraded_at = datetime.now(UTC)
+
+    b = await env.client.get(EtcdBackup, "up-before-v3-5-1", NAMESPACE)
+    assert b.status is not None and b.status.phase == "Succeeded", b.status
+    assert b.status.completion_time is not None and b.status.completion_time < upgraded_at
+    assert "etcd/up-before-v3-5-1.db" in env.s3.keys()

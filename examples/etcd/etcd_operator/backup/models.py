@@ -159,12 +159,14 @@ class BackupRetention(KubeModel):
 class ClusterBackupSpec(KubeModel):
     """Scheduled backups of an ``EtcdCluster`` (``spec.backup``)."""
 
-    schedule: str = Field(min_length=1)
-    """Five-field cron (``*/30 * * * *``), in UTC."""
+    schedule: str | None = Field(None, min_length=1)
+    """Five-field cron (``*/30 * * * *``), in UTC; unset for no scheduled backups."""
     destination: BackupDestination
     retention: BackupRetention = BackupRetention()
     verify: bool = False
     """Restore each new snapshot into a throw-away member and record the result."""
+    before_upgrade: bool = False
+    """Take a backup (``<cluster>-before-v<version>``) before upgrading to a new version."""
 
 
 class FromBackup(KubeModel):

@@ -99,7 +99,7 @@ class BackupScheduleReconciler:
     async def reconcile(self, ctx: Context, cluster: EtcdCluster) -> Result:
         """Take the backup of the latest slot if it is missing; delete those beyond ``keep``."""
         spec = cluster.spec.backup
-        if spec is None or cluster.metadata.deletion_timestamp is not None:
+        if spec is None or spec.schedule is None or cluster.metadata.deletion_timestamp:
             return Result()
         now = self.clock()
         slot = last_slot(spec.schedule, now)
@@ -113,6 +113,7 @@ class BackupScheduleReconciler:
     async def _ensure(
         self, ctx: Context, cluster: EtcdCluster, spec: ClusterBackupSpec, slot: datetime
     ) -> None:
+        assert spec.schedule is not None
         name = slot_name(cluster.metadata.name or "", slot)
         ns = cluster.metadata.namespace or "default"
         if ctx.cache.get(EtcdBackup, name, ns) is not None:
