@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from opframe._config import ConnectionConfig
+from opframe._json import loads
 from opframe.errors import ApiError, ConfigError, api_error_from_status
 
 __all__ = ["ApiConnectionError", "RetryPolicy", "Transport"]
@@ -69,7 +70,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _decode(data: bytes) -> Any:
-    return json.loads(data) if data else None
+    return loads(data) if data else None
 
 
 class Transport:
@@ -269,7 +270,7 @@ class Transport:
                 raise self._connection_error(method, path, exc) from exc
             if not chunk:
                 if buffer.strip():
-                    yield json.loads(buffer)
+                    yield loads(buffer)
                 return
             start = len(buffer)
             buffer += chunk
@@ -279,4 +280,4 @@ class Transport:
             complete, buffer = buffer[:end], buffer[end + 1 :]
             for line in complete.split(b"\n"):
                 if line.strip():
-                    yield json.loads(line)
+                    yield loads(line)
