@@ -63,6 +63,9 @@ class WatchRegistry:
 WATCHES: web.AppKey[WatchRegistry] = web.AppKey("watches", WatchRegistry)
 
 
+_INITIAL_CHUNK = 500  # initial events per write
+
+
 def _event_line(kind: str, obj: bytes) -> bytes:
     return b'{"type":"' + kind.encode() + b'","object":' + obj + b"}\n"
 
@@ -167,8 +170,10 @@ async def serve_watch(
         resp = protobuf.watch_response(request, custom=rt.custom or as_table)
         resp.enable_chunked_encoding()
         await resp.prepare(request)
-        if initial:
-            await resp.write(b"".join(initial))
+        # In chunks: the client decodes the first objects while the rest are still sent,
+        # and a streamed list of 100,000 objects is never joined into one buffer.
+        for start in range(0, len(initial), _INITIAL_CHUNK):
+            await resp.write(b"".join(initial[start : start + _INITIAL_CHUNK]))
         await _pump(handlers, request, resp, key, stop, pending, wake, render, q, bookmarks, rt)
         return resp
     finally:
