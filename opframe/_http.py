@@ -69,6 +69,9 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+_READ = 256 * 1024
+
+
 def _decode(data: bytes) -> Any:
     return loads(data) if data else None
 
@@ -265,7 +268,9 @@ class Transport:
         while True:
             try:
                 async with asyncio.timeout(inactivity_timeout):
-                    chunk = await content.readany()
+                    # At most _READ bytes at a time: readany() would hand over everything
+                    # buffered, megabytes of a streamed list, held until its last line.
+                    chunk = await content.read(_READ)
             except (aiohttp.ClientError, OSError) as exc:
                 raise self._connection_error(method, path, exc) from exc
             if not chunk:
