@@ -79,7 +79,7 @@ async def test_a_leader_that_stopped_renewing_is_fenced_past_its_renew_deadline(
 ) -> None:
     elector = LeaderElector(client, config("a"))
     await elector.acquire()  # and never renews: as if frozen right after acquiring
-    await eventually(lambda: not elector.holds_lease(), within=5, message="never fenced")
+    await eventually(lambda: not elector.holds_lease(), timeout=5, message="never fenced")
     assert elector.is_leader  # it has not noticed: only the fence knows
     with pytest.raises(NotLeader, match=r"past renew_deadline=0\.6s"):
         elector.fence()
