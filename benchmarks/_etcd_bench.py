@@ -104,7 +104,7 @@ async def etcd_section(
             await until_available(idle, deadline)
             reached_idle = await available()
             # Let the last status writes and requeues settle before the quiet window.
-            await asyncio.sleep(5.0)  # settling, not synchronisation: the window measures rest
+            await asyncio.sleep(min(5.0, window))  # settling, not synchronisation
             before, at = cpu_seconds(operator.pid), time.monotonic()
             await asyncio.sleep(window)  # the measurement window itself
             used, elapsed = cpu_seconds(operator.pid) - before, time.monotonic() - at

@@ -246,7 +246,7 @@ async def bench_memory(kubeconfig: str, count: int) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     count = args.count or (1000 if args.quick else 10_000)
-    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    seconds = args.seconds or (1.0 if args.quick else 5.0)
     sections = set(args.sections.split(","))
     production: dict[str, Any] = {}
     async with ApiServer() as server:
@@ -297,11 +297,11 @@ async def _production_sections(
         out |= await scale_section(
             client,
             kubeconfig,
-            args.scale_count or (5_000 if q else 100_000),
-            args.kopf_scale_timeout or (30.0 if q else 120.0),
+            args.scale_count or (2_000 if q else 100_000),
+            args.kopf_scale_timeout or (10.0 if q else 120.0),
             args.skip_kopf,
         )
-    work_count = args.work_count or (500 if q else 10_000)
+    work_count = args.work_count or (100 if q else 10_000)
     if "work" in sections or "controllers" in sections:
         rates = [float(r) for r in args.work_rates.split(",")]
         out |= await work_section(
@@ -309,9 +309,9 @@ async def _production_sections(
             kubeconfig,
             work_count,
             rates,
-            args.work_seconds or (2.0 if q else 5.0),
+            args.work_seconds or (0.5 if q else 5.0),
             args.workers_work,
-            args.kopf_scale_timeout or (30.0 if q else 120.0),
+            args.kopf_scale_timeout or (10.0 if q else 120.0),
             args.skip_kopf or "work" not in sections,
         )
     if "controllers" in sections:
@@ -409,10 +409,10 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
     if "etcd" in sections:
         q = args.quick
         outcome["result"] |= await etcd_section(
-            args.etcd_clusters or (2 if q else 10),
-            args.etcd_idle or (3 if q else 20),
+            args.etcd_clusters or (1 if q else 10),
+            args.etcd_idle or (2 if q else 20),
             args.etcd_size or (1 if q else 3),
-            args.etcd_window or (5.0 if q else 30.0),
+            args.etcd_window or (3.0 if q else 30.0),
             120.0 if q else 180.0,
         )
     return outcome
