@@ -20,6 +20,19 @@ What it measures, in one run against one in-process embedded API server (loopbac
 4. ``cache_bytes_per_object``: what a synced informer store holds per object (tracemalloc, in
    a separate subprocess), reads still returning typed models.
 
+Then the production sections (issue 19; ``--sections`` picks them, default all):
+
+5. *scale* (``_production.py``): 100,000 objects, startup to first and to all reconciled, the
+   operator's peak RSS (``VmHWM``) against the objects' JSON size; kopf under a deadline.
+6. *work*: 10,000 parents with 3 owned ConfigMaps each; a reconcile reads the children from
+   the cache, server-side-applies one and patches the status only when it changed; startup,
+   then reconciles/s and event -> reconcile latency while specs change at 1,000 and 5,000/s.
+7. *controllers*: 1 and 10 controllers in one Manager (informers shared, memory flat).
+8. *etcd* (``_etcd_bench.py``): the etcd operator on a LocalCluster with real etcd: 10
+   EtcdClusters created at once until all Available, then its CPU with 20 idle clusters.
+
+Every figure is printed next to its target. ``--quick`` shrinks every section.
+
 Both operators run as subprocesses of this one, which hosts the API server: they get the same
 treatment, and the server's own CPU use is shared alike. Nothing here is a test; figures depend
 on the machine (and on anything else running on it).
@@ -42,8 +55,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _etcd_bench import etcd_section  # noqa: E402
 from _model import BenchItem, item  # noqa: E402
 from _process import stop  # noqa: E402
+from _production import controllers_section, scale_section, work_section  # noqa: E402
+from _report import production_rows  # noqa: E402
 
 from opframe.client import Client  # noqa: E402
 from opframe.crd import crd_for  # noqa: E402
@@ -88,6 +104,8 @@ async def prepare(client: Client, count: int) -> tuple[float, float]:
     for obj in listed["items"]:
         obj["metadata"].pop("managedFields", None)
     bare = [len(json.dumps(o, separators=(",", ":"))) for o in listed["items"]]
+    if not sizes:
+        return float("nan"), float("nan")
     return statistics.fmean(sizes), statistics.fmean(bare)
 
 
@@ -228,11 +246,16 @@ async def bench_memory(kubeconfig: str, count: int) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     count = args.count or (1000 if args.quick else 10_000)
-    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    seconds = args.seconds or (1.0 if args.quick else 5.0)
+    sections = set(args.sections.split(","))
+    production: dict[str, Any] = {}
     async with ApiServer() as server:
         kubeconfig = str(server.kubeconfig)
         async with await Client.from_kubeconfig(kubeconfig) as client:
-            json_size, json_bare = await prepare(client, count)
+            json_size, json_bare = await prepare(client, count if "base" in sections else 0)
+            production |= await _production_sections(args, sections, client, kubeconfig)
+            if "base" not in sections:
+                return {"result": production, "extra": {}}
             memory = await bench_memory(kubeconfig, count)
             log(f"cache holds {memory['per_object']:.0f} bytes per object")
             ours = await bench_opframe(kubeconfig, count, args.rate, seconds, args.workers)
@@ -250,7 +273,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "cache_bytes_per_object": round(memory["per_object"], 1),
         "json_bytes_per_object": round(json_size, 1),
         "startup_to_first_reconcile_s": round(ours["startup_to_first_reconcile_s"], 3),
-    }
+    } | production
     extra = {
         "objects": count,
         "latency_samples": ours["latency_samples"],
@@ -262,6 +285,38 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "opframe_workers": args.workers,
     }
     return {"result": result, "extra": extra}
+
+
+async def _production_sections(
+    args: argparse.Namespace, sections: set[str], client: Client, kubeconfig: str
+) -> dict[str, Any]:
+    """The scale, work and many-controllers sections (``_production.py``), one at a time."""
+    out: dict[str, Any] = {}
+    q = args.quick
+    if "scale" in sections:
+        out |= await scale_section(
+            client,
+            kubeconfig,
+            args.scale_count or (2_000 if q else 100_000),
+            args.kopf_scale_timeout or (10.0 if q else 120.0),
+            args.skip_kopf,
+        )
+    work_count = args.work_count or (100 if q else 10_000)
+    if "work" in sections or "controllers" in sections:
+        rates = [float(r) for r in args.work_rates.split(",")]
+        out |= await work_section(
+            client,
+            kubeconfig,
+            work_count,
+            rates,
+            args.work_seconds or (0.5 if q else 5.0),
+            args.workers_work,
+            args.kopf_scale_timeout or (10.0 if q else 120.0),
+            args.skip_kopf or "work" not in sections,
+        )
+    if "controllers" in sections:
+        out |= await controllers_section(kubeconfig, work_count, args.controllers)
+    return out
 
 
 def report(result: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -306,6 +361,12 @@ def report(result: dict[str, Any], extra: dict[str, Any]) -> None:
     kopf_start = extra.get("kopf_startup_to_first_reconcile_s")
     if kopf_start is not None:
         rows.append(("  kopf startup -> first call", f"{kopf_start:.2f} s", ""))
+    print_rows(rows)
+
+
+def print_rows(rows: list[tuple[str, str, str]]) -> None:
+    if not rows:
+        return
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'value':>24}  target")
     for name, value, target in rows:
@@ -322,13 +383,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="opframe max_concurrent_reconciles")
     parser.add_argument("--skip-kopf", action="store_true", help="do not run kopf")
     parser.add_argument("--kopf-timeout", type=float, default=600.0, help="seconds for kopf")
+    parser.add_argument(
+        "--sections",
+        default="base,scale,work,controllers,etcd",
+        help="comma-separated: base (the 10,000-object no-op run), scale, work, controllers, etcd",
+    )
+    parser.add_argument("--scale-count", type=int, help="scale objects (default 100,000)")
+    parser.add_argument("--kopf-scale-timeout", type=float, help="kopf's deadline (default 120 s)")
+    parser.add_argument("--work-count", type=int, help="work parents (default 10,000)")
+    parser.add_argument("--work-rates", default="1000,5000", help="spec changes/s, comma-separated")
+    parser.add_argument("--work-seconds", type=float, help="seconds of load per rate (default 5)")
+    parser.add_argument("--workers-work", type=int, default=16, help="work operator workers")
+    parser.add_argument("--controllers", type=int, default=10, help="controllers in one Manager")
+    parser.add_argument("--etcd-clusters", type=int, help="EtcdClusters created at once (10)")
+    parser.add_argument("--etcd-idle", type=int, help="idle EtcdClusters for the CPU figure (20)")
+    parser.add_argument("--etcd-size", type=int, help="members per EtcdCluster (default 3)")
+    parser.add_argument("--etcd-window", type=float, help="idle CPU window in s (default 30)")
     return parser.parse_args(argv)
+
+
+async def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Every section: the embedded-server ones, then the etcd operator on a LocalCluster."""
+    sections = set(args.sections.split(","))
+    outcome = await main(args)
+    if "etcd" in sections:
+        q = args.quick
+        outcome["result"] |= await etcd_section(
+            args.etcd_clusters or (1 if q else 10),
+            args.etcd_idle or (2 if q else 20),
+            args.etcd_size or (1 if q else 3),
+            args.etcd_window or (3.0 if q else 30.0),
+            120.0 if q else 180.0,
+        )
+    return outcome
 
 
 if __name__ == "__main__":
     arguments = parse_args()
-    outcome = asyncio.run(main(arguments))
-    report(outcome["result"], outcome["extra"])
+    outcome = asyncio.run(run_all(arguments))
+    if outcome["extra"]:
+        report(outcome["result"], outcome["extra"])
+    print_rows(production_rows(outcome["result"]))
     if arguments.json:
         # A figure that was not measured (kopf skipped, no samples) is null, not NaN.
         print(json.dumps({k: None if v != v else v for k, v in outcome["result"].items()}))

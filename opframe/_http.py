@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from opframe._config import ConnectionConfig
+from opframe._json import loads
 from opframe.errors import ApiError, ConfigError, api_error_from_status
 
 __all__ = ["ApiConnectionError", "RetryPolicy", "Transport"]
@@ -68,8 +69,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+_READ = 256 * 1024
+
+
 def _decode(data: bytes) -> Any:
-    return json.loads(data) if data else None
+    return loads(data) if data else None
 
 
 class Transport:
@@ -264,12 +268,14 @@ class Transport:
         while True:
             try:
                 async with asyncio.timeout(inactivity_timeout):
-                    chunk = await content.readany()
+                    # At most _READ bytes at a time: readany() would hand over everything
+                    # buffered, megabytes of a streamed list, held until its last line.
+                    chunk = await content.read(_READ)
             except (aiohttp.ClientError, OSError) as exc:
                 raise self._connection_error(method, path, exc) from exc
             if not chunk:
                 if buffer.strip():
-                    yield json.loads(buffer)
+                    yield loads(buffer)
                 return
             start = len(buffer)
             buffer += chunk
@@ -279,4 +285,4 @@ class Transport:
             complete, buffer = buffer[:end], buffer[end + 1 :]
             for line in complete.split(b"\n"):
                 if line.strip():
-                    yield json.loads(line)
+                    yield loads(line)

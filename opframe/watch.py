@@ -5,8 +5,10 @@
     async for pod in watch(client, Pod, namespace="default").applied():
         print(pod.name)
 
-:func:`watch` lists (paginated) to learn a resourceVersion, then watches from it with
-bookmarks. It is kube-rs' ``watcher``: a pure stream that keeps **no** objects (the
+:func:`watch` lists to learn a resourceVersion, then watches from it with bookmarks. The list
+is streamed when the server can (``sendInitialEvents``, client-go's watch-list: objects
+arrive one by one on the watch stream, ended by a bookmark) and paginated LIST otherwise.
+It is kube-rs' ``watcher``: a pure stream that keeps **no** objects (the
 :mod:`opframe.reflector` writes a store from it, an :class:`~opframe.Informer` adds handlers).
 What it does when things go wrong is the point of the module:
 
@@ -161,6 +163,8 @@ class Backoff:
         self._attempt = 0
 
 
+_INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
 # Errors after which the loop retries; anything else is a bug and propagates.
 _RETRYABLE = (ApiError, ApiConnectionError, TimeoutError, ValueError)
 
@@ -190,6 +194,7 @@ class Watcher(Generic[T]):
         strip_managed_fields: bool = True,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         stats: WatchStats | None = None,
+        streaming_list: bool = True,
     ) -> None:
         self.client = client
         self.model = model
@@ -203,6 +208,9 @@ class Watcher(Generic[T]):
         self.strip_managed_fields = strip_managed_fields
         self.transform = transform
         self.stats = stats if stats is not None else WatchStats()
+        self.streaming_list = streaming_list
+        # Whether the server streams the initial list (None: not asked yet).
+        self.streaming_supported: bool | None = None
         self.resource_version: str | None = None
         self.last_error: BaseException | None = None
         self._info = resource_info(model)
@@ -250,8 +258,14 @@ class Watcher(Generic[T]):
         while True:
             try:
                 if self.resource_version is None:
-                    async for event in self._relist():
-                        yield event
+                    if self.streaming_list and self.streaming_supported is not False:
+                        async for event in self._watch_list():
+                            yield event
+                    else:
+                        async for event in self._relist():
+                            yield event
+                if self.resource_version is None:
+                    continue  # the streamed list ended early, or the server does not stream
                 async for event in self._watch():
                     yield event
             except Gone as exc:
@@ -318,7 +332,7 @@ class Watcher(Generic[T]):
         self._succeeded()
         yield WatcherEvent(Change.INIT_DONE, model, resource_version=list_rv)
 
-    async def _watch(self) -> AsyncIterator[WatcherEvent[T]]:
+    def _watch_params(self, **extra: str) -> dict[str, str]:
         params = selector_params(self.label_selector, self.field_selector)
         params.update(
             {
@@ -326,8 +340,90 @@ class Watcher(Generic[T]):
                 "allowWatchBookmarks": "true",
                 "resourceVersion": self.resource_version or "",
                 "timeoutSeconds": str(random.randint(*self.watch_timeout)),
+                **extra,
             }
         )
+        return params
+
+    async def _watch_list(self) -> AsyncIterator[WatcherEvent[T]]:
+        """The initial list as a watch stream (``sendInitialEvents``), then the watch itself.
+
+        client-go's default: the server streams every object as ``ADDED`` and then a bookmark
+        annotated ``k8s.io/initial-events-end`` carrying the list's resourceVersion, on the
+        same stream the changes follow on. The objects arrive one at a time instead of as
+        pages held whole. A server that refuses the parameters (400/422: too old, or the
+        feature is off) or ends the stream without that bookmark is listed with LIST from
+        then on.
+        """
+        model = self.model
+        params = self._watch_params(sendInitialEvents="true", resourceVersionMatch="NotOlderThan")
+        params["resourceVersion"] = ""
+        self.stats.watches += 1
+        initial = True
+        received = 0
+        try:
+            async with self.client.stream(
+                "GET",
+                self._info.path(self.namespace),
+                params=params,
+                inactivity_timeout=self.inactivity_timeout,
+            ) as lines:
+                async for line in lines:
+                    if not initial:
+                        event = self._handle(line)
+                        if event is not None:
+                            yield event
+                        continue
+                    if received == 0:
+                        self.stats.lists += 1
+                        if self._listed:
+                            self.stats.relists += 1
+                        yield WatcherEvent(Change.INIT, model)
+                    received += 1
+                    kind = line.get("type")
+                    obj = line.get("object") or {}
+                    if kind == "BOOKMARK":
+                        metadata = obj.get("metadata") or {}
+                        annotations = metadata.get("annotations") or {}
+                        if annotations.get(_INITIAL_EVENTS_END) != "true":
+                            continue
+                        list_rv = str(metadata.get("resourceVersion") or "")
+                        self.streaming_supported = True
+                        self.resource_version = list_rv
+                        self._listed = True
+                        self._progress = 0
+                        self._succeeded()
+                        initial = False
+                        yield WatcherEvent(Change.INIT_DONE, model, resource_version=list_rv)
+                    elif kind == "ERROR":
+                        raise api_error_from_status(int(obj.get("code") or 500), obj)
+                    else:
+                        ref, entry = self._entry(obj)
+                        self.stats.events += 1
+                        yield WatcherEvent(Change.INIT_APPLY, model, ref, entry, entry.rv)
+        except ApiError as exc:
+            if self.streaming_supported is None and exc.status in (400, 422):
+                logger.info(
+                    "%s: the server does not stream lists (%s); listing instead",
+                    self.describe(),
+                    exc,
+                )
+                self.streaming_supported = False
+                return
+            raise
+        except TimeoutError:
+            if not initial:
+                return  # a silent stream after the list: resumed like any watch
+            raise
+        if initial and received and self.streaming_supported is None:
+            # Objects but never the end marker: a server that ignored sendInitialEvents.
+            logger.info("%s: sendInitialEvents ignored; listing instead", self.describe())
+            self.streaming_supported = False
+        elif initial and not received:
+            await asyncio.sleep(self.backoff.next())  # closed at once: do not spin on it
+
+    async def _watch(self) -> AsyncIterator[WatcherEvent[T]]:
+        params = self._watch_params()
         if self.stats.watches > 0:
             self.stats.resumes += 1
         self.stats.watches += 1
@@ -405,7 +501,8 @@ def watch(
     Returns a :class:`Watcher`; iterate it with ``async for`` (or its :meth:`Watcher.applied`
     objects). ``options`` are the tuning knobs of :class:`Watcher` (``page_size``,
     ``inactivity_timeout``, ``watch_timeout``, ``backoff``, ``strip_managed_fields``,
-    ``transform``). Nothing is cached: feed it to :func:`opframe.reflector.reflect` for that.
+    ``transform``, ``streaming_list``: ``False`` always lists with paginated LIST). Nothing is
+    cached: feed it to :func:`opframe.reflector.reflect` for that.
     """
     return Watcher(
         client,

@@ -227,7 +227,7 @@ async def test_own_writes_are_not_observed_when_disabled(env: tuple[ApiServer, C
 
 async def test_wait_for_sync_times_out_naming_the_error(env: tuple[ApiServer, Client]) -> None:
     server, client = env
-    server.faults.add(verb="list", resource="configmaps", status=403)
+    server.faults.add(resource="configmaps", status=403)  # LIST or streamed list alike
     cache = Cache(client, backoff=Backoff(initial=0.01, maximum=0.05))
     cache.informer(ConfigMap)
     async with cache:

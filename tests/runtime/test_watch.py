@@ -250,7 +250,7 @@ async def test_errors_are_retried_with_backoff(env: tuple[ApiServer, Client]) ->
     server, client = env
     server.faults.add(verb="list", resource="configmaps", status=500, times=2)
     await client.create(configmap("a"))
-    watcher, events = await open_watch(client)
+    watcher, events = await open_watch(client, streaming_list=False)
     (event,) = await take(events, 1)
     assert event.name == "a"
     assert watcher.stats.errors == 2
@@ -351,3 +351,48 @@ async def test_aclose_closes_the_stream(env: tuple[ApiServer, Client]) -> None:
     await eventually(lambda: server.watches.count() == 0, message="stream still open")
     with pytest.raises(StopAsyncIteration):
         await anext(watcher)
+
+
+async def test_initial_list_is_streamed_when_the_server_supports_it(
+    env: tuple[ApiServer, Client],
+) -> None:
+    """client-go's watch-list (staging/src/k8s.io/client-go/tools/cache/reflector.go,
+    ``watchList``): a watch with sendInitialEvents=true streams every object, then a bookmark
+    annotated k8s.io/initial-events-end ends the list; no LIST request is made."""
+    server, client = env
+    await client.create(configmap("a"))
+    await client.create(configmap("b"))
+    server.faults.add(verb="list", resource="configmaps", status=500)  # a LIST would fail
+    watcher = watch(client, ConfigMap, namespace="default", backoff=FAST)
+    events = aiter(watcher)
+    assert kinds(await take(events, 4)) == [
+        (Change.INIT, ""),
+        (Change.INIT_APPLY, "a"),
+        (Change.INIT_APPLY, "b"),
+        (Change.INIT_DONE, ""),
+    ]
+    assert watcher.streaming_supported is True and watcher.stats.errors == 0
+    await client.create(configmap("c"))
+    assert kinds(await take(events, 1)) == [(Change.APPLY, "c")]
+    assert watcher.stats.lists == 1 and watcher.stats.watches == 1
+    await watcher.aclose()
+
+
+async def test_streamed_list_refused_falls_back_to_list(env: tuple[ApiServer, Client]) -> None:
+    """A server without the WatchList feature answers sendInitialEvents with 422 Invalid
+    (staging/src/k8s.io/apimachinery/pkg/apis/meta/internalversion/validation/validation.go,
+    ``ValidateListOptions``); the reflector then lists with LIST, as client-go falls back."""
+    server, client = env
+    await client.create(configmap("a"))
+    server.faults.add(verb="watch", resource="configmaps", status=422, times=1)
+    watcher = watch(client, ConfigMap, namespace="default", backoff=FAST)
+    events = aiter(watcher)
+    assert kinds(await take(events, 3)) == [
+        (Change.INIT, ""),
+        (Change.INIT_APPLY, "a"),
+        (Change.INIT_DONE, ""),
+    ]
+    assert watcher.streaming_supported is False and watcher.stats.errors == 0
+    await client.create(configmap("b"))
+    assert kinds(await take(events, 1)) == [(Change.APPLY, "b")]
+    await watcher.aclose()

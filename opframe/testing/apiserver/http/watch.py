@@ -185,8 +185,10 @@ class WatchStream:
                 resp.headers.add("Warning", warning_header(self.rt.extra["deprecation_warning"]))
             resp.enable_chunked_encoding()
             await resp.prepare(self.request)
-            if initial:
-                await resp.write(b"".join(initial))
+            # In chunks: the client decodes the first objects while the rest are still sent,
+            # and a streamed list of 100,000 objects is never joined into one buffer.
+            for start in range(0, len(initial), _INITIAL_CHUNK):
+                await resp.write(b"".join(initial[start : start + _INITIAL_CHUNK]))
             await self._pump(resp)
             return resp
         finally:
@@ -257,6 +259,9 @@ async def expired_watch(request: web.Request, status: dict[str, Any]) -> web.Str
     await resp.write(_event_line("ERROR", dumps(status)))
     await resp.write_eof()
     return resp
+
+
+_INITIAL_CHUNK = 500  # initial events per write
 
 
 def _bookmark(kind: str, api_version: str, rv: int, *, initial_end: bool = False) -> bytes:

