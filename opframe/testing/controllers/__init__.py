@@ -34,6 +34,7 @@ from opframe._tasks import cancel_and_wait
 from opframe.errors import ApiError, NotFound
 from opframe.manager import Manager
 from opframe.testing._startup import start_until_ready
+from opframe.testing.controllers.cronjob import cronjob_controller
 from opframe.testing.controllers.deployment import deployment_controller
 from opframe.testing.controllers.endpoints import endpoints_controller
 from opframe.testing.controllers.job import job_controller
@@ -64,6 +65,8 @@ CONTROLLERS: tuple[tuple[str, Factory, frozenset[str]], ...] = (
     ("deployment", lambda cache, _: deployment_controller(cache),
      frozenset({"apps/deployments", "apps/replicasets", "/pods"})),
     ("job", lambda cache, _: job_controller(cache), frozenset({"batch/jobs", "/pods"})),
+    ("cronjob", lambda cache, _: cronjob_controller(cache),
+     frozenset({"batch/cronjobs", "batch/jobs"})),
     ("statefulset", lambda cache, served: statefulset_controller(
         cache, revisions="apps/controllerrevisions" in served),
      frozenset({"apps/statefulsets", "/pods", "/persistentvolumeclaims"})),
