@@ -35,6 +35,7 @@ from opframe.errors import ApiError, NotFound
 from opframe.manager import Manager
 from opframe.testing._startup import start_until_ready
 from opframe.testing.controllers.cronjob import cronjob_controller
+from opframe.testing.controllers.daemonset import daemonset_controller
 from opframe.testing.controllers.deployment import deployment_controller
 from opframe.testing.controllers.endpoints import endpoints_controller
 from opframe.testing.controllers.job import job_controller
@@ -67,6 +68,8 @@ CONTROLLERS: tuple[tuple[str, Factory, frozenset[str]], ...] = (
     ("job", lambda cache, _: job_controller(cache), frozenset({"batch/jobs", "/pods"})),
     ("cronjob", lambda cache, _: cronjob_controller(cache),
      frozenset({"batch/cronjobs", "batch/jobs"})),
+    ("daemonset", lambda cache, _: daemonset_controller(cache),
+     frozenset({"apps/daemonsets", "apps/controllerrevisions", "/pods", "/nodes"})),
     ("statefulset", lambda cache, served: statefulset_controller(
         cache, revisions="apps/controllerrevisions" in served),
      frozenset({"apps/statefulsets", "/pods", "/persistentvolumeclaims"})),
