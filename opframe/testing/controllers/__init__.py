@@ -10,9 +10,10 @@ leader election, no probe ports), each written as a user would write an operator
 ``statefulset``      StatefulSet -> ordinal pods and their claims, ordered or parallel,
                      partitioned rolling update, ControllerRevisions when served
 ``job``/``cronjob``  Job -> pods to completions with backoff; CronJob -> Jobs on schedule
-``daemonset``        DaemonSet -> one pod per node
+``daemonset``        DaemonSet -> one pod per fitting node, rolling update, revisions
 ``serviceaccount``   a ``default`` ServiceAccount in every namespace
-``endpoints``        Endpoints (and EndpointSlices when served) of selector Services
+``endpoints``        Endpoints of selector Services
+``endpointslice``    EndpointSlices of selector Services (ready/serving/terminating)
 ===================  ==================================================================
 
 A controller runs only if the API server serves every kind it handles (discovery is read
@@ -38,6 +39,7 @@ from opframe.testing.controllers.cronjob import cronjob_controller
 from opframe.testing.controllers.daemonset import daemonset_controller
 from opframe.testing.controllers.deployment import deployment_controller
 from opframe.testing.controllers.endpoints import endpoints_controller
+from opframe.testing.controllers.endpointslice import endpointslice_controller
 from opframe.testing.controllers.job import job_controller
 from opframe.testing.controllers.replicaset import replicaset_controller
 from opframe.testing.controllers.serviceaccount import serviceaccount_controller
@@ -61,6 +63,8 @@ CONTROLLERS: tuple[tuple[str, Factory, frozenset[str]], ...] = (
      frozenset({"/namespaces", "/serviceaccounts"})),
     ("endpoints", lambda cache, _: endpoints_controller(cache),
      frozenset({"/services", "/pods", "/endpoints"})),
+    ("endpointslice", lambda cache, _: endpointslice_controller(cache),
+     frozenset({"/services", "/pods", "discovery.k8s.io/endpointslices"})),
     ("replicaset", lambda cache, _: replicaset_controller(cache),
      frozenset({"apps/replicasets", "/pods"})),
     ("deployment", lambda cache, _: deployment_controller(cache),
