@@ -116,3 +116,46 @@ async def test_rolling_update_replaces_the_pod_and_records_revisions(
     old_name = old["metadata"]["name"]
     await wait_for(lambda: get(client, "pods", old_name), lambda p: p is None, within=60,
                    message="old-revision pod never removed")  # fmt: skip
+
+
+async def _roll_to(cluster: LocalCluster, name: str, command: str) -> None:
+    await patch(cluster.client, "daemonsets", name,
+                {"spec": {"template": pod_template({"app": name}, command)}})  # fmt: skip
+    await wait_for(lambda: get(cluster.client, "daemonsets", name), _settled, within=60)
+
+
+async def test_going_back_to_a_template_renumbers_its_revision(
+    local_cluster: LocalCluster,
+) -> None:
+    """history/controller_history.go FindEqualRevisions + update.go constructHistory: the old
+    revision becomes the newest again instead of a duplicate being written."""
+    client = local_cluster.client
+    await create(client, "daemonsets", _ds("back"))
+    await wait_for(lambda: get(client, "daemonsets", "back"), _settled, within=60)
+    await _roll_to(local_cluster, "back", "sleep 3601")
+    await _roll_to(local_cluster, "back", "sleep 3600")
+
+    async def revisions() -> dict[str, int]:
+        items = await list_items(client, "controllerrevisions", selector="app=back")
+        return {r["metadata"]["name"]: r["revision"] for r in items}
+
+    by_name = await wait_for(revisions, lambda r: sorted(r.values()) == [2, 3], within=30)
+    pod = (await _live(local_cluster, "back"))[0]
+    assert by_name[f"back-{pod['metadata']['labels']['controller-revision-hash']}"] == 3
+
+
+async def test_revisions_beyond_the_history_limit_are_deleted(
+    local_cluster: LocalCluster,
+) -> None:
+    """update.go cleanupHistory: with revisionHistoryLimit 0 only the revision in use stays."""
+    client = local_cluster.client
+    ds = _ds("trim")
+    ds["spec"]["revisionHistoryLimit"] = 0
+    await create(client, "daemonsets", ds)
+    await wait_for(lambda: get(client, "daemonsets", "trim"), _settled, within=60)
+    await _roll_to(local_cluster, "trim", "sleep 3601")
+    items = await wait_for(
+        lambda: list_items(client, "controllerrevisions", selector="app=trim"),
+        lambda rs: len(rs) == 1, within=30, message="old revision kept")  # fmt: skip
+    assert items[0]["revision"] == 2
+    assert items[0]["metadata"]["labels"]["controller.kubernetes.io/hash"]

@@ -37,6 +37,7 @@ from opframe.errors import AlreadyExists, NotFound
 from opframe.objectref import ObjectRef
 from opframe.reconcile import Context, Result
 from opframe.testing.controllers._kinds import ControllerRevision, DaemonSet, Node, Pod, body
+from opframe.testing.controllers._revisions import ensure_revision, truncate_history
 from opframe.testing.controllers._util import (
     Obj,
     available_in,
@@ -47,7 +48,6 @@ from opframe.testing.controllers._util import (
     is_ready,
     labels_of,
     now,
-    owner_ref,
     scaled_value,
 )
 from opframe.testing.controllers.replicaset import pod_from_template
@@ -152,7 +152,7 @@ class _Reconciler:
         pod_hash = template_hash(ds)
         if meta.get("deletionTimestamp"):
             return None
-        await self._ensure_revision(ctx, ds, pod_hash)
+        await ensure_revision(ctx, ds, pod_hash, extra_labels={HASH_LABEL: pod_hash})
         nodes = {n.metadata.name or "": body(n) for n in ctx.cache.list(Node)}
         wanted = {name for name, node in nodes.items() if node_fits(ds, node)}
         by_node: dict[str, list[Obj]] = {}
@@ -176,7 +176,10 @@ class _Reconciler:
                     await ctx.client.create(Pod.model_validate(daemon_pod(ds, node_name,
                                                                           pod_hash)))  # fmt: skip
         await self._roll(ctx, ds, by_node, wanted, pod_hash, at)
-        return await self._write_status(ctx, ds, by_node, wanted, pod_hash, at, min_ready)
+        result = await self._write_status(ctx, ds, by_node, wanted, pod_hash, at, min_ready)
+        used = {labels_of(p).get(HASH_LABEL) for ps in by_node.values() for p in ps}
+        await truncate_history(ctx, ds, {f"{meta['name']}-{h}" for h in {pod_hash, *used} if h})
+        return result
 
     async def _roll(
         self, ctx: Context, ds: Obj, by_node: dict[str, list[Obj]], wanted: set[str],
@@ -222,29 +225,6 @@ class _Reconciler:
                     await ctx.client.delete(Pod, pod["metadata"]["name"], ns)
             if node_available:
                 unavailable += 1
-
-    async def _ensure_revision(self, ctx: Context, ds: Obj, pod_hash: str) -> None:
-        meta = ds["metadata"]
-        name = f"{meta['name']}-{pod_hash}"
-        if ctx.cache.get(ControllerRevision, name, meta.get("namespace")) is not None:
-            return
-        existing = [
-            int(body(r).get("revision", 0))
-            for r in ctx.cache.list(ControllerRevision, meta.get("namespace"))
-            if any(o.uid == meta["uid"] for o in r.metadata.owner_references or [])
-        ]
-        template = (ds.get("spec") or {}).get("template") or {}
-        labels = dict(((ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
-        cr = {
-            "apiVersion": "apps/v1", "kind": "ControllerRevision",
-            "metadata": {"name": name, "namespace": meta.get("namespace"),
-                         "labels": {**labels, HASH_LABEL: pod_hash},
-                         "ownerReferences": [owner_ref(ds)]},
-            "data": {"spec": {"template": {**template, "$patch": "replace"}}},
-            "revision": max(existing, default=0) + 1,
-        }  # fmt: skip
-        with contextlib.suppress(AlreadyExists):
-            await ctx.client.create(ControllerRevision.model_validate(cr))
 
     async def _write_status(
         self, ctx: Context, ds: Obj, by_node: dict[str, list[Obj]], wanted: set[str],

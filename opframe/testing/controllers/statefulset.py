@@ -36,6 +36,7 @@ from opframe.testing.controllers._kinds import (
     StatefulSet,
     body,
 )
+from opframe.testing.controllers._revisions import ensure_revision, truncate_history
 from opframe.testing.controllers._util import (
     Obj,
     available_in,
@@ -167,30 +168,13 @@ class _Reconciler:
         status = sts.get("status") or {}
         current_rev = status.get("currentRevision") or update_rev
         if self.revisions_served:
-            await self._ensure_revision(ctx, sts, update_rev)
+            await ensure_revision(ctx, sts, update_rev.removeprefix(f"{name}-"))
         await self._step(ctx, sts, pods, update_rev, current_rev)
-        return await self._write_status(ctx, sts, pods, current_rev, update_rev)
-
-    async def _ensure_revision(self, ctx: Context, sts: Obj, revision: str) -> None:
-        if ctx.cache.get(ControllerRevision, revision, sts["metadata"].get("namespace")):
-            return
-        existing = [
-            int(body(r).get("revision", 0))
-            for r in ctx.cache.list(ControllerRevision, sts["metadata"].get("namespace"))
-            if any(o.uid == sts["metadata"]["uid"] for o in r.metadata.owner_references or [])
-        ]
-        template = (sts.get("spec") or {}).get("template") or {}
-        cr = {
-            "apiVersion": "apps/v1", "kind": "ControllerRevision",
-            "metadata": {"name": revision, "namespace": sts["metadata"].get("namespace"),
-                         "labels": dict(((sts.get("spec") or {}).get("selector") or {})
-                                        .get("matchLabels") or {}),
-                         "ownerReferences": [owner_ref(sts)]},
-            "data": {"spec": {"template": {**template, "$patch": "replace"}}},
-            "revision": max(existing, default=0) + 1,
-        }  # fmt: skip
-        with contextlib.suppress(AlreadyExists):
-            await ctx.client.create(ControllerRevision.model_validate(cr))
+        result = await self._write_status(ctx, sts, pods, current_rev, update_rev)
+        if self.revisions_served:
+            used = {p["metadata"].get("labels", {}).get(REVISION_LABEL) for p in pods.values()}
+            await truncate_history(ctx, sts, {current_rev, update_rev, *(u for u in used if u)})
+        return result
 
     async def _step(
         self, ctx: Context, sts: Obj, pods: dict[int, Obj], update_rev: str, current_rev: str
