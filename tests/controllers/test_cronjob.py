@@ -234,3 +234,13 @@ async def test_finished_jobs_beyond_the_history_limits_are_deleted(
 
     await eventually(several_run_but_one_kept, timeout=60, message="history not limited")
     del cj
+
+
+def test_time_zone_sets_the_wall_clock_of_the_schedule() -> None:
+    """cronjob_controllerv2.go: spec.timeZone is the zone the schedule is read in."""
+    cj = _cj(timeZone="Europe/Berlin")
+    cj["status"]["lastScheduleTime"] = "2026-01-04T09:00:00Z"
+    at = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)  # 09:30 in Berlin (UTC+1)
+    scheduled, _, following = most_recent_schedule(cj, parse_schedule("0 9 * * *"), at)
+    assert scheduled == datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    assert following == datetime(2026, 1, 6, 8, 0, tzinfo=UTC)

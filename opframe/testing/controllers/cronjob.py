@@ -63,8 +63,8 @@ def _zone(cj: Obj) -> ZoneInfo | None:
         return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"spec.timeZone: unknown time zone {name!r}") from exc
 
 
 def most_recent_schedule(
@@ -173,9 +173,14 @@ class _Reconciler:
         meta, spec = cj["metadata"], cj.get("spec") or {}
         ns = meta.get("namespace", "")
         try:
-            sched = parse_schedule(str(spec.get("schedule", "")))
+            _zone(cj)
+            try:
+                sched = parse_schedule(str(spec.get("schedule", "")))
+            except ValueError as exc:
+                raise ValueError(f"spec.schedule {spec.get('schedule')!r}: {exc}") from exc
         except ValueError as exc:
-            log.warning("cronjob %s/%s: spec.schedule: %s", ns, meta["name"], exc)
+            # cronjob_controllerv2.go: an unparseable schedule or unknown zone starts nothing.
+            log.warning("cronjob %s/%s: %s", ns, meta["name"], exc)
             return None, active
         scheduled, missed, following = most_recent_schedule({**cj, "status": status}, sched, at)
         wait = (following - at).total_seconds() + 0.1 if following else None
