@@ -66,6 +66,12 @@ async def _live(cluster: LocalCluster, app: str) -> list[Obj]:
     return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
+async def _old_pods_gone(cluster: LocalCluster, app: str) -> None:
+    """Wait until one pod of ``app`` is left, none terminating (so no test ends mid-kill)."""
+    await wait_for(lambda: list_items(cluster.client, "pods", selector=f"app={app}"),
+                   lambda ps: len(ps) == 1, within=60, message="old pods never gone")  # fmt: skip
+
+
 async def test_one_pod_runs_on_the_node_and_status_counts_it(local_cluster: LocalCluster) -> None:
     """manage + updateDaemonSetStatus: one pod on the one Node; every count is 1."""
     client = local_cluster.client
@@ -90,6 +96,7 @@ async def test_a_deleted_daemon_pod_is_replaced(local_cluster: LocalCluster) -> 
     await wait_for(lambda: _live(local_cluster, "again"),
                    lambda ps: len(ps) == 1 and ps[0]["metadata"]["name"] != first,
                    within=60)  # fmt: skip
+    await _old_pods_gone(local_cluster, "again")
 
 
 async def test_rolling_update_replaces_the_pod_and_records_revisions(
@@ -122,6 +129,7 @@ async def _roll_to(cluster: LocalCluster, name: str, command: str) -> None:
     await patch(cluster.client, "daemonsets", name,
                 {"spec": {"template": pod_template({"app": name}, command)}})  # fmt: skip
     await wait_for(lambda: get(cluster.client, "daemonsets", name), _settled, within=60)
+    await _old_pods_gone(cluster, name)
 
 
 async def test_going_back_to_a_template_renumbers_its_revision(
