@@ -85,3 +85,39 @@ async def test_kubectl_creates_a_job_from_a_cronjob(
         lambda j: (j.get("status") or {}).get("succeeded") == 1, within=60,
     )  # fmt: skip
     assert job["metadata"]["ownerReferences"][0]["name"] == "nightly"
+
+
+STATEFULSET = """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: main, image: busybox:1.36, command: [sh, -c, "sleep 3600"]}]
+"""
+
+
+async def test_kubectl_rolls_a_statefulset_and_undoes_it(
+    local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """kubectl rollout history/undo statefulset read the StatefulSet's ControllerRevisions."""
+    await _apply(local_cluster, STATEFULSET, tmp_path / "sts.yaml")
+    await kubectl(local_cluster, "rollout", "status", "statefulset/db", "--timeout=60s")
+    await kubectl(local_cluster, "set", "env", "statefulset/db", "MODE=two")
+    await kubectl(local_cluster, "rollout", "status", "statefulset/db", "--timeout=60s")
+    out = await kubectl(local_cluster, "rollout", "history", "statefulset/db")
+    assert {int(line.split()[0]) for line in out.splitlines() if line[:1].isdigit()} == {1, 2}
+    await kubectl(local_cluster, "rollout", "undo", "statefulset/db")
+    await kubectl(local_cluster, "rollout", "status", "statefulset/db", "--timeout=60s")
+    client = local_cluster.client
+    pods = await wait_for(lambda: list_items(client, "pods", selector="app=db"),
+                          lambda ps: len(ps) == 2 and all(
+                              "env" not in p["spec"]["containers"][0] for p in ps),
+                          within=60)  # fmt: skip
+    assert sorted(p["metadata"]["name"] for p in pods) == ["db-0", "db-1"]
