@@ -9,6 +9,7 @@ from opframe.testing.apiserver.builtins.batch import (
     default_cronjob,
     default_job,
     generate_job_selector,
+    validate_job,
     validate_job_update,
 )
 from opframe.testing.apiserver.builtins.cron import schedule_errors
@@ -188,3 +189,17 @@ def test_hpa_metric_with_two_sources_names_the_extra_one() -> None:
     assert [(c["field"], c["message"]) for c in validate_hpa(hpa)] == [
         ("spec.metrics[0].pods", "Forbidden: must populate the given metric source only")
     ]
+
+
+def test_pod_failure_policy_needs_pods_that_never_restart() -> None:
+    """pkg/apis/batch/validation/validation.go validatePodFailurePolicy."""
+
+    job = _job(
+        podFailurePolicy={
+            "rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [1]}}]
+        }
+    )
+    job["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    default_job(job)
+    generate_job_selector(job)
+    assert [c["field"] for c in validate_job(job)] == ["spec.template.spec.restartPolicy"]

@@ -21,22 +21,31 @@ def _run(argv: list[str]) -> int:
         description="Run the etcd operator against a kubeconfig or in-cluster.",
     )
     RunOptions.add_arguments(parser)
+    parser.add_argument(
+        "--backups",
+        action="store_true",
+        help="also run the EtcdBackup and backup schedule controllers (the EtcdBackup CRD, "
+        "deploy/crd-backup.yaml, must be installed)",
+    )
     # In its pod the probes come from the kubelet: listen on every address by default.
     parser.set_defaults(bind_address="0.0.0.0", lease_name="etcd-operator")
-    options = RunOptions.from_args(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    options = RunOptions.from_args(args)
 
     def make(client: Client) -> Manager:
         # Leader election, ports and namespace come from the flags (run_main applies them).
-        return build_manager(client, namespace=options.namespace)
+        return build_manager(client, namespace=options.namespace, backups=args.backups)
 
     return run_main(make, options, name="etcd-operator", prog="etcd-operator")
 
 
 def _crd(argv: list[str]) -> int:
+    from etcd_operator.backup.models import EtcdBackup
     from etcd_operator.models import EtcdCluster
     from opframe import crd_yaml
 
-    sys.stdout.write(crd_yaml(EtcdCluster))
+    # `crd` prints deploy/crd.yaml, `crd backup` deploy/crd-backup.yaml.
+    sys.stdout.write(crd_yaml(EtcdBackup if argv[:1] == ["backup"] else EtcdCluster))
     return 0
 
 
@@ -51,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: python -m etcd_operator {run,crd} [options]", file=sys.stderr)
+        print("usage: python -m etcd_operator {run,crd [backup]} [options]", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return commands[argv[0]](argv[1:])
 

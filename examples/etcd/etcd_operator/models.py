@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from etcd_operator.backup.models import ClusterBackupSpec, ClusterBootstrapSpec, RestoreStatus
 from opframe import Conditions, KubeModel, Resource
 from opframe.crd import (
     AGE_COLUMN,
@@ -150,6 +151,10 @@ class EtcdClusterSpec(KubeModel):
     """TLS Secrets; unset for plain HTTP on loopback and cluster networks."""
     paused: bool = False
     """Stop every action on the cluster except status updates."""
+    backup: ClusterBackupSpec | None = None
+    """Scheduled backups and their retention (see :mod:`etcd_operator.backup`)."""
+    bootstrap: ClusterBootstrapSpec | None = None
+    """Where a new cluster's data comes from (``fromBackup``); read only at creation."""
 
 
 class ClusterPhase(StrEnum):
@@ -209,6 +214,8 @@ class EtcdClusterStatus(KubeModel):
     """When a member was last removed to be replaced (the replacement budget's clock)."""
     conditions: Conditions = Field(default_factory=list)
     """``Available``, ``Progressing``, ``Degraded``, ``AtRisk`` and ``ForeignMembers``."""
+    restore: RestoreStatus | None = None
+    """Progress of ``spec.bootstrap.fromBackup``."""
 
 
 def _version_rule(ok: str, message: str) -> Validation:

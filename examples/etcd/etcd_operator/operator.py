@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from etcd_operator.backup.controller import build_backup_controller
+from etcd_operator.backup.schedule import BackupScheduleReconciler, build_schedule_controller
 from etcd_operator.models import EtcdCluster
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
@@ -61,9 +63,17 @@ def build_manager(
     metrics_address: tuple[str, int] | None = ("127.0.0.1", 0),
     policy: Policy | None = None,
     reconciler: EtcdClusterReconciler | None = None,
+    backups: bool = False,
+    schedule: BackupScheduleReconciler | None = None,
 ) -> Manager:
     """A manager running the EtcdCluster controller (with leader election if a namespace for
-    its Lease is given)."""
+    its Lease is given) and, with ``backups`` (or a ``schedule``), the EtcdBackup controller
+    and the backup schedule controller.
+
+    The backup controllers watch ``EtcdBackup`` objects, so their CRD must be installed
+    (``deploy/crd-backup.yaml``): the manager starts its controllers once every informer has
+    synced. ``schedule`` replaces the schedule reconciler (tests pass a fake clock).
+    """
     election = (
         LeaderElectionConfig(name="etcd-operator", namespace=leader_election_namespace)
         if leader_election_namespace
@@ -77,4 +87,7 @@ def build_manager(
         metrics_address=metrics_address,
     )
     manager.add(build_controller(policy, reconciler=reconciler))
+    if backups or schedule is not None:
+        manager.add(build_backup_controller())
+        manager.add(build_schedule_controller(schedule))
     return manager

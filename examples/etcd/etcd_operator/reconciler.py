@@ -15,6 +15,8 @@ from collections.abc import Mapping
 
 from etcd_operator import actions as steps
 from etcd_operator import bootstrap, builders
+from etcd_operator.backup import restore
+from etcd_operator.backup.upgrade import gate as upgrade_gate
 from etcd_operator.bootstrap import BootstrapParams
 from etcd_operator.membership import EtcdAdmin, EtcdBusy, MembershipError
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
@@ -106,6 +108,7 @@ class EtcdClusterReconciler:
             # paused, and before the step, so no started member stays unsealed for a step.
             await self._seal(ctx, cluster, view)
             action = plan(view.observed, self.policy)
+            action = await upgrade_gate(ctx, cluster, action)  # spec.backup.beforeUpgrade
             ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
             try:
                 if action.mutates:
@@ -172,7 +175,9 @@ class EtcdClusterReconciler:
         if isinstance(action, steps.Bootstrap):
             # ``new`` only here: the planner bootstraps only a cluster that never formed.
             params = BootstrapParams(f"{action.pod}={peer_url(name, ns, action.pod)}", "new")
-            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
+            await self._create_member_pod(
+                ctx, cluster, action.pod, params, action.version, seed=True
+            )
         elif isinstance(action, steps.CreatePod):
             started = any(m.name and member_pod(name, m) == action.pod for m in view.members)
             # A started member's pod comes back on its persistent volume: if that volume turns
@@ -230,15 +235,18 @@ class EtcdClusterReconciler:
         pod: str,
         params: BootstrapParams,
         version: str,
+        *,
+        seed: bool = False,
     ) -> None:
         # The parameters first: the kubelet reads them when it starts the container, and a
         # missing key would hold the container in CreateContainerConfigError.
         await self._write_params(ctx, cluster, params.data(pod))
         if cluster.spec.storage.volume_claim_template is not None:
             await ctx.client.ensure(builders.data_claim(cluster, pod), field_manager=FIELD_MANAGER)
-        await ctx.client.ensure(
-            builders.member_pod(cluster, pod, version=version), field_manager=FIELD_MANAGER
-        )
+        manifest = builders.member_pod(cluster, pod, version=version)
+        if seed:  # spec.bootstrap.fromBackup: the seed starts on the snapshot's data
+            manifest = await restore.prepare_seed(ctx, cluster, manifest)
+        await ctx.client.ensure(manifest, field_manager=FIELD_MANAGER)
 
     async def _delete_member_pod(self, ctx: Context, cluster: EtcdCluster, pod: str) -> None:
         ns = cluster.namespace
@@ -345,6 +353,7 @@ class EtcdClusterReconciler:
     ) -> None:
         old = cluster.status or EtcdClusterStatus()
         new = next_status(cluster, view, action, executed=executed)
+        new.restore = restore.progressed(new.restore, new.conditions)
         if new == old:
             return
         await ctx.client.patch_status(

@@ -10,19 +10,22 @@ from pathlib import Path
 EXAMPLE = Path(__file__).resolve().parents[1]
 
 
-def test_operator_depends_on_opframe_and_aetcd_only() -> None:
+def test_operator_depends_on_opframe_aetcd_and_the_backup_libraries_only() -> None:
     project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
     assert sorted(d.split(">")[0].split("[")[0] for d in project["dependencies"]) == [
         "aetcd",
+        "aiobotocore",  # EtcdBackup to S3-compatible storage
+        "croniter",  # backup schedules
         "opframe",
     ]
     assert all("[" not in d for d in project["dependencies"]), "no opframe extra (testing)"
 
 
 def test_importing_every_operator_module_loads_no_testing_code() -> None:
+    root = EXAMPLE / "etcd_operator"
     modules = sorted(
-        f"etcd_operator.{p.stem}"
-        for p in (EXAMPLE / "etcd_operator").glob("*.py")
+        ".".join(("etcd_operator", *p.relative_to(root).with_suffix("").parts))
+        for p in root.rglob("*.py")
         if p.stem != "__init__"
     )
     code = (

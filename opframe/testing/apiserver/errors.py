@@ -85,24 +85,26 @@ def _qualified(resource: str, group: str) -> str:
     return f"{resource}.{group}" if group else resource
 
 
-def not_found(resource: str, name: str, group: str = "") -> StatusError:
-    """404 ``NotFound``: ``configmaps "x" not found`` (``widgets.example.com "x"`` for groups)."""
+def _about_object(
+    code: int, reason: str, resource: str, name: str, group: str, state: str
+) -> StatusError:
+    """An error about one named object: ``<resource>[.<group>] "<name>" <state>``."""
     return StatusError(
-        404,
-        "NotFound",
-        f'{_qualified(resource, group)} "{name}" not found',
+        code,
+        reason,
+        f'{_qualified(resource, group)} "{name}" {state}',
         _details(name, group, resource),
     )
+
+
+def not_found(resource: str, name: str, group: str = "") -> StatusError:
+    """404 ``NotFound``: ``configmaps "x" not found`` (``widgets.example.com "x"`` for groups)."""
+    return _about_object(404, "NotFound", resource, name, group, "not found")
 
 
 def already_exists(resource: str, name: str, group: str = "") -> StatusError:
     """409 ``AlreadyExists``."""
-    return StatusError(
-        409,
-        "AlreadyExists",
-        f'{_qualified(resource, group)} "{name}" already exists',
-        _details(name, group, resource),
-    )
+    return _about_object(409, "AlreadyExists", resource, name, group, "already exists")
 
 
 def conflict(resource: str, name: str, group: str = "", why: str = "") -> StatusError:

@@ -198,26 +198,11 @@ class ContainerProcess:
         workdir: str | None,
         stdin: bool,
     ) -> ContainerProcess:
-        master, slave = pty.openpty()
-        try:
-            # setsid --ctty: a session of its own (so a group to kill) with the pty as its
-            # controlling terminal, as a runtime sets up a tty container.
-            proc = await asyncio.create_subprocess_exec(
-                _tool("setsid"), "--ctty", *wrap_argv(argv, sandbox, workdir),
-                env=env, stdin=slave, stdout=slave, stderr=slave,
-            )  # fmt: skip
-        except BaseException:
-            os.close(master)
-            raise
-        finally:
-            os.close(slave)
-        _STARTED_GROUPS.add(proc.pid)
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(loop=loop)
-        await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(master, "rb", 0)
+        # A session of its own (so a group to kill) with the pty as its controlling
+        # terminal, as a runtime sets up a tty container.
+        proc, master, reader, writer = await _start_on_pty(
+            wrap_argv(argv, sandbox, workdir), env, stdin
         )
-        writer = await _writer(os.dup(master)) if stdin else None
         return cls(proc, log, reader, writer, terminal=master)
 
     def resize(self, width: int, height: int) -> None:
@@ -318,6 +303,33 @@ async def run_in_sandbox(
     return exit_code(proc.returncode or 0), out.decode(errors="replace")[-1024:]
 
 
+async def _start_on_pty(
+    argv: Sequence[str], env: Mapping[str, str], stdin: bool
+) -> tuple[asyncio.subprocess.Process, int, asyncio.StreamReader, asyncio.StreamWriter | None]:
+    """Start ``argv`` under ``setsid --ctty`` with a new pseudo-terminal as stdin, stdout,
+    stderr and controlling terminal; returns the process, the pty master, a reader of the
+    terminal's output and (if ``stdin``) a writer to its input."""
+    master, slave = pty.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            _tool("setsid"), "--ctty", *argv,
+            env=env, stdin=slave, stdout=slave, stderr=slave,
+        )  # fmt: skip
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    _STARTED_GROUPS.add(proc.pid)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(loop=loop)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(master, "rb", 0)
+    )
+    writer = await _writer(os.dup(master)) if stdin else None
+    return proc, master, reader, writer
+
+
 async def _writer(fd: int) -> asyncio.StreamWriter:
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.connect_write_pipe(
@@ -395,22 +407,8 @@ async def exec_in_container(
         )
         _STARTED_GROUPS.add(proc.pid)
         return proc
-    master, slave = pty.openpty()
-    try:
-        # setsid --ctty: a new session whose controlling terminal is the pty (job control).
-        proc = await asyncio.create_subprocess_exec(
-            _tool("setsid"), "--ctty", *host_argv,
-            env=full_env, stdin=slave, stdout=slave, stderr=slave,
-        )  # fmt: skip
-    finally:
-        os.close(slave)
-    _STARTED_GROUPS.add(proc.pid)
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(loop=loop)
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(master, "rb", 0)
-    )
-    writer = await _writer(os.dup(master)) if stdin else None
+    # A new session whose controlling terminal is the pty (job control).
+    proc, master, reader, writer = await _start_on_pty(host_argv, full_env, stdin)
     return TerminalProcess(proc, master, writer, reader)
 
 

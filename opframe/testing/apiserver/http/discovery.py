@@ -83,6 +83,16 @@ def api_group_list(registry: Registry) -> dict[str, Any]:
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
+def _aliases(rt: ResourceType) -> dict[str, list[str]]:
+    """The ``shortNames`` and ``categories`` of a discovery entry, each only when set."""
+    out: dict[str, list[str]] = {}
+    if rt.short_names:
+        out["shortNames"] = list(rt.short_names)
+    if rt.categories:
+        out["categories"] = list(rt.categories)
+    return out
+
+
 def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any]:
     """``/api/v1`` or ``/apis/GROUP/VERSION``."""
     resources: list[dict[str, Any]] = []
@@ -94,10 +104,7 @@ def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any
             "kind": rt.kind,
             "verbs": list(rt.verbs),
         }
-        if rt.short_names:
-            entry["shortNames"] = list(rt.short_names)
-        if rt.categories:
-            entry["categories"] = list(rt.categories)
+        entry.update(_aliases(rt))
         entry["storageVersionHash"] = storage_version_hash(rt.group, _storage_version(rt), rt.kind)
         resources.append(entry)
         for sub in _ordered_subresources(rt):
@@ -165,10 +172,7 @@ def _aggregated_resource(rt: ResourceType) -> dict[str, Any]:
         "singularResource": rt.singular,
         "verbs": list(rt.verbs),
     }
-    if rt.short_names:
-        entry["shortNames"] = list(rt.short_names)
-    if rt.categories:
-        entry["categories"] = list(rt.categories)
+    entry.update(_aliases(rt))
     subs = []
     for sub in _ordered_subresources(rt):
         kind = _SUB_KIND.get(sub)

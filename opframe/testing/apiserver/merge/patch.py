@@ -153,18 +153,24 @@ def _parent(doc: Any, tokens: list[str]) -> Any:
     return node
 
 
-def _get(doc: Any, tokens: list[str]) -> Any:
-    if not tokens:
-        return doc
+def _existing(doc: Any, tokens: list[str]) -> tuple[Any, str | int]:
+    """The container holding the value ``tokens`` (non-empty) point at, and its key there."""
     parent = _parent(doc, tokens)
     last = tokens[-1]
     if isinstance(parent, dict):
         if last not in parent:
             raise _PatchFailed(f"missing key {last!r}")
-        return parent[last]
+        return parent, last
     if isinstance(parent, list):
-        return parent[_index(parent, last, for_add=False)]
+        return parent, _index(parent, last, for_add=False)
     raise _PatchFailed("path goes through a scalar")
+
+
+def _get(doc: Any, tokens: list[str]) -> Any:
+    if not tokens:
+        return doc
+    parent, key = _existing(doc, tokens)
+    return parent[key]
 
 
 def _add(doc: Any, tokens: list[str], value: Any) -> Any:
@@ -184,16 +190,8 @@ def _add(doc: Any, tokens: list[str], value: Any) -> Any:
 def _remove(doc: Any, tokens: list[str]) -> Any:
     if not tokens:
         raise _PatchFailed("cannot remove the whole document")
-    parent = _parent(doc, tokens)
-    last = tokens[-1]
-    if isinstance(parent, dict):
-        if last not in parent:
-            raise _PatchFailed(f"missing key {last!r}")
-        del parent[last]
-    elif isinstance(parent, list):
-        del parent[_index(parent, last, for_add=False)]
-    else:
-        raise _PatchFailed("path goes through a scalar")
+    parent, key = _existing(doc, tokens)
+    del parent[key]
     return doc
 
 

@@ -214,6 +214,19 @@ def _object(zero: tuple[str, ...] = (), **fields: Node) -> Node:
     return _make_struct({"metadata": OBJECT_META, **fields}, ("metadata", *zero))
 
 
+def _pod_controller(
+    zero: tuple[str, ...] = ("template",), status: Node = _WORKLOAD_STATUS, **spec_fields: Node
+) -> Node:
+    """An object whose spec selects pods (label selector) and makes them from a template."""
+    return _object(
+        zero=("spec", "status"),
+        spec=_make_struct(
+            {"selector": _LABEL_SELECTOR, "template": _POD_TEMPLATE, **spec_fields}, zero
+        ),
+        status=status,
+    )
+
+
 _BUILTINS: dict[tuple[str, str], Node] = {
     ("", "ConfigMap"): _object(data=_map(), binaryData=_map()),
     ("", "Secret"): _object(data=_map(), stringData=_map()),
@@ -284,41 +297,17 @@ _BUILTINS: dict[tuple[str, str], Node] = {
             volumesAttached=ATOMIC_LIST,
         ),
     ),
-    ("apps", "Deployment"): _object(
-        zero=("spec", "status"),
-        spec=_struct(
-            zero=("template", "strategy"),
-            selector=_LABEL_SELECTOR,
-            template=_POD_TEMPLATE,
-            strategy=_struct(retain=True),
-        ),
-        status=_WORKLOAD_STATUS,
+    ("apps", "Deployment"): _pod_controller(
+        ("template", "strategy"), strategy=_struct(retain=True)
     ),
-    ("apps", "StatefulSet"): _object(
-        zero=("spec", "status"),
-        spec=_struct(
-            zero=("template", "updateStrategy"),
-            selector=_LABEL_SELECTOR,
-            template=_POD_TEMPLATE,
-            volumeClaimTemplates=ATOMIC_LIST,
-            updateStrategy=_struct(retain=True),
-        ),
-        status=_WORKLOAD_STATUS,
+    ("apps", "StatefulSet"): _pod_controller(
+        ("template", "updateStrategy"),
+        volumeClaimTemplates=ATOMIC_LIST,
+        updateStrategy=_struct(retain=True),
     ),
-    ("apps", "ReplicaSet"): _object(
-        zero=("spec", "status"),
-        spec=_struct(zero=("template",), selector=_LABEL_SELECTOR, template=_POD_TEMPLATE),
-        status=_WORKLOAD_STATUS,
-    ),
-    ("apps", "DaemonSet"): _object(
-        zero=("spec", "status"),
-        spec=_struct(
-            zero=("template", "updateStrategy"),
-            selector=_LABEL_SELECTOR,
-            template=_POD_TEMPLATE,
-            updateStrategy=_struct(),
-        ),
-        status=_WORKLOAD_STATUS,
+    ("apps", "ReplicaSet"): _pod_controller(),
+    ("apps", "DaemonSet"): _pod_controller(
+        ("template", "updateStrategy"), updateStrategy=_struct()
     ),
     ("apps", "ControllerRevision"): _object(data=ATOMIC),
     ("", "ReplicationController"): _object(
@@ -326,19 +315,13 @@ _BUILTINS: dict[tuple[str, str], Node] = {
         spec=_struct(selector=_map(atomic=True), template=_POD_TEMPLATE),
         status=_WORKLOAD_STATUS,
     ),
-    ("batch", "Job"): _object(
-        zero=("spec", "status"),
-        spec=_struct(
-            zero=("template",),
-            selector=_LABEL_SELECTOR,
-            template=_POD_TEMPLATE,
-            podFailurePolicy=_struct(rules=ATOMIC_LIST),
-            successPolicy=_struct(rules=ATOMIC_LIST),
-        ),
+    ("batch", "Job"): _pod_controller(
         status=_struct(
             conditions=_list_map(ANY, ("type",), merge_key="type"),
             uncountedTerminatedPods=_struct(succeeded=_set(), failed=_set()),
         ),
+        podFailurePolicy=_struct(rules=ATOMIC_LIST),
+        successPolicy=_struct(rules=ATOMIC_LIST),
     ),
     ("batch", "CronJob"): _object(
         zero=("spec", "status"),

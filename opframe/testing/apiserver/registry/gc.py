@@ -19,17 +19,16 @@ DELETE answers first and the cascade follows, as on a real cluster.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry, storage_key
+from opframe.testing.apiserver.registry.soon import SoonRunner, run_step
 from opframe.testing.apiserver.registry.storage import Store, StoredObject, WatchEvent
 from opframe.testing.apiserver.registry.writes import DeleteOptions, WriteOptions, Writer
 
@@ -66,7 +65,7 @@ class Controllers:
         self._dependents: dict[str, set[_Ref]] = {}
         self._uids: dict[str, _Ref] = {}
         self._work: deque[Callable[[], None]] = deque()
-        self._scheduled = False
+        self._runner = SoonRunner(self._run)
         self._closed = False
         self._service_accounts = default_service_accounts
         self._root_ca = ""
@@ -144,28 +143,20 @@ class Controllers:
         if self._closed:
             return
         self._work.append(fn)
-        if self._scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._run()
-            return
-        self._scheduled = True
-        loop.call_soon(self._run)
+        self._runner.poke()
 
     def _run(self) -> None:
-        self._scheduled = False
         while self._work and not self._closed:
-            fn = self._work.popleft()
-            try:
-                fn()
-            except StatusError as e:
-                log.debug("controller step failed: %s", e.message)
-            except Exception:
-                log.exception("controller step failed")
+            run_step(self._work.popleft(), "controller step", log)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _stored_dependents(self, uid: str) -> Iterator[tuple[ResourceType, StoredObject]]:
+        """The dependents of owner ``uid`` still stored, each looked up as the loop reaches it."""
+        for ref in list(self._dependents.get(uid, ())):
+            found = self._get(ref)
+            if found is not None:
+                yield found
 
     def _get(self, ref: _Ref) -> tuple[ResourceType, StoredObject] | None:
         key, ns, name = ref
@@ -188,11 +179,7 @@ class Controllers:
     # -- garbage collection ------------------------------------------------------------------
 
     def _owner_gone(self, uid: str) -> None:
-        for ref in list(self._dependents.get(uid, ())):
-            found = self._get(ref)
-            if found is None:
-                continue
-            rt, so = found
+        for rt, so in self._stored_dependents(uid):
             refs = so.meta.get("ownerReferences") or []
             alive = [r for r in refs if r.get("uid") in self._uids]
             if alive:
@@ -203,10 +190,9 @@ class Controllers:
                 self.writer.delete(rt, so, DeleteOptions(propagation="Background"))
 
     def _foreground(self, uid: str) -> None:
-        for ref in list(self._dependents.get(uid, ())):
-            found = self._get(ref)
-            if found is not None and not found[1].meta.get("deletionTimestamp"):
-                self.writer.delete(found[0], found[1], DeleteOptions(propagation="Foreground"))
+        for rt, so in self._stored_dependents(uid):
+            if not so.meta.get("deletionTimestamp"):
+                self.writer.delete(rt, so, DeleteOptions(propagation="Foreground"))
         self._foreground_check(uid)
 
     def _foreground_check(self, uid: str) -> None:
@@ -234,11 +220,7 @@ class Controllers:
         )
 
     def _orphan(self, uid: str) -> None:
-        for ref in list(self._dependents.get(uid, ())):
-            found = self._get(ref)
-            if found is None:
-                continue
-            rt, so = found
+        for rt, so in self._stored_dependents(uid):
             keep = [r for r in so.meta.get("ownerReferences") or [] if r.get("uid") != uid]
 
             def change(m: dict[str, Any], keep: list[Any] = keep) -> None:

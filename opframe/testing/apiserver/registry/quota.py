@@ -16,11 +16,11 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Mapping
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from opframe.testing.apiserver.builtins.quantity import (
@@ -28,8 +28,8 @@ from opframe.testing.apiserver.builtins.quantity import (
     canonical_quantity,
     parse_quantity,
 )
-from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.registry.resources import Registry, storage_key
+from opframe.testing.apiserver.registry.soon import SoonRunner, run_step
 from opframe.testing.apiserver.registry.storage import Store, WatchEvent
 from opframe.testing.apiserver.registry.writes import WriteOptions, Writer
 
@@ -179,7 +179,7 @@ class QuotaController:
         self.registry = registry
         self.writer = writer
         self._dirty: set[str] = set()
-        self._scheduled = False
+        self._runner = SoonRunner(self._run)
         self._closed = False
         store.on_write.append(self._on_write)
         for so in list(store.iter_sorted(_QUOTAS, None)):
@@ -206,26 +206,12 @@ class QuotaController:
         if not any(True for _ in self.store.iter_sorted(_QUOTAS, namespace)):
             return
         self._dirty.add(namespace)
-        if self._scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._run()
-            return
-        self._scheduled = True
-        loop.call_soon(self._run)
+        self._runner.poke()
 
     def _run(self) -> None:
-        self._scheduled = False
         while self._dirty and not self._closed:
             namespace = self._dirty.pop()
-            try:
-                self._sync(namespace)
-            except StatusError as e:
-                log.debug("quota sync of %s failed: %s", namespace, e.message)
-            except Exception:
-                log.exception("quota sync of %s failed", namespace)
+            run_step(partial(self._sync, namespace), f"quota sync of {namespace}", log)
 
     def _objects(self, namespace: str) -> dict[str, list[dict[str, Any]]]:
         keys = {storage_key(rt) for rt in self.registry.all_types() if rt.namespaced}

@@ -28,6 +28,8 @@ from typing import Any
 
 from kubernetes_asyncio.client import models
 
+from opframe.testing.apiserver.errors import field_path
+
 __all__ = ["Decoded", "decode", "drop_unknown"]
 
 #: Integer fields the API declares as int64 (the rest are int32).
@@ -239,24 +241,14 @@ class _Walk:
         for key, value in pairs:
             here = (*path, key)
             if key in seen:
-                self.out.strict.append(f'duplicate field "{_path_text(here)}"')
+                self.out.strict.append(f'duplicate field "{field_path(*here)}"')
             seen.add(key)
             t = fields.get(key)
             if t is None:
-                self.out.strict.append(f'unknown field "{_path_text(here)}"')
+                self.out.strict.append(f'unknown field "{field_path(*here)}"')
                 self.out.unknown.append(here)
                 continue
             self.value(value, t, struct, [*names, key], here, key)
-
-
-def _path_text(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for p in path:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out = f"{out}.{p}" if out else p
-    return out
 
 
 def _as_pairs(value: Any) -> Any:

@@ -30,6 +30,13 @@ def _key(path: str, name: str) -> str:
     return f"{path}.{name}"
 
 
+def _type_must_be(path: str, typ: str, detail: str) -> Cause:
+    """``type`` is missing (Required) or the wrong one (Invalid) for a feature needing it."""
+    if not typ:
+        return fe.required(_key(path, "type"), detail)
+    return fe.invalid(_key(path, "type"), typ, detail)
+
+
 def _prop(path: str, name: str) -> str:
     # field.Path.Key: map keys are printed in brackets, unquoted.
     return f"{path}.properties[{name}]"
@@ -160,12 +167,7 @@ def _extension_checks(s: dict[str, Any], path: str, out: list[Cause]) -> None:
         )
     map_type = s.get("x-kubernetes-map-type")
     if map_type is not None and typ != "object":
-        detail = "must be object if x-kubernetes-map-type is specified"
-        out.append(
-            fe.required(_key(path, "type"), detail)
-            if not typ
-            else fe.invalid(_key(path, "type"), typ, detail)
-        )
+        out.append(_type_must_be(path, typ, "must be object if x-kubernetes-map-type is specified"))
     if map_type is not None and map_type not in ("atomic", "granular"):
         out.append(
             fe.not_supported(_key(path, "x-kubernetes-map-type"), map_type, ["atomic", "granular"])
@@ -173,12 +175,7 @@ def _extension_checks(s: dict[str, Any], path: str, out: list[Cause]) -> None:
     list_type = s.get("x-kubernetes-list-type")
     items = _schema(s.get("items"))
     if list_type is not None and typ != "array":
-        detail = "must be array if x-kubernetes-list-type is specified"
-        out.append(
-            fe.required(_key(path, "type"), detail)
-            if not typ
-            else fe.invalid(_key(path, "type"), typ, detail)
-        )
+        out.append(_type_must_be(path, typ, "must be array if x-kubernetes-list-type is specified"))
     elif list_type == "set" and items is not None:
         if (
             items.get("type") == "array"

@@ -7,6 +7,8 @@ reports each dropped field as ``unknown field "spec.foo"``: in a ``Warning`` hea
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from opframe.testing.apiserver.errors import StatusError, bad_request
@@ -65,17 +67,10 @@ class _Pruner:
                     self.pruned.append(_join(path, k))
                     del x[k]
                 return
-            for k in list(x):
-                v = x[k]
-                if s.embedded and self.keep_meta(k, v, path):
-                    continue
-                prop = s.properties.get(k)
-                if prop is not None:
+            for k, v, child in self.fields(x, s, path):
+                if child is not None:
                     if type(v) is dict or type(v) is list:
-                        self.prune(v, prop, _join(path, k))
-                elif s.additional is not None:
-                    if type(v) is dict or type(v) is list:
-                        self.prune(v, s.additional, _join(path, k))
+                        self.prune(v, child, _join(path, k))
                 elif s.additional_present and s.additional_allows:
                     # additionalProperties: true keeps the value as it is.
                     continue
@@ -91,18 +86,25 @@ class _Pruner:
     def skip(self, x: Any, s: Node, path: str) -> None:
         """Inside ``x-kubernetes-preserve-unknown-fields``: prune only below declared fields."""
         if isinstance(x, dict):
-            for k in list(x):
-                v = x[k]
-                if s.embedded and self.keep_meta(k, v, path):
-                    continue
-                prop = s.properties.get(k)
-                if prop is not None:
-                    self.prune(v, prop, _join(path, k))
-                elif s.additional is not None:
-                    self.prune(v, s.additional, _join(path, k))
+            for k, v, child in self.fields(x, s, path):
+                if child is not None:
+                    self.prune(v, child, _join(path, k))
         elif isinstance(x, list) and s.items is not None:
             for i, v in enumerate(x):
                 self.skip(v, s.items, f"{path}[{i}]")
+
+    def fields(
+        self, x: dict[str, Any], s: Node, path: str
+    ) -> Iterator[tuple[str, Any, Node | None]]:
+        """Each field of ``x`` with the schema that declares it (a property, else
+        ``additionalProperties``, else None); an embedded resource's kept metadata is left out.
+        The caller may delete the field it is given."""
+        for k in list(x):
+            v = x[k]
+            if s.embedded and self.keep_meta(k, v, path):
+                continue
+            prop = s.properties.get(k)
+            yield k, v, (prop if prop is not None else s.additional)
 
     def keep_meta(self, k: str, v: Any, path: str) -> bool:
         # An embedded resource keeps apiVersion, kind and metadata whatever its schema says;
@@ -133,16 +135,7 @@ def prune(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     root = node
     if not root.embedded:
         # The resource root behaves as an embedded resource: type and object meta are kept.
-        root = Node(
-            raw=node.raw,
-            properties=node.properties,
-            additional=node.additional,
-            additional_allows=node.additional_allows,
-            additional_present=node.additional_present,
-            items=node.items,
-            preserve_unknown=node.preserve_unknown,
-            embedded=True,
-        )
+        root = dataclasses.replace(node, embedded=True)
     pruner.prune(obj, root, "")
     pruner.pruned.sort()
     return meta + pruner.pruned + pruner.meta

@@ -260,10 +260,9 @@ def _value_completeness(
 def _nested_completeness(
     v: dict[str, Any], s: dict[str, Any] | None, spath: str, vpath: str, out: list[Cause]
 ) -> None:
+    _value_completeness(v, s, spath, vpath, out)  # reports a missing ``s``
     if s is None:
-        out.append(fe.required(spath, f"because it is defined in {vpath}"))
         return
-    _value_completeness(v, s, spath, vpath, out)
     items = _schema(v.get("items"))
     if items is not None:
         _nested_completeness(
