@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from opframe.client import Client
 from opframe.errors import NotFound
-from opframe.testing.cluster import LocalCluster
-from opframe.testing.controllers import served_resources
 from tests.runtime._env import eventually
 
 __all__ = [
@@ -21,7 +17,6 @@ __all__ = [
     "list_items",
     "patch",
     "pod_template",
-    "requires",
     "wait_for",
 ]
 
@@ -39,14 +34,6 @@ def _path(plural: str, ns: str | None, name: str | None = None) -> str:
     base = _PATHS.get(plural, "/api/v1")
     path = f"{base}/namespaces/{ns}/{plural}" if ns else f"{base}/{plural}"
     return f"{path}/{name}" if name else path
-
-
-async def requires(cluster: LocalCluster, *plurals: str) -> None:
-    """Skip the test unless the API server serves every ``group/plural`` given."""
-    served = await served_resources(cluster.client)
-    for plural in plurals:
-        if plural not in served:
-            pytest.skip(f"kind {plural} not served yet")
 
 
 async def create(client: Client, plural: str, obj: Obj, ns: str = "default") -> Obj:

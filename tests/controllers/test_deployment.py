@@ -17,7 +17,6 @@ from tests.controllers._helpers import (
     list_items,
     patch,
     pod_template,
-    requires,
     wait_for,
 )
 
@@ -60,7 +59,6 @@ async def test_deployment_reaches_available_with_a_replicaset_of_hashed_pods(
 ) -> None:
     """sync.go: one ReplicaSet NAME-HASH whose selector and pods carry pod-template-hash,
     owned by the Deployment; status counts and Available/Progressing with their reasons."""
-    await requires(local_cluster, "apps/replicasets")
     client = local_cluster.client
     await create(client, "deployments", deployment("web", 3))
     d = await wait_for(lambda: get(client, "deployments", "web"), _available,
@@ -99,7 +97,6 @@ async def test_template_change_rolls_to_revision_2_and_scales_the_old_replicaset
 ) -> None:
     """rolling.go: a new template makes a new ReplicaSet (revision 2); the old one is scaled
     to 0 and kept (revisionHistoryLimit); kubectl rollout status waits for it."""
-    await requires(local_cluster, "apps/replicasets")
     client = local_cluster.client
     await create(client, "deployments", deployment("web", 2))
     await wait_for(lambda: get(client, "deployments", "web"), _available)
@@ -126,7 +123,6 @@ async def test_rollout_history_undo_and_restart_work_as_on_a_cluster(
     """kubectl's rollout history/undo read the ReplicaSets' revision annotations and
     templates; undo to revision 1 makes that ReplicaSet revision 3 (its old revision in
     deployment.kubernetes.io/revision-history); restart patches a template annotation."""
-    await requires(local_cluster, "apps/replicasets")
     client = local_cluster.client
     await create(client, "deployments", deployment("web", 1))
     await wait_for(lambda: get(client, "deployments", "web"), _available)
@@ -152,7 +148,6 @@ async def test_recreate_deletes_every_old_pod_before_creating_new_ones(
 ) -> None:
     """recreate.go: old ReplicaSets go to 0 and their pods must be gone before the new
     ReplicaSet is scaled up: no old and new pod ever run together."""
-    await requires(local_cluster, "apps/replicasets")
     client = local_cluster.client
     await create(client, "deployments", deployment("db", 2, strategy={"type": "Recreate"}))
     await wait_for(lambda: get(client, "deployments", "db"), _available)
@@ -179,7 +174,6 @@ async def test_recreate_deletes_every_old_pod_before_creating_new_ones(
 async def test_paused_deployment_does_not_roll_and_says_so(local_cluster: LocalCluster) -> None:
     """sync.go/progress.go: while spec.paused, a template change makes no ReplicaSet and
     Progressing is Unknown/DeploymentPaused; resuming rolls out (DeploymentResumed first)."""
-    await requires(local_cluster, "apps/replicasets")
     client = local_cluster.client
     await create(client, "deployments", deployment("web", 1))
     await wait_for(lambda: get(client, "deployments", "web"), _available)
@@ -201,7 +195,6 @@ async def test_revision_history_limit_deletes_the_oldest_replicasets(
 ) -> None:
     """sync.go cleanupDeployment: old ReplicaSets at 0 beyond revisionHistoryLimit go,
     lowest revision first."""
-    await requires(local_cluster, "apps/replicasets")
     client = local_cluster.client
     await create(client, "deployments", deployment("web", 1, revisionHistoryLimit=1))
     for n in range(3):
@@ -222,7 +215,6 @@ async def test_replicaset_adopts_matching_orphans_and_replaces_deleted_pods(
 ) -> None:
     """replica_set.go + controller_ref_manager.go: an orphan pod matching the selector is
     adopted (counted, not duplicated); a deleted pod is replaced."""
-    await requires(local_cluster, "apps/replicasets")
     client = local_cluster.client
     orphan = {"metadata": {"name": "orphan", "labels": {"app": "rs"}},
               **{"spec": pod_template({})["spec"]}}  # fmt: skip

@@ -13,7 +13,6 @@ from tests.controllers._helpers import (
     get,
     list_items,
     pod_template,
-    requires,
     wait_for,
 )
 
@@ -75,7 +74,6 @@ def _cond(job: Obj | None, kind: str) -> Obj:
 async def test_job_runs_its_completions_and_completes(local_cluster: LocalCluster) -> None:
     """Complete/CompletionsReached with completionTime and succeeded == completions;
     pods carry job-name and controller-uid labels."""
-    await requires(local_cluster, "batch/jobs")
     client = local_cluster.client
     await create(client, "jobs", _job_obj("ok", "true", completions=3, parallelism=2))
     job = await wait_for(
@@ -93,7 +91,6 @@ async def test_job_runs_its_completions_and_completes(local_cluster: LocalCluste
 
 async def test_job_that_keeps_failing_exhausts_its_backoff(local_cluster: LocalCluster) -> None:
     """backoffLimit 1: the second failure fails the Job (BackoffLimitExceeded)."""
-    await requires(local_cluster, "batch/jobs")
     client = local_cluster.client
     await create(client, "jobs", _job_obj("bad", "exit 1", backoffLimit=1))
     job = await wait_for(

@@ -7,6 +7,7 @@ Rules from kubernetes ``pkg/controller/statefulset/stateful_set_control.go`` and
 from __future__ import annotations
 
 from opframe.testing.cluster import LocalCluster
+from opframe.testing.controllers.statefulset import current_revision_needed
 from tests.controllers._helpers import (
     Obj,
     create,
@@ -145,3 +146,51 @@ async def test_ordered_ready_waits_for_each_pod_before_the_next(
                          lambda s: (s.get("status") or {}).get("replicas") == 1)  # fmt: skip
     assert sts["status"].get("readyReplicas", 0) == 0
     assert await get(client, "pods", "stuck-1") is None
+
+
+def test_pods_below_the_partition_are_recreated_at_the_current_revision() -> None:
+    """stateful_set_control.go isCurrentRevisionNeeded: RollingUpdate below the partition (else
+    below status.currentReplicas) -> current revision; OnDelete -> update revision."""
+    sts = {"spec": {"updateStrategy": {"type": "RollingUpdate",
+                                       "rollingUpdate": {"partition": 2}}},
+           "status": {"currentReplicas": 1}}  # fmt: skip
+    assert [current_revision_needed(sts, i) for i in range(3)] == [True, True, False]
+    sts["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
+    assert [current_revision_needed(sts, i) for i in range(3)] == [True, False, False]
+    sts["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    assert not current_revision_needed(sts, 0)
+
+
+async def test_a_pod_deleted_below_the_partition_comes_back_at_its_old_revision(
+    local_cluster: LocalCluster,
+) -> None:
+    """stateful_set_utils.go ApplyRevision + newVersionedStatefulSetPod: the pod recreated below
+    the partition gets the template recorded in the current ControllerRevision."""
+    client = local_cluster.client
+    await create(client, "statefulsets", statefulset(
+        "keep", 2, podManagementPolicy="Parallel",
+        updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}))  # fmt: skip
+    before = await wait_for(lambda: get(client, "statefulsets", "keep"), _settled, within=60)
+    old_rev = before["status"]["currentRevision"]
+    await patch(client, "statefulsets", "keep",
+                {"spec": {"template": pod_template({"app": "keep"}, "sleep 3601")}})  # fmt: skip
+    sts = await wait_for(lambda: get(client, "statefulsets", "keep"),
+                         lambda s: (s.get("status") or {}).get("updatedReplicas") == 1
+                         and s["status"].get("readyReplicas") == 2, within=60)  # fmt: skip
+    revisions = await list_items(client, "controllerrevisions", selector="app=keep")
+    assert {r["metadata"]["name"] for r in revisions} == {old_rev, sts["status"]["updateRevision"]}
+    first = await get(client, "pods", "keep-0")
+    assert first is not None
+    await client.request("DELETE", "/api/v1/namespaces/default/pods/keep-0")
+
+    async def recreated() -> Obj | None:
+        pod = await get(client, "pods", "keep-0")
+        if pod is None or pod["metadata"]["uid"] == first["metadata"]["uid"]:
+            return None
+        return pod
+
+    pod = await wait_for(recreated, lambda p: p is not None, within=60)
+    assert pod["metadata"]["labels"]["controller-revision-hash"] == old_rev
+    assert pod["spec"]["containers"][0]["command"] == ["sh", "-c", "sleep 3600"]
+    await wait_for(lambda: get(client, "statefulsets", "keep"),
+                   lambda s: s["status"].get("readyReplicas") == 2, within=60)  # fmt: skip

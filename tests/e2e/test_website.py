@@ -22,7 +22,7 @@ from opframe import (
     set_controller_reference,
 )
 from opframe.testing.cluster import LocalCluster
-from tests.controllers._helpers import get, list_items, pod_template, requires, wait_for
+from tests.controllers._helpers import get, list_items, pod_template, wait_for
 
 FIELD_MANAGER = "website-operator"
 
@@ -83,7 +83,6 @@ async def kubectl(cluster: LocalCluster, *args: str) -> str:
 async def test_website_operator_reaches_available_and_rolls_with_kubectl(
     local_cluster: LocalCluster,
 ) -> None:
-    await requires(local_cluster, "apps/replicasets")
     client = local_cluster.client
     await install_crds(client, Website)
     manager = Manager(client, health_address=None, metrics_address=None)

@@ -10,9 +10,10 @@ leader election, no probe ports), each written as a user would write an operator
 ``statefulset``      StatefulSet -> ordinal pods and their claims, ordered or parallel,
                      partitioned rolling update, ControllerRevisions when served
 ``job``/``cronjob``  Job -> pods to completions with backoff; CronJob -> Jobs on schedule
-``daemonset``        DaemonSet -> one pod per node
+``daemonset``        DaemonSet -> one pod per fitting node, rolling update, revisions
 ``serviceaccount``   a ``default`` ServiceAccount in every namespace
-``endpoints``        Endpoints (and EndpointSlices when served) of selector Services
+``endpoints``        Endpoints of selector Services
+``endpointslice``    EndpointSlices of selector Services (ready/serving/terminating)
 ===================  ==================================================================
 
 A controller runs only if the API server serves every kind it handles (discovery is read
@@ -34,8 +35,11 @@ from opframe._tasks import cancel_and_wait
 from opframe.errors import ApiError, NotFound
 from opframe.manager import Manager
 from opframe.testing._startup import start_until_ready
+from opframe.testing.controllers.cronjob import cronjob_controller
+from opframe.testing.controllers.daemonset import daemonset_controller
 from opframe.testing.controllers.deployment import deployment_controller
 from opframe.testing.controllers.endpoints import endpoints_controller
+from opframe.testing.controllers.endpointslice import endpointslice_controller
 from opframe.testing.controllers.job import job_controller
 from opframe.testing.controllers.replicaset import replicaset_controller
 from opframe.testing.controllers.serviceaccount import serviceaccount_controller
@@ -59,11 +63,17 @@ CONTROLLERS: tuple[tuple[str, Factory, frozenset[str]], ...] = (
      frozenset({"/namespaces", "/serviceaccounts"})),
     ("endpoints", lambda cache, _: endpoints_controller(cache),
      frozenset({"/services", "/pods", "/endpoints"})),
+    ("endpointslice", lambda cache, _: endpointslice_controller(cache),
+     frozenset({"/services", "/pods", "discovery.k8s.io/endpointslices"})),
     ("replicaset", lambda cache, _: replicaset_controller(cache),
      frozenset({"apps/replicasets", "/pods"})),
     ("deployment", lambda cache, _: deployment_controller(cache),
      frozenset({"apps/deployments", "apps/replicasets", "/pods"})),
     ("job", lambda cache, _: job_controller(cache), frozenset({"batch/jobs", "/pods"})),
+    ("cronjob", lambda cache, _: cronjob_controller(cache),
+     frozenset({"batch/cronjobs", "batch/jobs"})),
+    ("daemonset", lambda cache, _: daemonset_controller(cache),
+     frozenset({"apps/daemonsets", "apps/controllerrevisions", "/pods", "/nodes"})),
     ("statefulset", lambda cache, served: statefulset_controller(
         cache, revisions="apps/controllerrevisions" in served),
      frozenset({"apps/statefulsets", "/pods", "/persistentvolumeclaims"})),

@@ -22,6 +22,7 @@ __all__ = [
     "Endpoints",
     "Job",
     "Namespace",
+    "Node",
     "PersistentVolumeClaim",
     "Pod",
     "ReplicaSet",
@@ -47,6 +48,10 @@ class Endpoints(Resource, version="v1", kind="Endpoints", plural="endpoints", bu
 
 class Namespace(Resource, version="v1", kind="Namespace", scope="Cluster", builtin=True):
     """core/v1 Namespace (raw)."""
+
+
+class Node(Resource, version="v1", kind="Node", scope="Cluster", builtin=True):
+    """core/v1 Node (raw)."""
 
 
 class ServiceAccount(Resource, version="v1", kind="ServiceAccount", builtin=True):

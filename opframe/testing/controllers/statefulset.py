@@ -36,6 +36,7 @@ from opframe.testing.controllers._kinds import (
     StatefulSet,
     body,
 )
+from opframe.testing.controllers._revisions import ensure_revision, truncate_history
 from opframe.testing.controllers._util import (
     Obj,
     available_in,
@@ -48,7 +49,13 @@ from opframe.testing.controllers._util import (
 )
 from opframe.testing.controllers.replicaset import pod_from_template
 
-__all__ = ["REVISION_LABEL", "claim_name", "stateful_pod", "statefulset_controller"]
+__all__ = [
+    "REVISION_LABEL",
+    "claim_name",
+    "current_revision_needed",
+    "stateful_pod",
+    "statefulset_controller",
+]
 
 REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -111,6 +118,23 @@ def _claim_for(sts: Obj, template: Obj, ordinal: int) -> Obj:
             "spec": copy.deepcopy(template.get("spec") or {})}  # fmt: skip
 
 
+def current_revision_needed(sts: Obj, ordinal: int) -> bool:
+    """Whether a pod created at ``ordinal`` gets the current revision (``isCurrentRevisionNeeded``).
+
+    Only under ``RollingUpdate``: below the ``partition`` when one is set, else below
+    ``status.currentReplicas`` (the pods not yet rolled). ``OnDelete`` recreates at the
+    update revision.
+    """
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return False
+    partition = (strategy.get("rollingUpdate") or {}).get("partition")
+    if partition is None:
+        return ordinal < int(status.get("currentReplicas", 0))
+    return ordinal < int(partition)
+
+
 def _healthy(pod: Obj) -> bool:
     status = pod.get("status") or {}
     return (
@@ -144,32 +168,17 @@ class _Reconciler:
         status = sts.get("status") or {}
         current_rev = status.get("currentRevision") or update_rev
         if self.revisions_served:
-            await self._ensure_revision(ctx, sts, update_rev)
-        await self._step(ctx, sts, pods, update_rev)
-        return await self._write_status(ctx, sts, pods, current_rev, update_rev)
+            await ensure_revision(ctx, sts, update_rev.removeprefix(f"{name}-"))
+        await self._step(ctx, sts, pods, update_rev, current_rev)
+        result = await self._write_status(ctx, sts, pods, current_rev, update_rev)
+        if self.revisions_served:
+            used = {p["metadata"].get("labels", {}).get(REVISION_LABEL) for p in pods.values()}
+            await truncate_history(ctx, sts, {current_rev, update_rev, *(u for u in used if u)})
+        return result
 
-    async def _ensure_revision(self, ctx: Context, sts: Obj, revision: str) -> None:
-        if ctx.cache.get(ControllerRevision, revision, sts["metadata"].get("namespace")):
-            return
-        existing = [
-            int(body(r).get("revision", 0))
-            for r in ctx.cache.list(ControllerRevision, sts["metadata"].get("namespace"))
-            if any(o.uid == sts["metadata"]["uid"] for o in r.metadata.owner_references or [])
-        ]
-        template = (sts.get("spec") or {}).get("template") or {}
-        cr = {
-            "apiVersion": "apps/v1", "kind": "ControllerRevision",
-            "metadata": {"name": revision, "namespace": sts["metadata"].get("namespace"),
-                         "labels": dict(((sts.get("spec") or {}).get("selector") or {})
-                                        .get("matchLabels") or {}),
-                         "ownerReferences": [owner_ref(sts)]},
-            "data": {"spec": {"template": {**template, "$patch": "replace"}}},
-            "revision": max(existing, default=0) + 1,
-        }  # fmt: skip
-        with contextlib.suppress(AlreadyExists):
-            await ctx.client.create(ControllerRevision.model_validate(cr))
-
-    async def _step(self, ctx: Context, sts: Obj, pods: dict[int, Obj], update_rev: str) -> None:
+    async def _step(
+        self, ctx: Context, sts: Obj, pods: dict[int, Obj], update_rev: str, current_rev: str
+    ) -> None:
         spec = sts.get("spec") or {}
         ns = sts["metadata"].get("namespace", "")
         replicas = int(spec.get("replicas", 1))
@@ -185,7 +194,7 @@ class _Reconciler:
         for ordinal in range(replicas):
             member = pods.get(ordinal)
             if member is None:
-                await self._create(ctx, sts, ordinal, update_rev)
+                await self._create(ctx, sts, ordinal, update_rev, current_rev)
                 if not parallel:
                     return
                 continue
@@ -216,7 +225,14 @@ class _Reconciler:
                     await ctx.client.delete(Pod, member["metadata"]["name"], ns)
                 return
 
-    async def _create(self, ctx: Context, sts: Obj, ordinal: int, revision: str) -> None:
+    async def _create(
+        self, ctx: Context, sts: Obj, ordinal: int, update_rev: str, current_rev: str
+    ) -> None:
+        revision = update_rev
+        if current_rev != update_rev and current_revision_needed(sts, ordinal):
+            old = self._revision_set(ctx, sts, current_rev)
+            if old is not None:
+                sts, revision = old, current_rev
         for template in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
             pvc = _claim_for(sts, template, ordinal)
             if ctx.cache.get(PersistentVolumeClaim, pvc["metadata"]["name"],
@@ -226,6 +242,17 @@ class _Reconciler:
         pod = stateful_pod(sts, ordinal, revision)
         with contextlib.suppress(AlreadyExists):
             await ctx.client.create(Pod.model_validate(pod))
+
+    def _revision_set(self, ctx: Context, sts: Obj, revision: str) -> Obj | None:
+        """``sts`` with the template of ControllerRevision ``revision`` (``ApplyRevision``)."""
+        if not self.revisions_served:
+            return None
+        found = ctx.cache.get(ControllerRevision, revision, sts["metadata"].get("namespace"))
+        if found is None:
+            return None
+        template = dict((((body(found).get("data") or {}).get("spec") or {}).get("template")) or {})
+        template.pop("$patch", None)
+        return {**sts, "spec": {**(sts.get("spec") or {}), "template": template}}
 
     async def _write_status(
         self, ctx: Context, sts: Obj, pods: dict[int, Obj], current_rev: str, update_rev: str
