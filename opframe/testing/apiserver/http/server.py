@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from opframe.testing.apiserver import builtins, protobuf
+from opframe.testing.apiserver.auth import Auth
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
 from opframe.testing.apiserver.http.faults import Faults
@@ -43,7 +44,6 @@ __all__ = ["ApiServer"]
 
 log = logging.getLogger(__name__)
 
-_PUBLIC_PATHS = frozenset({"/version", "/healthz", "/readyz", "/livez"})
 VERSION_INFO = {
     "major": "1",
     "minor": "36",
@@ -114,7 +114,10 @@ class ApiServer:
     ``default_service_accounts``: run the service-account controller (a ``default``
     ServiceAccount in every namespace, which pods need); off by default, as on a bare
     kube-apiserver. ``bookmark_interval``: seconds between BOOKMARK events on watches that
-    allow them (kube-apiserver sends one about every minute).
+    allow them (kube-apiserver sends one about every minute). ``authorization``: ``"RBAC"``
+    (the default: authenticate and authorize every request, as kube-apiserver with
+    ``--authorization-mode RBAC``; ``token`` is a ``system:masters`` user) or
+    ``"AlwaysAllow"`` (any request that authenticates, or is anonymous, is allowed).
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class ApiServer:
         persist: bool | None = None,
         default_service_accounts: bool = False,
         bookmark_interval: float = 60.0,
+        authorization: str = "RBAC",
     ) -> None:
         self.tls = tls
         self.token = token or secrets.token_urlsafe(24)
@@ -163,7 +167,16 @@ class ApiServer:
         self.ca_file: Path | None = None
         self.kubeconfig = self.state_dir / "kubeconfig"
         self._runner: web.AppRunner | None = None
+        self.auth = Auth(
+            self.store,
+            self.writer,
+            self.registry,
+            self.state_dir / "pki",
+            admin_token=self.token,
+            authorization=authorization,
+        )
         self._bootstrap()
+        self.auth.bootstrap()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -189,6 +202,9 @@ class ApiServer:
             self.ca_file = ca
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_ctx.load_cert_chain(cert, key)
+            # Ask for client certificates (the cluster CA's), as kube-apiserver does.
+            ssl_ctx.load_verify_locations(ca)
+            ssl_ctx.verify_mode = ssl.CERT_OPTIONAL
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self._port))
@@ -227,19 +243,18 @@ class ApiServer:
 
     # -- requests --------------------------------------------------------------------------
 
-    def _authorized(self, request: web.Request) -> bool:
-        auth = request.headers.get("Authorization", "")
-        return secrets.compare_digest(auth, f"Bearer {self.token}")
-
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         return protobuf.respond(request, await self._answer(request))
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
-            if path not in _PUBLIC_PATHS and not self._authorized(request):
-                raise StatusError(401, "Unauthorized", "Unauthorized")
-            return await self._route(request, path)
+            user, attrs = self.auth.admit(request)
+            answer = await self.auth.route(request, user)
+            if answer is None:
+                answer = await self._route(request, path)
+                self.auth.after(attrs)
+            return answer
         except StatusError as e:
             resp = json_response(e.code, e.body())
             for k, v in e.headers.items():
