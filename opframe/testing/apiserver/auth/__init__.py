@@ -11,6 +11,7 @@ request through (writes of RBAC objects are then not checked for escalation eith
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import copy
 from pathlib import Path
@@ -20,10 +21,11 @@ from aiohttp import web
 
 from opframe.testing.apiserver.auth.authn import Authenticator
 from opframe.testing.apiserver.auth.bootstrap import aggregate, bootstrap_objects
+from opframe.testing.apiserver.auth.certs import client_certificate
 from opframe.testing.apiserver.auth.escalation import check_binding_write, check_role_write
 from opframe.testing.apiserver.auth.rbac import CLUSTER_ROLES, RBAC, Decision, RbacAuthorizer
 from opframe.testing.apiserver.auth.reviews import AUTHN, AUTHZ, Reviews
-from opframe.testing.apiserver.auth.tokens import TokenSigner
+from opframe.testing.apiserver.auth.tokens import TokenSigner, legacy_claims
 from opframe.testing.apiserver.auth.user import (
     MASTERS,
     Attributes,
@@ -103,6 +105,7 @@ class Auth:
         self.writer = writer
         self.registry = registry
         self.mode = authorization
+        self.pki_dir = pki_dir
         self.signer = TokenSigner(pki_dir)
         self.authz = RbacAuthorizer(store)
         self.authn = Authenticator(store, self.signer, {admin_token: ADMIN})
@@ -239,6 +242,34 @@ class Auth:
             return protobuf.decode_request(raw, f"{group}/v1", kind)
         return decode_body(raw, media or "json", kind) or {}
 
+    def client_certificate(self, user: str, groups: list[str], out_dir: Path) -> tuple[Path, Path]:
+        """A client certificate and key for ``user`` in ``groups``, signed by the server CA."""
+        return client_certificate(self.pki_dir, user, groups, out_dir)
+
+    def _fill_legacy_token(self, secret: dict[str, Any]) -> None:
+        """The token controller: a ``kubernetes.io/service-account-token`` Secret naming an
+        existing ServiceAccount gets a legacy token, the namespace and the CA."""
+        if secret.get("type") != "kubernetes.io/service-account-token":
+            return
+        meta = secret.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        sa_name = annotations.get("kubernetes.io/service-account.name")
+        namespace = str(meta.get("namespace", ""))
+        sa = self.store.get("/serviceaccounts", namespace, str(sa_name or ""))
+        if sa is None or not meta.get("name"):
+            return
+        uid = str(sa.meta.get("uid", ""))
+        annotations["kubernetes.io/service-account.uid"] = uid
+        meta["annotations"] = annotations
+        token = self.signer.issue(legacy_claims(namespace, str(sa_name), uid, meta["name"]))
+        data = dict(secret.get("data") or {})
+        data["token"] = base64.b64encode(token.encode()).decode()
+        data["namespace"] = base64.b64encode(namespace.encode()).decode()
+        ca = self.pki_dir / "ca.crt"
+        if ca.exists():
+            data["ca.crt"] = base64.b64encode(ca.read_bytes()).decode()
+        secret["data"] = data
+
     # -- admission -------------------------------------------------------------------------
 
     def _admit_write(
@@ -248,6 +279,9 @@ class Auth:
         old: dict[str, Any] | None,
         opts: WriteOptions,
     ) -> None:
+        if rt.group == "" and rt.plural == "secrets" and old is None:
+            self._fill_legacy_token(obj)
+            return
         user = CURRENT_USER.get()
         if user is None or self.mode == "AlwaysAllow" or rt.group != RBAC:
             return
