@@ -125,27 +125,35 @@ class Auth:
         self.aggregate()
 
     def aggregate(self) -> None:
-        """The clusterrole-aggregation controller: refresh every aggregated ClusterRole."""
+        """The clusterrole-aggregation controller: refresh every aggregated ClusterRole,
+        until none changes (edit aggregates view, admin aggregates edit)."""
         rt = self.registry.find_plural("clusterroles", RBAC)
         if rt is None:
             return
-        roles = [so.obj for so in self.store.iter_sorted(CLUSTER_ROLES, "")]
+        for _ in range(10):
+            if not self._aggregate_once(rt):
+                return
+
+    def _aggregate_once(self, rt: ResourceType) -> bool:
+        changed = False
         for so in list(self.store.iter_sorted(CLUSTER_ROLES, "")):
             if not so.obj.get("aggregationRule"):
                 continue
+            roles = [r.obj for r in self.store.iter_sorted(CLUSTER_ROLES, "")]
             rules = aggregate(so.obj, roles)
-            if rules == (so.obj.get("rules") or []):
-                continue
-            new = copy.deepcopy(so.obj)
-            new["rules"] = rules
             current = self.store.get(CLUSTER_ROLES, "", so.meta["name"])
-            if current is not None:
-                token = CURRENT_USER.set(None)
-                try:
-                    opts = WriteOptions(manager="clusterrole-aggregation-controller")
-                    self.writer.update(rt, new, current, opts)
-                finally:
-                    CURRENT_USER.reset(token)
+            if current is None or rules == (current.obj.get("rules") or []):
+                continue
+            new = copy.deepcopy(current.obj)
+            new["rules"] = rules
+            token = CURRENT_USER.set(None)
+            try:
+                opts = WriteOptions(manager="clusterrole-aggregation-controller")
+                self.writer.update(rt, new, current, opts)
+            finally:
+                CURRENT_USER.reset(token)
+            changed = True
+        return changed
 
     def authorize(self, attrs: Attributes) -> Decision:
         """The decision for ``attrs`` under this server's authorization mode."""
