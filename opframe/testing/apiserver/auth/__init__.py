@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from opframe.testing.apiserver.auth import podsecurity
 from opframe.testing.apiserver.auth.authn import Authenticator
 from opframe.testing.apiserver.auth.bootstrap import aggregate, bootstrap_objects
 from opframe.testing.apiserver.auth.certs import client_certificate
@@ -32,7 +33,8 @@ from opframe.testing.apiserver.auth.user import (
     UserInfo,
     request_attributes,
 )
-from opframe.testing.apiserver.errors import StatusError, method_not_allowed
+from opframe.testing.apiserver.errors import StatusError, invalid, method_not_allowed
+from opframe.testing.apiserver.fielderrors import invalid as invalid_cause
 from opframe.testing.apiserver.http.request import decode_body, field_manager
 from opframe.testing.apiserver.http.responses import json_response
 from opframe.testing.apiserver.registry.resource_type import ResourceType
@@ -254,6 +256,49 @@ class Auth:
         """A client certificate and key for ``user`` in ``groups``, signed by the server CA."""
         return client_certificate(self.pki_dir, user, groups, out_dir)
 
+    def _admit_pod_security(
+        self,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        opts: WriteOptions,
+    ) -> None:
+        if rt.plural == "pods" and (old is not None or opts.subresource):
+            return  # only new pods (and their specs are immutable but for images)
+        namespace = str((obj.get("metadata") or {}).get("namespace", ""))
+        ns = self.store.get("/namespaces", "", namespace) if namespace else None
+        labels = (ns.meta.get("labels") or {}) if ns is not None else {}
+        if not any(str(k).startswith(podsecurity.PREFIX) for k in labels):
+            return
+        podsecurity.admit_pod_security(rt.group, rt.plural, obj, labels, opts.warnings)
+
+    def _admit_namespace(
+        self, obj: dict[str, Any], old: dict[str, Any] | None, opts: WriteOptions
+    ) -> None:
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        causes = [invalid_cause(f, v, d) for f, v, d in podsecurity.label_causes(labels)]
+        if causes:
+            raise invalid("Namespace", str(meta.get("name", "")), causes)
+        key = podsecurity.PREFIX + "enforce"
+        old_labels = ((old or {}).get("metadata") or {}).get("labels") or {}
+        level = labels.get(key)
+        if old is None or not level or level == old_labels.get(key):
+            return
+        version = labels.get(key + "-version") or "latest"
+        name = str(meta.get("name", ""))
+        bad = []
+        for so in self.store.iter_sorted("/pods", name):
+            found = podsecurity.violations(so.obj.get("spec") or {}, so.meta, str(level))
+            if found:
+                bad.append(f"{so.meta['name']}: {', '.join(found)}")
+        if bad:
+            opts.warnings.append(
+                f'existing pods in namespace "{name}" violate the new PodSecurity enforce '
+                f'level "{level}:{version}"'
+            )
+            opts.warnings.extend(bad)
+
     def _fill_legacy_token(self, secret: dict[str, Any]) -> None:
         """The token controller: a ``kubernetes.io/service-account-token`` Secret naming an
         existing ServiceAccount gets a legacy token, the namespace and the CA."""
@@ -289,6 +334,12 @@ class Auth:
     ) -> None:
         if rt.group == "" and rt.plural == "secrets" and old is None:
             self._fill_legacy_token(obj)
+            return
+        if rt.group == "" and rt.plural == "namespaces":
+            self._admit_namespace(obj, old, opts)
+            return
+        if not rt.group == RBAC:
+            self._admit_pod_security(rt, obj, old, opts)
             return
         user = CURRENT_USER.get()
         if user is None or self.mode == "AlwaysAllow" or rt.group != RBAC:

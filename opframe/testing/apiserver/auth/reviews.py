@@ -38,15 +38,8 @@ AUTHN = "authentication.k8s.io"
 
 def _managed(obj: dict[str, Any], manager: str, api_version: str, sub: str = "") -> None:
     group, _, _ = api_version.rpartition("/")
-    # The spec is a struct every review has: it is never "added" as a whole.
-    base: dict[str, Any] = {
-        "apiVersion": obj.get("apiVersion"),
-        "kind": obj.get("kind"),
-        "metadata": {},
-        "spec": {},
-    }
     field_manager.update_managed_fields(
-        base,
+        None,
         obj,
         manager=manager,
         operation="Update",
