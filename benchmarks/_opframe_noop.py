@@ -62,14 +62,14 @@ async def operator(kubeconfig: str, namespace: str, expect: int, workers: int) -
     def on_event(event: Any) -> None:
         # Registered before the controller's handler: stamps the event as the informer gets it.
         if measuring and event.type == "MODIFIED":
-            arrivals.setdefault(event.key, time.perf_counter())
+            arrivals.setdefault(event.ref, time.perf_counter())
 
     manager.cache.informer(BenchItem, namespace=namespace).add_handler(on_event)
 
     async def reconcile(ctx: Context, obj: BenchItem) -> None:
         nonlocal reconciled, first, measuring
         now = time.perf_counter()
-        arrived = arrivals.pop((ctx.request.namespace or "", ctx.request.name), None)
+        arrived = arrivals.pop(ctx.ref, None)
         if arrived is not None:
             latencies.append(now - arrived)
             return

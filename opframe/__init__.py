@@ -1,7 +1,8 @@
 """opframe: an asyncio framework for Kubernetes operators.
 
 The public API is what this module exports, plus two public modules with many small names:
-:mod:`opframe.kinds` (typed built-in kinds: ``Pod``, ``Service``, ...) and :mod:`opframe.crd`
+:mod:`opframe.kinds` (every typed built-in kind and its nested types; the common ones are
+exported here too) and :mod:`opframe.crd`
 (schema markers and CRD generation). Everything else is private.
 
 A minimal operator::
@@ -15,7 +16,7 @@ A minimal operator::
         ...
 
     async def main() -> None:
-        client = await Client.from_kubeconfig()
+        client = await Client.default()     # kubeconfig, or the pod's service account
         manager = Manager(client)
         manager.add(Controller(for_=Web, reconciler=reconcile))
         await manager.run()
@@ -23,10 +24,25 @@ A minimal operator::
 
 from __future__ import annotations
 
-from opframe.cache import INDEX_NAMESPACE, INDEX_OWNER, Cache, Informer, Store
-from opframe.client import ApiConnectionError, Client, PatchType, RetryPolicy
-from opframe.conditions import get_condition, is_false, is_true, remove_condition, set_condition
-from opframe.controller import Controller
+from opframe.cache import INDEX_NAMESPACE, INDEX_OWNER, Cache, Handler, Informer, Store
+from opframe.client import (
+    ApiConnectionError,
+    Client,
+    ConnectionConfig,
+    FieldValidation,
+    PatchType,
+    RetryPolicy,
+    WriteObserver,
+)
+from opframe.conditions import (
+    ConditionStatus,
+    get_condition,
+    is_false,
+    is_true,
+    remove_condition,
+    set_condition,
+)
+from opframe.controller import Controller, RunningController, Source
 from opframe.crd import crd_for, crd_yaml, crds_for, install_crds
 from opframe.dynamic import DynamicResource, dynamic_kind
 from opframe.errors import (
@@ -39,6 +55,7 @@ from opframe.errors import (
     Forbidden,
     Gone,
     Invalid,
+    MethodNotAllowed,
     NotFound,
     OpframeError,
     SchemaError,
@@ -46,27 +63,70 @@ from opframe.errors import (
     TerminalError,
     TooManyRequests,
     Unauthorized,
+    UnsupportedMediaType,
 )
-from opframe.events import EventRecorder
+from opframe.events import EventRecorder, EventType
+from opframe.fencing import Fence, NotLeader
 from opframe.finalizers import ensure_finalizer, finalize, has_finalizer, remove_finalizer
-from opframe.handlers import enqueue_for_object, enqueue_for_owner, enqueue_mapped
+from opframe.handlers import (
+    EventMapper,
+    Mapper,
+    enqueue_for_object,
+    enqueue_for_owner,
+    enqueue_mapped,
+)
 from opframe.kinds import (
+    ClusterRole,
+    ClusterRoleBinding,
     ConfigMap,
+    Container,
+    ContainerPort,
+    CronJob,
+    DaemonSet,
     Deployment,
+    DeploymentSpec,
     Endpoints,
+    EnvVar,
+    Event,
+    HorizontalPodAutoscaler,
+    Ingress,
+    Job,
+    JobSpec,
+    LabelSelector,
     Lease,
     Namespace,
+    NetworkPolicy,
     Node,
     PersistentVolumeClaim,
     Pod,
     PodDisruptionBudget,
+    PodSpec,
+    PodTemplateSpec,
+    PolicyRule,
+    Probe,
+    ReplicaSet,
+    ResourceRequirements,
+    Role,
+    RoleBinding,
+    RoleRef,
     Secret,
     Service,
     ServiceAccount,
+    ServicePort,
+    ServiceSpec,
     StatefulSet,
+    StatefulSetSpec,
+    Subject,
+    Volume,
+    VolumeMount,
 )
-from opframe.leaderelection import LeaderElectionConfig, LeaderElector, LeadershipLost
-from opframe.manager import Manager
+from opframe.leaderelection import (
+    LeaderElectionConfig,
+    LeaderElector,
+    LeadershipLost,
+    default_identity,
+)
+from opframe.manager import Check, Manager
 from opframe.metrics import Metrics
 from opframe.objectref import ObjectRef
 from opframe.ownership import (
@@ -79,6 +139,7 @@ from opframe.ownership import (
 )
 from opframe.predicates import (
     Predicate,
+    PredicateLike,
     all_of,
     annotations_changed,
     any_of,
@@ -88,31 +149,41 @@ from opframe.predicates import (
     predicate,
     resource_version_changed,
 )
-from opframe.queue import WorkQueue
-from opframe.ratelimit import RateLimiter, default_rate_limiter
+from opframe.queue import QueueMetricsSink, QueueShutDown, WorkQueue
+from opframe.ratelimit import (
+    BucketRateLimiter,
+    ExponentialBackoffRateLimiter,
+    MaxOfRateLimiter,
+    RateLimiter,
+    default_rate_limiter,
+)
 from opframe.reconcile import (
     Context,
     DeletionReconciler,
     Reason,
     ReasonSource,
+    ReconcileFunc,
     Reconciler,
     Result,
 )
+from opframe.reflector import ChangeType, Reflector, ResourceEvent, reflect
 from opframe.resource import (
     Condition,
     Conditions,
     KubeModel,
     ListMeta,
+    MicroTime,
     ObjectMeta,
     OwnerReference,
     Resource,
     ResourceInfo,
     ResourceList,
+    ResourceOptions,
     Time,
     resource_info,
 )
-from opframe.watch import Backoff, Watcher, WatchStats, watch
-from opframe.watch import Event as WatchEvent
+from opframe.runner import ManagerFactory, RunOptions, StartupError, run_main, run_manager
+from opframe.watch import Backoff, Change, Watcher, WatcherEvent, WatchStats, watch
 
 __version__ = "0.1.0"
 
@@ -125,36 +196,69 @@ __all__ = [
     "ApiError",
     "Backoff",
     "BadRequest",
+    "BucketRateLimiter",
     "Cache",
+    "Change",
+    "ChangeType",
+    "Check",
     "Client",
+    "ClusterRole",
+    "ClusterRoleBinding",
     "Condition",
+    "ConditionStatus",
     "Conditions",
     "ConfigError",
     "ConfigMap",
     "Conflict",
+    "ConnectionConfig",
+    "Container",
+    "ContainerPort",
     "Context",
     "Controller",
+    "CronJob",
+    "DaemonSet",
     "DeletionReconciler",
     "Deployment",
+    "DeploymentSpec",
     "DynamicResource",
     "Endpoints",
+    "EnvVar",
+    "Event",
+    "EventMapper",
     "EventRecorder",
+    "EventType",
+    "ExponentialBackoffRateLimiter",
+    "Fence",
     "FieldCause",
+    "FieldValidation",
     "Forbidden",
     "Gone",
+    "Handler",
+    "HorizontalPodAutoscaler",
     "Informer",
+    "Ingress",
     "Invalid",
+    "Job",
+    "JobSpec",
     "KubeModel",
+    "LabelSelector",
     "LeaderElectionConfig",
     "LeaderElector",
     "LeadershipLost",
     "Lease",
     "ListMeta",
     "Manager",
+    "ManagerFactory",
+    "Mapper",
+    "MaxOfRateLimiter",
+    "MethodNotAllowed",
     "Metrics",
+    "MicroTime",
     "Namespace",
+    "NetworkPolicy",
     "Node",
     "NotFound",
+    "NotLeader",
     "ObjectMeta",
     "ObjectRef",
     "OpframeError",
@@ -163,31 +267,59 @@ __all__ = [
     "PersistentVolumeClaim",
     "Pod",
     "PodDisruptionBudget",
+    "PodSpec",
+    "PodTemplateSpec",
+    "PolicyRule",
     "Predicate",
+    "PredicateLike",
+    "Probe",
+    "QueueMetricsSink",
+    "QueueShutDown",
     "RateLimiter",
     "Reason",
     "ReasonSource",
+    "ReconcileFunc",
     "Reconciler",
+    "Reflector",
+    "ReplicaSet",
     "Resource",
+    "ResourceEvent",
     "ResourceInfo",
     "ResourceList",
+    "ResourceOptions",
+    "ResourceRequirements",
     "Result",
     "RetryPolicy",
+    "Role",
+    "RoleBinding",
+    "RoleRef",
+    "RunOptions",
+    "RunningController",
     "SchemaError",
     "Secret",
     "ServerError",
     "Service",
     "ServiceAccount",
+    "ServicePort",
+    "ServiceSpec",
+    "Source",
+    "StartupError",
     "StatefulSet",
+    "StatefulSetSpec",
     "Store",
+    "Subject",
     "TerminalError",
     "Time",
     "TooManyRequests",
     "Unauthorized",
-    "WatchEvent",
+    "UnsupportedMediaType",
+    "Volume",
+    "VolumeMount",
     "WatchStats",
     "Watcher",
+    "WatcherEvent",
     "WorkQueue",
+    "WriteObserver",
     "__version__",
     "all_of",
     "annotations_changed",
@@ -196,6 +328,7 @@ __all__ = [
     "crd_for",
     "crd_yaml",
     "crds_for",
+    "default_identity",
     "default_rate_limiter",
     "dynamic_kind",
     "enqueue_for_object",
@@ -214,10 +347,13 @@ __all__ = [
     "not_",
     "owner_reference_for",
     "predicate",
+    "reflect",
     "remove_condition",
     "remove_finalizer",
     "resource_info",
     "resource_version_changed",
+    "run_main",
+    "run_manager",
     "set_condition",
     "set_controller_reference",
     "set_owner_reference",

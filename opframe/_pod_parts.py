@@ -14,24 +14,31 @@ from opframe.resource import KubeModel, Time
 
 __all__ = [
     "ConfigMapKeySelector",
+    "ConfigMapVolumeSource",
     "Container",
     "ContainerPort",
     "ContainerStatus",
+    "DownwardAPIVolumeFile",
+    "DownwardAPIVolumeSource",
     "EmptyDirVolumeSource",
     "EnvVar",
     "EnvVarSource",
     "ExecAction",
     "HTTPGetAction",
+    "HostPathVolumeSource",
     "IntOrString",
+    "KeyToPath",
     "ObjectFieldSelector",
     "PersistentVolumeClaimVolumeSource",
     "PodCondition",
     "PodSpec",
     "PodStatus",
     "Probe",
+    "ProjectedVolumeSource",
     "Quantity",
     "ResourceRequirements",
     "SecretKeySelector",
+    "SecretVolumeSource",
     "TCPSocketAction",
     "Volume",
     "VolumeMount",
@@ -184,14 +191,74 @@ class PersistentVolumeClaimVolumeSource(KubeModel):
     read_only: bool | None = None
 
 
+class KeyToPath(KubeModel):
+    """One key of a ConfigMap or Secret, as the file ``path`` (with ``mode``)."""
+
+    key: str
+    path: str
+    mode: int | None = None
+
+
+class ConfigMapVolumeSource(KubeModel):
+    """A ConfigMap's keys as files (all of them, or ``items``)."""
+
+    name: str | None = None
+    items: list[KeyToPath] | None = None
+    default_mode: int | None = None
+    optional: bool | None = None
+
+
+class SecretVolumeSource(KubeModel):
+    """A Secret's keys as files (all of them, or ``items``)."""
+
+    secret_name: str | None = None
+    items: list[KeyToPath] | None = None
+    default_mode: int | None = None
+    optional: bool | None = None
+
+
+class HostPathVolumeSource(KubeModel):
+    """A path of the node (``type``: ``Directory``, ``DirectoryOrCreate``, ``File``, ...)."""
+
+    path: str
+    type: str | None = None
+
+
+class DownwardAPIVolumeFile(KubeModel):
+    """A file holding a field of the pod (``field_ref``) or a container's resource."""
+
+    path: str
+    field_ref: ObjectFieldSelector | None = None
+    resource_field_ref: dict[str, Any] | None = None
+    mode: int | None = None
+
+
+class DownwardAPIVolumeSource(KubeModel):
+    """Fields of the pod as files."""
+
+    items: list[DownwardAPIVolumeFile] | None = None
+    default_mode: int | None = None
+
+
+class ProjectedVolumeSource(KubeModel):
+    """Several sources in one directory; each source (secret, configMap, downwardAPI,
+    serviceAccountToken, clusterTrustBundle) is kept raw."""
+
+    sources: list[dict[str, Any]] | None = None
+    default_mode: int | None = None
+
+
 class Volume(KubeModel):
-    """A pod volume: ``empty_dir`` or ``persistent_volume_claim`` typed, others kept raw."""
+    """A pod volume; the common sources typed, others kept as they came."""
 
     name: str
     empty_dir: EmptyDirVolumeSource | None = None
     persistent_volume_claim: PersistentVolumeClaimVolumeSource | None = None
-    config_map: dict[str, Any] | None = None
-    secret: dict[str, Any] | None = None
+    config_map: ConfigMapVolumeSource | None = None
+    secret: SecretVolumeSource | None = None
+    host_path: HostPathVolumeSource | None = None
+    downward_api: DownwardAPIVolumeSource | None = Field(default=None, alias="downwardAPI")
+    projected: ProjectedVolumeSource | None = None
 
 
 class PodSpec(KubeModel):

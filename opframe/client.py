@@ -3,7 +3,7 @@
 A :class:`Client` speaks the Kubernetes REST API for opframe resource models (custom resources
 and the built-in wrappers of :mod:`opframe.kinds`)::
 
-    async with await Client.from_kubeconfig() as client:
+    async with await Client.default() as client:
         cm = await client.get(ConfigMap, "settings", namespace="default")
         cm.data["mode"] = "fast"
         cm = await client.replace(cm)
@@ -95,7 +95,24 @@ class Client:
             config, retry=retry, timeout=timeout, max_connections=max_connections
         )
         self._observers: list[WriteObserver] = []
+        self._guard: Callable[[], None] | None = None
         self.field_validation = field_validation
+
+    def with_write_guard(self, guard: Callable[[], None]) -> Client:
+        """This client (same connection, same write observers) checking ``guard()`` before
+        every write; ``guard`` raises to refuse it.
+
+        The Manager gives reconcilers such a client under leader election, with the
+        elector's :meth:`~opframe.LeaderElector.fence` as the guard (see
+        :mod:`opframe.fencing`)::
+
+            fenced = client.with_write_guard(elector.fence)
+            await fenced.create(pod)   # NotLeader if the lease was not renewed in time
+        """
+        guarded = object.__new__(Client)
+        guarded.__dict__.update(self.__dict__)
+        guarded._guard = guard
+        return guarded
 
     @classmethod
     async def from_kubeconfig(
@@ -298,6 +315,8 @@ class Client:
         body = obj.to_dict()
         namespace = _namespace_of(body)
         info = self._info(model, namespace, required=True)
+        if self._guard is not None:
+            self._guard()
         data = await self._transport.request(
             "POST",
             info.path(namespace),
@@ -352,6 +371,8 @@ class Client:
         body = obj.to_dict()
         name, namespace = _name_of(body), _namespace_of(body)
         info = self._info(model, namespace, required=True)
+        if self._guard is not None:
+            self._guard()
         data = await self._transport.request(
             "PUT",
             info.path(namespace, name, subresource),
@@ -419,6 +440,8 @@ class Client:
         params = self._write_params(dry_run, field_manager)
         if force is not None:
             params["force"] = "true" if force else "false"
+        if self._guard is not None:
+            self._guard()
         data = await self._transport.request(
             "PATCH",
             info.path(namespace, name, subresource),
@@ -498,6 +521,8 @@ class Client:
             options["preconditions"] = dict(preconditions)
         if dry_run:
             options["dryRun"] = ["All"]
+        if self._guard is not None:
+            self._guard()
         data = await self._transport.request("DELETE", info.path(namespace, name), body=options)
         if dry_run:
             return
@@ -538,8 +563,34 @@ class Client:
         return model.model_validate(data)
 
     def _notify(self, model: type[Any], data: dict[str, Any]) -> None:
+        metadata = data.get("metadata") or {}
+        if _deletion_completed(metadata):
+            # The write removed the last finalizer of an object being deleted: the server
+            # deleted it. Its answer carries the resourceVersion it had before, so an
+            # observer comparing versions would take it for an old copy and keep showing
+            # the finalizer (and a reconcile would run the cleanup again).
+            name = str(metadata.get("name") or "")
+            namespace = metadata.get("namespace") or None
+            for observer in tuple(self._observers):
+                observer.deleted(model, name, namespace)
+            return
         for observer in tuple(self._observers):
             observer.written(model, data)
+
+
+def _deletion_completed(metadata: Mapping[str, Any]) -> bool:
+    """Whether a write's answer shows the object deleted by that write.
+
+    kube-apiserver deletes an object during an update that leaves it no finalizers while a
+    deletion with grace period 0 is pending (``shouldDeleteDuringUpdate`` in
+    ``staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go``); a pod still in
+    its grace period (``deletionGracePeriodSeconds`` > 0) lives on.
+    """
+    return (
+        bool(metadata.get("deletionTimestamp"))
+        and not metadata.get("finalizers")
+        and metadata.get("deletionGracePeriodSeconds") in (0, None)
+    )
 
 
 def _name_of(body: Mapping[str, Any]) -> str:

@@ -36,7 +36,6 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
-    "api_error_from_status",
 ]
 
 

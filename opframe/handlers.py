@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from opframe.objectref import ObjectRef
-from opframe.predicates import WatchEvent
+from opframe.reflector import ResourceEvent
 
 __all__ = [
     "EventMapper",
@@ -30,17 +30,17 @@ __all__ = [
 Mapper = Callable[[Any], Iterable[ObjectRef]]
 """A user function from an object of a watched kind to the keys of primaries to reconcile."""
 
-EventMapper = Callable[[WatchEvent], Iterable[ObjectRef]]
+EventMapper = Callable[[ResourceEvent[Any]], Iterable[ObjectRef]]
 """From a watch event to the keys it triggers."""
 
 
-def _objects(event: WatchEvent) -> Iterable[Any]:
+def _objects(event: ResourceEvent[Any]) -> Iterable[Any]:
     if event.type == "MODIFIED" and event.old is not None:
         return (event.old, event.object)
     return (event.object,)
 
 
-def enqueue_for_object(event: WatchEvent) -> Iterable[ObjectRef]:
+def enqueue_for_object(event: ResourceEvent[Any]) -> Iterable[ObjectRef]:
     """The event's own object."""
     # From the event's key: building the typed object is the costly part of an event.
     return (event.ref,)
@@ -61,7 +61,7 @@ def enqueue_for_owner(owner: type[Any], *, only_controller: bool = True) -> Even
     info = owner.__resource__
     group, kind, namespaced = info.group, info.kind, info.namespaced
 
-    def map_owner(event: WatchEvent) -> Iterable[ObjectRef]:
+    def map_owner(event: ResourceEvent[Any]) -> Iterable[ObjectRef]:
         found: list[ObjectRef] = []
         for obj in _objects(event):
             for ref in obj.metadata.owner_references or ():
@@ -80,7 +80,7 @@ def enqueue_for_owner(owner: type[Any], *, only_controller: bool = True) -> Even
 def enqueue_mapped(mapper: Mapper) -> EventMapper:
     """Map events through ``mapper`` (applied to the old and the new object of an update)."""
 
-    def map_event(event: WatchEvent) -> Iterable[ObjectRef]:
+    def map_event(event: ResourceEvent[Any]) -> Iterable[ObjectRef]:
         found: list[ObjectRef] = []
         for obj in _objects(event):
             for request in mapper(obj):

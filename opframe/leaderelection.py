@@ -36,6 +36,7 @@ from typing import NoReturn
 from opframe._logging import logger_for
 from opframe.client import Client
 from opframe.errors import AlreadyExists, ApiError, Conflict, NotFound, OpframeError
+from opframe.fencing import NotLeader
 from opframe.kinds import Lease, LeaseSpec
 from opframe.metrics import Metrics
 from opframe.resource import ObjectMeta
@@ -123,6 +124,31 @@ class LeaderElector:
     def is_leader(self) -> bool:
         """True between a successful :meth:`acquire` and losing or releasing the Lease."""
         return self._leading
+
+    def holds_lease(self) -> bool:
+        """Leading, and the last renewal was sent less than ``renew_deadline`` ago.
+
+        Measured on this process's monotonic clock from when the renewal request was sent;
+        a standby may take over only ``lease_duration`` (longer) after it saw that renewal.
+        """
+        if not self._leading:
+            return False
+        loop = asyncio.get_running_loop()
+        return loop.time() - self._renewed_at < self.config.renew_deadline
+
+    def fence(self) -> None:
+        """Raise :class:`~opframe.fencing.NotLeader` unless :meth:`holds_lease` (see
+        :mod:`opframe.fencing` for what this does and does not guarantee)."""
+        if self.holds_lease():
+            return
+        cfg = self.config
+        if not self._leading:
+            raise NotLeader(f"not the leader of lease {cfg.namespace}/{cfg.name}: write refused")
+        age = asyncio.get_running_loop().time() - self._renewed_at
+        raise NotLeader(
+            f"lease {cfg.namespace}/{cfg.name} last renewed {age:.1f}s ago, past "
+            f"renew_deadline={cfg.renew_deadline}s: write refused (another replica may lead)"
+        )
 
     async def acquire(self) -> None:
         """Try every ``retry_period`` (jittered) until this candidate holds the Lease."""

@@ -3,7 +3,7 @@
 ::
 
     async def main() -> None:
-        client = await Client.from_kubeconfig()
+        client = await Client.default()
         manager = Manager(client, leader_election=LeaderElectionConfig(name="web-operator"))
         manager.add(Controller(for_=Web, reconciler=WebReconciler()).owns(ConfigMap))
         await manager.run()      # until SIGTERM/SIGINT, cancellation, or loss of the lease
@@ -36,15 +36,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from opframe._logging import logger_for
 from opframe._tasks import cancel_and_wait
 from opframe.cache import Cache
 from opframe.client import Client
-from opframe.controller import Controller
+from opframe.controller import Controller, RunningController
 from opframe.events import EventRecorder
 from opframe.leaderelection import LeaderElectionConfig, LeaderElector
-from opframe.metrics import CONTENT_TYPE_LATEST, Metrics
+from opframe.metrics import Metrics
+from opframe.resource import Resource
 
 __all__ = ["Check", "Manager"]
 
@@ -52,7 +54,7 @@ Check = Callable[[], bool]
 """A health or readiness check: returns True when fine."""
 
 R = TypeVar("R")
-C = TypeVar("C", bound=Controller[Any])
+T = TypeVar("T", bound=Resource)
 
 _log = logger_for("manager")
 
@@ -89,7 +91,8 @@ class Manager:
         graceful_shutdown_timeout: float = 30.0,
     ) -> None:
         self._client = client
-        self._cache = cache if cache is not None or client is None else Cache(client)
+        self.cache: Cache = cache if cache is not None else Cache(client)
+        """The shared informer cache (it gets the client when :meth:`run` connects)."""
         self.metrics = metrics if metrics is not None else Metrics()
         self.namespace = namespace
         self.leader_election = leader_election
@@ -101,7 +104,7 @@ class Manager:
         """The Lease elector, when leader election is configured (and a client is known)."""
         if client is not None and leader_election is not None:
             self.elector = LeaderElector(client, leader_election, metrics=self.metrics)
-        self._controllers: list[Controller[Any]] = []
+        self._controllers: list[RunningController[Any]] = []
         self._health_checks: dict[str, Check] = {}
         self._ready_checks: dict[str, Check] = {
             "cache": lambda: self.cache.has_synced,
@@ -131,15 +134,15 @@ class Manager:
             )
         return self._client
 
-    @property
-    def cache(self) -> Cache:
-        """The shared informer cache (created with the client)."""
-        if self._cache is None:
-            self._cache = Cache(self.client)
-        return self._cache
+    def add(self, controller: Controller[T]) -> RunningController[T]:
+        """Make ``controller`` run here (before :meth:`run`); returns the running controller.
 
-    def add(self, controller: C) -> C:
-        """Add a controller (before :meth:`run`); returns it."""
+        Its informers are declared on the shared cache now; its workers start in
+        :meth:`run`::
+
+            running = manager.add(Controller(for_=Web, reconciler=reconcile).owns(ConfigMap))
+            running.enqueue(ObjectRef("default", "blog"))
+        """
         if self._running:
             raise RuntimeError("add controllers before Manager.run() starts")
         if any(c.name == controller.name for c in self._controllers):
@@ -147,11 +150,14 @@ class Manager:
                 f"a controller named {controller.name!r} is already added; pass name=... "
                 "to tell them apart (names label metrics and logs)"
             )
-        self._controllers.append(controller)
-        return controller
+        running = RunningController(
+            controller, cache=self.cache, metrics=self.metrics, namespace=self.namespace
+        )
+        self._controllers.append(running)
+        return running
 
     @property
-    def controllers(self) -> tuple[Controller[Any], ...]:
+    def controllers(self) -> tuple[RunningController[Any], ...]:
         """The controllers added so far."""
         return tuple(self._controllers)
 
@@ -203,6 +209,8 @@ class Manager:
         if self._client is None:
             self._client = await Client.default()
             self._owns_client = True
+        if not self.cache.has_client:
+            self.cache.bind(self._client)
         try:
             await self._run(handle_signals)
         finally:
@@ -212,15 +220,6 @@ class Manager:
     async def _run(self, handle_signals: bool) -> None:
         if self.elector is None and self.leader_election is not None:
             self.elector = LeaderElector(self.client, self.leader_election, metrics=self.metrics)
-        for controller in self._controllers:
-            recorder = EventRecorder(self.client, controller.name)
-            controller.setup(
-                client=self.client,
-                cache=self.cache,
-                metrics=self.metrics,
-                recorder=recorder,
-                namespace=self.namespace,
-            )
         async with contextlib.AsyncExitStack() as stack:
             if handle_signals:
                 stack.enter_context(self._signals())
@@ -281,8 +280,18 @@ class Manager:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(None) as deadline, asyncio.TaskGroup() as tg:
+                client, fence = self.client, None
+                if self.elector is not None:
+                    # Writes of reconciles re-check the lease right before they are sent.
+                    fence = self.elector.fence
+                    client = client.with_write_guard(fence)
                 for controller in self._controllers:
-                    tg.create_task(controller.run(), name=f"controller {controller.name}")
+                    work = controller.run(
+                        client=client,
+                        recorder=EventRecorder(self.client, controller.name),
+                        fence=fence,
+                    )
+                    tg.create_task(work, name=f"controller {controller.name}")
                 self._controllers_started.set()
 
                 async def drain_on_stop() -> None:

@@ -30,9 +30,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "ControllerMetrics", "Metrics", "PrometheusQueueMetrics"]
+__all__ = ["Metrics"]
 
 # controller-runtime's reconcile-time buckets (5 ms .. 60 s).
 _RECONCILE_BUCKETS = (

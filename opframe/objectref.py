@@ -1,6 +1,6 @@
 """One identity for one object: :class:`ObjectRef` ``(namespace, name)``.
 
-The same value is the work queue's key, the informer store's key, ``WatchEvent.ref``,
+The same value is the work queue's key, the informer store's key, ``ResourceEvent.ref``,
 ``Context.ref`` and ``Resource.ref``; nothing translates between spellings::
 
     ref = ObjectRef("default", "web")

@@ -1,16 +1,15 @@
 """Predicates: which watch events are worth a reconcile.
 
-A predicate looks at one watch event (``ADDED``, ``MODIFIED`` with the ``old`` object, or
-``DELETED``) and answers yes or no. The built-in ones, like controller-runtime's, only ever
-filter updates: an object appearing or disappearing always passes. Combine them with ``&``,
-``|`` and ``~``, or with :func:`all_of` / :func:`any_of`; any ``event -> bool`` callable works too::
+A predicate looks at one :class:`~opframe.ResourceEvent` (``ADDED``, ``MODIFIED`` with the
+``old`` object, or ``DELETED``) and answers yes or no. The built-in ones, like
+controller-runtime's, only ever filter updates: an object appearing or disappearing always
+passes. Combine them with ``&``, ``|`` and ``~``, or with :func:`all_of` / :func:`any_of`;
+any ``event -> bool`` callable works too::
 
-    Controller(for_=Web, reconciler=reconcile).with_predicates(
-        generation_changed | labels_changed,
-    )
+    Controller(for_=Web, reconciler=reconcile, predicates=[generation_changed | labels_changed])
 
     @predicate
-    def not_paused(event: WatchEvent) -> bool:
+    def not_paused(event: ResourceEvent[Any]) -> bool:
         return not event.object.spec.paused
 
 Use :data:`generation_changed` on a primary kind to skip status-only updates (including the
@@ -21,15 +20,14 @@ their updates would all be filtered.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from opframe.objectref import ObjectRef
+    from opframe.reflector import ResourceEvent
 
 __all__ = [
     "Predicate",
     "PredicateLike",
-    "WatchEvent",
     "all_of",
     "annotations_changed",
     "any_of",
@@ -41,41 +39,7 @@ __all__ = [
 ]
 
 
-class WatchEvent(Protocol):
-    """What a predicate sees of a watch event (``opframe.watch.Event`` fits)."""
-
-    @property
-    def type(self) -> str:
-        """``ADDED``, ``MODIFIED`` or ``DELETED``."""
-        ...
-
-    @property
-    def object(self) -> Any:
-        """The object after the event (the last known state for ``DELETED``)."""
-        ...
-
-    @property
-    def old(self) -> Any:
-        """The object before a ``MODIFIED`` event, when known, else ``None``."""
-        ...
-
-    @property
-    def ref(self) -> ObjectRef:
-        """The object's key (read without building the object)."""
-        ...
-
-    @property
-    def name(self) -> str:
-        """The object's name (read without building the object)."""
-        ...
-
-    @property
-    def namespace(self) -> str:
-        """The object's namespace, ``""`` if cluster-scoped."""
-        ...
-
-
-PredicateLike = Callable[[WatchEvent], bool]
+PredicateLike = Callable[["ResourceEvent[Any]"], bool]
 """Anything that can filter events: a :class:`Predicate` or a plain callable."""
 
 
@@ -88,7 +52,7 @@ class Predicate:
         self._fn = fn
         self.name = name or str(getattr(fn, "__name__", "predicate"))
 
-    def __call__(self, event: WatchEvent) -> bool:
+    def __call__(self, event: ResourceEvent[Any]) -> bool:
         """True if the event should trigger a reconcile."""
         return self._fn(event)
 
@@ -142,7 +106,7 @@ def not_(p: PredicateLike) -> Predicate:
 def _update_changed(attribute: Callable[[Any], object], name: str) -> Predicate:
     """A predicate passing non-updates, and updates where ``attribute`` differs."""
 
-    def changed(event: WatchEvent) -> bool:
+    def changed(event: ResourceEvent[Any]) -> bool:
         if event.type != "MODIFIED" or event.old is None:
             return True
         return attribute(event.old) != attribute(event.object)

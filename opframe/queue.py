@@ -1,6 +1,6 @@
 """The work queue between events and reconciles, with controller-runtime's semantics.
 
-Keys (usually :class:`opframe.Request`) go in; workers take them out::
+Keys (usually :class:`opframe.ObjectRef`) go in; workers take them out::
 
     queue: WorkQueue[str] = WorkQueue()
     queue.add("default/web")
@@ -21,6 +21,8 @@ Guarantees:
   held back and handed out again after :meth:`WorkQueue.done`;
 - :meth:`WorkQueue.add_after` delays a key without polling: one timer (an event-loop
   ``call_at`` handle) for the earliest entry of a heap; a key waiting twice keeps the earlier time;
+- a delayed add may carry a ``tag``; ``on_timer(key, tag)`` is called when its timer fires
+  (the controller records *why* a key came back only once it does, not when it is scheduled);
 - :meth:`WorkQueue.add_rate_limited` delays by the :class:`~opframe.ratelimit.RateLimiter`
   (by default max(per-key 5 ms doubling to 1000 s, 10 qps / burst 100 overall));
 - :meth:`WorkQueue.shutdown` stops handing out work and drops what was waiting (a level-triggered
@@ -37,7 +39,7 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
 from opframe.errors import OpframeError
@@ -84,6 +86,8 @@ class WorkQueue(Generic[K]):
         rate_limiter: decides the delay of :meth:`add_rate_limited`; defaults to
             :func:`opframe.ratelimit.default_rate_limiter`.
         metrics: optional sink for depth, adds, latencies and retries.
+        on_timer: called with ``(key, tag)`` when a delayed add's timer fires, just before the
+            key is queued.
     """
 
     def __init__(
@@ -91,9 +95,11 @@ class WorkQueue(Generic[K]):
         *,
         rate_limiter: RateLimiter | None = None,
         metrics: QueueMetricsSink | None = None,
+        on_timer: Callable[[K, object], None] | None = None,
     ) -> None:
         self.rate_limiter: RateLimiter = rate_limiter or default_rate_limiter()
         self._metrics = metrics
+        self._on_timer = on_timer
         self._queue: deque[K] = deque()
         # Keys that need processing: queued, or re-added while being processed.
         self._dirty: dict[K, float] = {}  # key -> when it was added (monotonic)
@@ -105,6 +111,7 @@ class WorkQueue(Generic[K]):
         # so a superseded heap entry is recognised and skipped when it pops.
         self._delayed: list[tuple[float, int, K]] = []
         self._ready_at: dict[K, float] = {}
+        self._tags: dict[K, object] = {}  # the tag of each key's winning delayed add
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
 
@@ -122,11 +129,17 @@ class WorkQueue(Generic[K]):
         self._queue.append(key)
         self._wake_one()
 
-    def add_after(self, key: K, delay: float) -> None:
-        """Queue ``key`` after ``delay`` seconds; if it is already delayed, the earlier wins."""
+    def add_after(self, key: K, delay: float, tag: object = None) -> None:
+        """Queue ``key`` after ``delay`` seconds; if it is already delayed, the earlier wins.
+
+        ``tag`` goes to ``on_timer`` when this add's timer fires (it is dropped with a later
+        add that loses to an earlier one).
+        """
         if self._shutting_down:
             return
         if delay <= 0:
+            if self._on_timer is not None and tag is not None:
+                self._on_timer(key, tag)
             self.add(key)
             return
         loop = asyncio.get_running_loop()
@@ -135,16 +148,26 @@ class WorkQueue(Generic[K]):
         if current is not None and current <= ready_at:
             return
         self._ready_at[key] = ready_at
+        if tag is None:
+            self._tags.pop(key, None)
+        else:
+            self._tags[key] = tag
         heapq.heappush(self._delayed, (ready_at, next(self._seq), key))
         self._arm_timer(loop)
 
-    def add_rate_limited(self, key: K) -> None:
-        """Queue ``key`` after the delay the rate limiter gives it (a retry)."""
+    def add_rate_limited(self, key: K, tag: object = None) -> float:
+        """Queue ``key`` after the delay the rate limiter gives it (a retry); the delay."""
         if self._shutting_down:
-            return
+            return 0.0
         if self._metrics is not None:
             self._metrics.retried()
-        self.add_after(key, self.rate_limiter.when(key))
+        delay = self.rate_limiter.when(key)
+        self.add_after(key, delay, tag)
+        return delay
+
+    def is_delayed(self, key: K) -> bool:
+        """Whether ``key`` waits for a delayed add's timer."""
+        return key in self._ready_at
 
     def forget(self, key: K) -> None:
         """Reset the key's retry history (after it was processed successfully)."""
@@ -225,6 +248,7 @@ class WorkQueue(Generic[K]):
             self._timer = None
         self._delayed.clear()
         self._ready_at.clear()
+        self._tags.clear()
         self._queue.clear()
         self._dirty.clear()
         while self._getters:
@@ -305,5 +329,8 @@ class WorkQueue(Generic[K]):
             if self._ready_at.get(key) != ready_at:
                 continue  # superseded by an earlier add_after of the same key
             del self._ready_at[key]
+            tag = self._tags.pop(key, None)
+            if self._on_timer is not None and tag is not None:
+                self._on_timer(key, tag)
             self.add(key)
         self._arm_timer(loop)

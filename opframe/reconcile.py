@@ -34,6 +34,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from opframe.fencing import no_fence
 from opframe.objectref import ObjectRef
 
 if TYPE_CHECKING:
@@ -141,6 +142,9 @@ class Context:
         recorder: writes core/v1 Events about objects.
         reasons: what triggered this reconcile, oldest first (at most 32 are kept).
         retries: how many rate-limited retries this key had in a row (0 on a first attempt).
+        fence: call ``ctx.fence()`` right before a write made outside ``ctx.client`` (etcd, a
+            cloud API): it raises :class:`~opframe.fencing.NotLeader` when leader election
+            is on and the lease is not known to be held (see :mod:`opframe.fencing`).
     """
 
     ref: ObjectRef
@@ -152,6 +156,7 @@ class Context:
     recorder: EventRecorder
     reasons: tuple[Reason, ...] = field(default_factory=tuple)
     retries: int = 0
+    fence: Callable[[], None] = no_fence
 
 
 class Reconciler(Protocol[T_contra]):

@@ -59,10 +59,7 @@ __all__ = [
     "ResourceList",
     "ResourceOptions",
     "Time",
-    "pluralize",
     "resource_info",
-    "split_api_version",
-    "wire_name",
 ]
 
 # Go field names keep initialisms upper case (PodIP, ClusterID, PeerURLs) and the JSON names

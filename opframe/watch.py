@@ -1,24 +1,26 @@
-"""The list-then-watch loop: a stream of typed events that survives a real network.
+"""The watcher: list-then-watch as a stream of typed events that survives a real network.
 
 ::
 
-    async for event in watch(client, Pod, namespace="default"):
-        print(event.type, event.object.metadata.name)
+    async for pod in watch(client, Pod, namespace="default").applied():
+        print(pod.name)
 
 :func:`watch` lists (paginated) to learn a resourceVersion, then watches from it with
-bookmarks. What it does when things go wrong is the point of the module:
+bookmarks. It is kube-rs' ``watcher``: a pure stream that keeps **no** objects (the
+:mod:`opframe.reflector` writes a store from it, an :class:`~opframe.Informer` adds handlers).
+What it does when things go wrong is the point of the module:
 
 - a stream that ends or drops (timeout, proxy, server restart) is resumed from the last
   resourceVersion seen, events or bookmarks alike, **without** relisting;
 - a stream that stays silent longer than ``inactivity_timeout`` is treated as dead and resumed;
-- ``410 Gone`` (the version fell out of the server's history) triggers a full relist, diffed
-  against what was known: new objects come as ``ADDED``, changed ones as ``MODIFIED`` and
-  objects that vanished meanwhile as ``DELETED`` with their last known state;
+- ``410 Gone`` (the version fell out of the server's history) triggers a full relist, framed
+  as ``INIT``, ``INIT_APPLY`` per object, ``INIT_DONE``: a consumer with a store knows that
+  what it held and was not listed is gone (the reflector turns that into ``DELETED``);
 - other errors (connection refused, 5xx, 429, even 403/404 while RBAC or a CRD is being
   installed) are logged and retried with jittered exponential backoff.
 
-Events of one object are never lost or reordered. ``Watcher.synced`` is set once the initial
-list has been delivered; ``Watcher.stats`` counts lists, relists, resumes and bookmarks.
+Events of one object are never lost or reordered. ``Watcher.stats`` counts lists, relists,
+resumes and bookmarks.
 """
 
 from __future__ import annotations
@@ -29,109 +31,86 @@ import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 from opframe._http import ApiConnectionError
 from opframe._labels import selector_params
-from opframe._store import Entry, Key, Store, prepare
+from opframe._store import Entry, prepare
 from opframe.client import Client
 from opframe.errors import ApiError, Gone, api_error_from_status
 from opframe.objectref import ObjectRef
 from opframe.resource import Resource, resource_info
 
-__all__ = ["Backoff", "Event", "WatchEventType", "WatchStats", "Watcher", "watch"]
+__all__ = ["Backoff", "Change", "WatchStats", "Watcher", "WatcherEvent", "watch"]
 
 logger = logging.getLogger("opframe.watch")
 
 T = TypeVar("T", bound=Resource)
 
-WatchEventType = Literal["ADDED", "MODIFIED", "DELETED"]
-"""What happened to the object."""
 
+class Change(StrEnum):
+    """What a :class:`WatcherEvent` says, as kube-rs' ``watcher::Event`` does.
 
-class Event(Generic[T]):
-    """One change to one object, as the store saw it.
-
-    Attributes:
-        type: ``ADDED``, ``MODIFIED`` or ``DELETED``.
-        ref: the object's :class:`~opframe.ObjectRef` (namespace ``""`` if cluster-scoped).
-        initial: ``True`` for events produced by a (re)list rather than by the watch stream;
-            controllers may give them a lower priority. A ``DELETED`` event with ``initial``
-            was inferred from a relist: its object is the last state this watcher knew, not
-            the object's final state (client-go's ``DeletedFinalStateUnknown``).
-
-    ``object`` (the new state, or the last state for ``DELETED``) and ``old`` (the previous
-    state when known) are built lazily from the store's JSON on first access and then shared
-    by every handler of the event: treat them as read-only.
+    A (re)list is framed: ``INIT``, one ``INIT_APPLY`` per listed object, then ``INIT_DONE``.
+    Objects known before ``INIT`` and not listed by ``INIT_DONE`` are gone; the watcher keeps
+    no state to say which, a :class:`~opframe.reflector.Reflector` does (it owns the store).
     """
 
-    __slots__ = ("_model", "_obj", "_old", "_old_raw", "_raw", "initial", "ref", "type")
+    INIT = "Init"
+    """A (re)list starts: a new view of the whole collection follows."""
+    INIT_APPLY = "InitApply"
+    """An object of that list."""
+    INIT_DONE = "InitDone"
+    """The list is complete (``resource_version`` is its version); watching follows."""
+    APPLY = "Apply"
+    """The watch saw an object created or changed (``ADDED`` or ``MODIFIED``)."""
+    DELETE = "Delete"
+    """The watch saw an object deleted; ``object`` is its final state."""
+
+
+class WatcherEvent(Generic[T]):
+    """One item of a watcher's stream.
+
+    Attributes:
+        type: the :class:`Change`.
+        ref: the object's :class:`~opframe.ObjectRef`; ``None`` for ``INIT``/``INIT_DONE``.
+        entry: the object as compact JSON (what a store keeps); ``None`` likewise.
+        resource_version: the object's version, or the list's for ``INIT_DONE``.
+
+    ``object`` is built from the JSON on first access (and kept): a stream that only maps
+    events to keys never pays for a model.
+    """
+
+    __slots__ = ("_model", "_obj", "entry", "ref", "resource_version", "type")
 
     def __init__(
         self,
-        type: WatchEventType,
+        type: Change,
         model: type[T],
-        key: Key,
-        raw: bytes,
-        old_raw: bytes | None = None,
-        *,
-        initial: bool = False,
+        ref: ObjectRef | None = None,
+        entry: Entry | None = None,
+        resource_version: str = "",
     ) -> None:
-        self.type: WatchEventType = type
-        self.ref = key
-        self.initial = initial
+        self.type = type
+        self.ref = ref
+        self.entry = entry
+        self.resource_version = resource_version
         self._model = model
-        self._raw = raw
-        self._old_raw = old_raw
         self._obj: T | None = None
-        self._old: T | None = None
-
-    @classmethod
-    def of(
-        cls, type: WatchEventType, obj: T, old: T | None = None, *, initial: bool = False
-    ) -> Event[T]:
-        """An event for an existing model (tests, synthetic events)."""
-        model = type_of(obj)
-        meta = obj.metadata
-        event = cls(
-            type, model, ObjectRef(meta.namespace, meta.name or ""), b"", None, initial=initial
-        )
-        event._obj = obj
-        event._old = old
-        return event
 
     @property
     def object(self) -> T:
-        """The object after the change (for ``DELETED``: its last known state)."""
+        """The object (``INIT_APPLY``, ``APPLY``, ``DELETE``); ``ValueError`` for markers."""
         if self._obj is None:
-            self._obj = self._model.model_validate_json(self._raw)
+            if self.entry is None:
+                raise ValueError(f"a {self.type} event carries no object")
+            self._obj = self._model.model_validate_json(self.entry.raw)
         return self._obj
-
-    @property
-    def old(self) -> T | None:
-        """The object before the change, when the store held it."""
-        if self._old is None and self._old_raw is not None:
-            self._old = self._model.model_validate_json(self._old_raw)
-        return self._old
-
-    @property
-    def name(self) -> str:
-        """The object's name."""
-        return self.ref.name
-
-    @property
-    def namespace(self) -> str:
-        """The object's namespace, ``""`` for a cluster-scoped object."""
-        return self.ref.namespace
 
     def __repr__(self) -> str:
         kind = resource_info(self._model).kind
-        return f"Event({self.type} {kind} {self.ref})"
-
-
-def type_of(obj: T) -> type[T]:
-    """The class of a model, typed for generics."""
-    return type(obj)
+        return f"WatcherEvent({self.type} {kind} {self.ref or ''})".replace(" )", ")")
 
 
 @dataclass
@@ -187,12 +166,13 @@ _RETRYABLE = (ApiError, ApiConnectionError, TimeoutError, ValueError)
 
 
 class Watcher(Generic[T]):
-    """List-then-watch over one kind in one scope, as an async iterator of :class:`Event`.
+    """List-then-watch over one kind in one scope, as an async iterator of :class:`WatcherEvent`.
 
     Create it with :func:`watch`; ``await watcher.aclose()`` when done with it (or let the
-    task that iterates it be cancelled). The watcher keeps every object it has seen in
-    :attr:`store` (compact JSON, see :mod:`opframe.cache`) to fill ``Event.old`` and to diff
-    a relist; an informer reads that same store.
+    task that iterates it be cancelled). The watcher keeps no objects: a relist is framed by
+    ``INIT``/``INIT_DONE`` so that whoever keeps a store can tell what vanished. Use
+    :meth:`applied` for just the objects, or :func:`opframe.reflector.reflect` for
+    ``ADDED``/``MODIFIED``/``DELETED`` with the old state.
     """
 
     def __init__(
@@ -209,7 +189,7 @@ class Watcher(Generic[T]):
         backoff: Backoff | None = None,
         strip_managed_fields: bool = True,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-        store: Store[T] | None = None,
+        stats: WatchStats | None = None,
     ) -> None:
         self.client = client
         self.model = model
@@ -222,13 +202,12 @@ class Watcher(Generic[T]):
         self.backoff = backoff or Backoff()
         self.strip_managed_fields = strip_managed_fields
         self.transform = transform
-        self.store: Store[T] = store if store is not None else Store(model)
-        self.stats = WatchStats()
-        self.synced = asyncio.Event()
+        self.stats = stats if stats is not None else WatchStats()
         self.resource_version: str | None = None
         self.last_error: BaseException | None = None
         self._info = resource_info(model)
-        self._events: AsyncGenerator[Event[T], None] | None = None
+        self._events: AsyncGenerator[WatcherEvent[T], None] | None = None
+        self._listed = False  # a list has completed once (the next one is a relist)
         self._quick_ends = 0
         self._progress = 0  # watch lines received since the last list
         self._gone_streak = 0  # 410s in a row with nothing received in between
@@ -236,14 +215,26 @@ class Watcher(Generic[T]):
     def __aiter__(self) -> Watcher[T]:
         return self
 
-    async def __anext__(self) -> Event[T]:
+    async def __anext__(self) -> WatcherEvent[T]:
         return await anext(self._generator())
 
     async def aclose(self) -> None:
         """Stop watching: close the open stream (iterating afterwards ends at once)."""
         await self._generator().aclose()
 
-    def _generator(self) -> AsyncGenerator[Event[T], None]:
+    async def applied(self) -> AsyncIterator[T]:
+        """Every object listed or created/changed, as typed models (deletions left out).
+
+        ::
+
+            async for pod in watch(client, Pod, namespace="default").applied():
+                print(pod.name, pod.status.phase if pod.status else None)
+        """
+        async for event in self:
+            if event.type is Change.APPLY or event.type is Change.INIT_APPLY:
+                yield event.object
+
+    def _generator(self) -> AsyncGenerator[WatcherEvent[T], None]:
         if self._events is None:
             self._events = self._run()
         return self._events
@@ -255,13 +246,12 @@ class Watcher(Generic[T]):
             scope += f" with labels {self.label_selector}"
         return f"{self._info.kind}{scope}"
 
-    async def _run(self) -> AsyncGenerator[Event[T], None]:
+    async def _run(self) -> AsyncGenerator[WatcherEvent[T], None]:
         while True:
             try:
                 if self.resource_version is None:
                     async for event in self._relist():
                         yield event
-                    self.synced.set()
                 async for event in self._watch():
                     yield event
             except Gone as exc:
@@ -288,17 +278,17 @@ class Watcher(Generic[T]):
         self.backoff.reset()
         self.last_error = None
 
-    def _entry(self, obj: dict[str, Any]) -> tuple[Key, Entry]:
+    def _entry(self, obj: dict[str, Any]) -> tuple[ObjectRef, Entry]:
         return prepare(
             obj, strip_managed_fields=self.strip_managed_fields, transform=self.transform
         )
 
-    async def _relist(self) -> AsyncIterator[Event[T]]:
-        seen: set[Key] = set()
+    async def _relist(self) -> AsyncIterator[WatcherEvent[T]]:
+        model = self.model
         continue_: str | None = None
         while True:
             page = await self.client.list_raw(
-                self.model,
+                model,
                 self.namespace,
                 label_selector=self.label_selector,
                 field_selector=self.field_selector,
@@ -307,37 +297,28 @@ class Watcher(Generic[T]):
             )
             if continue_ is None:
                 self.stats.lists += 1
-                if self.synced.is_set():
+                if self._listed:
                     self.stats.relists += 1
+                yield WatcherEvent(Change.INIT, model)
             for item in page.get("items") or ():
                 # List items carry no apiVersion/kind; models and readers expect them.
                 item.setdefault("apiVersion", self._info.api_version)
                 item.setdefault("kind", self._info.kind)
-                key, entry = self._entry(item)
-                seen.add(key)
-                old = self.store.entry(key)
-                if old is not None and old.rv == entry.rv:
-                    continue
-                self.store.apply(key, entry)
-                kind: WatchEventType = "ADDED" if old is None else "MODIFIED"
+                ref, entry = self._entry(item)
                 self.stats.events += 1
-                yield Event(kind, self.model, key, entry.raw, _raw(old), initial=True)
+                yield WatcherEvent(Change.INIT_APPLY, model, ref, entry, entry.rv)
             metadata = page.get("metadata") or {}
             continue_ = metadata.get("continue")
             if not continue_:
                 list_rv = str(metadata.get("resourceVersion") or "")
                 break
-        for key, old in self.store.iter_base():
-            if key not in seen:
-                self.store.delete(key)
-                self.stats.events += 1
-                yield Event("DELETED", self.model, key, old.raw, old.raw, initial=True)
-        self.store.forget_overlay(list_rv)
         self.resource_version = list_rv
+        self._listed = True
         self._progress = 0
         self._succeeded()
+        yield WatcherEvent(Change.INIT_DONE, model, resource_version=list_rv)
 
-    async def _watch(self) -> AsyncIterator[Event[T]]:
+    async def _watch(self) -> AsyncIterator[WatcherEvent[T]]:
         params = selector_params(self.label_selector, self.field_selector)
         params.update(
             {
@@ -383,7 +364,7 @@ class Watcher(Generic[T]):
             self._quick_ends = 0
             self._succeeded()
 
-    def _handle(self, line: dict[str, Any]) -> Event[T] | None:
+    def _handle(self, line: dict[str, Any]) -> WatcherEvent[T] | None:
         kind = line.get("type")
         if kind != "ERROR":
             self._progress += 1
@@ -396,23 +377,18 @@ class Watcher(Generic[T]):
             return None
         if kind == "ERROR":
             code = int(obj.get("code") or 500)
-            error = api_error_from_status(code, obj)
-            raise error
-        if kind not in ("ADDED", "MODIFIED", "DELETED"):
+            raise api_error_from_status(code, obj)
+        if kind == "DELETED":
+            change = Change.DELETE
+        elif kind == "ADDED" or kind == "MODIFIED":
+            change = Change.APPLY
+        else:
             raise ValueError(f"unknown watch event type {kind!r} for {self.describe()}")
-        key, entry = self._entry(obj)
+        ref, entry = self._entry(obj)
         self.stats.events += 1
         if entry.rv:
             self.resource_version = entry.rv
-        if kind == "DELETED":
-            old = self.store.delete(key)
-            return Event("DELETED", self.model, key, entry.raw, _raw(old))
-        old = self.store.apply(key, entry)
-        return Event("ADDED" if old is None else "MODIFIED", self.model, key, entry.raw, _raw(old))
-
-
-def _raw(entry: Entry | None) -> bytes | None:
-    return None if entry is None else entry.raw
+        return WatcherEvent(change, self.model, ref, entry, entry.rv)
 
 
 def watch(
@@ -426,9 +402,10 @@ def watch(
 ) -> Watcher[T]:
     """Watch ``model`` objects (in ``namespace``, matching the selectors) forever.
 
-    Returns a :class:`Watcher`; iterate it with ``async for``. ``options`` are the tuning
-    knobs of :class:`Watcher` (``page_size``, ``inactivity_timeout``, ``watch_timeout``,
-    ``backoff``, ``strip_managed_fields``, ``transform``).
+    Returns a :class:`Watcher`; iterate it with ``async for`` (or its :meth:`Watcher.applied`
+    objects). ``options`` are the tuning knobs of :class:`Watcher` (``page_size``,
+    ``inactivity_timeout``, ``watch_timeout``, ``backoff``, ``strip_managed_fields``,
+    ``transform``). Nothing is cached: feed it to :func:`opframe.reflector.reflect` for that.
     """
     return Watcher(
         client,

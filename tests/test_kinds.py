@@ -33,7 +33,7 @@ from opframe.resource import ObjectMeta, Resource
 _BUILTINS: dict[tuple[str, str], type[Resource]] = {
     (v.__resource__.api_version, v.__resource__.kind): v
     for v in vars(kinds).values()
-    if isinstance(v, type) and issubclass(v, Resource) and v.__module__ == kinds.__name__
+    if isinstance(v, type) and issubclass(v, Resource) and v.__module__.startswith(kinds.__name__)
 }
 
 CONFORMANCE = Path(__file__).parent / "conformance"
@@ -102,9 +102,11 @@ def test_every_builtin_kind_is_registered_and_flagged_builtin() -> None:
     classes = [
         v
         for v in vars(kinds).values()
-        if isinstance(v, type) and issubclass(v, Resource) and v.__module__ == kinds.__name__
+        if isinstance(v, type)
+        and issubclass(v, Resource)
+        and v.__module__.startswith(kinds.__name__)
     ]
-    assert len(classes) == 14
+    assert len(classes) == 25
     for cls in classes:
         assert cls.__resource__.builtin
         assert _BUILTINS.get((cls.__resource__.api_version, cls.__resource__.kind)) is cls

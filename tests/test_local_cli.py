@@ -39,7 +39,7 @@ spec:
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """`opframe local up` in a private state dir; `down` afterwards, checked to leave nothing."""
     state = tmp_path_factory.mktemp("local")
-    kubeconfig = up(state, host_images=["busybox*"])
+    kubeconfig = up(state)
     pid = status(state)
     try:
         yield kubeconfig
@@ -95,3 +95,42 @@ def test_delete_pod_stops_it(talker: Path) -> None:
     out = kubectl(talker, "delete", "pod", "talker", "--timeout=30s")
     assert 'pod "talker" deleted' in out
     assert "talker" not in kubectl(talker, "get", "pods", "-o", "name")
+
+
+def test_up_again_on_the_state_dir_comes_back_at_the_same_address_and_token(
+    tmp_path: Path,
+) -> None:
+    """Issue 13.6: kubeconfigs handed out before a restart keep working after it."""
+    state = tmp_path / "state"
+    first = up(state).read_text()
+    saved = tmp_path / "kubeconfig-before"
+    saved.write_text(first)
+    try:
+        kubectl(saved, "create", "configmap", "kept", "--from-literal=a=b")
+        down(state)
+        assert up(state).read_text() == first  # same URL, CA and token
+        assert kubectl(saved, "get", "configmap", "kept", "-o", "jsonpath={.data.a}") == "b"
+    finally:
+        down(state)
+
+
+def test_a_client_reconnects_by_itself_across_a_restart(tmp_path: Path) -> None:
+    import asyncio
+
+    from opframe import Client
+
+    state = tmp_path / "state"
+    kubeconfig = up(state)
+
+    async def scenario() -> None:
+        async with await Client.from_kubeconfig(kubeconfig) as client:
+            await client.request("GET", "/api/v1/namespaces/default")
+            await asyncio.to_thread(down, state)
+            await asyncio.to_thread(up, state)
+            namespace = await client.request("GET", "/api/v1/namespaces/default")
+            assert namespace["metadata"]["name"] == "default"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        down(state)

@@ -6,6 +6,7 @@ The code is taken from the page itself, so the page cannot drift from what is te
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sys
 import types
@@ -18,13 +19,13 @@ import pytest
 
 from opframe.client import Client
 from opframe.conditions import is_true
-from opframe.crd import crd_for
+from opframe.crd import install_crds
 from opframe.errors import NotFound
 from opframe.kinds import ConfigMap
+from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "docs" / "tutorial.md"
-CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
 def tutorial_source() -> str:
@@ -51,39 +52,13 @@ def test_tutorial_operator_is_under_60_lines_as_the_page_says() -> None:
     assert f"The whole operator is {lines} lines" in TUTORIAL.read_text()
 
 
-async def eventually(check: Callable[[], Any], message: str, within: float = 10.0) -> Any:
-    """Poll the API server (which notifies no one) until ``check()`` returns a truthy value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(message)
-        await asyncio.sleep(0.02)
-
-
 @asynccontextmanager
 async def tutorial_operator(
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[tuple[types.ModuleType, Client]]:
     greeting = load_tutorial()
     async with ApiServer() as server, await Client.from_kubeconfig(server.kubeconfig) as client:
-        crd = crd_for(greeting.Greeting)
-        await client.request("POST", CRD_PATH, body=crd)
-        plural = (
-            f"/apis/tutorial.opframe.dev/v1/namespaces/default/{crd['spec']['names']['plural']}"
-        )
-
-        async def served() -> bool:
-            try:
-                await client.request("GET", plural)
-            except NotFound:
-                return False
-            return True
-
-        await eventually(served, "the Greeting CRD was never served")
+        await install_crds(client, greeting.Greeting)
         # As `opframe run greeting:manager` would, with the kubeconfig in the environment.
         monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig))
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
@@ -118,8 +93,8 @@ async def test_tutorial_operator_creates_updates_and_cleans_up(
             return obj if is_true(obj.status.conditions, "Ready") else None
 
         # Create: the ConfigMap appears, owned by the Greeting, and the Greeting is Ready.
-        await eventually(lambda: _equals(message, "Hi"), "ConfigMap never created")
-        obj = await eventually(ready, "Greeting never Ready")
+        await eventually(lambda: _equals(message, "Hi"), message="ConfigMap never created")
+        obj = await eventually(ready, message="Greeting never Ready")
         assert greeting.FINALIZER in (obj.metadata.finalizers or [])
         condition = obj.status.conditions[0]
         assert (condition.reason, condition.observed_generation) == ("Published", 1)
@@ -129,17 +104,17 @@ async def test_tutorial_operator_creates_updates_and_cleans_up(
 
         # Update: the ConfigMap follows the message; the condition moves to generation 2.
         await client.patch(Greeting, "hello", {"spec": {"message": "Hello"}}, namespace="default")
-        await eventually(lambda: _equals(message, "Hello"), "ConfigMap never updated")
+        await eventually(lambda: _equals(message, "Hello"), message="ConfigMap never updated")
 
         async def observed_generation_2() -> bool:
             obj = await client.get(Greeting, "hello", "default")
             return obj.status.conditions[0].observed_generation == 2
 
-        await eventually(observed_generation_2, "condition never observed generation 2")
+        await eventually(observed_generation_2, message="condition never observed generation 2")
 
         # Drift: a deleted ConfigMap is put back.
         await client.delete(ConfigMap, "hello", "default")
-        await eventually(lambda: _equals(message, "Hello"), "ConfigMap never recreated")
+        await eventually(lambda: _equals(message, "Hello"), message="ConfigMap never recreated")
 
         # Delete: the finalizer's cleanup runs, then the Greeting goes away.
         await client.delete(Greeting, "hello", "default")
@@ -151,9 +126,47 @@ async def test_tutorial_operator_creates_updates_and_cleans_up(
                 return True
             return False
 
-        await eventually(gone, "Greeting never deleted (finalizer not removed?)")
-        await eventually(lambda: _equals(message, None), "ConfigMap not cleaned up")
+        await eventually(gone, message="Greeting never deleted (finalizer not removed?)")
+        await eventually(lambda: _equals(message, None), message="ConfigMap not cleaned up")
 
 
 async def _equals(read: Callable[[], Any], expected: Any) -> bool:
     return bool(await read() == expected)
+
+
+async def test_tutorial_cleanup_runs_once_per_delete(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Removing the last finalizer deletes the object, and the answer keeps the old
+    resourceVersion (kube-apiserver ``store.go`` ``shouldDeleteDuringUpdate``); the cache must
+    take that answer as the deletion, or the next reconcile sees the finalizer and cleans up
+    again (issue 18)."""
+    async with tutorial_operator(monkeypatch) as (greeting, client):
+        Greeting = greeting.Greeting
+        hello = Greeting.model_validate(
+            {"metadata": {"name": "bye", "namespace": "default"}, "spec": {"message": "Hi"}}
+        )
+        await client.create(hello)
+
+        async def finalized() -> bool:
+            obj = await client.get(Greeting, "bye", "default")
+            return greeting.FINALIZER in (obj.metadata.finalizers or [])
+
+        await eventually(finalized, message="the finalizer was never added")
+        with caplog.at_level(logging.INFO, logger="opframe"):
+            await client.delete(Greeting, "bye", "default")
+            running = greeting.manager.controllers[0]
+
+            async def gone_and_idle() -> bool:
+                try:
+                    await client.get(Greeting, "bye", "default")
+                    return False
+                except NotFound:
+                    queue = running.queue
+                    return len(queue) == 0 and not queue.processing and queue.delayed == 0
+
+            await eventually(
+                gone_and_idle, message="Greeting never deleted, or the controller kept busy"
+            )
+        cleanups = [r for r in caplog.records if "saying goodbye" in r.getMessage()]
+        assert len(cleanups) == 1, [r.getMessage() for r in caplog.records]

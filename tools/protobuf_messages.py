@@ -42,12 +42,19 @@ SCALAR = {9: "string", 5: "int32", 3: "int64", 8: "bool", 12: "bytes", 1: "doubl
 # Embedded Go structs (``json:",inline"``): their proto field is inlined into the parent's JSON.
 INLINE = {"localObjectReference", "ephemeralContainerCommon", "persistentVolumeSource", "handler",
           "volumeSource", "ingressRuleValue", "ruleWithOperations", "rule"}  # fmt: skip
-# Fields newer than kubectl 1.32's descriptors (staging/src/k8s.io/api/core/v1/generated.proto).
+# Fields newer than kubectl 1.32's descriptors, read from the current generated.proto files.
 ADDITIONS = {
     "core/v1": {
         "PodSpec": ["hostnameOverride=41:string"],
         "PodStatus": ["observedGeneration=17:int64", "allocatedResources=19:{quantity.Quantity}",
-                      "resources=20:ResourceRequirements"],
+                      "resources=20:ResourceRequirements",
+                      "extendedResourceClaimStatus=18:PodExtendedResourceClaimStatus"],
+        "PodExtendedResourceClaimStatus": ["requestMappings=1:[ContainerExtendedResourceRequest]",
+                                           "resourceClaimName=2:string"],
+        "ContainerExtendedResourceRequest": ["containerName=1:string", "resourceName=2:string",
+                                             "requestName=3:string"],
+        "PodCondition": ["observedGeneration=7:int64"],
+        "Lifecycle": ["stopSignal=3:string"],
         "EnvVarSource": ["fileKeyRef=5:FileKeySelector"],
         "FileKeySelector": ["volumeName=1:string", "path=2:string", "key=3:string",
                             "optional=4:bool"],
@@ -60,6 +67,11 @@ ADDITIONS = {
         "NodeStatus": ["declaredFeatures=14:[string]"],
         "NodeSystemInfo": ["swap=11:NodeSwapStatus"],
         "NodeSwapStatus": ["capacity=1:int64"],
+    },
+    # staging/src/k8s.io/api/apps/v1/generated.proto
+    "apps/v1": {
+        "DeploymentStatus": ["terminatingReplicas=9:int32"],
+        "ReplicaSetStatus": ["terminatingReplicas=7:int32"],
     },
 }  # fmt: skip
 HEADER = """\

@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +36,30 @@ __all__ = [
 ]
 
 
-def assert_no_leaked_processes() -> None:
-    """Fail if a process group started by a local kubelet in this process is still alive."""
+def assert_no_leaked_processes(grace: float = 5.0) -> None:
+    """Fail if a process group started by a local kubelet in this process is still alive.
+
+    A group killed a moment ago may take the kernel a little while to finish, so the check
+    waits up to ``grace`` seconds for the groups to go before it fails, naming their commands.
+    """
+    deadline = time.monotonic() + grace
     alive = live_process_groups()
-    assert not alive, f"local kubelet processes still alive (process groups {alive})"
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)  # a synchronous check at teardown; /proc offers nothing to wait on
+        alive = live_process_groups()
+    assert not alive, f"local kubelet processes still alive: {_commands(alive)}"
+
+
+def _commands(groups: list[int]) -> str:
+    named = []
+    for pgid in groups:
+        try:
+            raw = Path(f"/proc/{pgid}/cmdline").read_bytes()
+        except OSError:
+            raw = b"?"
+        command = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+        named.append(f"{pgid} ({command})")
+    return ", ".join(named)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Process entry point of the background control plane (see :mod:`opframe.testing.local`).
 
 ``python -m opframe.testing._local_main --state-dir DIR [--no-kubelet] [--no-controllers]
-[--ready-fd N] [--host-image PATTERN ...]`` runs a
+[--ready-fd N] [--image PATTERN=PROGRAM ...]`` runs a
 LocalCluster until SIGTERM or SIGINT, with ``DIR/kubeconfig`` and ``DIR/pid`` written while
 it serves, and ``ready`` written on file descriptor N once the API server answers.
 """
@@ -17,7 +17,7 @@ import signal
 from pathlib import Path
 
 from opframe.testing.cluster import LocalCluster
-from opframe.testing.kubelet import ImageResolver, LocalImage
+from opframe.testing.kubelet.images import parse_image_mapping
 
 __all__ = ["main"]
 
@@ -26,18 +26,15 @@ async def _serve(
     state_dir: Path,
     kubelet: bool,
     ready_fd: int | None,
-    host_images: list[str],
+    images: dict[str, str],
     controllers: bool = True,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    resolver = ImageResolver()
-    for pattern in host_images:
-        resolver.register(pattern, LocalImage.host())
     async with LocalCluster(
-        state_dir, kubelet=kubelet, controllers=controllers, resolver=resolver
+        state_dir, kubelet=kubelet, controllers=controllers, images=images
     ) as cluster:
         target = state_dir / "kubeconfig"
         if cluster.kubeconfig.resolve() != target.resolve():
@@ -62,15 +59,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-kubelet", action="store_true")
     parser.add_argument("--no-controllers", action="store_true")
     parser.add_argument("--ready-fd", type=int)
-    parser.add_argument("--host-image", action="append", default=[], metavar="PATTERN")
+    parser.add_argument("--image", action="append", default=[], metavar="PATTERN=PROGRAM")
     args = parser.parse_args(argv)
+    images: dict[str, str] = {}
+    for text in args.image:
+        try:
+            pattern, _ = parse_image_mapping(text)
+        except ValueError as exc:
+            parser.error(str(exc))
+        images[pattern] = text.partition("=")[2]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(
         _serve(
             args.state_dir.resolve(),
             not args.no_kubelet,
             args.ready_fd,
-            args.host_image,
+            images,
             controllers=not args.no_controllers,
         )
     )

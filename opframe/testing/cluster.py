@@ -17,12 +17,15 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from opframe.testing._endpoint import Endpoint
 from opframe.testing.controllers import ControllerManager
-from opframe.testing.kubelet import Chaos, ImageResolver, Kubelet
+from opframe.testing.kubelet import Chaos, ImageResolver, Kubelet, LocalImage
+from opframe.testing.kubelet.images import parse_image_mapping
 
 if TYPE_CHECKING:
     from opframe.client import Client
@@ -42,7 +45,12 @@ class LocalCluster:
         controllers: also run the controllers of kube-controller-manager (Deployments,
             ReplicaSets, StatefulSets, Jobs, ..., see :mod:`opframe.testing.controllers`);
             ``False`` for an API server that only stores what it is given.
-        resolver: image mappings for the kubelet (default: the built-in etcd rule).
+        resolver: image mappings for the kubelet (default: the built-in rules, see
+            :func:`~opframe.testing.kubelet.images.default_rules`).
+        images: more mappings, tried first: image pattern (a shell glob) to a
+            :class:`~opframe.testing.kubelet.LocalImage` or a ``PROGRAM`` string as
+            ``opframe local up --image PATTERN=PROGRAM`` takes it
+            (``{"myapp:*": "python3 -m myapp -- run"}``).
         backoff_base: CrashLoopBackOff base delay in seconds (kubelet: 10; tests: smaller).
         heartbeat: seconds between node heartbeats.
     """
@@ -55,6 +63,7 @@ class LocalCluster:
         kubelet: bool = True,
         controllers: bool = True,
         resolver: ImageResolver | None = None,
+        images: Mapping[str, LocalImage | str] | None = None,
         backoff_base: float = 10.0,
         backoff_cap: float = 300.0,
         heartbeat: float = 10.0,
@@ -64,6 +73,12 @@ class LocalCluster:
         self._tls = tls
         self._run_kubelet = kubelet
         self._run_controllers = controllers
+        if images:
+            resolver = resolver or ImageResolver()
+            for pattern, image in images.items():
+                if isinstance(image, str):
+                    pattern, image = parse_image_mapping(f"{pattern}={image}")
+                resolver.register(pattern, image)
         self._kubelet_options: dict[str, Any] = {
             "resolver": resolver,
             "backoff_base": backoff_base,
@@ -122,23 +137,34 @@ class LocalCluster:
                 self.state_dir = Path(self._state_dir_arg)
                 self.state_dir.mkdir(parents=True, exist_ok=True)
             # Objects survive a restart only in a state directory the caller chose.
+            # A state directory the caller chose also keeps the address and the token, so a
+            # restarted cluster comes back where it was (see opframe.testing._endpoint).
+            persist = self._state_dir_arg is not None
+            endpoint_file = self.state_dir / "apiserver" / "endpoint.json"
+            endpoint = Endpoint.load(endpoint_file) if persist else Endpoint()
             server = ApiServer(
                 tls=self._tls,
                 state_dir=self.state_dir / "apiserver",
-                persist=self._state_dir_arg is not None,
+                persist=persist,
+                port=endpoint.port,
+                token=endpoint.token,
+                publish_root_ca=True,  # kube-controller-manager's root-ca-cert-publisher
             )
             self._api_server = await self._stack.enter_async_context(server)
+            if persist:
+                port = int(server.url.rsplit(":", 1)[1])
+                Endpoint(port, server.token).save(endpoint_file)
             self._client = await self._make_client()
             if self._run_kubelet:
                 kubelet = Kubelet(
-                    server.url,
-                    token=server.token,
+                    await self._make_client(),
                     ca_file=server.ca_file,
                     state_dir=self.state_dir / "kubelet",
                     **self._kubelet_options,
                 )
                 self._kubelet = await self._stack.enter_async_context(kubelet)
                 server.pod_log_provider = kubelet
+                server.pod_stream_provider = kubelet
             # Entered after the kubelet, so it stops first: no controller replaces the pods
             # a stopping kubelet ends.
             if self._run_controllers:

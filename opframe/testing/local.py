@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from opframe.errors import OpframeError
+from opframe.testing.kubelet.images import parse_image_mapping
 
 __all__ = ["ControlPlaneError", "default_state_dir", "down", "status", "up"]
 
@@ -65,7 +66,7 @@ def up(
     state_dir: Path | None = None,
     kubelet: bool = True,
     *,
-    host_images: Sequence[str] = (),
+    images: Sequence[str] = (),
     controllers: bool = True,
     timeout: float = 60.0,
 ) -> Path:
@@ -73,8 +74,12 @@ def up(
 
     ``controllers``: run the kube-controller-manager controllers (Deployments, StatefulSets,
     Jobs...); ``False`` for an API server that only stores objects.
-    ``host_images``: image patterns (``busybox*``) whose containers run their ``command``
-    from the host's PATH, for ``kubectl run x --image=busybox -- sleep 100`` style demos.
+    ``images``: ``PATTERN=PROGRAM`` image mappings tried before the built-in ones (see
+    :func:`~opframe.testing.kubelet.images.parse_image_mapping`), e.g.
+    ``"myapp:*=python3 -m myapp -- run"`` or ``"example.com/tools:*=host"``.
+
+    Raises:
+        ValueError: an image mapping is malformed (the message names it).
 
     Raises:
         ControlPlaneError: it did not come up within ``timeout`` seconds (the message holds
@@ -101,8 +106,9 @@ def up(
         cmd.append("--no-kubelet")
     if not controllers:
         cmd.append("--no-controllers")
-    for pattern in host_images:
-        cmd += ["--host-image", pattern]
+    for mapping in images:
+        parse_image_mapping(mapping)  # a malformed mapping fails here, not in the child
+        cmd += ["--image", mapping]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             cmd,

@@ -348,13 +348,19 @@ class Replay:
     async def _send(self, req: dict[str, Any]) -> dict[str, Any]:
         url, query, data = self._target(req)
         async with self.session.request(
-            req["method"], url, params=query, data=data, headers=self._headers(req.get("headers"))
+            req["method"],
+            url,
+            params=query,
+            data=data,
+            headers=self._headers(req.get("headers")),
+            # A Content-Type only when the step sends one (aiohttp would add its own).
+            skip_auto_headers=("Content-Type",),
         ) as resp:
             raw = await resp.read()
             return _captured(resp, raw)
 
-    async def run(self) -> list[str]:
-        """Every failing step, with its differences."""
+    async def run(self, *, first_failure: bool = False) -> list[str]:
+        """Every failing step, with its differences (only the first with ``first_failure``)."""
         failures: list[str] = []
         for path in self.t.get("cleanup", []):
             await self._send({"method": "DELETE", "path": self.names.fill(path)})
@@ -366,6 +372,8 @@ class Replay:
                     diffs = [str(e)]
                 if diffs:
                     failures.append(f"{step['id']}: " + "\n    ".join(diffs))
+                    if first_failure:
+                        break
         finally:
             for stream in self.streams.values():
                 if stream.task is not None:

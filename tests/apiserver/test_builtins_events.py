@@ -107,3 +107,53 @@ def test_decoding_adds_no_zero_fields_a_writer_would_own() -> None:
     default_object(CORE, body)
     assert "reportingComponent" not in body and "eventTime" not in body
     assert body["firstTimestamp"] == "2024-01-01T00:00:00Z"
+
+
+def _new_event(**fields: object) -> dict:
+    return {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "e1", "namespace": NS},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingController": "example.com/ctl",
+        "reportingInstance": "ctl-1",
+        "action": "Sync",
+        "reason": "Synced",
+        "type": "Normal",
+        "regarding": {"kind": "Pod", "name": "p", "namespace": NS},
+        **fields,
+    }
+
+
+def _refusal(fn: object, *args: object) -> list[tuple[str, str]]:
+    with pytest.raises(StatusError) as caught:
+        fn(*args)  # type: ignore[operator]
+    return [(c["field"], c["message"]) for c in caught.value.details["causes"]]  # type: ignore[index]
+
+
+def test_an_event_series_counts_at_least_two() -> None:
+    """pkg/apis/core/validation/events.go validateEventSeries (events.k8s.io create)."""
+    event = _new_event(series={"count": 1, "lastObservedTime": "2026-01-01T00:00:00.000000Z"})
+    assert _refusal(prepare_create, EVENTS_V1, event, FakeContext()) == [
+        ("series.count", 'Invalid value: "": should be at least 2')
+    ]
+
+
+def test_what_an_event_reports_is_immutable_through_events_v1() -> None:
+    """pkg/apis/core/validation/events.go ValidateEventUpdate: reason, type... are immutable."""
+    old = _new_event()
+    prepare_create(EVENTS_V1, old, FakeContext())
+    new = {**old, "reason": "Changed"}
+    assert _refusal(prepare_update, EVENTS_V1, new, old, FakeContext()) == [
+        ("reason", 'Invalid value: "Changed": field is immutable')
+    ]
+
+
+def test_a_new_series_is_validated_on_update() -> None:
+    """pkg/apis/core/validation/events.go ValidateEventUpdate: a changed series is checked."""
+    old = _new_event()
+    prepare_create(EVENTS_V1, old, FakeContext())
+    new = {**old, "series": {"count": 2}}
+    assert _refusal(prepare_update, EVENTS_V1, new, old, FakeContext()) == [
+        ("series.lastObservedTime", "Required value")
+    ]

@@ -67,6 +67,6 @@ def test_both_event_apis_share_one_storage() -> None:
 
 
 def test_every_builtin_is_unique_and_has_a_list_kind() -> None:
-    keys = [(rt.group, rt.plural) for rt in BUILTIN_TYPES]
+    keys = [(rt.group, rt.version, rt.plural) for rt in BUILTIN_TYPES]
     assert len(keys) == len(set(keys))
     assert all(rt.list_kind == rt.kind + "List" for rt in BUILTIN_TYPES)

@@ -102,3 +102,96 @@ def test_node_port_service_gets_node_ports_and_traffic_policy() -> None:
     prepare_create(SERVICES, body, FakeContext())
     assert 30000 <= body["spec"]["ports"][0]["nodePort"] <= 32767
     assert body["spec"]["externalTrafficPolicy"] == "Cluster"
+
+
+def _service(**spec: Any) -> dict[str, Any]:
+    ports = spec.pop("ports", [{"port": 80}])
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {"selector": {"app": "web"}, "ports": ports, **spec},
+    }
+
+
+def _causes_of(svc: dict[str, Any]) -> list[tuple[str, str]]:
+    with pytest.raises(StatusError) as caught:
+        prepare_create(SERVICES, svc, FakeContext())
+    return [(c["field"], c["message"]) for c in caught.value.details["causes"]]  # type: ignore[index]
+
+
+def test_a_node_port_on_a_cluster_ip_service_is_forbidden() -> None:
+    """pkg/apis/core/validation ValidateService: nodePort only for NodePort/LoadBalancer."""
+    assert _causes_of(_service(ports=[{"port": 80, "nodePort": 30080}])) == [
+        ("spec.ports[0].nodePort", "Forbidden: may not be used when `type` is 'ClusterIP'")
+    ]
+
+
+def test_the_same_node_port_twice_is_a_duplicate() -> None:
+    """pkg/apis/core/validation ValidateService: node ports unique per protocol."""
+    ports = [
+        {"name": "a", "port": 80, "nodePort": 30080},
+        {"name": "b", "port": 81, "nodePort": 30080},
+    ]
+    assert ("spec.ports[1].nodePort", "Duplicate value: 30080") in _causes_of(
+        _service(type="NodePort", ports=ports)
+    )
+
+
+def test_a_node_port_outside_the_range_is_refused_by_the_allocator() -> None:
+    """pkg/registry/core/service/portallocator: 30000-32767 on the recorded server."""
+    assert _causes_of(_service(type="NodePort", ports=[{"port": 80, "nodePort": 8080}])) == [
+        (
+            "spec.ports[0].nodePort",
+            "Invalid value: 8080: provided port is not in the valid range. The range of valid "
+            "ports is 30000-32767",
+        )
+    ]
+
+
+def test_an_unknown_ip_family_policy_is_not_supported() -> None:
+    """pkg/apis/core/validation validateServiceIPFamily."""
+    assert _causes_of(_service(ipFamilyPolicy="AnyStack")) == [
+        (
+            "spec.ipFamilyPolicy",
+            'Unsupported value: "AnyStack": supported values: "PreferDualStack", '
+            '"RequireDualStack", "SingleStack"',
+        )
+    ]
+
+
+def test_a_family_given_twice_is_a_duplicate() -> None:
+    """pkg/apis/core/validation validateServiceIPFamily: families are unique."""
+    causes = _causes_of(_service(ipFamilyPolicy="PreferDualStack", ipFamilies=["IPv4", "IPv4"]))
+    assert ("spec.ipFamilies[1]", 'Duplicate value: "IPv4"') in causes
+
+
+def test_single_stack_with_two_families_is_invalid() -> None:
+    """pkg/apis/core/validation validateServiceIPFamily."""
+    causes = _causes_of(_service(ipFamilyPolicy="SingleStack", ipFamilies=["IPv4", "IPv6"]))
+    assert (
+        "spec.ipFamilyPolicy",
+        "Invalid value: \"SingleStack\": must be 'RequireDualStack' or 'PreferDualStack' "
+        "when multiple IP families are specified",
+    ) in causes
+
+
+def test_dual_stack_required_on_an_ipv4_cluster_is_refused() -> None:
+    """pkg/registry/core/service/storage alloc: the cluster has one (IPv4) service range."""
+    assert _causes_of(_service(ipFamilyPolicy="RequireDualStack")) == [
+        (
+            "spec.ipFamilyPolicy",
+            'Invalid value: "RequireDualStack": this cluster is not configured for dual-stack '
+            "services",
+        )
+    ]
+
+
+def test_prefer_dual_stack_on_an_ipv4_cluster_gets_ipv4_only() -> None:
+    """pkg/registry/core/service/storage alloc: PreferDualStack falls back to one family."""
+    svc = _service(ipFamilyPolicy="PreferDualStack")
+    prepare_create(SERVICES, svc, FakeContext())
+    assert (svc["spec"]["ipFamilyPolicy"], svc["spec"]["ipFamilies"]) == (
+        "PreferDualStack",
+        ["IPv4"],
+    )

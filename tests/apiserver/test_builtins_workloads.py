@@ -173,3 +173,50 @@ def test_status_update_keeps_spec_and_labels() -> None:
     assert new["status"] == {"replicas": 1, "readyReplicas": 1}
     assert new["spec"] == old["spec"] and "labels" not in new["metadata"]
     assert new["metadata"]["generation"] == 1
+
+
+def _statefulset(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "etcd"}]},
+            },
+            **spec,
+        },
+    }
+
+
+def _sts_causes(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    with pytest.raises(StatusError) as caught:
+        prepare_create(STATEFULSETS, obj, FakeContext())
+    return [(c["field"], c["message"]) for c in caught.value.details["causes"]]  # type: ignore[index]
+
+
+def test_a_statefulset_service_name_must_be_a_dns_label() -> None:
+    """pkg/apis/apps/validation ValidateStatefulSetSpec: serviceName, when set, is a label."""
+    causes = _sts_causes(_statefulset(serviceName="Bad_Name"))
+    assert [field for field, _ in causes] == ["spec.serviceName"]
+
+
+def test_a_statefulset_without_a_service_name_is_valid() -> None:
+    """pkg/apis/apps/validation ValidateStatefulSetSpec: serviceName is optional."""
+    obj = _statefulset()
+    prepare_create(STATEFULSETS, obj, FakeContext())
+    assert obj["spec"]["podManagementPolicy"] == "OrderedReady"
+
+
+def test_a_statefulset_selector_must_match_its_template() -> None:
+    """pkg/apis/apps/validation ValidateStatefulSetSpec: selector matches template labels."""
+    obj = _statefulset(selector={"matchLabels": {"app": "other"}})
+    assert "spec.template.metadata.labels" in [field for field, _ in _sts_causes(obj)]
+
+
+def test_an_unknown_pod_management_policy_is_refused() -> None:
+    """pkg/apis/apps/validation ValidateStatefulSetSpec: OrderedReady or Parallel."""
+    obj = _statefulset(podManagementPolicy="Random")
+    assert "spec.podManagementPolicy" in [field for field, _ in _sts_causes(obj)]

@@ -12,6 +12,8 @@ import pytest
 
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.merge.patch import json_patch, merge_patch, strategic_merge_patch
+from opframe.testing.apiserver.schema.builtin_decoding import decode, drop_unknown
+from tests.apiserver._pending import param
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 PATCH_TYPES = (
@@ -31,7 +33,7 @@ def _patches() -> Iterator[Any]:
             request, response = step["request"], step["response"]
             body = response.get("body")
             path = request["path"]
-            content_type = (request.get("headers") or {}).get("Content-Type", "")
+            content_type = (request.get("headers") or {}).get("Content-Type") or ""
             is_object = isinstance(body, dict) and body.get("kind") not in ("Status", "Scale")
             if (
                 request["method"] == "PATCH"
@@ -43,9 +45,9 @@ def _patches() -> Iterator[Any]:
             ):
                 yield f"{file.stem}:{step['id']}", content_type, state[path], step
             if request["method"] == "POST" and is_object and response["status"] == 201:
-                # Reviews (TokenReview, SubjectAccessReview...) are created without a name.
-                name = (body.get("metadata") or {}).get("name")
-                path = f"{path}/{name}" if name else path
+                if not (body.get("metadata") or {}).get("name"):  # reviews store nothing
+                    continue
+                path = f"{path}/{body['metadata']['name']}"
             dry_run = bool((request.get("query") or {}).get("dryRun"))
             if is_object and "items" not in body and not dry_run and request["method"] != "DELETE":
                 state[path] = body
@@ -91,7 +93,8 @@ def _without_server_meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("content_type", "live", "step"), [p[1:] for p in PATCHES], ids=[p[0] for p in PATCHES]
+    ("content_type", "live", "step"),
+    [param(tuple(p[1:]), p[0].split(":")[0], p[0]) for p in PATCHES],
 )
 def test_recorded_patch_gives_the_recorded_answer(
     content_type: str, live: dict[str, Any], step: dict[str, Any]
@@ -112,6 +115,10 @@ def test_recorded_patch_gives_the_recorded_answer(
             assert (answer["code"], answer["reason"]) == (expected["code"], expected["reason"])
         return
     result = _patch(content_type, live, step["request"]["body"])
+    if isinstance(result, dict) and "." not in result.get("apiVersion", "").partition("/")[0]:
+        # The server decodes a built-in after patching it, dropping unknown fields.
+        group, _, version = str(result.get("apiVersion", "")).rpartition("/")
+        drop_unknown(result, decode(group, version, str(result.get("kind")), result))
     if response["status"] >= 400:
         # Refused after patching (validation, resourceVersion precondition): the patch itself
         # applied, and the server core's later steps answer.

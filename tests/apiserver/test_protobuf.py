@@ -270,7 +270,8 @@ async def test_errors_are_protobuf_status_objects(api_server_http: ApiServer) ->
 async def test_custom_resources_are_answered_in_json_even_to_protobuf_clients(
     api_server_http: ApiServer,
 ) -> None:
-    """Custom resources have no protobuf serializer: negotiation falls back to JSON."""
+    """Custom resources have no protobuf serializer (apiextensions-apiserver
+    customresource_handler.go): JSON when the client also accepts it, else 406."""
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -300,6 +301,12 @@ async def test_custom_resources_are_answered_in_json_even_to_protobuf_clients(
     path = "/apis/pb.example.com/v1/namespaces/default/gadgets"
     _, ctype, _ = await _call(api_server_http, "GET", path, accept=f"{PB}, application/json")
     assert ctype == "application/json"
+    status, ctype, raw = await _call(api_server_http, "GET", path, accept=PB)
+    assert (status, ctype) == (406, "application/json")
+    assert yaml.safe_load(raw)["message"].endswith(
+        "Available representations: application/json, application/yaml, "
+        "application/json;stream=watch"
+    )
 
 
 async def test_the_415_lists_only_the_accepted_media_types(api_server_http: ApiServer) -> None:
@@ -332,11 +339,8 @@ async def test_a_watch_streams_length_prefixed_protobuf_frames(api_server_http: 
     ]
 
 
-SERVED_SAMPLES = [
-    d
-    for d in SAMPLES
-    if d["kind"] in {"ConfigMap", "Secret", "Pod", "Deployment", "Service", "Role", "Lease"}
-]
+_SERVED = {(rt.api_version, rt.kind) for rt in BUILTIN_TYPES}
+SERVED_SAMPLES = [d for d in SAMPLES if (d["apiVersion"], d["kind"]) in _SERVED]
 
 
 @pytest.mark.parametrize("doc", SERVED_SAMPLES, ids=_sample_id)
@@ -365,7 +369,21 @@ async def test_stored_objects_read_as_protobuf_equal_their_json(
     _, _, as_json = await _call(api_server_http, "GET", path)
     _, ctype, as_pb = await _call(api_server_http, "GET", path, accept=PB)
     assert ctype == PB
-    assert protobuf.decode_object(as_pb) == yaml.safe_load(as_json)
+    assert protobuf.decode_object(as_pb) == _without_nested_type_meta(yaml.safe_load(as_json))
+
+
+def _without_nested_type_meta(obj: Any, top: bool = True) -> Any:
+    """Embedded objects (volumeClaimTemplates) lose apiVersion/kind in protobuf: go-to-protobuf
+    does not serialize TypeMeta, so a Go client reading protobuf sees none either."""
+    if isinstance(obj, list):
+        return [_without_nested_type_meta(v, False) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    return {
+        k: _without_nested_type_meta(v, False)
+        for k, v in obj.items()
+        if top or k not in ("apiVersion", "kind") or not isinstance(obj.get("metadata"), dict)
+    }
 
 
 async def test_an_eviction_can_be_posted_as_protobuf(api_server_http: ApiServer) -> None:
@@ -402,3 +420,44 @@ async def test_a_delete_accepts_protobuf_delete_options(api_server_http: ApiServ
     assert status == 200
     status, _, _ = await _call(api_server_http, "GET", f"{path}/gone")
     assert status == 200  # dryRun from the protobuf body was honoured
+
+
+def test_an_object_protobuf_cannot_hold_is_answered_in_json() -> None:
+    """A value no Go field could hold (a string replica count) falls back to JSON, not 500."""
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    request = make_mocked_request("GET", "/apis/apps/v1/deployments", headers={"Accept": PB})
+    body = b'{"apiVersion":"apps/v1","kind":"Deployment","spec":{"replicas":"two"}}'
+    resp = web.Response(body=body, content_type="application/json")
+    assert protobuf.respond(request, resp).content_type == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (PB, True),
+        (f"{PB}, application/json", True),
+        (f"application/json, {PB}", False),
+        (f"{PB};q=0.5, application/json", False),
+        (f"application/json;q=0.5, {PB}", True),
+        ("*/*", False),
+        (f"{PB};as=Table;v=v1;g=meta.k8s.io, application/json", False),
+        (f"application/yaml, {PB}", False),
+        ("", False),
+    ],
+)
+def test_negotiation_picks_the_first_served_clause(accept: str, expected: bool) -> None:
+    """negotiate.go: clauses by q, then order; the first the endpoint serves wins; wildcards
+    mean the server's first type (JSON); a conversion (as=Table) is not served as protobuf."""
+    assert protobuf.prefers_protobuf(accept) is expected
+
+
+def test_a_map_entry_without_a_value_holds_the_zero_value() -> None:
+    """Go omits a zero map value's field from the entry; it decodes as the type's zero."""
+    limits = wire.field_bytes(1, wire.field_bytes(1, b"cpu"))
+    assert protobuf.codec.decode_message(message("core/v1.ResourceRequirements"), limits) == {
+        "limits": {"cpu": "0"}
+    }
+    data = wire.field_bytes(2, wire.field_bytes(1, b"k"))
+    assert protobuf.codec.decode_message(message("core/v1.ConfigMap"), data) == {"data": {"k": ""}}

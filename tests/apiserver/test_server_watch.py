@@ -197,3 +197,19 @@ async def test_a_streaming_list_without_bookmarks_is_invalid(api_server_http: Ap
         body = await resp.json()
     assert resp.status == 422
     assert [c["field"] for c in body["details"]["causes"]] == ["allowWatchBookmarks"]
+
+
+async def test_a_watch_from_a_future_version_sends_only_newer_events(
+    api_server_http: ApiServer,
+) -> None:
+    """storage/cacher/cache_watcher.go: events at or below the watch's version are skipped."""
+    server = api_server_http
+    async with _client(server) as s:
+        future = str(server.store.rv + 2)
+        params = {"watch": "1", "resourceVersion": future}
+        async with s.get(server.url + CM, params=params) as resp:
+            await _create(s, server, "before-1")
+            await _create(s, server, "before-2")
+            await _create(s, server, "after")
+            events = await _events(resp, 1)
+    assert [e["object"]["metadata"]["name"] for e in events] == ["after"]

@@ -94,7 +94,7 @@ async def wait_for(
         return bool(check(last[0]))
 
     try:
-        await eventually(ok, within=within, message=message)
+        await eventually(ok, timeout=within, message=message)
     except AssertionError as exc:
         raise AssertionError(f"{message}; last seen: {last[0]!r}"[:3000]) from exc
     return last[0]

@@ -172,7 +172,7 @@ async def test_recreate_deletes_every_old_pod_before_creating_new_ones(
 
     from tests.controllers._helpers import eventually
 
-    await eventually(done, within=60, message="recreate rollout did not finish")
+    await eventually(done, timeout=60, message="recreate rollout did not finish")
     assert all(len(h) <= 1 for h in seen), seen
 
 

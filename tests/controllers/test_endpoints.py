@@ -7,7 +7,7 @@ from typing import Any
 
 from opframe.testing.cluster import LocalCluster
 from opframe.testing.controllers.endpoints import endpoints_for
-from tests.kubelet.helpers import busybox_pod, condition, create, wait_pod
+from tests.kubelet.helpers import busybox_pod, condition, create, wait_pod, watch_events
 
 Obj = dict[str, Any]
 
@@ -70,14 +70,14 @@ async def test_endpoints_follow_pod_readiness(local_cluster: LocalCluster) -> No
     await create(local_cluster, "pods", busybox_pod("web", "sleep 30"))
     pod = await wait_pod(local_cluster, "web", lambda p: condition(p, "Ready") == "True")
     assert pod is not None
-    api = local_cluster.kubelet.api
+    api = local_cluster.client
     path = "/api/v1/namespaces/default/endpoints"
     listing = await api.request("GET", path, params={"fieldSelector": "metadata.name=web"})
     found = listing["items"][0] if listing["items"] else None
     if not _lists(found, pod["status"]["podIP"]):
         rv = listing["metadata"]["resourceVersion"]
         async with asyncio.timeout(10):
-            async for event in api.watch(path, rv, {"fieldSelector": "metadata.name=web"}):
+            async for event in watch_events(api, path, rv, {"fieldSelector": "metadata.name=web"}):
                 if _lists(event["object"], pod["status"]["podIP"]):
                     break
 

@@ -139,7 +139,7 @@ async def test_ordered_ready_waits_for_each_pod_before_the_next(
         "exec": {"command": ["false"]}, "periodSeconds": 1}  # fmt: skip
     await create(client, "statefulsets", statefulset("stuck", 3, template=template))
     await eventually(
-        lambda: get(client, "pods", "stuck-0"), within=30, message="stuck-0 never created"
+        lambda: get(client, "pods", "stuck-0"), timeout=30, message="stuck-0 never created"
     )
     sts = await wait_for(lambda: get(client, "statefulsets", "stuck"),
                          lambda s: (s.get("status") or {}).get("replicas") == 1)  # fmt: skip

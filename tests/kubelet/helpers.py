@@ -5,36 +5,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from opframe.client import Client
 from opframe.errors import AlreadyExists
 from opframe.testing.cluster import LocalCluster
+from opframe.testing.kubelet._mirror import get_or_none
 
 Obj = dict[str, Any]
 
 
 async def ensure_namespace(cluster: LocalCluster, ns: str) -> None:
     """Create namespace ``ns`` and its default ServiceAccount if missing."""
-    api = cluster.kubelet.api
-    if await api.get_or_none(f"/api/v1/namespaces/{ns}") is None:
-        await api.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
-    if await api.get_or_none(f"/api/v1/namespaces/{ns}/serviceaccounts/default") is None:
+    api = cluster.client
+    if await get_or_none(api, f"/api/v1/namespaces/{ns}") is None:
+        await api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
+    if await get_or_none(api, f"/api/v1/namespaces/{ns}/serviceaccounts/default") is None:
         body = {"metadata": {"name": "default"}}
         # LocalCluster's service-account controller may win the race: either is fine.
         with contextlib.suppress(AlreadyExists):
-            await api.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", body)
+            await api.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", body=body)
 
 
 async def create(cluster: LocalCluster, plural: str, obj: Obj, ns: str = "default") -> Obj:
     """Create ``obj`` in ``ns`` through the API server."""
     await ensure_namespace(cluster, ns)
-    return await cluster.kubelet.api.request("POST", f"/api/v1/namespaces/{ns}/{plural}", obj)
+    created: Obj = await cluster.client.request(
+        "POST", f"/api/v1/namespaces/{ns}/{plural}", body=obj
+    )
+    return created
 
 
 async def get_pod(cluster: LocalCluster, name: str, ns: str = "default") -> Obj | None:
     """The pod as the API server has it, or None."""
-    return await cluster.kubelet.api.get_or_none(f"/api/v1/namespaces/{ns}/pods/{name}")
+    return await get_or_none(cluster.client, f"/api/v1/namespaces/{ns}/pods/{name}")
 
 
 async def wait_pod(
@@ -46,7 +51,7 @@ async def wait_pod(
     limit: float = 20.0,
 ) -> Obj | None:
     """Watch pod ``name`` until ``check(pod)`` holds (None: deleted); fail after ``limit`` s."""
-    api = cluster.kubelet.api
+    api = cluster.client
     path = f"/api/v1/namespaces/{ns}/pods"
     async with asyncio.timeout(limit):
         while True:
@@ -59,10 +64,25 @@ async def wait_pod(
                 return current
             rv = listing["metadata"]["resourceVersion"]
             selector = {"fieldSelector": f"metadata.name={name}"}
-            async for event in api.watch(path, rv, selector):
+            async for event in watch_events(api, path, rv, selector):
                 current = None if event["type"] == "DELETED" else event["object"]
                 if event["type"] != "BOOKMARK" and check(current):
                     return current
+
+
+async def watch_events(
+    client: Client, path: str, resource_version: str, params: dict[str, str] | None = None
+) -> AsyncIterator[Obj]:
+    """The raw watch events of collection ``path`` from ``resource_version`` (with bookmarks)."""
+    query = {
+        **(params or {}),
+        "watch": "1",
+        "resourceVersion": resource_version,
+        "allowWatchBookmarks": "true",
+    }
+    async with client.stream("GET", path, params=query) as lines:
+        async for event in lines:
+            yield event
 
 
 def condition(pod: Obj | None, type_: str) -> str | None:

@@ -160,7 +160,7 @@ async def test_deleted_etcd_pod_stops_within_its_grace_period(
     assert pid is not None
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await local_cluster.kubelet.api.request("DELETE", f"/api/v1/namespaces/{NS}/pods/etcd-0")
+    await local_cluster.client.request("DELETE", f"/api/v1/namespaces/{NS}/pods/etcd-0")
     await wait_process_gone(pid, limit=5.0)  # the grace period
     # etcd exits on SIGTERM: the grace period is not used up.
     assert loop.time() - started < 4.0

@@ -1,8 +1,9 @@
-"""Image resolution: etcd images map to a local etcd of the tag's version."""
+"""Image resolution: etcd images map to a local etcd of the tag's version; command/args rules."""
 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from opframe.testing.kubelet.images import (
     ImageResolver,
     LocalImage,
     find_etcd,
+    parse_image_mapping,
 )
 
 needs_debian_etcd = pytest.mark.skipif(
@@ -96,3 +98,93 @@ def test_cached_version_is_found_in_the_cache_dir(
     fake.chmod(0o755)
     monkeypatch.setenv("OPFRAME_ETCD_CACHE", str(tmp_path))
     assert find_etcd("3.7.7") == directory
+
+
+# -- command/args against ENTRYPOINT/CMD, as the container runtime combines them -----------
+# (pkg/kubelet/kuberuntime/kuberuntime_container.go passes command and args to the runtime;
+# the image's ENTRYPOINT/CMD rules are those of the Kubernetes docs "Define a Command and
+# Arguments for a Container": command replaces ENTRYPOINT (and CMD), args replaces CMD.)
+
+_APP = LocalImage(entrypoint=("/opt/app",), cmd=("serve",), binaries={"app": "/opt/app"})
+
+
+def test_no_command_no_args_runs_entrypoint_and_cmd() -> None:
+    assert _APP.argv([], []) == ["/opt/app", "serve"]
+
+
+def test_args_without_command_replace_cmd_after_entrypoint() -> None:
+    assert _APP.argv([], ["migrate", "--dry-run"]) == ["/opt/app", "migrate", "--dry-run"]
+
+
+def test_command_replaces_entrypoint_and_cmd() -> None:
+    assert _APP.argv(["/usr/bin/app"], []) == ["/opt/app"]
+    assert _APP.argv(["app"], ["x"]) == ["/opt/app", "x"]
+
+
+def test_args_alone_on_an_image_without_entrypoint_are_the_command() -> None:
+    busybox = ImageResolver().resolve("busybox")
+    assert busybox.argv([], ["sleep", "3600"]) == [shutil.which("sleep"), "3600"]
+    assert busybox.argv([], []) == [shutil.which("sh")]
+
+
+def test_image_with_nothing_to_run_is_refused() -> None:
+    with pytest.raises(ImageNotFound, match="no ENTRYPOINT or CMD"):
+        LocalImage().argv([], [])
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "busybox",
+        "busybox:1.36",
+        "docker.io/library/busybox:latest",
+        "alpine:3.20",
+        "registry.k8s.io/e2e-test-images/busybox:1.29-4",
+    ],
+)
+def test_small_shell_images_are_built_in(image: str) -> None:
+    assert ImageResolver().resolve(image).argv([], ["true"]) == [shutil.which("true")]
+
+
+def test_python_image_is_this_interpreter() -> None:
+    local = ImageResolver().resolve("python:3.12-slim")
+    assert local.argv(["python", "-c", "pass"], []) == [sys.executable, "-c", "pass"]
+    assert local.argv([], []) == [sys.executable]
+
+
+def test_etcd_operator_image_runs_the_local_operator_program() -> None:
+    local = ImageResolver().resolve("ghcr.io/opframe/etcd-operator:0.1.0")
+    # examples/etcd/Dockerfile: ENTRYPOINT ["python", "-m", "etcd_operator"], CMD ["run"]
+    assert local.argv([], []) == [sys.executable, "-m", "etcd_operator", "run"]
+    assert local.argv([], ["run", "--leader-elect"]) == [
+        sys.executable,
+        "-m",
+        "etcd_operator",
+        "run",
+        "--leader-elect",
+    ]
+
+
+def test_image_mapping_parses_entrypoint_and_cmd() -> None:
+    pattern, local = parse_image_mapping("myapp:*=python3 -m myapp -- run --fast")
+    assert pattern == "myapp:*"
+    assert local.entrypoint == (shutil.which("python3"), "-m", "myapp")
+    assert local.cmd == ("run", "--fast")
+
+
+def test_image_mapping_host_means_shell_tools() -> None:
+    _, local = parse_image_mapping("example.com/tools:*=host")
+    assert local.argv([], ["echo", "hi"]) == [shutil.which("echo"), "hi"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("busybox", "PATTERN=PROGRAM"),
+        ("x=", "PATTERN=PROGRAM"),
+        ("x=/no/such/program", "not found"),
+    ],
+)
+def test_bad_image_mapping_is_one_line_error(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_image_mapping(text)

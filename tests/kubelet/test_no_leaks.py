@@ -21,10 +21,10 @@ async def main():
     resolver = ImageResolver()
     resolver.register("busybox*", LocalImage.host())
     async with LocalCluster(resolver=resolver) as cluster:
-        api = cluster.kubelet.api
+        api = cluster.client
         pod = {"metadata": {"name": "p"}, "spec": {"containers": [
             {"name": "c", "image": "busybox", "command": ["sleep", "300"]}]}}
-        await api.request("POST", "/api/v1/namespaces/default/pods", pod)
+        await api.request("POST", "/api/v1/namespaces/default/pods", body=pod)
         pid = None
         while pid is None:  # a throwaway script: polling is fine here
             await asyncio.sleep(0.05)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from opframe.testing.cluster import LocalCluster
+from opframe.testing.kubelet._mirror import merge_patch
 from opframe.testing.kubelet.runtime import live_process_groups
 from tests.kubelet.helpers import (
     busybox_pod,
@@ -17,6 +18,7 @@ from tests.kubelet.helpers import (
     create,
     wait_pod,
     wait_process_gone,
+    watch_events,
 )
 
 Obj = dict[str, Any]
@@ -100,7 +102,7 @@ async def test_deleting_a_pod_stops_its_process_within_the_grace_period(
     assert pid is not None
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await local_cluster.kubelet.api.request("DELETE", "/api/v1/namespaces/default/pods/del")
+    await local_cluster.client.request("DELETE", "/api/v1/namespaces/default/pods/del")
     await wait_process_gone(pid)
     assert loop.time() - started < 5.0
     assert await wait_pod(local_cluster, "del", lambda p: p is None, limit=40) is None
@@ -119,7 +121,7 @@ async def test_sigterm_ignoring_process_is_killed_after_the_grace_period(
     assert pid is not None
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await local_cluster.kubelet.api.request("DELETE", "/api/v1/namespaces/default/pods/stubborn")
+    await local_cluster.client.request("DELETE", "/api/v1/namespaces/default/pods/stubborn")
     await wait_process_gone(pid)
     assert 0.9 <= loop.time() - started < 4.0
 
@@ -139,7 +141,7 @@ async def test_unknown_image_reports_image_pull_backoff_and_an_event(
         ),
     )
     assert pod_now is not None and pod_now["status"]["phase"] == "Pending"
-    events = await local_cluster.kubelet.api.request("GET", "/api/v1/namespaces/default/events")
+    events = await local_cluster.client.request("GET", "/api/v1/namespaces/default/events")
     reasons = {
         (e["type"], e["reason"]) for e in events["items"] if e["involvedObject"]["name"] == "noimg"
     }
@@ -210,7 +212,7 @@ async def test_node_not_ready_makes_pods_unready_and_back(local_cluster: LocalCl
     await create(local_cluster, "pods", busybox_pod("n", "sleep 30"))
     await wait_pod(local_cluster, "n", lambda p: condition(p, "Ready") == "True")
     await local_cluster.chaos.node_not_ready()
-    node = await local_cluster.kubelet.api.request("GET", "/api/v1/nodes/opframe-node")
+    node = await local_cluster.client.request("GET", "/api/v1/nodes/opframe-node")
     ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "Unknown"
     await wait_pod(local_cluster, "n", lambda p: condition(p, "Ready") == "False")
@@ -255,10 +257,10 @@ async def test_changed_image_restarts_the_container_in_place(local_cluster: Loca
     created = await create(local_cluster, "pods", busybox_pod("upgrade", "sleep 30"))
     await wait_pod(local_cluster, "upgrade", _running)
     patch = [{"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:1.37"}]
-    await local_cluster.kubelet.api.request(
+    await local_cluster.client.request(
         "PATCH",
         "/api/v1/namespaces/default/pods/upgrade",
-        patch,
+        body=patch,
         content_type="application/json-patch+json",
     )
     pod = await wait_pod(
@@ -272,14 +274,14 @@ async def test_changed_image_restarts_the_container_in_place(local_cluster: Loca
 
 
 async def test_new_namespace_gets_a_default_service_account(local_cluster: LocalCluster) -> None:
-    api = local_cluster.kubelet.api
-    await api.request("POST", "/api/v1/namespaces", {"metadata": {"name": "fresh"}})
+    api = local_cluster.client
+    await api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "fresh"}})
     path = "/api/v1/namespaces/fresh/serviceaccounts"
     listing = await api.request("GET", path)
     names = {sa["metadata"]["name"] for sa in listing["items"]}
     if "default" not in names:
         async with asyncio.timeout(10):
-            async for event in api.watch(path, listing["metadata"]["resourceVersion"]):
+            async for event in watch_events(api, path, listing["metadata"]["resourceVersion"]):
                 names.add(event["object"]["metadata"]["name"])
                 if "default" in names:
                     break
@@ -378,9 +380,7 @@ async def test_readiness_gate_holds_ready_until_its_condition_is_true(
     status = {
         "status": {"conditions": [*pod["status"]["conditions"], {"type": gate, "status": "True"}]}
     }  # type: ignore[index]
-    await local_cluster.kubelet.api.merge_patch(
-        "/api/v1/namespaces/default/pods/gated/status", status
-    )
+    await merge_patch(local_cluster.client, "/api/v1/namespaces/default/pods/gated/status", status)
     ready = await wait_pod(local_cluster, "gated", lambda p: condition(p, "Ready") == "True")
     assert condition(ready, gate) == "True"
 
@@ -436,8 +436,36 @@ async def test_startup_probe_success_marks_started_and_ready(local_cluster: Loca
 
 
 async def test_node_renews_its_lease_in_kube_node_lease(local_cluster: LocalCluster) -> None:
-    lease = await local_cluster.kubelet.api.request(
+    lease = await local_cluster.client.request(
         "GET", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/opframe-node"
     )
     assert lease["spec"]["holderIdentity"] == "opframe-node"
     assert lease["metadata"]["ownerReferences"][0]["kind"] == "Node"
+
+
+async def test_project_operator_image_runs_the_local_operator_program(
+    local_cluster: LocalCluster,
+) -> None:
+    """examples/etcd/deploy's image plays `python -m etcd_operator` (its Dockerfile's
+    ENTRYPOINT); the container's args replace the CMD."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "operator-help"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "op", "image": "ghcr.io/opframe/etcd-operator:0.1.0", "args": ["--help"]}
+            ],
+        },
+    }
+    await create(local_cluster, "pods", pod)
+    done = await wait_pod(
+        local_cluster,
+        "operator-help",
+        lambda p: (p or {}).get("status", {}).get("phase") in ("Succeeded", "Failed"),
+        limit=60,
+    )
+    assert done is not None and done["status"]["phase"] == "Succeeded"
+    text = await _log_text(local_cluster, "operator-help", "usage")
+    assert "python -m etcd_operator" in text

@@ -96,7 +96,7 @@ async def test_claim_is_bound_and_its_data_outlives_the_pod(local_cluster: Local
     await create(local_cluster, "pods", writer)
     await wait_pod(local_cluster, "writer", _running)
     assert await _first_line(local_cluster, "writer") == "written"
-    api = local_cluster.kubelet.api
+    api = local_cluster.client
     pvc = await api.request("GET", "/api/v1/namespaces/default/persistentvolumeclaims/data")
     assert pvc["status"]["phase"] == "Bound"
     await api.request("DELETE", "/api/v1/namespaces/default/pods/writer")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from opframe.testing.kubelet.logs import LogFile
 from opframe.testing.kubelet.runtime import (
     ContainerProcess,
-    LogFile,
     Mount,
     Sandbox,
     live_process_groups,
@@ -36,7 +36,7 @@ async def _run(sandbox: Sandbox, log: LogFile, script: str, **env: str) -> int:
 async def test_container_sees_its_hosts_file_as_etc_hosts(sandbox: Sandbox, tmp_path: Path) -> None:
     log = LogFile(tmp_path / "log")
     assert await _run(sandbox, log, "cat /etc/hosts") == 0
-    assert "etcd-0.etcd.ns.svc.cluster.local" in log.path.read_text()
+    assert "etcd-0.etcd.ns.svc.cluster.local" in log.text()
 
 
 async def test_host_etc_hosts_is_untouched(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -48,14 +48,14 @@ async def test_volume_is_visible_at_its_mount_path(sandbox: Sandbox, tmp_path: P
     log = LogFile(tmp_path / "log")
     target = sandbox.mounts[0].target
     assert await _run(sandbox, log, f"cat {target}/member; echo new > {target}/written") == 0
-    assert log.path.read_text() == "kept\n"
+    assert log.text() == "kept\n"
     assert (sandbox.mounts[0].source / "written").read_text() == "new\n"
 
 
 async def test_env_is_exactly_the_containers(sandbox: Sandbox, tmp_path: Path) -> None:
     log = LogFile(tmp_path / "log")
     await _run(sandbox, log, "echo $FOO; echo ${OPFRAME_UNSET_IN_CONTAINER:-unset}", FOO="bar")
-    assert log.path.read_text() == "bar\nunset\n"
+    assert log.text() == "bar\nunset\n"
 
 
 async def test_exit_code_is_reported(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ async def test_stop_sends_sigterm_first(sandbox: Sandbox, tmp_path: Path) -> Non
     )
     await _wait_for_output(log, b"up")
     assert await proc.stop(5.0) == 0
-    assert "got-term" in log.path.read_text()
+    assert "got-term" in log.text()
 
 
 async def test_stop_kills_after_the_grace_period(sandbox: Sandbox, tmp_path: Path) -> None:

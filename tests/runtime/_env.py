@@ -1,19 +1,23 @@
-"""Helpers of the runtime integration tests: an embedded API server, CRDs, running managers."""
+"""Helpers of the runtime integration tests: an embedded API server, CRDs, running managers.
+
+Waiting is ``opframe.testing.eventually`` and CRDs are installed by ``opframe.install_crds``,
+re-exported here for the tests that import them from this module.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+
+__all__ = ["App", "app", "eventually", "install_crds", "running", "serve"]
 
 from opframe.client import Client
-from opframe.crd import crd_for
+from opframe.crd import install_crds
 from opframe.manager import Manager
 from opframe.resource import KubeModel, ObjectMeta, Resource
+from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
-
-CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
 class AppSpec(KubeModel):
@@ -40,42 +44,8 @@ async def serve() -> AsyncIterator[tuple[ApiServer, Client]]:
     """An embedded API server with the App CRD installed, and a client for it."""
     async with ApiServer() as server:
         async with await Client.from_kubeconfig(server.kubeconfig) as client:
-            await install_crd(client, App)
+            await install_crds(client, App)
             yield server, client
-
-
-async def install_crd(client: Client, model: type[Resource]) -> None:
-    """Create the CRD of ``model`` and wait until it is Established."""
-    crd = crd_for(model)
-    await client.request("POST", CRD_PATH, body=crd)
-    path = f"{CRD_PATH}/{crd['metadata']['name']}"
-
-    async def established() -> bool:
-        body = await client.request("GET", path)
-        conditions = (body.get("status") or {}).get("conditions") or []
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-    await eventually(established, message=f"CRD {crd['metadata']['name']} never Established")
-
-
-async def eventually(
-    check: Callable[[], Any], *, within: float = 10.0, message: str = "condition not met"
-) -> None:
-    """Wait until ``check()`` (sync or async) is truthy; fail with ``message`` after ``within``.
-
-    Used for state that lives in the API server, which tells no one when it changes.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(message)
-        await asyncio.sleep(0.01)
 
 
 @asynccontextmanager

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from opframe import owner_reference_for
-from opframe.controller import Controller
+from opframe.controller import Controller, RunningController
 from opframe.metrics import Metrics
+from opframe.reflector import ResourceEvent
 from opframe.resource import KubeModel, ObjectMeta, OwnerReference, Resource
-from opframe.watch import Event
 
 
 class WebSpec(KubeModel):
@@ -46,19 +46,9 @@ class FakeInformer:
         else:
             old = old if old is not None else self.store.objects.get(key)
             self.store.objects[key] = obj
-        event = Event.of(type_, obj, old if type_ == "MODIFIED" else None)  # type: ignore[arg-type]
+        event = ResourceEvent.of(type_, obj, old if type_ == "MODIFIED" else None)  # type: ignore[arg-type]
         for handler in self.handlers:
             handler(event)
-
-
-class FakeCache:
-    def __init__(self) -> None:
-        self.informers: dict[type[Any], FakeInformer] = {}
-        self.requests: list[tuple[type[Any], dict[str, Any]]] = []
-
-    def informer(self, model: type[Any], **options: Any) -> FakeInformer:
-        self.requests.append((model, options))
-        return self.informers.setdefault(model, FakeInformer())
 
 
 def web(name: str, *, generation: int = 1, namespace: str = "default", **meta: Any) -> Web:
@@ -74,24 +64,70 @@ def owned_by(owner: Web, *, controller: bool = True) -> OwnerReference:
     return owner_reference_for(owner, controller=controller)
 
 
+class FakeRecorder:
+    """Keeps the Events a controller records instead of writing them."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str, str]] = []
+        self.recorded = asyncio.Event()
+
+    async def warning(self, obj: Any, reason: str, message: str) -> None:
+        self.events.append(("Warning", obj.metadata.name, reason, message))
+        self.recorded.set()
+
+
+class FakeCache:
+    def __init__(self) -> None:
+        self.informers: dict[type[Any], FakeInformer] = {}
+        self.requests: list[tuple[type[Any], dict[str, Any]]] = []
+        self.recorder = FakeRecorder()
+        self.controller: RunningController[Any] | None = None
+
+    def informer(self, model: type[Any], **options: Any) -> FakeInformer:
+        self.requests.append((model, options))
+        return self.informers.setdefault(model, FakeInformer())
+
+    @property
+    def running(self) -> RunningController[Any]:
+        """The running controller made from the description on this cache."""
+        assert self.controller is not None
+        return self.controller
+
+
+def make_running(
+    controller: Controller[Any],
+    cache: FakeCache | None = None,
+    metrics: Metrics | None = None,
+    namespace: str | None = None,
+) -> FakeCache:
+    """What Manager.add does, on a fake cache: the running controller is ``cache.running``."""
+    cache = cache or FakeCache()
+    cache.controller = RunningController(
+        controller, cache=cast(Any, cache), metrics=metrics or Metrics(), namespace=namespace
+    )
+    return cache
+
+
+@asynccontextmanager
+async def started(cache: FakeCache) -> AsyncIterator[FakeCache]:
+    """Run the workers of ``cache.running`` for the block."""
+    async with asyncio.timeout(10), asyncio.TaskGroup() as tg:
+        tg.create_task(
+            cache.running.run(client=cast(Any, None), recorder=cast(Any, cache.recorder))
+        )
+        try:
+            yield cache
+        finally:
+            cache.running.shutdown()
+
+
 @asynccontextmanager
 async def running(
     controller: Controller[Any], cache: FakeCache | None = None, metrics: Metrics | None = None
 ) -> AsyncIterator[FakeCache]:
-    """Set the controller up on a fake cache and run its workers for the block."""
-    cache = cache or FakeCache()
-    controller.setup(
-        client=cast(Any, None),
-        cache=cast(Any, cache),
-        metrics=metrics or Metrics(),
-        recorder=cast(Any, None),
-    )
-    async with asyncio.timeout(10), asyncio.TaskGroup() as tg:
-        tg.create_task(controller.run())
-        try:
-            yield cache
-        finally:
-            controller.shutdown()
+    """Make the controller live on a fake cache and run its workers for the block."""
+    async with started(make_running(controller, cache, metrics)) as live:
+        yield live
 
 
 class Calls:

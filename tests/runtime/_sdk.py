@@ -16,7 +16,7 @@ from opframe.kinds import ConfigMap
 from opframe.resource import KubeModel, ObjectMeta, Resource
 from opframe.testing.apiserver import ApiServer
 
-from ._env import eventually, install_crd
+from ._env import eventually, install_crds
 
 __all__ = [
     "Widget",
@@ -58,7 +58,7 @@ async def serve(**options: Any) -> AsyncIterator[tuple[ApiServer, Client]]:
 
 async def install_widget_crd(client: Client) -> None:
     """Create the Widget CRD and wait until it is served."""
-    await install_crd(client, Widget)
+    await install_crds(client, Widget)
 
 
 def configmap(

@@ -11,8 +11,9 @@ from opframe.client import Client
 from opframe.errors import ConfigError
 from opframe.kinds import ConfigMap, Secret
 from opframe.ownership import set_controller_reference
+from opframe.reflector import ResourceEvent
 from opframe.testing.apiserver import ApiServer
-from opframe.watch import Backoff, Event
+from opframe.watch import Backoff
 
 from ._sdk import configmap, eventually, serve
 
@@ -68,7 +69,7 @@ async def test_handlers_run_in_order_after_the_store_is_updated(
     informer = cache.informer(ConfigMap, namespace="default")
     seen: list[tuple[str, str, str | None]] = []
 
-    def handler(event: Event[ConfigMap]) -> None:
+    def handler(event: ResourceEvent[ConfigMap]) -> None:
         stored = informer.store.get(event.name, event.namespace)
         value = None if stored is None else (stored.data or {}).get("v")
         seen.append((event.type, event.name, value))
@@ -89,7 +90,7 @@ async def test_failing_handler_does_not_stop_the_informer(env: tuple[ApiServer, 
     informer = cache.informer(ConfigMap, namespace="default")
     seen: list[str] = []
 
-    def broken(event: Event[ConfigMap]) -> None:
+    def broken(event: ResourceEvent[ConfigMap]) -> None:
         raise RuntimeError("bug in user code")
 
     informer.add_handler(broken)
@@ -182,6 +183,33 @@ async def test_own_delete_is_read_back_before_the_watch_delivers_it(
         await client.delete(ConfigMap, "a", "default")
         assert cache.get(ConfigMap, "a", "default") is None
         assert cache.list(ConfigMap, "default") == []
+
+
+async def test_a_write_removing_the_last_finalizer_of_a_deleting_object_reads_as_deleted(
+    env: tuple[ApiServer, Client],
+) -> None:
+    """The answer to that write is the object as it was deleted, with the resourceVersion it
+    had (kube-apiserver ``registry/store.go`` ``shouldDeleteDuringUpdate``): not newer than
+    the cached copy, yet the object is gone."""
+    server, client = env
+    held = configmap("a")
+    held.metadata.finalizers = ["example.com/hold"]
+    await client.create(held)
+    cache = Cache(client, backoff=Backoff(initial=30.0, maximum=30.0))
+    informer = cache.informer(ConfigMap, namespace="default")
+    async with cache:
+        await cache.wait_for_sync(timeout=5)
+        await client.delete(ConfigMap, "a", "default")
+        await eventually(
+            lambda: (c := cache.get(ConfigMap, "a", "default")) is not None
+            and c.metadata.deletion_timestamp is not None,
+            message="the deletion never reached the cache",
+        )
+        server.faults.add(verb="watch", resource="configmaps", status=500)
+        await server.faults.drop_watches("configmaps")
+        await eventually(lambda: informer.stats.errors >= 1, message="informer not disconnected")
+        await client.patch(ConfigMap, "a", {"metadata": {"finalizers": None}}, namespace="default")
+        assert cache.get(ConfigMap, "a", "default") is None
 
 
 async def test_own_writes_are_not_observed_when_disabled(env: tuple[ApiServer, Client]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from opframe import Context, ObjectRef, Reason, Result
+from opframe import Context, ObjectRef, Reason, ReasonSource, Result
 from opframe.controller import Controller
 from opframe.errors import NotFound, TerminalError
 from opframe.kinds import ConfigMap
@@ -22,7 +22,7 @@ from opframe.predicates import generation_changed
 from opframe.ratelimit import ExponentialBackoffRateLimiter
 from opframe.resource import ObjectMeta
 
-from ._fakes import Calls, Web, owned_by, running, web
+from ._fakes import Calls, Web, make_running, owned_by, running, started, web
 
 
 def recording(calls: Calls) -> Any:
@@ -48,33 +48,15 @@ async def test_events_for_one_key_coalesce_into_one_reconcile_with_every_reason(
     calls = Calls()
     controller = Controller(for_=Web, reconciler=recording(calls))
     cache_events = [("ADDED", 1), ("MODIFIED", 2), ("MODIFIED", 3)]
-    from ._fakes import FakeCache
-
-    cache = FakeCache()
-    controller.setup(client=None, cache=cache, metrics=Metrics(), recorder=None)  # type: ignore[arg-type]
+    cache = make_running(controller)
     for type_, generation in cache_events:  # before the workers start: all three wait
         cache.informers[Web].emit(type_, web("a", generation=generation))
-    async with running_started(controller):
+    async with started(cache):
         await calls.wait_for(lambda c: len(c) >= 1)
     assert len(calls.items) == 1
     _, reasons, obj = calls.items[0]
     assert [r.event for r in reasons] == ["ADDED", "MODIFIED", "MODIFIED"]
     assert obj.metadata.generation == 3
-
-
-class running_started:
-    """Run workers of a controller already set up."""
-
-    def __init__(self, controller: Controller[Any]) -> None:
-        self.controller = controller
-
-    async def __aenter__(self) -> None:
-        self.task = asyncio.create_task(self.controller.run())
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.controller.shutdown()
-        async with asyncio.timeout(5):
-            await self.task
 
 
 async def test_owned_object_event_reconciles_its_controller_owner() -> None:
@@ -135,9 +117,7 @@ async def test_watches_maps_other_kinds_through_the_mapper() -> None:
 
 async def test_predicates_filter_primary_events() -> None:
     calls = Calls()
-    controller = Controller(for_=Web, reconciler=recording(calls)).with_predicates(
-        generation_changed
-    )
+    controller = Controller(for_=Web, reconciler=recording(calls), predicates=[generation_changed])
     async with running(controller) as cache:
         informer = cache.informers[Web]
         informer.emit("ADDED", web("a", generation=1))
@@ -190,7 +170,48 @@ async def test_exception_is_logged_with_the_key_and_the_controller_keeps_working
     record = failures[0]
     assert "webs default/bad" in record.getMessage()
     assert (record.controller, record.namespace, record.object_name) == ("webs", "default", "bad")  # type: ignore[attr-defined]
-    assert record.exc_info is not None and "user bug" in str(record.exc_info[1])
+    assert "ValueError: user bug" in record.getMessage()
+    assert record.exc_info is None  # one line: the traceback goes to debug level
+
+
+async def test_each_retry_logs_one_line_with_its_attempt_and_delay(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = Calls()
+
+    async def failing(ctx: Context, obj: Web) -> None:
+        calls.record(ctx.retries)
+        raise RuntimeError("still broken")
+
+    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
+    controller = Controller(for_=Web, reconciler=failing, rate_limiter=limiter)
+    with caplog.at_level(logging.ERROR, logger="opframe"):
+        async with running(controller) as cache:
+            cache.informers[Web].emit("ADDED", web("a"))
+            await calls.wait_for(lambda c: len(c) >= 3)
+    lines = [r.getMessage() for r in caplog.records if "reconcile failed" in r.getMessage()]
+    assert "attempt 1, retrying in 0.001s" in lines[0]
+    assert "attempt 2, retrying in 0.002s" in lines[1]
+    assert all("\n" not in line for line in lines)
+
+
+async def test_the_traceback_is_logged_once_at_debug_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = Calls()
+
+    async def failing(ctx: Context, obj: Web) -> None:
+        calls.record(ctx.retries)
+        raise RuntimeError("still broken")
+
+    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
+    controller = Controller(for_=Web, reconciler=failing, rate_limiter=limiter)
+    with caplog.at_level(logging.DEBUG, logger="opframe"):
+        async with running(controller) as cache:
+            cache.informers[Web].emit("ADDED", web("a"))
+            await calls.wait_for(lambda c: len(c) >= 3)
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert len(tracebacks) == 1 and tracebacks[0].levelno == logging.DEBUG
 
 
 async def test_terminal_error_is_not_retried() -> None:
@@ -209,11 +230,70 @@ async def test_terminal_error_is_not_retried() -> None:
         # A later key is reconciled after the failed one; "bad" was not put back meanwhile.
         cache.informers[Web].emit("ADDED", web("next"))
         await calls.wait_for(lambda c: "next" in c)
-        assert controller.queue.delayed == 0
-        assert controller.queue.num_requeues(ObjectRef("default", "bad")) == 0
+        assert cache.running.queue.delayed == 0
+        assert cache.running.queue.num_requeues(ObjectRef("default", "bad")) == 0
     assert calls.items == ["bad", "next"]
     sample = metrics.registry.get_sample_value
     assert sample("controller_runtime_terminal_reconcile_errors_total", {"controller": "webs"}) == 1
+
+
+async def test_terminal_error_becomes_a_warning_event_on_the_object() -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        calls.record(obj.metadata.name)
+        raise TerminalError("spec.size must be odd")
+
+    controller = Controller(for_=Web, reconciler=reconcile)
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("bad"))
+        await calls.wait_for(lambda c: c == ["bad"])
+        async with asyncio.timeout(5):
+            await cache.recorder.recorded.wait()
+    assert cache.recorder.events == [("Warning", "bad", "ReconcileError", "spec.size must be odd")]
+
+
+async def test_requeue_after_is_a_reason_only_once_its_timer_fires() -> None:
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> Result:
+        calls.record([str(r) for r in ctx.reasons])
+        return Result(requeue_after=30)
+
+    controller = Controller(for_=Web, reconciler=reconcile)
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: len(c) == 1)
+        # An event before the 30 s timer fires: its reconcile must not claim the requeue.
+        cache.informers[Web].emit("MODIFIED", web("a", generation=2))
+        await calls.wait_for(lambda c: len(c) == 2)
+    assert calls.items[1] == ["MODIFIED Web default/a (for)"]
+
+
+async def test_an_event_triggered_failure_keeps_the_pending_retry_and_its_attempt_count() -> None:
+    """JOSDK 5.4: events do not inflate a failing key's backoff (its retry deadline holds)."""
+    calls = Calls()
+
+    async def failing(ctx: Context, obj: Web) -> None:
+        calls.record((ctx.retries, [r.source for r in ctx.reasons]))
+        raise RuntimeError("broken")
+
+    limiter = ExponentialBackoffRateLimiter(0.3, 10.0)
+    controller = Controller(for_=Web, reconciler=failing, rate_limiter=limiter)
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: len(c) == 1)
+        loop = asyncio.get_running_loop()
+        scheduled_at = loop.time()
+        for generation in (2, 3, 4):  # three events while the retry waits
+            cache.informers[Web].emit("MODIFIED", web("a", generation=generation))
+            await calls.wait_for(lambda c, n=generation: len(c) == n)
+        await calls.wait_for(lambda c: len(c) == 5)
+        fired_after = loop.time() - scheduled_at
+    # The scheduled retry came on its first deadline (0.3 s), as attempt 1, not 4.
+    assert calls.items[4] == (1, [ReasonSource.RETRY])
+    assert fired_after < 0.3 * 2
+    assert limiter.num_requeues(ObjectRef("default", "a")) == 2
 
 
 async def test_requeue_after_reconciles_again_after_the_delay() -> None:
@@ -287,7 +367,7 @@ async def test_no_two_concurrent_reconciles_of_one_key_under_load() -> None:
                 informer.emit("MODIFIED", web(name, generation=generation))
             await asyncio.sleep(0)  # interleave events with running reconciles
         await calls.wait_for(
-            lambda c: len(controller.queue) == 0 and not controller.queue.processing
+            lambda c: len(cache.running.queue) == 0 and not cache.running.queue.processing
         )
     assert overlaps == []
     assert len(calls.items) > 4  # keys were re-added while in flight and processed again
@@ -304,16 +384,15 @@ async def test_shutdown_lets_in_flight_reconciles_finish() -> None:
         finished.append(ctx.ref.name)
 
     controller = Controller(for_=Web, reconciler=reconcile)
-    from ._fakes import FakeCache
-
-    cache = FakeCache()
-    controller.setup(client=None, cache=cache, metrics=Metrics(), recorder=None)  # type: ignore[arg-type]
+    cache = make_running(controller)
     cache.informers[Web].emit("ADDED", web("a"))
     cache.informers[Web].emit("ADDED", web("b"))
     async with asyncio.timeout(5):
-        run = asyncio.create_task(controller.run())
+        run = asyncio.create_task(
+            cache.running.run(client=None, recorder=cache.recorder)  # type: ignore[arg-type]
+        )
         await started.wait()
-        controller.shutdown()
+        cache.running.shutdown()
         assert not run.done()
         release.set()
         await run
@@ -375,31 +454,37 @@ def test_controller_name_defaults_to_the_kind_in_lower_case() -> None:
     assert Controller(for_=Web, reconciler=reconcile).name == "web"
 
 
-def test_using_a_controller_before_setup_says_what_to_do() -> None:
-    async def reconcile(ctx: Context, obj: Web) -> None:
+def test_a_sync_reconciler_is_refused_when_the_controller_is_built() -> None:
+    def reconcile(ctx: Context, obj: Web) -> None:
         return None
 
-    with pytest.raises(RuntimeError, match="add it to a Manager"):
-        _ = Controller(for_=Web, reconciler=reconcile).queue
+    with pytest.raises(TypeError, match="is not async"):
+        Controller(for_=Web, reconciler=reconcile)
+
+
+def test_owns_returns_a_new_description_and_leaves_the_old_one() -> None:
+    base = Controller(for_=Web, reconciler=recording(Calls()))
+    grown = base.owns(ConfigMap)
+    assert [s.kind for s in base.sources] == [Web]
+    assert [s.kind for s in grown.sources] == [Web, ConfigMap]
+    assert [s.role for s in grown.sources] == [ReasonSource.FOR, ReasonSource.OWNS]
+
+
+def test_one_description_runs_in_two_places_with_their_own_queues() -> None:
+    description = Controller(for_=Web, reconciler=recording(Calls()))
+    first, second = make_running(description), make_running(description)
+    first.running.enqueue(ObjectRef("default", "a"))
+    assert len(first.running.queue) == 1 and len(second.running.queue) == 0
 
 
 def test_manager_namespace_narrows_namespaced_kinds_only() -> None:
     from opframe.kinds import Namespace
 
-    from ._fakes import FakeCache
-
     async def reconcile(ctx: Context, obj: Any) -> None:
         return None
 
-    cache = FakeCache()
     controller = Controller(for_=Namespace, reconciler=reconcile).owns(ConfigMap)
-    controller.setup(
-        client=None,  # type: ignore[arg-type]
-        cache=cache,  # type: ignore[arg-type]
-        metrics=Metrics(),
-        recorder=None,  # type: ignore[arg-type]
-        namespace="team-a",
-    )
+    cache = make_running(controller, namespace="team-a")
     namespaces = {model: options["namespace"] for model, options in cache.requests}
     assert namespaces == {Namespace: None, ConfigMap: "team-a"}
 
@@ -409,9 +494,9 @@ async def test_enqueue_triggers_a_reconcile_with_its_reason() -> None:
     controller = Controller(for_=Web, reconciler=recording(calls))
     async with running(controller) as cache:
         cache.informers[Web].store.objects[("default", "a")] = web("a")
-        controller.enqueue(ObjectRef("default", "a"), Reason("external"))
+        cache.running.enqueue(ObjectRef("default", "a"), Reason(ReasonSource.MANUAL))
         await calls.wait_for(lambda c: len(c) == 1)
-    assert [str(r) for r in calls.items[0][1]] == ["external"]
+    assert [str(r) for r in calls.items[0][1]] == ["manual"]
 
 
 def not_found(name: str, kind: str) -> NotFound:
@@ -480,3 +565,26 @@ async def test_a_timeout_inside_the_reconciler_is_an_ordinary_error() -> None:
     sample = metrics.registry.get_sample_value
     assert sample("controller_runtime_reconcile_timeouts_total", {"controller": "webs"}) == 0
     assert sample("controller_runtime_reconcile_errors_total", {"controller": "webs"}) == 1
+
+
+async def test_a_watches_mapper_sees_old_and_new_so_a_removed_reference_still_triggers() -> None:
+    """controller-runtime ``pkg/handler/enqueue_mapped.go`` maps both objects of an update."""
+    calls = Calls()
+
+    def by_label(cm: ConfigMap) -> list[ObjectRef]:
+        target = (cm.metadata.labels or {}).get("web")
+        return [ObjectRef(cm.metadata.namespace, target)] if target else []
+
+    controller = Controller(for_=Web, reconciler=recording(calls)).watches(ConfigMap, by_label)
+    async with running(controller) as cache:
+        cache.informers[Web].store.objects[("default", "before")] = web("before")
+        cache.informers[Web].store.objects[("default", "after")] = web("after")
+        meta = {"name": "x", "namespace": "default"}
+        old = ConfigMap(metadata=ObjectMeta(**meta, labels={"web": "before"}))
+        new = ConfigMap(metadata=ObjectMeta(**meta, labels={"web": "after"}))
+        cache.informers[ConfigMap].emit("MODIFIED", new, old)
+        await calls.wait_for(lambda c: len(c) == 2)
+    assert {ref for ref, _, _ in calls.items} == {
+        ObjectRef("default", "before"),
+        ObjectRef("default", "after"),
+    }

@@ -115,7 +115,7 @@ async def test_release_on_shutdown_gives_immediate_takeover() -> None:
         loop = asyncio.get_running_loop()
         stopped_at = loop.time()
         leader.manager.stop()
-        await eventually(lambda: standby.leading, within=3.0, message="no takeover")
+        await eventually(lambda: standby.leading, timeout=3.0, message="no takeover")
         assert loop.time() - stopped_at < 3.0
         assert leader.task is not None and leader.task.done() and leader.task.exception() is None
         lease = await standby.client.get(Lease, "test-operator", "default")
@@ -134,7 +134,7 @@ async def test_crashed_leader_is_replaced_within_the_lease_duration() -> None:
         assert leader.task is not None
         leader.task.cancel()
         crashed_at = loop.time()
-        await eventually(lambda: standby.leading, within=5.0, message="no failover")
+        await eventually(lambda: standby.leading, timeout=5.0, message="no failover")
         took = loop.time() - crashed_at
         # lease_duration (1 s) after the last renewal, plus at most one jittered retry.
         assert took < FAST["lease_duration"] + 2.2 * FAST["retry_period"] + 0.5
@@ -152,7 +152,7 @@ async def test_partitioned_leader_steps_down_before_the_standby_takes_over(
 
         # Only the leader's client is cut off; the standby still talks to the server.
         monkeypatch.setattr(leader.client, "get", unreachable)
-        await eventually(lambda: standby.leading, within=5.0, message="no failover")
+        await eventually(lambda: standby.leading, timeout=5.0, message="no failover")
         assert leader.task is not None
         async with asyncio.timeout(5):
             with pytest.raises(LeadershipLost):

@@ -414,4 +414,4 @@ async def test_readyz_reports_an_informer_whose_watch_keeps_failing() -> None:
             async def ready_again() -> bool:
                 return await readyz(url) == (200, "ok")
 
-            await eventually(ready_again, within=15, message="readyz never recovered")
+            await eventually(ready_again, timeout=15, message="readyz never recovered")

@@ -13,13 +13,13 @@ from opframe.predicates import (
     predicate,
     resource_version_changed,
 )
-from opframe.watch import Event
+from opframe.reflector import ResourceEvent
 
 from ._fakes import Web, web
 
 
-def modified(old: Web, new: Web) -> Event[Any]:
-    return Event.of("MODIFIED", new, old)
+def modified(old: Web, new: Web) -> ResourceEvent[Any]:
+    return ResourceEvent.of("MODIFIED", new, old)
 
 
 def test_generation_changed_passes_spec_changes_only() -> None:
@@ -29,7 +29,7 @@ def test_generation_changed_passes_spec_changes_only() -> None:
 
 def test_builtin_predicates_always_pass_creates_and_deletes() -> None:
     for type_ in ("ADDED", "DELETED"):
-        event = Event.of(type_, web("a"))  # type: ignore[arg-type]
+        event = ResourceEvent.of(type_, web("a"))  # type: ignore[arg-type]
         assert generation_changed(event)
         assert labels_changed(event)
 
@@ -63,8 +63,8 @@ def test_plain_functions_become_predicates() -> None:
     def named_a(event: Any) -> bool:
         return bool(event.object.metadata.name == "a")
 
-    assert named_a(Event.of("ADDED", web("a")))
-    assert not (named_a & generation_changed)(Event.of("ADDED", web("b")))
+    assert named_a(ResourceEvent.of("ADDED", web("a")))
+    assert not (named_a & generation_changed)(ResourceEvent.of("ADDED", web("b")))
     assert "named_a" in repr(named_a & generation_changed)
 
 
@@ -77,7 +77,7 @@ def test_owner_mapping_follows_only_the_controller_reference_by_default() -> Non
             owner_reference_for(other, controller=False),
         ],
     )
-    event = Event.of("ADDED", child)
+    event = ResourceEvent.of("ADDED", child)
     assert list(enqueue_for_owner(Web)(event)) == [ObjectRef("default", "owner")]
     every = enqueue_for_owner(Web, only_controller=False)(event)
     assert set(every) == {ObjectRef("default", "owner"), ObjectRef("default", "other")}
@@ -86,7 +86,7 @@ def test_owner_mapping_follows_only_the_controller_reference_by_default() -> Non
 def test_owner_mapping_ignores_owners_of_other_kinds() -> None:
     ref = owner_reference_for(web("owner")).model_copy(update={"kind": "Other"})
     child = web("child", owner_references=[ref])
-    assert list(enqueue_for_owner(Web)(Event.of("ADDED", child))) == []
+    assert list(enqueue_for_owner(Web)(ResourceEvent.of("ADDED", child))) == []
 
 
 def test_mapper_sees_old_and_new_objects_of_an_update() -> None:

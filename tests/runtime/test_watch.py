@@ -1,4 +1,8 @@
-"""The list-then-watch loop against the embedded API server: resume, relist, bookmarks."""
+"""The list-then-watch loop against the embedded API server: resume, relist, bookmarks.
+
+Most tests read the watcher through a reflector (a store plus ADDED/MODIFIED/DELETED with the
+old state), as informers do; the first ones check the watcher's own, store-less stream.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from opframe import Change, ResourceEvent, Store, WatcherEvent, reflect
 from opframe.client import Client
 from opframe.kinds import ConfigMap
 from opframe.testing.apiserver import ApiServer
-from opframe.watch import Backoff, Event, Watcher, watch
+from opframe.watch import Backoff, Watcher, watch
 
 from ._sdk import configmap, eventually, serve, take
 
@@ -23,15 +28,86 @@ async def env() -> AsyncIterator[tuple[ApiServer, Client]]:
         yield pair
 
 
-def names(events: list[Event[ConfigMap]]) -> list[tuple[str, str]]:
+def names(events: list[ResourceEvent[ConfigMap]]) -> list[tuple[str, str]]:
     return [(e.type, e.name) for e in events]
+
+
+async def open_reflected(
+    client: Client, **options: object
+) -> tuple[Watcher[ConfigMap], AsyncIterator[ResourceEvent[ConfigMap]], Store[ConfigMap]]:
+    watcher = watch(client, ConfigMap, namespace="default", backoff=FAST, **options)
+    store: Store[ConfigMap] = Store(ConfigMap)
+    return watcher, reflect(watcher, store), store
 
 
 async def open_watch(
     client: Client, **options: object
-) -> tuple[Watcher[ConfigMap], AsyncIterator[Event[ConfigMap]]]:
-    watcher = watch(client, ConfigMap, namespace="default", backoff=FAST, **options)
-    return watcher, aiter(watcher)
+) -> tuple[Watcher[ConfigMap], AsyncIterator[ResourceEvent[ConfigMap]]]:
+    watcher, events, _ = await open_reflected(client, **options)
+    return watcher, events
+
+
+def kinds(events: list[WatcherEvent[ConfigMap]]) -> list[tuple[str, str]]:
+    return [(e.type, e.ref.name if e.ref else "") for e in events]
+
+
+async def test_watcher_frames_the_initial_list_then_streams_changes(
+    env: tuple[ApiServer, Client],
+) -> None:
+    _, client = env
+    await client.create(configmap("a"))
+    watcher = watch(client, ConfigMap, namespace="default", backoff=FAST)
+    events = aiter(watcher)
+    assert kinds(await take(events, 3)) == [
+        (Change.INIT, ""),
+        (Change.INIT_APPLY, "a"),
+        (Change.INIT_DONE, ""),
+    ]
+    await client.patch(ConfigMap, "a", {"data": {"v": "2"}}, namespace="default")
+    await client.delete(ConfigMap, "a", namespace="default")
+    changed, deleted = await take(events, 2)
+    assert kinds([changed, deleted]) == [(Change.APPLY, "a"), (Change.DELETE, "a")]
+    assert changed.object.data == {"v": "2"}
+    await watcher.aclose()
+
+
+async def test_watcher_relist_after_gone_says_only_what_exists(
+    env: tuple[ApiServer, Client],
+) -> None:
+    """The watcher holds no objects, so it cannot say what vanished: it frames the relist
+    (kube-rs' Init/InitApply/InitDone) and a store-keeping consumer infers the rest."""
+    server, client = env
+    await client.create(configmap("keep"))
+    await client.create(configmap("vanish"))
+    watcher = watch(client, ConfigMap, namespace="default", backoff=FAST)
+    events = aiter(watcher)
+    await take(events, 4)
+    await client.create(configmap("marker"))
+    await take(events, 1)  # the watch stream is open
+    server.faults.add(verb="watch", resource="configmaps", status=410, times=1)
+    await server.faults.drop_watches("configmaps")
+    await client.delete(ConfigMap, "vanish", namespace="default")
+    relist = await take(events, 4)
+    assert kinds(relist) == [
+        (Change.INIT, ""),
+        (Change.INIT_APPLY, "keep"),
+        (Change.INIT_APPLY, "marker"),
+        (Change.INIT_DONE, ""),
+    ]
+    assert relist[-1].resource_version == watcher.resource_version
+    assert watcher.stats.relists == 1
+    await watcher.aclose()
+
+
+async def test_applied_yields_typed_objects(env: tuple[ApiServer, Client]) -> None:
+    _, client = env
+    await client.create(configmap("a", data={"k": "v"}))
+    objects = watch(client, ConfigMap, namespace="default", backoff=FAST).applied()
+    first = await anext(objects)
+    assert isinstance(first, ConfigMap) and first.data == {"k": "v"}
+    await client.create(configmap("b"))
+    assert (await anext(objects)).name == "b"
+    await objects.aclose()  # type: ignore[attr-defined]
 
 
 async def test_initial_list_is_delivered_as_added_then_synced(
@@ -46,7 +122,6 @@ async def test_initial_list_is_delivered_as_added_then_synced(
     assert all(e.initial for e in first)
     await client.create(configmap("c"))
     (live,) = await take(events, 1)
-    assert watcher.synced.is_set()
     assert names([live]) == [("ADDED", "c")] and not live.initial
     assert watcher.stats.lists == 1
 
@@ -63,7 +138,7 @@ async def test_paginated_initial_list_sees_every_object(env: tuple[ApiServer, Cl
 
 async def test_modified_and_deleted_carry_old_state(env: tuple[ApiServer, Client]) -> None:
     _, client = env
-    watcher, events = await open_watch(client)
+    _, events, store = await open_reflected(client)
     await client.create(configmap("marker"))
     await take(events, 1)  # listed and watching
     await client.create(configmap("a", data={"v": "1"}))
@@ -79,7 +154,7 @@ async def test_modified_and_deleted_carry_old_state(env: tuple[ApiServer, Client
     assert modified.object.data == {"v": "2"}
     assert modified.old is not None and modified.old.data == {"v": "1"}
     assert deleted.object.data == {"v": "2"}
-    assert sorted(k[1] for k in watcher.store.keys()) == ["marker"]
+    assert sorted(k.name for k in store.keys()) == ["marker"]
 
 
 async def test_managed_fields_are_stripped(env: tuple[ApiServer, Client]) -> None:
@@ -112,7 +187,7 @@ async def test_gone_relists_and_reports_what_changed_meanwhile(
     server, client = env
     for name in ("keep", "change", "vanish"):
         await client.create(configmap(name, data={"v": "1"}))
-    watcher, events = await open_watch(client)
+    watcher, events, store = await open_reflected(client)
     await take(events, 3)
     await client.create(configmap("keep-too"))
     await take(events, 1)  # the watch stream is open
@@ -129,7 +204,7 @@ async def test_gone_relists_and_reports_what_changed_meanwhile(
     modified = next(e for e in diff if e.type == "MODIFIED")
     assert modified.old is not None and modified.old.data == {"v": "1"}
     assert watcher.stats.relists == 1
-    assert sorted(k[1] for k in watcher.store.keys()) == ["change", "keep", "keep-too", "new"]
+    assert sorted(k.name for k in store.keys()) == ["change", "keep", "keep-too", "new"]
 
 
 async def test_expired_version_in_stream_relists() -> None:
@@ -185,7 +260,7 @@ async def test_errors_are_retried_with_backoff(env: tuple[ApiServer, Client]) ->
 async def test_silent_stream_is_reconnected(env: tuple[ApiServer, Client]) -> None:
     _, client = env
     watcher, events = await open_watch(client, inactivity_timeout=0.1)
-    task_events: list[Event[ConfigMap]] = []
+    task_events: list[ResourceEvent[ConfigMap]] = []
 
     async def consume() -> None:
         async for event in events:

@@ -7,53 +7,29 @@ so the operator image ships neither the embedded control plane nor etcd binaries
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
 
 __all__ = ["main"]
 
 
 def _run(argv: list[str]) -> int:
+    from etcd_operator.operator import build_manager
+    from opframe import Client, Manager, RunOptions, run_main
+
     parser = argparse.ArgumentParser(
         prog="python -m etcd_operator run",
         description="Run the etcd operator against a kubeconfig or in-cluster.",
     )
-    parser.add_argument("--kubeconfig", help="default: $KUBECONFIG, ~/.kube/config, in-cluster")
-    parser.add_argument("--context", help="kubeconfig context")
-    parser.add_argument("--namespace", help="watch one namespace (default: all)")
-    parser.add_argument(
-        "--leader-elect", action="store_true", help="run with leader election on a Lease"
-    )
-    parser.add_argument("--lease-namespace", default="default", help="namespace of the Lease")
-    parser.add_argument("--health-port", type=int, default=8081)
-    parser.add_argument("--metrics-port", type=int, default=8080)
-    parser.add_argument(
-        "--bind-address", default="0.0.0.0", help="address of the health and metrics servers"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    RunOptions.add_arguments(parser)
+    # In its pod the probes come from the kubelet: listen on every address by default.
+    parser.set_defaults(bind_address="0.0.0.0", lease_name="etcd-operator")
+    options = RunOptions.from_args(parser.parse_args(argv))
 
-    from etcd_operator.operator import build_manager
-    from opframe import Client
+    def make(client: Client) -> Manager:
+        # Leader election, ports and namespace come from the flags (run_main applies them).
+        return build_manager(client, namespace=options.namespace)
 
-    async def main() -> None:
-        client = await Client.default(kubeconfig=args.kubeconfig, context=args.context)
-        async with client:
-            manager = build_manager(
-                client,
-                namespace=args.namespace,
-                leader_election_namespace=args.lease_namespace if args.leader_elect else None,
-                health_address=(args.bind_address, args.health_port),
-                metrics_address=(args.bind_address, args.metrics_port),
-            )
-            await manager.run()
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return run_main(make, options, name="etcd-operator", prog="etcd-operator")
 
 
 def _crd(argv: list[str]) -> int:

@@ -70,15 +70,15 @@ def cluster_labels(cluster: EtcdCluster) -> dict[str, str]:
     """Labels on everything the cluster owns."""
     return {
         "app.kubernetes.io/name": "etcd",
-        "app.kubernetes.io/instance": cluster.metadata.name or "",
+        "app.kubernetes.io/instance": cluster.name,
         "app.kubernetes.io/managed-by": "etcd-operator",
-        LABEL_CLUSTER: cluster.metadata.name or "",
+        LABEL_CLUSTER: cluster.name,
     }
 
 
 def cluster_selector(cluster: EtcdCluster) -> str:
     """The label selector of the cluster's member pods."""
-    return f"{LABEL_CLUSTER}={cluster.metadata.name}"
+    return f"{LABEL_CLUSTER}={cluster.name}"
 
 
 def image_for(repository: str, version: str) -> str:
@@ -106,7 +106,7 @@ def _meta(cluster: EtcdCluster, name: str, extra: dict[str, str] | None = None) 
     labels = {**(extra or {}), **cluster_labels(cluster)}
     return ObjectMeta(
         name=name,
-        namespace=cluster.metadata.namespace,
+        namespace=cluster.namespace,
         labels=labels,
         owner_references=[owner_reference_for(cluster)],
     )
@@ -132,8 +132,8 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
     its environment variable, so the args must not carry them.
     """
     spec = cluster.spec
-    ns = cluster.metadata.namespace or "default"
-    cname = cluster.metadata.name or ""
+    ns = cluster.namespace
+    cname = cluster.name
     overrides = spec.pod_template
     labels = {**((overrides.labels if overrides else None) or {}), LABEL_MEMBER: name}
     meta = _meta(cluster, name, labels)
@@ -233,7 +233,7 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
 def members_config_map(cluster: EtcdCluster, data: dict[str, str]) -> ConfigMap:
     """The ConfigMap of the members' bootstrap parameters, holding ``data`` to start with."""
     cm = ConfigMap(
-        metadata=_meta(cluster, bootstrap.config_map_name(cluster.metadata.name or "")),
+        metadata=_meta(cluster, bootstrap.config_map_name(cluster.name)),
         data=dict(data),
     )
     return cm
@@ -257,38 +257,32 @@ def data_claim(cluster: EtcdCluster, pod: str) -> PersistentVolumeClaim:
 
 def peer_service(cluster: EtcdCluster) -> Service:
     """The headless Service that gives members stable DNS names, ready or not."""
-    cname = cluster.metadata.name or ""
-    svc = Service(
-        metadata=_meta(cluster, peer_service_name(cname)),
-        spec=ServiceSpec(
-            cluster_ip="None",
-            publish_not_ready_addresses=True,
-            selector={LABEL_CLUSTER: cname},
-            ports=[
-                ServicePort(name="client", port=CLIENT_PORT, target_port=CLIENT_PORT),
-                ServicePort(name="peer", port=PEER_PORT, target_port=PEER_PORT),
-            ],
-        ),
-    )
-    return svc
+    return _service(cluster, peer_service_name(cluster.name), headless=True)
 
 
 def client_service(cluster: EtcdCluster) -> Service:
     """The Service clients use: ready members only."""
-    cname = cluster.metadata.name or ""
-    svc = Service(
-        metadata=_meta(cluster, client_service_name(cname)),
+    return _service(cluster, client_service_name(cluster.name), headless=False)
+
+
+def _service(cluster: EtcdCluster, name: str, *, headless: bool) -> Service:
+    ports = [ServicePort(name="client", port=CLIENT_PORT, target_port=CLIENT_PORT)]
+    if headless:
+        ports.append(ServicePort(name="peer", port=PEER_PORT, target_port=PEER_PORT))
+    return Service(
+        metadata=_meta(cluster, name),
         spec=ServiceSpec(
-            selector={LABEL_CLUSTER: cname},
-            ports=[ServicePort(name="client", port=CLIENT_PORT, target_port=CLIENT_PORT)],
+            cluster_ip="None" if headless else None,
+            publish_not_ready_addresses=True if headless else None,
+            selector={LABEL_CLUSTER: cluster.name},
+            ports=ports,
         ),
     )
-    return svc
 
 
 def pod_disruption_budget(cluster: EtcdCluster) -> PodDisruptionBudget:
     """Voluntary disruptions may never take the cluster below quorum."""
-    cname = cluster.metadata.name or ""
+    cname = cluster.name
     pdb = PodDisruptionBudget(
         metadata=_meta(cluster, cname),
         spec=PodDisruptionBudgetSpec(

@@ -26,6 +26,7 @@ __all__ = [
     "EtcdUnreachable",
     "Member",
     "MemberStatus",
+    "Membership",
     "MembershipError",
 ]
 
@@ -65,6 +66,15 @@ class Member:
     peer_urls: tuple[str, ...]
     client_urls: tuple[str, ...]
     is_learner: bool
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A live member list and the cluster ID of the member that answered it."""
+
+    cluster_id: int
+    members: tuple[Member, ...]
+    endpoint: str
 
 
 @dataclass(frozen=True)
@@ -173,8 +183,22 @@ class EtcdAdmin:
 
     async def member_list(self) -> list[Member]:
         """The live member list, from the first endpoint that answers."""
-        resp = await self._first("cluster", "MemberList", rpc.MemberListRequest())
-        return [_member(m) for m in resp.members]
+        return list((await self.membership()).members)
+
+    async def membership(self, endpoints: Iterable[str] = ()) -> Membership:
+        """The live member list with the answering member's cluster ID (to check identity)."""
+        errors: list[str] = []
+        for endpoint in tuple(endpoints) or self.endpoints:
+            try:
+                resp = await self._call(endpoint, "cluster", "MemberList", rpc.MemberListRequest())
+            except MembershipError as e:
+                errors.append(str(e))
+                continue
+            members = tuple(_member(m) for m in resp.members)
+            return Membership(int(resp.header.cluster_id), members, endpoint)
+        raise EtcdUnreachable(
+            "; ".join(errors) or "no etcd endpoint to ask (no member pod has an IP)"
+        )
 
     async def add_member(self, peer_url: str, *, learner: bool) -> Member:
         """``member add`` (as a learner if asked); the new member's pod starts afterwards.

@@ -7,6 +7,7 @@ The CRD in ``deploy/crd.yaml`` is generated from these models::
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 DEFAULT_VERSION = "3.5.1"
+_SEMVER = r"^[0-9]+\.[0-9]+\.[0-9]+$"
 DEFAULT_REPOSITORY = "quay.io/coreos/etcd"
 
 
@@ -123,10 +125,18 @@ class EtcdClusterSpec(KubeModel):
 
     size: Annotated[int, Field(ge=1, le=9)] = 3
     """Number of voting members. Odd sizes tolerate the most failures for their cost."""
-    version: str = Field(DEFAULT_VERSION, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
-    """etcd version (``MAJOR.MINOR.PATCH``); upgrades go one minor version at a time."""
-    repository: str = Field(DEFAULT_REPOSITORY, min_length=1)
-    """Image repository; the image is ``<repository>:v<version>``."""
+    version: str = Field(DEFAULT_VERSION, pattern=_SEMVER, max_length=32)
+    """etcd version (``MAJOR.MINOR.PATCH``); upgrades go one minor version at a time (the API
+    server refuses a downgrade, a skipped minor or a major change from what members run)."""
+    repository: Annotated[
+        str,
+        Validation(
+            "self == oldSelf",
+            message="spec.repository cannot be changed after creation (members would mix "
+            "images); create a new EtcdCluster to use another repository",
+        ),
+    ] = Field(DEFAULT_REPOSITORY, min_length=1, max_length=253)
+    """Image repository; the image is ``<repository>:v<version>``. Fixed at creation."""
     storage: Annotated[
         StorageSpec,
         Validation("self == oldSelf", message="storage cannot be changed after creation"),
@@ -165,10 +175,14 @@ class MemberStatus(KubeModel):
     """The etcd member ID in hex (a uint64 does not fit the API's int64)."""
     peer_urls: list[str] = Field(default_factory=list)
     client_urls: list[str] = Field(default_factory=list)
-    version: str | None = None
+    version: str | None = Field(None, pattern=_SEMVER, max_length=32)
     healthy: bool = False
     leader: bool = False
     learner: bool = False
+    state: str | None = None
+    """The member container's waiting reason (``ImagePullBackOff``, ``CrashLoopBackOff``...)."""
+    foreign: bool = False
+    """Its peer URL maps to no pod of this cluster (added by hand, or left over)."""
 
 
 class EtcdClusterStatus(KubeModel):
@@ -186,10 +200,59 @@ class EtcdClusterStatus(KubeModel):
     selector: str | None = None
     """The label selector of the member pods, for the scale subresource."""
     members: Annotated[list[MemberStatus], ListType("map", keys=("name",))] = Field(
-        default_factory=list
+        default_factory=list, max_length=64
     )
+    failed_version: str | None = None
+    """A version whose image could not be pulled or started; not tried again until
+    ``spec.version`` changes."""
+    last_replacement_time: datetime | None = None
+    """When a member was last removed to be replaced (the replacement budget's clock)."""
     conditions: Conditions = Field(default_factory=list)
-    """``Available``, ``Progressing`` and ``Degraded``."""
+    """``Available``, ``Progressing``, ``Degraded``, ``AtRisk`` and ``ForeignMembers``."""
+
+
+def _version_rule(ok: str, message: str) -> Validation:
+    """A transition rule: ``spec.version`` may move only where ``ok`` holds for every member
+    version ``m.version`` (what members run), the rule :func:`~etcd_operator.versions.check_upgrade`
+    applies. A status write leaves ``spec.version`` unchanged and always passes.
+    """
+
+    def part(v: str, i: int) -> str:
+        return f"int({v}.split('.')[{i}])"
+
+    t = "self.spec.version"
+    cond = ok.format(
+        **{f"{who}{i}": part(v, i) for who, v in (("m", "m.version"), ("t", t)) for i in range(3)}
+    )
+    members = "oldSelf.status.members"
+    offending = f"{members}.filter(m, has(m.version) && !({cond})).map(m, m.version)[0]"
+    return Validation(
+        f"{t} == oldSelf.spec.version || !has(oldSelf.status) || "
+        f"!has({members}) || {members}.all(m, !has(m.version) || {cond})",
+        message_expression=message.format(current=offending, target=t),
+        reason="FieldValueForbidden",
+        field_path=".spec.version",
+    )
+
+
+# The operator's upgrade rules (etcd_operator.versions.check_upgrade), enforced at admission
+# against the versions members run (status.members), so a refused change never enters the spec.
+_VERSION_RULES = (
+    _version_rule(
+        "{m0} == {t0}",
+        "'upgrade across major versions (' + {current} + ' to ' + {target} + ') is unsupported'",
+    ),
+    _version_rule(
+        "{m0} != {t0} || {t1} > {m1} || ({t1} == {m1} && {t2} >= {m2})",
+        "'downgrade from ' + {current} + ' to ' + {target} + ' is not supported'",
+    ),
+    _version_rule(
+        "{m0} != {t0} || {t1} <= {m1} + 1",
+        "'upgrade from ' + {current} + ' to ' + {target} + ' skips a minor version; upgrade "
+        "to ' + {current}.split('.')[0] + '.' + string(int({current}.split('.')[1]) + 1) + "
+        "'.x first'",
+    ),
+)
 
 
 class EtcdCluster(
@@ -210,6 +273,7 @@ class EtcdCluster(
         status_replicas_path=".status.readyMembers",
         label_selector_path=".status.selector",
     ),
+    validations=_VERSION_RULES,
 ):
     """An etcd cluster run by the opframe etcd operator."""
 

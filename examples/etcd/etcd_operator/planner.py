@@ -2,27 +2,38 @@
 
 ``plan(observed)`` is a pure function. The reconciler gathers a :class:`Observed` (the owned
 pods, etcd's live member list and each member's health and status), calls :func:`plan`, and
-executes the single :class:`Action` it returns. A missed or repeated reconcile therefore cannot
-change the outcome: the next call sees the new state and picks the next step.
+executes the single :class:`~etcd_operator.actions.Action` it returns. A missed or repeated
+reconcile therefore cannot change the outcome: the next call sees the new state and picks the
+next step.
 
 Rules, in priority order (each learned from an operator that got it wrong before us):
 
 1. ``paused`` stops every action (status is still reported).
-2. With no member answering: bootstrap a seed only while the cluster has never formed (no
+2. Identity first: once ``status.clusterID`` is recorded, every member that answers must report
+   it, and the member answering at a pod's address must be the member whose peer URL names that
+   pod. Otherwise the etcd answering is not (only) this cluster, and nothing is done.
+3. With no member answering: bootstrap a seed only while the cluster has never formed (no
    cluster ID recorded), otherwise report quorum loss and wait. A seed with an empty data dir
    can never silently form a second cluster.
-3. Pods whose peer URL is not in the member list are deleted (a removed member's pod, a stray).
-4. With fewer healthy voters than quorum, nothing destructive happens: report ``Degraded``.
-5. A member whose pod is gone: recreate the pod if its volume survived, otherwise remove the
+4. Pods whose peer URL is not in the member list are deleted (a removed member's pod, a stray).
+5. With fewer healthy voters than quorum, nothing destructive happens: report ``Degraded``.
+6. A foreign member (its peer URL maps to no pod of this cluster) that never started is removed
+   when quorum allows; a started one is removed only when the user names it in the
+   ``etcd.opframe.dev/remove-foreign-members`` annotation. It never gets a pod.
+7. A member whose pod is gone: recreate the pod if its volume survived, otherwise remove the
    member (quorum-guarded) so that a fresh member with new data and a new ID replaces it.
-6. A member added but never started past the progress deadline is removed (it must not wedge
+8. A member added but never started past the progress deadline is removed (it must not wedge
    the operator); a learner is promoted once caught up.
-7. A started member unhealthy past the grace period is replaced, quorum-guarded.
-8. Scale up by ``member add`` (as a learner where supported) *before* creating the pod; new
-   members run the cluster's current (lowest) version. Scale down by removing the highest
-   ordinal from etcd *before* deleting its pod, moving leadership away first.
-9. Upgrade one member at a time along supported paths, followers first and the leader last,
-   and only while every other member is healthy (the restart must not cost quorum).
+9. An image that cannot be pulled or started is not an unhealthy member: a member on a new image
+   is rolled back to the version the cluster runs; no member is replaced for its image.
+10. A started member unhealthy past the grace period is replaced, quorum-guarded, at most one
+    replacement per progress deadline (the replacement budget).
+11. Scale up by ``member add`` (as a learner where supported) *before* creating the pod; new
+    members run the cluster's current (lowest) version. Scale down by removing the highest
+    ordinal from etcd *before* deleting its pod, moving leadership away first.
+12. Upgrade one member at a time along supported paths, followers first and the leader last,
+    and only while every other member is healthy (the restart must not cost quorum); never to a
+    version that already failed to start.
 
 Every removal and restart is quorum-guarded: the voters that remain keep a healthy quorum.
 """
@@ -31,29 +42,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from etcd_operator.actions import (
+    Action,
+    AddMember,
+    Bootstrap,
+    CreatePod,
+    DeletePod,
+    MoveLeader,
+    PromoteMember,
+    Refuse,
+    RemoveMember,
+    RollbackMember,
+    Steady,
+    UpgradeMember,
+    Wait,
+)
 from etcd_operator.naming import ordinal_of, peer_url, pod_name, pod_of_peer_url
 from etcd_operator.versions import Version, check_upgrade, supports_learners
 
 __all__ = [
-    "Action",
-    "AddMember",
-    "Bootstrap",
-    "CreatePod",
-    "DeletePod",
+    "IMAGE_FAILURES",
     "MemberState",
-    "MoveLeader",
     "Observed",
     "PodState",
     "Policy",
-    "PromoteMember",
-    "Refuse",
-    "RemoveMember",
-    "Steady",
-    "UpgradeMember",
-    "Wait",
+    "fault_tolerance",
+    "foreign_members",
     "plan",
     "quorum",
 ]
+
+IMAGE_FAILURES = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+)
+"""Container waiting reasons that mean "this image cannot run here", not "this member is broken"."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +86,11 @@ class PodState:
     ready: bool = False
     terminating: bool = False
     version: str = ""
+    """The etcd version its image names."""
     age: float = 0.0
     not_ready_for: float = 0.0
+    waiting: str = ""
+    """The etcd container's waiting reason (``ImagePullBackOff``, ``CrashLoopBackOff``...)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +105,9 @@ class MemberState:
     leader: bool = False
     version: str = ""
     raft_index: int = 0
+    answered_as: int | None = None
+    """The member ID reported by whatever answers at this member's pod address (``None``: no
+    answer). Anything but ``id`` means another member, or another cluster, sits there."""
 
     @property
     def started(self) -> bool:
@@ -104,180 +132,51 @@ class Observed:
     """``spec.tls`` is set: this operator version cannot honour it (see :func:`plan`)."""
     quorum_stable_for: float = float("inf")
     """Seconds since the cluster last regained quorum (from the ``Degraded`` condition)."""
+    recorded_cluster_id: int | None = None
+    """``status.clusterID``: the cluster this object formed, once it has formed."""
+    answering_cluster_ids: frozenset[int] = frozenset()
+    """The cluster IDs in the answers of every etcd member that answered this reconcile."""
+    failed_version: str = ""
+    """``status.failedVersion``: a version whose image could not be pulled or started."""
+    since_last_replacement: float = float("inf")
+    """Seconds since the operator last removed a member to replace it."""
+    foreign_removals: frozenset[int] = frozenset()
+    """IDs of started foreign members the user allows removing (an annotation)."""
+    current_version: str = ""
+    """``status.currentVersion``: the lowest version members ran when last observed."""
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Deadlines of the planner, in seconds."""
+    """Deadlines of the planner, in seconds.
+
+    ``member_start_deadline`` is also the progress deadline of the replacement budget: at most
+    one member is replaced per deadline.
+    """
 
     member_start_deadline: float = 60.0
     unhealthy_grace: float = 20.0
     learner_catchup_ratio: float = 0.9
 
 
-@dataclass(frozen=True)
-class Action:
-    """Base of every planned step. ``phase`` is the cluster phase the step implies."""
-
-    reason: str
-
-    @property
-    def phase(self) -> str:
-        """The phase reported in status while this step is the next one."""
-        return "Running"
-
-    @property
-    def mutates(self) -> bool:
-        """Whether executing this action changes anything (Events are recorded for those)."""
-        return True
-
-
-@dataclass(frozen=True)
-class Bootstrap(Action):
-    """Create the seed pod with ``--initial-cluster-state=new`` (the cluster has never formed)."""
-
-    pod: str
-    version: str
-
-    @property
-    def phase(self) -> str:
-        return "Creating"
-
-
-@dataclass(frozen=True)
-class CreatePod(Action):
-    """Create the pod of a member already registered in etcd (state ``existing``)."""
-
-    pod: str
-    version: str
-
-    @property
-    def phase(self) -> str:
-        return "Scaling"
-
-
-@dataclass(frozen=True)
-class AddMember(Action):
-    """``member add`` (as a learner where supported) before the new member's pod exists.
-
-    ``version`` is what the new member runs: the cluster's current (lowest) version, so a
-    member never joins on a version the cluster has not been upgraded to yet.
-    """
-
-    pod: str
-    peer_url: str
-    learner: bool
-    version: str
-
-    @property
-    def phase(self) -> str:
-        return "Scaling"
-
-
-@dataclass(frozen=True)
-class PromoteMember(Action):
-    """``member promote`` of a learner that has caught up with the leader."""
-
-    member_id: int
-    pod: str
-
-    @property
-    def phase(self) -> str:
-        return "Scaling"
-
-
-@dataclass(frozen=True)
-class RemoveMember(Action):
-    """``member remove``; its pod is deleted by a later step, once it is not a member."""
-
-    member_id: int
-    pod: str
-    phase_name: str = "Scaling"
-
-    @property
-    def phase(self) -> str:
-        return self.phase_name
-
-
-@dataclass(frozen=True)
-class DeletePod(Action):
-    """Delete a pod that is not (or no longer) a member."""
-
-    pod: str
-
-    @property
-    def phase(self) -> str:
-        return "Scaling"
-
-
-@dataclass(frozen=True)
-class MoveLeader(Action):
-    """Transfer leadership before the leader is removed or restarted."""
-
-    from_id: int
-    to_id: int
-    phase_name: str = "Scaling"
-
-    @property
-    def phase(self) -> str:
-        return self.phase_name
-
-
-@dataclass(frozen=True)
-class UpgradeMember(Action):
-    """Restart one member on a new version, keeping its data."""
-
-    pod: str
-    member_id: int
-    version: str
-
-    @property
-    def phase(self) -> str:
-        return "Upgrading"
-
-
-@dataclass(frozen=True)
-class Wait(Action):
-    """Nothing safe to do now; look again later. ``degraded`` flags quorum trouble."""
-
-    degraded: bool = False
-    phase_name: str = "Running"
-
-    @property
-    def phase(self) -> str:
-        return self.phase_name
-
-    @property
-    def mutates(self) -> bool:
-        return False
-
-
-@dataclass(frozen=True)
-class Refuse(Action):
-    """The spec asks for something unsafe or unsupported (e.g. a downgrade); nothing is done.
-
-    ``code`` is the reason reported in the ``Progressing`` condition and the Warning Event.
-    """
-
-    code: str = "UpgradeRefused"
-
-    @property
-    def mutates(self) -> bool:
-        return False
-
-
-@dataclass(frozen=True)
-class Steady(Action):
-    """The cluster matches its spec."""
-
-    @property
-    def mutates(self) -> bool:
-        return False
-
-
 def quorum(voters: int) -> int:
     """Votes needed for a decision among ``voters`` voting members."""
     return voters // 2 + 1
+
+
+def fault_tolerance(members: tuple[MemberState, ...]) -> int:
+    """How many more voters may fail before quorum is lost (negative: already lost).
+
+    >>> fault_tolerance((MemberState(1, "a", healthy=True), MemberState(2, "b", healthy=True)))
+    0
+    """
+    voters = [m for m in members if not m.learner]
+    return sum(m.healthy for m in voters) - quorum(len(voters))
+
+
+def foreign_members(o: Observed) -> list[MemberState]:
+    """Members whose peer URL maps to no pod name of this cluster (added by hand, or stale)."""
+    return [m for m in o.members or () if not _pod_of(o, m)]
 
 
 def plan(o: Observed, policy: Policy = Policy()) -> Action:
@@ -292,6 +191,9 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
             "this cluster over plain HTTP, or use an operator version with TLS support",
             code="TLSUnsupported",
         )
+    refused = _check_identity(o)
+    if refused is not None:
+        return refused
     live_pods = {p.name: p for p in o.pods if not p.terminating}
     terminating = {p.name for p in o.pods if p.terminating}
     if o.members is None:
@@ -305,6 +207,9 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
             return DeletePod(f"pod {name} is not a member of the etcd cluster", pod=name)
 
     voters = [m for m in members if not m.learner]
+    rollback = _plan_rollback(o, voters, live_pods)
+    if rollback is not None:
+        return rollback
     healthy = [m for m in voters if m.healthy]
     if len(healthy) < quorum(len(voters)):
         return Wait(
@@ -313,14 +218,45 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
             degraded=True,
             phase_name="Degraded",
         )
-
-    step = _plan_heal(o, members, voters, live_pods, terminating, policy)
+    step = _plan_foreign(o, voters)
+    if step is not None:
+        return step
+    own = [m for m in members if _pod_of(o, m)]
+    step = _plan_heal(o, own, voters, live_pods, terminating, policy)
     if step is not None:
         return step
     step = _plan_scale(o, members, voters, live_pods, terminating)
     if step is not None:
         return step
     return _plan_upgrade(o, voters, live_pods)
+
+
+def _check_identity(o: Observed) -> Refuse | None:
+    """Refuse to act when what answers is not the cluster this object formed."""
+    ids = o.answering_cluster_ids
+    recorded = o.recorded_cluster_id
+    others = sorted(ids - {recorded}) if recorded is not None else []
+    if others:
+        return Refuse(
+            f"etcd at this cluster's member addresses answers with cluster ID {others[0]:x}, "
+            f"but status.clusterID is {recorded:x}: it is another cluster; no step is taken",
+            code="ClusterIDMismatch",
+        )
+    if len(ids) > 1:
+        a, b = sorted(ids)[:2]
+        return Refuse(
+            f"members answer with two cluster IDs ({a:x} and {b:x}); no step is taken",
+            code="ClusterIDMismatch",
+        )
+    for m in o.members or ():
+        if m.answered_as is not None and m.answered_as != m.id:
+            return Refuse(
+                f"the address of pod {_pod_of(o, m) or m.peer_url} answers as member "
+                f"{m.answered_as:x}, but the member list has {m.id:x} at its peer URL; "
+                "no step is taken",
+                code="MemberIDMismatch",
+            )
+    return None
 
 
 def _ordinal(o: Observed, m: MemberState) -> int:
@@ -344,6 +280,10 @@ def _can_remove(voters: list[MemberState], victim: MemberState) -> bool:
     return sum(v.healthy for v in remaining) >= quorum(len(remaining))
 
 
+def _remove(m: MemberState, reason: str, pod: str, phase: str = "Scaling") -> RemoveMember:
+    return RemoveMember(reason, member_id=m.id, pod=pod, peer_url=m.peer_url, phase_name=phase)
+
+
 def _plan_unreachable(
     o: Observed, live_pods: dict[str, PodState], terminating: set[str], policy: Policy
 ) -> Action:
@@ -362,6 +302,13 @@ def _plan_unreachable(
             version=o.version,
         )
     pod = live_pods.get(seed)
+    if pod is not None and pod.waiting in IMAGE_FAILURES:
+        return Wait(
+            f"seed {seed} cannot pull its image (etcd {pod.version}): {pod.waiting}; "
+            "set spec.version to a version with an image",
+            code=pod.waiting,
+            phase_name="Creating",
+        )
     if pod is not None and not pod.ready and pod.age > policy.member_start_deadline:
         return DeletePod(
             f"seed {seed} did not start within {policy.member_start_deadline:.0f}s; retrying",
@@ -373,6 +320,22 @@ def _plan_unreachable(
     return Wait(f"waiting for seed member {seed} to start", phase_name="Creating")
 
 
+def _plan_foreign(o: Observed, voters: list[MemberState]) -> Action | None:
+    """Remove a foreign member only if it never started, or the user named it; quorum-guarded."""
+    for m in foreign_members(o):
+        allowed = not m.started or m.id in o.foreign_removals
+        if allowed and _can_remove(voters, m):
+            why = "never started" if not m.started else "is named for removal by the user"
+            return _remove(
+                m,
+                f"member {m.id:x} ({m.peer_url}) maps to no pod of this cluster and {why}; "
+                "removing it",
+                pod="",
+                phase="Healing",
+            )
+    return None
+
+
 def _plan_heal(
     o: Observed,
     members: list[MemberState],
@@ -382,6 +345,7 @@ def _plan_heal(
     policy: Policy,
 ) -> Action | None:
     leader_index = max((m.raft_index for m in members if m.leader), default=0)
+    budget_left = o.since_last_replacement > policy.member_start_deadline
     for m in members:
         name = _pod_of(o, m)
         pod = live_pods.get(name)
@@ -395,25 +359,30 @@ def _plan_heal(
                     else "recreate the pod of member on its persistent volume"
                 )
                 return CreatePod(f"{why} ({name})", pod=name, version=_join_version(o, voters))
-            if _can_remove(voters, m):
-                return RemoveMember(
-                    f"pod {name} is gone with its data; removing member {m.id:x} to replace it",
-                    member_id=m.id,
-                    pod=name,
-                    phase_name="Healing",
+            if not _can_remove(voters, m):
+                return Wait(
+                    f"pod {name} is gone but removing its member would lose quorum",
+                    degraded=True,
+                    phase_name="Degraded",
                 )
-            return Wait(
-                f"pod {name} is gone but removing its member would lose quorum",
-                degraded=True,
-                phase_name="Degraded",
+            if not budget_left:
+                return _budget_wait(name, o, policy)
+            return _remove(
+                m,
+                f"pod {name} is gone with its data; removing member {m.id:x} to replace it",
+                name,
+                "Healing",
             )
+        wait = _image_wait(o, m, pod)
+        if wait is not None:
+            return wait
         if not m.started:
             if pod.age > policy.member_start_deadline and not pod.ready:
-                return RemoveMember(
+                return _remove(
+                    m,
                     f"member {name} did not start within {policy.member_start_deadline:.0f}s; "
                     "removing it to retry",
-                    member_id=m.id,
-                    pod=name,
+                    name,
                 )
             return Wait(f"waiting for new member {name} to start", phase_name="Scaling")
         if m.learner:
@@ -421,17 +390,18 @@ def _plan_heal(
             if caught_up:
                 return PromoteMember(f"learner {name} has caught up", member_id=m.id, pod=name)
             if pod.age > policy.member_start_deadline and not m.healthy:
-                return RemoveMember(
+                return _remove(
+                    m,
                     f"learner {name} did not catch up within "
                     f"{policy.member_start_deadline:.0f}s; removing it to retry",
-                    member_id=m.id,
-                    pod=name,
+                    name,
                 )
             return Wait(f"waiting for learner {name} to catch up", phase_name="Scaling")
     # Right after quorum returns, members catch up and learn the new leader one by one: give
     # them the grace period before calling any of them broken.
     settled = o.quorum_stable_for > policy.unhealthy_grace
-    for m in voters:
+    own_voters = [m for m in members if not m.learner]
+    for m in own_voters:
         name = _pod_of(o, m)
         pod = live_pods[name]
         if (
@@ -440,19 +410,68 @@ def _plan_heal(
             and pod.not_ready_for > policy.unhealthy_grace
             and _can_remove(voters, m)
         ):
-            return RemoveMember(
-                f"member {name} unhealthy for {pod.not_ready_for:.0f}s; replacing it",
-                member_id=m.id,
-                pod=name,
-                phase_name="Healing",
-            )
-    unhealthy = [_pod_of(o, m) for m in voters if not m.healthy]
+            if not budget_left:
+                return _budget_wait(name, o, policy)
+            reason = f"member {name} unhealthy for {pod.not_ready_for:.0f}s; replacing it"
+            return _remove(m, reason, name, "Healing")
+    unhealthy = [_pod_of(o, m) for m in own_voters if not m.healthy]
     if unhealthy:
         return Wait(
             f"waiting for unhealthy member(s) {', '.join(unhealthy)}",
             phase_name="Healing",
         )
     return None
+
+
+def _budget_wait(name: str, o: Observed, policy: Policy) -> Wait:
+    return Wait(
+        f"member {name} needs replacing, but a member was replaced "
+        f"{o.since_last_replacement:.0f}s ago: at most one replacement per "
+        f"{policy.member_start_deadline:.0f}s",
+        code="ReplacementBudgetExhausted",
+        phase_name="Healing",
+    )
+
+
+def _plan_rollback(
+    o: Observed, voters: list[MemberState], live_pods: dict[str, PodState]
+) -> RollbackMember | None:
+    """A member on a new image that cannot be pulled or crash-loops goes back to its version.
+
+    The pod was patched in place (never deleted), so the member's data is intact and it
+    restarts as the same member. Restoring a known-good version can only help, so this is
+    allowed even while quorum is lost (a one-member cluster upgrading to a missing image).
+    """
+    for m in voters:
+        name = _pod_of(o, m)
+        pod = live_pods.get(name)
+        if pod is None or m.healthy or not m.started:
+            continue
+        others = [v for v in voters if v.id != m.id and v.version]
+        running = _join_version(o, others) if others else (o.current_version or o.version)
+        failing = pod.waiting in IMAGE_FAILURES or pod.waiting == "CrashLoopBackOff"
+        if pod.version and pod.version != running and failing:
+            return RollbackMember(
+                f"member {name} cannot run etcd {pod.version} ({pod.waiting}); rolling it "
+                f"back to {running} on its intact data",
+                pod=name,
+                member_id=m.id,
+                version=running,
+                failed_version=pod.version,
+            )
+    return None
+
+
+def _image_wait(o: Observed, m: MemberState, pod: PodState) -> Wait | None:
+    """An image that cannot be pulled is reported; it is never a reason to replace a member."""
+    if pod.waiting not in IMAGE_FAILURES:
+        return None
+    return Wait(
+        f"member {_pod_of(o, m)} cannot pull its image (etcd {pod.version}): {pod.waiting}; an "
+        "image problem is not a broken member, so it is not replaced",
+        code=pod.waiting,
+        phase_name="Degraded",
+    )
 
 
 def _plan_scale(
@@ -462,48 +481,48 @@ def _plan_scale(
     live_pods: dict[str, PodState],
     terminating: set[str],
 ) -> Action | None:
-    if len(voters) < o.size:
+    own_voters = [m for m in voters if _pod_of(o, m)]
+    if len(own_voters) < o.size:
         used = {_ordinal(o, m) for m in members}
         used |= {ordinal_of(o.cluster, n) or 0 for n in (*live_pods, *terminating)}
         ordinal = next(i for i in range(len(used) + 1) if i not in used)
         name = pod_name(o.cluster, ordinal)
         version = _join_version(o, voters)
         return AddMember(
-            f"scale {len(voters)} -> {o.size}: add member {name}",
+            f"scale {len(own_voters)} -> {o.size}: add member {name}",
             pod=name,
             peer_url=peer_url(o.cluster, o.namespace, name),
             learner=supports_learners(version),
             version=version,
         )
-    if len(voters) > o.size:
-        victim = max(voters, key=lambda m: _ordinal(o, m))
-        if victim.leader:
-            target = _new_leader(o, voters, victim)
-            if target is not None:
-                return MoveLeader(
-                    f"move leadership away from {_pod_of(o, victim)} before removing it",
-                    from_id=victim.id,
-                    to_id=target.id,
-                )
+    if len(own_voters) > o.size:
+        victim = max(own_voters, key=lambda m: _ordinal(o, m))
+        move = _move_leader_off(o, voters, victim, "removing", "Scaling")
+        if move is not None:
+            return move
         if not _can_remove(voters, victim):
             return Wait(f"removing {_pod_of(o, victim)} would lose quorum", degraded=True)
         name = _pod_of(o, victim)
-        return RemoveMember(
-            f"scale {len(voters)} -> {o.size}: remove member {name}",
-            member_id=victim.id,
-            pod=name,
-        )
+        return _remove(victim, f"scale {len(own_voters)} -> {o.size}: remove member {name}", name)
     return None
 
 
 def _plan_upgrade(o: Observed, voters: list[MemberState], live_pods: dict[str, PodState]) -> Action:
-    outdated = [m for m in voters if m.version and m.version != o.version]
+    own = [m for m in voters if _pod_of(o, m)]
+    outdated = [m for m in own if m.version and m.version != o.version]
     if not outdated:
-        return Steady(f"{len(voters)} members healthy at {o.version}")
+        return Steady(f"{len(own)} members healthy at {o.version}")
     for m in outdated:
         check = check_upgrade(m.version, o.version)
         if not check.allowed:
             return Refuse(f"refusing to change member {_pod_of(o, m)}: {check.reason}")
+    if o.failed_version == o.version:
+        return Refuse(
+            f"etcd {o.version} could not be pulled or started on a member, which was rolled "
+            f"back to {_join_version(o, voters)}; set spec.version to a version with a "
+            "working image",
+            code="UpgradeFailed",
+        )
     for m in outdated:
         if live_pods[_pod_of(o, m)].version == o.version:
             return Wait(
@@ -527,14 +546,9 @@ def _plan_upgrade(o: Observed, voters: list[MemberState], live_pods: dict[str, P
         return Wait(
             f"restarting {_pod_of(o, leader)} now would lose quorum", phase_name="Upgrading"
         )
-    target = _new_leader(o, voters, leader)
-    if target is not None:
-        return MoveLeader(
-            f"move leadership away from {_pod_of(o, leader)} before upgrading it",
-            from_id=leader.id,
-            to_id=target.id,
-            phase_name="Upgrading",
-        )
+    move = _move_leader_off(o, voters, leader, "upgrading", "Upgrading")
+    if move is not None:
+        return move
     return UpgradeMember(
         f"upgrade {_pod_of(o, leader)} from {leader.version} to {o.version}",
         pod=_pod_of(o, leader),
@@ -564,8 +578,25 @@ def _can_restart(voters: list[MemberState], m: MemberState) -> bool:
     return others >= quorum(len(voters))
 
 
+def _move_leader_off(
+    o: Observed, voters: list[MemberState], m: MemberState, before: str, phase: str
+) -> MoveLeader | None:
+    """Leadership moves off ``m`` before it is removed or restarted (if it leads, and can)."""
+    target = _new_leader(o, voters, m) if m.leader else None
+    if target is None:
+        return None
+    return MoveLeader(
+        f"move leadership away from {_pod_of(o, m)} before {before} it",
+        from_id=m.id,
+        to_id=target.id,
+        phase_name=phase,
+    )
+
+
 def _new_leader(o: Observed, voters: list[MemberState], leaving: MemberState) -> MemberState | None:
-    candidates = [m for m in voters if m.id != leaving.id and m.healthy and m.started]
+    candidates = [
+        m for m in voters if m.id != leaving.id and m.healthy and m.started and _pod_of(o, m)
+    ]
     return min(candidates, key=lambda m: _ordinal(o, m)) if candidates else None
 
 

@@ -1,48 +1,33 @@
-"""The EtcdCluster reconciler: observe, plan one step, execute it, report.
+"""The EtcdCluster reconciler: observe, plan one step, check identity, execute it, report.
 
 Each reconcile reads the owned pods from the cache and the live member list and member status
-from etcd, seals the bootstrap parameters of members that have started (bookkeeping, see
-:mod:`etcd_operator.bootstrap`), asks :func:`etcd_operator.planner.plan` for the next safe
-step, executes it, records it as an Event, and writes status and conditions. Everything it
-decides is derived from what it observes; nothing is remembered between reconciles.
+from etcd (:mod:`etcd_operator.observe`), seals the bootstrap parameters of members that have
+started (bookkeeping, see :mod:`etcd_operator.bootstrap`), asks
+:func:`etcd_operator.planner.plan` for the next safe step, re-checks right before executing it
+that the etcd answering is still the cluster and member the plan was made for, executes it,
+records it as an Event, and writes status (:mod:`etcd_operator.status`). Everything it decides
+is derived from what it observes and from status; nothing is remembered between reconciles.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping
 
+from etcd_operator import actions as steps
 from etcd_operator import bootstrap, builders
 from etcd_operator.bootstrap import BootstrapParams
-from etcd_operator.membership import EtcdAdmin, EtcdBusy, EtcdUnreachable, Member, MembershipError
-from etcd_operator.membership import MemberStatus as EtcdStatus
-from etcd_operator.models import ClusterPhase, EtcdCluster, EtcdClusterStatus, MemberStatus
-from etcd_operator.naming import CLIENT_PORT, ordinal_of, peer_url, pod_of_peer_url
-from etcd_operator.planner import (
-    Action,
-    AddMember,
-    Bootstrap,
-    CreatePod,
-    DeletePod,
-    MemberState,
-    MoveLeader,
-    Observed,
-    PodState,
-    Policy,
-    PromoteMember,
-    Refuse,
-    RemoveMember,
-    Steady,
-    UpgradeMember,
-    Wait,
-    plan,
-    quorum,
+from etcd_operator.membership import EtcdAdmin, EtcdBusy, MembershipError
+from etcd_operator.models import EtcdCluster, EtcdClusterStatus
+from etcd_operator.naming import peer_url
+from etcd_operator.observe import (
+    View,
+    endpoints_of,
+    member_pod,
+    observe,
 )
+from etcd_operator.planner import Policy, plan
+from etcd_operator.status import next_status
 from opframe import (
-    AlreadyExists,
-    Condition,
     ConfigMap,
     Context,
     NotFound,
@@ -53,26 +38,36 @@ from opframe import (
     Service,
     get_condition,
     is_controlled_by,
-    set_condition,
 )
 
-__all__ = ["EtcdClusterReconciler"]
+__all__ = ["EtcdClusterReconciler", "IdentityMismatch"]
 
 FIELD_MANAGER = "etcd-operator"
 
+class IdentityMismatch(MembershipError):
+    """Right before a step, etcd answered as another cluster or the planned member is not there.
 
-@dataclass(frozen=True)
-class _View:
-    """What one reconcile observed: the planner's input plus details for status."""
+    ``code`` is the condition reason (``ClusterIDMismatch`` or ``MemberIDMismatch``).
+    """
 
-    observed: Observed
-    endpoints: dict[str, str]  # pod name -> client URL on the pod IP
-    members: tuple[Member, ...]
-    cluster_id: int | None
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _StaleView(MembershipError):
+    """The member list moved since the plan was made (a benign race): plan again soon."""
 
 
 class EtcdClusterReconciler:
-    """Reconciles ``EtcdCluster`` objects. ``policy`` holds the planner's deadlines."""
+    """Reconciles ``EtcdCluster`` objects. ``policy`` holds the planner's deadlines.
+
+    Every etcd write of a step is preceded by ``ctx.fence()`` and every API write goes through
+    ``ctx.client``, which a manager with leader election fences the same way: a replica that
+    can no longer vouch for its Lease starts no write (see :mod:`opframe.fencing`)::
+
+        reconciler = EtcdClusterReconciler(Policy(unhealthy_grace=10.0))
+    """
 
     def __init__(
         self,
@@ -97,14 +92,14 @@ class EtcdClusterReconciler:
             p
             for p in ctx.cache.list(
                 Pod,
-                cluster.metadata.namespace,
-                label_selector={builders.LABEL_CLUSTER: _name(cluster)},
+                cluster.namespace,
+                label_selector={builders.LABEL_CLUSTER: cluster.name},
             )
             if is_controlled_by(p, cluster)
         ]
-        endpoints = list(_endpoints(pods).values())
+        endpoints = [e for _, e in sorted(endpoints_of(pods).items())]
         async with EtcdAdmin(endpoints, timeout=self.etcd_timeout) as admin:
-            view = await self._observe(cluster, pods, admin)
+            view = await observe(cluster, pods, admin)
             # Bookkeeping like status, not a step: it changes nothing running, only what a
             # member may do if it ever starts again on an empty data dir. Done even while
             # paused, and before the step, so no started member stays unsealed for a step.
@@ -112,126 +107,110 @@ class EtcdClusterReconciler:
             action = plan(view.observed, self.policy)
             ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
             try:
+                if action.mutates:
+                    await self._verify(admin, view, action)
                 await self._execute(ctx, cluster, view, action, admin)
-            except EtcdBusy as e:
+            except IdentityMismatch as e:
+                ctx.logger.warning("refused %s: %s", type(action).__name__, e)
+                action = steps.Refuse(f"refused {type(action).__name__}: {e}", code=e.code)
+            except (EtcdBusy, _StaleView) as e:
                 # etcd accepts the next membership change a few seconds after the last one;
                 # ask again soon instead of backing off as if something were broken.
                 ctx.logger.info("etcd not ready for %s yet: %s", type(action).__name__, e)
-                await self._write_status(ctx, cluster, view, action)
+                await self._write_status(ctx, cluster, view, action, executed=False)
                 return Result(requeue_after=self.busy_interval)
         await self._record(ctx, cluster, action)
         await self._write_status(ctx, cluster, view, action)
-        if isinstance(action, Steady):
-            return Result(requeue_after=self.steady_interval)
-        if isinstance(action, Refuse) or (isinstance(action, Wait) and action.phase == "Paused"):
+        if isinstance(action, (steps.Steady, steps.Refuse)) or action.phase == "Paused":
             return Result(requeue_after=self.steady_interval)
         return Result(requeue_after=self.busy_interval)
 
-    # -- observe ----------------------------------------------------------------------------
+    # -- check ------------------------------------------------------------------------------
 
-    async def _observe(self, cluster: EtcdCluster, pods: Sequence[Pod], admin: EtcdAdmin) -> _View:
-        ns, name = _namespace(cluster), _name(cluster)
-        endpoints = _endpoints(pods)
-        pod_states = tuple(_pod_state(p) for p in pods)
-        members: tuple[Member, ...] = ()
-        member_states: tuple[MemberState, ...] | None = None
-        cluster_id: int | None = None
-        if endpoints:
-            try:
-                members = tuple(await admin.member_list())
-            except EtcdUnreachable:
-                members = ()
-        if members:
-            statuses = await asyncio.gather(
-                *(self._status(admin, endpoints.get(_pod_of(name, m))) for m in members)
+    async def _verify(self, admin: EtcdAdmin, view: View, action: steps.Action) -> None:
+        """Re-check, right before a step, that etcd is still the cluster the plan was for.
+
+        The cluster ID that answers must be ``status.clusterID`` (or, before it is recorded,
+        the one observed), and the member the step is about must still be in the live member
+        list under the peer URL planned; a pod to delete must not have become a member.
+        """
+        expected = view.observed.recorded_cluster_id or view.cluster_id
+        if expected is None or isinstance(action, steps.Bootstrap):
+            return  # nothing formed yet: there is no identity to check against
+        live = await admin.membership()
+        if live.cluster_id != expected:
+            raise IdentityMismatch(
+                "ClusterIDMismatch",
+                f"etcd at {live.endpoint} answers with cluster ID {live.cluster_id:x}, but "
+                f"status.clusterID is {expected:x}",
             )
-            leader_ids = {s.leader_id for s in statuses if s is not None and s.leader_id}
-            cluster_ids = [s.cluster_id for s in statuses if s is not None]
-            cluster_id = cluster_ids[0] if cluster_ids else None
-            states = []
-            for m, s in zip(members, statuses, strict=True):
-                states.append(
-                    MemberState(
-                        id=m.id,
-                        peer_url=m.peer_urls[0] if m.peer_urls else "",
-                        name=m.name,
-                        learner=m.is_learner,
-                        healthy=s is not None and bool(s.leader_id) and not s.errors,
-                        leader=m.id in leader_ids,
-                        version=s.version if s is not None else "",
-                        raft_index=s.raft_index if s is not None else 0,
-                    )
+        target = _target(action)
+        if target is not None:
+            member_id, url = target
+            found = next((m for m in live.members if m.id == member_id), None)
+            if found is None:
+                raise _StaleView(f"member {member_id:x} is no longer in the member list")
+            if url and url not in found.peer_urls:
+                raise IdentityMismatch(
+                    "MemberIDMismatch",
+                    f"member {member_id:x} has peer URLs {', '.join(found.peer_urls)}, not "
+                    f"{url} as planned",
                 )
-            member_states = tuple(states)
-        status = cluster.status or EtcdClusterStatus()
-        observed = Observed(
-            cluster=name,
-            namespace=ns,
-            size=cluster.spec.size,
-            version=cluster.spec.version,
-            pods=pod_states,
-            members=member_states,
-            bootstrapped=bool(status.cluster_id) or member_states is not None,
-            paused=cluster.spec.paused,
-            persistent_storage=cluster.spec.storage.volume_claim_template is not None,
-            tls_requested=_tls_requested(cluster),
-            quorum_stable_for=_quorum_stable_for(status),
-        )
-        return _View(observed, endpoints, members, cluster_id)
-
-    async def _status(self, admin: EtcdAdmin, endpoint: str | None) -> EtcdStatus | None:
-        if endpoint is None:
-            return None
-        try:
-            return await admin.status(endpoint)
-        except MembershipError:
-            return None
+        if isinstance(action, steps.DeletePod):
+            url = peer_url(view.observed.cluster, view.observed.namespace, action.pod)
+            if any(url in m.peer_urls for m in live.members):
+                raise _StaleView(f"pod {action.pod} has become a member")
 
     # -- act --------------------------------------------------------------------------------
 
     async def _execute(
-        self, ctx: Context, cluster: EtcdCluster, view: _View, action: Action, admin: EtcdAdmin
+        self, ctx: Context, cluster: EtcdCluster, view: View, action: steps.Action, admin: EtcdAdmin
     ) -> None:
-        ns = _namespace(cluster)
-        if isinstance(action, Bootstrap):
+        ns, name = cluster.namespace, cluster.name
+        # ctx.client fences its own writes; each etcd write below is fenced by hand.
+        if isinstance(action, steps.Bootstrap):
             # ``new`` only here: the planner bootstraps only a cluster that never formed.
-            url = peer_url(_name(cluster), ns, action.pod)
-            params = BootstrapParams(f"{action.pod}={url}", "new")
+            params = BootstrapParams(f"{action.pod}={peer_url(name, ns, action.pod)}", "new")
             await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
-        elif isinstance(action, CreatePod):
-            started = any(m.name and _pod_of(_name(cluster), m) == action.pod for m in view.members)
+        elif isinstance(action, steps.CreatePod):
+            started = any(m.name and member_pod(name, m) == action.pod for m in view.members)
             # A started member's pod comes back on its persistent volume: if that volume turns
             # out empty, it must not rejoin under its old ID either.
             params = (
-                bootstrap.sealed(_name(cluster), ns, action.pod)
+                bootstrap.sealed(name, ns, action.pod)
                 if started
                 else BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
             )
             await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
-        elif isinstance(action, AddMember):
+        elif isinstance(action, steps.AddMember):
+            ctx.fence()
             await admin.add_member(action.peer_url, learner=action.learner)
             # Adding and starting a member is one operation in etcd's runbook; if creating the
             # pod fails here, the next reconcile sees the member without a pod and creates it.
             params = BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
             await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
-        elif isinstance(action, PromoteMember):
+        elif isinstance(action, steps.PromoteMember):
+            ctx.fence()
             if not await admin.promote_member(action.member_id):
                 ctx.logger.info("learner %s not caught up yet", action.pod)
-        elif isinstance(action, RemoveMember):
+        elif isinstance(action, steps.RemoveMember):
+            ctx.fence()
             await admin.remove_member(action.member_id)
-            # The member is out of etcd; only now may its pod (and its data) go.
+            if action.pod:
+                # The member is out of etcd; only now may its pod (and its data) go.
+                await self._delete_member_pod(ctx, cluster, action.pod)
+        elif isinstance(action, steps.DeletePod):
             await self._delete_member_pod(ctx, cluster, action.pod)
-        elif isinstance(action, DeletePod):
-            await self._delete_member_pod(ctx, cluster, action.pod)
-        elif isinstance(action, MoveLeader):
+        elif isinstance(action, steps.MoveLeader):
             leader_pod = next(
-                (_pod_of(_name(cluster), m) for m in view.members if m.id == action.from_id), ""
+                (member_pod(name, m) for m in view.members if m.id == action.from_id), ""
             )
             endpoint = view.endpoints.get(leader_pod)
             if endpoint is None:
                 raise MembershipError(f"leader {action.from_id:x} has no reachable endpoint")
+            ctx.fence()
             await admin.move_leader(endpoint, action.to_id)
-        elif isinstance(action, UpgradeMember):
+        elif isinstance(action, (steps.UpgradeMember, steps.RollbackMember)):
             image = builders.image_for(cluster.spec.repository, action.version)
             patch = {"spec": {"containers": [{"name": "etcd", "image": image}]}}
             await ctx.client.patch(
@@ -255,20 +234,13 @@ class EtcdClusterReconciler:
         # missing key would hold the container in CreateContainerConfigError.
         await self._write_params(ctx, cluster, params.data(pod))
         if cluster.spec.storage.volume_claim_template is not None:
-            try:
-                await ctx.client.create(
-                    builders.data_claim(cluster, pod), field_manager=FIELD_MANAGER
-                )
-            except AlreadyExists:
-                pass
-        manifest = builders.member_pod(cluster, pod, version=version)
-        try:
-            await ctx.client.create(manifest, field_manager=FIELD_MANAGER)
-        except AlreadyExists:
-            pass
+            await ctx.client.ensure(builders.data_claim(cluster, pod), field_manager=FIELD_MANAGER)
+        await ctx.client.ensure(
+            builders.member_pod(cluster, pod, version=version), field_manager=FIELD_MANAGER
+        )
 
     async def _delete_member_pod(self, ctx: Context, cluster: EtcdCluster, pod: str) -> None:
-        ns = _namespace(cluster)
+        ns = cluster.namespace
         try:
             await ctx.client.delete(Pod, pod, ns)
         except NotFound:
@@ -286,7 +258,7 @@ class EtcdClusterReconciler:
         self, ctx: Context, cluster: EtcdCluster, data: Mapping[str, str | None]
     ) -> None:
         """Merge ``data`` into the members ConfigMap (``None`` deletes a key), creating it."""
-        ns, name = _namespace(cluster), bootstrap.config_map_name(_name(cluster))
+        ns, name = cluster.namespace, bootstrap.config_map_name(cluster.name)
         for _ in range(2):
             try:
                 await ctx.client.patch(
@@ -298,17 +270,14 @@ class EtcdClusterReconciler:
             initial = {k: v for k, v in data.items() if v is not None}
             if not initial:
                 return  # nothing to delete from a ConfigMap that does not exist
-            try:
-                await ctx.client.create(
-                    builders.members_config_map(cluster, initial), field_manager=FIELD_MANAGER
-                )
-                return
-            except AlreadyExists:
-                pass  # created concurrently: patch it
+            # Created here, or concurrently by someone else: the next patch merges either way.
+            await ctx.client.ensure(
+                builders.members_config_map(cluster, initial), field_manager=FIELD_MANAGER
+            )
 
-    async def _seal(self, ctx: Context, cluster: EtcdCluster, view: _View) -> None:
+    async def _seal(self, ctx: Context, cluster: EtcdCluster, view: View) -> None:
         """Seal the bootstrap parameters of every member that has started (see bootstrap)."""
-        ns, name = _namespace(cluster), _name(cluster)
+        ns, name = cluster.namespace, cluster.name
         cm_name = bootstrap.config_map_name(name)
         cm = ctx.cache.get(ConfigMap, cm_name, ns)
         pods = bootstrap.to_seal(view.observed, (cm.data or {}) if cm is not None else {})
@@ -335,181 +304,80 @@ class EtcdClusterReconciler:
             )
 
     async def _ensure_services(self, ctx: Context, cluster: EtcdCluster) -> None:
-        ns = _namespace(cluster)
         for svc in (builders.peer_service(cluster), builders.client_service(cluster)):
-            if ctx.cache.get(Service, svc.metadata.name or "", ns) is None:
-                try:
-                    await ctx.client.create(svc, field_manager=FIELD_MANAGER)
-                except AlreadyExists:
-                    pass
+            # The cache answers the common case without a write on every reconcile.
+            if ctx.cache.get(Service, svc.name, cluster.namespace) is None:
+                await ctx.client.ensure(svc, field_manager=FIELD_MANAGER)
         pdb = builders.pod_disruption_budget(cluster)
-        current = ctx.cache.get(PodDisruptionBudget, pdb.metadata.name or "", ns)
+        current = ctx.cache.get(PodDisruptionBudget, pdb.name, cluster.namespace)
         if current is None:
-            try:
-                await ctx.client.create(pdb, field_manager=FIELD_MANAGER)
-            except AlreadyExists:
-                pass
+            await ctx.client.ensure(pdb, field_manager=FIELD_MANAGER)
         elif current.spec.min_available != pdb.spec.min_available:
             await ctx.client.patch(
                 PodDisruptionBudget,
-                pdb.metadata.name or "",
+                pdb.name,
                 {"spec": {"minAvailable": pdb.spec.min_available}},
-                namespace=ns,
+                namespace=cluster.namespace,
                 field_manager=FIELD_MANAGER,
             )
 
     # -- report -----------------------------------------------------------------------------
 
-    async def _record(self, ctx: Context, cluster: EtcdCluster, action: Action) -> None:
+    async def _record(self, ctx: Context, cluster: EtcdCluster, action: steps.Action) -> None:
         if action.mutates:
             await ctx.recorder.normal(cluster, type(action).__name__, action.reason)
-        elif isinstance(action, Refuse):
+        elif isinstance(action, steps.Refuse):
             await ctx.recorder.warning(cluster, action.code, action.reason)
-        elif isinstance(action, Wait) and action.degraded:
+        elif isinstance(action, steps.Wait) and action.degraded:
             await ctx.recorder.warning(cluster, "QuorumLost", action.reason)
+        elif isinstance(action, steps.Wait) and action.code:
+            await ctx.recorder.warning(cluster, action.code, action.reason)
 
     async def _write_status(
-        self, ctx: Context, cluster: EtcdCluster, view: _View, action: Action
+        self,
+        ctx: Context,
+        cluster: EtcdCluster,
+        view: View,
+        action: steps.Action,
+        *,
+        executed: bool = True,
     ) -> None:
         old = cluster.status or EtcdClusterStatus()
-        new = old.model_copy(deep=True)
-        generation = cluster.metadata.generation
-        name = _name(cluster)
-        members = view.observed.members or ()
-        by_id = {m.id: m for m in members}
-        new.members = [
-            MemberStatus(
-                name=_pod_of(name, m) or m.name,
-                id=f"{m.id:x}",
-                peer_urls=list(m.peer_urls),
-                client_urls=list(m.client_urls),
-                version=by_id[m.id].version or None,
-                healthy=by_id[m.id].healthy,
-                leader=by_id[m.id].leader,
-                learner=m.is_learner,
-            )
-            for m in sorted(view.members, key=lambda m: ordinal_of(name, _pod_of(name, m)) or 0)
-        ]
-        voters = [m for m in members if not m.learner]
-        ready = [m for m in voters if m.healthy and m.started]
-        new.ready_members = len(ready)
-        versions = sorted({m.version for m in members if m.version}, key=_version_key)
-        new.current_version = versions[0] if versions else old.current_version
-        if view.cluster_id:
-            new.cluster_id = f"{view.cluster_id:x}"
-        new.selector = builders.cluster_selector(cluster)
-        new.observed_generation = generation
-        new.phase = ClusterPhase(action.phase if not isinstance(action, Steady) else "Running")
-        conditions: list[Condition] = list(new.conditions)
-        available = bool(voters) and len(ready) >= quorum(len(voters))
-        set_condition(
-            conditions,
-            "Available",
-            available,
-            "QuorumHealthy" if available else "QuorumUnavailable",
-            f"{len(ready)} of {len(voters)} voting members healthy",
-            generation,
-        )
-        degraded = isinstance(action, Wait) and action.degraded
-        set_condition(
-            conditions,
-            "Degraded",
-            degraded,
-            "QuorumLost"
-            if degraded
-            else ("MembersUnhealthy" if len(ready) < len(voters) else "AsExpected"),
-            action.reason if degraded else "",
-            generation,
-        )
-        if isinstance(action, Steady):
-            set_condition(conditions, "Progressing", False, "Reconciled", action.reason, generation)
-        elif isinstance(action, Refuse):
-            set_condition(conditions, "Progressing", False, action.code, action.reason, generation)
-        elif action.phase == ClusterPhase.PAUSED:
-            set_condition(conditions, "Progressing", False, "Paused", action.reason, generation)
-        else:
-            set_condition(
-                conditions, "Progressing", True, type(action).__name__, action.reason, generation
-            )
-        new.conditions = conditions
+        new = next_status(cluster, view, action, executed=executed)
         if new == old:
             return
         await ctx.client.patch_status(
             EtcdCluster,
-            name,
-            {"status": new.to_dict()},
-            namespace=_namespace(cluster),
+            cluster.name,
+            {"status": _merge_patch(old.to_dict(), new.to_dict())},
+            namespace=cluster.namespace,
             field_manager=FIELD_MANAGER,
         )
+        was = get_condition(old.conditions, "ForeignMembers")
+        now = get_condition(new.conditions, "ForeignMembers")
+        if now is not None and now.status == "True" and (was is None or was.status != "True"):
+            await ctx.recorder.warning(cluster, "ForeignMembers", now.message or "")
 
 
-def _name(cluster: EtcdCluster) -> str:
-    return cluster.metadata.name or ""
+def _merge_patch(old: dict[str, object], new: dict[str, object]) -> dict[str, object]:
+    """``new`` as a merge patch over ``old``: a field cleared in ``new`` is sent as null."""
+    return {**dict.fromkeys(old.keys() - new.keys()), **new}
 
 
-def _namespace(cluster: EtcdCluster) -> str:
-    return cluster.metadata.namespace or "default"
+def _target(action: steps.Action) -> tuple[int, str] | None:
+    """The member a step acts on, with the peer URL the plan saw it under (``""``: any)."""
+    if isinstance(action, steps.RemoveMember):
+        return action.member_id, action.peer_url
+    if isinstance(action, (steps.PromoteMember, steps.UpgradeMember, steps.RollbackMember)):
+        return action.member_id, ""
+    if isinstance(action, steps.MoveLeader):
+        return action.from_id, ""
+    return None
 
 
-def _pod_of(cluster: str, m: Member) -> str:
-    """The pod a member's (first) peer URL points at."""
-    return pod_of_peer_url(cluster, m.peer_urls[0] if m.peer_urls else "")
-
-
-def _endpoints(pods: Sequence[Pod]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in pods:
-        ip = p.status.pod_ip if p.status else None
-        if ip and p.metadata.deletion_timestamp is None:
-            out[p.metadata.name or ""] = f"http://{ip}:{CLIENT_PORT}"
-    return out
-
-
-def _pod_state(p: Pod) -> PodState:
-    now = datetime.now(UTC)
-    created = p.metadata.creation_timestamp
-    age = (now - created).total_seconds() if created else 0.0
-    ready = False
-    not_ready_for = age
-    for c in (p.status.conditions if p.status else None) or []:
-        if c.type == "Ready":
-            ready = c.status == "True"
-            since = c.last_transition_time
-            not_ready_for = 0.0 if ready else ((now - since).total_seconds() if since else age)
-    image = p.spec.containers[0].image if p.spec.containers else ""
-    return PodState(
-        name=p.metadata.name or "",
-        ready=ready,
-        terminating=p.metadata.deletion_timestamp is not None,
-        version=builders.version_of_image(image or ""),
-        age=age,
-        not_ready_for=not_ready_for,
-    )
-
-
-def _quorum_stable_for(status: EtcdClusterStatus) -> float:
-    """Seconds since ``Degraded`` last turned False (0 while degraded, inf if never)."""
-    degraded = get_condition(status.conditions, "Degraded")
-    if degraded is None:
-        return float("inf")
-    if degraded.status == "True":
-        return 0.0
-    since = degraded.last_transition_time
-    return (datetime.now(UTC) - since).total_seconds() if since else float("inf")
-
-
-def _initial_cluster(cluster: EtcdCluster, view: _View, new_pod: str) -> str:
+def _initial_cluster(cluster: EtcdCluster, view: View, new_pod: str) -> str:
     """``name=peerURL`` of every started member plus the new one (etcd's runbook)."""
-    name, ns = _name(cluster), _namespace(cluster)
+    name, ns = cluster.name, cluster.namespace
     entries = {m.name: m.peer_urls[0] for m in view.members if m.name and m.peer_urls}
     entries[new_pod] = peer_url(name, ns, new_pod)
     return ",".join(f"{k}={v}" for k, v in sorted(entries.items()))
-
-
-def _version_key(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in v.split(".") if x.isdigit())
-
-
-def _tls_requested(cluster: EtcdCluster) -> bool:
-    tls = cluster.spec.tls
-    return tls is not None and any((tls.peer, tls.server, tls.client))

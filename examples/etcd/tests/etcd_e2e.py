@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -27,7 +27,7 @@ from etcd_operator_demo.workload import KeyWriter, member_endpoints
 
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.kinds import Event
-from opframe.testing import LocalCluster
+from opframe.testing import LocalCluster, eventually
 
 NAMESPACE = "default"
 log = logging.getLogger("etcd-e2e")
@@ -77,7 +77,7 @@ class EtcdEnv:
             except NotFound:
                 return False
 
-        await wait_until(holds, what, deadline)
+        await eventually(holds, message=what, timeout=deadline)
         took = time.monotonic() - start
         log.info("%s after %.1fs", what, took)
         return took
@@ -88,7 +88,7 @@ class EtcdEnv:
 
     async def pod_names(self, name: str = "e2e") -> set[str]:
         pods = await self.client.list(Pod, NAMESPACE, label_selector={LABEL_CLUSTER: name})
-        return {p.metadata.name or "" for p in pods.items}
+        return {p.name for p in pods.items}
 
     async def events(self, reason: str, name: str = "e2e") -> list[Event]:
         """Events about the EtcdCluster with ``reason``."""
@@ -108,8 +108,8 @@ class EtcdEnv:
             # the bound turns a writer that ignores cancellation into a failure, not a hang.
             done, _ = await asyncio.wait({task}, timeout=10)
             assert done, "the key writer did not stop within 10 s of being cancelled"
-        await wait_until(
-            lambda: _verified(writer), "every acknowledged key read back", deadline=30.0
+        await eventually(
+            lambda: _verified(writer), message="every acknowledged key read back", timeout=30.0
         )
         assert writer.acknowledged, "the workload never got a write acknowledged"
 
@@ -121,18 +121,6 @@ async def _verified(writer: KeyWriter) -> bool:
         return False  # no member answered yet: try again
     assert not missing, f"{len(missing)} acknowledged keys lost, e.g. {missing[:3]}"
     return True
-
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], what: str, deadline: float = 60.0
-) -> None:
-    """Poll ``predicate`` every 100 ms until it holds; fail after ``deadline`` seconds."""
-    try:
-        async with asyncio.timeout(deadline):
-            while not await predicate():  # noqa: ASYNC110 - a deadline-bound status poll
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"{what}: not within {deadline:.0f}s") from None
 
 
 def settled(size: int, version: str = "3.5.1") -> Callable[[EtcdCluster], bool]:

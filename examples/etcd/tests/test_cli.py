@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from etcd_e2e import wait_until
+
+from opframe.testing import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -127,20 +128,21 @@ async def test_run_manages_a_cluster_applied_with_kubectl_on_a_detached_control_
         assert p.returncode == 0, out.decode()
         return out.decode()
 
+    # The CRD first: `run` refuses to start, naming it, when the cluster does not serve it.
+    await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "crd.yaml"))
+    await kubectl("wait", "--for=condition=Established", "crd/etcdclusters.etcd.opframe.dev")
     operator = await _python(
         "-m", "etcd_operator", "run", "--kubeconfig", str(kubeconfig),
         "--bind-address", "127.0.0.1", "--health-port", "0", "--metrics-port", "0",
     )  # fmt: skip
     try:
-        await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "crd.yaml"))
-        await kubectl("wait", "--for=condition=Established", "crd/etcdclusters.etcd.opframe.dev")
         await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "example-cluster.yaml"))
 
         async def ready() -> bool:
             out = await kubectl("get", "etcd", "demo", "-o", "jsonpath={.status.readyMembers}")
             return out.strip() == "3"
 
-        await wait_until(ready, "3 members ready", deadline=60)
+        await eventually(ready, message="3 members ready", timeout=60)
         table = await kubectl("get", "etcd", "demo")
         assert "Running" in table and "3.5.1" in table
     finally:

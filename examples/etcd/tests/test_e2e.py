@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable
 
 import pytest
-from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled, wait_until
+from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec, SecretReference, TLSSpec
+from etcd_operator.versions import check_upgrade
 
 from opframe import Invalid, Pod, PodDisruptionBudget, Service, get_condition, is_controlled_by
-from opframe.testing import ensure_etcd, find_etcd
+from opframe.testing import ensure_etcd, eventually, find_etcd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -45,7 +46,7 @@ async def test_three_members_become_available_with_services_and_budget(etcd_env:
         async def acknowledged() -> bool:
             return len(writer.acknowledged) >= 20
 
-        await wait_until(acknowledged, "20 writes acknowledged", 10)
+        await eventually(acknowledged, message="20 writes acknowledged", timeout=10)
 
 
 async def test_scale_up_to_five_and_back_down_to_three(etcd_env: EtcdEnv) -> None:
@@ -56,8 +57,10 @@ async def test_scale_up_to_five_and_back_down_to_three(etcd_env: EtcdEnv) -> Non
         await etcd_env.until(settled(5), "scaled to 5")
         await etcd_env.patch({"size": 3})
         await etcd_env.until(settled(3), "scaled back to 3")
-        await wait_until(
-            lambda: _pods_are(etcd_env, {"e2e-0", "e2e-1", "e2e-2"}), "extra pods deleted", 30
+        await eventually(
+            lambda: _pods_are(etcd_env, {"e2e-0", "e2e-1", "e2e-2"}),
+            message="extra pods deleted",
+            timeout=30,
         )
     assert await etcd_env.events("RemoveMember"), "scale-down recorded no RemoveMember event"
 
@@ -164,7 +167,7 @@ async def test_majority_loss_is_degraded_without_destructive_steps_then_recovers
                 assert member_ids(c) == old or not c.status or not c.status.members
                 assert _condition(c, "Degraded")[0] is True
                 assert await etcd_env.pod_names() == {"e2e-0", "e2e-1", "e2e-2"}
-                await wait_until(_true_after(0.2), "next look")
+                await eventually(_true_after(0.2), message="next look")
             assert not await etcd_env.events("RemoveMember")
             assert await etcd_env.events("QuorumLost")
         finally:
@@ -236,34 +239,36 @@ async def test_invalid_spec_is_rejected_naming_the_field(
 
 @pytest.mark.parametrize(
     ("target", "why"),
-    [("3.5.0", "downgrade"), ("3.7.0", "skips a minor")],
+    [("3.5.0", "downgrade"), ("3.7.0", "skips a minor"), ("4.0.0", "across major")],
 )
-async def test_unsupported_upgrade_is_refused_with_a_condition_and_warning(
+async def test_unsupported_upgrade_is_refused_at_admission_with_the_operators_message(
     etcd_env: EtcdEnv, target: str, why: str
 ) -> None:
+    """Issue 13.5: a CEL transition rule on the CRD refuses what the planner would refuse
+    (``versions.check_upgrade`` against the versions members run), so the refused value never
+    enters the spec. Kubernetes: apiextensions-apiserver ``pkg/apiserver/schema/cel``
+    (transition rules see ``oldSelf``)."""
     await etcd_env.create(size=1, version="3.5.1")
     await etcd_env.until(settled(1), "1 member available")
     old = member_ids(await etcd_env.get())
-    async with etcd_env.writing():
+    with pytest.raises(Invalid) as err:
         await etcd_env.patch({"version": target})
+    assert check_upgrade("3.5.1", target).reason in str(err.value), str(err.value)
+    assert why in str(err.value)
+    assert {c.field for c in err.value.causes} == {"spec.version"}
+    c = await etcd_env.get()
+    assert c.spec.version == "3.5.1" and member_ids(c) == old
+    pod = await etcd_env.client.get(Pod, "e2e-0", NAMESPACE)
+    assert (pod.spec.containers[0].image or "").endswith("v3.5.1")
 
-        def refused(c: EtcdCluster) -> bool:
-            ok, reason = _condition(c, "Progressing")
-            return (
-                c.status is not None
-                and c.status.observed_generation == c.metadata.generation
-                and ok is False
-                and reason == "UpgradeRefused"
-            )
 
-        await etcd_env.until(refused, "upgrade refused")
-        warnings = await etcd_env.events("UpgradeRefused")
-        assert warnings and warnings[0].type == "Warning" and why in (warnings[0].message or "")
-        c = await etcd_env.get()
-        assert member_ids(c) == old
-        assert c.status is not None and c.status.current_version == "3.5.1"
-        pod = await etcd_env.client.get(Pod, "e2e-0", NAMESPACE)
-        assert (pod.spec.containers[0].image or "").endswith("v3.5.1")
+async def test_repository_change_is_refused_at_admission(etcd_env: EtcdEnv) -> None:
+    """Issue 13.5: a repository change would mix images; it is refused, not ignored."""
+    await etcd_env.create(size=1, version="3.5.1")
+    with pytest.raises(Invalid) as err:
+        await etcd_env.patch({"repository": "gcr.io/etcd-development/etcd"})
+    assert "spec.repository cannot be changed" in str(err.value)
+    assert (await etcd_env.get()).spec.repository == "quay.io/coreos/etcd"
 
 
 async def test_requested_tls_is_refused_and_nothing_runs_in_plain_http(etcd_env: EtcdEnv) -> None:

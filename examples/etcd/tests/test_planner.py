@@ -5,26 +5,23 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from etcd_operator.naming import peer_url
-from etcd_operator.planner import (
+from etcd_operator.actions import (
     Action,
     AddMember,
     Bootstrap,
     CreatePod,
     DeletePod,
-    MemberState,
     MoveLeader,
-    Observed,
-    PodState,
     PromoteMember,
     Refuse,
     RemoveMember,
+    RollbackMember,
     Steady,
     UpgradeMember,
     Wait,
-    plan,
-    quorum,
 )
+from etcd_operator.naming import peer_url
+from etcd_operator.planner import MemberState, Observed, PodState, fault_tolerance, plan, quorum
 
 C, NS = "demo", "ns"
 
@@ -73,6 +70,7 @@ def observed(
     paused: bool = False,
     persistent_storage: bool = False,
     quorum_stable_for: float = float("inf"),
+    **extra: object,
 ) -> Observed:
     return Observed(
         cluster=C,
@@ -85,6 +83,7 @@ def observed(
         paused=paused,
         persistent_storage=persistent_storage,
         quorum_stable_for=quorum_stable_for,
+        **extra,  # type: ignore[arg-type]
     )
 
 
@@ -385,3 +384,166 @@ def test_requested_tls_is_refused_rather_than_run_in_plain_http() -> None:
     step = plan(o)
     assert isinstance(step, Refuse) and step.code == "TLSUnsupported"
     assert "spec.tls" in step.reason and not step.mutates
+
+
+# -- identity (issue 13.1) ------------------------------------------------------------------
+
+CID = 0xC1D
+
+
+def test_another_cluster_answering_at_the_member_addresses_gets_no_step() -> None:
+    """The stale-operator case: a different etcd cluster now answers on the old addresses;
+    its members map to no pod of this cluster, and without the check they would be removed."""
+    foreign = tuple(
+        MemberState(id=0x9000 + i, peer_url=f"http://other-{i}.other.ns.svc:2380",
+                    name=f"other-{i}", healthy=True, leader=i == 0, version="3.5.1")
+        for i in range(3)
+    )  # fmt: skip
+    pods = healthy_cluster(3)[0]
+    o = observed(1, pods, foreign, recorded_cluster_id=CID, answering_cluster_ids={0xBAD})
+    step = plan(o)
+    assert isinstance(step, Refuse) and step.code == "ClusterIDMismatch" and not step.mutates
+    assert "bad" in step.reason and "c1d" in step.reason
+
+
+def test_matching_cluster_id_lets_the_plan_proceed() -> None:
+    o = observed(3, *healthy_cluster(5), recorded_cluster_id=CID, answering_cluster_ids={CID})
+    assert isinstance(plan(o), RemoveMember)
+
+
+def test_two_cluster_ids_answering_get_no_step_even_before_one_is_recorded() -> None:
+    o = observed(3, *healthy_cluster(5), answering_cluster_ids={1, 2})
+    step = plan(o)
+    assert isinstance(step, Refuse) and step.code == "ClusterIDMismatch"
+
+
+def test_a_pod_address_answering_as_another_member_gets_no_step() -> None:
+    pods, members = healthy_cluster(5)
+    swapped = (*members[:4], MemberState(**{**vars(members[4]), "answered_as": 0x77}))
+    step = plan(observed(3, pods, swapped))
+    assert isinstance(step, Refuse) and step.code == "MemberIDMismatch"
+    assert "77" in step.reason and f"{members[4].id:x}" in step.reason
+
+
+def test_removal_carries_the_peer_url_it_was_planned_for() -> None:
+    step = plan(observed(3, *healthy_cluster(5)))
+    assert isinstance(step, RemoveMember) and step.peer_url == peer_url(C, NS, "demo-4")
+
+
+# -- image and start failures (issue 13.2) ------------------------------------------------------
+
+
+def test_member_whose_new_image_cannot_be_pulled_is_rolled_back_not_replaced() -> None:
+    pods, members = healthy_cluster(3)
+    ms = (*members[:2], member(2, healthy=False, version=""))
+    ps = (*pods[:2], pod(2, ready=False, version="3.5.100", waiting="ImagePullBackOff",
+                          not_ready_for=600.0))  # fmt: skip
+    step = plan(observed(3, ps, ms, version="3.5.100"))
+    assert isinstance(step, RollbackMember)
+    assert (step.pod, step.version, step.failed_version) == ("demo-2", "3.5.1", "3.5.100")
+
+
+def test_new_image_that_crash_loops_is_rolled_back() -> None:
+    pods, members = healthy_cluster(3, version="3.5.0")
+    ms = (*members[:2], member(2, healthy=False, version=""))
+    ps = (*pods[:2], pod(2, ready=False, version="3.5.1", waiting="CrashLoopBackOff",
+                          not_ready_for=600.0))  # fmt: skip
+    step = plan(observed(3, ps, ms, version="3.5.1"))
+    assert isinstance(step, RollbackMember) and step.version == "3.5.0"
+
+
+def test_single_member_rolls_back_to_the_recorded_current_version() -> None:
+    ps = (pod(0, ready=False, version="3.5.100", waiting="ErrImagePull"),)
+    ms = (member(0, healthy=False, leader=True, version=""),)
+    o = observed(1, ps, ms, version="3.5.100", current_version="3.5.1")
+    step = plan(o)
+    assert isinstance(step, RollbackMember) and step.version == "3.5.1"
+
+
+def test_version_that_failed_is_not_tried_again_until_the_spec_changes() -> None:
+    o = observed(3, *healthy_cluster(3), version="3.5.100", failed_version="3.5.100")
+    step = plan(o)
+    assert isinstance(step, Refuse) and step.code == "UpgradeFailed"
+    again = observed(3, *healthy_cluster(3), version="3.5.2", failed_version="3.5.100")
+    assert isinstance(plan(again), UpgradeMember)
+
+
+def test_image_pull_failure_on_the_running_version_is_reported_never_replaced() -> None:
+    pods, members = healthy_cluster(3)
+    ms = (*members[:2], member(2, healthy=False, version=""))
+    ps = (*pods[:2], pod(2, ready=False, waiting="ImagePullBackOff", not_ready_for=999.0))
+    step = plan(observed(3, ps, ms))
+    assert isinstance(step, Wait) and step.code == "ImagePullBackOff"
+
+
+def test_seed_that_cannot_pull_its_image_is_reported_not_recreated() -> None:
+    ps = (pod(0, ready=False, age=999.0, version="3.5.100", waiting="ImagePullBackOff"),)
+    step = plan(observed(3, ps, None, version="3.5.100", bootstrapped=False))
+    assert isinstance(step, Wait) and step.code == "ImagePullBackOff"
+
+
+def test_replacement_budget_allows_one_replacement_per_progress_deadline() -> None:
+    pods, members = healthy_cluster(5)
+    ms = (*members[:3], member(3, healthy=False), member(4, healthy=False))
+    ps = (*pods[:3], pod(3, ready=False, not_ready_for=60.0), pod(4, ready=False))
+    step = plan(observed(5, ps, ms, since_last_replacement=5.0))
+    assert isinstance(step, Wait) and step.code == "ReplacementBudgetExhausted"
+    assert isinstance(plan(observed(5, ps, ms, since_last_replacement=61.0)), RemoveMember)
+
+
+def test_lost_pod_replacement_also_spends_the_budget() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(3, pods[:2], members, since_last_replacement=1.0))
+    assert isinstance(step, Wait) and step.code == "ReplacementBudgetExhausted"
+
+
+# -- foreign members (issue 13.4) ---------------------------------------------------------------
+
+FOREIGN_URL = "http://10.9.9.9:2380"
+
+
+def foreign(*, started: bool, learner: bool = False, healthy: bool = False) -> MemberState:
+    return MemberState(id=0xF0, peer_url=FOREIGN_URL, name="x" if started else "",
+                       learner=learner, healthy=healthy)  # fmt: skip
+
+
+def test_foreign_member_that_never_started_is_removed_when_quorum_allows() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(3, pods, (*members, foreign(started=False, learner=True))))
+    assert isinstance(step, RemoveMember) and step.member_id == 0xF0 and step.pod == ""
+
+
+def test_unstarted_foreign_voter_is_not_removed_when_that_would_lose_quorum() -> None:
+    # 2 own voters (one down) + 1 foreign voter: removing it leaves 1 of 2 healthy.
+    ms = (member(0, leader=True), member(1, healthy=False), foreign(started=False))
+    ps = (pod(0), pod(1, ready=False))
+    # 3 voters, 1 healthy: quorum already lost, so nothing is removed at all.
+    step = plan(observed(2, ps, ms))
+    assert isinstance(step, Wait) and step.degraded
+
+
+def test_started_foreign_voter_is_never_removed_without_the_annotation() -> None:
+    pods, members = healthy_cluster(3)
+    step = plan(observed(3, pods, (*members, foreign(started=True))))
+    assert not isinstance(step, RemoveMember)
+    allowed = observed(3, pods, (*members, foreign(started=True)), foreign_removals={0xF0})
+    assert isinstance(plan(allowed), RemoveMember)
+
+
+def test_foreign_member_never_gets_a_pod_and_scaling_still_works() -> None:
+    pods, members = healthy_cluster(3)
+    with_foreign = (*members, foreign(started=True))
+    up = plan(observed(5, pods, with_foreign))
+    assert isinstance(up, AddMember) and up.pod == "demo-3"
+    down = plan(observed(1, pods, with_foreign))
+    assert isinstance(down, (RemoveMember, MoveLeader))
+    assert getattr(down, "pod", "demo-") != "" and getattr(down, "member_id", 0) != 0xF0
+    for size in range(1, 6):
+        step = plan(observed(size, pods, with_foreign))
+        assert getattr(step, "pod", "x") != "", step
+
+
+def test_fault_tolerance_counts_an_unhealthy_foreign_voter() -> None:
+    _, members = healthy_cluster(3)
+    assert fault_tolerance(members) == 1
+    assert fault_tolerance((*members, foreign(started=True))) == 0

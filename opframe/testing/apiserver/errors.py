@@ -49,13 +49,17 @@ class StatusError(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        #: Warnings of the request that failed (sent as ``Warning`` headers with the error).
+        self.warnings: list[str] = []
+        #: The Status's list metadata (a continue token to go on with, after a 410).
+        self.list_meta: dict[str, Any] = {}
 
     def body(self) -> dict[str, Any]:
         """The ``Status`` object for this error."""
         out: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": dict(self.list_meta),
             "status": "Failure",
             "message": self.message,
         }

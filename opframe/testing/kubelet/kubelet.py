@@ -1,6 +1,7 @@
 """The local kubelet: binds pods to one local node and runs them as processes.
 
-Its sync loop mirrors pods, services and claims with list+watch and reacts to each change:
+Its sync loop mirrors pods, services and claims with the SDK's list+watch loop
+(:func:`opframe.watch`) and reacts to each change:
 
 - a pod with no ``spec.nodeName`` (default scheduler) is bound to the node through
   ``pods/binding``, as a one-node scheduler would;
@@ -11,7 +12,7 @@ Its sync loop mirrors pods, services and claims with list+watch and reacts to ea
 
 Example::
 
-    async with Kubelet(url, token=token, ca_file=ca, state_dir=tmp) as kubelet:
+    async with Kubelet(client, ca_file=ca, state_dir=tmp) as kubelet:
         ...  # pods created through the API server now run
 """
 
@@ -19,7 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
+import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -27,9 +31,11 @@ from types import TracebackType
 from typing import Any
 
 from opframe._tasks import cancel_and_wait
+from opframe.client import Client
 from opframe.errors import ApiError, Conflict, NotFound
 from opframe.testing._startup import start_until_ready
-from opframe.testing.kubelet._api import RawApi, Store
+from opframe.testing.kubelet import streaming
+from opframe.testing.kubelet._mirror import PVC, Mirror, Pod, Service, get_or_none, merge_patch
 from opframe.testing.kubelet.container import now_rfc3339
 from opframe.testing.kubelet.images import ImageResolver
 from opframe.testing.kubelet.network import (
@@ -54,7 +60,10 @@ class Kubelet:
     """A process-based kubelet for one local node, talking to an API server.
 
     Args:
-        url: the API server URL; ``token`` and ``ca_file`` authenticate to it.
+        client: the :class:`opframe.Client` it talks to the API server with (the caller
+            owns it and closes it).
+        ca_file: the cluster CA, written into pods' ``ca.crt`` while no ``kube-root-ca.crt``
+            ConfigMap exists.
         state_dir: where pod directories, volumes, claims and logs live.
         node_name: the Node this kubelet registers and binds pods to.
         resolver: image → local program mapping (default: built-in etcd rule).
@@ -65,10 +74,9 @@ class Kubelet:
 
     def __init__(
         self,
-        url: str,
+        client: Client,
         *,
         state_dir: Path,
-        token: str | None = None,
         ca_file: str | Path | None = None,
         node_name: str = "opframe-node",
         resolver: ImageResolver | None = None,
@@ -78,7 +86,7 @@ class Kubelet:
         cluster_domain: str = "cluster.local",
         host_ip: str = "127.0.0.1",
     ) -> None:
-        self.api = RawApi(url, token=token, ca_file=ca_file)
+        self.api = client
         self.state_dir = state_dir
         self.node_name = node_name
         self.host_ip = host_ip
@@ -87,14 +95,14 @@ class Kubelet:
         self.backoff_cap = backoff_cap
         self.cluster_domain = cluster_domain
         ca_pem = Path(ca_file).read_bytes() if ca_file else None
-        self.volumes = VolumeManager(state_dir, self.api, token=token, ca_pem=ca_pem)
+        self.volumes = VolumeManager(state_dir, self.api, ca_pem=ca_pem)
         self.node = NodeAgent(self.api, node_name, host_ip, heartbeat=heartbeat)
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping: set[str] = set()
-        self._pods = Store(self.api, "/api/v1/pods", self._on_pod)
-        self._services = Store(self.api, "/api/v1/services", self._on_service)
-        self._claims = Store(self.api, "/api/v1/persistentvolumeclaims", self._on_claim)
+        self._pods = Mirror(client, Pod, self._on_pod)
+        self._services = Mirror(client, Service, self._on_service)
+        self._claims = Mirror(client, PVC, self._on_claim)
         self._hosts_dirty = asyncio.Event()
         self._addresses: AddressBlock | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -102,12 +110,30 @@ class Kubelet:
         self._ready = asyncio.Event()
         self._events: dict[tuple[str, str, str, str], tuple[str, int]] = {}
 
+    @property
+    def service_env(self) -> dict[str, str]:
+        """The env of the ``kubernetes`` service that kubelet gives every container, pointing
+        at the API server (``KUBERNETES_SERVICE_HOST``/``_PORT``, docker-link style too)."""
+        parts = urllib.parse.urlsplit(self.api.host)
+        host = parts.hostname or "127.0.0.1"
+        port = str(parts.port or (443 if parts.scheme == "https" else 80))
+        prefix = f"KUBERNETES_PORT_{port}_TCP"
+        return {
+            "KUBERNETES_SERVICE_HOST": host,
+            "KUBERNETES_SERVICE_PORT": port,
+            "KUBERNETES_SERVICE_PORT_HTTPS": port,
+            "KUBERNETES_PORT": f"tcp://{host}:{port}",
+            prefix: f"tcp://{host}:{port}",
+            f"{prefix}_PROTO": "tcp",
+            f"{prefix}_PORT": port,
+            f"{prefix}_ADDR": host,
+        }
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Kubelet:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._addresses = AddressBlock()
-        await self.api.__aenter__()
         try:
             await self.node.register()
             self._main = await start_until_ready(self._run(), self._ready, name="kubelet")
@@ -124,7 +150,6 @@ class Kubelet:
     async def _shutdown(self) -> None:
         if self._main is not None:
             await cancel_and_wait(self._main)
-        await self.api.__aexit__(None, None, None)
         if self._addresses is not None:
             self._addresses.close()
 
@@ -159,7 +184,7 @@ class Kubelet:
     async def fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
         """Get a ConfigMap or Secret by name, or None."""
         plural = {"ConfigMap": "configmaps", "Secret": "secrets"}[kind]
-        return await self.api.get_or_none(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+        return await get_or_none(self.api, f"/api/v1/namespaces/{namespace}/{plural}/{name}")
 
     async def record_event(
         self, pod: Obj, type_: str, reason: str, message: str, field_path: str = ""
@@ -173,7 +198,8 @@ class Kubelet:
             if key in self._events:
                 name, count = self._events[key]
                 self._events[key] = (name, count + 1)
-                await self.api.merge_patch(
+                await merge_patch(
+                    self.api,
                     f"/api/v1/namespaces/{ns}/events/{name}",
                     {"count": count + 1, "lastTimestamp": now},
                 )
@@ -204,7 +230,7 @@ class Kubelet:
                 "reportingComponent": "kubelet",
                 "reportingInstance": self.node_name,
             }
-            await self.api.request("POST", f"/api/v1/namespaces/{ns}/events", body)
+            await self.api.request("POST", f"/api/v1/namespaces/{ns}/events", body=body)
             self._events[key] = (name, 1)
         except (ApiError, OSError) as exc:
             # Events are best effort, as in kubelet: a lost event must not stop the pod.
@@ -222,11 +248,21 @@ class Kubelet:
 
     async def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         self._hosts_dirty.set()
+        if old is not None and new is not None and old["metadata"]["uid"] != new["metadata"]["uid"]:
+            # Same name, another pod (a relist after a delete and a create): the old one is
+            # gone, and the new one is a fresh pod in every respect.
+            await self._on_pod("DELETED", old, None)
+            old = None
         if new is None:
             assert old is not None
             uid = old["metadata"]["uid"]
-            if uid in self.workers and uid not in self._stopping:
-                self._spawn_stop(uid, self._grace(old), delete=False)
+            worker = self.workers.get(uid)
+            if worker is not None:
+                # Removed from the API server (forced or finished deletion): nothing of this
+                # pod is written any more, whatever its processes still do.
+                worker.gone = True
+                if uid not in self._stopping:
+                    self._spawn_stop(uid, self._grace(old), delete=False)
             return
         spec, meta = new.get("spec") or {}, new["metadata"]
         uid = meta["uid"]
@@ -265,7 +301,7 @@ class Kubelet:
         }
         try:
             await self.api.request(
-                "POST", f"/api/v1/namespaces/{ns}/pods/{meta['name']}/binding", body
+                "POST", f"/api/v1/namespaces/{ns}/pods/{meta['name']}/binding", body=body
             )
         except (Conflict, NotFound):
             pass  # bound by someone else, or gone: the watch tells us what happened
@@ -317,7 +353,7 @@ class Kubelet:
                 }
                 with contextlib.suppress(NotFound, Conflict):
                     await self.api.request(
-                        "DELETE", f"/api/v1/namespaces/{ns}/pods/{meta['name']}", opts
+                        "DELETE", f"/api/v1/namespaces/{ns}/pods/{meta['name']}", body=opts
                     )
         finally:
             self.workers.pop(uid, None)
@@ -427,17 +463,26 @@ class Kubelet:
         follow: bool = False,
         tail_lines: int | None = None,
         previous: bool = False,
+        since_seconds: int | None = None,
+        since_time: datetime.datetime | None = None,
+        timestamps: bool = False,
+        limit_bytes: int | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream a container's captured output, as ``kubectl logs`` asks for it.
+
+        The options are ``PodLogOptions``' (``tailLines``, ``sinceSeconds``/``sinceTime``,
+        ``timestamps``, ``limitBytes``, ``previous``, ``follow``), applied as kubelet does:
+        see :mod:`opframe.testing.kubelet.logs`.
 
         Raises:
             LookupError: no such pod on this node, container, or previous instance.
         """
-        worker = next(
-            (w for w in self.workers.values() if (w.namespace, w.name) == (namespace, name)), None
-        )
-        if worker is None:
-            raise LookupError(f'pod "{name}" in namespace "{namespace}" is not running here')
+        try:
+            worker = self.worker(namespace, name)
+        except LookupError:
+            raise LookupError(
+                f'pod "{name}" in namespace "{namespace}" is not running here'
+            ) from None
         runners = worker.all_runners()
         if container is None:
             if len(worker.runners) != 1:
@@ -463,8 +508,46 @@ class Kubelet:
             raise LookupError(
                 f'container "{runner.name}" in pod "{name}" is waiting to start: {reason}'
             )
-        async for chunk in logs[-1].read(follow=follow and not previous, tail_lines=tail_lines):
+        since_ns: int | None = None
+        if since_time is not None:
+            since_ns = int(since_time.timestamp()) * 1_000_000_000
+        elif since_seconds is not None:
+            since_ns = time.time_ns() - since_seconds * 1_000_000_000
+        chunks = logs[-1].read(
+            follow=follow and not previous,
+            tail_lines=tail_lines,
+            since_ns=since_ns,
+            timestamps=timestamps,
+            limit_bytes=limit_bytes,
+        )
+        async for chunk in chunks:
             yield chunk
+
+    # -- exec, attach, port-forward (the API server's pod_stream_provider) ---------------
+
+    async def exec(
+        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool
+    ) -> asyncio.subprocess.Process:
+        """Start ``command`` in a running container (``kubectl exec``, ``kubectl cp``)."""
+        return await streaming.exec_command(
+            self._running_worker(namespace, name), container, command, stdin=stdin
+        )
+
+    def attach(self, namespace: str, name: str, container: str) -> AsyncIterator[bytes]:
+        """A running container's output from now on (``kubectl attach``)."""
+        return streaming.attach(self._running_worker(namespace, name), container)
+
+    async def port_forward(
+        self, namespace: str, name: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to a port of the pod (``kubectl port-forward``)."""
+        return await streaming.port_forward(self._running_worker(namespace, name), port)
+
+    def _running_worker(self, namespace: str, name: str) -> PodWorker:
+        try:
+            return self.worker(namespace, name)
+        except LookupError:
+            raise LookupError(f'pod "{name}" in namespace "{namespace}" is not running') from None
 
     # -- chaos (see also opframe.testing.kubelet.chaos) -----------------------------------
 
@@ -474,7 +557,17 @@ class Kubelet:
         Raises:
             LookupError: the pod is not running on this node.
         """
-        for w in self.workers.values():
-            if (w.namespace, w.name) == (namespace, name):
+        # A name means the pod of that name now: the one the API server has, not a terminating
+        # predecessor whose worker is still stopping.
+        current = self._pods.items.get(f"{namespace}/{name}")
+        uid = current["metadata"]["uid"] if current is not None else None
+        candidates = [
+            w for w in self.workers.values() if (w.namespace, w.name) == (namespace, name)
+        ]
+        for w in candidates:
+            if w.uid == uid:
                 return w
+        live = [w for w in candidates if not w.gone]
+        if uid is None and live:
+            return live[-1]
         raise LookupError(f"pod {namespace}/{name} is not running on node {self.node_name}")

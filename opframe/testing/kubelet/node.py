@@ -9,8 +9,9 @@ import logging
 import platform
 from typing import Any
 
+from opframe.client import Client
 from opframe.errors import AlreadyExists, ApiError, NotFound
-from opframe.testing.kubelet._api import RawApi
+from opframe.testing.kubelet._mirror import merge_patch
 from opframe.testing.kubelet.container import now_rfc3339
 
 __all__ = ["NodeAgent"]
@@ -29,7 +30,7 @@ class NodeAgent:
     and the Ready condition turns ``Unknown`` as the node lifecycle controller would set it.
     """
 
-    def __init__(self, api: RawApi, name: str, host_ip: str, *, heartbeat: float = 10.0) -> None:
+    def __init__(self, api: Client, name: str, host_ip: str, *, heartbeat: float = 10.0) -> None:
         self._api = api
         self.name = name
         self.host_ip = host_ip
@@ -116,14 +117,16 @@ class NodeAgent:
             "spec": {},
         }
         try:
-            node = await self._api.request("POST", "/api/v1/nodes", body)
+            node = await self._api.request("POST", "/api/v1/nodes", body=body)
         except AlreadyExists:
             node = await self._api.request("GET", f"/api/v1/nodes/{self.name}")
         self._node_uid = str(node["metadata"].get("uid", ""))
         await self._post_status()
 
     async def _post_status(self) -> None:
-        await self._api.merge_patch(f"/api/v1/nodes/{self.name}/status", {"status": self._status()})
+        await merge_patch(
+            self._api, f"/api/v1/nodes/{self.name}/status", {"status": self._status()}
+        )
         await self._renew_lease()
 
     async def _renew_lease(self) -> None:
@@ -136,7 +139,7 @@ class NodeAgent:
             "renewTime": now,
         }
         try:
-            await self._api.merge_patch(f"{path}/{self.name}", {"spec": spec})
+            await merge_patch(self._api, f"{path}/{self.name}", {"spec": spec})
         except NotFound:
             owner = {"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": self._node_uid}
             lease = {
@@ -146,7 +149,7 @@ class NodeAgent:
                 "spec": spec,
             }
             with contextlib.suppress(AlreadyExists):
-                await self._api.request("POST", path, lease)
+                await self._api.request("POST", path, body=lease)
 
     async def run(self) -> None:
         """Post heartbeats every ``heartbeat`` seconds while the node is ready."""

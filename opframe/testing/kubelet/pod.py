@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from opframe.errors import ApiError, NotFound
-from opframe.testing.kubelet._api import RawApi
+from opframe.client import Client
+from opframe.errors import ApiError, Conflict, Invalid, NotFound
+from opframe.testing.kubelet._mirror import merge_patch
 from opframe.testing.kubelet.container import ContainerRunner, PodContext, now_rfc3339
 from opframe.testing.kubelet.images import ImageResolver
 from opframe.testing.kubelet.volumes import VolumeError, VolumeManager
 
-__all__ = ["NodeView", "PodWorker", "pod_phase"]
+__all__ = ["NodeView", "PodGone", "PodWorker", "pod_phase"]
 
 log = logging.getLogger("opframe.kubelet")
 Obj = dict[str, Any]
@@ -28,13 +31,18 @@ Obj = dict[str, Any]
 class NodeView(Protocol):
     """What a pod worker needs from its kubelet."""
 
-    api: RawApi
+    api: Client
     node_name: str
     host_ip: str
     resolver: ImageResolver
     volumes: VolumeManager
     backoff_base: float
     backoff_cap: float
+
+    @property
+    def service_env(self) -> Mapping[str, str]:
+        """The env every container gets for the ``kubernetes`` service (the API server)."""
+        ...
 
     @property
     def node_ready(self) -> bool:
@@ -58,6 +66,10 @@ class NodeView(Protocol):
     def hosts_file_ready(self, worker: PodWorker) -> None:
         """Write the worker's hosts file now (its address is known)."""
         ...
+
+
+class PodGone(LookupError):
+    """The pod a worker runs was deleted (possibly recreated under the same name)."""
 
 
 def pod_phase(init: list[ContainerRunner], main: list[ContainerRunner]) -> str:
@@ -93,6 +105,7 @@ class PodWorker:
         self.namespace: str = meta.get("namespace", "default")
         self.name: str = meta["name"]
         self.ip = ""
+        self.gone = False  # the pod of this uid was deleted: nothing more is written
         self.pod_dir = node.volumes.pod_dir(self.uid)
         self.hosts_file = self.pod_dir / "etc-hosts"
         spec = pod.get("spec") or {}
@@ -109,6 +122,7 @@ class PodWorker:
             changed=self.changed,
             backoff_base=node.backoff_base,
             backoff_cap=node.backoff_cap,
+            service_env=node.service_env,
         )
         self.init_runners = [
             ContainerRunner(self.ctx, c, init=True) for c in spec.get("initContainers") or []
@@ -119,6 +133,7 @@ class PodWorker:
                 r.state = {"waiting": {"reason": "PodInitializing"}}
         self._dirty = asyncio.Event()
         self._dirty.set()
+        self._volumes_ready = asyncio.Event()
         self._sandbox_ready = False
         self._start_time = now_rfc3339()
         self._written: Obj | None = None
@@ -213,11 +228,32 @@ class PodWorker:
         }
         return all(current.get(g.get("conditionType")) == "True" for g in gates)
 
-    async def _write_status_loop(self) -> None:
+    async def _patch_status(self, status: Obj) -> None:
+        """Patch the status of *this* pod: the uid in the body is the precondition.
+
+        As kubelet's status manager writes it, so a status of a pod that was deleted and
+        recreated under the same name never lands on the new pod (the server refuses a
+        changed uid).
+
+        Raises:
+            PodGone: the pod of this uid no longer exists.
+        """
         path = f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status"
-        while True:
+        body = {"metadata": {"uid": self.uid}, "status": status}
+        try:
+            await merge_patch(self.node.api, path, body)
+        except (NotFound, Conflict, Invalid) as exc:
+            if isinstance(exc, NotFound) or "uid" in str(exc).lower():
+                self.gone = True
+                raise PodGone(f"pod {self.namespace}/{self.name} ({self.uid}) is gone") from exc
+            raise
+
+    async def _write_status_loop(self) -> None:
+        while not self.gone:
             await self._dirty.wait()
             self._dirty.clear()
+            if self.gone:
+                return
             status = self.status()
             comparable = {
                 **status,
@@ -229,9 +265,9 @@ class PodWorker:
             if comparable == self._written:
                 continue
             try:
-                await self.node.api.merge_patch(path, {"status": status})
+                await self._patch_status(status)
                 self._written = comparable
-            except NotFound:
+            except PodGone:
                 return
             except ApiError as exc:
                 log.warning("pod %s/%s: status write failed: %s", self.namespace, self.name, exc)
@@ -247,6 +283,7 @@ class PodWorker:
         """Set up the sandbox and run the pod's containers until stopped."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._write_status_loop(), name=f"status-{self.name}")
+            tg.create_task(self._rotate_tokens(), name=f"tokens-{self.name}")
             await self._run_pod()
             # Containers finished (restartPolicy let them): the status writer keeps running
             # until the kubelet cancels this worker when the pod goes away.
@@ -258,6 +295,7 @@ class PodWorker:
         self.hosts_file.touch()
         self.node.hosts_file_ready(self)
         self.ctx.volumes = await self._prepare_volumes()
+        self._volumes_ready.set()
         self._sandbox_ready = True
         self.changed()
         for runner in self.init_runners:
@@ -269,6 +307,22 @@ class PodWorker:
         async with asyncio.TaskGroup() as tg:
             for runner in self.runners:
                 tg.create_task(runner.run(), name=f"container-{self.name}-{runner.name}")
+
+    async def _rotate_tokens(self) -> None:
+        """Refresh each projected service-account token when it is due (80% of its life)."""
+        await self._volumes_ready.wait()
+        while not self.gone:
+            tokens = self.node.volumes.tokens.get(self.uid) or []
+            if not tokens:
+                return
+            token = min(tokens, key=lambda t: t.refresh_at)
+            await asyncio.sleep(max(0.0, token.refresh_at - time.time()))
+            try:
+                await self.node.volumes.refresh(token)
+            except VolumeError as exc:
+                # The old token is still valid for a while (20% of its lifetime): retry soon.
+                log.warning("pod %s/%s: token refresh failed: %s", self.namespace, self.name, exc)
+                await asyncio.sleep(min(10.0, max(1.0, token.expires - time.time()) / 10))
 
     def node_address(self) -> str:
         """The pod's loopback address (allocated by the kubelet)."""
@@ -292,10 +346,11 @@ class PodWorker:
 
     async def flush_status(self) -> None:
         """Write the current status now (the last write before the pod is removed)."""
-        path = f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status"
+        if self.gone:
+            return
         try:
-            await self.node.api.merge_patch(path, {"status": self.status()})
-        except ApiError as exc:
+            await self._patch_status(self.status())
+        except (PodGone, ApiError) as exc:
             log.debug("pod %s/%s: final status not written: %s", self.namespace, self.name, exc)
 
     def all_runners(self) -> list[ContainerRunner]:

@@ -22,15 +22,17 @@ import os
 import shlex
 import shutil
 import signal
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from opframe.testing.kubelet.logs import LogFile
+
 __all__ = [
     "ContainerProcess",
-    "LogFile",
     "Mount",
     "Sandbox",
+    "exec_in_container",
     "exit_code",
     "live_process_groups",
     "run_in_sandbox",
@@ -99,59 +101,6 @@ def exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-class LogFile:
-    """A container instance's captured output: a file plus a way to follow it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-        self._size = path.stat().st_size
-        self._closed = False
-        self._changed = asyncio.Condition()
-
-    async def append(self, data: bytes) -> None:
-        """Append ``data`` and wake followers."""
-        with self.path.open("ab") as f:
-            f.write(data)
-        async with self._changed:
-            self._size += len(data)
-            self._changed.notify_all()
-
-    async def close(self) -> None:
-        """Mark the log complete (the container instance has exited)."""
-        async with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-
-    async def read(self, *, follow: bool, tail_lines: int | None) -> AsyncIterator[bytes]:
-        """The log's bytes; with ``follow``, keep yielding until the instance exits."""
-        data = self.path.read_bytes()
-        offset = len(data)
-        if tail_lines is not None:
-            lines = data.splitlines(keepends=True)
-            data = b"".join(lines[-tail_lines:]) if tail_lines > 0 else b""
-        if data:
-            yield data
-        while follow:
-            seen = offset
-
-            def grown(seen: int = seen) -> bool:
-                return self._size > seen or self._closed
-
-            async with self._changed:
-                await self._changed.wait_for(grown)
-                done = self._closed and self._size <= offset
-            if done:
-                return
-            with self.path.open("rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            offset += len(chunk)
-            if chunk:
-                yield chunk
-
-
 class ContainerProcess:
     """One running instance of a container.
 
@@ -168,6 +117,7 @@ class ContainerProcess:
         self._output = output
         self._pump = asyncio.create_task(self._copy_output(), name=f"logs-{proc.pid}")
         self._exited: int | None = None
+        self._execs: set[int] = set()  # process groups of `kubectl exec` commands in it
 
     @property
     def pid(self) -> int:
@@ -235,9 +185,15 @@ class ContainerProcess:
                 os.kill(self._proc.pid, sig)
 
     def kill_group(self) -> None:
-        """SIGKILL every process in the container's group, now."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
+        """SIGKILL every process in the container's group, and its exec'd commands, now."""
+        for group in (self._proc.pid, *self._execs):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+
+    def adopt(self, group: int) -> None:
+        """Kill process group ``group`` with the container (an exec'd command, which a real
+        runtime would have started inside the container's PID namespace)."""
+        self._execs.add(group)
 
     async def stop(self, grace: float) -> int:
         """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; return the exit code."""
@@ -286,6 +242,35 @@ async def run_in_sandbox(
         if proc.returncode is None:
             await proc.wait()
     return exit_code(proc.returncode or 0), out.decode(errors="replace")[-1024:]
+
+
+async def exec_in_container(
+    pid: int,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    workdir: str | None = None,
+    stdin: bool = False,
+) -> asyncio.subprocess.Process:
+    """Start ``argv`` inside the namespaces of container process ``pid`` (``kubectl exec``).
+
+    ``nsenter`` joins its mount and UTS namespaces (and its user namespace when not root),
+    so the command sees the pod's ``/etc/hosts``, volumes and hostname; ``env`` is the
+    container's environment. stdout and stderr are pipes, stdin one if asked.
+    """
+    userns = [] if os.geteuid() == 0 else ["-U", "--preserve-credentials"]
+    wd = [f"--wd={workdir}"] if workdir else ["-w"]
+    host_argv = [_tool("nsenter"), "-t", str(pid), *userns, "-m", "-u", *wd, "--", *argv]
+    proc = await asyncio.create_subprocess_exec(
+        *host_argv,
+        env={"PATH": _CONTAINER_PATH, **env},
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    _STARTED_GROUPS.add(proc.pid)
+    return proc
 
 
 def live_process_groups() -> list[int]:

@@ -5,23 +5,30 @@
   every pod using it (a new claim of the same name gets new data, as a new PV would). The
   kubelet plays a ``WaitForFirstConsumer`` provisioner: the claim becomes ``Bound`` when the
   first pod using it starts.
-- ``configMap``, ``secret``, ``downwardAPI`` and ``projected`` (including the service-account
-  token volume the API server adds): files written once when the pod starts.
+- ``configMap``, ``secret``, ``downwardAPI`` and ``projected``: files written once when the pod
+  starts; a projected ``serviceAccountToken`` (the ``kube-api-access-*`` volume the API server
+  adds) is a token bound to the pod from the TokenRequest API, refreshed by the pod worker
+  before it expires (:attr:`ProjectedToken.refresh_at`).
 - ``hostPath``: the host path itself.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
 import shutil
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opframe.testing.kubelet._api import RawApi
+from opframe.client import Client
+from opframe.errors import ApiError
+from opframe.testing.kubelet._mirror import get_or_none, merge_patch
 from opframe.testing.kubelet.env import EnvError, field_ref
 
-__all__ = ["VolumeError", "VolumeManager"]
+__all__ = ["ProjectedToken", "VolumeError", "VolumeManager"]
 
 Obj = dict[str, Any]
 
@@ -38,16 +45,34 @@ def _write_files(directory: Path, files: Mapping[str, bytes], mode: int | None) 
         target.chmod(mode if mode is not None else 0o644)
 
 
+@dataclass
+class ProjectedToken:
+    """A service-account token file of a projected volume, refreshed before it expires."""
+
+    file: Path
+    namespace: str
+    account: str
+    request: Obj  # the TokenRequest body (audiences, expirationSeconds, boundObjectRef)
+    mode: int
+    issued: float = 0.0
+    expires: float = 0.0
+
+    @property
+    def refresh_at(self) -> float:
+        """When to ask for a new token: at 80% of its lifetime, or after 24 hours, as
+        kubelet's token manager (``pkg/kubelet/token/token_manager.go``) decides."""
+        ttl = self.expires - self.issued
+        return self.issued + min(0.8 * ttl, 24 * 3600.0)
+
+
 class VolumeManager:
     """Creates, keeps and removes the host side of pod volumes under ``root``."""
 
-    def __init__(
-        self, root: Path, api: RawApi, *, token: str | None = None, ca_pem: bytes | None = None
-    ) -> None:
+    def __init__(self, root: Path, api: Client, *, ca_pem: bytes | None = None) -> None:
         self.root = root
         self._api = api
-        self._token = token
         self._ca_pem = ca_pem
+        self.tokens: dict[str, list[ProjectedToken]] = {}  # pod uid -> its token files
 
     def pod_dir(self, uid: str) -> Path:
         """The pod's private directory (emptyDirs, hosts file, logs)."""
@@ -65,6 +90,7 @@ class VolumeManager:
         """
         meta, spec = pod["metadata"], pod.get("spec") or {}
         ns, uid = meta.get("namespace", "default"), meta["uid"]
+        self.tokens.pop(uid, None)  # a retried preparation requests its tokens afresh
         paths: dict[str, Path] = {}
         for vol in spec.get("volumes") or []:
             name = vol["name"]
@@ -91,6 +117,11 @@ class VolumeManager:
             elif "projected" in vol:
                 mode = vol["projected"].get("defaultMode")
                 for source in vol["projected"].get("sources") or []:
+                    if "serviceAccountToken" in source:
+                        await self._service_account_token(
+                            pod, target, source["serviceAccountToken"], mode
+                        )
+                        continue
                     files.update(await self._projected(pod, ns, source))
             else:
                 raise VolumeError(f"volume {name!r}: unsupported type {sorted(vol)}")
@@ -99,7 +130,7 @@ class VolumeManager:
 
     async def _claim(self, ns: str, claim: str) -> Path:
         path = f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim}"
-        pvc = await self._api.get_or_none(path)
+        pvc = await get_or_none(self._api, path)
         if pvc is None:
             raise VolumeError(f'persistentvolumeclaim "{claim}" not found')
         directory = self.root / "pvcs" / ns / f"{claim}-{pvc['metadata']['uid']}"
@@ -110,7 +141,8 @@ class VolumeManager:
             status: Obj = {"phase": "Bound", "accessModes": pvc_spec.get("accessModes") or []}
             if capacity:
                 status["capacity"] = {"storage": capacity}
-            await self._api.merge_patch(path + "/status", {"status": status})
+            body = {"metadata": {"uid": pvc["metadata"]["uid"]}, "status": status}
+            await merge_patch(self._api, path + "/status", body)
         return directory
 
     def remove_claim_data(self, ns: str, claim: str, uid: str) -> None:
@@ -120,7 +152,7 @@ class VolumeManager:
     async def _object_files(self, kind: str, ns: str, src: Mapping[str, Any]) -> dict[str, bytes]:
         plural = "configmaps" if kind == "ConfigMap" else "secrets"
         name = src.get("name") or src.get("secretName") or ""
-        obj = await self._api.get_or_none(f"/api/v1/namespaces/{ns}/{plural}/{name}")
+        obj = await get_or_none(self._api, f"/api/v1/namespaces/{ns}/{plural}/{name}")
         if obj is None:
             if name == "kube-root-ca.crt" and self._ca_pem is not None:
                 obj = {"data": {"ca.crt": self._ca_pem.decode()}}
@@ -156,10 +188,6 @@ class VolumeManager:
         return out
 
     async def _projected(self, pod: Obj, ns: str, source: Obj) -> dict[str, bytes]:
-        if "serviceAccountToken" in source:
-            # One static token serves every identity on the embedded API server.
-            path = source["serviceAccountToken"].get("path") or "token"
-            return {path: (self._token or "").encode()}
         if "configMap" in source:
             return await self._object_files("ConfigMap", ns, source["configMap"])
         if "secret" in source:
@@ -167,6 +195,57 @@ class VolumeManager:
         if "downwardAPI" in source:
             return self._downward_files(pod, source["downwardAPI"].get("items") or [])
         return {}
+
+    async def _service_account_token(
+        self, pod: Obj, directory: Path, source: Obj, mode: int | None
+    ) -> None:
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        request: Obj = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": int(source.get("expirationSeconds") or 3600),
+                "boundObjectRef": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                },
+            },
+        }
+        if source.get("audience"):
+            request["spec"]["audiences"] = [source["audience"]]
+        token = ProjectedToken(
+            file=directory / str(source.get("path") or "token"),
+            namespace=str(meta.get("namespace", "default")),
+            account=str(spec.get("serviceAccountName") or "default"),
+            request=request,
+            mode=0o644 if mode is None else mode,
+        )
+        await self.refresh(token)
+        self.tokens.setdefault(meta["uid"], []).append(token)
+
+    async def refresh(self, token: ProjectedToken) -> None:
+        """Get a new token from the TokenRequest API and swap it into the file atomically.
+
+        Raises:
+            VolumeError: the API server refused (no such service account, ...).
+        """
+        path = f"/api/v1/namespaces/{token.namespace}/serviceaccounts/{token.account}/token"
+        try:
+            answer = await self._api.request("POST", path, body=token.request)
+        except ApiError as exc:
+            raise VolumeError(f"failed to fetch token: {exc}") from exc
+        status = answer.get("status") or {}
+        expires = datetime.datetime.fromisoformat(
+            str(status["expirationTimestamp"]).replace("Z", "+00:00")
+        ).timestamp()
+        token.issued, token.expires = time.time(), expires
+        token.file.parent.mkdir(parents=True, exist_ok=True)
+        staging = token.file.with_name(f".{token.file.name}.tmp")
+        staging.write_text(str(status["token"]))
+        staging.chmod(token.mode)
+        staging.replace(token.file)  # the container sees the old or the new token, never half
 
     def wipe_empty_dir(self, uid: str, name: str) -> None:
         """Delete an emptyDir's content in place (chaos: a lost local disk)."""
@@ -179,4 +258,5 @@ class VolumeManager:
 
     def remove_pod(self, uid: str) -> None:
         """Remove a pod's directory: its emptyDirs, hosts file and logs."""
+        self.tokens.pop(uid, None)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import time
 from collections.abc import Awaitable, Callable
 
 import aetcd
@@ -44,6 +46,8 @@ class KeyWriter:
         self.prefix = prefix
         self.pace = pace
         self.acknowledged: dict[str, str] = {}
+        self.ack_times: list[float] = []
+        """``time.monotonic()`` of every acknowledgement, in order (for write gaps)."""
         self.failed_attempts = 0
         self._clients: dict[str, aetcd.Client] = {}
         self._known: list[str] | None = None  # endpoints as last asked; None: ask again
@@ -56,6 +60,7 @@ class KeyWriter:
                 key, value = f"{self.prefix}key-{i:06d}", f"value-{i}"
                 if await self._put(key, value):
                     self.acknowledged[key] = value
+                    self.ack_times.append(time.monotonic())
                     i += 1
                 else:
                     self.failed_attempts += 1
@@ -84,6 +89,11 @@ class KeyWriter:
                 # this write instead of listing pods before every write.
                 self._known = None
         return False
+
+    def longest_gap(self) -> float:
+        """The longest time between two acknowledged writes, in seconds."""
+        times = self.ack_times
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
     async def verify(self) -> list[str]:
         """Read every acknowledged key back; return the keys missing or wrong."""

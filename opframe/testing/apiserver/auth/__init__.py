@@ -35,7 +35,8 @@ from opframe.testing.apiserver.auth.user import (
 )
 from opframe.testing.apiserver.errors import StatusError, invalid, method_not_allowed
 from opframe.testing.apiserver.fielderrors import invalid as invalid_cause
-from opframe.testing.apiserver.http.request import decode_body, field_manager
+from opframe.testing.apiserver.http.options import write_options
+from opframe.testing.apiserver.http.request import decode_body
 from opframe.testing.apiserver.http.responses import json_response
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry
@@ -196,7 +197,9 @@ class Auth:
     async def route(self, request: web.Request, user: UserInfo) -> web.StreamResponse | None:
         """Answer the review APIs and TokenRequest; ``None`` for every other path."""
         parts = [p for p in request.path.split("/") if p]
-        manager = field_manager(request.query, request.headers.get("User-Agent", ""))
+        manager, _, _ = write_options(
+            request.query, "CreateOptions", request.headers.get("User-Agent", "")
+        )
         if (
             len(parts) == 7
             and parts[:3] == ["api", "v1", "namespaces"]

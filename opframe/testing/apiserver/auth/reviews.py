@@ -23,9 +23,8 @@ from opframe.testing.apiserver.auth.authn import Authenticator
 from opframe.testing.apiserver.auth.rbac import RbacAuthorizer
 from opframe.testing.apiserver.auth.tokens import TokenSigner, bound_claims
 from opframe.testing.apiserver.auth.user import Attributes, UserInfo
-from opframe.testing.apiserver.errors import StatusError, bad_request, invalid, not_found
+from opframe.testing.apiserver.errors import StatusError, bad_request, conflict, invalid, not_found
 from opframe.testing.apiserver.fielderrors import invalid as invalid_cause
-from opframe.testing.apiserver.fielderrors import required
 from opframe.testing.apiserver.merge import field_manager
 from opframe.testing.apiserver.registry.storage import Store
 from opframe.testing.apiserver.registry.writes import now, rfc3339
@@ -212,8 +211,44 @@ class Reviews:
             }
         return out
 
+    def _bound_object(self, ref: Any, namespace: str, account: str) -> dict[str, str] | None:
+        """The pod or secret a token is bound to (it must exist, run as ``account``)."""
+        if not ref:
+            return None
+        if not isinstance(ref, dict):
+            raise bad_request("spec.boundObjectRef must be an object")
+        kind, ref_name = str(ref.get("kind", "")), str(ref.get("name", ""))
+        group = str(ref.get("apiVersion", "v1")).rpartition("/")[0]
+        if group or kind not in ("Pod", "Secret"):
+            raise bad_request(
+                f"cannot bind token to object of type {ref.get('apiVersion')}, Kind={kind}"
+            )
+        plural = "pods" if kind == "Pod" else "secrets"
+        so = self.store.get(f"/{plural}", namespace, ref_name)
+        if so is None:
+            raise not_found(plural, ref_name)
+        if kind == "Pod":
+            pod_account = (so.obj.get("spec") or {}).get("serviceAccountName") or "default"
+            if pod_account != account:
+                raise bad_request(
+                    f'cannot bind token for serviceaccount "{account}" to pod running with '
+                    f'serviceaccount "{pod_account}"'
+                )
+        uid = str(so.meta.get("uid", ""))
+        if ref.get("uid") and ref["uid"] != uid:
+            raise conflict(
+                kind,
+                ref_name,
+                "",
+                f"the UID in the bound object reference ({ref['uid']}) does not match the UID "
+                f"in record ({uid}). The object might have been deleted and then recreated",
+            )
+        return {"kind": kind, "name": ref_name, "uid": uid}
+
     def token_request(self, body: Any, namespace: str, name: str, manager: str) -> dict[str, Any]:
         """TokenRequest: a signed token for ServiceAccount ``namespace/name``."""
+        if not isinstance(body, dict):
+            raise bad_request("the body must be a TokenRequest object")
         spec = dict(_spec(body))
         seconds = spec.get("expirationSeconds")
         if seconds is None:
@@ -244,38 +279,11 @@ class Reviews:
                     "may not specify a duration larger than 2^32 seconds",
                 )
             )
-        ref = spec.get("boundObjectRef")
-        bound = None
-        if isinstance(ref, dict):
-            kind = str(ref.get("kind", ""))
-            if kind not in ("Pod", "Secret", "Node"):
-                causes.append(
-                    invalid_cause(
-                        "spec.boundObjectRef.kind", kind, "must be one of Pod, Secret, Node"
-                    )
-                )
-            elif not ref.get("name"):
-                causes.append(required("spec.boundObjectRef.name"))
         if causes:
-            raise invalid("TokenRequest", "", causes, AUTHN)
-        if isinstance(ref, dict):
-            plural = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}[str(ref["kind"])]
-            so = self.store.get(
-                f"/{plural}", "" if plural == "nodes" else namespace, str(ref["name"])
-            )
-            if so is None:
-                raise not_found(plural, str(ref["name"]))
-            uid = str(so.meta.get("uid", ""))
-            if ref.get("uid") and ref["uid"] != uid:
-                raise StatusError(
-                    409,
-                    "Conflict",
-                    (
-                        f"the UID in the bound object reference ({ref['uid']}) does not match the "
-                        f"UID in record. The object might have been deleted and then recreated"
-                    ),
-                )
-            bound = {"kind": str(ref["kind"]), "name": str(ref["name"]), "uid": uid}
+            # Validation sees the request object, whose name is the body's (usually empty).
+            body_name = str((body.get("metadata") or {}).get("name") or "")
+            raise invalid("TokenRequest", body_name, causes, AUTHN)
+        bound = self._bound_object(spec.get("boundObjectRef"), namespace, name)
         _managed(out, manager, f"{AUTHN}/v1", "token")
         meta = sa.meta
         out["metadata"] = {

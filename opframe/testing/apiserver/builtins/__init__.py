@@ -9,13 +9,16 @@ from opframe.testing.apiserver.builtins.context import SERVICE_CIDR, BuiltinCont
 from opframe.testing.apiserver.builtins.events import convert_event
 from opframe.testing.apiserver.builtins.kinds import BUILTIN_TYPES, builtin_type
 from opframe.testing.apiserver.builtins.meta import meta_warnings, validate_object_meta
+from opframe.testing.apiserver.builtins.printers import BUILTIN_PRINTERS
+from opframe.testing.apiserver.builtins.printers_kinds import KIND_PRINTERS
+from opframe.testing.apiserver.builtins.replicas import scale_of
 from opframe.testing.apiserver.builtins.strategy import (
     default_object,
     on_delete,
     prepare_create,
     prepare_update,
 )
-from opframe.testing.apiserver.builtins.workloads import scale_of, validate_scale
+from opframe.testing.apiserver.builtins.workloads import validate_scale
 
 __all__ = [
     "BUILTIN_TYPES",
@@ -32,3 +35,7 @@ __all__ = [
     "validate_object_meta",
     "validate_scale",
 ]
+
+# One table of printers for the server: the later kinds keep theirs in printers_kinds, which
+# builds on the helpers of printers (so printers cannot import it).
+BUILTIN_PRINTERS.update(KIND_PRINTERS)

@@ -131,6 +131,41 @@ def convert_event(obj: dict[str, Any], to_api_version: str) -> dict[str, Any]:
     return out
 
 
+#: Fields of an events.k8s.io Event that an update may not change (``ValidateEventUpdate``),
+#: as (core/v1 field, path in the error).
+_IMMUTABLE = (
+    ("reason", "reason"), ("message", "message"), ("count", "count"), ("type", "type"),
+    ("action", "action"), ("reportingComponent", "reportingController"),
+    ("reportingInstance", "reportingInstance"),
+)  # fmt: skip
+
+
+def _series_causes(core: dict[str, Any]) -> list[Cause]:
+    """``validateEventSeries``: a series counts at least 2 and has a lastObservedTime."""
+    series = core.get("series")
+    if not isinstance(series, dict):
+        return []
+    causes: list[Cause] = []
+    if not isinstance(series.get("count"), int) or series["count"] < 2:
+        causes.append(invalid("series.count", "", "should be at least 2"))
+    if not series.get("lastObservedTime"):
+        causes.append(required("series.lastObservedTime"))
+    return causes
+
+
+def _update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """``ValidateEventUpdate`` through events.k8s.io: a changed series is validated again;
+    what the event reports (reason, note, type, action, reporter...) is immutable."""
+    causes: list[Cause] = []
+    if new.get("series") != old.get("series"):
+        causes.extend(_series_causes(new))
+    for key, path in _IMMUTABLE:
+        if (new.get(key) or None) != (old.get(key) or None):
+            value = new.get(key)
+            causes.append(invalid(path, "" if value is None else value, "field is immutable"))
+    return causes
+
+
 def validate_event(
     rt: ResourceType, core: dict[str, Any], request_version: str, old: dict[str, Any] | None
 ) -> list[Cause]:
@@ -183,8 +218,11 @@ def validate_event(
             causes.append(invalid("message", "", "can have at most 1024 characters"))
     if namespace:
         causes.extend(invalid("namespace", namespace, m) for m in is_dns1123_subdomain(namespace))
-    if request_version == CORE_EVENT or old is not None:
+    if request_version == CORE_EVENT:
         return causes
+    if old is not None:
+        return causes + _update_causes(core, convert_event(old, CORE_EVENT))
+    causes.extend(_series_causes(core))
     causes.extend(validate_object_meta(rt, core))
     if not core.get("eventTime"):
         causes.append(required("eventTime"))

@@ -549,3 +549,4 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
         _binding_row,
     ),
 }
+

@@ -23,6 +23,7 @@ from opframe.testing.apiserver.builtins.podvalidation import (
 from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     duplicate,
+    forbidden,
     invalid,
     not_supported,
     required,
@@ -38,6 +39,10 @@ __all__ = [
 ]
 
 _TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+_POLICIES = ("PreferDualStack", "RequireDualStack", "SingleStack")
+_FAMILIES = ("IPv4", "IPv6")
+#: The node port range of the recorded server (``--service-node-port-range`` default).
+_NODE_PORTS = range(30000, 32768)
 _NETWORK = ipaddress.ip_network(SERVICE_CIDR)
 
 
@@ -117,6 +122,8 @@ def validate_service(svc: dict[str, Any]) -> list[Cause]:
     for i, port in enumerate(ports):
         if isinstance(port, dict):
             causes.extend(_validate_port(port, f"spec.ports[{i}]", len(ports) > 1, names))
+    causes.extend(_node_port_causes(kind, ports))
+    causes.extend(_ip_family_causes(spec))
     for i, ip in enumerate(spec.get("clusterIPs") or []):
         if ip == "None" and i == 0:
             continue
@@ -138,6 +145,76 @@ def validate_service(svc: dict[str, Any]) -> list[Cause]:
     return causes
 
 
+def _node_port_causes(kind: str, ports: list[Any]) -> list[Cause]:
+    """``ValidateService``: node ports only for NodePort and LoadBalancer, valid, unique."""
+    causes: list[Cause] = []
+    seen: set[tuple[str, int]] = set()
+    for i, port in enumerate(ports):
+        node_port = port.get("nodePort") if isinstance(port, dict) else None
+        if not isinstance(node_port, int) or not node_port:
+            continue
+        path = f"spec.ports[{i}].nodePort"
+        if kind == "ClusterIP":
+            causes.append(forbidden(path, "may not be used when `type` is 'ClusterIP'"))
+            continue
+        if not 1 <= node_port <= 65535:
+            causes.append(invalid(path, node_port, PORT_RANGE))
+        key = (str(port.get("protocol") or "TCP"), node_port)
+        if key in seen:
+            causes.append(duplicate(path, node_port))
+        seen.add(key)
+    return causes
+
+
+def _ip_family_causes(spec: dict[str, Any]) -> list[Cause]:
+    """``validateServiceIPFamily``: known policy and families, no family twice, at most two."""
+    causes: list[Cause] = []
+    policy = spec.get("ipFamilyPolicy")
+    if policy is not None and policy not in _POLICIES:
+        causes.append(not_supported("spec.ipFamilyPolicy", policy, _POLICIES))
+    families = spec.get("ipFamilies") or []
+    seen: set[str] = set()
+    for i, family in enumerate(families):
+        if family not in _FAMILIES:
+            causes.append(not_supported(f"spec.ipFamilies[{i}]", family, _FAMILIES))
+        elif family in seen:
+            causes.append(duplicate(f"spec.ipFamilies[{i}]", family))
+        seen.add(family)
+    if len(families) > 2:
+        causes.append(
+            invalid("spec.ipFamilies", families, "may specify no more than two IP families")
+        )
+    if policy == "SingleStack" and len(families) > 1:
+        causes.append(
+            invalid(
+                "spec.ipFamilyPolicy",
+                policy,
+                "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are "
+                "specified",
+            )
+        )
+    return causes
+
+
+def _single_stack_causes(spec: dict[str, Any]) -> list[Cause]:
+    """What the IPv4-only allocator refuses: dual-stack required, IPv6 asked for."""
+    causes: list[Cause] = []
+    if spec.get("ipFamilyPolicy") == "RequireDualStack" and not _headless(spec):
+        causes.append(
+            invalid(
+                "spec.ipFamilyPolicy",
+                "RequireDualStack",
+                "this cluster is not configured for dual-stack services",
+            )
+        )
+    for i, family in enumerate(spec.get("ipFamilies") or []):
+        if family == "IPv6":
+            causes.append(
+                invalid(f"spec.ipFamilies[{i}]", family, "not configured on this cluster")
+            )
+    return causes
+
+
 def _in_range(ip: str) -> bool:
     try:
         return ipaddress.ip_address(ip) in _NETWORK
@@ -152,6 +229,9 @@ def allocate_service_ips(svc: dict[str, Any], ctx: BuiltinContext) -> list[Cause
         for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
             spec.pop(key, None)
         return []
+    family_causes = _single_stack_causes(spec)
+    if family_causes:
+        return family_causes
     if spec.get("clusterIP") and not spec.get("clusterIPs"):
         spec["clusterIPs"] = [spec["clusterIP"]]
     requested = spec.get("clusterIP") or ""
@@ -186,9 +266,20 @@ def allocate_service_ips(svc: dict[str, Any], ctx: BuiltinContext) -> list[Cause
     if spec.get("type") in ("NodePort", "LoadBalancer"):
         if spec.get("type") == "NodePort" or spec.get("allocateLoadBalancerNodePorts", True):
             used = {p.get("nodePort") for p in spec.get("ports") or []}
+            for i, port in enumerate(spec.get("ports") or []):
+                wanted = port.get("nodePort")
+                if wanted and wanted not in _NODE_PORTS:
+                    return [
+                        invalid(
+                            f"spec.ports[{i}].nodePort",
+                            wanted,
+                            "provided port is not in the valid range. The range of valid ports "
+                            f"is {_NODE_PORTS.start}-{_NODE_PORTS.stop - 1}",
+                        )
+                    ]
             for port in spec.get("ports") or []:
                 if not port.get("nodePort"):
-                    candidates = [n for n in range(30000, 32768) if n not in used]
+                    candidates = [n for n in _NODE_PORTS if n not in used]
                     port["nodePort"] = random.choice(candidates)
                     used.add(port["nodePort"])
     return []

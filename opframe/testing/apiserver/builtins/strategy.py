@@ -18,6 +18,8 @@ from opframe.testing.apiserver.builtins import (
     cluster,
     configdata,
     events,
+    limits,
+    networking,
     pods,
     podvalidation,
     services,
@@ -25,6 +27,7 @@ from opframe.testing.apiserver.builtins import (
 from opframe.testing.apiserver.builtins import workloads as wl
 from opframe.testing.apiserver.builtins.context import BuiltinContext
 from opframe.testing.apiserver.builtins.meta import meta_warnings, validate_object_meta
+from opframe.testing.apiserver.builtins.rules import RULES
 from opframe.testing.apiserver.errors import Cause, StatusError, invalid
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 
@@ -44,6 +47,11 @@ _GENERATION_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
 
 def _key(rt: ResourceType) -> tuple[str, str]:
     return (rt.group, rt.plural)
+
+
+def _generation_keys(key: tuple[str, str]) -> tuple[str, ...]:
+    rules = RULES.get(key)
+    return rules.generation if rules is not None else _GENERATION_KEYS.get(key, ())
 
 
 def _meta(obj: _Obj) -> dict[str, Any]:
@@ -77,6 +85,9 @@ def default_object(rt: ResourceType, obj: _Obj) -> None:
     fn = _DEFAULTS.get(_key(rt))
     if fn is not None:
         fn(obj)
+    rules = RULES.get(_key(rt))
+    if rules is not None and rules.default is not None:
+        rules.default(obj)
     if _key(rt) == ("", "events"):
         events.normalize_core_event(obj, complete=False)
     elif _key(rt) == ("events.k8s.io", "events"):
@@ -115,6 +126,8 @@ def _validate(rt: ResourceType, obj: _Obj, old: _Obj | None) -> list[Cause]:
         causes.extend(cluster.validate_role(obj, rt.kind == "Role"))
     elif rt.kind in ("RoleBinding", "ClusterRoleBinding"):
         causes.extend(cluster.validate_binding(obj, rt.kind == "ClusterRoleBinding"))
+    elif key in RULES:
+        causes.extend(RULES[key].validate(obj))
     return causes
 
 
@@ -148,7 +161,9 @@ def _reset_status_on_create(rt: ResourceType, obj: _Obj) -> None:
         obj["status"] = {"phase": "Pending"}
     elif key == ("", "namespaces"):
         cluster.prepare_namespace_create(obj)
-    if key in _GENERATION_KEYS:
+    elif key in RULES and RULES[key].initial_status is not None:
+        obj["status"] = RULES[key].initial_status()  # type: ignore[misc]
+    if _generation_keys(key):
         _meta(obj)["generation"] = 1
 
 
@@ -165,19 +180,31 @@ def prepare_create(rt: ResourceType, obj: _Obj, ctx: BuiltinContext) -> list[str
         events.normalize_core_event(obj)
     namespace = str(_meta(obj).get("namespace") or "")
     if key == ("", "pods"):
+        limits.admit_pod_limits(obj, _list(ctx, "limitranges", namespace))
         pods.admit_pod(obj, namespace, ctx)
         pods.prepare_pod_create(obj)
     else:
         _reset_status_on_create(rt, obj)
+    rules = RULES.get(key)
+    if rules is not None and rules.prepare_create is not None:
+        rules.prepare_create(obj)
+    if key == ("networking.k8s.io", "ingresses"):
+        networking.default_ingress_class_name(obj, _list(ctx, "networking.k8s.io/ingressclasses"))
     _raise_if(rt, obj, _validate(rt, obj, None))
     if key == ("", "services"):
         _raise_if(rt, obj, services.allocate_service_ips(obj, ctx))
     return meta_warnings(obj)
 
 
+def _list(ctx: BuiltinContext, plural: str, namespace: str = "") -> list[_Obj]:
+    # ``list`` is optional on a context (as ``reserve_cluster_ip`` is).
+    lister = getattr(ctx, "list", None)
+    return list(lister(plural, namespace)) if lister is not None else []
+
+
 def _spec_changed(rt: ResourceType, new: _Obj, old: _Obj) -> bool:
-    keys = _GENERATION_KEYS[_key(rt)]
-    if "spec" in keys and new.get("spec") != old.get("spec"):
+    keys = _generation_keys(_key(rt))
+    if any(k != "annotations" and new.get(k) != old.get(k) for k in keys):
         return True
     if "annotations" in keys:
         return bool(_meta(new).get("annotations") != (old.get("metadata") or {}).get("annotations"))
@@ -254,6 +281,9 @@ def _update_causes(rt: ResourceType, new: _Obj, old: _Obj) -> list[Cause]:
             return [fe.invalid("spec.selector", sel, "field is immutable")]
     if rt.kind in ("RoleBinding", "ClusterRoleBinding"):
         return cluster.validate_binding_update(new, old)
+    rules = RULES.get(key)
+    if rules is not None and rules.validate_update is not None:
+        return rules.validate_update(new, old)
     return []
 
 
@@ -273,22 +303,28 @@ def prepare_update(
     if key == ("", "events"):
         events.normalize_core_event(new)
     old_meta = old.get("metadata") or {}
-    if key in _GENERATION_KEYS and "generation" in old_meta:
+    if _generation_keys(key) and "generation" in old_meta:
         _meta(new)["generation"] = old_meta["generation"]
+    rules = RULES.get(key)
     if subresource == "status" and "status" in rt.subresources:
         _status_update(rt, new, old)
-        _raise_if(rt, new, validate_object_meta(rt, new, old))
+        causes = validate_object_meta(rt, new, old)
+        if rules is not None and rules.validate_status is not None:
+            causes.extend(rules.validate_status(new))
+        _raise_if(rt, new, causes)
         return []
     if subresource == "finalize" and key == ("", "namespaces"):
         cluster.prepare_namespace_update(new, old, "finalize")
         _raise_if(rt, new, validate_object_meta(rt, new, old) + cluster.validate_namespace(new))
         return []
     _main_update(rt, new, old, ctx)
+    if rules is not None and rules.prepare_update is not None:
+        rules.prepare_update(new, old)
     causes = _validate(rt, new, old)
     if key in (("", "events"), ("events.k8s.io", "events")):
         causes = validate_object_meta(rt, new, old) + causes
     _raise_if(rt, new, causes + _update_causes(rt, new, old))
-    if key in _GENERATION_KEYS and _spec_changed(rt, new, old):
+    if _generation_keys(key) and _spec_changed(rt, new, old):
         _meta(new)["generation"] = int(old_meta.get("generation") or 0) + 1
     return meta_warnings(new)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from opframe.testing.apiserver.builtins.meta import validate_labels
+from opframe.testing.apiserver.builtins.meta import is_dns1123_label, validate_labels
 from opframe.testing.apiserver.builtins.pods import default_pod_template
 from opframe.testing.apiserver.builtins.podvalidation import validate_pod_spec
 from opframe.testing.apiserver.errors import Cause
@@ -218,6 +218,10 @@ def validate_statefulset(obj: dict[str, Any]) -> list[Cause]:
         )
     causes.extend(_nonneg(spec, "replicas"))
     causes.extend(_nonneg(spec, "minReadySeconds"))
+    service = spec.get("serviceName") or ""
+    if isinstance(service, str) and service:
+        # Optional; when given, it must be able to name a (headless) Service.
+        causes.extend(invalid("spec.serviceName", service, m) for m in is_dns1123_label(service))
     causes.extend(_validate_selector_and_template(spec, "statefulset"))
     return causes
 

@@ -8,7 +8,7 @@ merged object to the generic write path with its managedFields already computed.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -17,21 +17,18 @@ from opframe.testing.apiserver.http.request import Target, flag
 from opframe.testing.apiserver.http.responses import json_response
 from opframe.testing.apiserver.merge import field_manager
 from opframe.testing.apiserver.registry.resources import storage_key
-from opframe.testing.apiserver.registry.writes import WriteOptions, now, rfc3339
-
-if TYPE_CHECKING:
-    from opframe.testing.apiserver.http.rest import Handlers
+from opframe.testing.apiserver.registry.writes import WriteOptions, Writer, now, rfc3339
 
 __all__ = ["apply_request"]
 
 
 def apply_request(
-    handlers: Handlers, request: web.Request, target: Target, raw: bytes, opts: WriteOptions
+    writer: Writer, request: web.Request, target: Target, raw: bytes, opts: WriteOptions
 ) -> web.StreamResponse:
-    """Answer a server-side apply PATCH."""
+    """Answer a server-side apply PATCH (``opts`` validated: the fieldManager is set)."""
     rt = target.rt
     q = request.query
-    manager = q.get("fieldManager", "")
+    manager = opts.manager
     applied = field_manager.decode_apply_body(raw)
     raw_meta = applied.get("metadata")
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
@@ -40,10 +37,9 @@ def apply_request(
             f"the name of the object ({meta['name']}) does not match the name on the URL "
             f"({target.name})"
         )
-    opts.manager = manager
     force = flag(q.get("force"))
-    so = handlers.store.get(storage_key(rt), target.namespace or "", target.name)
-    live = copy.deepcopy(handlers.writer.served(rt, so.obj)) if so is not None else None
+    so = writer.store.get(storage_key(rt), target.namespace or "", target.name)
+    live = copy.deepcopy(writer.served(rt, so.obj)) if so is not None else None
     t = rfc3339(now())
     ignored = ("status",) if "status" in rt.subresources and not target.subresource else ()
     merged = field_manager.server_side_apply(
@@ -61,9 +57,7 @@ def apply_request(
         ignored_fields=ignored,
     )
     if so is None:
-        obj = handlers.writer.create(
-            rt, merged, target.namespace or "", opts, managed_fields_done=True
-        )
+        obj = writer.create(rt, merged, target.namespace or "", opts, managed_fields_done=True)
         return json_response(201, obj, opts.warnings)
-    obj = handlers.writer.update(rt, merged, so, opts, managed_fields_done=True)
+    obj = writer.update(rt, merged, so, opts, managed_fields_done=True)
     return json_response(200, obj, opts.warnings)

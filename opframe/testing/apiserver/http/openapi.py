@@ -1,9 +1,11 @@
-"""``/openapi/v3``: the OpenAPI documents clients read, one per group version.
+"""``/openapi/v3`` (one document per group version) and ``/openapi/v2`` (one swagger 2.0
+document): the OpenAPI documents clients read.
 
 kubectl reads them to decide whether the server validates fields itself (a PATCH operation
-with a ``fieldValidation`` query parameter for the kind) and to explain a kind's fields. Custom
-resources get their CRD's schema; built-in kinds get an outline (``apiVersion``, ``kind``,
-``metadata``) that accepts any other field, since the emulator keeps no built-in schemas.
+with a ``fieldValidation`` query parameter for the kind), to explain a kind's fields and to
+validate manifests. Custom resources get their CRD's schema; built-in kinds the real
+definitions (:mod:`~opframe.testing.apiserver.builtins.openapi_schemas`), with field
+descriptions and the ``x-kubernetes-*`` merge annotations.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import hashlib
 import json
 from typing import Any
 
+from opframe.testing.apiserver.builtins.openapi_schemas import definition_name, definitions_for
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry
 
-__all__ = ["group_version_document", "root_document"]
+__all__ = ["group_version_document", "root_document", "swagger_document"]
 
 _META_REF = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _OBJECT_META: dict[str, Any] = {
@@ -53,6 +56,9 @@ def _path_key(group: str, version: str) -> str:
 
 
 def _schema_name(rt: ResourceType) -> str:
+    known = None if rt.custom else definition_name(rt.group, rt.version, rt.kind)
+    if known:
+        return known
     if rt.custom:
         return ".".join(reversed(rt.group.split("."))) + f".{rt.version}.{rt.kind}"
     group = rt.group.split(".")[0] if rt.group else "core"
@@ -129,9 +135,14 @@ def group_version_document(registry: Registry, group: str, version: str) -> dict
     """The OpenAPI v3 document of one served group version."""
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {_META_REF: _OBJECT_META}
+    known = []
     for rt in registry.resources(group, version):
         paths.update(_operations(rt))
-        schemas[_schema_name(rt)] = _type_schema(rt)
+        if not rt.custom and definition_name(rt.group, rt.version, rt.kind):
+            known.append(_schema_name(rt))
+        else:
+            schemas[_schema_name(rt)] = _type_schema(rt)
+    schemas.update(definitions_for(known, "#/components/schemas/"))
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.36.2"},
@@ -150,3 +161,78 @@ def root_document(registry: Registry) -> dict[str, Any]:
             key = _path_key(group, version)
             paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest.upper()}"}
     return {"paths": paths}
+
+
+def _v2_schema(schema: Any) -> Any:
+    # Swagger 2.0 has no allOf-wrapped references and names them under #/definitions/.
+    if isinstance(schema, list):
+        return [_v2_schema(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _v2_schema(v) for k, v in schema.items()}
+    all_of = out.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1 and "$ref" in all_of[0]:
+        del out["allOf"]
+        out["$ref"] = all_of[0]["$ref"]
+    ref = out.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        out["$ref"] = "#/definitions/" + ref[len("#/components/schemas/") :]
+    return out
+
+
+def _v2_paths(rt: ResourceType) -> dict[str, Any]:
+    gvk = {"group": rt.group, "kind": rt.kind, "version": rt.version}
+    ref = {"$ref": f"#/definitions/{_schema_name(rt)}"}
+    prefix = "/" + _path_key(rt.group, rt.version)
+    collection = (
+        f"{prefix}/namespaces/{{namespace}}/{rt.plural}"
+        if rt.namespaced
+        else f"{prefix}/{rt.plural}"
+    )
+    body = [{"name": "body", "in": "body", "required": True, "schema": ref}]
+    query = [
+        {"name": n, "in": "query", "type": "string", "uniqueItems": True}
+        for n in ("dryRun", "fieldManager", "fieldValidation")
+    ]
+
+    def op(action: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {
+            "operationId": f"{action}{rt.kind}",
+            "x-kubernetes-action": action,
+            "x-kubernetes-group-version-kind": gvk,
+            "parameters": params or [],
+            "responses": {"200": {"description": "OK", "schema": ref}},
+        }
+
+    return {
+        collection: {"get": op("list"), "post": op("post", body + query)},
+        f"{collection}/{{name}}": {
+            "get": op("get"),
+            "put": op("put", body + query),
+            "patch": op("patch", [*query, _force()]),
+            "delete": op("delete"),
+        },
+    }
+
+
+def swagger_document(registry: Registry) -> dict[str, Any]:
+    """``/openapi/v2``: one swagger 2.0 document with every served kind's definition."""
+    definitions: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    for group in registry.groups():
+        for version in registry.versions(group):
+            doc = group_version_document(registry, group, version)
+            for name, schema in doc["components"]["schemas"].items():
+                definitions.setdefault(name, _v2_schema(schema))
+            for rt in registry.resources(group, version):
+                for path, item in _v2_paths(rt).items():
+                    paths[path] = {
+                        verb: {**o, "parameters": [_v2_schema(p) for p in o["parameters"]]}
+                        for verb, o in item.items()
+                    }
+    return {
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "v1.36.2"},
+        "paths": paths,
+        "definitions": definitions,
+    }

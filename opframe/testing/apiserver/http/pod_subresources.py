@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from opframe.testing.apiserver import protobuf
 from opframe.testing.apiserver.errors import bad_request, conflict, method_not_allowed, not_found
-from opframe.testing.apiserver.http.request import Target, decode_body, flag, integer
+from opframe.testing.apiserver.http.log_options import log_options
+from opframe.testing.apiserver.http.request import Target, decode_body
 from opframe.testing.apiserver.http.responses import json_response
 from opframe.testing.apiserver.registry.writes import DeleteOptions, Writer, now, rfc3339
 
@@ -33,8 +35,12 @@ class PodLogProvider(Protocol):
         follow: bool,
         tail_lines: int | None,
         previous: bool,
+        since_seconds: int | None = None,
+        since_time: datetime | None = None,
+        timestamps: bool = False,
+        limit_bytes: int | None = None,
     ) -> AsyncIterator[bytes]:
-        """The container's log, as chunks of bytes."""
+        """The container's log, as chunks of bytes (``PodLogOptions`` applied)."""
         ...
 
 
@@ -58,7 +64,8 @@ class PodSubresources:
         if sub in ("binding", "eviction") and request.method == "POST":
             raw = await request.read()
             if request.content_type == protobuf.MEDIA_TYPE:  # typed clients (kubectl drain)
-                body = protobuf.decode_request(raw, "v1", sub.capitalize())
+                gvk = ("v1", "Binding") if sub == "binding" else ("policy/v1", "Eviction")
+                body = protobuf.decode_request(raw, *gvk)
             else:
                 body = decode_body(raw, "json", "Binding")
             if not isinstance(body, dict):
@@ -122,8 +129,9 @@ class PodSubresources:
     async def _log(
         self, request: web.Request, target: Target, logs: PodLogProvider | None
     ) -> web.StreamResponse:
-        so = self._pod(target)
         q = request.query
+        options = log_options(q, target.name)  # validated first, as LogREST.Get does
+        so = self._pod(target)
         containers = [c.get("name", "") for c in (so.obj.get("spec") or {}).get("containers") or []]
         container = q.get("container", "")
         if not container:
@@ -140,15 +148,7 @@ class PodSubresources:
                 f'container "{container}" in pod "{target.name}" is waiting to start: '
                 "ContainerCreating"
             )
-        tail = q.get("tailLines")
-        chunks = logs.pod_log(
-            target.namespace or "",
-            target.name,
-            container,
-            follow=flag(q.get("follow")),
-            tail_lines=integer(tail, "tailLines"),
-            previous=flag(q.get("previous")),
-        )
+        chunks = logs.pod_log(target.namespace or "", target.name, container, **options)
         # The first chunk decides between an error answer and a stream: the provider raises
         # LookupError (with the kubelet's words) when the container has no log yet.
         try:

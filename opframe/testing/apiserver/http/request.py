@@ -7,13 +7,13 @@ Everything here is pure: it turns the parts of an HTTP request into typed values
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from opframe.testing.apiserver.errors import Cause, StatusError, bad_request
+from opframe.testing.apiserver import fielderrors as fe
+from opframe.testing.apiserver.errors import StatusError, bad_request
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry
 
@@ -21,9 +21,6 @@ __all__ = [
     "PlainNotFound",
     "Target",
     "decode_body",
-    "dry_run",
-    "field_manager",
-    "field_validation",
     "flag",
     "integer",
     "resolve",
@@ -31,24 +28,35 @@ __all__ = [
 ]
 
 
-_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_MAX_INT64 = 2**63 - 1
 
 
 def flag(value: object) -> bool:
-    """A boolean query parameter as Go's ``strconv.ParseBool`` reads it (``True``, ``1``...)."""
-    return value is True or (isinstance(value, str) and value in _TRUE)
+    """A boolean parameter: false when absent, ``0`` or ``false`` (any case); true otherwise.
+
+    ``runtime.Convert_Slice_string_To_bool``: even an empty value (``?watch=``) is true.
+    """
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    return not (str(value) == "0" or str(value).lower() == "false")
 
 
-def integer(value: object, name: str) -> int | None:
-    """An integer query parameter (``None`` when absent); anything else is a 400."""
+def integer(value: object, name: str = "") -> int | None:
+    """An int64 parameter (``None`` when absent); what ``strconv.ParseInt`` refuses is a 400."""
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    try:
-        return int(str(value))
-    except ValueError:
-        raise bad_request(f'invalid value for {name}: "{value}" is not an integer') from None
+    text = str(value)
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not body.isascii() or not body.isdigit():
+        raise bad_request(f"strconv.ParseInt: parsing {fe.go_quote(text)}: invalid syntax")
+    number = int(text)
+    if not -_MAX_INT64 - 1 <= number <= _MAX_INT64:
+        raise bad_request(f"strconv.ParseInt: parsing {fe.go_quote(text)}: value out of range")
+    return number
 
 
 class PlainNotFound(Exception):
@@ -143,6 +151,17 @@ def _go_json_error(text: str, err: json.JSONDecodeError) -> str:
     return f"invalid character '{ch}' looking for beginning of value"
 
 
+def _summary(data: bytes, limit: int = 30) -> str:
+    """How a decode error quotes the body (``summarizeData``): text if it looks like JSON."""
+    if not data:
+        return "<empty>"
+    head = data[:limit]
+    more = " ..." if len(data) > limit else ""
+    if data[:1] == b"{":
+        return head.decode("utf-8", "replace") + more
+    return head.hex() + more
+
+
 def decode_body(raw: bytes, content_type: str, kind: str) -> Any:
     """Decode a JSON or YAML request body."""
     text = raw.decode("utf-8", "replace")
@@ -154,51 +173,11 @@ def decode_body(raw: bytes, content_type: str, kind: str) -> Any:
     try:
         return json.loads(text) if text.strip() else None
     except json.JSONDecodeError as e:
-        snippet = text if len(text) <= 30 else text[:30] + " ..."
+        snippet = _summary(raw)
         raise bad_request(
             f"the object provided is unrecognized (must be of type {kind}): couldn't get "
             f"version/kind; json parse error: {_go_json_error(text, e)} ({snippet})"
         ) from None
-
-
-def dry_run(query: Mapping[str, Any], values: list[str], options_kind: str) -> bool:
-    """Whether ``dryRun=All`` was asked; other values are a 422 on the options object."""
-    if not values:
-        return False
-    bad = [v for v in values if v != "All"]
-    if bad:
-        listed = ", ".join(json.dumps(v) for v in values)
-        cause = Cause(
-            reason="FieldValueNotSupported",
-            message=f'Unsupported value: [{listed}]: supported values: "All"',
-            field="dryRun",
-        )
-        raise StatusError(
-            422,
-            "Invalid",
-            f'{options_kind}.meta.k8s.io "" is invalid: dryRun: {cause["message"]}',
-            {"group": "meta.k8s.io", "kind": options_kind, "causes": [cause]},
-        )
-    return True
-
-
-def field_manager(query: Mapping[str, str], user_agent: str) -> str:
-    """The fieldManager parameter, or the manager the real server derives from User-Agent."""
-    manager = query.get("fieldManager", "")
-    if manager:
-        return manager
-    prefix = user_agent.split("/", 1)[0] if user_agent else ""
-    return prefix[:128] or "unknown"
-
-
-def field_validation(query: Mapping[str, str]) -> str:
-    """``Strict``, ``Warn`` (default) or ``Ignore``."""
-    value = query.get("fieldValidation", "") or "Warn"
-    if value not in ("Strict", "Warn", "Ignore"):
-        raise bad_request(
-            f'fieldValidation must be one of "Ignore", "Strict", or "Warn", got "{value}"'
-        )
-    return value
 
 
 _JSON_TYPES = ("application/json", "application/*", "*/*", "*", "")

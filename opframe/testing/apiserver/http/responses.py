@@ -9,9 +9,18 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-from opframe.testing.apiserver.registry.storage import dumps
+from opframe.testing.apiserver.registry.resource_type import ResourceType
+from opframe.testing.apiserver.registry.storage import StoredObject, dumps
+from opframe.testing.apiserver.registry.writes import Writer
 
-__all__ = ["NOT_FOUND_TEXT", "json_response", "plain_not_found", "yaml_response"]
+__all__ = [
+    "NOT_FOUND_TEXT",
+    "json_response",
+    "object_bytes",
+    "plain_not_found",
+    "warning_header",
+    "yaml_response",
+]
 
 NOT_FOUND_TEXT = b"404 page not found\n"
 
@@ -23,9 +32,14 @@ def json_response(
     headers: CIMultiDict[str] = CIMultiDict()
     headers["Content-Type"] = "application/json"
     for w in warnings or ():
-        headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        headers.add("Warning", warning_header(w))
     raw = body if isinstance(body, bytes) else dumps(body)
     return web.Response(status=status, body=raw, headers=headers)
+
+
+def warning_header(text: str) -> str:
+    """A ``Warning`` header value: ``299 - "text"`` with quotes and backslashes escaped."""
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def yaml_response(body: bytes) -> web.Response:
@@ -41,3 +55,18 @@ def plain_not_found() -> web.Response:
     return web.Response(
         status=404, body=NOT_FOUND_TEXT, headers={"Content-Type": "text/plain; charset=utf-8"}
     )
+
+
+def object_bytes(
+    writer: Writer, rt: ResourceType, so: StoredObject, *, item: bool = False
+) -> bytes:
+    """``so`` encoded as ``rt`` serves it, reusing the stored encoding when it is the same.
+
+    ``item``: as a built-in list item, without ``kind`` and ``apiVersion``.
+    """
+    if so.obj.get("apiVersion") == rt.api_version:
+        return so.item() if item and not rt.custom else so.raw()
+    obj = writer.served(rt, so.obj)
+    if item and not rt.custom:
+        obj = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+    return dumps(obj)

@@ -7,10 +7,10 @@ Table output). Write semantics live in :mod:`writes`, watches in :mod:`watch`.
 
 from __future__ import annotations
 
-import base64
-import binascii
+import asyncio
+import contextlib
 import copy
-import json
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -19,29 +19,29 @@ from opframe.testing.apiserver import builtins, protobuf
 from opframe.testing.apiserver.errors import (
     StatusError,
     bad_request,
-    gone,
     invalid,
     method_not_allowed,
     not_found,
 )
 from opframe.testing.apiserver.http import table
 from opframe.testing.apiserver.http.apply import apply_request
-from opframe.testing.apiserver.http.request import (
-    Target,
-    decode_body,
-    dry_run,
-    field_manager,
-    field_validation,
-    flag,
-    integer,
-    wants,
+from opframe.testing.apiserver.http.options import (
+    RV_WAIT_SECONDS,
+    ListOptions,
+    delete_options,
+    list_options,
+    resource_version,
+    too_large_resource_version,
+    write_options,
 )
-from opframe.testing.apiserver.http.responses import json_response, yaml_response
-from opframe.testing.apiserver.http.watch import serve_watch
+from opframe.testing.apiserver.http.request import Target, decode_body, flag, wants
+from opframe.testing.apiserver.http.responses import json_response, object_bytes, yaml_response
+from opframe.testing.apiserver.http.watch import WatchStream
 from opframe.testing.apiserver.merge import patch as patching
+from opframe.testing.apiserver.registry.reads import list_page
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import storage_key
-from opframe.testing.apiserver.registry.selectors import parse_field_selector, parse_label_selector
+from opframe.testing.apiserver.registry.selectors import selection
 from opframe.testing.apiserver.registry.storage import StoredObject, dumps
 from opframe.testing.apiserver.registry.writes import (
     CREATE_ON_UPDATE,
@@ -51,7 +51,7 @@ from opframe.testing.apiserver.registry.writes import (
     Writer,
 )
 
-__all__ = ["Handlers"]
+__all__ = ["Handlers", "request_verb"]
 
 _JSON = "application/json"
 _WRITE_TYPES = ("application/json", "application/yaml")
@@ -61,31 +61,50 @@ _PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/apply-patch+yaml": "apply",
 }
+#: Verbs of a subresource when the resource type does not list them (a CRD's status, scale).
+_SUBRESOURCE_VERBS = ("get", "patch", "update")
 
 
 def _media(request: web.Request) -> str:
     return request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
 
 
-def _encode_continue(rv: int, start: str) -> str:
-    # The position just after ``start``: the next page begins at the first key above it.
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start + "\x00"})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def request_verb(method: str, target: Target, query: Any) -> str:
+    """The API verb of a request, as ``endpoints/request/requestinfo.go`` names it.
+
+    A GET of a collection is ``list``, or ``watch`` with ``?watch`` (or the legacy
+    ``/watch/`` prefix); a GET of one object stays ``get`` even with ``?watch``. A DELETE of a
+    collection is ``deletecollection``.
+    """
+    if method in ("GET", "HEAD"):
+        if target.legacy_watch or (not target.name and flag(query.get("watch"))):
+            return "watch"
+        return "get" if target.name else "list"
+    verbs = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+    if method in verbs:
+        return verbs[method]
+    if method == "DELETE":
+        return "delete" if target.name else "deletecollection"
+    return method.lower()
 
 
-def _decode_continue(token: str) -> tuple[int, str]:
-    try:
-        pad = "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(token + pad))
-        return int(data["rv"]), str(data["start"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise bad_request(
-            "continue key is not valid: the provided continue parameter is not valid"
-        ) from None
+def _allowed(verb: str, target: Target) -> bool:
+    """Whether the path takes the verb (405 otherwise), as the real routes are installed."""
+    rt = target.rt
+    if target.subresource:
+        sub_verbs = (rt.extra.get("subresource_verbs") or {}).get(target.subresource)
+        return verb in (sub_verbs or _SUBRESOURCE_VERBS)
+    if verb == "watch" and target.name and not target.legacy_watch:
+        return False
+    if verb in ("create", "list", "deletecollection") and target.name:
+        return False
+    if verb in ("get", "update", "patch", "delete") and not target.name:
+        return False
+    return verb in rt.verbs
 
 
 class Handlers:
-    """The verbs, bound to one server's writer."""
+    """The REST verbs, bound to one server's writer; :meth:`serve` is the one dispatcher."""
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
@@ -93,27 +112,26 @@ class Handlers:
 
     # -- entry -------------------------------------------------------------------------------
 
-    async def resource(self, request: web.Request, target: Target) -> web.StreamResponse:
-        """Dispatch a request on a resource path to its verb."""
-        method = request.method
-        rt = target.rt
-        if method == "GET":
-            if target.subresource == "scale":
-                return self._get_scale(request, target)
-            if target.name and not target.legacy_watch:
-                return self._get(request, target)
-            return await self._list_or_watch(request, target)
-        if method == "POST" and not target.name:
+    async def serve(self, request: web.Request, target: Target, verb: str) -> web.StreamResponse:
+        """Answer a request on a resource path; ``verb`` is :func:`request_verb`'s."""
+        if not _allowed(verb, target):
+            raise method_not_allowed()
+        if verb == "get":
+            return await self._get(request, target)
+        if verb in ("list", "watch"):
+            opts = list_options(request.query, watch=verb == "watch")
+            if verb == "watch":
+                return await WatchStream(self.writer, request, target, opts).serve()
+            return await self._list(request, target, opts)
+        if verb == "create":
             return await self._create(request, target)
-        if method == "PUT" and target.name:
+        if verb == "update":
             return await self._update(request, target)
-        if method == "PATCH" and target.name:
+        if verb == "patch":
             return await self._patch(request, target)
-        if method == "DELETE" and target.name and not target.subresource:
+        if verb == "delete":
             return await self._delete(request, target)
-        if method == "DELETE" and not target.name and "deletecollection" in rt.verbs:
-            return await self._delete_collection(request, target)
-        raise method_not_allowed()
+        return await self._delete_collection(request, target)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -123,34 +141,37 @@ class Handlers:
             raise not_found(target.rt.plural, target.name, target.rt.group)
         return so
 
-    def object_bytes(self, rt: ResourceType, so: StoredObject, *, item: bool = False) -> bytes:
-        """The object as ``rt`` serves it, using the cached encoding when possible."""
-        if so.obj.get("apiVersion") == rt.api_version:
-            return so.item() if item and not rt.custom else so.raw()
-        obj = self.writer.served(rt, so.obj)
-        if item and not rt.custom:
-            obj = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
-        return dumps(obj)
+    async def _at_least(self, rv: int) -> None:
+        """Wait for the storage to reach ``rv`` (the cacher's ``waitUntilFreshAndBlock``)."""
+        if rv <= self.store.rv:
+            return
+        try:
+            async with asyncio.timeout(RV_WAIT_SECONDS):
+                await self.store.wait_for_rv(rv)
+        except TimeoutError:
+            raise too_large_resource_version(rv, self.store.rv) from None
 
-    def _get(self, request: web.Request, target: Target) -> web.StreamResponse:
+    async def _get(self, request: web.Request, target: Target) -> web.StreamResponse:
+        await self._at_least(resource_version(request.query.get("resourceVersion", "")))
         representation = wants(request.headers.get("Accept", ""))
         so = self._current(target)
+        if target.subresource == "scale":
+            return json_response(200, _to_scale(target.rt, self.writer.served(target.rt, so.obj)))
         if representation == "table":
             return self._table(request, target.rt, [so], {"resourceVersion": str(self.store.rv)})
         if representation == "yaml":
-            return yaml_response(self.object_bytes(target.rt, so))
-        return json_response(200, self.object_bytes(target.rt, so))
+            return yaml_response(object_bytes(self.writer, target.rt, so))
+        return json_response(200, object_bytes(self.writer, target.rt, so))
 
-    async def _list_or_watch(self, request: web.Request, target: Target) -> web.StreamResponse:
-        q = request.query
-        if target.legacy_watch or flag(q.get("watch")):
-            return await serve_watch(self, request, target)
+    async def _list(
+        self, request: web.Request, target: Target, opts: ListOptions
+    ) -> web.StreamResponse:
         representation = wants(request.headers.get("Accept", ""))
-        page, list_meta = self.select(target, q)
+        page, list_meta = await self.select(target, opts)
         if representation == "table":
             return self._table(request, target.rt, page, list_meta)
         rt = target.rt
-        items = b",".join(self.object_bytes(rt, so, item=True) for so in page)
+        items = b",".join(object_bytes(self.writer, rt, so, item=True) for so in page)
         if rt.custom:
             list_meta.setdefault("continue", "")
         head = dumps({"kind": rt.list_kind or rt.kind + "List", "apiVersion": rt.api_version})
@@ -159,55 +180,27 @@ class Handlers:
             return yaml_response(body)
         return json_response(200, body)
 
-    def predicate(self, target: Target, q: Any) -> tuple[Any, Any]:
-        """The (label, field) predicates of a list or watch request."""
-        labels = parse_label_selector(q["labelSelector"]) if q.get("labelSelector") else None
-        fields = None
-        if q.get("fieldSelector"):
-            selectable = tuple(target.rt.extra.get("selectable") or ())
-            fields = parse_field_selector(q["fieldSelector"], storage_key(target.rt), selectable)
-        return labels, fields
-
-    def select(self, target: Target, q: Any) -> tuple[list[StoredObject], dict[str, Any]]:
-        """The page of objects a list request asks for, and the list metadata."""
-        labels, fields = self.predicate(target, q)
-        rv_param, match = q.get("resourceVersion", ""), q.get("resourceVersionMatch", "")
-        if match == "Exact" and rv_param and int(rv_param or 0) != self.store.rv:
-            oldest = self.store.oldest_rv(storage_key(target.rt))
-            raise gone(f"too old resource version: {rv_param} ({oldest})")
-        limit = integer(q.get("limit"), "limit") or 0
-        list_rv = self.store.rv
-        start = ""
-        if q.get("continue"):
-            list_rv, start = _decode_continue(q["continue"])
-        key = storage_key(target.rt)
-        page: list[StoredObject] = []
-        it = self.store.iter_sorted(
-            key, target.namespace or None if target.rt.namespaced else "", start
+    async def select(
+        self, target: Target, opts: ListOptions
+    ) -> tuple[list[StoredObject], dict[str, Any]]:
+        """The page of objects a list asks for, and the list metadata."""
+        labels, fields = selection(target.rt, opts.label_selector, opts.field_selector)
+        rv = resource_version(opts.resource_version)
+        if not opts.continue_token:
+            await self._at_least(rv)
+        # Exact, or the legacy exact read: a resourceVersion with a limit (etcd3 store).
+        exact = rv > 0 and (opts.match == "Exact" or (not opts.match and opts.limit > 0))
+        return list_page(
+            self.store,
+            target.rt,
+            target.namespace,
+            resource_version=str(rv),
+            exact=exact,
+            limit=opts.limit,
+            continue_token=opts.continue_token,
+            labels=labels,
+            fields=fields,
         )
-        more = False
-        remaining = 0
-        last = None
-        for so in it:
-            if limit and len(page) >= limit:
-                more = True
-                remaining = 1 + sum(1 for _ in it)
-                break
-            if labels is not None and not labels(so.meta.get("labels") or {}):
-                continue
-            if fields is not None and not fields(so.obj):
-                continue
-            page.append(so)
-            last = so
-        meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
-        if more and last is not None:
-            pos = last.meta["name"]
-            if target.rt.namespaced and not target.namespace:
-                pos = f"{last.meta.get('namespace', '')}/{pos}"
-            meta["continue"] = _encode_continue(list_rv, pos)
-            if labels is None and fields is None:
-                meta["remainingItemCount"] = remaining
-        return page, meta
 
     def _table(
         self,
@@ -222,25 +215,30 @@ class Handlers:
             200, table.to_table(rt, served, include_object=include, list_meta=list_meta)
         )
 
-    def _get_scale(self, request: web.Request, target: Target) -> web.StreamResponse:
-        so = self._current(target)
-        return json_response(200, _to_scale(target.rt, self.writer.served(target.rt, so.obj)))
-
     # -- writes ------------------------------------------------------------------------------
 
-    def _options(self, request: web.Request, target: Target, options_kind: str) -> WriteOptions:
-        q = request.query
+    def _options(
+        self, request: web.Request, target: Target, options_kind: str, patch_type: str = ""
+    ) -> WriteOptions:
+        manager, dry, validation = write_options(
+            request.query,
+            options_kind,
+            request.headers.get("User-Agent", ""),
+            patch_type=patch_type,
+        )
         return WriteOptions(
-            manager=field_manager(q, request.headers.get("User-Agent", "")),
-            dry_run=dry_run(q, q.getall("dryRun", []), options_kind),
-            field_validation=field_validation(q),
+            manager=manager,
+            dry_run=dry,
+            field_validation=validation,
             subresource=target.subresource,
         )
 
-    async def _body(self, request: web.Request, rt: ResourceType) -> dict[str, Any]:
-        media = _media(request)
+    async def _read(self, request: web.Request, rt: ResourceType) -> tuple[str, bytes]:
+        """The media type and bytes of a body (415 for a type the server cannot decode)."""
+        # No Content-Type is the first type the server accepts, JSON (negotiation.go).
+        media = _media(request) or _JSON
         if media == protobuf.MEDIA_TYPE and not rt.custom:
-            return protobuf.decode_request(await request.read(), rt.api_version, rt.kind)
+            return media, await request.read()
         if media not in _WRITE_TYPES:
             accepted = ", ".join(_WRITE_TYPES + (() if rt.custom else (protobuf.MEDIA_TYPE,)))
             raise StatusError(
@@ -249,7 +247,13 @@ class Handlers:
                 "the body of the request was in an unknown format - accepted media types "
                 f"include: {accepted}",
             )
-        body = decode_body(await request.read(), media, rt.kind)
+        return media, await request.read()
+
+    @staticmethod
+    def _decode(media: str, raw: bytes, rt: ResourceType, opts: WriteOptions) -> dict[str, Any]:
+        if media == protobuf.MEDIA_TYPE:
+            return protobuf.decode_request(raw, rt.api_version, rt.kind)
+        body = decode_body(raw, media, rt.kind)
         if not isinstance(body, dict):
             raise bad_request(
                 f"the object provided is unrecognized (must be of type {rt.kind}): couldn't get "
@@ -257,6 +261,7 @@ class Handlers:
                 'type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string '
                 '"json:\\"kind,omitempty\\"" }'
             )
+        opts.raw_body = raw if media == _JSON else b""
         return body
 
     def encoded(self, rt: ResourceType, obj: dict[str, Any]) -> bytes | dict[str, Any]:
@@ -267,15 +272,28 @@ class Handlers:
             return so.raw()
         return obj
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _warnings_kept(opts: WriteOptions) -> Iterator[None]:
+        """An error answer still carries the warnings of the request (unknown fields...)."""
+        try:
+            yield
+        except StatusError as e:
+            e.warnings = [*opts.warnings, *e.warnings]
+            raise
+
     async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
+        media, raw = await self._read(request, target.rt)
         opts = self._options(request, target, "CreateOptions")
-        body = await self._body(request, target.rt)
-        obj = self.writer.create(target.rt, body, target.namespace or "", opts)
+        body = self._decode(media, raw, target.rt, opts)
+        with self._warnings_kept(opts):
+            obj = self.writer.create(target.rt, body, target.namespace or "", opts)
         return json_response(201, self.encoded(target.rt, obj), opts.warnings)
 
     async def _update(self, request: web.Request, target: Target) -> web.StreamResponse:
+        media, raw = await self._read(request, target.rt)
         opts = self._options(request, target, "UpdateOptions")
-        body = await self._body(request, target.rt)
+        body = self._decode(media, raw, target.rt, opts)
         rt = target.rt
         if target.subresource == "scale":
             return self._update_scale(target, body, opts)
@@ -297,7 +315,8 @@ class Handlers:
                 obj = self.writer.create(rt, body, target.namespace or "", opts)
                 return json_response(201, obj, opts.warnings)
             raise not_found(rt.plural, target.name, rt.group)
-        obj = self.writer.update(rt, body, so, opts)
+        with self._warnings_kept(opts):
+            obj = self.writer.update(rt, body, so, opts)
         return json_response(200, self.encoded(rt, obj), opts.warnings)
 
     async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -314,10 +333,10 @@ class Handlers:
                 "include: application/json-patch+json, application/merge-patch+json, "
                 "application/apply-patch+yaml",
             )
-        opts = self._options(request, target, "PatchOptions")
+        opts = self._options(request, target, "PatchOptions", patch_type)
         raw = await request.read()
         if patch_type == "apply":
-            return apply_request(self, request, target, raw, opts)
+            return apply_request(self.writer, request, target, raw, opts)
         patch = decode_body(raw, "json", rt.kind)
         so = self.store.get(storage_key(rt), target.namespace or "", target.name)
         if so is None:
@@ -340,7 +359,9 @@ class Handlers:
             raise bad_request("the patched object is not an object")
         if target.subresource == "scale":
             return self._update_scale(target, new, opts)
-        obj = self.writer.update(rt, new, so, opts)
+        opts.patch = patch
+        with self._warnings_kept(opts):
+            obj = self.writer.update(rt, new, so, opts)
         return json_response(200, self.encoded(rt, obj), opts.warnings)
 
     def _update_scale(
@@ -360,6 +381,7 @@ class Handlers:
         path = (rt.scale or {}).get("specReplicasPath", ".spec.replicas")
         _set_path(obj, path, replicas)
         opts.subresource = "scale"
+        opts.raw_body = b""
         new = self.writer.update(rt, obj, so, opts)
         return json_response(200, _to_scale(rt, new))
 
@@ -368,12 +390,14 @@ class Handlers:
         opts = await self._delete_options(request)
         so = self._current(target)
         obj, removed = self.writer.delete(rt, so, opts)
+        # A kind that orphans by default may say so when the client named no policy (Jobs).
+        warning = rt.extra.get("delete_warning") if not opts.propagation else None
+        warnings = [str(warning)] if warning else []
         if removed and storage_key(rt) not in RETURNS_OBJECT:
-            return json_response(200, _success(rt, obj))
-        return json_response(200, obj)
+            return json_response(200, _success(rt, obj), warnings)
+        return json_response(200, obj, warnings)
 
     async def _delete_options(self, request: web.Request) -> DeleteOptions:
-        q = request.query
         body: dict[str, Any] = {}
         raw = await request.read()
         if raw.strip():
@@ -383,25 +407,12 @@ class Handlers:
                 decoded = decode_body(raw, _media(request) or "json", "DeleteOptions")
             if isinstance(decoded, dict):
                 body = decoded
-        pre = body.get("preconditions") or {}
-        grace = q.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
-        propagation = q.get("propagationPolicy", body.get("propagationPolicy") or "")
-        orphan = q.get("orphanDependents", body.get("orphanDependents"))
-        if not propagation and flag(orphan):
-            propagation = "Orphan"
-        values = q.getall("dryRun", []) or list(body.get("dryRun") or [])
-        return DeleteOptions(
-            propagation=str(propagation or ""),
-            grace_seconds=integer(grace, "gracePeriodSeconds"),
-            precondition_uid=str(pre.get("uid") or ""),
-            precondition_rv=str(pre.get("resourceVersion") or ""),
-            dry_run=dry_run(q, values, "DeleteOptions"),
-        )
+        return delete_options(request.query, body)
 
     async def _delete_collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.rt
         opts = await self._delete_options(request)
-        page, meta = self.select(target, request.query)
+        page, meta = await self.select(target, list_options(request.query, watch=False))
         meta.pop("continue", None)
         meta.pop("remainingItemCount", None)
         deleted: list[bytes] = []
@@ -409,7 +420,7 @@ class Handlers:
             obj, removed = self.writer.delete(rt, so, opts)
             if removed:
                 # The collection answer lists removed objects as they were stored.
-                deleted.append(self.object_bytes(rt, so, item=True))
+                deleted.append(object_bytes(self.writer, rt, so, item=True))
                 continue
             deleted.append(
                 dumps({k: v for k, v in obj.items() if k not in ("kind", "apiVersion")})

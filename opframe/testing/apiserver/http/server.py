@@ -28,10 +28,17 @@ from opframe.testing.apiserver.auth import Auth
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
 from opframe.testing.apiserver.http.faults import Faults
+from opframe.testing.apiserver.http.health import (
+    HEALTH_PATHS,
+    RequestCounter,
+    health_response,
+    metrics_text,
+)
+from opframe.testing.apiserver.http.pod_streams import PodStreamProvider, PodStreams
 from opframe.testing.apiserver.http.pod_subresources import PodLogProvider, PodSubresources
-from opframe.testing.apiserver.http.request import PlainNotFound, flag, resolve, wants
-from opframe.testing.apiserver.http.responses import json_response, plain_not_found
-from opframe.testing.apiserver.http.rest import Handlers
+from opframe.testing.apiserver.http.request import PlainNotFound, Target, resolve, wants
+from opframe.testing.apiserver.http.responses import json_response, plain_not_found, warning_header
+from opframe.testing.apiserver.http.rest import Handlers, request_verb
 from opframe.testing.apiserver.http.tls import write_certificates, write_kubeconfig
 from opframe.testing.apiserver.http.watch import WATCHES, WatchRegistry, expired_watch
 from opframe.testing.apiserver.registry.crds import CrdController
@@ -44,6 +51,7 @@ __all__ = ["ApiServer"]
 
 log = logging.getLogger(__name__)
 
+_DISCOVERY_SLASHED = frozenset({"/version/", "/api/", "/apis/"})
 VERSION_INFO = {
     "major": "1",
     "minor": "36",
@@ -70,6 +78,12 @@ class _Context:
         """A stored object of the core group (``plural``) or of ``group/plural``."""
         so = self.store.get(f"/{plural}" if "/" not in plural else plural, namespace, name)
         return so.obj if so else None
+
+    def list(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        """The stored objects of ``group/plural`` (core: ``plural``) in ``namespace``
+        (``""``: cluster-scoped or every namespace)."""
+        key = f"/{plural}" if "/" not in plural else plural
+        return [so.obj for so in self.store.iter_sorted(key, namespace or None)]
 
     def _in_use(self) -> set[str]:
         if not self._used:
@@ -114,8 +128,10 @@ class ApiServer:
     ``default_service_accounts``: run the service-account controller (a ``default``
     ServiceAccount in every namespace, which pods need); off by default, as on a bare
     kube-apiserver. ``bookmark_interval``: seconds between BOOKMARK events on watches that
-    allow them (kube-apiserver sends one about every minute). ``authorization``: ``"RBAC"``
-    (the default: authenticate and authorize every request, as kube-apiserver with
+    allow them (kube-apiserver sends one about every minute). ``publish_root_ca``: run the
+    root-ca-cert-publisher (a ``kube-root-ca.crt`` ConfigMap with the server's CA in every
+    namespace, with ``tls``); off by default, as on a bare kube-apiserver. ``authorization``:
+    ``"RBAC"`` (the default: authenticate and authorize every request, as kube-apiserver with
     ``--authorization-mode RBAC``; ``token`` is a ``system:masters`` user) or
     ``"AlwaysAllow"`` (any request that authenticates, or is anonymous, is allowed).
     """
@@ -131,9 +147,11 @@ class ApiServer:
         persist: bool | None = None,
         default_service_accounts: bool = False,
         bookmark_interval: float = 60.0,
+        publish_root_ca: bool = False,
         authorization: str = "RBAC",
     ) -> None:
         self.tls = tls
+        self._publish_root_ca = publish_root_ca
         self.token = token or secrets.token_urlsafe(24)
         self._port = port
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -159,10 +177,13 @@ class ApiServer:
         )
         self.handlers = Handlers(self.writer)
         self.watches = WatchRegistry()
+        self.requests = RequestCounter()
         self.watches.bookmark_interval = bookmark_interval
         self.faults = Faults(self.watches)
         self.pods = PodSubresources(self.writer)
         self.pod_log_provider: PodLogProvider | None = None
+        self.pod_streams = PodStreams(self.store)
+        self.pod_stream_provider: PodStreamProvider | None = None
         self.url = ""
         self.ca_file: Path | None = None
         self.kubeconfig = self.state_dir / "kubeconfig"
@@ -200,6 +221,8 @@ class ApiServer:
         if self.tls:
             ca, cert, key = write_certificates(self.state_dir / "pki")
             self.ca_file = ca
+            if self._publish_root_ca:
+                self.controllers.publish_root_ca(ca.read_text())
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_ctx.load_cert_chain(cert, key)
             # Ask for client certificates (the cluster CA's), as kube-apiserver does.
@@ -256,7 +279,7 @@ class ApiServer:
                 self.auth.after(attrs)
             return answer
         except StatusError as e:
-            resp = json_response(e.code, e.body())
+            resp = json_response(e.code, e.body(), e.warnings)
             for k, v in e.headers.items():
                 resp.headers[k] = v
             return resp
@@ -270,8 +293,13 @@ class ApiServer:
             return json_response(500, err.body())
 
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
-        if path in ("/healthz", "/readyz", "/livez"):
-            return web.Response(text="ok", content_type="text/plain")
+        if path in HEALTH_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return health_response(path, request.query)
+        if path == "/metrics":
+            return self._metrics()
+        if path in _DISCOVERY_SLASHED:
+            # The discovery handlers answer with and without a trailing slash (kr8s asks so).
+            path = path[:-1]
         if path == "/version":
             return json_response(200, VERSION_INFO)
         if path in ("/api", "/apis"):
@@ -282,6 +310,8 @@ class ApiServer:
             if path == "/api":
                 return json_response(200, discovery.api_versions())
             return json_response(200, discovery.api_group_list(self.registry))
+        if path == "/openapi/v2":
+            return json_response(200, openapi.swagger_document(self.registry))
         if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
             return self._openapi(path[len("/openapi/v3") :].strip("/"))
         if not (path.startswith("/api/") or path.startswith("/apis/")):
@@ -289,7 +319,11 @@ class ApiServer:
         target = resolve(self.registry, path)
         if target is None:
             return self._discovery(path)
-        verb = _verb(request, target.name, target.legacy_watch)
+        return await self._serve_resource(request, target)
+
+    async def _serve_resource(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """The one dispatcher of resource requests: the verb, faults, the handler, metrics."""
+        verb = request_verb(request.method, target, request.query)
         delay = self.faults.delay(verb, target.rt.plural)
         if delay:
             await asyncio.sleep(delay)
@@ -299,18 +333,45 @@ class ApiServer:
             return await expired_watch(request, fault.error().body())
         if fault is not None:
             raise fault.error()
-        if target.subresource in ("log", "binding", "eviction") and target.rt.plural == "pods":
+        apply = "apply-patch" in request.headers.get("Content-Type", "")
+        # A deprecated CRD version warns on every request it serves (apiextensions-apiserver).
+        deprecated = str(target.rt.extra.get("deprecation_warning") or "")
+        try:
+            resp = await self._serve(request, target, verb)
+        except StatusError as e:
+            self.requests.count(verb, target, e.code, apply=apply)
+            if deprecated:
+                e.warnings.append(deprecated)
+            raise
+        self.requests.count(verb, target, resp.status, apply=apply)
+        if deprecated and not resp.prepared:
+            resp.headers.add("Warning", warning_header(deprecated))
+        return resp
+
+    async def _serve(self, request: web.Request, target: Target, verb: str) -> web.StreamResponse:
+        plural, sub = target.rt.plural, target.subresource
+        if plural == "pods" and sub in ("exec", "attach", "portforward"):
+            return await self.pod_streams.handle(request, target, self.pod_stream_provider)
+        if plural == "pods" and sub in ("log", "binding", "eviction"):
             return await self.pods.handle(request, target, self.pod_log_provider)
-        return await self.handlers.resource(request, target)
+        return await self.handlers.serve(request, target, verb)
+
+    def _metrics(self) -> web.StreamResponse:
+        objects = {}
+        for key, n in self.store.counts().items():
+            group, _, plural = key.partition("/")
+            objects[f"{plural}.{group}" if group else plural] = n
+        text = metrics_text(self.requests, objects, self.watches.count())
+        return web.Response(
+            body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4"}
+        )
 
     def _openapi(self, key: str) -> web.StreamResponse:
         if not key:
             return json_response(200, openapi.root_document(self.registry))
         parts = key.split("/")
         if parts[0] == "api" and len(parts) == 2 and self.registry.version_known("", parts[1]):
-            return json_response(
-                200, openapi.group_version_document(self.registry, "", parts[1])
-            )
+            return json_response(200, openapi.group_version_document(self.registry, "", parts[1]))
         if (
             parts[0] == "apis"
             and len(parts) == 3
@@ -329,17 +390,3 @@ class ApiServer:
         if segs[0] == "apis" and len(segs) == 3:
             return json_response(200, discovery.resource_list(self.registry, segs[1], segs[2]))
         raise PlainNotFound
-
-
-def _verb(request: web.Request, name: str, legacy_watch: bool) -> str:
-    method = request.method
-    if method == "GET":
-        if legacy_watch or (not name and flag(request.query.get("watch"))):
-            return "watch"
-        return "get" if name else "list"
-    return {
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "delete" if name else "deletecollection",
-    }.get(method, method.lower())

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from opframe.testing.apiserver import protobuf
-from opframe.testing.apiserver.errors import Cause, gone, invalid
+from opframe.testing.apiserver.errors import gone
 from opframe.testing.apiserver.http import table
-from opframe.testing.apiserver.http.request import Target, flag, integer, wants
+from opframe.testing.apiserver.http.options import ListOptions, resource_version
+from opframe.testing.apiserver.http.request import Target, wants
+from opframe.testing.apiserver.http.responses import object_bytes, warning_header
 from opframe.testing.apiserver.registry.resources import storage_key
+from opframe.testing.apiserver.registry.selectors import selection
 from opframe.testing.apiserver.registry.storage import StoredObject, Watcher, WatchEvent, dumps
+from opframe.testing.apiserver.registry.writes import Writer
 
-if TYPE_CHECKING:
-    from opframe.testing.apiserver.http.rest import Handlers
-
-__all__ = ["WATCHES", "WatchRegistry", "expired_watch", "serve_watch"]
+__all__ = ["WATCHES", "WatchRegistry", "WatchStream", "expired_watch"]
 
 
 class WatchRegistry:
@@ -67,136 +67,186 @@ def _event_line(kind: str, obj: bytes) -> bytes:
     return b'{"type":"' + kind.encode() + b'","object":' + obj + b"}\n"
 
 
-async def serve_watch(
-    handlers: Handlers, request: web.Request, target: Target
-) -> web.StreamResponse:
-    """Answer a watch request with a stream of JSON events, one per line."""
-    q = request.query
-    rt = target.rt
-    key = storage_key(rt)
-    store = handlers.store
-    labels, fields = handlers.predicate(target, q)
-    name = target.name
-    namespace = target.namespace if rt.namespaced else None
+class WatchStream:
+    """One watch request: its filter, its starting events, then the live events.
 
-    def matches(so: StoredObject) -> bool:
+        await WatchStream(writer, request, target, list_options(query, watch=True)).serve()
+
+    The store delivers events synchronously to :meth:`_deliver`; :meth:`_pump` writes them
+    to the client in batches, with bookmarks and the ``timeoutSeconds`` deadline.
+    """
+
+    def __init__(
+        self, writer: Writer, request: web.Request, target: Target, opts: ListOptions
+    ) -> None:
+        self.writer = writer
+        self.store = writer.store
+        self.request = request
+        self.rt = target.rt
+        self.key = storage_key(target.rt)
+        self.opts = opts
+        self.name = target.name
+        self.namespace = target.namespace if target.rt.namespaced else None
+        self.labels, self.fields = selection(target.rt, opts.label_selector, opts.field_selector)
+        self.as_table = wants(request.headers.get("Accept", "")) == "table"
+        self.include_object = request.query.get("includeObject", "Metadata")
+        self._headers_sent = False
+        self._pending: list[WatchEvent] = []
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._since = 0
+
+    # -- filtering and encoding -----------------------------------------------------------
+
+    def _matches(self, so: StoredObject) -> bool:
         m = so.meta
-        if namespace and m.get("namespace") != namespace:
+        if self.namespace and m.get("namespace") != self.namespace:
             return False
-        if name and m.get("name") != name:
+        if self.name and m.get("name") != self.name:
             return False
-        if labels is not None and not labels(m.get("labels") or {}):
+        if self.labels is not None and not self.labels(m.get("labels") or {}):
             return False
-        return fields is None or bool(fields(so.obj))
+        return self.fields is None or bool(self.fields(so.obj))
 
-    as_table = wants(request.headers.get("Accept", "")) == "table"
-    include_object = q.get("includeObject", "Metadata")
-    headers_sent = False
-
-    def encode(so: StoredObject) -> bytes:
-        nonlocal headers_sent
-        if not as_table:
-            return handlers.object_bytes(rt, so)
+    def _encode(self, so: StoredObject) -> bytes:
+        if not self.as_table:
+            return object_bytes(self.writer, self.rt, so)
         rendered = table.to_table(
-            rt,
-            [handlers.writer.served(rt, so.obj)],
-            include_object=include_object,
+            self.rt,
+            [self.writer.served(self.rt, so.obj)],
+            include_object=self.include_object,
             list_meta={"resourceVersion": str(so.rv)},
         )
         # As kube-apiserver does: column headers with the first event only.
-        if headers_sent:
+        if self._headers_sent:
             rendered["columnDefinitions"] = None
-        headers_sent = True
+        self._headers_sent = True
         return dumps(rendered)
 
-    def render(ev: WatchEvent) -> bytes | None:
+    def _render(self, ev: WatchEvent) -> bytes | None:
         if ev.type != "MODIFIED":  # ADDED or DELETED: reported as is, if it matches
-            return _event_line(ev.type, encode(ev.obj)) if matches(ev.obj) else None
-        now_in = matches(ev.obj)
-        was_in = ev.prev is not None and matches(ev.prev)
+            return _event_line(ev.type, self._encode(ev.obj)) if self._matches(ev.obj) else None
+        now_in = self._matches(ev.obj)
+        was_in = ev.prev is not None and self._matches(ev.prev)
         if now_in and was_in:
-            return _event_line("MODIFIED", encode(ev.obj))
+            return _event_line("MODIFIED", self._encode(ev.obj))
         if now_in:
-            return _event_line("ADDED", encode(ev.obj))
+            return _event_line("ADDED", self._encode(ev.obj))
         if was_in and ev.prev is not None:
-            return _event_line("DELETED", encode(ev.prev.with_rv(ev.obj.rv)))
+            return _event_line("DELETED", self._encode(ev.prev.with_rv(ev.obj.rv)))
         return None
 
-    pending: list[WatchEvent] = []
-    wake = asyncio.Event()
+    def _deliver(self, ev: WatchEvent) -> None:
+        self._pending.append(ev)
+        self._wake.set()
 
-    def deliver(ev: WatchEvent) -> None:
-        pending.append(ev)
-        wake.set()
+    # -- serving --------------------------------------------------------------------------
 
-    stop = asyncio.Event()
-    watcher = Watcher(deliver, stop.set)
-    initial: list[bytes] = []
-    rv_param = q.get("resourceVersion", "")
-    send_initial = flag(q.get("sendInitialEvents"))
-    bookmarks = flag(q.get("allowWatchBookmarks"))
-    if "sendInitialEvents" in q:
-        _check_streaming_list(q.get("resourceVersionMatch", ""), bookmarks)
-    store.subscribe(key, watcher)
-    expired: int | None = None
-    try:
-        if send_initial or rv_param in ("", "0"):
-            scope = namespace if rt.namespaced else ""
-            for so in store.iter_sorted(key, scope):
-                if matches(so):
-                    initial.append(_event_line("ADDED", encode(so)))
-            if send_initial and bookmarks:
-                initial.append(_bookmark(rt.kind, rt.api_version, store.rv, initial_end=True))
-        else:
-            try:
-                since = int(rv_param)
-            except ValueError:
-                since = -1
-            history = store.history_since(key, since) if since >= 0 else None
-            if history is None:
-                expired = since
-            else:
-                for ev in history:
-                    line = render(ev)
-                    if line is not None:
-                        initial.append(line)
-        if expired is not None:
-            oldest = store.oldest_rv(key) + 1
-            expired_status = gone(f"too old resource version: {rv_param} ({oldest})").body()
-            return await expired_watch(request, expired_status)
-        resp = protobuf.watch_response(request, custom=rt.custom or as_table)
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        if initial:
-            await resp.write(b"".join(initial))
-        await _pump(handlers, request, resp, key, stop, pending, wake, render, q, bookmarks, rt)
-        return resp
-    finally:
-        store.unsubscribe(key, watcher)
+    def _initial(self) -> list[bytes] | None:
+        """The events sent first; ``None`` if the requested resourceVersion has expired."""
+        opts = self.opts
+        send_initial = bool(opts.send_initial_events)
+        since = resource_version(opts.resource_version)
+        # The cache watcher sends only events newer than the requested version, which may be
+        # ahead of the store (cacheWatcher.process).
+        self._since = since
+        lines: list[bytes] = []
+        if send_initial or since == 0:
+            scope = self.namespace if self.rt.namespaced else ""
+            for so in self.store.iter_sorted(self.key, scope):
+                if self._matches(so):
+                    lines.append(_event_line("ADDED", self._encode(so)))
+            if send_initial and opts.allow_bookmarks:
+                end = _bookmark(self.rt.kind, self.rt.api_version, self.store.rv, initial_end=True)
+                lines.append(end)
+            return lines
+        history = self.store.history_since(self.key, since)
+        if history is None:
+            return None
+        for ev in history:
+            line = self._render(ev)
+            if line is not None:
+                lines.append(line)
+        return lines
 
+    async def serve(self) -> web.StreamResponse:
+        """Answer the request with a stream of JSON events, one per line."""
+        watcher = Watcher(self._deliver, self._stop.set)
+        self.store.subscribe(self.key, watcher)
+        try:
+            # Subscribed before the starting events are taken: no event falls between the two.
+            initial = self._initial()
+            if initial is None:
+                oldest = self.store.oldest_rv(self.key) + 1
+                message = f"too old resource version: {self.opts.resource_version} ({oldest})"
+                return await expired_watch(self.request, gone(message).body())
+            resp = protobuf.watch_response(self.request, custom=self.rt.custom or self.as_table)
+            if self.rt.extra.get("deprecation_warning"):
+                resp.headers.add("Warning", warning_header(self.rt.extra["deprecation_warning"]))
+            resp.enable_chunked_encoding()
+            await resp.prepare(self.request)
+            if initial:
+                await resp.write(b"".join(initial))
+            await self._pump(resp)
+            return resp
+        finally:
+            self.store.unsubscribe(self.key, watcher)
 
-def _check_streaming_list(match: str, bookmarks: bool) -> None:
-    """A streaming list needs resourceVersionMatch=NotOlderThan and bookmarks (422 otherwise)."""
-    causes = []
-    if match != "NotOlderThan":
-        causes.append(
-            Cause(
-                reason="FieldValueForbidden",
-                message="Forbidden: sendInitialEvents requires setting resourceVersionMatch to "
-                "NotOlderThan",
-                field="resourceVersionMatch",
-            )
-        )
-    if not bookmarks:
-        causes.append(
-            Cause(
-                reason="FieldValueForbidden",
-                message="Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true",
-                field="allowWatchBookmarks",
-            )
-        )
-    if causes:
-        raise invalid("ListOptions", "", causes, "meta.k8s.io")
+    def _wait_seconds(
+        self, now: float, deadline: float | None, next_bookmark: float
+    ) -> float | None:
+        limit = next_bookmark if self.opts.allow_bookmarks else None
+        if deadline is not None:
+            limit = deadline if limit is None else min(limit, deadline)
+        return None if limit is None else max(0.0, limit - now)
+
+    async def _pump(self, resp: web.StreamResponse) -> None:
+        registry = self.request.app[WATCHES]
+        registry.add(self._stop, self.key)
+        loop = asyncio.get_running_loop()
+        timeout = self.opts.timeout_seconds
+        deadline = loop.time() + timeout if timeout else None
+        next_bookmark = loop.time() + registry.bookmark_interval
+        stop_wait = asyncio.ensure_future(self._stop.wait())
+        try:
+            while True:
+                if not self._pending and not self._stop.is_set():
+                    self._wake.clear()
+                    wait = self._wait_seconds(loop.time(), deadline, next_bookmark)
+                    wake_wait = asyncio.ensure_future(self._wake.wait())
+                    try:
+                        await asyncio.wait(
+                            {wake_wait, stop_wait},
+                            timeout=wait,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                    finally:
+                        wake_wait.cancel()
+                # Events that happened before a stop are still sent (a CRD's last DELETED).
+                lines = [
+                    line
+                    for ev in self._pending
+                    if ev.obj.rv > self._since and (line := self._render(ev)) is not None
+                ]
+                self._pending.clear()
+                ended = self._stop.is_set() or (deadline is not None and loop.time() >= deadline)
+                if self.opts.allow_bookmarks and not ended and loop.time() >= next_bookmark:
+                    lines.append(_bookmark(self.rt.kind, self.rt.api_version, self.store.rv))
+                    next_bookmark = loop.time() + registry.bookmark_interval
+                if lines:
+                    transport = self.request.transport
+                    if transport is None or transport.is_closing():
+                        return
+                    await resp.write(b"".join(lines))
+                if ended:
+                    break
+            with contextlib.suppress(ConnectionError):
+                await resp.write_eof()
+        except ConnectionError:
+            return
+        finally:
+            stop_wait.cancel()
+            registry.discard(self._stop)
 
 
 async def expired_watch(request: web.Request, status: dict[str, Any]) -> web.StreamResponse:
@@ -216,65 +266,3 @@ def _bookmark(kind: str, api_version: str, rv: int, *, initial_end: bool = False
     return _event_line(
         "BOOKMARK", dumps({"kind": kind, "apiVersion": api_version, "metadata": meta})
     )
-
-
-async def _pump(
-    handlers: Handlers,
-    request: web.Request,
-    resp: web.StreamResponse,
-    key: str,
-    stop: asyncio.Event,
-    pending: list[WatchEvent],
-    wake: asyncio.Event,
-    render: Callable[[WatchEvent], bytes | None],
-    q: Any,
-    bookmarks: bool,
-    rt: Any,
-) -> None:
-    registry = request.app[WATCHES]
-    registry.add(stop, key)
-    loop = asyncio.get_running_loop()
-    timeout = integer(q.get("timeoutSeconds"), "timeoutSeconds")
-    deadline = loop.time() + timeout if timeout else None
-    next_bookmark = loop.time() + registry.bookmark_interval
-    stop_wait = asyncio.ensure_future(stop.wait())
-    try:
-        while True:
-            if not pending and not stop.is_set():
-                wake.clear()
-                limit = next_bookmark if bookmarks else None
-                if deadline is not None:
-                    limit = deadline if limit is None else min(limit, deadline)
-                wait = None if limit is None else max(0.0, limit - loop.time())
-                wake_wait = asyncio.ensure_future(wake.wait())
-                try:
-                    await asyncio.wait(
-                        {wake_wait, stop_wait}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
-                    )
-                finally:
-                    wake_wait.cancel()
-            # Events that happened before a stop are still sent (a CRD's last DELETED events).
-            lines = []
-            for ev in pending:
-                line = render(ev)
-                if line is not None:
-                    lines.append(line)
-            pending.clear()
-            ended = stop.is_set() or (deadline is not None and loop.time() >= deadline)
-            if bookmarks and not ended and loop.time() >= next_bookmark:
-                lines.append(_bookmark(rt.kind, rt.api_version, handlers.store.rv))
-                next_bookmark = loop.time() + registry.bookmark_interval
-            if lines:
-                transport = request.transport
-                if transport is None or transport.is_closing():
-                    return
-                await resp.write(b"".join(lines))
-            if ended:
-                break
-        with contextlib.suppress(ConnectionError):
-            await resp.write_eof()
-    except ConnectionError:
-        return
-    finally:
-        stop_wait.cancel()
-        registry.discard(stop)

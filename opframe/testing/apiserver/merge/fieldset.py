@@ -181,10 +181,14 @@ def _compare(lhs: Any, rhs: Any, node: Node, path: Path, diff: Diff) -> None:
                 continue
             if key in node.zero:
                 # The Go zero value already has this field, so it is never added or removed:
-                # a struct as {}, a list or map without omitempty as null.
+                # a struct as {}, a list or map without omitempty as null. Only where the
+                # parent exists: under an absent pointer (a ReplicationController's
+                # template) every field is added.
                 zero: Any = {} if node.child(key).kind == "struct" else None
-                lv = zero if lv is MISSING else lv
-                rv = zero if rv is MISSING else rv
+                lv = zero if lv is MISSING and lhs is not MISSING else lv
+                rv = zero if rv is MISSING and rhs is not MISSING else rv
+                if lv is MISSING and rv is MISSING:
+                    continue
             pairs.append((f"f:{key}", lv, rv))
         child_of = lambda pe: node.child(pe[2:])  # noqa: E731
     for pe, lv, rv in pairs:

@@ -190,6 +190,26 @@ _POD_TEMPLATE = _struct(zero=("metadata", "spec"), metadata=OBJECT_META, spec=_P
 _WORKLOAD_STATUS = _struct(conditions=_CONDITIONS)
 
 
+_RULES = ATOMIC_LIST
+_WEBHOOK = _struct(
+    rules=_RULES,
+    namespaceSelector=_LABEL_SELECTOR,
+    objectSelector=_LABEL_SELECTOR,
+    admissionReviewVersions=ATOMIC_LIST,
+    matchConditions=_list_map(ANY, ("name",), merge_key="name"),
+)
+_MATCH_RESOURCES = Node(
+    "struct",
+    fields={
+        "namespaceSelector": _LABEL_SELECTOR,
+        "objectSelector": _LABEL_SELECTOR,
+        "resourceRules": _RULES,
+        "excludeResourceRules": _RULES,
+    },
+    atomic=True,
+)
+
+
 def _object(zero: tuple[str, ...] = (), **fields: Node) -> Node:
     return _make_struct({"metadata": OBJECT_META, **fields}, ("metadata", *zero))
 
@@ -287,8 +307,117 @@ _BUILTINS: dict[tuple[str, str], Node] = {
     ),
     ("apps", "ReplicaSet"): _object(
         zero=("spec", "status"),
-        spec=_struct(selector=_LABEL_SELECTOR, template=_POD_TEMPLATE),
+        spec=_struct(zero=("template",), selector=_LABEL_SELECTOR, template=_POD_TEMPLATE),
         status=_WORKLOAD_STATUS,
+    ),
+    ("apps", "DaemonSet"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            zero=("template", "updateStrategy"),
+            selector=_LABEL_SELECTOR,
+            template=_POD_TEMPLATE,
+            updateStrategy=_struct(),
+        ),
+        status=_WORKLOAD_STATUS,
+    ),
+    ("apps", "ControllerRevision"): _object(data=ATOMIC),
+    ("", "ReplicationController"): _object(
+        zero=("spec", "status"),
+        spec=_struct(selector=_map(atomic=True), template=_POD_TEMPLATE),
+        status=_WORKLOAD_STATUS,
+    ),
+    ("batch", "Job"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            zero=("template",),
+            selector=_LABEL_SELECTOR,
+            template=_POD_TEMPLATE,
+            podFailurePolicy=_struct(rules=ATOMIC_LIST),
+            successPolicy=_struct(rules=ATOMIC_LIST),
+        ),
+        status=_struct(
+            conditions=_list_map(ANY, ("type",), merge_key="type"),
+            uncountedTerminatedPods=_struct(succeeded=_set(), failed=_set()),
+        ),
+    ),
+    ("batch", "CronJob"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            zero=("jobTemplate",),
+            jobTemplate=_struct(
+                zero=("metadata", "spec"),
+                metadata=OBJECT_META,
+                spec=_struct(
+                    zero=("template",),
+                    selector=_LABEL_SELECTOR,
+                    template=_POD_TEMPLATE,
+                    podFailurePolicy=_struct(rules=ATOMIC_LIST),
+                ),
+            ),
+        ),
+        status=_struct(active=ATOMIC_LIST),
+    ),
+    ("discovery.k8s.io", "EndpointSlice"): _object(endpoints=ATOMIC_LIST, ports=ATOMIC_LIST),
+    ("networking.k8s.io", "Ingress"): _object(
+        zero=("spec", "status"),
+        spec=_struct(rules=ATOMIC_LIST, tls=ATOMIC_LIST),
+        status=_struct(zero=("loadBalancer",), loadBalancer=_struct(ingress=ATOMIC_LIST)),
+    ),
+    ("", "LimitRange"): _object(zero=("spec",), spec=_struct(zero=("limits",), limits=ATOMIC_LIST)),
+    ("", "ResourceQuota"): _object(
+        zero=("spec", "status"),
+        spec=_struct(hard=_map(), scopes=ATOMIC_LIST, scopeSelector=_struct()),
+        status=_struct(hard=_map(), used=_map()),
+    ),
+    ("autoscaling", "HorizontalPodAutoscaler"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            zero=("scaleTargetRef",),
+            scaleTargetRef=_struct(),
+            metrics=ATOMIC_LIST,
+            behavior=_struct(),
+        ),
+        status=_struct(currentMetrics=ATOMIC_LIST, conditions=_CONDITIONS),
+    ),
+    ("storage.k8s.io", "StorageClass"): _object(
+        parameters=_map(), mountOptions=ATOMIC_LIST, allowedTopologies=ATOMIC_LIST
+    ),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _object(
+        webhooks=_list_map(_WEBHOOK, ("name",), merge_key="name")
+    ),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _object(
+        webhooks=_list_map(_WEBHOOK, ("name",), merge_key="name")
+    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            matchConstraints=_MATCH_RESOURCES,
+            validations=ATOMIC_LIST,
+            auditAnnotations=ATOMIC_LIST,
+            matchConditions=_list_map(ANY, ("name",), merge_key="name"),
+            variables=ATOMIC_LIST,
+            paramKind=ATOMIC,
+        ),
+        status=_struct(conditions=_CONDITIONS),
+    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): _object(
+        zero=("spec",),
+        spec=_struct(
+            matchResources=_MATCH_RESOURCES,
+            validationActions=_set(),
+            paramRef=_struct(selector=_LABEL_SELECTOR),
+        ),
+    ),
+    ("networking.k8s.io", "IngressClass"): _object(zero=("spec",), spec=_struct()),
+    ("networking.k8s.io", "NetworkPolicy"): _object(
+        zero=("spec",),
+        spec=_struct(
+            zero=("podSelector",),
+            podSelector=_LABEL_SELECTOR,
+            ingress=ATOMIC_LIST,
+            egress=ATOMIC_LIST,
+            policyTypes=ATOMIC_LIST,
+        ),
     ),
     ("policy", "PodDisruptionBudget"): _object(
         zero=("spec", "status"),

@@ -8,7 +8,8 @@ calls:
 
 - :func:`decode_request`: a protobuf create/update body into a JSON-shaped dict;
 - :func:`respond`: a JSON answer re-encoded as protobuf when content negotiation picks it;
-- :func:`watch_wanted` / :func:`watch_frames`: the length-prefixed protobuf watch stream.
+- :func:`watch_response`: a watch stream that writes length-prefixed protobuf frames when
+  negotiated (callers keep writing JSON event lines).
 
     >>> body = encode_object({"apiVersion": "v1", "kind": "ConfigMap",
     ...                       "metadata": {"name": "c"}, "data": {"k": "v"}})
@@ -19,12 +20,14 @@ calls:
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
 
-from opframe.testing.apiserver.errors import bad_request
+from opframe.testing.apiserver.errors import StatusError, bad_request
 from opframe.testing.apiserver.protobuf.codec import ProtobufError
+from opframe.testing.apiserver.protobuf.descriptors import built_in_group
 from opframe.testing.apiserver.protobuf.envelope import (
     decode_object,
     decode_watch_events,
@@ -49,6 +52,8 @@ __all__ = [
     "watch_response",
     "watch_wanted",
 ]
+
+log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 WATCH_MEDIA_TYPE = MEDIA_TYPE + ";stream=watch"
@@ -129,10 +134,44 @@ def respond(request: web.Request, resp: web.StreamResponse) -> web.StreamRespons
     except ValueError:
         return resp
     if not encodable(obj):
+        if _custom_resource(obj) and not _accepts_json(request.headers.get("Accept", "")):
+            return _not_acceptable_for_custom_resources()
         return resp
-    resp.body = encode_object(obj)
+    try:
+        encoded = encode_object(obj)
+    except ProtobufError as e:
+        # A stored value the Go type could not hold: answer in JSON rather than fail.
+        log.warning("answering %s %s in JSON, not protobuf: %s", request.method, request.path, e)
+        return resp
+    resp.body = encoded
     resp.content_type = MEDIA_TYPE
     return resp
+
+
+def _custom_resource(obj: Any) -> bool:
+    api_version = obj.get("apiVersion") if isinstance(obj, dict) else None
+    return isinstance(api_version, str) and not built_in_group(api_version)
+
+
+def _accepts_json(accept: str) -> bool:
+    """Whether a clause of ``accept`` names a type custom resources are served in."""
+    served = ("application/json", "application/yaml", "application/*", "*/*")
+    return any(media in served and "as" not in opts for media, opts in _clauses(accept))
+
+
+def _not_acceptable_for_custom_resources() -> web.Response:
+    """The 406 of a custom resource asked for in protobuf only: the CRD handler serves JSON and
+    YAML (apiextensions-apiserver customresource_handler.go: "not supporting protobuf")."""
+    error = StatusError(
+        406,
+        "NotAcceptable",
+        "406: Not Acceptable\n\nAvailable representations: application/json, application/yaml, "
+        "application/json;stream=watch",
+        {},
+    )
+    return web.Response(
+        status=406, body=json.dumps(error.body()).encode(), content_type="application/json"
+    )
 
 
 def watch_wanted(request: web.Request, custom: bool) -> bool:

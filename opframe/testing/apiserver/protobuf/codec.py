@@ -257,6 +257,7 @@ def _object(value: Any, path: str) -> dict[str, Any]:
 
 
 _TIMES = frozenset({"meta/v1.Time", "meta/v1.MicroTime"})
+_VARINT_TYPES = frozenset({"int32", "int64", "bool"})
 
 # Messages carrying arbitrary JSON, where null is a value.
 _JSON_VALUES = frozenset({"apiextensions/v1.JSON", "runtime.RawExtension"})
@@ -454,8 +455,12 @@ def decode_message(msg: Message, data: bytes) -> dict[str, Any]:
                         key = v.decode()
                     elif n == 2:
                         item = _decode_value(f, wt, v)
-                if item is None:
-                    item = "" if f.type in ("string", "bytes") else {}
+                if item is None:  # an entry without a value holds the value type's zero
+                    item = _decode_value(
+                        f,
+                        wire.LEN if f.type not in _VARINT_TYPES else 0,
+                        b"" if f.type not in _VARINT_TYPES else 0,
+                    )
                 seen.setdefault(number, {})[key] = item
             elif f.repeated:
                 seen.setdefault(number, []).extend(_repeated_values(f, wire_type, value))
@@ -466,6 +471,9 @@ def decode_message(msg: Message, data: bytes) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in msg.fields:
         if f.number not in seen:
+            if f.repeated and f.keep_zero:
+                # A slice whose JSON tag has no omitempty: Go writes nil (no entries) as null.
+                out[f.json] = None
             continue
         got = seen[f.number]
         if f.map or f.repeated:

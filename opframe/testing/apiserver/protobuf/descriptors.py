@@ -22,7 +22,16 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["KEEP_ZERO", "SCALARS", "Field", "Message", "message", "message_for", "section_for"]
+__all__ = [
+    "KEEP_ZERO",
+    "SCALARS",
+    "Field",
+    "Message",
+    "built_in_group",
+    "message",
+    "message_for",
+    "section_for",
+]
 
 SCALARS = frozenset({"string", "int32", "int64", "bool", "bytes", "double", "float"})
 
@@ -91,17 +100,19 @@ _POINTERS = {
     "core/v1.Taint": "timeAdded",
     "core/v1.TopologySpreadConstraint": "minDomains nodeAffinityPolicy nodeTaintsPolicy",
     "core/v1.Toleration": "tolerationSeconds",
+    "core/v1.Lifecycle": "stopSignal",
     "core/v1.PodDNSConfigOption": "value",
     "core/v1.ReplicationControllerSpec": "replicas",
     "core/v1.VolumeMount": "recursiveReadOnly",
     "core/v1.NodeRuntimeHandlerFeatures": "recursiveReadOnlyMounts userNamespaces",
     "apps/v1.DeploymentSpec": "replicas revisionHistoryLimit progressDeadlineSeconds",
-    "apps/v1.DeploymentStatus": "collisionCount",
+    "apps/v1.DeploymentStatus": "collisionCount terminatingReplicas",
     "apps/v1.StatefulSetSpec": "replicas revisionHistoryLimit",
     "apps/v1.StatefulSetStatus": "collisionCount",
     "apps/v1.RollingUpdateStatefulSetStrategy": "partition",
     "apps/v1.StatefulSetOrdinals": "start",
     "apps/v1.ReplicaSetSpec": "replicas",
+    "apps/v1.ReplicaSetStatus": "terminatingReplicas",
     "apps/v1.DaemonSetSpec": "revisionHistoryLimit",
     "apps/v1.DaemonSetStatus": "collisionCount",
     "batch/v1.JobSpec": "parallelism completions activeDeadlineSeconds backoffLimit "
@@ -218,7 +229,9 @@ _ALWAYS = {
     "core/v1.LimitRangeItem": "type",
     "core/v1.ReplicationControllerStatus": "replicas",
     "core/v1.NodeRuntimeHandler": "name",
-    "apps/v1.StatefulSetStatus": "replicas",
+    "core/v1.PodExtendedResourceClaimStatus": "resourceClaimName",
+    "core/v1.ContainerExtendedResourceRequest": "containerName resourceName requestName",
+    "apps/v1.StatefulSetStatus": "replicas availableReplicas",
     "apps/v1.ReplicaSetStatus": "replicas",
     "apps/v1.DaemonSetStatus": "currentNumberScheduled numberMisscheduled "
     "desiredNumberScheduled numberReady",
@@ -244,7 +257,8 @@ _ALWAYS = {
     "autoscaling/v1.ScaleStatus": "replicas",
     "autoscaling/v1.CrossVersionObjectReference": "kind name",
     "autoscaling/v2.HorizontalPodAutoscalerSpec": "maxReplicas",
-    "autoscaling/v2.HorizontalPodAutoscalerStatus": "desiredReplicas",
+    # `json:"currentMetrics"` has no omitempty either: a new HPA's reads null.
+    "autoscaling/v2.HorizontalPodAutoscalerStatus": "desiredReplicas currentMetrics",
     "autoscaling/v2.CrossVersionObjectReference": "kind name",
     "autoscaling/v2.MetricSpec": "type",
     "autoscaling/v2.MetricStatus": "type",
@@ -364,6 +378,17 @@ def section_for(api_version: str) -> str:
     if not group:
         return f"core/{version}"
     return f"{group.split('.', 1)[0]}/{version}"
+
+
+@functools.cache
+def _sections() -> frozenset[str]:
+    return frozenset(name.rpartition(".")[0] for name in _table())
+
+
+def built_in_group(api_version: str) -> bool:
+    """Whether ``api_version`` names a group version the table has messages for (custom
+    resources' groups have none)."""
+    return section_for(api_version) in _sections() or api_version == "meta.k8s.io/v1"
 
 
 def message_for(api_version: str, kind: str) -> Message | None:

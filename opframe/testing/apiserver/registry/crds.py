@@ -11,6 +11,7 @@ and once the last one is gone the CRD and its endpoints disappear.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from opframe.testing.apiserver.errors import invalid
@@ -26,6 +27,50 @@ __all__ = ["CrdController", "crd_types"]
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 _CR_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
+
+
+def _version_order(name: str) -> tuple[int, int, int, str]:
+    """``version.CompareKubeAwareVersionStrings``: GA, then beta, then alpha, newest first."""
+    m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", name)
+    if m is None:
+        return (0, 0, 0, name)  # not kube-like: after every kube-like version
+    stage = {"alpha": 1, "beta": 2}.get(m.group(2) or "", 3)
+    return (stage + 1, int(m.group(1)), int(m.group(3) or 0), "")
+
+
+def deprecation_warning(spec: dict[str, Any], version: dict[str, Any]) -> str:
+    """The warning a deprecated CRD version adds to every request it serves, or ``""``.
+
+    ``deprecationWarning`` when given, else apiextensions' default: ``group/v kind is
+    deprecated; use group/<newest served, not deprecated, newer version> kind``.
+    """
+    if not version.get("deprecated"):
+        return ""
+    if version.get("deprecationWarning") is not None:
+        return str(version["deprecationWarning"])
+    group, kind, name = (
+        spec.get("group", ""),
+        (spec.get("names") or {}).get("kind", ""),
+        version["name"],
+    )
+    msg = f"{group}/{name} {kind} is deprecated"
+    newer = [
+        v["name"]
+        for v in spec.get("versions") or []
+        if v.get("served") and not v.get("deprecated") and _kube_newer(v["name"], name)
+    ]
+    if newer:
+        best = max(newer, key=_version_order)
+        msg += f"; use {group}/{best} {kind}"
+    return msg
+
+
+def _kube_newer(a: str, b: str) -> bool:
+    """Whether ``a`` sorts before (is newer than) ``b`` in kube-aware version order."""
+    ka, kb = _version_order(a), _version_order(b)
+    if ka[0] == 0 and kb[0] == 0:
+        return a < b
+    return ka > kb
 
 
 def crd_types(crd: dict[str, Any]) -> tuple[list[ResourceType], str]:
@@ -60,6 +105,7 @@ def crd_types(crd: dict[str, Any]) -> tuple[list[ResourceType], str]:
                 storage_version=storage,
                 extra={
                     "crd": crd["metadata"]["name"],
+                    "deprecation_warning": deprecation_warning(spec, v),
                     "selectable": tuple(
                         str(f.get("jsonPath", "")).lstrip(".")
                         for f in v.get("selectableFields") or []

@@ -9,7 +9,9 @@ ownerReferences and namespace deletion behave the way operators expect:
   dependents are gone, then the finalizer is removed and the owner goes;
 - orphan: an owner with the ``orphan`` finalizer has its dependents' ownerReferences to it
   removed, then the finalizer is removed;
-- a deleted namespace has its content deleted, then its ``kubernetes`` finalizer is removed.
+- a deleted namespace has its content deleted, then its ``kubernetes`` finalizer is removed;
+- with a root CA (:meth:`Controllers.publish_root_ca`), the root-ca-cert-publisher's
+  ``kube-root-ca.crt`` ConfigMap in every namespace, recreated when deleted or changed.
 
 Work is queued after the write that caused it and run from the event loop right after, so a
 DELETE answers first and the cascade follows, as on a real cluster.
@@ -31,12 +33,20 @@ from opframe.testing.apiserver.registry.resources import Registry, storage_key
 from opframe.testing.apiserver.registry.storage import Store, StoredObject, WatchEvent
 from opframe.testing.apiserver.registry.writes import DeleteOptions, WriteOptions, Writer
 
-__all__ = ["Controllers"]
+__all__ = ["ROOT_CA_CONFIGMAP", "Controllers"]
 
 log = logging.getLogger(__name__)
 
 _Ref = tuple[str, str, str]  # storage key, namespace, name
 _MANAGER = "kube-controller-manager"
+#: The root-ca-cert-publisher's ConfigMap (pkg/controller/certificates/rootcacertpublisher).
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+_DESCRIPTION_KEY = "kubernetes.io/description"
+_DESCRIPTION = (
+    "Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
+    "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
+    "guaranteed across distributions of Kubernetes clusters."
+)
 
 
 class Controllers:
@@ -59,11 +69,18 @@ class Controllers:
         self._scheduled = False
         self._closed = False
         self._service_accounts = default_service_accounts
+        self._root_ca = ""
         store.on_write.append(self._on_write)
         for key, so in store.all_objects():
             self._index(key, None, so)
             if key == "/namespaces":
                 self._schedule(partial(self._default_service_account, so.meta["name"]))
+
+    def publish_root_ca(self, pem: str) -> None:
+        """Keep ``kube-root-ca.crt`` (key ``ca.crt`` = ``pem``) in every namespace from now on."""
+        self._root_ca = pem
+        for so in list(self.store.iter_sorted("/namespaces", "")):
+            self._schedule(partial(self._sync_root_ca, so.meta["name"]))
 
     def close(self) -> None:
         """Stop running queued work."""
@@ -88,6 +105,12 @@ class Controllers:
                 self._dependents.setdefault(o.get("uid", ""), set()).add(ref)
 
     def _on_write(self, ev: WatchEvent) -> None:
+        if self._root_ca and (
+            ev.key == "/namespaces"
+            or (ev.key == "/configmaps" and ev.obj.meta["name"] == ROOT_CA_CONFIGMAP)
+        ):
+            ns = ev.obj.meta["name"] if ev.key == "/namespaces" else ev.obj.meta["namespace"]
+            self._schedule(partial(self._sync_root_ca, ns))
         if ev.type == "DELETED":
             self._index(ev.key, ev.prev, None)
             uid = ev.obj.meta.get("uid", "")
@@ -246,6 +269,27 @@ class Controllers:
             return
         obj = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
         self.writer.create(rt, obj, namespace, WriteOptions(manager=_MANAGER))
+
+    def _sync_root_ca(self, namespace: str) -> None:
+        """The publisher's sync: create the ConfigMap, or put back its data and annotation."""
+        ns = self.store.get("/namespaces", "", namespace)
+        rt = self.registry.find_plural("configmaps")
+        if ns is None or ns.meta.get("deletionTimestamp") or rt is None:
+            return
+        data = {"ca.crt": self._root_ca}
+        so = self.store.get("/configmaps", namespace, ROOT_CA_CONFIGMAP)
+        if so is None:
+            meta = {"name": ROOT_CA_CONFIGMAP, "annotations": {_DESCRIPTION_KEY: _DESCRIPTION}}
+            obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+            self.writer.create(rt, obj, namespace, WriteOptions(manager=_MANAGER))
+            return
+        annotations = so.meta.get("annotations") or {}
+        if so.obj.get("data") == data and annotations.get(_DESCRIPTION_KEY):
+            return
+        new = copy.deepcopy(so.obj)
+        new["data"] = data
+        new["metadata"].setdefault("annotations", {})[_DESCRIPTION_KEY] = _DESCRIPTION
+        self.writer.update(rt, new, so, WriteOptions(manager=_MANAGER))
 
     def _namespaced_types(self) -> list[ResourceType]:
         seen: dict[str, ResourceType] = {}

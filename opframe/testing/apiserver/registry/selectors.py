@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opframe.testing.apiserver.errors import StatusError, bad_request
+from opframe.testing.apiserver.registry.resource_type import ResourceType
+from opframe.testing.apiserver.registry.resources import storage_key
 
 __all__ = [
     "FIELD_SELECTORS",
@@ -20,6 +22,7 @@ __all__ = [
     "field_value",
     "parse_field_selector",
     "parse_label_selector",
+    "selection",
 ]
 
 LabelPredicate = Callable[[Mapping[str, str]], bool]
@@ -309,3 +312,15 @@ def parse_field_selector(
     if len(reqs) == 1:
         return reqs[0]
     return lambda o: all(r(o) for r in reqs)
+
+
+def selection(
+    rt: ResourceType, label_selector: str, field_selector: str
+) -> tuple[LabelPredicate | None, ObjectPredicate | None]:
+    """The (label, field) predicates of a list or watch of ``rt``; ``None`` selects all."""
+    labels = parse_label_selector(label_selector) if label_selector else None
+    fields = None
+    if field_selector:
+        selectable = tuple(rt.extra.get("selectable") or ())
+        fields = parse_field_selector(field_selector, storage_key(rt), selectable)
+    return labels, fields

@@ -12,6 +12,7 @@ object version once.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import json
 import logging
@@ -128,6 +129,7 @@ class Store:
         self._log_path = state_dir / "objects.jsonl" if state_dir else None
         self._log: Any = None
         self.on_write: list[Callable[[WatchEvent], None]] = []
+        self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._start_rv = 0
         if self._log_path is not None:
             self._load(self._log_path)
@@ -198,6 +200,10 @@ class Store:
             return None
         return res.by_ns.get(namespace, {}).get(name)
 
+    def counts(self) -> dict[str, int]:
+        """How many objects each resource (storage key) holds."""
+        return {key: res.count for key, res in self._resources.items()}
+
     def count(self, key: str) -> int:
         """How many objects of a resource are stored."""
         res = self._resources.get(key)
@@ -253,7 +259,29 @@ class Store:
     def next_rv(self) -> int:
         """Take the next resourceVersion."""
         self.rv += 1
+        if self._rv_waiters:
+            self._wake_rv_waiters()
         return self.rv
+
+    def _wake_rv_waiters(self) -> None:
+        waiting = []
+        for rv, fut in self._rv_waiters:
+            if rv <= self.rv and not fut.done():
+                fut.set_result(None)
+            elif not fut.done():
+                waiting.append((rv, fut))
+        self._rv_waiters = waiting
+
+    async def wait_for_rv(self, rv: int) -> None:
+        """Wait until the global resourceVersion reaches ``rv`` (the caller bounds the wait)."""
+        if self.rv >= rv:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._rv_waiters.append((rv, fut))
+        try:
+            await fut
+        finally:
+            self._rv_waiters = [(r, f) for r, f in self._rv_waiters if f is not fut]
 
     def put(self, key: str, obj: dict[str, Any], *, created: bool) -> StoredObject:
         """Store a new version of ``obj`` with the next resourceVersion and notify watchers.

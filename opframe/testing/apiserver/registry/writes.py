@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opframe.testing.apiserver import builtins
+from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.errors import (
     Cause,
+    StatusError,
     already_exists,
     bad_request,
     conflict,
@@ -29,18 +31,21 @@ from opframe.testing.apiserver.errors import (
     invalid,
     not_found,
 )
+from opframe.testing.apiserver.fielderrors import invalid as field_invalid
 from opframe.testing.apiserver.merge import field_manager
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry, storage_key
 from opframe.testing.apiserver.registry.storage import Store, StoredObject
-from opframe.testing.apiserver.schema import custom_resource
+from opframe.testing.apiserver.schema import builtin_decoding, custom_resource
 
 __all__ = ["CRD_KEY", "DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339"]
 
 #: Storage key of CustomResourceDefinitions.
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
 #: Built-ins whose DELETE answers with the object rather than a Status.
-RETURNS_OBJECT = frozenset({"/pods", "/services", "/namespaces", "/serviceaccounts", CRD_KEY})
+RETURNS_OBJECT = frozenset(
+    {"/pods", "/services", "/namespaces", "/resourcequotas", "/serviceaccounts", CRD_KEY}
+)
 #: Built-ins that PUT may create.
 CREATE_ON_UPDATE = frozenset({"/events", "/endpoints", "events.k8s.io/events", "/nodes"})
 
@@ -87,6 +92,10 @@ class WriteOptions:
     field_validation: str = "Warn"
     subresource: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: The JSON body as sent (strict decoding finds duplicate fields in it); empty otherwise.
+    raw_body: bytes = b""
+    #: The patch of a patch request (strict decoding errors quote it).
+    patch: Any = None
 
 
 @dataclass
@@ -129,6 +138,9 @@ class Writer:
             return obj
         if rt.group == "events.k8s.io":
             return builtins.convert_event(obj, rt.api_version)
+        convert = rt.extra.get("convert")
+        if convert is not None:
+            return convert(obj, rt.api_version)  # type: ignore[no-any-return]
         out = dict(obj)
         out["apiVersion"] = rt.api_version
         return out
@@ -136,6 +148,9 @@ class Writer:
     def _to_storage(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         if rt.group == "events.k8s.io":
             return builtins.convert_event(obj, "v1")
+        convert = rt.extra.get("convert")
+        if convert is not None and rt.storage_version != rt.version:
+            return convert(obj, f"{rt.group}/{rt.storage_version}")  # type: ignore[no-any-return]
         if rt.custom and rt.storage_version and rt.storage_version != rt.version:
             obj["apiVersion"] = f"{rt.group}/{rt.storage_version}"
         return obj
@@ -188,13 +203,15 @@ class Writer:
         t = rfc3339(now())
         if not managed_fields_done:
             self._track(rt, None, obj, opts, t)
+        # The uid exists before the strategy runs (a Job's generated selector names it).
+        obj["metadata"]["uid"] = str(uuid.uuid4())
         self._admit(rt, obj, None, opts)
         meta = obj["metadata"]  # the strategies may have replaced the metadata dict
         key = storage_key(rt)
         name = meta.get("name", "")
         if self.store.get(key, namespace if rt.namespaced else "", name) is not None:
             raise already_exists(rt.plural, name, rt.group)
-        meta["uid"] = str(uuid.uuid4())
+        meta.setdefault("uid", str(uuid.uuid4()))
         meta["creationTimestamp"] = t
         if rt.custom or key == CRD_KEY:
             meta["generation"] = 1
@@ -223,18 +240,66 @@ class Writer:
                     opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
             custom_resource.apply_defaults(obj, rt.schema or {})
             return
+        self._check_group_version(rt, obj)
         if kind and kind != rt.kind:
             version = str(obj.get("apiVersion", "")).rpartition("/")[2]
             raise bad_request(
                 f'{kind} in version "{version}" cannot be handled as a {rt.kind}: converting '
                 f"({version}.{kind}) to ({rt.group or 'core'}.{rt.kind}): unknown conversion"
             )
+        self._decode_builtin(rt, obj, opts)
         obj["kind"] = rt.kind
         obj["apiVersion"] = rt.api_version
         if storage_key(rt) == CRD_KEY:
             custom_resource.default_crd(obj)
         else:
             builtins.default_object(rt, obj)
+
+    def _check_group_version(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """A body of another group version (``endpoints/handlers/create.go``).
+
+        The scheme decodes only kinds registered at the body's version; one that decodes and
+        converts (an events.k8s.io Event sent to core/v1) is still not this endpoint's.
+        """
+        api_version = obj.get("apiVersion")
+        if not isinstance(api_version, str) or not api_version or api_version == rt.api_version:
+            return
+        kind = str(obj.get("kind") or rt.kind)
+        served = self.registry.find_kind(api_version, kind)
+        if served is None:
+            version = api_version.rpartition("/")[2]
+            raise bad_request(
+                f'{kind} in version "{version}" cannot be handled as a {rt.kind}: no kind '
+                f'"{kind}" is registered for version "{api_version}" in scheme '
+                '"pkg/api/legacyscheme/scheme.go:30"'
+            )
+        if storage_key(served) == storage_key(rt):
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({rt.api_version})"
+            )
+
+    @staticmethod
+    def _decode_builtin(rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+        """The Go struct decoding of a built-in: type errors, unknown and duplicate fields."""
+        kind = str(obj.get("kind") or rt.kind)
+        version = str(obj.get("apiVersion") or rt.version).rpartition("/")[2]
+        decoded = builtin_decoding.decode(rt.group, rt.version, rt.kind, obj, opts.raw_body)
+        prefix = f'{kind} in version "{version}" cannot be handled as a {rt.kind}: '
+        if decoded.type_error:
+            raise bad_request(prefix + decoded.type_error)
+        if decoded.strict and opts.field_validation == "Strict":
+            errors = ", ".join(decoded.strict)
+            if opts.patch is None:
+                raise bad_request(f"{prefix}strict decoding error: {errors}")
+            # A patch is decoded after it is applied: the error names the patch itself.
+            cause = fe.invalid("patch", fe.go_v(opts.patch), f"strict decoding error: {errors}")
+            raise StatusError(
+                422, "Invalid", f' "" is invalid: {fe.cause_text(cause)}', {"causes": [cause]}
+            )
+        if decoded.strict and opts.field_validation == "Warn":
+            opts.warnings.extend(decoded.strict)
+        builtin_decoding.drop_unknown(obj, decoded)
 
     def _track(
         self,
@@ -347,6 +412,10 @@ class Writer:
         if rv and rv != old_meta.get("resourceVersion"):
             raise conflict(rt.plural, name, rt.group)
         for k in _IMMUTABLE_META:
+            if k == "uid" and meta.get("uid"):
+                # rest.BeforeUpdate fills the uid only when the client sent none: a uid in the
+                # body is a precondition (kubelet's status patches), checked below.
+                continue
             if k in old_meta:
                 meta[k] = old_meta[k]
             else:
@@ -357,6 +426,10 @@ class Writer:
             self._track(rt, old_served, new, opts, rfc3339(now()))
         self._admit(rt, new, old_served, opts)
         meta = new["metadata"]  # the strategies may have replaced the metadata dict
+        if meta.get("uid") != old_meta.get("uid"):
+            # Kinds whose validation has not already refused it (ValidateObjectMetaUpdate).
+            cause = field_invalid("metadata.uid", meta.get("uid"), "field is immutable")
+            raise invalid(rt.kind, name, [cause], rt.group)
         self._check_finalizers(rt, new, old_served)
         own_generation = rt.custom or storage_key(rt) == CRD_KEY
         if own_generation and "generation" in old_meta and _spec_changed(rt, new, old_served):
@@ -428,7 +501,7 @@ class Writer:
         if key == CRD_KEY and self.crd_delete:
             return self.crd_delete(current, opts), False
         finalizers = list(meta.get("finalizers") or [])
-        propagation = opts.propagation
+        propagation = opts.propagation or str(rt.extra.get("default_propagation") or "")
         if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
         elif propagation == "Orphan" and "orphan" not in finalizers:

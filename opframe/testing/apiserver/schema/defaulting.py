@@ -15,56 +15,43 @@ from typing import Any
 from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.schema.nodes import MISSING, Node, compile_schema
+from opframe.testing.apiserver.schema.visit import walk
 
 __all__ = ["apply_defaults", "default_causes", "drop_nulls"]
 
 
-def _drop_nulls(x: Any, s: Node) -> None:
+def _drop_nulls(x: Any, s: Node, path: str) -> None:
     if isinstance(x, dict):
         for k in list(x):
             sub = s.properties.get(k) or s.additional
-            if sub is None:
-                continue
-            v = x[k]
-            if v is None and not sub.nullable and sub.default is MISSING:
+            if sub is not None and x[k] is None and not sub.nullable and sub.default is MISSING:
                 del x[k]
-            elif type(v) is dict or type(v) is list:
-                _drop_nulls(v, sub)
-    elif isinstance(x, list) and s.items is not None:
-        for v in x:
-            if type(v) is dict or type(v) is list:
-                _drop_nulls(v, s.items)
 
 
 def drop_nulls(obj: dict[str, Any], schema: dict[str, Any]) -> None:
     """Drop ``null`` values of non-nullable fields that have no default (in place)."""
-    _drop_nulls(obj, compile_schema(schema))
+    walk(obj, compile_schema(schema), _drop_nulls)
 
 
-def _default(x: Any, s: Node) -> None:
-    if not s.has_defaults:
-        return
+def _default(x: Any, s: Node, path: str) -> None:
+    """Fill this node's missing children; :func:`walk` then defaults inside them."""
     if isinstance(x, dict):
         for k, prop in s.properties.items():
             if prop.default is MISSING:
                 continue
             if k not in x or (x[k] is None and not prop.nullable):
                 x[k] = copy.deepcopy(prop.default)
-        for k, v in x.items():
-            sub = s.properties.get(k)
-            if sub is not None:
-                _default(v, sub)
-            elif s.additional is not None:
-                addl = s.additional
-                if v is None and not addl.nullable and addl.default is not MISSING:
-                    v = x[k] = copy.deepcopy(addl.default)
-                _default(v, addl)
+        addl = s.additional
+        if addl is not None and not addl.nullable and addl.default is not MISSING:
+            for k, v in x.items():
+                if v is None and k not in s.properties:
+                    x[k] = copy.deepcopy(addl.default)
     elif isinstance(x, list) and s.items is not None:
         items = s.items
-        for i, v in enumerate(x):
-            if v is None and not items.nullable and items.default is not MISSING:
-                v = x[i] = copy.deepcopy(items.default)
-            _default(v, items)
+        if not items.nullable and items.default is not MISSING:
+            for i, v in enumerate(x):
+                if v is None:
+                    x[i] = copy.deepcopy(items.default)
 
 
 def apply_defaults(obj: dict[str, Any], schema: dict[str, Any]) -> None:
@@ -75,8 +62,8 @@ def apply_defaults(obj: dict[str, Any], schema: dict[str, Any]) -> None:
     values included, are kept.
     """
     node = compile_schema(schema)
-    _drop_nulls(obj, node)
-    _default(obj, node)
+    walk(obj, node, _drop_nulls)
+    walk(obj, node, _default, enter=lambda s: s.has_defaults)
 
 
 # --- defaults inside a CRD schema --------------------------------------------------------

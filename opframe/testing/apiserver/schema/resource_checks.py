@@ -15,6 +15,7 @@ from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.schema.nodes import MISSING, Node
 from opframe.testing.apiserver.schema.validation import type_name
+from opframe.testing.apiserver.schema.visit import walk
 
 __all__ = ["embedded_causes", "list_causes", "scale_causes", "scale_status_causes"]
 
@@ -110,14 +111,6 @@ def _hashable(value: Any) -> Any:
 
 
 def _list_checks(x: Any, s: Node, path: str, out: list[Cause]) -> None:
-    if not s.has_list_checks:
-        return
-    if isinstance(x, dict):
-        for k, v in x.items():
-            sub = s.properties.get(k) or s.additional
-            if sub is not None:
-                _list_checks(v, sub, f"{path}.{k}" if path else k, out)
-        return
     if not isinstance(x, list):
         return
     if s.list_type == "set":
@@ -129,9 +122,6 @@ def _list_checks(x: Any, s: Node, path: str, out: list[Cause]) -> None:
             seen.add(key)
     elif s.list_type == "map" and s.map_keys:
         _map_duplicates(x, s, path, out)
-    if s.items is not None:
-        for i, v in enumerate(x):
-            _list_checks(v, s.items, f"{path}[{i}]", out)
 
 
 def _map_duplicates(x: list[Any], s: Node, path: str, out: list[Cause]) -> None:
@@ -163,26 +153,17 @@ def _map_duplicates(x: list[Any], s: Node, path: str, out: list[Cause]) -> None:
 def list_causes(obj: Any, node: Node, prefix: str = "") -> list[Cause]:
     """Duplicates in ``x-kubernetes-list-type`` ``set`` and ``map`` lists."""
     out: list[Cause] = []
-    _list_checks(obj, node, prefix, out)
+    walk(
+        obj,
+        node,
+        lambda x, s, path: _list_checks(x, s, path, out),
+        enter=lambda s: s.has_list_checks,
+        path=prefix,
+    )
     return out
 
 
 # --- embedded resources --------------------------------------------------------------------
-
-
-def _embedded(x: Any, s: Node, path: str, out: list[Cause]) -> None:
-    if not s.has_embedded:
-        return
-    if isinstance(x, dict):
-        if s.embedded and path:
-            _embedded_resource(x, path, out)
-        for k, v in x.items():
-            sub = s.properties.get(k) or s.additional
-            if sub is not None:
-                _embedded(v, sub, f"{path}.{k}" if path else k, out)
-    elif isinstance(x, list) and s.items is not None:
-        for i, v in enumerate(x):
-            _embedded(v, s.items, f"{path}[{i}]", out)
 
 
 def _embedded_resource(x: dict[str, Any], path: str, out: list[Cause]) -> None:
@@ -204,5 +185,10 @@ def _embedded_resource(x: dict[str, Any], path: str, out: list[Cause]) -> None:
 def embedded_causes(obj: Any, node: Node) -> list[Cause]:
     """``apiVersion``/``kind`` errors of embedded resources (``x-kubernetes-embedded-resource``)."""
     out: list[Cause] = []
-    _embedded(obj, node, "", out)
+
+    def visit(x: Any, s: Node, path: str) -> None:
+        if isinstance(x, dict) and s.embedded and path:
+            _embedded_resource(x, path, out)
+
+    walk(obj, node, visit, enter=lambda s: s.has_embedded)
     return out

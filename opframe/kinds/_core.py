@@ -1,4 +1,6 @@
-"""Typed wrappers for the built-in kinds operators work with.
+"""Core, storage, policy and coordination kinds (re-exported by :mod:`opframe.kinds`).
+
+Typed wrappers for the built-in kinds operators work with.
 
 They type the fields operators read and write (a pod's containers, probes and volumes, its
 phase and IP, a Service's ports, a Lease's holder...) and keep every other field as it came
@@ -51,9 +53,6 @@ __all__ = [
     "Container",
     "ContainerPort",
     "ContainerStatus",
-    "Deployment",
-    "DeploymentSpec",
-    "DeploymentStatus",
     "EmptyDirVolumeSource",
     "Endpoints",
     "EnvVar",
@@ -98,9 +97,6 @@ __all__ = [
     "ServicePort",
     "ServiceSpec",
     "ServiceStatus",
-    "StatefulSet",
-    "StatefulSetSpec",
-    "StatefulSetStatus",
     "TCPSocketAction",
     "Volume",
     "VolumeMount",
@@ -355,77 +351,6 @@ class PodDisruptionBudget(Resource, group="policy", version="v1", builtin=True):
 
     spec: PodDisruptionBudgetSpec = Field(default_factory=PodDisruptionBudgetSpec)
     status: PodDisruptionBudgetStatus | None = None
-
-
-# --- workloads ------------------------------------------------------------------------------
-
-
-class DeploymentSpec(KubeModel):
-    """A Deployment's replicas, selector and pod template; ``strategy`` kept raw."""
-
-    selector: LabelSelector
-    template: PodTemplateSpec
-    replicas: int | None = None
-    strategy: dict[str, Any] | None = None
-    min_ready_seconds: int | None = None
-    revision_history_limit: int | None = None
-    progress_deadline_seconds: int | None = None
-    paused: bool | None = None
-
-
-class DeploymentStatus(KubeModel):
-    """A Deployment's observed replicas; conditions kept raw (they carry lastUpdateTime)."""
-
-    observed_generation: int | None = None
-    replicas: int | None = None
-    updated_replicas: int | None = None
-    ready_replicas: int | None = None
-    available_replicas: int | None = None
-    unavailable_replicas: int | None = None
-    conditions: list[dict[str, Any]] | None = None
-
-
-class Deployment(Resource, group="apps", version="v1", builtin=True):
-    """A deployment (``apps/v1``)."""
-
-    spec: DeploymentSpec
-    status: DeploymentStatus | None = None
-
-
-class StatefulSetSpec(KubeModel):
-    """A StatefulSet's replicas, selector, pod template and claim templates."""
-
-    selector: LabelSelector
-    template: PodTemplateSpec
-    service_name: str | None = None
-    replicas: int | None = None
-    pod_management_policy: str | None = None
-    update_strategy: dict[str, Any] | None = None
-    volume_claim_templates: list[PersistentVolumeClaim] | None = None
-    revision_history_limit: int | None = None
-    min_ready_seconds: int | None = None
-
-
-class StatefulSetStatus(KubeModel):
-    """A StatefulSet's observed replicas and revisions."""
-
-    observed_generation: int | None = None
-    replicas: int = 0
-    ready_replicas: int | None = None
-    current_replicas: int | None = None
-    updated_replicas: int | None = None
-    available_replicas: int | None = None
-    current_revision: str | None = None
-    update_revision: str | None = None
-    collision_count: int | None = None
-    conditions: list[dict[str, Any]] | None = None
-
-
-class StatefulSet(Resource, group="apps", version="v1", builtin=True):
-    """A stateful set (``apps/v1``)."""
-
-    spec: StatefulSetSpec
-    status: StatefulSetStatus | None = None
 
 
 # --- nodes ----------------------------------------------------------------------------------

@@ -1,0 +1,156 @@
+"""``opframe init NAME``: a new operator project that passes its own tests out of the box.
+
+The project has a model, a reconciler, a manager, a ``__main__`` with ``opframe run``'s flags,
+tests on opframe's pytest plugin, a Dockerfile, and a kustomize ``deploy/`` folder whose CRD
+and RBAC are generated from the project's own code (so they name exactly what it watches).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from opframe._runtarget import watched_kinds
+from opframe._scaffold.files import TEMPLATES
+from opframe.crd import crd_yaml, dump_yaml
+from opframe.errors import ConfigError
+from opframe.manager import Manager
+from opframe.resource import Resource, resource_info
+
+__all__ = ["ScaffoldError", "init_project", "rbac_documents"]
+
+_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,50}[a-z0-9])?$")
+_KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+_GROUP = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+
+_ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
+
+
+class ScaffoldError(ConfigError):
+    """The project cannot be made as asked (a bad name, a folder in the way)."""
+
+
+def init_project(
+    directory: Path, name: str, *, kind: str | None = None, group: str | None = None
+) -> list[Path]:
+    """Write the project ``name`` into ``directory`` (new or empty); return the files made."""
+    if not _NAME.match(name):
+        raise ScaffoldError(
+            f"project name {name!r} must be a DNS label: lower-case letters, digits and '-', "
+            "starting with a letter (e.g. shop-operator)"
+        )
+    base = name.removesuffix("-operator") or name
+    kind = kind or "".join(part.capitalize() for part in base.split("-"))
+    if not _KIND.match(kind):
+        raise ScaffoldError(f"kind {kind!r} must be CamelCase letters and digits (e.g. Shop)")
+    group = group or f"{base}.example.com"
+    if not _GROUP.match(group):
+        raise ScaffoldError(f"group {group!r} must be a DNS subdomain (e.g. shop.example.com)")
+    if directory.exists() and any(directory.iterdir()):
+        raise ScaffoldError(f"{directory} exists and is not empty: pick a new folder")
+    from opframe import __version__
+
+    values = {
+        "name": name,
+        "package": name.replace("-", "_"),
+        "kind": kind,
+        "lower": kind.lower(),
+        "group": group,
+        "opframe": __version__,
+    }
+    written: list[Path] = []
+    for relative, text in TEMPLATES.items():
+        path = directory / Template(relative).substitute(values)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(Template(text).substitute(values))
+        written.append(path)
+    model, manager = _load(directory, values["package"], kind)
+    deploy = directory / "deploy"
+    (deploy / "crd.yaml").write_text(crd_yaml(model))
+    (deploy / "rbac.yaml").write_text(dump_yaml(rbac_documents(manager, name, f"{name}-system")))
+    written += [deploy / "crd.yaml", deploy / "rbac.yaml"]
+    return written
+
+
+def _load(directory: Path, package: str, kind: str) -> tuple[type[Resource], Manager]:
+    """Import the new project's model and manager (then forget them again)."""
+    sys.path.insert(0, str(directory))
+    try:
+        models = importlib.import_module(f"{package}.models")
+        operator = importlib.import_module(f"{package}.operator")
+        return getattr(models, kind), operator.build_manager()
+    finally:
+        sys.path.remove(str(directory))
+        for loaded in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+            del sys.modules[loaded]
+
+
+def rbac_documents(manager: Manager, name: str, namespace: str) -> list[dict[str, Any]]:
+    """Least privilege for ``manager``: a ServiceAccount, a ClusterRole over what its
+    controllers watch (plus status and finalizers of the primary kinds, and Events), and a
+    Role for its leader-election Lease, with their bindings."""
+    rules: dict[tuple[str, str], list[str]] = {}
+    primaries = {_description_kind(c) for c in manager.controllers}
+    for model, _ in watched_kinds(manager):
+        info = resource_info(model)
+        rules[(info.group, info.plural)] = list(_ALL_VERBS)
+        if model in primaries:
+            rules[(info.group, f"{info.plural}/status")] = ["get", "update", "patch"]
+            rules[(info.group, f"{info.plural}/finalizers")] = ["update"]
+    rules[("", "events")] = ["create", "patch"]
+    rules[("events.k8s.io", "events")] = ["create", "patch"]
+    subject = [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace)},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [
+                {"apiGroups": [group], "resources": [resource], "verbs": verbs}
+                for (group, resource), verbs in rules.items()
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": _ref("ClusterRole", name),
+            "subjects": subject,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta(f"{name}-leader-election", namespace),
+            "rules": [
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(f"{name}-leader-election", namespace),
+            "roleRef": _ref("Role", f"{name}-leader-election"),
+            "subjects": subject,
+        },
+    ]
+
+
+def _description_kind(controller: Any) -> Any:
+    return getattr(getattr(controller, "spec", controller), "for_", None)
+
+
+def _meta(name: str, namespace: str) -> dict[str, str]:
+    return {"name": name, "namespace": namespace}
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}

@@ -1,0 +1,337 @@
+"""HorizontalPodAutoscalers: stored as autoscaling/v2, served through v2 and v1.
+
+Rules from ``pkg/apis/autoscaling/v2/defaults.go``, ``pkg/apis/autoscaling/validation/
+validation.go``, ``pkg/apis/autoscaling/v1/conversion.go`` (what v1 cannot say travels in
+``autoscaling.alpha.kubernetes.io/*`` annotations) and ``pkg/registry/autoscaling/
+horizontalpodautoscaler/strategy.go``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from opframe.testing.apiserver.errors import Cause
+from opframe.testing.apiserver.fielderrors import invalid, not_supported, required
+
+__all__ = ["convert_hpa", "default_hpa", "initial_hpa_status", "validate_hpa"]
+
+_METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/metrics"
+_CURRENT_ANNOTATION = "autoscaling.alpha.kubernetes.io/current-metrics"
+_CONDITIONS_ANNOTATION = "autoscaling.alpha.kubernetes.io/conditions"
+_BEHAVIOR_ANNOTATION = "autoscaling.alpha.kubernetes.io/behavior"
+_METRIC_TYPES = ("ContainerResource", "External", "Object", "Pods", "Resource")
+_TARGET_TYPES = ("AverageValue", "Utilization", "Value")
+_SOURCE_KEY = {
+    "ContainerResource": "containerResource",
+    "External": "external",
+    "Object": "object",
+    "Pods": "pods",
+    "Resource": "resource",
+}
+
+
+def _cpu_metric(percent: int) -> dict[str, Any]:
+    return {
+        "type": "Resource",
+        "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": percent},
+        },
+    }
+
+
+def _default_rules(rules: Any, window: int | None, policies: list[dict[str, Any]]) -> Any:
+    if not isinstance(rules, dict):
+        rules = {}
+    if window is not None:
+        rules.setdefault("stabilizationWindowSeconds", window)
+    rules.setdefault("selectPolicy", "Max")
+    if not rules.get("policies"):
+        rules["policies"] = copy.deepcopy(policies)
+    return rules
+
+
+def default_hpa(obj: dict[str, Any]) -> None:
+    """``SetDefaults_HorizontalPodAutoscaler`` (v2): one replica at least, CPU at 80% when no
+    metric is given, and the scale-up/scale-down rules of a given ``behavior``."""
+    if obj.get("apiVersion") == "autoscaling/v1":
+        converted = convert_hpa(obj, "autoscaling/v2")
+        obj.clear()
+        obj.update(converted)
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [_cpu_metric(80)]
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):
+        behavior["scaleUp"] = _default_rules(
+            behavior.get("scaleUp"),
+            0,
+            [
+                {"type": "Pods", "value": 4, "periodSeconds": 15},
+                {"type": "Percent", "value": 100, "periodSeconds": 15},
+            ],
+        )
+        behavior["scaleDown"] = _default_rules(
+            behavior.get("scaleDown"),
+            None,
+            [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+        )
+
+
+def initial_hpa_status() -> dict[str, Any]:
+    """The empty v2 status a new HPA starts from (``currentMetrics`` has no omitempty)."""
+    return {"desiredReplicas": 0, "currentMetrics": None}
+
+
+def _target_causes(target: Any, path: str) -> list[Cause]:
+    if not isinstance(target, dict):
+        return [required(path)]
+    causes: list[Cause] = []
+    kind = target.get("type")
+    if not kind:
+        causes.append(required(f"{path}.type", "must specify a metric target type"))
+    elif kind not in _TARGET_TYPES:
+        causes.append(not_supported(f"{path}.type", kind, _TARGET_TYPES))
+    util = target.get("averageUtilization")
+    if isinstance(util, int) and util < 1:
+        causes.append(invalid(f"{path}.averageUtilization", util, "must be greater than 0"))
+    if kind == "Utilization" and util is None:
+        causes.append(
+            required(
+                f"{path}.averageUtilization",
+                "must set either a target raw value or a target utilization",
+            )
+        )
+    return causes
+
+
+def _metric_causes(metric: dict[str, Any], path: str) -> list[Cause]:
+    kind = metric.get("type")
+    if not kind:
+        return [required(f"{path}.type", "must specify a metric source type")]
+    if kind not in _METRIC_TYPES:
+        return [not_supported(f"{path}.type", kind, _METRIC_TYPES)]
+    key = _SOURCE_KEY[kind]
+    source = metric.get(key)
+    if not isinstance(source, dict):
+        return [required(f"{path}.{key}", "must populate information for the given metric source")]
+    others = [k for k in _SOURCE_KEY.values() if k != key and metric.get(k) is not None]
+    if others:
+        return [
+            invalid(
+                f"{path}.{others[0]}",
+                metric[others[0]],
+                "must populate the given metric source only",
+            )
+        ]
+    causes: list[Cause] = []
+    if kind in ("Resource", "ContainerResource") and not source.get("name"):
+        causes.append(required(f"{path}.{key}.name", "must specify a resource name"))
+    if kind == "ContainerResource" and not source.get("container"):
+        causes.append(required(f"{path}.{key}.container", "must specify a container"))
+    if kind in ("Pods", "Object", "External") and not (source.get("metric") or {}).get("name"):
+        causes.append(required(f"{path}.{key}.metric.name", "must specify a metric name"))
+    causes.extend(_target_causes(source.get("target"), f"{path}.{key}.target"))
+    return causes
+
+
+def _rules_causes(rules: Any, path: str) -> list[Cause]:
+    if not isinstance(rules, dict):
+        return []
+    causes: list[Cause] = []
+    window = rules.get("stabilizationWindowSeconds")
+    if isinstance(window, int) and not 0 <= window <= 3600:
+        causes.append(
+            invalid(
+                f"{path}.stabilizationWindowSeconds",
+                window,
+                "must be less than or equal to 3600"
+                if window > 0
+                else "must be greater than or equal to zero",
+            )
+        )
+    select = rules.get("selectPolicy")
+    if select is not None and select not in ("Disabled", "Max", "Min"):
+        causes.append(not_supported(f"{path}.selectPolicy", select, ("Disabled", "Max", "Min")))
+    for i, policy in enumerate(rules.get("policies") or []):
+        p = f"{path}.policies[{i}]"
+        kind = (policy or {}).get("type")
+        if kind not in ("Percent", "Pods"):
+            causes.append(not_supported(f"{p}.type", kind or "", ("Percent", "Pods")))
+        value = (policy or {}).get("value")
+        if not isinstance(value, int) or value <= 0:
+            causes.append(invalid(f"{p}.value", value, "must be greater than zero"))
+        period = (policy or {}).get("periodSeconds")
+        if not isinstance(period, int) or period <= 0:
+            causes.append(invalid(f"{p}.periodSeconds", period, "must be greater than zero"))
+        elif period > 1800:
+            causes.append(
+                invalid(f"{p}.periodSeconds", period, "must be less than or equal to 1800")
+            )
+    return causes
+
+
+def validate_hpa(obj: dict[str, Any]) -> list[Cause]:
+    """``ValidateHorizontalPodAutoscalerSpec``: replica bounds, target, metrics, behavior."""
+    spec = obj.get("spec") or {}
+    causes: list[Cause] = []
+    low, high = spec.get("minReplicas"), spec.get("maxReplicas")
+    if isinstance(low, int) and low < 1:
+        causes.append(invalid("spec.minReplicas", low, "must be greater than or equal to 1"))
+    if not isinstance(high, int) or high < 1:
+        causes.append(invalid("spec.maxReplicas", high, "must be greater than 0"))
+    elif isinstance(low, int) and high < low:
+        causes.append(
+            invalid("spec.maxReplicas", high, "must be greater than or equal to `minReplicas`")
+        )
+    ref = spec.get("scaleTargetRef") or {}
+    if not ref.get("kind"):
+        causes.append(required("spec.scaleTargetRef.kind"))
+    if not ref.get("name"):
+        causes.append(required("spec.scaleTargetRef.name"))
+    api_version = str(ref.get("apiVersion") or "")
+    if "/" not in api_version or not api_version.split("/")[0]:
+        causes.append(
+            invalid(
+                "spec.scaleTargetRef.apiVersion", api_version, "apiVersion must specify API group"
+            )
+        )
+    for i, metric in enumerate(spec.get("metrics") or []):
+        causes.extend(_metric_causes(metric or {}, f"spec.metrics[{i}]"))
+    behavior = spec.get("behavior") or {}
+    causes.extend(_rules_causes(behavior.get("scaleUp"), "spec.behavior.scaleUp"))
+    causes.extend(_rules_causes(behavior.get("scaleDown"), "spec.behavior.scaleDown"))
+    return causes
+
+
+def _is_cpu_utilization(metric: Any) -> bool:
+    resource = (metric or {}).get("resource") or {}
+    target = resource.get("target") or {}
+    return bool(
+        (metric or {}).get("type") == "Resource"
+        and resource.get("name") == "cpu"
+        and target.get("type") == "Utilization"
+        and target.get("averageUtilization") is not None
+    )
+
+
+def _to_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in obj.items() if k not in ("spec", "status")}
+    out["apiVersion"] = "autoscaling/v1"
+    meta = out["metadata"] = dict(obj.get("metadata") or {})
+    annotations = dict(meta.get("annotations") or {})
+    spec = obj.get("spec") or {}
+    v1_spec: dict[str, Any] = {"scaleTargetRef": spec.get("scaleTargetRef") or {}}
+    if "minReplicas" in spec:
+        v1_spec["minReplicas"] = spec["minReplicas"]
+    v1_spec["maxReplicas"] = spec.get("maxReplicas", 0)
+    others = []
+    for metric in spec.get("metrics") or []:
+        if _is_cpu_utilization(metric) and "targetCPUUtilizationPercentage" not in v1_spec:
+            v1_spec["targetCPUUtilizationPercentage"] = metric["resource"]["target"][
+                "averageUtilization"
+            ]
+        else:
+            others.append(metric)
+    if others:
+        annotations[_METRICS_ANNOTATION] = json.dumps(others, separators=(",", ":"))
+    if spec.get("behavior"):
+        annotations[_BEHAVIOR_ANNOTATION] = json.dumps(spec["behavior"], separators=(",", ":"))
+    status = obj.get("status") or {}
+    v1_status: dict[str, Any] = {}
+    for key in ("observedGeneration", "lastScaleTime"):
+        if key in status:
+            v1_status[key] = status[key]
+    v1_status["currentReplicas"] = status.get("currentReplicas", 0)
+    v1_status["desiredReplicas"] = status.get("desiredReplicas", 0)
+    current = []
+    for metric in status.get("currentMetrics") or []:
+        resource = (metric or {}).get("resource") or {}
+        util = (resource.get("current") or {}).get("averageUtilization")
+        if resource.get("name") == "cpu" and util is not None:
+            v1_status["currentCPUUtilizationPercentage"] = util
+        else:
+            current.append(metric)
+    if current:
+        annotations[_CURRENT_ANNOTATION] = json.dumps(current, separators=(",", ":"))
+    if status.get("conditions"):
+        annotations[_CONDITIONS_ANNOTATION] = json.dumps(
+            status["conditions"], separators=(",", ":")
+        )
+    if annotations:
+        meta["annotations"] = annotations
+    out["spec"] = v1_spec
+    out["status"] = v1_status
+    return out
+
+
+def _annotation_list(annotations: dict[str, Any], key: str) -> list[Any]:
+    try:
+        value = json.loads(str(annotations.pop(key)))
+    except (KeyError, ValueError):
+        return []
+    return value if isinstance(value, list) else []
+
+
+def _to_v2(obj: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in obj.items() if k not in ("spec", "status")}
+    out["apiVersion"] = "autoscaling/v2"
+    meta = out["metadata"] = dict(obj.get("metadata") or {})
+    annotations = dict(meta.get("annotations") or {})
+    spec = obj.get("spec") or {}
+    v2_spec: dict[str, Any] = {"scaleTargetRef": spec.get("scaleTargetRef") or {}}
+    if "minReplicas" in spec:
+        v2_spec["minReplicas"] = spec["minReplicas"]
+    v2_spec["maxReplicas"] = spec.get("maxReplicas", 0)
+    metrics = []
+    if spec.get("targetCPUUtilizationPercentage") is not None:
+        metrics.append(_cpu_metric(spec["targetCPUUtilizationPercentage"]))
+    metrics.extend(_annotation_list(annotations, _METRICS_ANNOTATION))
+    if metrics:
+        v2_spec["metrics"] = metrics
+    try:
+        behavior = json.loads(str(annotations.pop(_BEHAVIOR_ANNOTATION)))
+        if isinstance(behavior, dict):
+            v2_spec["behavior"] = behavior
+    except (KeyError, ValueError):
+        pass
+    status = obj.get("status") or {}
+    v2_status: dict[str, Any] = {
+        k: status[k] for k in ("observedGeneration", "lastScaleTime") if k in status
+    }
+    if status.get("currentReplicas"):
+        v2_status["currentReplicas"] = status["currentReplicas"]
+    v2_status["desiredReplicas"] = status.get("desiredReplicas", 0)
+    current = []
+    if status.get("currentCPUUtilizationPercentage") is not None:
+        current.append(
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "current": {"averageUtilization": status["currentCPUUtilizationPercentage"]},
+                },
+            }
+        )
+    current.extend(_annotation_list(annotations, _CURRENT_ANNOTATION))
+    v2_status["currentMetrics"] = current or None
+    conditions = _annotation_list(annotations, _CONDITIONS_ANNOTATION)
+    if conditions:
+        v2_status["conditions"] = conditions
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    out["spec"] = v2_spec
+    out["status"] = v2_status
+    return out
+
+
+def convert_hpa(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
+    """An HPA as ``api_version`` (``autoscaling/v1`` or ``autoscaling/v2``) serves it."""
+    if obj.get("apiVersion") == api_version:
+        return obj
+    return _to_v1(obj) if api_version == "autoscaling/v1" else _to_v2(obj)
