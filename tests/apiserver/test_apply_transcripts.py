@@ -76,10 +76,14 @@ ADDED_AFTER_FIELD_MANAGER: dict[str, list[tuple[str, ...]]] = {
     **{
         kind: [("status",)]
         for kind in (
-            "SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview",
-            "SelfSubjectRulesReview", "TokenReview", "SelfSubjectReview",
+            "SelfSubjectAccessReview",
+            "SubjectAccessReview",
+            "LocalSubjectAccessReview",
+            "SelfSubjectRulesReview",
+            "TokenReview",
+            "SelfSubjectReview",
         )
-    },  # fmt: skip
+    },
     "TokenRequest": [("status",), ("spec", "audiences"), ("spec", "boundObjectRef")],
     "Service": [
         ("spec", "clusterIP"),
