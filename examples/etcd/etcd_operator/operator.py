@@ -49,6 +49,14 @@ def build_controller(
         .owns(PodDisruptionBudget)
         .owns(PersistentVolumeClaim)
         .owns(ConfigMap)
+        # The writes the reconciler makes: `opframe rbac generate` turns them into
+        # deploy/rbac.yaml (tests/test_rbac_generated.py keeps the file in step).
+        .permits(EtcdCluster, "patch", subresource="status")
+        .permits(Pod, "create", "patch", "delete")
+        .permits(Service, "create")
+        .permits(PersistentVolumeClaim, "create", "delete")
+        .permits(ConfigMap, "create", "patch")
+        .permits(PodDisruptionBudget, "create", "patch")
     )
 
 
