@@ -15,14 +15,7 @@ __all__ = ["PENDING", "PENDING_STEPS", "param"]
 PENDING: dict[str, str] = {}
 
 #: Single steps of otherwise passing transcripts that need what another piece of work brings.
-PENDING_STEPS = {
-    ("request-edge-cases", "apis-trailing-slash"): (
-        "groups batch (branch kinds) and authorization.k8s.io (issue 12) not served yet"
-    ),
-    ("request-edge-cases", "api-v1-trailing-slash"): (
-        "serviceaccounts/token not served yet: issue 12"
-    ),
-}
+PENDING_STEPS: dict[tuple[str, str], str] = {}
 
 
 def param(value: Any, transcript: str, test_id: str) -> Any:

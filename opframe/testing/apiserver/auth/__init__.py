@@ -149,6 +149,8 @@ class Auth:
                 continue
             new = copy.deepcopy(current.obj)
             new["rules"] = rules
+            if not rules:  # as stored: an empty list reads back as none
+                new.pop("rules", None)
             token = CURRENT_USER.set(None)
             try:
                 opts = WriteOptions(manager="clusterrole-aggregation-controller")
