@@ -36,15 +36,14 @@ async def test_impersonating_without_the_verb_is_forbidden(api_server_http: ApiS
     status, out = await whoami(api_server_http, token=token, headers={"Impersonate-User": "x"})
     assert status == 403
     assert out["message"] == (
-        'users.authentication.k8s.io "x" is forbidden: User "system:serviceaccount:imp0:plain" '
-        'cannot impersonate resource "users" in API group "authentication.k8s.io" at the '
-        "cluster scope"
+        'users "x" is forbidden: User "system:serviceaccount:imp0:plain" '
+        'cannot impersonate resource "users" in API group "" at the cluster scope'
     )
 
 
 async def test_impersonate_on_named_users_only(api_server_http: ApiServer) -> None:
     token = await _impersonator(api_server_http, [
-        {"apiGroups": ["authentication.k8s.io"], "resources": ["users"],
+        {"apiGroups": [""], "resources": ["users"],
          "verbs": ["impersonate"], "resourceNames": ["carl"]},
     ])  # fmt: skip
     ok, out = await whoami(api_server_http, token=token, headers={"Impersonate-User": "carl"})
@@ -55,8 +54,7 @@ async def test_impersonate_on_named_users_only(api_server_http: ApiServer) -> No
 
 async def test_each_impersonated_group_is_checked(api_server_http: ApiServer) -> None:
     token = await _impersonator(api_server_http, [
-        {"apiGroups": ["authentication.k8s.io"], "resources": ["users"],
-         "verbs": ["impersonate"]},
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]},
     ])  # fmt: skip
     status, out = await whoami(
         api_server_http, token=token, headers={"Impersonate-User": "e", "Impersonate-Group": "g"}

@@ -187,57 +187,22 @@ class Authenticator:
                 )
                 raise bad_request(f"requested [{' '.join(asked)}] without impersonating a user")
             return user
-        checks: list[Attributes] = []
+
+        def asks(group: str, resource: str, name: str, sub: str = "", ns: str = "") -> Attributes:
+            return Attributes(user, "impersonate", True, "", group, "", resource, sub, ns, name)
+
+        # Users, groups and ServiceAccounts are in the core group; extras and uids in
+        # authentication.k8s.io (the kinds impersonation.go builds its requests from).
         sa = split_service_account(name)
-        if sa:
-            checks.append(
-                Attributes(
-                    user, "impersonate", True, "", "", "", "serviceaccounts", "", sa[0], sa[1]
-                )
-            )
-        else:
-            checks.append(
-                Attributes(
-                    user,
-                    "impersonate",
-                    True,
-                    "",
-                    "authentication.k8s.io",
-                    "",
-                    "users",
-                    "",
-                    "",
-                    name,
-                )
-            )
+        checks = [asks("", "serviceaccounts", sa[1], ns=sa[0]) if sa else asks("", "users", name)]
+        checks += [asks("", "groups", g) for g in groups]
         checks += [
-            Attributes(
-                user, "impersonate", True, "", "authentication.k8s.io", "", "groups", "", "", g
-            )
-            for g in groups
+            asks("authentication.k8s.io", "userextras", v, sub=key)
+            for key, values in extra.items()
+            for v in values
         ]
-        for key, values in extra.items():
-            checks += [
-                Attributes(
-                    user,
-                    "impersonate",
-                    True,
-                    "",
-                    "authentication.k8s.io",
-                    "",
-                    "userextras",
-                    key,
-                    "",
-                    v,
-                )
-                for v in values
-            ]
         if uid:
-            checks.append(
-                Attributes(
-                    user, "impersonate", True, "", "authentication.k8s.io", "", "uids", "", "", uid
-                )
-            )
+            checks.append(asks("authentication.k8s.io", "uids", uid))
         for attrs in checks:
             if not allowed(attrs):
                 raise forbid(attrs)
