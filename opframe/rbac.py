@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from opframe.leaderelection import LeaderElectionConfig
     from opframe.manager import Manager
 
-__all__ = ["VERBS", "Permission", "policy_rules", "rbac_documents"]
+__all__ = ["Permission", "policy_rules", "rbac_documents"]
 
 #: The verbs a permission may name, in the order rules list them.
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
