@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from opframe.controller import Controller, RunningController, Source
 from opframe.manager import Manager
 from opframe.resource import resource_info
 
 __all__ = ["rebuilt_for_namespace", "watched_kinds"]
 
 
-def _description(controller: Any) -> Any:
+def _description(controller: RunningController[Any]) -> Controller[Any]:
     # A running controller keeps the Controller it was made from as ``spec``.
-    return getattr(controller, "spec", controller)
+    return controller.spec
 
 
-def _sources(controller: Any) -> tuple[Any, ...]:
-    description = _description(controller)
-    found: Any = getattr(description, "sources", None)
-    if found is None:
-        found = getattr(description, "_sources", ())
-    return tuple(found)
+def _sources(controller: RunningController[Any]) -> tuple[Source, ...]:
+    return tuple(_description(controller).sources)
 
 
 def watched_kinds(manager: Manager) -> list[tuple[type[Any], str | None]]:

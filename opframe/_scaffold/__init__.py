@@ -145,7 +145,7 @@ def rbac_documents(manager: Manager, name: str, namespace: str) -> list[dict[str
 
 
 def _description_kind(controller: Any) -> Any:
-    return getattr(getattr(controller, "spec", controller), "for_", None)
+    return controller.spec.for_
 
 
 def _meta(name: str, namespace: str) -> dict[str, str]:

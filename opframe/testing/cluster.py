@@ -149,6 +149,7 @@ class LocalCluster:
                 port=endpoint.port,
                 token=endpoint.token,
                 publish_root_ca=True,  # kube-controller-manager's root-ca-cert-publisher
+                quota_status=True,  # and its resource quota controller
             )
             self._api_server = await self._stack.enter_async_context(server)
             if persist:

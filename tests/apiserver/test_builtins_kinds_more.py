@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from opframe.testing.apiserver.builtins.autoscaling import convert_hpa, default_hpa
+from opframe.testing.apiserver.builtins.autoscaling import convert_hpa, default_hpa, validate_hpa
 from opframe.testing.apiserver.builtins.batch import (
     default_cronjob,
     default_job,
     generate_job_selector,
+    validate_job,
     validate_job_update,
 )
 from opframe.testing.apiserver.builtins.cron import schedule_errors
-from opframe.testing.apiserver.builtins.limits import admit_pod_limits, default_limit_range
+from opframe.testing.apiserver.builtins.limits import (
+    admit_pod_limits,
+    default_limit_range,
+    validate_resource_quota,
+)
 from opframe.testing.apiserver.builtins.networking import default_network_policy
 from opframe.testing.apiserver.builtins.openapi_schemas import definitions_for
 from opframe.testing.apiserver.builtins.replicas import default_replication_controller
@@ -135,3 +140,66 @@ def test_builtin_openapi_definitions_carry_merge_keys_and_descriptions() -> None
     assert containers["x-kubernetes-patch-merge-key"] == "name"
     assert containers["items"] == {"$ref": "#/definitions/io.k8s.api.core.v1.Container"}
     assert "List of containers" in containers["description"]
+
+
+def test_hpa_written_through_v1_is_defaulted_as_v1_and_stored_as_v2() -> None:
+    """pkg/apis/autoscaling/v1/defaults.go (minReplicas only) and conversion.go."""
+    hpa: dict[str, Any] = {
+        "apiVersion": "autoscaling/v1",
+        "metadata": {},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"},
+            "maxReplicas": 3,
+        },
+    }
+    default_hpa(hpa)
+    assert hpa["spec"] == {**hpa["spec"], "minReplicas": 1} and "metrics" not in hpa["spec"]
+    stored = convert_hpa(hpa, "autoscaling/v2")
+    assert stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 80
+
+
+def test_quota_names_only_resources_quota_knows() -> None:
+    """pkg/apis/core/validation/validation.go validateResourceQuotaResourceName."""
+    causes = validate_resource_quota({"spec": {"hard": {"gpus": "1", "example.com/gpu": "1"}}})
+    assert [(c["field"], c["message"]) for c in causes] == [
+        ("spec.hard[gpus]", 'Invalid value: "gpus": must be a standard resource for quota')
+    ]
+
+
+def test_hpa_metric_with_two_sources_names_the_extra_one() -> None:
+    """pkg/apis/autoscaling/validation/validation.go validateMetricSpec."""
+    target = {"type": "Utilization", "averageUtilization": 50}
+    metric = {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": target},
+        "pods": {
+            "metric": {"name": "qps"},
+            "target": {"type": "AverageValue", "averageValue": "1"},
+        },
+    }
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"},
+            "minReplicas": 1,
+            "maxReplicas": 2,
+            "metrics": [metric],
+        },
+    }
+    assert [(c["field"], c["message"]) for c in validate_hpa(hpa)] == [
+        ("spec.metrics[0].pods", "Forbidden: must populate the given metric source only")
+    ]
+
+
+def test_pod_failure_policy_needs_pods_that_never_restart() -> None:
+    """pkg/apis/batch/validation/validation.go validatePodFailurePolicy."""
+
+    job = _job(
+        podFailurePolicy={
+            "rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [1]}}]
+        }
+    )
+    job["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    default_job(job)
+    generate_job_selector(job)
+    assert [c["field"] for c in validate_job(job)] == ["spec.template.spec.restartPolicy"]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest_asyncio
 
+from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
-from opframe.testing.apiserver.registry.storage import WatchEvent
 
 NS = "/api/v1/namespaces/default"
 
@@ -61,31 +60,7 @@ async def api(api_server_http: ApiServer) -> AsyncIterator[Api]:
         yield Api(api_server_http, session)
 
 
-@pytest_asyncio.fixture
-async def eventually(
-    api_server_http: ApiServer,
-) -> AsyncIterator[Callable[[Callable[[], Awaitable[bool]]], Awaitable[None]]]:
-    """Wait (5 s at most) until a check passes, checking again after every write."""
-    written = asyncio.Event()
-
-    def on_write(_: WatchEvent) -> None:
-        written.set()
-
-    async def wait(check: Callable[[], Awaitable[bool]]) -> None:
-        async with asyncio.timeout(5):
-            while not await check():
-                await written.wait()
-                written.clear()
-
-    api_server_http.store.on_write.append(on_write)
-    yield wait
-    api_server_http.store.on_write.remove(on_write)
-
-
-Eventually = Callable[[Callable[[], Awaitable[bool]]], Awaitable[None]]
-
-
-async def test_background_deletion_removes_dependents(api: Api, eventually: Eventually) -> None:
+async def test_background_deletion_removes_dependents(api: Api) -> None:
     owner = await api.owner("parent")
     await api.dependent("child", owner)
     await api.call("DELETE", NS + "/configmaps/parent")
@@ -96,9 +71,7 @@ async def test_background_deletion_removes_dependents(api: Api, eventually: Even
     await eventually(child_gone)
 
 
-async def test_a_dependent_with_a_live_owner_only_loses_the_dead_reference(
-    api: Api, eventually: Eventually
-) -> None:
+async def test_a_dependent_with_a_live_owner_only_loses_the_dead_reference(api: Api) -> None:
     first, second = await api.owner("first"), await api.owner("second")
     await api.dependent("shared", first, second)
     await api.call("DELETE", NS + "/configmaps/first")
@@ -110,7 +83,7 @@ async def test_a_dependent_with_a_live_owner_only_loses_the_dead_reference(
     await eventually(one_owner_left)
 
 
-async def test_foreground_deletion_waits_for_dependents(api: Api, eventually: Eventually) -> None:
+async def test_foreground_deletion_waits_for_dependents(api: Api) -> None:
     owner = await api.owner("parent")
     await api.dependent("child", owner)
     deleting = await api.call(
@@ -126,9 +99,7 @@ async def test_foreground_deletion_waits_for_dependents(api: Api, eventually: Ev
     await eventually(both_gone)
 
 
-async def test_orphan_deletion_keeps_dependents_without_the_reference(
-    api: Api, eventually: Eventually
-) -> None:
+async def test_orphan_deletion_keeps_dependents_without_the_reference(api: Api) -> None:
     owner = await api.owner("parent")
     await api.dependent("child", owner)
     await api.call("DELETE", NS + "/configmaps/parent", {"propagationPolicy": "Orphan"})
@@ -142,9 +113,7 @@ async def test_orphan_deletion_keeps_dependents_without_the_reference(
     await eventually(orphaned)
 
 
-async def test_a_deleted_namespace_takes_its_content_with_it(
-    api: Api, eventually: Eventually
-) -> None:
+async def test_a_deleted_namespace_takes_its_content_with_it(api: Api) -> None:
     await api.call("POST", "/api/v1/namespaces", {"metadata": {"name": "doomed"}})
     cm = {"metadata": {"name": "inside"}}
     await api.call("POST", "/api/v1/namespaces/doomed/configmaps", cm)
@@ -158,9 +127,7 @@ async def test_a_deleted_namespace_takes_its_content_with_it(
     assert await api.status("/api/v1/namespaces/doomed/configmaps/inside") == 404
 
 
-async def test_foreground_deletion_waits_only_for_blocking_dependents(
-    api: Api, eventually: Eventually
-) -> None:
+async def test_foreground_deletion_waits_only_for_blocking_dependents(api: Api) -> None:
     owner = await api.owner("parent")
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "parent",
            "uid": owner["metadata"]["uid"]}  # fmt: skip

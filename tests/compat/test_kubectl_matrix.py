@@ -34,8 +34,6 @@ pytestmark = [
 ]
 DEADLINE = 60.0
 
-NEEDS_KINDS = "needs the kind served by the embedded server (issue 10 item 3: batch, apps, ...)"
-NEEDS_OPENAPI = "built-in OpenAPI schemas are stubs (issue 10 item 3: real OpenAPI v2/v3)"
 NEEDS_AUTH = "needs authentication/authorization review APIs (the RBAC/authentication issue)"
 NEEDS_LOG_OPTIONS = "pod log options are ignored by the kubelet's log provider (issue 10 item 3)"
 
@@ -193,14 +191,12 @@ async def test_create_pdb(cluster: LocalCluster) -> None:
     assert pdb["spec"]["selector"] == {"matchLabels": {"app": "web"}}
 
 
-@pytest.mark.xfail(reason=NEEDS_KINDS + ": batch/v1 Job", strict=False)
 async def test_create_job(cluster: LocalCluster) -> None:
     await ok(cluster, "create", "job", "once", "--image=example.com/busybox", "--", "true")
     job = await get(cluster, "job", "once")
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
 
 
-@pytest.mark.xfail(reason=NEEDS_KINDS + ": batch/v1 CronJob", strict=False)
 async def test_create_cronjob(cluster: LocalCluster) -> None:
     await ok(
         cluster,
@@ -213,7 +209,6 @@ async def test_create_cronjob(cluster: LocalCluster) -> None:
     assert (await get(cluster, "cronjob", "tick"))["spec"]["schedule"] == "*/5 * * * *"
 
 
-@pytest.mark.xfail(reason=NEEDS_KINDS + ": v1 ResourceQuota", strict=False)
 async def test_create_quota(cluster: LocalCluster) -> None:
     await ok(cluster, "create", "quota", "small", "--hard=pods=3,requests.cpu=1")
     assert (await get(cluster, "quota", "small"))["spec"]["hard"] == {
@@ -255,13 +250,11 @@ async def test_expose(cluster: LocalCluster) -> None:
 # -- explain, openapi ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason=NEEDS_OPENAPI, strict=False)
 async def test_explain_nested_builtin_fields(cluster: LocalCluster) -> None:
     out = await ok(cluster, "explain", "pods.spec.containers.livenessProbe.httpGet")
     assert "port" in out and "FIELDS:" in out
 
 
-@pytest.mark.xfail(reason=NEEDS_OPENAPI + ": /openapi/v2", strict=False)
 async def test_get_raw_openapi_v2(cluster: LocalCluster) -> None:
     doc = json.loads(await ok(cluster, "get", "--raw", "/openapi/v2"))
     assert doc["swagger"] == "2.0"
@@ -289,11 +282,6 @@ data: {a: "2"}
 """
 
 
-@pytest.mark.xfail(
-    reason=NEEDS_KINDS + ": the default prune allowlist lists PersistentVolume, "
-    "ReplicationController, Job, CronJob, Ingress, DaemonSet, ReplicaSet",
-    strict=False,
-)
 async def test_apply_prune_with_the_default_allowlist(cluster: LocalCluster) -> None:
     await apply(cluster, PRUNE_FIRST, "--prune", "-l", "set=matrix")
     await apply(cluster, PRUNE_SECOND, "--prune", "-l", "set=matrix")
@@ -307,10 +295,6 @@ async def test_apply_prune_with_the_default_allowlist(cluster: LocalCluster) -> 
 EVERY_KIND = Path(__file__).parent / "every_kind.yaml"
 
 
-@pytest.mark.xfail(
-    reason=NEEDS_KINDS + ": the manifest has one object of each (StorageClass, quota, jobs...)",
-    strict=False,
-)
 async def test_apply_a_manifest_mixing_every_served_kind(cluster: LocalCluster) -> None:
     """Every document of every_kind.yaml is applied, then read back by ``kubectl get -f``."""
     await apply(cluster, EVERY_KIND.read_text())

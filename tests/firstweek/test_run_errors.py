@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -86,8 +87,7 @@ async def opframe_run(
         "opframe",
         "run",
         *args,
-        "--health-port",
-        "0",
+        *(() if "--health-port" in args else ("--health-port", "0")),
         "--metrics-port",
         "0",
         cwd=project,
@@ -114,6 +114,13 @@ def with_wrong_token(kubeconfig: Path, into: Path) -> tuple[Path, str]:
         user["user"]["token"] = "not-the-token"
     into.write_text(yaml.safe_dump(config))
     return into, str(config["contexts"][0]["context"]["user"])
+
+
+def kubeconfig_user(kubeconfig: Path) -> str:
+    """The user of the kubeconfig's current context."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    current = next(c for c in config["contexts"] if c["name"] == config["current-context"])
+    return str(current["context"]["user"])
 
 
 def one_error_line(lines: list[str]) -> str:
@@ -240,3 +247,66 @@ async def test_with_its_crd_it_runs_logs_the_cluster_and_probe_urls_and_stops_on
     assert f"connected to {api_server.url}" in text
     assert "health http://127.0.0.1:" in text and "metrics http://127.0.0.1:" in text
     assert proc.returncode == 0
+
+
+async def test_a_forbidden_list_names_the_user_the_resource_and_the_rbac_to_grant(
+    project: Path, api_server: ApiServer
+) -> None:
+    """The embedded server has no RBAC; a 403 is injected where kube-apiserver's authorizer
+    would refuse the list (``staging/src/k8s.io/apiserver/pkg/endpoints/filters/
+    authorization.go``)."""
+    (project / "cms.py").write_text(
+        "from opframe import ConfigMap, Controller, Manager\n\n\n"
+        "async def reconcile(ctx, cm):\n    return None\n\n\n"
+        "manager = Manager()\n"
+        "manager.add(Controller(for_=ConfigMap, reconciler=reconcile))\n"
+    )
+    api_server.faults.add(verb="list", resource="configmaps", status=403)
+    user = kubeconfig_user(Path(api_server.kubeconfig))
+    code, lines = await opframe_run(project, "cms:manager", kubeconfig=str(api_server.kubeconfig))
+    line = one_error_line(lines)
+    assert code == 1
+    assert f"user {user} may not list configmaps in all namespaces" in line
+    assert "403 Forbidden" in line and api_server.url in line
+    assert "grant list and watch on configmaps" in line
+
+
+async def test_a_busy_health_port_is_named_with_the_flag_to_change(
+    project: Path, api_server: ApiServer
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        (project / "cms.py").write_text(
+            "from opframe import ConfigMap, Controller, Manager\n\n\n"
+            "async def reconcile(ctx, cm):\n    return None\n\n\n"
+            "manager = Manager()\n"
+            "manager.add(Controller(for_=ConfigMap, reconciler=reconcile))\n"
+        )
+        code, lines = await opframe_run(
+            project,
+            "cms:manager",
+            "--health-port",
+            str(port),
+            kubeconfig=str(api_server.kubeconfig),
+        )
+    line = one_error_line(lines)
+    assert code == 1
+    assert f"port {port} on 127.0.0.1 is already in use: pass --health-port" in line
+
+
+async def test_the_etcd_operators_own_command_fails_the_same_way(
+    project: Path, api_server: ApiServer
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "etcd_operator", "run", "--kubeconfig", str(api_server.kubeconfig),
+        "--health-port", "0", "--metrics-port", "0",
+        cwd=project, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 1
+    assert len(lines) == 1 and lines[0].startswith("etcd-operator: error: "), lines
+    assert "etcdclusters.etcd.opframe.dev is not installed" in lines[0]

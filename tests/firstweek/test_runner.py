@@ -67,3 +67,35 @@ def test_json_log_lines_carry_the_reconcile_context() -> None:
     assert entry["message"] == "hi a"
     assert entry["level"] == "INFO"
     assert entry["controller"] == "web" and entry["object_name"] == "blog"
+
+
+async def test_flags_set_leader_election_ports_and_bind_address(api_server: ApiServer) -> None:
+    from opframe.runner import _configure
+
+    manager = Manager()
+    manager.add(Controller(for_=ConfigMap, reconciler=_noop))
+    options = RunOptions(
+        leader_elect=True, health_port=9001, metrics_port=9002, bind_address="0.0.0.0"
+    )
+    async with await Client.default(kubeconfig=api_server.kubeconfig) as client:
+        configured = _configure(manager, client, options)
+    assert configured.leader_election is not None
+    assert configured.leader_election.name == "configmap-operator"
+    assert configured.leader_election.namespace == "default"
+    assert configured.health_address == ("0.0.0.0", 9001)
+    assert configured.metrics_address == ("0.0.0.0", 9002)
+
+
+def test_run_options_parse_the_flags_of_opframe_run() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    RunOptions.add_arguments(parser)
+    options = RunOptions.from_args(
+        parser.parse_args(
+            ["--namespace", "a", "--leader-elect", "--log-level", "debug", "--log-format", "json"]
+        )
+    )
+    assert options == RunOptions(
+        namespace="a", leader_elect=True, log_level="DEBUG", log_format="json"
+    )

@@ -10,6 +10,7 @@ a container runtime's exec does.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -232,3 +233,30 @@ def test_attach_streams_the_containers_output_until_it_exits(kubeconfig: Path) -
     kubectl(kubeconfig, "wait", "--for=condition=Ready", "pod/ticker", "--timeout=30s")
     out = kubectl(kubeconfig, "attach", "ticker")
     assert "tick 10\n" in out
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux script(1)")
+def test_exec_it_gives_an_interactive_shell_on_a_terminal(kubeconfig: Path, box: str) -> None:
+    """`kubectl exec -it`: the command runs on a pseudo-terminal (kubectl needs a terminal
+    of its own to ask for one, which script(1) provides)."""
+    inner = f"kubectl --kubeconfig {kubeconfig} exec -it {box} -- sh"
+    proc = subprocess.run(
+        ["script", "-qec", inner, "/dev/null"],
+        input=b"tty; exit 4\n", capture_output=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert b"/dev/pts/" in proc.stdout
+    assert proc.returncode == 4
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux script(1)")
+def test_kubectl_run_it_rm_gives_a_shell_in_a_new_pod(kubeconfig: Path) -> None:
+    """`kubectl run -it --rm`: a pod with stdin and tty, attached to, then deleted."""
+    inner = (
+        f"kubectl --kubeconfig {kubeconfig} run -it --rm once --image=busybox --restart=Never -- sh"
+    )
+    proc = subprocess.run(
+        ["script", "-qec", inner, "/dev/null"],
+        input=b"echo inside-$HOSTNAME; exit\n", capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert b"inside-once" in proc.stdout
+    assert b'pod "once" deleted' in proc.stdout

@@ -44,6 +44,7 @@ __all__ = ["EtcdClusterReconciler", "IdentityMismatch"]
 
 FIELD_MANAGER = "etcd-operator"
 
+
 class IdentityMismatch(MembershipError):
     """Right before a step, etcd answered as another cluster or the planned member is not there.
 

@@ -93,14 +93,9 @@ class EtcdProc:
                 self.proc.wait()
 
 
-async def wait_for(predicate: object, deadline: float = 15.0, what: str = "condition") -> None:
-    """Poll an async predicate with a deadline (a short interval, never a fixed sleep)."""
-    async with asyncio.timeout(deadline):
-        while True:
-            with contextlib.suppress(Exception):
-                if await predicate():  # type: ignore[operator]
-                    return
-            await asyncio.sleep(0.05)
+ETCD_NOT_READY: tuple[type[BaseException], ...] = (Exception,)
+"""What a check against an etcd member still starting may raise (refused connections, RPC
+errors): ``eventually(check, retry_on=ETCD_NOT_READY)`` asks again until the deadline."""
 
 
 @contextlib.asynccontextmanager

@@ -18,7 +18,9 @@ from etcd_operator.membership import EtcdAdmin
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.naming import peer_url
 from etcd_operator.planner import MemberState, Observed
-from etcd_procs import BINARIES, EtcdProc, etcd_cluster, wait_for
+from etcd_procs import BINARIES, ETCD_NOT_READY, EtcdProc, etcd_cluster
+
+from opframe.testing import eventually
 
 REFUSAL = "could not retrieve cluster information from the given URLs"
 
@@ -104,13 +106,28 @@ async def _two_members(binary: str) -> AsyncIterator[tuple[EtcdAdmin, EtcdProc, 
     """A seed and a second voter, both started as the operator starts them (env, not flags)."""
     async with etcd_cluster(binary) as procs, EtcdAdmin([procs[0].client_url]) as admin:
         seed = procs[0]
-        await wait_for(lambda: admin.healthy(seed.client_url), what="seed healthy")
+        await eventually(
+            lambda: admin.healthy(seed.client_url),
+            message="seed healthy",
+            timeout=15,
+            retry_on=ETCD_NOT_READY,
+        )
         new = EtcdProc("m1", binary, seed.data_dir.parent / "m1")
         procs.append(new)
         added = await admin.add_member(new.peer_url, learner=True)
         new.start(f"m0={seed.peer_url},m1={new.peer_url}", "existing", via_env=True)
-        await wait_for(lambda: admin.promote_member(added.id), deadline=20, what="promoted")
-        await wait_for(lambda: admin.healthy(new.client_url), what="m1 healthy")
+        await eventually(
+            lambda: admin.promote_member(added.id),
+            message="promoted",
+            timeout=20,
+            retry_on=ETCD_NOT_READY,
+        )
+        await eventually(
+            lambda: admin.healthy(new.client_url),
+            message="m1 healthy",
+            timeout=15,
+            retry_on=ETCD_NOT_READY,
+        )
         yield admin, seed, new
 
 
@@ -126,7 +143,12 @@ async def test_sealed_member_with_intact_data_restarts_under_its_id(binary: str)
     async with _two_members(binary) as (admin, _, member):
         before = (await admin.status(member.client_url)).member_id
         _restart_sealed(member, wipe=False)
-        await wait_for(lambda: admin.healthy(member.client_url), what="restarted member healthy")
+        await eventually(
+            lambda: admin.healthy(member.client_url),
+            message="restarted member healthy",
+            timeout=15,
+            retry_on=ETCD_NOT_READY,
+        )
         assert (await admin.status(member.client_url)).member_id == before
 
 

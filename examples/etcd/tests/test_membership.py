@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import pytest
 from etcd_operator.membership import EtcdAdmin, EtcdUnreachable
-from etcd_procs import BINARIES, ETCD_35, EtcdProc, etcd_cluster, wait_for
+from etcd_procs import BINARIES, ETCD_35, ETCD_NOT_READY, EtcdProc, etcd_cluster
+
+from opframe.testing import eventually
 
 
 @pytest.mark.parametrize("binary", BINARIES)
 async def test_learner_joins_then_is_promoted_then_removed(binary: str) -> None:
     async with etcd_cluster(binary) as procs, EtcdAdmin([procs[0].client_url]) as admin:
         seed = procs[0]
-        await wait_for(lambda: admin.healthy(seed.client_url), what="seed healthy")
+        await eventually(
+            lambda: admin.healthy(seed.client_url),
+            message="seed healthy",
+            timeout=15,
+            retry_on=ETCD_NOT_READY,
+        )
         status = await admin.status(seed.client_url)
         assert status.leader_id == status.member_id and not status.is_learner
 
@@ -26,7 +33,7 @@ async def test_learner_joins_then_is_promoted_then_removed(binary: str) -> None:
         async def promoted() -> bool:
             return await admin.promote_member(added.id)
 
-        await wait_for(promoted, what="learner promoted")
+        await eventually(promoted, message="learner promoted", timeout=15, retry_on=ETCD_NOT_READY)
         members = {m.id: m for m in await admin.member_list()}
         assert not members[added.id].is_learner and members[added.id].name == "m1"
 
@@ -36,7 +43,7 @@ async def test_learner_joins_then_is_promoted_then_removed(binary: str) -> None:
             await admin.remove_member(added.id)
             return True
 
-        await wait_for(removed, deadline=20, what="member removed")
+        await eventually(removed, message="member removed", timeout=20, retry_on=ETCD_NOT_READY)
         assert added.id not in {m.id for m in await admin.member_list()}
         await admin.remove_member(added.id)  # already gone: not an error
 
@@ -44,13 +51,28 @@ async def test_learner_joins_then_is_promoted_then_removed(binary: str) -> None:
 async def test_move_leader_transfers_leadership() -> None:
     async with etcd_cluster(ETCD_35) as procs, EtcdAdmin([procs[0].client_url]) as admin:
         seed = procs[0]
-        await wait_for(lambda: admin.healthy(seed.client_url))
+        await eventually(
+            lambda: admin.healthy(seed.client_url),
+            message="seed healthy",
+            timeout=15,
+            retry_on=ETCD_NOT_READY,
+        )
         new = EtcdProc("m1", ETCD_35, seed.data_dir.parent / "m1")
         procs.append(new)
         added = await admin.add_member(new.peer_url, learner=True)
         new.start(f"m0={seed.peer_url},m1={new.peer_url}", "existing")
-        await wait_for(lambda: admin.promote_member(added.id))
-        await wait_for(lambda: admin.healthy(new.client_url))
+        await eventually(
+            lambda: admin.promote_member(added.id),
+            message="learner promoted",
+            timeout=15,
+            retry_on=ETCD_NOT_READY,
+        )
+        await eventually(
+            lambda: admin.healthy(new.client_url),
+            message="m1 healthy",
+            timeout=15,
+            retry_on=ETCD_NOT_READY,
+        )
 
         await admin.move_leader(seed.client_url, added.id)
         assert (await admin.status(new.client_url)).leader_id == added.id

@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled, wait_until
+from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled
 from etcd_operator.membership import EtcdAdmin, EtcdBusy, Member
 from etcd_operator.models import EtcdCluster
 
 from opframe import NotFound, Pod, get_condition
+from opframe.testing import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -64,7 +65,7 @@ async def test_steps_are_refused_when_the_answering_cluster_is_not_the_recorded_
         )
         return False
 
-    await wait_until(recorded_fake, "status.clusterID names another cluster", 20)
+    await eventually(recorded_fake, message="status.clusterID names another cluster", timeout=20)
     await etcd_env.patch({"paused": False, "size": 1})
 
     def refused(c: EtcdCluster) -> bool:
@@ -138,7 +139,7 @@ async def test_foreign_voter_is_reported_at_risk_then_removed_and_scaling_still_
                 return False
         return True
 
-    await wait_until(add_foreign_voter, "foreign voter added by hand", 30)
+    await eventually(add_foreign_voter, message="foreign voter added by hand", timeout=30)
     foreign = added[0]
 
     def reported(c: EtcdCluster) -> bool:
@@ -178,7 +179,7 @@ async def test_deleted_and_recreated_cluster_of_the_same_name_converges(etcd_env
             return True
         return False
 
-    await wait_until(gone, "EtcdCluster deleted", 30)
+    await eventually(gone, message="EtcdCluster deleted", timeout=30)
     started = time.monotonic()
     await etcd_env.create(size=3)
     await etcd_env.until(settled(3), "re-created cluster available", 120)

@@ -368,6 +368,8 @@ class ContainerRunner:
             sandbox=self._sandbox,
             log=log_file,
             workdir=self.spec.get("workingDir"),
+            stdin=bool(self.spec.get("stdin")),
+            tty=bool(self.spec.get("tty")),
         )
         self.process = proc
         self._kill_requested.clear()

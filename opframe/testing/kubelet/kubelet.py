@@ -48,6 +48,7 @@ from opframe.testing.kubelet.network import (
 )
 from opframe.testing.kubelet.node import NodeAgent
 from opframe.testing.kubelet.pod import PodWorker
+from opframe.testing.kubelet.runtime import TerminalProcess
 from opframe.testing.kubelet.volumes import VolumeManager
 
 __all__ = ["Kubelet"]
@@ -526,15 +527,22 @@ class Kubelet:
     # -- exec, attach, port-forward (the API server's pod_stream_provider) ---------------
 
     async def exec(
-        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool
-    ) -> asyncio.subprocess.Process:
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool = False,
+    ) -> asyncio.subprocess.Process | TerminalProcess:
         """Start ``command`` in a running container (``kubectl exec``, ``kubectl cp``)."""
         return await streaming.exec_command(
-            self._running_worker(namespace, name), container, command, stdin=stdin
+            self._running_worker(namespace, name), container, command, stdin=stdin, tty=tty
         )
 
-    def attach(self, namespace: str, name: str, container: str) -> AsyncIterator[bytes]:
-        """A running container's output from now on (``kubectl attach``)."""
+    def attach(self, namespace: str, name: str, container: str) -> streaming.Attachment:
+        """A running container's output from now on, and its stdin (``kubectl attach``)."""
         return streaming.attach(self._running_worker(namespace, name), container)
 
     async def port_forward(

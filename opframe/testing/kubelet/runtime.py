@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
+import pty
 import shlex
 import shutil
 import signal
+import struct
+import termios
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,7 @@ __all__ = [
     "ContainerProcess",
     "Mount",
     "Sandbox",
+    "TerminalProcess",
     "exec_in_container",
     "exit_code",
     "live_process_groups",
@@ -110,11 +115,19 @@ class ContainerProcess:
     """
 
     def __init__(
-        self, proc: asyncio.subprocess.Process, log: LogFile, output: asyncio.StreamReader
+        self,
+        proc: asyncio.subprocess.Process,
+        log: LogFile,
+        output: asyncio.StreamReader,
+        stdin: asyncio.StreamWriter | None = None,
+        terminal: int | None = None,
     ) -> None:
         self._proc = proc
         self.log = log
         self._output = output
+        #: the container's stdin (``stdin: true`` in its spec), for ``kubectl attach -i``
+        self.stdin = stdin
+        self._terminal = terminal  # the pty master of a ``tty: true`` container
         self._pump = asyncio.create_task(self._copy_output(), name=f"logs-{proc.pid}")
         self._exited: int | None = None
         self._execs: set[int] = set()  # process groups of `kubectl exec` commands in it
@@ -133,40 +146,101 @@ class ContainerProcess:
         sandbox: Sandbox,
         log: LogFile,
         workdir: str | None = None,
+        stdin: bool = False,
+        tty: bool = False,
     ) -> ContainerProcess:
-        """Start ``argv`` in ``sandbox`` with exactly ``env`` (plus a default PATH)."""
-        full_env = {"PATH": _CONTAINER_PATH, **env}
+        """Start ``argv`` in ``sandbox`` with exactly ``env`` (plus a default PATH).
+
+        ``stdin``: keep a pipe to the container's stdin open (the spec's ``stdin: true``);
+        ``tty``: run it on a pseudo-terminal, its controlling terminal (``tty: true``).
+        """
+        full_env = {"PATH": _CONTAINER_PATH, **({"TERM": "xterm"} if tty else {}), **env}
+        loop = asyncio.get_running_loop()
+        if tty:
+            return await cls._start_on_terminal(argv, full_env, sandbox, log, workdir, stdin)
         # Our own pipe rather than asyncio's: asyncio's Process.wait() also waits for its
         # pipes to close, which a forked child holding stdout would delay past the exit.
         read_end, write_end = os.pipe()
+        in_read, in_write = os.pipe() if stdin else (None, None)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *wrap_argv(argv, sandbox, workdir),
                 env=full_env,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=in_read if in_read is not None else asyncio.subprocess.DEVNULL,
                 stdout=write_end,
                 stderr=write_end,
                 start_new_session=True,
             )
         except BaseException:
             os.close(read_end)
+            if in_write is not None:
+                os.close(in_write)
             raise
         finally:
             os.close(write_end)
+            if in_read is not None:
+                os.close(in_read)
         _STARTED_GROUPS.add(proc.pid)
-        loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(loop=loop)
         await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(read_end, "rb", 0)
         )
-        return cls(proc, log, reader)
+        writer = await _writer(in_write) if in_write is not None else None
+        return cls(proc, log, reader, writer)
+
+    @classmethod
+    async def _start_on_terminal(
+        cls,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        sandbox: Sandbox,
+        log: LogFile,
+        workdir: str | None,
+        stdin: bool,
+    ) -> ContainerProcess:
+        master, slave = pty.openpty()
+        try:
+            # setsid --ctty: a session of its own (so a group to kill) with the pty as its
+            # controlling terminal, as a runtime sets up a tty container.
+            proc = await asyncio.create_subprocess_exec(
+                _tool("setsid"), "--ctty", *wrap_argv(argv, sandbox, workdir),
+                env=env, stdin=slave, stdout=slave, stderr=slave,
+            )  # fmt: skip
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        _STARTED_GROUPS.add(proc.pid)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(loop=loop)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(master, "rb", 0)
+        )
+        writer = await _writer(os.dup(master)) if stdin else None
+        return cls(proc, log, reader, writer, terminal=master)
+
+    def resize(self, width: int, height: int) -> None:
+        """Resize the container's terminal (``kubectl attach -t``); no-op without one."""
+        if self._terminal is not None:
+            with contextlib.suppress(OSError):
+                size = struct.pack("HHHH", height, width, 0, 0)
+                fcntl.ioctl(self._terminal, termios.TIOCSWINSZ, size)
 
     async def _copy_output(self) -> None:
         try:
-            while chunk := await self._output.read(65536):
+            while True:
+                try:
+                    chunk = await self._output.read(65536)
+                except OSError:  # a terminal's master answers EIO once the container is gone
+                    break
+                if not chunk:
+                    break
                 await self.log.append(chunk)
         finally:
             await self.log.close()
+            if self.stdin is not None:
+                self.stdin.close()
 
     async def wait(self) -> int:
         """Wait for the container to exit; return its exit code (128 + signal if killed)."""
@@ -244,6 +318,52 @@ async def run_in_sandbox(
     return exit_code(proc.returncode or 0), out.decode(errors="replace")[-1024:]
 
 
+async def _writer(fd: int) -> asyncio.StreamWriter:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.connect_write_pipe(
+        lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), loop=loop),
+        os.fdopen(fd, "wb", 0),
+    )
+    return asyncio.StreamWriter(transport, protocol, None, loop)
+
+
+class TerminalProcess:
+    """An exec'd command on a pseudo-terminal (``kubectl exec -t``): one output stream."""
+
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        master: int,
+        stdin: asyncio.StreamWriter | None,
+        stdout: asyncio.StreamReader,
+    ) -> None:
+        self._proc = proc
+        self._master = master
+        self.stdin = stdin
+        self.stdout: asyncio.StreamReader | None = stdout
+        self.stderr: asyncio.StreamReader | None = None
+        self.pid = proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it has exited."""
+        return self._proc.returncode
+
+    async def wait(self) -> int:
+        """Wait for the command to exit; return its exit code."""
+        return exit_code(await self._proc.wait())
+
+    def kill(self) -> None:
+        """SIGKILL the command's process group."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+
+    def resize(self, width: int, height: int) -> None:
+        """The client's terminal changed size (``TIOCSWINSZ``, as a runtime's resize)."""
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
 async def exec_in_container(
     pid: int,
     argv: Sequence[str],
@@ -251,26 +371,47 @@ async def exec_in_container(
     env: Mapping[str, str],
     workdir: str | None = None,
     stdin: bool = False,
-) -> asyncio.subprocess.Process:
+    tty: bool = False,
+) -> asyncio.subprocess.Process | TerminalProcess:
     """Start ``argv`` inside the namespaces of container process ``pid`` (``kubectl exec``).
 
     ``nsenter`` joins its mount and UTS namespaces (and its user namespace when not root),
     so the command sees the pod's ``/etc/hosts``, volumes and hostname; ``env`` is the
-    container's environment. stdout and stderr are pipes, stdin one if asked.
+    container's environment. stdout and stderr are pipes, stdin one if asked; with ``tty``
+    all three are a new pseudo-terminal, made the command's controlling terminal.
     """
     userns = [] if os.geteuid() == 0 else ["-U", "--preserve-credentials"]
     wd = [f"--wd={workdir}"] if workdir else ["-w"]
     host_argv = [_tool("nsenter"), "-t", str(pid), *userns, "-m", "-u", *wd, "--", *argv]
-    proc = await asyncio.create_subprocess_exec(
-        *host_argv,
-        env={"PATH": _CONTAINER_PATH, **env},
-        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
+    full_env = {"PATH": _CONTAINER_PATH, **({"TERM": "xterm"} if tty else {}), **env}
+    if not tty:
+        proc = await asyncio.create_subprocess_exec(
+            *host_argv,
+            env=full_env,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        _STARTED_GROUPS.add(proc.pid)
+        return proc
+    master, slave = pty.openpty()
+    try:
+        # setsid --ctty: a new session whose controlling terminal is the pty (job control).
+        proc = await asyncio.create_subprocess_exec(
+            _tool("setsid"), "--ctty", *host_argv,
+            env=full_env, stdin=slave, stdout=slave, stderr=slave,
+        )  # fmt: skip
+    finally:
+        os.close(slave)
     _STARTED_GROUPS.add(proc.pid)
-    return proc
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(loop=loop)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(master, "rb", 0)
+    )
+    writer = await _writer(os.dup(master)) if stdin else None
+    return TerminalProcess(proc, master, writer, reader)
 
 
 def live_process_groups() -> list[int]:

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from opframe.testing.kubelet.container import ContainerRunner
 from opframe.testing.kubelet.images import ImageNotFound
 from opframe.testing.kubelet.pod import PodWorker
-from opframe.testing.kubelet.runtime import exec_in_container
+from opframe.testing.kubelet.runtime import TerminalProcess, exec_in_container
 
-__all__ = ["attach", "exec_command", "port_forward"]
+__all__ = ["Attachment", "attach", "exec_command", "port_forward"]
 
 
 def _running(worker: PodWorker, container: str) -> ContainerRunner:
@@ -32,8 +32,8 @@ def _running(worker: PodWorker, container: str) -> ContainerRunner:
 
 
 async def exec_command(
-    worker: PodWorker, container: str, command: list[str], *, stdin: bool
-) -> asyncio.subprocess.Process:
+    worker: PodWorker, container: str, command: list[str], *, stdin: bool, tty: bool = False
+) -> asyncio.subprocess.Process | TerminalProcess:
     """Start ``command`` in ``container`` of ``worker``'s pod.
 
     Raises:
@@ -51,17 +51,45 @@ async def exec_command(
             f'exec: "{command[0]}": executable file not found in $PATH: {exc}'
         ) from None
     started = await exec_in_container(
-        process.pid, argv, env=runner.env, workdir=runner.spec.get("workingDir"), stdin=stdin
+        process.pid,
+        argv,
+        env=runner.env,
+        workdir=runner.spec.get("workingDir"),
+        stdin=stdin,
+        tty=tty,
     )
     process.adopt(started.pid)
     return started
 
 
-async def attach(worker: PodWorker, container: str) -> AsyncIterator[bytes]:
-    """The container's output from now on, until the instance exits."""
-    runner = _running(worker, container)
-    async for chunk in runner.logs[-1].read(follow=True, tail_lines=0):
-        yield chunk
+class Attachment:
+    """``kubectl attach`` to a running container: its output from now on, its stdin (when
+    the spec has ``stdin: true``) and its terminal (``tty: true``)."""
+
+    def __init__(self, runner: ContainerRunner) -> None:
+        process = runner.process
+        assert process is not None
+        self._process = process
+        self._log = runner.logs[-1]
+        self.stdin = process.stdin
+        self.stdin_once = bool(runner.spec.get("stdinOnce"))
+
+    def output(self) -> AsyncIterator[bytes]:
+        """The container's output from now on, until the instance exits."""
+        return self._log.read(follow=True, tail_lines=0)
+
+    def resize(self, width: int, height: int) -> None:
+        """The client's terminal size."""
+        self._process.resize(width, height)
+
+
+def attach(worker: PodWorker, container: str) -> Attachment:
+    """Attach to ``container`` of ``worker``'s pod.
+
+    Raises:
+        LookupError: the container is not running.
+    """
+    return Attachment(_running(worker, container))
 
 
 async def port_forward(

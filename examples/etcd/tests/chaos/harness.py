@@ -20,11 +20,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from etcd_e2e import EtcdEnv, settled, wait_until
-from etcd_operator.membership import EtcdAdmin
+from etcd_e2e import EtcdEnv, settled
+from etcd_operator.membership import EtcdAdmin, MembershipError
 from etcd_operator_demo.workload import KeyWriter
 
 from opframe.kinds import Event
+from opframe.testing import eventually
 
 LONG = os.environ.get("OPFRAME_CHAOS", "") == "long"
 """``./run chaos`` sets ``OPFRAME_CHAOS=long``: every scenario runs, not only the short form."""
@@ -120,6 +121,30 @@ async def events(env: EtcdEnv, reason: str, name: str = "e2e") -> int:
     )
 
 
+async def _membership(env: EtcdEnv, name: str) -> tuple[list[str], list[str], set[int]]:
+    """Live member names and peer URLs, and the cluster IDs every member pod answers with."""
+    endpoints = await env.endpoints(name)
+    async with EtcdAdmin(endpoints) as admin:
+        members = await admin.member_list()
+        ids = {(await admin.status(e)).cluster_id for e in endpoints}
+    learners = [m.name or "(learner)" for m in members if m.is_learner]
+    names = [m.name for m in members if not m.is_learner] + learners
+    return names, [u for m in members for u in m.peer_urls], ids
+
+
+def _live_converged(env: EtcdEnv, size: int, name: str) -> Callable[[], Awaitable[bool]]:
+    """etcd itself (not only status) shows ``size`` started voters, one per pod."""
+
+    async def check() -> bool:
+        try:
+            names, _, ids = await _membership(env, name)
+        except MembershipError:
+            return False
+        return len(names) == size and all(names) and len(set(names)) == size and len(ids) == 1
+
+    return check
+
+
 async def verify(env: EtcdEnv, writer: KeyWriter, size: int, name: str = "e2e") -> int:
     """Every acknowledged write reads back; one cluster ID; no duplicate member. Returns the
     number of lost writes (the caller asserts 0, after recording the figure)."""
@@ -133,18 +158,13 @@ async def verify(env: EtcdEnv, writer: KeyWriter, size: int, name: str = "e2e") 
             return False
         return True
 
-    await wait_until(read_back, "every acknowledged write read back", 30)
+    await eventually(read_back, message="every acknowledged write read back", timeout=30)
     cluster = await env.get(name)
     assert cluster.status is not None and cluster.status.cluster_id
     recorded = int(cluster.status.cluster_id, 16)
-    endpoints = await env.endpoints(name)
-    async with EtcdAdmin(endpoints) as admin:
-        members = await admin.member_list()
-        ids = {(await admin.status(e)).cluster_id for e in endpoints}
+    names, urls, ids = await _membership(env, name)
     assert ids == {recorded}, f"members answer with cluster IDs {ids}, status has {recorded:x}"
-    urls = [u for m in members for u in m.peer_urls]
     assert len(urls) == len(set(urls)), f"duplicate peer URLs in {urls}"
-    names = [m.name for m in members]
     assert len(names) == len(set(names)) == size, f"members {names}, expected {size}"
     return len(lost)
 
@@ -161,13 +181,19 @@ async def scenario(
     writer = KeyWriter(lambda: env.endpoints(name))
     task = asyncio.create_task(writer.run())
     try:
-        await wait_until(_acked(writer, 20), f"{title}: writes flowing before", 30)
+        await eventually(_acked(writer, 20), message=f"{title}: writes flowing before", timeout=30)
         start = time.monotonic()
         yield writer
+        # Status can still show the state before the disruption: etcd itself must agree.
+        await eventually(
+            _live_converged(env, size, name), message=f"{title}: etcd at {size}", timeout=120
+        )
         await env.until(settled(size), f"{title}: converged at {size}", 120, name=name)
         converge = time.monotonic() - start
-        await wait_until(
-            _acked(writer, len(writer.acknowledged) + 20), f"{title}: writes flowing after", 30
+        await eventually(
+            _acked(writer, len(writer.acknowledged) + 20),
+            message=f"{title}: writes flowing after",
+            timeout=30,
         )
     finally:
         task.cancel()

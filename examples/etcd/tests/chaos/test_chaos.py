@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 from chaos.harness import LONG, events, operators, scenario
-from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled, wait_until
+from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled
 from etcd_operator.membership import EtcdAdmin, EtcdBusy
 from etcd_operator.models import EtcdCluster
+from etcd_operator.naming import peer_url
 
 from opframe import Lease, Pod, get_condition
-from opframe.testing import ensure_etcd, find_etcd
+from opframe.testing import ensure_etcd, eventually, find_etcd
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -35,14 +37,14 @@ async def _retry_busy(env: EtcdEnv, what: str, op: object) -> None:
                 return False
         return True
 
-    await wait_until(attempt, what, 30)
+    await eventually(attempt, message=what, timeout=30)
 
 
 async def _until_event(env: EtcdEnv, reason: str, deadline: float = 60.0) -> None:
     async def seen() -> bool:
         return await events(env, reason) > 0
 
-    await wait_until(seen, f"a {reason} step", deadline)
+    await eventually(seen, message=f"a {reason} step", timeout=deadline)
 
 
 async def _leader_pod(env: EtcdEnv) -> str:
@@ -57,7 +59,7 @@ async def _leader_pod(env: EtcdEnv) -> str:
 STEPS = {
     "AddMember": ("3.5.1", 3, {"size": 4}),
     "PromoteMember": ("3.5.1", 3, {"size": 4}),
-    "CreatePod": ("3.5.1", 3, {"size": 4}),
+    "CreatePod": ("3.5.1", 3, {"size": 4}),  # a member registered by hand, without a pod
     "RemoveMember": ("3.5.1", 4, {"size": 3}),
     "MoveLeader": ("3.5.1", 3, {"size": 2}),
     "UpgradeMember": ("3.5.0", 3, {"version": "3.5.1"}),
@@ -101,6 +103,9 @@ async def test_operator_sigkilled_right_after_a_step_converges_after_a_restart(
                     next(m.id for m in c.status.members if m.name == "e2e-2") or "0", 16
                 )
                 await _retry_busy(plane, "member removed", lambda a: a.remove_member(victim_id))
+            if step == "CreatePod":
+                url = peer_url("e2e", NAMESPACE, "e2e-3")
+                await _retry_busy(plane, "member added", lambda a: a.add_member(url, learner=True))
             if change:
                 await plane.patch(change)
             await _until_event(plane, step)
@@ -194,13 +199,9 @@ async def test_stale_operator_facing_another_cluster_on_its_addresses_touches_no
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # the refusal holds: nothing happens to b
             assert member_ids(await etcd_env.get("b")) == b_before
-            await wait_until(lambda: _true(), "next look")
+            await eventually(_after_pause(0.2), message="next look")
     assert member_ids(await etcd_env.get("b")) == b_before
     assert not await events(etcd_env, "RemoveMember", name="e2e")
-
-
-async def _true() -> bool:
-    return True
 
 
 @long_form
@@ -266,9 +267,15 @@ async def test_api_server_outage(etcd_env: EtcdEnv) -> None:
         await faults.drop_watches()
         ended = time.monotonic() + 5
         try:
-            await wait_until(lambda: _after(ended), "outage over", 10)
+            await eventually(lambda: _after(ended), message="outage over", timeout=10)
         finally:
             faults.remove(fault)
+
+
+def _after_pause(seconds: float) -> Callable[[], Awaitable[bool]]:
+    """A check that passes ``seconds`` from now (a paced look, bounded by ``eventually``)."""
+    when = time.monotonic() + seconds
+    return lambda: _after(when)
 
 
 async def _after(when: float) -> bool:

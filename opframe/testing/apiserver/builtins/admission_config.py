@@ -1,9 +1,8 @@
 """admissionregistration.k8s.io/v1 webhook configurations and validating admission policies
-(stored and validated, not enforced) and storage.k8s.io/v1 StorageClasses.
+(stored and validated, not enforced).
 
-Rules from ``pkg/apis/admissionregistration/v1/defaults.go``,
-``pkg/apis/admissionregistration/validation/validation.go``, ``pkg/apis/storage/v1/
-defaults.go`` and ``pkg/apis/storage/validation/validation.go``.
+Rules from ``pkg/apis/admissionregistration/v1/defaults.go`` and
+``pkg/apis/admissionregistration/validation/validation.go``.
 """
 
 from __future__ import annotations
@@ -29,12 +28,9 @@ from opframe.testing.apiserver.fielderrors import (
 __all__ = [
     "default_policy",
     "default_policy_binding",
-    "default_storage_class",
     "default_webhooks",
     "validate_policy",
     "validate_policy_binding",
-    "validate_storage_class",
-    "validate_storage_class_update",
     "validate_webhooks",
 ]
 
@@ -326,59 +322,4 @@ def validate_policy_binding(obj: dict[str, Any]) -> list[Cause]:
             causes.append(
                 not_supported("spec.paramRef.parameterNotFoundAction", action, ("Allow", "Deny"))
             )
-    return causes
-
-
-def default_storage_class(obj: dict[str, Any]) -> None:
-    """``SetDefaults_StorageClass``: reclaim Delete, bind Immediate."""
-    obj.setdefault("reclaimPolicy", "Delete")
-    obj.setdefault("volumeBindingMode", "Immediate")
-
-
-def validate_storage_class(obj: dict[str, Any]) -> list[Cause]:
-    """``ValidateStorageClass``: a qualified provisioner, known policies."""
-    causes: list[Cause] = []
-    provisioner = str(obj.get("provisioner") or "")
-    if not provisioner:
-        causes.append(required("provisioner"))
-    else:
-        causes.extend(
-            invalid("provisioner", provisioner, m) for m in is_qualified_name(provisioner.lower())
-        )
-    reclaim = obj.get("reclaimPolicy")
-    if reclaim is not None and reclaim not in ("Delete", "Retain"):
-        causes.append(not_supported("reclaimPolicy", reclaim, ("Delete", "Retain")))
-    mode = obj.get("volumeBindingMode")
-    if mode is not None and mode not in ("Immediate", "WaitForFirstConsumer"):
-        causes.append(
-            not_supported("volumeBindingMode", mode, ("Immediate", "WaitForFirstConsumer"))
-        )
-    params = obj.get("parameters") or {}
-    if len(params) > 512:
-        causes.append(too_many("parameters", len(params), 512))
-    for i, topology in enumerate(obj.get("allowedTopologies") or []):
-        if not (topology or {}).get("matchLabelExpressions"):
-            causes.append(
-                required(
-                    f"allowedTopologies[{i}].matchLabelExpressions",
-                    "must have at least one label expression",
-                )
-            )
-    return causes
-
-
-def validate_storage_class_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-    """``ValidateStorageClassUpdate``: provisioner, parameters, reclaim and binding modes are
-    fixed."""
-    causes: list[Cause] = []
-    if new.get("parameters") != old.get("parameters"):
-        causes.append(forbidden("parameters", "updates to parameters are forbidden."))
-    if new.get("provisioner") != old.get("provisioner"):
-        causes.append(forbidden("provisioner", "updates to provisioner are forbidden."))
-    if new.get("reclaimPolicy") != old.get("reclaimPolicy"):
-        causes.append(forbidden("reclaimPolicy", "updates to reclaimPolicy are forbidden."))
-    if new.get("volumeBindingMode") != old.get("volumeBindingMode"):
-        causes.append(
-            invalid("volumeBindingMode", new.get("volumeBindingMode"), "field is immutable")
-        )
     return causes

@@ -12,10 +12,17 @@ import copy
 import json
 from typing import Any
 
+from opframe.testing.apiserver.builtins.quantity import QuantityError, parse_quantity
 from opframe.testing.apiserver.errors import Cause
-from opframe.testing.apiserver.fielderrors import invalid, not_supported, required
+from opframe.testing.apiserver.fielderrors import forbidden, invalid, not_supported, required
 
-__all__ = ["convert_hpa", "default_hpa", "initial_hpa_status", "validate_hpa"]
+__all__ = [
+    "convert_hpa",
+    "default_hpa",
+    "initial_hpa_status",
+    "validate_hpa",
+    "validate_hpa_status",
+]
 
 _METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/metrics"
 _CURRENT_ANNOTATION = "autoscaling.alpha.kubernetes.io/current-metrics"
@@ -23,6 +30,7 @@ _CONDITIONS_ANNOTATION = "autoscaling.alpha.kubernetes.io/conditions"
 _BEHAVIOR_ANNOTATION = "autoscaling.alpha.kubernetes.io/behavior"
 _METRIC_TYPES = ("ContainerResource", "External", "Object", "Pods", "Resource")
 _TARGET_TYPES = ("AverageValue", "Utilization", "Value")
+# metric type -> the field carrying its source.
 _SOURCE_KEY = {
     "ContainerResource": "containerResource",
     "External": "external",
@@ -56,12 +64,12 @@ def _default_rules(rules: Any, window: int | None, policies: list[dict[str, Any]
 def default_hpa(obj: dict[str, Any]) -> None:
     """``SetDefaults_HorizontalPodAutoscaler`` (v2): one replica at least, CPU at 80% when no
     metric is given, and the scale-up/scale-down rules of a given ``behavior``."""
-    if obj.get("apiVersion") == "autoscaling/v1":
-        converted = convert_hpa(obj, "autoscaling/v2")
-        obj.clear()
-        obj.update(converted)
     spec = obj.setdefault("spec", {})
     spec.setdefault("minReplicas", 1)
+    if obj.get("apiVersion") == "autoscaling/v1":
+        # SetDefaults_HorizontalPodAutoscaler (v1): only the replica floor; the object is
+        # stored as v2 (convert_hpa), whose defaults a v2 read then shows.
+        return
     if not spec.get("metrics"):
         spec["metrics"] = [_cpu_metric(80)]
     behavior = spec.get("behavior")
@@ -87,123 +95,232 @@ def initial_hpa_status() -> dict[str, Any]:
 
 
 def _target_causes(target: Any, path: str) -> list[Cause]:
-    if not isinstance(target, dict):
-        return [required(path)]
+    """``validateMetricTarget``."""
+    target = target if isinstance(target, dict) else {}
     causes: list[Cause] = []
-    kind = target.get("type")
+    kind = target.get("type") or ""
     if not kind:
         causes.append(required(f"{path}.type", "must specify a metric target type"))
-    elif kind not in _TARGET_TYPES:
-        causes.append(not_supported(f"{path}.type", kind, _TARGET_TYPES))
+    if kind not in _TARGET_TYPES:
+        causes.append(
+            invalid(f"{path}.type", kind, "must be either Utilization, Value, or AverageValue")
+        )
+    for key in ("value", "averageValue"):
+        if key in target and not _positive(target[key]):
+            causes.append(invalid(f"{path}.{key}", str(target[key]), "must be positive"))
     util = target.get("averageUtilization")
     if isinstance(util, int) and util < 1:
         causes.append(invalid(f"{path}.averageUtilization", util, "must be greater than 0"))
-    if kind == "Utilization" and util is None:
+    return causes
+
+
+def _positive(value: Any) -> bool:
+    try:
+        return parse_quantity(str(value))[0] > 0
+    except QuantityError:
+        return False
+
+
+def _identifier(metric: Any, path: str) -> list[Cause]:
+    name = str((metric or {}).get("name") or "")
+    if not name:
+        return [required(f"{path}.name", "must specify a metric name")]
+    return _segment(name, f"{path}.name")
+
+
+def _segment(value: str, path: str) -> list[Cause]:
+    if value in (".", ".."):
+        return [invalid(path, value, f"may not be '{value}'")]
+    return [invalid(path, value, f"may not contain '{c}'") for c in ("/", "%") if c in value]
+
+
+def _source_causes(kind: str, src: dict[str, Any], path: str) -> list[Cause]:
+    target = src.get("target") or {}
+    causes: list[Cause] = []
+    if kind in ("resource", "containerResource"):
+        if not src.get("name"):
+            causes.append(required(f"{path}.name", "must specify a resource name"))
+        if kind == "containerResource" and not src.get("container"):
+            causes.append(required(f"{path}.container", "must specify a container"))
+        causes.extend(_target_causes(src.get("target"), f"{path}.target"))
+        util, avg = target.get("averageUtilization"), target.get("averageValue")
+        if util is None and avg is None:
+            causes.append(
+                required(
+                    f"{path}.target.averageUtilization",
+                    "must set either a target raw value or a target utilization",
+                )
+            )
+        if util is not None and avg is not None:
+            causes.append(
+                forbidden(
+                    f"{path}.target.averageValue",
+                    "may not set both a target raw value and a target utilization",
+                )
+            )
+        return causes
+    if kind == "object":
+        ref = src.get("describedObject") or {}
+        causes.extend(_reference_causes(ref, f"{path}.describedObject", group_needed=False))
+    causes.extend(_identifier(src.get("metric"), f"{path}.metric"))
+    causes.extend(_target_causes(src.get("target"), f"{path}.target"))
+    value, avg = target.get("value"), target.get("averageValue")
+    if kind == "pods" and avg is None:
+        causes.append(
+            required(f"{path}.target.averageValue", "must specify a positive target averageValue")
+        )
+    if kind == "object" and value is None and avg is None:
         causes.append(
             required(
-                f"{path}.averageUtilization",
-                "must set either a target raw value or a target utilization",
+                f"{path}.target.averageValue", "must set either a target value or averageValue"
             )
         )
+    if kind == "external":
+        if value is None and avg is None:
+            causes.append(
+                required(
+                    f"{path}.target.averageValue",
+                    "must set either a target value for metric or a per-pod target",
+                )
+            )
+        if value is not None and avg is not None:
+            causes.append(
+                forbidden(
+                    f"{path}.target.value",
+                    "may not set both a target value for metric and a per-pod target",
+                )
+            )
     return causes
 
 
 def _metric_causes(metric: dict[str, Any], path: str) -> list[Cause]:
-    kind = metric.get("type")
-    if not kind:
-        return [required(f"{path}.type", "must specify a metric source type")]
-    if kind not in _METRIC_TYPES:
-        return [not_supported(f"{path}.type", kind, _METRIC_TYPES)]
-    key = _SOURCE_KEY[kind]
-    source = metric.get(key)
-    if not isinstance(source, dict):
-        return [required(f"{path}.{key}", "must populate information for the given metric source")]
-    others = [k for k in _SOURCE_KEY.values() if k != key and metric.get(k) is not None]
-    if others:
-        return [
-            invalid(
-                f"{path}.{others[0]}",
-                metric[others[0]],
-                "must populate the given metric source only",
-            )
-        ]
+    """``validateMetricSpec``: a known type, its source (only), the source's target."""
     causes: list[Cause] = []
-    if kind in ("Resource", "ContainerResource") and not source.get("name"):
-        causes.append(required(f"{path}.{key}.name", "must specify a resource name"))
-    if kind == "ContainerResource" and not source.get("container"):
-        causes.append(required(f"{path}.{key}.container", "must specify a container"))
-    if kind in ("Pods", "Object", "External") and not (source.get("metric") or {}).get("name"):
-        causes.append(required(f"{path}.{key}.metric.name", "must specify a metric name"))
-    causes.extend(_target_causes(source.get("target"), f"{path}.{key}.target"))
+    kind = metric.get("type") or ""
+    if not kind:
+        causes.append(required(f"{path}.type", "must specify a metric source type"))
+    if kind not in _METRIC_TYPES:
+        causes.append(not_supported(f"{path}.type", kind, _METRIC_TYPES))
+    present = [
+        k
+        for k in ("object", "external", "pods", "resource", "containerResource")
+        if isinstance(metric.get(k), dict)
+    ]
+    if present:
+        causes.extend(_source_causes(present[0], metric[present[0]], f"{path}.{present[0]}"))
+    expected = _SOURCE_KEY.get(kind, "")
+    if expected and expected not in present:
+        causes.append(
+            required(f"{path}.{expected}", "must populate information for the given metric source")
+        )
+    if len(present) != 1:
+        for other in sorted(k for k in present if k != expected):
+            causes.append(
+                forbidden(f"{path}.{other}", "must populate the given metric source only")
+            )
     return causes
 
 
 def _rules_causes(rules: Any, path: str) -> list[Cause]:
+    """``validateScalingRules`` and ``validateScalingPolicy``."""
     if not isinstance(rules, dict):
         return []
     causes: list[Cause] = []
     window = rules.get("stabilizationWindowSeconds")
-    if isinstance(window, int) and not 0 <= window <= 3600:
+    if isinstance(window, int) and window < 0:
         causes.append(
             invalid(
                 f"{path}.stabilizationWindowSeconds",
                 window,
-                "must be less than or equal to 3600"
-                if window > 0
-                else "must be greater than or equal to zero",
+                "must be greater than or equal to zero",
+            )
+        )
+    if isinstance(window, int) and window > 3600:
+        causes.append(
+            invalid(
+                f"{path}.stabilizationWindowSeconds", window, "must be less than or equal to 3600"
             )
         )
     select = rules.get("selectPolicy")
     if select is not None and select not in ("Disabled", "Max", "Min"):
         causes.append(not_supported(f"{path}.selectPolicy", select, ("Disabled", "Max", "Min")))
-    for i, policy in enumerate(rules.get("policies") or []):
+    policies = rules.get("policies") or []
+    if not policies:
+        causes.append(required(f"{path}.policies", "must specify at least one Policy"))
+    for i, policy in enumerate(policies):
         p = f"{path}.policies[{i}]"
-        kind = (policy or {}).get("type")
+        kind = (policy or {}).get("type") or ""
         if kind not in ("Percent", "Pods"):
-            causes.append(not_supported(f"{p}.type", kind or "", ("Percent", "Pods")))
-        value = (policy or {}).get("value")
+            causes.append(not_supported(f"{p}.type", kind, ("Percent", "Pods")))
+        value = (policy or {}).get("value", 0)
         if not isinstance(value, int) or value <= 0:
             causes.append(invalid(f"{p}.value", value, "must be greater than zero"))
-        period = (policy or {}).get("periodSeconds")
+        period = (policy or {}).get("periodSeconds", 0)
         if not isinstance(period, int) or period <= 0:
             causes.append(invalid(f"{p}.periodSeconds", period, "must be greater than zero"))
-        elif period > 1800:
+        if isinstance(period, int) and period > 1800:
             causes.append(
                 invalid(f"{p}.periodSeconds", period, "must be less than or equal to 1800")
             )
     return causes
 
 
+def _reference_causes(ref: dict[str, Any], path: str, group_needed: bool) -> list[Cause]:
+    """``ValidateCrossVersionObjectReference`` (a scale target also names its API group)."""
+    causes: list[Cause] = []
+    for key in ("kind", "name"):
+        value = str(ref.get(key) or "")
+        if not value:
+            causes.append(required(f"{path}.{key}"))
+        else:
+            causes.extend(_segment(value, f"{path}.{key}"))
+    api_version = str(ref.get("apiVersion") or "")
+    if group_needed and ("/" not in api_version or not api_version.split("/")[0]):
+        causes.append(
+            invalid(f"{path}.apiVersion", api_version, "apiVersion must specify API group")
+        )
+    return causes
+
+
 def validate_hpa(obj: dict[str, Any]) -> list[Cause]:
-    """``ValidateHorizontalPodAutoscalerSpec``: replica bounds, target, metrics, behavior."""
+    """``validateHorizontalPodAutoscalerSpec``: replica bounds, target, metrics, behavior
+    (of the v2 form, which a v1 object is converted to, as the internal type is)."""
+    if obj.get("apiVersion") == "autoscaling/v1":
+        obj = convert_hpa(obj, "autoscaling/v2")
     spec = obj.get("spec") or {}
     causes: list[Cause] = []
-    low, high = spec.get("minReplicas"), spec.get("maxReplicas")
+    low, high = spec.get("minReplicas"), spec.get("maxReplicas", 0)
     if isinstance(low, int) and low < 1:
         causes.append(invalid("spec.minReplicas", low, "must be greater than or equal to 1"))
     if not isinstance(high, int) or high < 1:
         causes.append(invalid("spec.maxReplicas", high, "must be greater than 0"))
-    elif isinstance(low, int) and high < low:
+    if isinstance(low, int) and isinstance(high, int) and high < low:
         causes.append(
             invalid("spec.maxReplicas", high, "must be greater than or equal to `minReplicas`")
         )
-    ref = spec.get("scaleTargetRef") or {}
-    if not ref.get("kind"):
-        causes.append(required("spec.scaleTargetRef.kind"))
-    if not ref.get("name"):
-        causes.append(required("spec.scaleTargetRef.name"))
-    api_version = str(ref.get("apiVersion") or "")
-    if "/" not in api_version or not api_version.split("/")[0]:
-        causes.append(
-            invalid(
-                "spec.scaleTargetRef.apiVersion", api_version, "apiVersion must specify API group"
-            )
+    causes.extend(
+        _reference_causes(
+            spec.get("scaleTargetRef") or {}, "spec.scaleTargetRef", group_needed=True
         )
+    )
     for i, metric in enumerate(spec.get("metrics") or []):
         causes.extend(_metric_causes(metric or {}, f"spec.metrics[{i}]"))
     behavior = spec.get("behavior") or {}
     causes.extend(_rules_causes(behavior.get("scaleUp"), "spec.behavior.scaleUp"))
     causes.extend(_rules_causes(behavior.get("scaleDown"), "spec.behavior.scaleDown"))
+    return causes
+
+
+def validate_hpa_status(obj: dict[str, Any]) -> list[Cause]:
+    """``ValidateHorizontalPodAutoscalerStatusUpdate``: non-negative replica counts."""
+    if obj.get("apiVersion") == "autoscaling/v1":
+        obj = convert_hpa(obj, "autoscaling/v2")
+    status = obj.get("status") or {}
+    causes: list[Cause] = []
+    for key in ("currentReplicas", "desiredReplicas"):
+        value = status.get(key, 0)
+        if isinstance(value, int) and value < 0:
+            causes.append(invalid(f"status.{key}", value, "must be greater than or equal to 0"))
     return causes
 
 
@@ -290,8 +407,8 @@ def _to_v2(obj: dict[str, Any]) -> dict[str, Any]:
     if spec.get("targetCPUUtilizationPercentage") is not None:
         metrics.append(_cpu_metric(spec["targetCPUUtilizationPercentage"]))
     metrics.extend(_annotation_list(annotations, _METRICS_ANNOTATION))
-    if metrics:
-        v2_spec["metrics"] = metrics
+    # A v2 read defaults what v1 left unset (no target: CPU at 80%).
+    v2_spec["metrics"] = metrics or [_cpu_metric(80)]
     try:
         behavior = json.loads(str(annotations.pop(_BEHAVIOR_ANNOTATION)))
         if isinstance(behavior, dict):

@@ -193,6 +193,7 @@ def _job_spec_causes(spec: dict[str, Any], path: str) -> list[Cause]:
             )
         elif spec.get("podFailurePolicy") and replacement != "Failed":
             causes.append(not_supported(f"{path}.podReplacementPolicy", replacement, ("Failed",)))
+    causes.extend(_pod_failure_policy_causes(spec, path))
     template = spec.get("template") or {}
     causes.extend(
         validate_labels(
@@ -205,6 +206,68 @@ def _job_spec_causes(spec: dict[str, Any], path: str) -> list[Cause]:
         causes.append(
             required(f"{path}.template.spec.restartPolicy", 'valid values: "OnFailure", "Never"')
         )
+    return causes
+
+
+_ACTIONS = ("Count", "FailIndex", "FailJob", "Ignore")
+
+
+def _pod_failure_policy_causes(spec: dict[str, Any], path: str) -> list[Cause]:
+    """``validatePodFailurePolicy``: pods that never restart, one requirement per rule."""
+    policy = spec.get("podFailurePolicy")
+    if not isinstance(policy, dict):
+        return []
+    causes: list[Cause] = []
+    restart = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+    if restart != "Never":
+        causes.append(
+            invalid(
+                f"{path}.template.spec.restartPolicy",
+                restart or "",
+                'only "Never" is supported when podFailurePolicy is specified',
+            )
+        )
+    for i, rule in enumerate(policy.get("rules") or []):
+        p = f"{path}.podFailurePolicy.rules[{i}]"
+        action = (rule or {}).get("action")
+        if action not in _ACTIONS:
+            causes.append(not_supported(f"{p}.action", action or "", _ACTIONS))
+        codes, conditions = (rule or {}).get("onExitCodes"), (rule or {}).get("onPodConditions")
+        if (codes is None) == (conditions is None):
+            causes.append(
+                invalid(p, None, "specifying one of OnExitCodes and OnPodConditions is required")
+            )
+        if isinstance(codes, dict):
+            operator = codes.get("operator")
+            if operator not in ("In", "NotIn"):
+                causes.append(
+                    not_supported(f"{p}.onExitCodes.operator", operator or "", ("In", "NotIn"))
+                )
+            values = codes.get("values") or []
+            if not values:
+                causes.append(required(f"{p}.onExitCodes.values"))
+            for j, value in enumerate(values):
+                if j and isinstance(value, int) and value <= values[j - 1]:
+                    text = "must be ordered" if value < values[j - 1] else "duplicate value"
+                    causes.append(invalid(f"{p}.onExitCodes.values[{j}]", value, text))
+                if value == 0 and operator == "In":
+                    causes.append(
+                        invalid(
+                            f"{p}.onExitCodes.values[{j}]", 0, "must not be 0 for the In operator"
+                        )
+                    )
+        for j, cond in enumerate(conditions or []):
+            status = (cond or {}).get("status")
+            if status not in ("False", "True", "Unknown"):
+                causes.append(
+                    not_supported(
+                        f"{p}.onPodConditions[{j}].status",
+                        status or "",
+                        ("False", "True", "Unknown"),
+                    )
+                )
+            if not (cond or {}).get("type"):
+                causes.append(required(f"{p}.onPodConditions[{j}].type"))
     return causes
 
 

@@ -154,6 +154,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("networking.k8s.io", "v1", "Ingress", "ingresses", short=("ing",), sub=("status",)),
     _rt("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
     _rt("", "v1", "LimitRange", "limitranges", short=("limits",)),
+    _rt("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short=("pv",),
+        sub=("status",)),
     _rt("", "v1", "ResourceQuota", "resourcequotas", short=("quota",), sub=("status",)),
     _rt("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
         short=("hpa",), categories=("all",), sub=("status",), convert=convert_hpa),

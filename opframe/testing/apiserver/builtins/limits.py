@@ -12,6 +12,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from opframe.testing.apiserver.builtins.meta import is_qualified_name
 from opframe.testing.apiserver.builtins.quantity import parse_quantity
 from opframe.testing.apiserver.errors import Cause, StatusError
 from opframe.testing.apiserver.fielderrors import invalid, not_supported, required
@@ -49,6 +50,32 @@ _INTEGER_RESOURCES = (
 )
 
 
+# helper.IsStandardQuotaResourceName / IsStandardContainerResourceName (pkg/apis/core/helper).
+_STANDARD_QUOTA = frozenset({
+    "pods", "services", "replicationcontrollers", "resourcequotas", "secrets", "configmaps",
+    "persistentvolumeclaims", "services.nodeports", "services.loadbalancers", "cpu", "memory",
+    "ephemeral-storage", "requests.cpu", "requests.memory", "requests.storage",
+    "requests.ephemeral-storage", "limits.cpu", "limits.memory", "limits.ephemeral-storage",
+})  # fmt: skip
+_STANDARD_CONTAINER = frozenset({"cpu", "memory", "ephemeral-storage", "storage"})
+
+
+def _name_causes(name: str, path: str, quota: bool) -> list[Cause]:
+    """``validateResourceQuotaResourceName`` / ``validateContainerResourceName``."""
+    errors = is_qualified_name(name)
+    if errors:
+        return [invalid(path, name, m) for m in errors]
+    if "/" in name:
+        return []
+    if quota:
+        if name in _STANDARD_QUOTA or name.startswith(("requests.hugepages-", "hugepages-")):
+            return []
+        return [invalid(path, name, "must be a standard resource for quota")]
+    if name in _STANDARD_CONTAINER or name.startswith("hugepages-"):
+        return []
+    return [invalid(path, name, "must be a standard resource type or fully qualified")]
+
+
 def _q(text: Any) -> Fraction | None:
     try:
         return parse_quantity(str(text))[0]
@@ -77,9 +104,10 @@ def default_limit_range(obj: dict[str, Any]) -> None:
             item["defaultRequest"] = request
 
 
-def _quantity_causes(values: Any, path: str) -> list[Cause]:
+def _quantity_causes(values: Any, path: str, quota: bool = False) -> list[Cause]:
     causes: list[Cause] = []
     for key, value in sorted((values or {}).items()):
+        causes.extend(_name_causes(str(key), f"{path}[{key}]", quota))
         amount = _q(value)
         if amount is None:
             causes.append(invalid(f"{path}[{key}]", value, "must be a valid quantity"))
@@ -200,7 +228,7 @@ def validate_resource_quota(obj: dict[str, Any]) -> list[Cause]:
     """``ValidateResourceQuotaSpec``: non-negative (integral where counted) hard limits,
     known scopes."""
     spec = obj.get("spec") or {}
-    causes = _quantity_causes(spec.get("hard"), "spec.hard")
+    causes = _quantity_causes(spec.get("hard"), "spec.hard", quota=True)
     for i, scope in enumerate(spec.get("scopes") or []):
         if scope not in _QUOTA_SCOPES:
             causes.append(not_supported(f"spec.scopes[{i}]", scope, _QUOTA_SCOPES))

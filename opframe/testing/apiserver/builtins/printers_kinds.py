@@ -285,6 +285,32 @@ def _param_kind(o: dict[str, Any]) -> str:
     return f"{kind.get('apiVersion', '')}/{kind.get('kind', '')}"
 
 
+_MODES = {
+    "ReadWriteOnce": "RWO",
+    "ReadOnlyMany": "ROX",
+    "ReadWriteMany": "RWX",
+    "ReadWriteOncePod": "RWOP",
+}
+
+
+def _pv_row(o: dict[str, Any]) -> list[Any]:
+    spec, status = _spec(o), _status(o)
+    claim = spec.get("claimRef") or {}
+    return [
+        p._m(o, "name"),
+        (spec.get("capacity") or {}).get("storage", ""),
+        ",".join(_MODES.get(m, m) for m in spec.get("accessModes") or []),
+        spec.get("persistentVolumeReclaimPolicy", ""),
+        status.get("phase", ""),
+        f"{claim.get('namespace')}/{claim.get('name')}" if claim else "",
+        spec.get("storageClassName", ""),
+        spec.get("volumeAttributesClassName") or _UNSET,
+        status.get("reason", ""),
+        p.age(p._m(o, "creationTimestamp")),
+        spec.get("volumeMode", ""),
+    ]
+
+
 _WEBHOOKS = (
     [
         p._NAME,
@@ -460,6 +486,46 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
             ),
         ],
         _quota_row,
+    ),
+    ("", "persistentvolumes"): (
+        [
+            p._NAME,
+            p._col(
+                "Capacity",
+                "capacity is the description of the persistent volume's resources and capacity.",
+            ),
+            p._col("Access Modes", "accessModes contains all ways the volume can be mounted."),
+            p._col(
+                "Reclaim Policy",
+                "persistentVolumeReclaimPolicy defines what happens to a "
+                "persistent volume when released from its claim.",
+            ),
+            p._col(
+                "Status",
+                "phase indicates if a volume is available, bound to a claim, or "
+                "released by a claim.",
+            ),
+            p._col(
+                "Claim",
+                "claimRef is part of a bi-directional binding between "
+                "PersistentVolume and PersistentVolumeClaim.",
+            ),
+            p._col("StorageClass", "StorageClass of the pv"),
+            p._col("VolumeAttributesClass", "VolumeAttributesClass of the pv"),
+            p._col(
+                "Reason",
+                "reason is a brief CamelCase string that describes any failure and "
+                "is meant for machine parsing and tidy display in the CLI.",
+            ),
+            p._AGE,
+            p._col(
+                "VolumeMode",
+                "volumeMode defines if a volume is intended to be used with a "
+                "formatted filesystem or to remain in raw block state.",
+                priority=1,
+            ),
+        ],
+        _pv_row,
     ),
     ("storage.k8s.io", "storageclasses"): (
         [

@@ -183,7 +183,12 @@ def _go_strategy(strategy: dict[str, Any]) -> str:
 def validate_daemonset(obj: dict[str, Any]) -> list[Cause]:
     """``ValidateDaemonSetSpec``: selector vs template, update strategy, counters."""
     spec = obj.get("spec") or {}
-    causes = _validate_selector_and_template(spec, "daemonset")
+    causes = [
+        forbidden(c["field"], "activeDeadlineSeconds in DaemonSet is not Supported")
+        if c["field"] == "spec.template.spec.activeDeadlineSeconds"
+        else c
+        for c in _validate_selector_and_template(spec, "daemonset")
+    ]
     causes.extend(_nonneg(spec, "minReadySeconds"))
     causes.extend(_nonneg(spec, "revisionHistoryLimit"))
     strategy = spec.get("updateStrategy") or {}

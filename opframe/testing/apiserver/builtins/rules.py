@@ -19,6 +19,7 @@ from opframe.testing.apiserver.builtins import (
     limits,
     networking,
     replicas,
+    volumes,
 )
 from opframe.testing.apiserver.errors import Cause
 
@@ -129,6 +130,7 @@ RULES: dict[tuple[str, str], KindRules] = {
     ("autoscaling", "horizontalpodautoscalers"): KindRules(
         default=autoscaling.default_hpa,
         validate=autoscaling.validate_hpa,
+        validate_status=autoscaling.validate_hpa_status,
         initial_status=autoscaling.initial_hpa_status,
     ),
     ("", "limitranges"): KindRules(
@@ -140,9 +142,14 @@ RULES: dict[tuple[str, str], KindRules] = {
         initial_status=dict,
     ),
     ("storage.k8s.io", "storageclasses"): KindRules(
-        default=admission_config.default_storage_class,
-        validate=admission_config.validate_storage_class,
-        validate_update=admission_config.validate_storage_class_update,
+        default=volumes.default_storage_class,
+        validate=volumes.validate_storage_class,
+        validate_update=volumes.validate_storage_class_update,
+    ),
+    ("", "persistentvolumes"): KindRules(
+        default=volumes.default_persistent_volume,
+        validate=volumes.validate_persistent_volume,
+        initial_status=lambda: {"phase": "Pending"},
     ),
     (_ADMISSION, "validatingwebhookconfigurations"): KindRules(
         default=admission_config.default_webhooks,

@@ -34,13 +34,49 @@ from opframe.testing.apiserver.http import spdy
 from opframe.testing.apiserver.http.request import Target, flag
 from opframe.testing.apiserver.registry.storage import Store
 
-__all__ = ["PodStreamProvider", "PodStreams", "exit_status"]
+__all__ = ["ExecProcess", "PodStreamProvider", "PodStreams", "exit_status"]
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+
+
+class ExecProcess(Protocol):
+    """A started command: ``asyncio.subprocess.Process`` is one; a terminal adds ``resize``."""
+
+    stdin: asyncio.StreamWriter | None
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it has exited."""
+        ...
+
+    async def wait(self) -> int:
+        """Wait for the exit code."""
+        ...
+
+    def kill(self) -> None:
+        """SIGKILL it."""
+        ...
+
+
+class Attached(Protocol):
+    """A running container as ``kubectl attach`` reaches it."""
+
+    stdin: asyncio.StreamWriter | None
+    stdin_once: bool
+
+    def output(self) -> AsyncIterator[bytes]:
+        """Its output from now on, until it exits."""
+        ...
+
+    def resize(self, width: int, height: int) -> None:
+        """The client's terminal size."""
+        ...
 
 
 class PodStreamProvider(Protocol):
@@ -51,13 +87,21 @@ class PodStreamProvider(Protocol):
     """
 
     async def exec(
-        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool
-    ) -> asyncio.subprocess.Process:
-        """Start ``command`` in the container (stdout and stderr piped, stdin if asked)."""
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool = False,
+    ) -> ExecProcess:
+        """Start ``command`` in the container: stdout and stderr piped, stdin if asked; with
+        ``tty`` on a terminal (stdout only, and a ``resize(width, height)`` method)."""
         ...
 
-    def attach(self, namespace: str, name: str, container: str) -> AsyncIterator[bytes]:
-        """The container's output from now on, until it exits."""
+    def attach(self, namespace: str, name: str, container: str) -> Attached:
+        """The running container's output and stdin."""
         ...
 
     async def port_forward(
@@ -173,10 +217,16 @@ class PodStreams:
         try:
             if target.subresource == "exec":
                 status = await self._exec(
-                    channels, provider, (namespace, name, container), command, stdin=stdin
+                    channels,
+                    provider,
+                    (namespace, name, container),
+                    command,
+                    stdin=stdin,
+                    tty=flag(q.get("tty")),
                 )
             else:
-                status = await self._attach(channels, provider.attach(namespace, name, container))
+                attached = provider.attach(namespace, name, container)
+                status = await self._attach(channels, attached, stdin=stdin)
         except LookupError as exc:
             status = _failure(str(exc.args[0]) if exc.args else str(exc))
         await channels.finish(status)
@@ -190,8 +240,9 @@ class PodStreams:
         command: list[str],
         *,
         stdin: bool,
+        tty: bool,
     ) -> dict[str, Any]:
-        proc = await provider.exec(*where, command, stdin=stdin)
+        proc = await provider.exec(*where, command, stdin=stdin, tty=tty)
         try:
             async with asyncio.TaskGroup() as tg:
                 inbound = tg.create_task(self._stdin(channels, proc))
@@ -212,17 +263,29 @@ class PodStreams:
 
     @staticmethod
     async def _pump(stream: asyncio.StreamReader, channels: _Channels, channel: int) -> None:
-        while chunk := await stream.read(32768):
+        while True:
+            try:
+                chunk = await stream.read(32768)
+            except OSError:  # a terminal's master side answers EIO once the command is gone
+                return
+            if not chunk:
+                return
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await channels.send(channel, chunk)
 
     @staticmethod
-    async def _stdin(channels: _Channels, proc: asyncio.subprocess.Process) -> None:
+    async def _stdin(channels: _Channels, proc: ExecProcess) -> None:
         writer = proc.stdin
         async for msg in channels.ws:
             if msg.type != WSMsgType.BINARY or not msg.data:
                 continue
             channel, data = msg.data[0], msg.data[1:]
+            resize = getattr(proc, "resize", None)
+            if channel == RESIZE and resize is not None:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    size = json.loads(data)
+                    resize(int(size["Width"]), int(size["Height"]))
+                continue
             if writer is None:
                 continue
             if channel == STDIN and data:
@@ -236,11 +299,16 @@ class PodStreams:
             writer.close()
 
     @staticmethod
-    async def _attach(channels: _Channels, output: AsyncIterator[bytes]) -> dict[str, Any]:
+    async def _attach(channels: _Channels, attached: Attached, *, stdin: bool) -> dict[str, Any]:
+        # Keep reading the client's messages even without stdin: that also answers its
+        # heartbeat pings, without which client-go gives the connection up.
+        inbound = asyncio.create_task(_attach_input(channels, attached, stdin))
+        output = attached.output()
         try:
             async for chunk in output:
                 await channels.send(STDOUT, chunk)
         finally:
+            await cancel_and_wait(inbound)
             closer: Callable[[], Awaitable[None]] | None = getattr(output, "aclose", None)
             if closer is not None:
                 await closer()
@@ -358,6 +426,26 @@ class _Tunnel:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.send(spdy.data_frame(data_id, b"", fin=True))
                 await self.send(spdy.data_frame(error_id, b"", fin=True))
+
+
+async def _attach_input(channels: _Channels, attached: Attached, stdin: bool) -> None:
+    writer = attached.stdin if stdin else None
+    async for msg in channels.ws:
+        if msg.type != WSMsgType.BINARY or not msg.data:
+            continue
+        channel, data = msg.data[0], msg.data[1:]
+        if channel == RESIZE:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                size = json.loads(data)
+                attached.resize(int(size["Width"]), int(size["Height"]))
+        elif channel == STDIN and writer is not None and data:
+            with contextlib.suppress(ConnectionError):
+                writer.write(data)
+                await writer.drain()
+        elif channel == CLOSE and data[:1] == bytes([STDIN]) and writer is not None:
+            if attached.stdin_once:  # the first attach's end of input is the container's
+                writer.close()
+            writer = None
 
 
 async def _to_pod(inbox: asyncio.Queue[bytes | None], writer: asyncio.StreamWriter) -> None:

@@ -43,6 +43,7 @@ from opframe.testing.apiserver.http.tls import write_certificates, write_kubecon
 from opframe.testing.apiserver.http.watch import WATCHES, WatchRegistry, expired_watch
 from opframe.testing.apiserver.registry.crds import CrdController
 from opframe.testing.apiserver.registry.gc import Controllers
+from opframe.testing.apiserver.registry.quota import QuotaController
 from opframe.testing.apiserver.registry.resources import Registry
 from opframe.testing.apiserver.registry.storage import Store
 from opframe.testing.apiserver.registry.writes import WriteOptions, Writer
@@ -130,7 +131,9 @@ class ApiServer:
     kube-apiserver. ``bookmark_interval``: seconds between BOOKMARK events on watches that
     allow them (kube-apiserver sends one about every minute). ``publish_root_ca``: run the
     root-ca-cert-publisher (a ``kube-root-ca.crt`` ConfigMap with the server's CA in every
-    namespace, with ``tls``); off by default, as on a bare kube-apiserver. ``authorization``:
+    namespace, with ``tls``); off by default, as on a bare kube-apiserver. ``quota_status``:
+    run the resource quota controller (``status.hard``/``status.used`` of every
+    ResourceQuota); off by default, as on a bare kube-apiserver. ``authorization``:
     ``"RBAC"`` (the default: authenticate and authorize every request, as kube-apiserver with
     ``--authorization-mode RBAC``; ``token`` is a ``system:masters`` user) or
     ``"AlwaysAllow"`` (any request that authenticates, or is anonymous, is allowed).
@@ -148,6 +151,7 @@ class ApiServer:
         default_service_accounts: bool = False,
         bookmark_interval: float = 60.0,
         publish_root_ca: bool = False,
+        quota_status: bool = False,
         authorization: str = "RBAC",
     ) -> None:
         self.tls = tls
@@ -174,6 +178,9 @@ class ApiServer:
             self.registry,
             self.writer,
             default_service_accounts=default_service_accounts,
+        )
+        self.quotas = (
+            QuotaController(self.store, self.registry, self.writer) if quota_status else None
         )
         self.handlers = Handlers(self.writer)
         self.watches = WatchRegistry()
@@ -247,6 +254,8 @@ class ApiServer:
             await self._runner.cleanup()
             self._runner = None
         self.controllers.close()
+        if self.quotas is not None:
+            self.quotas.close()
         self.store.close()
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -379,6 +379,17 @@ _BUILTINS: dict[tuple[str, str], Node] = {
         ),
         status=_struct(currentMetrics=ATOMIC_LIST, conditions=_CONDITIONS),
     ),
+    ("", "PersistentVolume"): _object(
+        zero=("spec", "status"),
+        spec=_struct(
+            capacity=_map(),
+            accessModes=ATOMIC_LIST,
+            mountOptions=ATOMIC_LIST,
+            claimRef=Node("struct", atomic=True),
+            nodeAffinity=_struct(),
+        ),
+        status=_struct(),
+    ),
     ("storage.k8s.io", "StorageClass"): _object(
         parameters=_map(), mountOptions=ATOMIC_LIST, allowedTopologies=ATOMIC_LIST
     ),

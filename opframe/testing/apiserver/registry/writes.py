@@ -206,18 +206,27 @@ class Writer:
         # The uid exists before the strategy runs (a Job's generated selector names it).
         obj["metadata"]["uid"] = str(uuid.uuid4())
         self._admit(rt, obj, None, opts)
-        meta = obj["metadata"]  # the strategies may have replaced the metadata dict
-        key = storage_key(rt)
-        name = meta.get("name", "")
-        if self.store.get(key, namespace if rt.namespaced else "", name) is not None:
-            raise already_exists(rt.plural, name, rt.group)
-        meta.setdefault("uid", str(uuid.uuid4()))
-        meta["creationTimestamp"] = t
-        if rt.custom or key == CRD_KEY:
-            meta["generation"] = 1
-        if opts.dry_run:
-            return obj
-        so = self.store.put(key, self._to_storage(rt, obj), created=True)
+        # From here the strategy may hold allocations (a Service's cluster IPs); a create that
+        # does not store the object gives them back, as the real registry reverts its
+        # allocation transaction on failure and on dry run (pkg/registry/core/service/storage).
+        stored = False
+        try:
+            meta = obj["metadata"]  # the strategies may have replaced the metadata dict
+            key = storage_key(rt)
+            name = meta.get("name", "")
+            if self.store.get(key, namespace if rt.namespaced else "", name) is not None:
+                raise already_exists(rt.plural, name, rt.group)
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta["creationTimestamp"] = t
+            if rt.custom or key == CRD_KEY:
+                meta["generation"] = 1
+            if opts.dry_run:
+                return obj
+            so = self.store.put(key, self._to_storage(rt, obj), created=True)
+            stored = True
+        finally:
+            if not stored and not rt.custom:
+                builtins.on_delete(rt, obj, self.ctx)
         if key == CRD_KEY:
             for hook in self.crd_hooks:
                 hook(so.obj, False)
