@@ -157,6 +157,7 @@ from opframe.ratelimit import (
     RateLimiter,
     default_rate_limiter,
 )
+from opframe.rbac import Permission, policy_rules, rbac_documents
 from opframe.reconcile import (
     Context,
     DeletionReconciler,
@@ -264,6 +265,7 @@ __all__ = [
     "OpframeError",
     "OwnerReference",
     "PatchType",
+    "Permission",
     "PersistentVolumeClaim",
     "Pod",
     "PodDisruptionBudget",
@@ -346,7 +348,9 @@ __all__ = [
     "labels_changed",
     "not_",
     "owner_reference_for",
+    "policy_rules",
     "predicate",
+    "rbac_documents",
     "reflect",
     "remove_condition",
     "remove_finalizer",

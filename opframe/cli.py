@@ -122,7 +122,91 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("target", metavar="MODULE:ATTR")
     RunOptions.add_arguments(run)
     run.set_defaults(command=_run)
+    _add_rbac_parser(commands)
     return parser
+
+
+# --- rbac generate ----------------------------------------------------------------------------
+
+
+def _add_rbac_parser(commands: Any) -> None:
+    rbac_parser = commands.add_parser("rbac", help="RBAC for an operator")
+    rbac_parser.set_defaults(command=lambda _: _usage(rbac_parser))
+    rbac = rbac_parser.add_subparsers(title="rbac commands", metavar="COMMAND")
+    generate = rbac.add_parser(
+        "generate",
+        help="print the RBAC an operator needs, from what its controllers declare",
+        description=(
+            "Import ATTR from MODULE: a Manager, a Controller, a list of Controllers, or a "
+            "function taking nothing that returns one; print its ServiceAccount, ClusterRole "
+            "(Role with --watch-namespace) and bindings, and the leader-election Role, as YAML. "
+            "Watched kinds get get/list/watch, Controller.permits adds the writes, Events get "
+            "create/patch, the Lease get/create/update."
+        ),
+    )
+    generate.add_argument("target", metavar="MODULE:ATTR")
+    generate.add_argument("--name", help="name of the roles (default: the module's package)")
+    generate.add_argument(
+        "--namespace",
+        "-n",
+        default="default",
+        help="the ServiceAccount's namespace (default: default)",
+    )
+    generate.add_argument("--service-account", default="", help="default: --name")
+    generate.add_argument(
+        "--leader-election-namespace",
+        default=None,
+        help="namespace of the leader-election Lease (adds its Role)",
+    )
+    generate.add_argument("--lease-name", default="", help="(with the above) the Lease name")
+    generate.add_argument(
+        "--watch-namespace",
+        default=None,
+        help="the operator watches one namespace: a Role, not a ClusterRole",
+    )
+    generate.set_defaults(command=_rbac_generate)
+
+
+def rbac_target(target: str) -> Any:
+    """The Manager or Controllers ``MODULE:ATTR`` names (a factory is called)."""
+    from opframe.controller import Controller
+
+    module_name, _, attr = target.partition(":")
+    if not attr:
+        raise CliError(f"expected MODULE:ATTR (e.g. {module_name or 'mymodule'}:manager)")
+    value = _attribute(_import(module_name), attr)
+    if callable(value) and not isinstance(value, (Manager, Controller, type)):
+        try:
+            value = value()
+        except TypeError as exc:
+            raise CliError(f"{target} must take no arguments to be called: {exc}") from None
+    return value
+
+
+def _rbac_generate(args: argparse.Namespace) -> int:
+    from opframe.leaderelection import LeaderElectionConfig
+    from opframe.rbac import rbac_documents
+
+    target = rbac_target(args.target)
+    name = args.name or args.target.partition(":")[0].split(".")[0].replace("_", "-")
+    election = None
+    if args.leader_election_namespace:
+        election = LeaderElectionConfig(
+            name=args.lease_name or name, namespace=args.leader_election_namespace
+        )
+    try:
+        docs = rbac_documents(
+            target,
+            name=name,
+            service_account_namespace=args.namespace,
+            service_account=args.service_account,
+            leader_election=election,
+            namespace=args.watch_namespace,
+        )
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"{args.target}: {exc}") from None
+    sys.stdout.write(dump_yaml(docs))
+    return 0
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -39,6 +39,7 @@ from opframe.objectref import ObjectRef
 from opframe.predicates import PredicateLike
 from opframe.queue import WorkQueue
 from opframe.ratelimit import RateLimiter
+from opframe.rbac import Permission
 from opframe.reconcile import (
     Context,
     DeletionReconciler,
@@ -123,6 +124,8 @@ class Controller(Generic[T]):
     label_selector: str | Mapping[str, str] | None = None
     sources: tuple[Source, ...] = field(default=(), repr=False)
     """The watched kinds, primary first (built by the constructor, ``owns``, ``watches``)."""
+    permissions: tuple[Permission, ...] = field(default=(), repr=False)
+    """The writes the reconciler makes, declared with ``permits`` (for ``opframe rbac``)."""
 
     def __post_init__(self) -> None:
         if self.max_concurrent_reconciles < 1:
@@ -185,6 +188,19 @@ class Controller(Generic[T]):
             label_selector,
         )
         return replace(self, sources=(*self.sources, source))
+
+    def permits(self, kind: type[Resource], *verbs: str, subresource: str = "") -> Controller[T]:
+        """Declare that the reconciler uses ``verbs`` on ``kind`` (or its ``subresource``).
+
+        Watched kinds are read (get, list, watch) without saying so; declare the writes.
+        ``opframe rbac generate`` turns the declarations into RBAC rules::
+
+            Controller(for_=Web, reconciler=r).owns(Pod).permits(Pod, "create", "delete")
+
+        Returns a new description; raises ``ValueError`` for an unknown verb.
+        """
+        permission = Permission(kind, tuple(verbs), subresource)
+        return replace(self, permissions=(*self.permissions, permission))
 
 
 class RunningController(Generic[T]):

@@ -7,6 +7,10 @@
   ``client`` and waits until they are Established.
 - ``run_operator``: ``await run_operator(manager)`` (or a factory, or ``"module:attr"``) runs
   the operator under test against ``api_server`` until the test ends, then stops it.
+- ``api_server_authorization``: ``"RBAC"`` (the servers enforce RBAC; their token is a
+  ``system:masters`` user, so it may do anything); override or parametrize it with
+  ``"AlwaysAllow"`` for the old allow-all server:
+  ``@pytest.mark.parametrize("api_server_authorization", ["AlwaysAllow"])``.
 
 ::
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+import pytest
 import pytest_asyncio
 
 from opframe.client import Client
@@ -35,6 +40,7 @@ from opframe.testing.apiserver import ApiServer
 __all__ = [
     "InstallCrds",
     "api_server",
+    "api_server_authorization",
     "api_server_http",
     "client",
     "install_crds",
@@ -54,17 +60,24 @@ class InstallCrds(Protocol):
         ...
 
 
+@pytest.fixture
+def api_server_authorization() -> str:
+    """The authorization mode of ``api_server``/``api_server_http``: ``"RBAC"`` or
+    ``"AlwaysAllow"`` (override it, or parametrize it, to change it)."""
+    return "RBAC"
+
+
 @pytest_asyncio.fixture
-async def api_server() -> AsyncIterator[ApiServer]:
+async def api_server(api_server_authorization: str) -> AsyncIterator[ApiServer]:
     """A running embedded API server over HTTPS, private to the test."""
-    async with ApiServer() as server:
+    async with ApiServer(authorization=api_server_authorization) as server:
         yield server
 
 
 @pytest_asyncio.fixture
-async def api_server_http() -> AsyncIterator[ApiServer]:
+async def api_server_http(api_server_authorization: str) -> AsyncIterator[ApiServer]:
     """A running embedded API server over plain HTTP (no TLS handshake per connection)."""
-    async with ApiServer(tls=False) as server:
+    async with ApiServer(tls=False, authorization=api_server_authorization) as server:
         yield server
 
 

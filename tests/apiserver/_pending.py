@@ -12,21 +12,10 @@ import pytest
 
 __all__ = ["PENDING", "PENDING_STEPS", "param"]
 
-PENDING = {
-    "access-reviews": "needs RBAC: issue 12",
-    "rbac-bootstrap": "needs RBAC: issue 12",
-    "rbac-clusterrole-user": "needs RBAC: issue 12",
-    "rbac-escalation": "needs RBAC: issue 12",
-    "rbac-role-serviceaccount": "needs RBAC: issue 12",
-    "serviceaccount-token": "needs RBAC: issue 12",
-}
+PENDING: dict[str, str] = {}
 
 #: Single steps of otherwise passing transcripts that need what another piece of work brings.
-PENDING_STEPS = {
-    ("request-edge-cases", "apis-trailing-slash"): (
-        "group authorization.k8s.io not served yet: issue 12"
-    ),
-}
+PENDING_STEPS: dict[tuple[str, str], str] = {}
 
 
 def param(value: Any, transcript: str, test_id: str) -> Any:

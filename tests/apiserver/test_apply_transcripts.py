@@ -72,6 +72,19 @@ ADDED_AFTER_FIELD_MANAGER: dict[str, list[tuple[str, ...]]] = {
         ("deprecatedFirstTimestamp",),
         ("deprecatedLastTimestamp",),
     ],
+    # The review APIs answer in status; TokenRequest defaults its audiences after recording.
+    **{
+        kind: [("status",)]
+        for kind in (
+            "SelfSubjectAccessReview",
+            "SubjectAccessReview",
+            "LocalSubjectAccessReview",
+            "SelfSubjectRulesReview",
+            "TokenReview",
+            "SelfSubjectReview",
+        )
+    },
+    "TokenRequest": [("status",), ("spec", "audiences"), ("spec", "boundObjectRef")],
     "Service": [
         ("spec", "clusterIP"),
         ("spec", "clusterIPs"),
@@ -131,7 +144,7 @@ def _normalised(entries: Any) -> list[dict[str, Any]]:
 
 def _object_path(path: str) -> tuple[str, str]:
     parts = path.rstrip("/").split("/")
-    if parts[-1] in ("status", "scale"):
+    if parts[-1] in ("status", "scale", "token"):
         return "/".join(parts[:-1]), parts[-1]
     return "/".join(parts), ""
 

@@ -76,7 +76,7 @@ async def test_metrics_count_requests_by_verb_resource_and_code(
 
 async def test_metrics_need_a_token(api_server_http: ApiServer) -> None:
     """The bootstrap RBAC policy gives /metrics to system:monitoring only, not to anyone."""
-    assert (await _call(api_server_http, "GET", "/metrics", auth=False))[0] == 401
+    assert (await _call(api_server_http, "GET", "/metrics", auth=False))[0] == 403
 
 
 async def _eventually(server: ApiServer, path: str, check: Any) -> dict[str, Any]:

@@ -40,6 +40,19 @@ asyncio.run(main())
 """
 
 
+async def _grant_view(cluster: LocalCluster) -> None:
+    """The server enforces RBAC: let the pods' default ServiceAccount read (ClusterRole view)."""
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "default-sa-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}],
+    }
+    path = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
+    await cluster.client.request("POST", path, body=binding)
+
+
 def _finished(pod: Obj | None) -> bool:
     return (pod or {}).get("status", {}).get("phase") in ("Succeeded", "Failed")
 
@@ -51,6 +64,7 @@ async def _log(cluster: LocalCluster, name: str) -> str:
 async def test_client_default_inside_a_pod_talks_to_the_api_server(
     local_cluster: LocalCluster,
 ) -> None:
+    await _grant_view(local_cluster)
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -93,6 +107,7 @@ async def _running_token(cluster: LocalCluster, name: str) -> ProjectedToken:
 
 
 async def test_pod_token_is_a_bound_token_the_server_accepts(local_cluster: LocalCluster) -> None:
+    await _grant_view(local_cluster)
     token = await _running_token(local_cluster, "sa-token")
     value = token.file.read_text()
     assert value and value != local_cluster.api_server.token
@@ -106,6 +121,7 @@ async def test_pod_token_is_a_bound_token_the_server_accepts(local_cluster: Loca
 async def test_refreshed_token_replaces_the_file_and_is_accepted(
     local_cluster: LocalCluster,
 ) -> None:
+    await _grant_view(local_cluster)
     token = await _running_token(local_cluster, "sa-refresh")
     before = token.file.read_text()
     # 3607 s requested by the API server's admission: refreshed at 80% of that lifetime.

@@ -50,6 +50,15 @@ def test_kubectl_create_token_gives_a_token_the_server_accepts(kubeconfig: Path)
     kubectl(kubeconfig, "wait", "--for=create", "serviceaccount/default", "--timeout=30s")
     token = kubectl(kubeconfig, "create", "token", "default", "--duration=15m").strip()
     assert token
-    kubectl(kubeconfig, f"--token={token}", "get", "pods", "-o", "name")
+    # The server enforces RBAC: the token authenticates (whoami needs no more than that).
+    who = kubectl(
+        kubeconfig,
+        f"--token={token}",
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    )
+    assert who == "system:serviceaccount:default:default"
     refused = run_kubectl(kubeconfig, "--token=not-issued", "get", "pods")
     assert refused.returncode != 0 and b"Unauthorized" in refused.stderr

@@ -112,6 +112,17 @@ def _meta(cluster: EtcdCluster, name: str, extra: dict[str, str] | None = None) 
     )
 
 
+#: Pod Security "restricted": non-root, no privilege escalation, seccomp, no capabilities.
+_RESTRICTED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 1000,
+    "fsGroup": 1000,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+_RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -> Pod:
     """The pod of member ``name``.
 
@@ -196,6 +207,8 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
             timeout_seconds=2,
             failure_threshold=3,
         ),
+        # Meets the "restricted" Pod Security Standard (with the pod's settings below).
+        **{"securityContext": _RESTRICTED_CONTAINER},
     )
     pod = Pod(
         metadata=meta,
@@ -206,6 +219,7 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
             volumes=[volume],
             restart_policy="Always",
             termination_grace_period_seconds=10,
+            security_context=dict(_RESTRICTED_POD),
             node_selector=overrides.node_selector if overrides else None,
             affinity=overrides.affinity if overrides else None,
             tolerations=[t.to_dict() for t in overrides.tolerations]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from etcd_operator.backup.controller import build_backup_controller
 from etcd_operator.backup.schedule import BackupScheduleReconciler, build_schedule_controller
 from etcd_operator.models import EtcdCluster
@@ -23,7 +25,7 @@ from opframe import (
     labels_changed,
 )
 
-__all__ = ["build_controller", "build_manager"]
+__all__ = ["build_controller", "build_controllers", "build_manager"]
 
 
 def build_controller(
@@ -51,7 +53,26 @@ def build_controller(
         .owns(PodDisruptionBudget)
         .owns(PersistentVolumeClaim)
         .owns(ConfigMap)
+        # The writes the reconciler makes: `opframe rbac generate` turns them into
+        # deploy/rbac.yaml (tests/test_rbac_generated.py keeps the file in step).
+        .permits(EtcdCluster, "patch", subresource="status")
+        .permits(Pod, "create", "patch", "delete")
+        .permits(Service, "create")
+        .permits(PersistentVolumeClaim, "create", "delete")
+        .permits(ConfigMap, "create", "patch")
+        .permits(PodDisruptionBudget, "create", "patch")
     )
+
+
+def build_controllers(policy: Policy | None = None) -> list[Controller[Any]]:
+    """Every controller of the operator run with ``--backups``: the EtcdCluster controller,
+    the EtcdBackup controller and the backup schedule controller.
+
+    ``opframe rbac generate etcd_operator.operator:build_controllers`` gives the RBAC of an
+    operator that takes backups; ``deploy/rbac.yaml`` is generated from ``build_controller``
+    alone, for the operator as the Deployment runs it (backups off).
+    """
+    return [build_controller(policy), build_backup_controller(), build_schedule_controller()]
 
 
 def build_manager(

@@ -28,6 +28,7 @@ from opframe import (
     ObjectMeta,
     Pod,
     Result,
+    Secret,
     generation_changed,
     owner_reference_for,
     set_condition,
@@ -298,11 +299,21 @@ def build_backup_controller(
     reconciler: EtcdBackupReconciler | None = None, *, max_concurrent_reconciles: int = 2
 ) -> Controller[EtcdBackup]:
     """The EtcdBackup controller (a backup runs once, so status writes need not trigger it)."""
-    return Controller(
+    controller = Controller(
         for_=EtcdBackup,
         reconciler=reconciler or EtcdBackupReconciler(),
         name="etcdbackup",
         max_concurrent_reconciles=max_concurrent_reconciles,
         # Not on its own status writes: a backup that is Running must not start again.
         predicates=[generation_changed],
+    )
+    # What the reconciler writes or reads live (opframe rbac generate reads this): its status,
+    # the snapshot pod and its log (volume destinations), the storage credentials, and the
+    # throw-away cluster of a verification.
+    return (
+        controller.permits(EtcdBackup, "patch", subresource="status")
+        .permits(Pod, "get", "list", "create", "delete")
+        .permits(Pod, "get", subresource="log")
+        .permits(Secret, "get")
+        .permits(EtcdCluster, "get", "create", "delete")
     )

@@ -33,6 +33,7 @@ from opframe import (
     NotFound,
     ObjectMeta,
     Result,
+    Secret,
     TerminalError,
     owner_reference_for,
 )
@@ -189,8 +190,11 @@ def build_schedule_controller(
     reconciler: BackupScheduleReconciler | None = None,
 ) -> Controller[EtcdCluster]:
     """The controller of ``spec.backup``: EtcdCluster changes and its backups' events."""
-    return Controller(
+    controller = Controller(
         for_=EtcdCluster,
         reconciler=reconciler or BackupScheduleReconciler(),
         name="etcdbackup-schedule",
     ).owns(EtcdBackup)
+    # Scheduled backups are created; retention deletes them and, with the storage
+    # credentials, their objects.
+    return controller.permits(EtcdBackup, "create", "delete").permits(Secret, "get")

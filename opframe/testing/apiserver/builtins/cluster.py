@@ -150,13 +150,22 @@ def default_subjects(binding: dict[str, Any]) -> None:
             del subject["apiGroup"]
 
 
-def validate_role(role: dict[str, Any]) -> list[Cause]:
-    """Each rule needs verbs, and api groups when it names resources."""
+def validate_role(role: dict[str, Any], namespaced: bool = False) -> list[Cause]:
+    """Each rule needs verbs, and api groups when it names resources; a Role's rules may not
+    name non-resource URLs."""
     causes: list[Cause] = []
     for i, rule in enumerate(role.get("rules") or []):
         if not rule.get("verbs"):
             causes.append(required(f"rules[{i}].verbs", "verbs must contain at least one value"))
         if rule.get("nonResourceURLs"):
+            if namespaced:
+                causes.append(
+                    invalid(
+                        f"rules[{i}].nonResourceURLs",
+                        rule["nonResourceURLs"],
+                        "namespaced rules cannot apply to non-resource URLs",
+                    )
+                )
             if rule.get("resources") or rule.get("apiGroups"):
                 causes.append(
                     invalid(
@@ -187,7 +196,7 @@ def validate_binding(binding: dict[str, Any], cluster: bool) -> list[Cause]:
     ref = binding.get("roleRef") or {}
     if ref.get("apiGroup") != _RBAC:
         causes.append(not_supported("roleRef.apiGroup", ref.get("apiGroup", ""), (_RBAC,)))
-    kinds = ("ClusterRole",) if cluster else ("ClusterRole", "Role")
+    kinds = ("ClusterRole",) if cluster else ("Role", "ClusterRole")
     if ref.get("kind") not in kinds:
         causes.append(not_supported("roleRef.kind", ref.get("kind", ""), kinds))
     if not ref.get("name"):
@@ -210,5 +219,12 @@ def validate_binding(binding: dict[str, Any], cluster: bool) -> list[Cause]:
 def validate_binding_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """A binding's roleRef may not change."""
     if new.get("roleRef") != old.get("roleRef"):
-        return [invalid("roleRef", new.get("roleRef"), "cannot change roleRef")]
+        ref = new.get("roleRef") or {}
+        # The message prints the Go struct (field names capitalised).
+        shown = {
+            "APIGroup": ref.get("apiGroup", ""),
+            "Kind": ref.get("kind", ""),
+            "Name": ref.get("name", ""),
+        }
+        return [invalid("roleRef", shown, "cannot change roleRef")]
     return []

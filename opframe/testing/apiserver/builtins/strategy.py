@@ -123,7 +123,7 @@ def _validate(rt: ResourceType, obj: _Obj, old: _Obj | None) -> list[Cause]:
     elif key == ("coordination.k8s.io", "leases"):
         causes.extend(cluster.validate_lease(obj))
     elif rt.kind in ("Role", "ClusterRole"):
-        causes.extend(cluster.validate_role(obj))
+        causes.extend(cluster.validate_role(obj, rt.kind == "Role"))
     elif rt.kind in ("RoleBinding", "ClusterRoleBinding"):
         causes.extend(cluster.validate_binding(obj, rt.kind == "ClusterRoleBinding"))
     elif key in RULES:

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from opframe.testing.apiserver import builtins, protobuf
+from opframe.testing.apiserver.auth import Auth
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
 from opframe.testing.apiserver.http.faults import Faults
@@ -39,7 +40,6 @@ from opframe.testing.apiserver.http.request import PlainNotFound, Target, resolv
 from opframe.testing.apiserver.http.responses import json_response, plain_not_found, warning_header
 from opframe.testing.apiserver.http.rest import Handlers, request_verb
 from opframe.testing.apiserver.http.tls import write_certificates, write_kubeconfig
-from opframe.testing.apiserver.http.token_request import TokenRequests
 from opframe.testing.apiserver.http.watch import WATCHES, WatchRegistry, expired_watch
 from opframe.testing.apiserver.registry.crds import CrdController
 from opframe.testing.apiserver.registry.gc import Controllers
@@ -52,7 +52,6 @@ __all__ = ["ApiServer"]
 
 log = logging.getLogger(__name__)
 
-_PUBLIC_PATHS = frozenset({"/version", "/version/", "/healthz", "/readyz", "/livez"})
 _DISCOVERY_SLASHED = frozenset({"/version/", "/api/", "/apis/"})
 VERSION_INFO = {
     "major": "1",
@@ -134,7 +133,10 @@ class ApiServer:
     root-ca-cert-publisher (a ``kube-root-ca.crt`` ConfigMap with the server's CA in every
     namespace, with ``tls``); off by default, as on a bare kube-apiserver. ``quota_status``:
     run the resource quota controller (``status.hard``/``status.used`` of every
-    ResourceQuota); off by default, as on a bare kube-apiserver.
+    ResourceQuota); off by default, as on a bare kube-apiserver. ``authorization``:
+    ``"RBAC"`` (the default: authenticate and authorize every request, as kube-apiserver with
+    ``--authorization-mode RBAC``; ``token`` is a ``system:masters`` user) or
+    ``"AlwaysAllow"`` (any request that authenticates, or is anonymous, is allowed).
     """
 
     def __init__(
@@ -150,6 +152,7 @@ class ApiServer:
         bookmark_interval: float = 60.0,
         publish_root_ca: bool = False,
         quota_status: bool = False,
+        authorization: str = "RBAC",
     ) -> None:
         self.tls = tls
         self._publish_root_ca = publish_root_ca
@@ -186,14 +189,22 @@ class ApiServer:
         self.faults = Faults(self.watches)
         self.pods = PodSubresources(self.writer)
         self.pod_log_provider: PodLogProvider | None = None
-        self.token_requests = TokenRequests(self.store)
         self.pod_streams = PodStreams(self.store)
         self.pod_stream_provider: PodStreamProvider | None = None
         self.url = ""
         self.ca_file: Path | None = None
         self.kubeconfig = self.state_dir / "kubeconfig"
         self._runner: web.AppRunner | None = None
+        self.auth = Auth(
+            self.store,
+            self.writer,
+            self.registry,
+            self.state_dir / "pki",
+            admin_token=self.token,
+            authorization=authorization,
+        )
         self._bootstrap()
+        self.auth.bootstrap()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -221,6 +232,9 @@ class ApiServer:
                 self.controllers.publish_root_ca(ca.read_text())
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_ctx.load_cert_chain(cert, key)
+            # Ask for client certificates (the cluster CA's), as kube-apiserver does.
+            ssl_ctx.load_verify_locations(ca)
+            ssl_ctx.verify_mode = ssl.CERT_OPTIONAL
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self._port))
@@ -261,26 +275,18 @@ class ApiServer:
 
     # -- requests --------------------------------------------------------------------------
 
-    @staticmethod
-    def _public(path: str) -> bool:
-        # What system:public-info-viewer lets anyone read: version and health checks.
-        return path in _PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/"))
-
-    def _authorized(self, request: web.Request) -> bool:
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer ") and self.token_requests.accepts(auth[7:]):
-            return True
-        return secrets.compare_digest(auth, f"Bearer {self.token}")
-
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         return protobuf.respond(request, await self._answer(request))
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
-            if not self._public(path) and not self._authorized(request):
-                raise StatusError(401, "Unauthorized", "Unauthorized")
-            return await self._route(request, path)
+            user, attrs = self.auth.admit(request)
+            answer = await self.auth.route(request, user)
+            if answer is None:
+                answer = await self._route(request, path)
+                self.auth.after(attrs)
+            return answer
         except StatusError as e:
             resp = json_response(e.code, e.body(), e.warnings)
             for k, v in e.headers.items():
@@ -355,8 +361,6 @@ class ApiServer:
         plural, sub = target.rt.plural, target.subresource
         if plural == "pods" and sub in ("exec", "attach", "portforward"):
             return await self.pod_streams.handle(request, target, self.pod_stream_provider)
-        if plural == "serviceaccounts" and sub == "token":
-            return await self.token_requests.handle(request, target)
         if plural == "pods" and sub in ("log", "binding", "eviction"):
             return await self.pods.handle(request, target, self.pod_log_provider)
         return await self.handlers.serve(request, target, verb)

@@ -84,6 +84,16 @@ def write_certificates(directory: Path) -> tuple[Path, Path, Path]:
         .sign(ca_key, hashes.SHA256())
     )
     ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    # The CA key stays beside it: client certificates are signed with it (auth.certs).
+    ca_key_path = directory / "ca.key"
+    ca_key_path.write_bytes(
+        ca_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    ca_key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(

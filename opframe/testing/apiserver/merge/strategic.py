@@ -429,6 +429,23 @@ _BUILTINS: dict[tuple[str, str], Node] = {
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _object(
         zero=("roleRef",), subjects=ATOMIC_LIST, roleRef=ATOMIC
     ),
+    # The review APIs (never stored; their writes are recorded all the same).
+    **{
+        (group, kind): _object(
+            zero=("spec", "status"),
+            spec=_struct(groups=ATOMIC_LIST, audiences=ATOMIC_LIST),
+            status=_struct(),
+        )
+        for group, kind in (
+            ("authorization.k8s.io", "SelfSubjectAccessReview"),
+            ("authorization.k8s.io", "SubjectAccessReview"),
+            ("authorization.k8s.io", "LocalSubjectAccessReview"),
+            ("authorization.k8s.io", "SelfSubjectRulesReview"),
+            ("authentication.k8s.io", "TokenReview"),
+            ("authentication.k8s.io", "TokenRequest"),
+            ("authentication.k8s.io", "SelfSubjectReview"),
+        )
+    },
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _object(
         zero=("spec", "status"),
         spec=_struct(

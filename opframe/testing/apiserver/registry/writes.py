@@ -43,7 +43,9 @@ __all__ = ["CRD_KEY", "DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339
 #: Storage key of CustomResourceDefinitions.
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
 #: Built-ins whose DELETE answers with the object rather than a Status.
-RETURNS_OBJECT = frozenset({"/pods", "/services", "/namespaces", "/resourcequotas", CRD_KEY})
+RETURNS_OBJECT = frozenset(
+    {"/pods", "/services", "/namespaces", "/resourcequotas", "/serviceaccounts", CRD_KEY}
+)
 #: Built-ins that PUT may create.
 CREATE_ON_UPDATE = frozenset({"/events", "/endpoints", "events.k8s.io/events", "/nodes"})
 
@@ -122,6 +124,11 @@ class Writer:
         self.crd_prepare: Callable[[dict[str, Any], dict[str, Any] | None, str], None] | None = None
         #: Deletes CRD objects (Terminating, then cleanup); set by the CRD controller.
         self.crd_delete: Callable[[StoredObject, DeleteOptions], dict[str, Any]] | None = None
+        #: Admission checks run before the strategy (RBAC escalation, pod security); they
+        #: raise a StatusError to refuse the write, or add ``opts.warnings``.
+        self.admission_hooks: list[
+            Callable[[ResourceType, dict[str, Any], dict[str, Any] | None, WriteOptions], None]
+        ] = []
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -345,6 +352,8 @@ class Writer:
         opts: WriteOptions,
     ) -> None:
         """The endpoint's resets, the kind's strategy and validation (422 on failure)."""
+        for hook in self.admission_hooks:
+            hook(rt, obj, old, opts)
         if rt.custom:
             self._admit_custom(rt, obj, old, opts)
         elif storage_key(rt) == CRD_KEY:
