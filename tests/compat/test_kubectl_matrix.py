@@ -5,8 +5,7 @@ the namespace controllers) with the real kubectl binary. kubectl's ``create`` su
 (``create token`` included) and ``auth`` send and read protobuf
 (tests/apiserver/test_protobuf.py); ``run``, ``expose``, ``apply`` and ``get`` speak JSON.
 
-Rows that wait on other work are ``xfail(strict=False)`` with the missing piece as reason, so
-they turn into passes as that work lands.
+Every row passes; none is marked as expected to fail.
 """
 
 from __future__ import annotations
@@ -34,8 +33,6 @@ pytestmark = [
 ]
 DEADLINE = 60.0
 
-NEEDS_AUTH = "needs authentication/authorization review APIs (the RBAC/authentication issue)"
-NEEDS_LOG_OPTIONS = "pod log options are ignored by the kubelet's log provider (issue 10 item 3)"
 
 
 @pytest_asyncio.fixture
@@ -217,7 +214,6 @@ async def test_create_quota(cluster: LocalCluster) -> None:
     }
 
 
-@pytest.mark.xfail(reason=NEEDS_AUTH + ": serviceaccounts/token (TokenRequest)", strict=False)
 async def test_create_token(cluster: LocalCluster) -> None:
     await ok(cluster, "create", "serviceaccount", "robot")
     token = (await ok(cluster, "create", "token", "robot", "--duration=10m")).strip()
@@ -306,12 +302,10 @@ async def test_apply_a_manifest_mixing_every_served_kind(cluster: LocalCluster) 
 # -- auth ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason=NEEDS_AUTH + ": SelfSubjectAccessReview", strict=False)
 async def test_auth_can_i(cluster: LocalCluster) -> None:
     assert (await ok(cluster, "auth", "can-i", "create", "deployments")).strip() == "yes"
 
 
-@pytest.mark.xfail(reason=NEEDS_AUTH + ": SelfSubjectReview", strict=False)
 async def test_auth_whoami(cluster: LocalCluster) -> None:
     out = await ok(cluster, "auth", "whoami", "-o", "json")
     assert json.loads(out)["status"]["userInfo"]["username"]
@@ -320,7 +314,6 @@ async def test_auth_whoami(cluster: LocalCluster) -> None:
 # -- logs ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason=NEEDS_LOG_OPTIONS, strict=False)
 async def test_logs_since_timestamps_limit_bytes(cluster: LocalCluster) -> None:
     await ok(
         cluster, "run", "talker", "--image=example.com/busybox", "--restart=Never", "--command",
