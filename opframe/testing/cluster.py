@@ -126,8 +126,6 @@ class LocalCluster:
         return self._client
 
     async def __aenter__(self) -> LocalCluster:
-        from opframe.testing.apiserver import ApiServer
-
         try:
             if self._state_dir_arg is None:
                 tmp = tempfile.mkdtemp(prefix="opframe-cluster-")
@@ -142,16 +140,9 @@ class LocalCluster:
             persist = self._state_dir_arg is not None
             endpoint_file = self.state_dir / "apiserver" / "endpoint.json"
             endpoint = Endpoint.load(endpoint_file) if persist else Endpoint()
-            server = ApiServer(
-                tls=self._tls,
-                state_dir=self.state_dir / "apiserver",
-                persist=persist,
-                port=endpoint.port,
-                token=endpoint.token,
-                publish_root_ca=True,  # kube-controller-manager's root-ca-cert-publisher
-                quota_status=True,  # and its resource quota controller
-            )
-            self._api_server = await self._stack.enter_async_context(server)
+            server = await self._start_api_server(endpoint.port, endpoint.token)
+            # Stops whichever server runs then (restart_api_server replaces it), last of all.
+            self._stack.push_async_callback(self._stop_api_server)
             if persist:
                 port = int(server.url.rsplit(":", 1)[1])
                 Endpoint(port, server.token).save(endpoint_file)
@@ -175,6 +166,58 @@ class LocalCluster:
             await self._stack.aclose()
             raise
         return self
+
+    async def restart_api_server(self) -> None:
+        """Stop the API server and start a new one on the same port, token, CA and objects.
+
+        The kubelet, the controllers and every client keep running: they see their
+        connections drop and reconnect by themselves, their watches resume (or get 410 Gone
+        and list again). Pods keep running. ServiceAccount tokens issued before still verify
+        (the signing key is in the state directory).
+
+        Example::
+
+            async with LocalCluster(state_dir=tmp) as cluster:
+                await cluster.restart_api_server()
+
+        Raises:
+            RuntimeError: the cluster has no state directory of the caller's
+                (``LocalCluster(state_dir=...)``): without it the objects are not persisted
+                and would not survive.
+        """
+        if self._state_dir_arg is None:
+            raise RuntimeError(
+                "restart_api_server needs LocalCluster(state_dir=...): "
+                "objects persist only in a state directory the caller chose"
+            )
+        old = self.api_server
+        port = int(old.url.rsplit(":", 1)[1])
+        log_provider, stream_provider = old.pod_log_provider, old.pod_stream_provider
+        await self._stop_api_server()
+        server = await self._start_api_server(port, old.token)
+        server.pod_log_provider = log_provider
+        server.pod_stream_provider = stream_provider
+
+    async def _start_api_server(self, port: int, token: str | None) -> ApiServer:
+        from opframe.testing.apiserver import ApiServer
+
+        server = ApiServer(
+            tls=self._tls,
+            state_dir=self.state_dir / "apiserver",
+            persist=self._state_dir_arg is not None,
+            port=port,
+            token=token,
+            publish_root_ca=True,  # kube-controller-manager's root-ca-cert-publisher
+            quota_status=True,  # and its resource quota controller
+        )
+        await server.start()
+        self._api_server = server
+        return server
+
+    async def _stop_api_server(self) -> None:
+        if self._api_server is not None:
+            server, self._api_server = self._api_server, None
+            await server.stop()
 
     async def _make_client(self) -> Client:
         from opframe.client import Client

@@ -181,11 +181,19 @@ class ContainerProcess:
             if in_read is not None:
                 os.close(in_read)
         _STARTED_GROUPS.add(proc.pid)
-        reader = asyncio.StreamReader(loop=loop)
-        await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(read_end, "rb", 0)
-        )
-        writer = await _writer(in_write) if in_write is not None else None
+        try:
+            reader = asyncio.StreamReader(loop=loop)
+            await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader, loop=loop),
+                os.fdopen(read_end, "rb", 0),
+            )
+            writer = await _writer(in_write) if in_write is not None else None
+        except BaseException:
+            # Cancelled (kubelet shutdown) or failed after the fork: no caller holds the
+            # process yet, so it must die here or it outlives the kubelet.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
         return cls(proc, log, reader, writer)
 
     @classmethod
@@ -322,11 +330,17 @@ async def _start_on_pty(
         os.close(slave)
     _STARTED_GROUPS.add(proc.pid)
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(loop=loop)
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(master, "rb", 0)
-    )
-    writer = await _writer(os.dup(master)) if stdin else None
+    try:
+        reader = asyncio.StreamReader(loop=loop)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(master, "rb", 0)
+        )
+        writer = await _writer(os.dup(master)) if stdin else None
+    except BaseException:
+        # As for a pipe container: nobody holds the process yet, so it dies here.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
     return proc, master, reader, writer
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -20,6 +22,18 @@ async def plane() -> AsyncIterator[EtcdEnv]:
     async with LocalCluster(backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0) as cluster:
         await install_crds(cluster.client, EtcdCluster)
         yield EtcdEnv(cluster)
+
+
+@pytest_asyncio.fixture
+async def persistent_plane() -> AsyncIterator[EtcdEnv]:
+    """:func:`plane` with a state directory, so its API server can be restarted in place
+    (:meth:`~opframe.testing.LocalCluster.restart_api_server`)."""
+    with tempfile.TemporaryDirectory(prefix="opframe-chaos-") as state:
+        async with LocalCluster(
+            Path(state), backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0
+        ) as cluster:
+            await install_crds(cluster.client, EtcdCluster)
+            yield EtcdEnv(cluster)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
