@@ -152,7 +152,7 @@ class EtcdClusterSpec(KubeModel):
     paused: bool = False
     """Stop every action on the cluster except status updates."""
     backup: ClusterBackupSpec | None = None
-    """Scheduled backups and their retention (see :mod:`etcd_operator.backup`)."""
+    """Scheduled backups and their retention (docs/etcd-backup.md)."""
     bootstrap: ClusterBootstrapSpec | None = None
     """Where a new cluster's data comes from (``fromBackup``); read only at creation."""
 
