@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from opframe.conditions import get_condition, set_condition
 from opframe.errors import ApiError, Forbidden
+from opframe.fencing import NotLeader
 from opframe.resource import Condition, Resource
 
 if TYPE_CHECKING:
@@ -74,11 +75,14 @@ async def report_forbidden(
     """Record the refusal as a Warning Event and a ``Forbidden`` condition on ``obj``.
 
     Either write may itself be refused (the missing verb may be ``create events`` or
-    ``patch .../status``); that is logged once at debug level, the reconcile's own error line
-    having said what matters.
+    ``patch .../status``) or fenced (the replica is stepping down); that is logged at debug
+    level, the reconcile's own error line having said what matters.
     """
     message = describe_forbidden(error)
-    await recorder.warning(obj, CONDITION, message)
+    try:
+        await recorder.warning(obj, CONDITION, message)
+    except NotLeader as exc:  # stepping down: the new leader reconciles (and reports) it
+        logger.debug("could not record the %s event: %s", CONDITION, exc)
     await _set(obj, True, "MissingPermission", message, client=client, logger=logger)
 
 
@@ -110,5 +114,6 @@ async def _set(
             return
         patch: dict[str, Any] = {"status": {"conditions": [c.to_dict() for c in conditions]}}
         await client.patch_status(type(obj), obj.name, patch, namespace=namespace)
-    except ApiError as exc:  # no status subresource, no conditions, or refused as well
+    except (ApiError, NotLeader) as exc:  # no status subresource or conditions, refused too,
+        # or this replica is stepping down
         logger.debug("could not set the %s condition: %s", CONDITION, exc)

@@ -160,9 +160,7 @@ async def apply_rbac(cluster: LocalCluster, documents: list[dict[str, Any]]) -> 
 
 async def operator_client(cluster: LocalCluster) -> Client:
     """A client authenticated as the operator's ServiceAccount (a bound TokenRequest token)."""
-    path = (
-        f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/{OPERATOR_ACCOUNT}/token"
-    )
+    path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/{OPERATOR_ACCOUNT}/token"
     answer: dict[str, Any] = await cluster.client.request("POST", path, body={"spec": {}})
     token_file = cluster.state_dir / f"{OPERATOR_ACCOUNT}.token"
     token_file.write_text(answer["status"]["token"])
@@ -171,13 +169,21 @@ async def operator_client(cluster: LocalCluster) -> Client:
     return Client(ConnectionConfig(server.url, ssl_context=ctx, token_file=token_file))
 
 
+@dataclass
+class RunningOperator:
+    """The manager :func:`running_operator` runs, and the task running it."""
+
+    manager: Manager
+    task: asyncio.Task[None]
+
+
 @contextlib.asynccontextmanager
 async def running_operator(
     cluster: LocalCluster,
     build: Callable[[Client], Manager],
     *,
     rbac: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
-) -> AsyncIterator[Manager]:
+) -> AsyncIterator[RunningOperator]:
     """Run the manager ``build(client)`` makes under the operator's ServiceAccount.
 
     The RBAC is generated from that manager's controllers (:func:`operator_rbac`); ``rbac``
@@ -190,7 +196,7 @@ async def running_operator(
         manager = build(client)
         operator = asyncio.create_task(manager.run(handle_signals=False))
         try:
-            yield manager
+            yield RunningOperator(manager, operator)
         finally:
             manager.stop()
             operator.cancel()
