@@ -22,7 +22,7 @@ from opframe.testing.apiserver.registry.writes import WriteOptions, Writer, now,
 __all__ = ["apply_request"]
 
 
-def apply_request(
+async def apply_request(
     writer: Writer, request: web.Request, target: Target, raw: bytes, opts: WriteOptions
 ) -> web.StreamResponse:
     """Answer a server-side apply PATCH (``opts`` validated: the fieldManager is set)."""
@@ -57,7 +57,7 @@ def apply_request(
         ignored_fields=ignored,
     )
     if so is None:
-        obj = writer.create(rt, merged, target.namespace or "", opts, managed_fields_done=True)
+        obj = await writer.create_async(rt, merged, target.namespace or "", opts, managed_fields_done=True)
         return json_response(201, obj, opts.warnings)
-    obj = writer.update(rt, merged, so, opts, managed_fields_done=True)
+    obj = await writer.update_async(rt, merged, so, opts, managed_fields_done=True)
     return json_response(200, obj, opts.warnings)

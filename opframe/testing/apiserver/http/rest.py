@@ -287,7 +287,7 @@ class Handlers:
         opts = self._options(request, target, "CreateOptions")
         body = self._decode(media, raw, target.rt, opts)
         with self._warnings_kept(opts):
-            obj = self.writer.create(target.rt, body, target.namespace or "", opts)
+            obj = await self.writer.create_async(target.rt, body, target.namespace or "", opts)
         return json_response(201, self.encoded(target.rt, obj), opts.warnings)
 
     async def _update(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -296,7 +296,7 @@ class Handlers:
         body = self._decode(media, raw, target.rt, opts)
         rt = target.rt
         if target.subresource == "scale":
-            return self._update_scale(target, body, opts)
+            return await self._update_scale(target, body, opts)
         raw_meta = body.get("metadata")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         if meta.get("name", "") != target.name:
@@ -312,11 +312,11 @@ class Handlers:
         so = self.store.get(storage_key(rt), target.namespace or "", target.name)
         if so is None:
             if storage_key(rt) in CREATE_ON_UPDATE:
-                obj = self.writer.create(rt, body, target.namespace or "", opts)
+                obj = await self.writer.create_async(rt, body, target.namespace or "", opts)
                 return json_response(201, obj, opts.warnings)
             raise not_found(rt.plural, target.name, rt.group)
         with self._warnings_kept(opts):
-            obj = self.writer.update(rt, body, so, opts)
+            obj = await self.writer.update_async(rt, body, so, opts)
         return json_response(200, self.encoded(rt, obj), opts.warnings)
 
     async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -336,7 +336,7 @@ class Handlers:
         opts = self._options(request, target, "PatchOptions", patch_type)
         raw = await request.read()
         if patch_type == "apply":
-            return apply_request(self.writer, request, target, raw, opts)
+            return await apply_request(self.writer, request, target, raw, opts)
         patch = decode_body(raw, "json", rt.kind)
         so = self.store.get(storage_key(rt), target.namespace or "", target.name)
         if so is None:
@@ -358,13 +358,13 @@ class Handlers:
         if not isinstance(new, dict):
             raise bad_request("the patched object is not an object")
         if target.subresource == "scale":
-            return self._update_scale(target, new, opts)
+            return await self._update_scale(target, new, opts)
         opts.patch = patch
         with self._warnings_kept(opts):
-            obj = self.writer.update(rt, new, so, opts)
+            obj = await self.writer.update_async(rt, new, so, opts)
         return json_response(200, self.encoded(rt, obj), opts.warnings)
 
-    def _update_scale(
+    async def _update_scale(
         self, target: Target, scale: dict[str, Any], opts: WriteOptions
     ) -> web.StreamResponse:
         rt = target.rt
@@ -382,14 +382,14 @@ class Handlers:
         _set_path(obj, path, replicas)
         opts.subresource = "scale"
         opts.raw_body = b""
-        new = self.writer.update(rt, obj, so, opts)
+        new = await self.writer.update_async(rt, obj, so, opts)
         return json_response(200, _to_scale(rt, new))
 
     async def _delete(self, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.rt
         opts = await self._delete_options(request)
         so = self._current(target)
-        obj, removed = self.writer.delete(rt, so, opts)
+        obj, removed = await self.writer.delete_async(rt, so, opts)
         # A kind that orphans by default may say so when the client named no policy (Jobs).
         warning = rt.extra.get("delete_warning") if not opts.propagation else None
         warnings = [str(warning)] if warning else []
@@ -417,7 +417,7 @@ class Handlers:
         meta.pop("remainingItemCount", None)
         deleted: list[bytes] = []
         for so in page:
-            obj, removed = self.writer.delete(rt, so, opts)
+            obj, removed = await self.writer.delete_async(rt, so, opts)
             if removed:
                 # The collection answer lists removed objects as they were stored.
                 deleted.append(object_bytes(self.writer, rt, so, item=True))
