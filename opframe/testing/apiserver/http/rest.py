@@ -155,6 +155,7 @@ class Handlers:
         await self._at_least(resource_version(request.query.get("resourceVersion", "")))
         representation = wants(request.headers.get("Accept", ""))
         so = self._current(target)
+        await self.writer.prefetch(target.rt, [so.obj])
         if target.subresource == "scale":
             return json_response(200, _to_scale(target.rt, self.writer.served(target.rt, so.obj)))
         if representation == "table":
@@ -168,6 +169,7 @@ class Handlers:
     ) -> web.StreamResponse:
         representation = wants(request.headers.get("Accept", ""))
         page, list_meta = await self.select(target, opts)
+        await self.writer.prefetch(target.rt, [so.obj for so in page])
         if representation == "table":
             return self._table(request, target.rt, page, list_meta)
         rt = target.rt
@@ -341,6 +343,7 @@ class Handlers:
         so = self.store.get(storage_key(rt), target.namespace or "", target.name)
         if so is None:
             raise not_found(rt.plural, target.name, rt.group)
+        await self.writer.prefetch(rt, [so.obj])
         if target.subresource == "scale":
             current = _to_scale(rt, self.writer.served(rt, so.obj))
         else:
@@ -369,6 +372,7 @@ class Handlers:
     ) -> web.StreamResponse:
         rt = target.rt
         so = self._current(target)
+        await self.writer.prefetch(rt, [so.obj])
         rv = (scale.get("metadata") or {}).get("resourceVersion")
         obj = copy.deepcopy(self.writer.served(rt, so.obj))
         if rv:
@@ -392,7 +396,7 @@ class Handlers:
         obj, removed = await self.writer.delete_async(rt, so, opts)
         # A kind that orphans by default may say so when the client named no policy (Jobs).
         warning = rt.extra.get("delete_warning") if not opts.propagation else None
-        warnings = [str(warning)] if warning else []
+        warnings = [*opts.warnings, *([str(warning)] if warning else [])]
         if removed and storage_key(rt) not in RETURNS_OBJECT:
             return json_response(200, _success(rt, obj), warnings)
         return json_response(200, obj, warnings)

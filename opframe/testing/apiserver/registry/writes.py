@@ -116,6 +116,8 @@ class DeleteOptions:
     precondition_uid: str = ""
     precondition_rv: str = ""
     dry_run: bool = False
+    #: Warnings for the answer (from admission webhooks).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -153,7 +155,9 @@ WriteSteps = Generator[AdmissionStep | ConvertStep, dict[str, Any] | None, Any]
 #: Runs the dynamic admission of a step (the async write path): raises StatusError to refuse.
 DynamicAdmission = Callable[[AdmissionStep], Awaitable[None]]
 #: Converts an object of a CRD with a conversion webhook (``None``: not such a CRD).
-AsyncConverter = Callable[[ResourceType, list[dict[str, Any]], str], Awaitable[list[dict[str, Any]]]]
+AsyncConverter = Callable[
+    [ResourceType, list[dict[str, Any]], str], Awaitable[list[dict[str, Any]]]
+]
 
 
 class Writer:
@@ -740,8 +744,8 @@ class Writer:
         # Admission of a delete sees the object as oldObject, mutating then validating
         # (rest.AdmissionToValidateObjectDeleteFunc).
         namespace = meta.get("namespace", "")
-        for phase in ("mutate", "validate"):
-            yield AdmissionStep(phase, "DELETE", rt, namespace, name, None, old_served, opts)
+        for step in ("mutate", "validate"):
+            yield AdmissionStep(step, "DELETE", rt, namespace, name, None, old_served, opts)
         self._unchanged_since(rt, current)
         key = storage_key(rt)
         if key == CRD_KEY and self.crd_delete:
