@@ -55,17 +55,8 @@ class WebhookConverter:
             try:
                 out[i] = _checked(objs[i], after, api_version)
             except _Invalid as e:
-                where = (
-                    "invalid object at index 0"
-                    if single
-                    else f"invalid converted object at index {n}"
-                )
-                if e.metadata:
-                    where = (
-                        "invalid metadata" if single else f"invalid metadata in object at index {n}"
-                    )
                 raise StatusError(
-                    500, "", f"conversion webhook for {source} returned {where}: {e}"
+                    500, "", f"conversion webhook for {source} returned {_where(e, single, n)}: {e}"
                 ) from None
         return out
 
@@ -108,9 +99,22 @@ class WebhookConverter:
 
 
 class _Invalid(Exception):
-    def __init__(self, message: str, *, metadata: bool = False) -> None:
+    """A converted object refused: ``part`` is ``type`` (version, kind), ``object`` (name,
+    namespace, uid) or ``metadata`` (labels, annotations)."""
+
+    def __init__(self, message: str, part: str) -> None:
         super().__init__(message)
-        self.metadata = metadata
+        self.part = part
+
+
+def _where(e: _Invalid, single: bool, n: int) -> str:
+    """How the error names the object, as webhook_converter.go words each case (in a list
+    the index is counted from 1: the converter advances it before checking)."""
+    if e.part == "metadata":
+        return "invalid metadata" if single else f"invalid metadata in object at index {n + 1}"
+    if single:
+        return "invalid object at index 0" if e.part == "type" else "invalid object"
+    return f"invalid converted object at index {n + 1}"
 
 
 def _checked(
@@ -118,19 +122,20 @@ def _checked(
 ) -> dict[str, Any]:
     got_gv = str(converted.get("apiVersion", ""))
     if got_gv != api_version:
-        raise _Invalid(f"invalid groupVersion (expected {api_version}, received {got_gv})")
+        raise _Invalid(f"invalid groupVersion (expected {api_version}, received {got_gv})", "type")
     kind, got_kind = original.get("kind"), converted.get("kind")
     if kind != got_kind:
-        raise _Invalid(f"invalid kind (expected {kind}, received {got_kind})")
+        raise _Invalid(f"invalid kind (expected {kind}, received {got_kind})", "type")
     before = original.get("metadata") or {}
     after = converted.get("metadata")
     for field, label in (("name", "name"), ("namespace", "namespace"), ("uid", "UID")):
         if isinstance(after, dict) and before.get(field, "") != after.get(field, ""):
             raise _Invalid(
-                f"must have the same {label}: {before.get(field, '')} != {after.get(field, '')}"
+                f"must have the same {label}: {before.get(field, '')} != {after.get(field, '')}",
+                "object",
             )
     if not isinstance(after, dict):
-        raise _Invalid("missing metadata in converted object", metadata=True)
+        raise _Invalid("missing metadata in converted object", "metadata")
     meta = copy.deepcopy(before)
     for field in ("labels", "annotations"):
         value = after.get(field)
@@ -138,15 +143,15 @@ def _checked(
             meta.pop(field, None)
             continue
         if not isinstance(value, dict):
-            raise _Invalid(f"invalid metadata.{field} in converted object", metadata=True)
+            raise _Invalid(f"invalid metadata.{field} in converted object", "metadata")
         for k, v in value.items():
             if not isinstance(v, str):
-                raise _Invalid(f"metadata.{field}[{k}] must be a string", metadata=True)
+                raise _Invalid(f"metadata.{field}[{k}] must be a string", "metadata")
         if field == "labels" and value != before.get(field):
             causes = validate_labels(value, "metadata.labels")
             if causes:
                 raise _Invalid(
-                    "; ".join(f"{c['field']}: {c['message']}" for c in causes), metadata=True
+                    "; ".join(f"{c['field']}: {c['message']}" for c in causes), "metadata"
                 )
         meta[field] = value
     out = dict(converted)
