@@ -20,6 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+#: The Service (``hooks`` in ``default``) whose name the certificate also carries.
+SERVICE_HOST = "hooks.default.svc"
+
 Handler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
@@ -28,7 +31,8 @@ def _name(cn: str) -> x509.Name:
 
 
 def make_certificates(directory: Path) -> tuple[bytes, Path, Path]:
-    """A CA (PEM) and a server certificate and key for 127.0.0.1 signed by it."""
+    """A CA (PEM) and a server certificate and key for 127.0.0.1 (and the ``hooks`` Service)
+    signed by it."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -52,7 +56,13 @@ def make_certificates(directory: Path) -> tuple[bytes, Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    # The name a clientConfig.service reference is verified against.
+                    x509.DNSName(SERVICE_HOST),
+                ]
+            ),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())

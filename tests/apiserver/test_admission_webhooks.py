@@ -17,6 +17,7 @@ import pytest_asyncio
 
 from opframe import Client, ConfigMap, ObjectMeta
 from opframe.errors import ApiError
+from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
 from tests.apiserver._webhook_server import WebhookServer, allow, json_patch
 
@@ -430,3 +431,83 @@ async def test_kubectl_apply_shows_the_denial_and_the_warnings(
         '"big" is forbidden: admission webhook "size.example.com" denied the request: spec.size '
         "must be at most 5"
     ) in text
+
+
+async def test_a_service_reference_reaches_the_webhook_through_its_endpoints(
+    client: Client, hooks: WebhookServer
+) -> None:
+    """``clientConfig.service`` is resolved to the Service's endpoint, and the certificate is
+    verified for ``<service>.<namespace>.svc`` (apiserver/pkg/util/webhook/serviceresolver.go,
+    authentication.go)."""
+    hooks.handle("/svc", allow)
+    await client.request(
+        "POST",
+        "/api/v1/namespaces/default/services",
+        body={"metadata": {"name": "hooks"},
+              "spec": {"ports": [{"name": "https", "port": 443, "targetPort": hooks.port}]}},
+    )  # fmt: skip
+    await client.request(
+        "POST",
+        "/api/v1/namespaces/default/endpoints",
+        body={"metadata": {"name": "hooks"}, "subsets": [{
+            "addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": hooks.port}]}]},
+    )  # fmt: skip
+    hook = _hook("svc.example.com", "", hooks.ca_bundle)
+    hook["clientConfig"] = {
+        "service": {"namespace": "default", "name": "hooks", "path": "/svc"},
+        "caBundle": hooks.ca_bundle,
+    }
+    await _install(client, "ValidatingWebhookConfiguration", "v", hook)
+    await client.create(_cm("via-service"))
+    assert [r["request"]["name"] for r in hooks.reviews("/svc")] == ["via-service"]
+
+
+def _two_version_crd() -> dict[str, Any]:
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gizmos.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "gizmos", "kind": "Gizmo"},
+            "versions": [
+                {"name": "v1", "served": True, "storage": True, "schema": schema},
+                {"name": "v2", "served": True, "storage": False, "schema": schema},
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize("policy", ["Equivalent", "Exact"])
+async def test_match_policy_equivalent_calls_the_webhook_of_another_version(
+    client: Client, hooks: WebhookServer, policy: str
+) -> None:
+    """``matchPolicy: Equivalent``: a webhook for v1 of a resource is called for a request
+    through v2, with the object converted to v1 and requestKind naming v2; ``Exact`` is not
+    called (generic/webhook.go ShouldCallHook)."""
+    await client.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                         body=_two_version_crd())  # fmt: skip
+    path = "/apis/example.com/v2/namespaces/default/gizmos"
+    await eventually(lambda: client.request("GET", path), timeout=30, retry_on=(ApiError,))
+    rule = {"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"],
+            "resources": ["gizmos"]}  # fmt: skip
+    url = hooks.handle("/g", allow)
+    await _install(
+        client,
+        "ValidatingWebhookConfiguration",
+        "v",
+        _hook("g.example.com", url, hooks.ca_bundle, rules=[rule], matchPolicy=policy),
+    )
+    gizmo = {"apiVersion": "example.com/v2", "kind": "Gizmo", "metadata": {"name": "g"}}
+    await client.request("POST", path, body=gizmo)
+    reviews = hooks.reviews("/g")
+    if policy == "Exact":
+        assert reviews == []
+        return
+    [req] = [r["request"] for r in reviews]
+    assert req["kind"] == {"group": "example.com", "version": "v1", "kind": "Gizmo"}
+    assert req["requestKind"] == {"group": "example.com", "version": "v2", "kind": "Gizmo"}
+    assert req["resource"]["version"] == "v1" and req["requestResource"]["version"] == "v2"
+    assert req["object"]["apiVersion"] == "example.com/v1"
