@@ -511,3 +511,44 @@ async def test_match_policy_equivalent_calls_the_webhook_of_another_version(
     assert req["requestKind"] == {"group": "example.com", "version": "v2", "kind": "Gizmo"}
     assert req["resource"]["version"] == "v1" and req["requestResource"]["version"] == "v2"
     assert req["object"]["apiVersion"] == "example.com/v1"
+
+
+async def test_a_patch_raced_during_its_webhook_call_is_applied_to_the_new_object(
+    client: Client, hooks: WebhookServer
+) -> None:
+    """A write that changes the object while another write waits on its webhook does not get
+    lost: the waiting patch (no resourceVersion precondition) is applied again to the new
+    object, as the storage's GuaranteedUpdate retries (apiserver/pkg/registry/generic/
+    registry/store.go Update)."""
+    called, release = asyncio.Event(), asyncio.Event()
+
+    async def first_waits(review: dict[str, Any]) -> dict[str, Any]:
+        if not called.is_set():
+            called.set()
+            await release.wait()
+        return allow(review)
+
+    await client.create(_cm("race", base="0"))
+    rule = dict(CM_RULE, operations=["UPDATE"])
+    await _install(
+        client,
+        "ValidatingWebhookConfiguration",
+        "v",
+        _hook("slowly.example.com", hooks.handle("/w", first_waits), hooks.ca_bundle, rules=[rule]),
+    )
+    path = "/api/v1/namespaces/default/configmaps/race"
+    merge = "application/merge-patch+json"
+    waiting = asyncio.create_task(
+        client.request("PATCH", path, body={"data": {"a": "1"}}, content_type=merge)
+    )
+    try:
+        async with asyncio.timeout(30):
+            await called.wait()
+        await client.request("PATCH", path, body={"data": {"b": "2"}}, content_type=merge)
+    finally:
+        release.set()
+    async with asyncio.timeout(30):
+        await waiting
+    stored = await client.get(ConfigMap, "race", "default")
+    assert stored.data == {"base": "0", "a": "1", "b": "2"}
+    assert len(hooks.reviews("/w")) == 3  # the retried patch is admitted again

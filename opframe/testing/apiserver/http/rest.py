@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -46,6 +46,7 @@ from opframe.testing.apiserver.registry.storage import StoredObject, dumps
 from opframe.testing.apiserver.registry.writes import (
     CREATE_ON_UPDATE,
     RETURNS_OBJECT,
+    ConcurrentWrite,
     DeleteOptions,
     WriteOptions,
     Writer,
@@ -63,6 +64,8 @@ _PATCH_TYPES = {
 }
 #: Verbs of a subresource when the resource type does not list them (a CRD's status, scale).
 _SUBRESOURCE_VERBS = ("get", "patch", "update")
+#: Attempts of a write whose object changed while its webhooks were called.
+_RACE_RETRIES = 5
 
 
 def _media(request: web.Request) -> str:
@@ -317,9 +320,21 @@ class Handlers:
                 obj = await self.writer.create_async(rt, body, target.namespace or "", opts)
                 return json_response(201, obj, opts.warnings)
             raise not_found(rt.plural, target.name, rt.group)
-        with self._warnings_kept(opts):
-            obj = await self.writer.update_async(rt, body, so, opts)
-        return json_response(200, self.encoded(rt, obj), opts.warnings)
+        if meta.get("resourceVersion"):
+            with self._warnings_kept(opts):
+                obj = await self.writer.update_async(rt, body, so, opts)
+            return json_response(200, self.encoded(rt, obj), opts.warnings)
+
+        async def attempt() -> web.StreamResponse:
+            # An unconditional update: applied to the object as it is now.
+            current = self.store.get(storage_key(rt), target.namespace or "", target.name)
+            if current is None:
+                raise not_found(rt.plural, target.name, rt.group)
+            with self._warnings_kept(opts):
+                obj = await self.writer.update_async(rt, copy.deepcopy(body), current, opts)
+            return json_response(200, self.encoded(rt, obj), opts.warnings)
+
+        return await self._retried(attempt, opts, True)
 
     async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.rt
@@ -337,35 +352,62 @@ class Handlers:
             )
         opts = self._options(request, target, "PatchOptions", patch_type)
         raw = await request.read()
+        # A patch or an apply names a resourceVersion only to make it a precondition.
+        unconditional = b"resourceVersion" not in raw
         if patch_type == "apply":
-            return await apply_request(self.writer, request, target, raw, opts)
+            return await self._retried(
+                lambda: apply_request(self.writer, request, target, raw, opts), opts, unconditional
+            )
         patch = decode_body(raw, "json", rt.kind)
-        so = self.store.get(storage_key(rt), target.namespace or "", target.name)
-        if so is None:
-            raise not_found(rt.plural, target.name, rt.group)
-        await self.writer.prefetch(rt, [so.obj])
-        if target.subresource == "scale":
-            current = _to_scale(rt, self.writer.served(rt, so.obj))
-        else:
-            current = copy.deepcopy(self.writer.served(rt, so.obj))
-        if patch_type == "merge":
-            if not isinstance(patch, dict):
-                raise bad_request(
-                    "json: cannot unmarshal into Go value of type map[string]interface {}"
-                )
-            new = patching.merge_patch(current, patch)
-        elif patch_type == "json":
-            new = patching.json_patch(current, patch)
-        else:
-            new = patching.strategic_merge_patch(current, patch, rt.group, rt.kind)
-        if not isinstance(new, dict):
-            raise bad_request("the patched object is not an object")
-        if target.subresource == "scale":
-            return await self._update_scale(target, new, opts)
-        opts.patch = patch
-        with self._warnings_kept(opts):
-            obj = await self.writer.update_async(rt, new, so, opts)
-        return json_response(200, self.encoded(rt, obj), opts.warnings)
+
+        async def attempt() -> web.StreamResponse:
+            so = self.store.get(storage_key(rt), target.namespace or "", target.name)
+            if so is None:
+                raise not_found(rt.plural, target.name, rt.group)
+            await self.writer.prefetch(rt, [so.obj])
+            if target.subresource == "scale":
+                current = _to_scale(rt, self.writer.served(rt, so.obj))
+            else:
+                current = copy.deepcopy(self.writer.served(rt, so.obj))
+            if patch_type == "merge":
+                if not isinstance(patch, dict):
+                    raise bad_request(
+                        "json: cannot unmarshal into Go value of type map[string]interface {}"
+                    )
+                new = patching.merge_patch(current, patch)
+            elif patch_type == "json":
+                new = patching.json_patch(current, patch)
+            else:
+                new = patching.strategic_merge_patch(current, patch, rt.group, rt.kind)
+            if not isinstance(new, dict):
+                raise bad_request("the patched object is not an object")
+            if target.subresource == "scale":
+                return await self._update_scale(target, new, opts)
+            opts.patch = patch
+            with self._warnings_kept(opts):
+                obj = await self.writer.update_async(rt, new, so, opts)
+            return json_response(200, self.encoded(rt, obj), opts.warnings)
+
+        return await self._retried(attempt, opts, unconditional)
+
+    @staticmethod
+    async def _retried(
+        attempt: Callable[[], Awaitable[web.StreamResponse]],
+        opts: WriteOptions,
+        unconditional: bool,
+    ) -> web.StreamResponse:
+        """Run a write again on the new object when another write changed it while its
+        webhooks were called, unless the client made its resourceVersion a precondition
+        (the storage's GuaranteedUpdate retries the same way)."""
+        warnings = list(opts.warnings)
+        for n in range(_RACE_RETRIES):
+            try:
+                return await attempt()
+            except ConcurrentWrite:
+                if not unconditional or n == _RACE_RETRIES - 1:
+                    raise
+                opts.warnings[:] = warnings
+        raise AssertionError("unreachable")
 
     async def _update_scale(
         self, target: Target, scale: dict[str, Any], opts: WriteOptions

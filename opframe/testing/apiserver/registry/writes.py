@@ -41,6 +41,7 @@ from opframe.testing.apiserver.schema import builtin_decoding, custom_resource
 __all__ = [
     "CRD_KEY",
     "AdmissionStep",
+    "ConcurrentWrite",
     "ConvertStep",
     "DeleteOptions",
     "WriteOptions",
@@ -118,6 +119,11 @@ class DeleteOptions:
     dry_run: bool = False
     #: Warnings for the answer (from admission webhooks).
     warnings: list[str] = field(default_factory=list)
+
+
+class ConcurrentWrite(StatusError):
+    """409: the object changed while the write awaited its webhooks; a write without a
+    resourceVersion precondition is retried on the new object (storage GuaranteedUpdate)."""
 
 
 @dataclass
@@ -462,7 +468,8 @@ class Writer:
         meta = current.meta
         latest = self.store.get(storage_key(rt), meta.get("namespace", ""), meta["name"])
         if latest is None or latest.rv != current.rv:
-            raise conflict(rt.plural, meta["name"], rt.group)
+            error = conflict(rt.plural, meta["name"], rt.group)
+            raise ConcurrentWrite(error.code, error.reason, error.message, error.details)
 
     def _decode(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
         """What the real server does while decoding a body: type checks, pruning, defaults."""
