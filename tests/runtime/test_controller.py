@@ -174,9 +174,9 @@ async def test_exception_is_logged_with_the_key_and_the_controller_keeps_working
     assert record.exc_info is None  # one line: the traceback goes to debug level
 
 
-async def test_each_retry_logs_one_line_with_its_attempt_and_delay(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def _fail_three_times(caplog: pytest.LogCaptureFixture, level: int) -> None:
+    """Run a controller whose reconcile of ``a`` always fails, until it was retried twice,
+    logging at ``level``."""
     calls = Calls()
 
     async def failing(ctx: Context, obj: Web) -> None:
@@ -185,10 +185,16 @@ async def test_each_retry_logs_one_line_with_its_attempt_and_delay(
 
     limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
     controller = Controller(for_=Web, reconciler=failing, rate_limiter=limiter)
-    with caplog.at_level(logging.ERROR, logger="opframe"):
+    with caplog.at_level(level, logger="opframe"):
         async with running(controller) as cache:
             cache.informers[Web].emit("ADDED", web("a"))
             await calls.wait_for(lambda c: len(c) >= 3)
+
+
+async def test_each_retry_logs_one_line_with_its_attempt_and_delay(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await _fail_three_times(caplog, logging.ERROR)
     lines = [r.getMessage() for r in caplog.records if "reconcile failed" in r.getMessage()]
     assert "attempt 1, retrying in 0.001s" in lines[0]
     assert "attempt 2, retrying in 0.002s" in lines[1]
@@ -198,18 +204,7 @@ async def test_each_retry_logs_one_line_with_its_attempt_and_delay(
 async def test_the_traceback_is_logged_once_at_debug_level(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    calls = Calls()
-
-    async def failing(ctx: Context, obj: Web) -> None:
-        calls.record(ctx.retries)
-        raise RuntimeError("still broken")
-
-    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
-    controller = Controller(for_=Web, reconciler=failing, rate_limiter=limiter)
-    with caplog.at_level(logging.DEBUG, logger="opframe"):
-        async with running(controller) as cache:
-            cache.informers[Web].emit("ADDED", web("a"))
-            await calls.wait_for(lambda c: len(c) >= 3)
+    await _fail_three_times(caplog, logging.DEBUG)
     tracebacks = [r for r in caplog.records if r.exc_info is not None]
     assert len(tracebacks) == 1 and tracebacks[0].levelno == logging.DEBUG
 
