@@ -15,7 +15,7 @@ import pytest
 
 from opframe import Context, ObjectRef, Reason, ReasonSource, Result
 from opframe.controller import Controller
-from opframe.errors import NotFound, TerminalError
+from opframe.errors import Forbidden, NotFound, TerminalError
 from opframe.kinds import ConfigMap
 from opframe.metrics import Metrics
 from opframe.predicates import generation_changed
@@ -583,3 +583,30 @@ async def test_a_watches_mapper_sees_old_and_new_so_a_removed_reference_still_tr
         ObjectRef("default", "before"),
         ObjectRef("default", "after"),
     }
+
+
+async def test_a_403_becomes_a_warning_event_naming_the_verb_resource_and_namespace() -> None:
+    """A reconcile refused by RBAC is retried and reported on the object in words a user can
+    act on (the API server's wording: responsewriters/errors.go forbiddenMessage)."""
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        calls.record(obj.metadata.name)
+        raise Forbidden(
+            403, "Forbidden",
+            'secrets is forbidden: User "system:serviceaccount:ops:web" cannot create '
+            'resource "secrets" in API group "" in the namespace "default"',
+        )  # fmt: skip
+
+    controller = Controller(for_=Web, reconciler=reconcile)
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: len(c) >= 2)  # retried, the worker still running
+        async with asyncio.timeout(5):
+            await cache.recorder.recorded.wait()
+    kind, name, reason, message = cache.recorder.events[0]
+    assert (kind, name, reason) == ("Warning", "a", "Forbidden")
+    assert message == (
+        'Forbidden: cannot create secrets in namespace "default": add the verb to the '
+        "operator's Role or ClusterRole (Controller.permits, then opframe rbac generate)"
+    )
