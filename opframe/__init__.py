@@ -24,6 +24,7 @@ A minimal operator::
 
 from __future__ import annotations
 
+from opframe._labels import label_selector_matches
 from opframe.cache import INDEX_NAMESPACE, INDEX_OWNER, Cache, Handler, Informer, Store
 from opframe.client import (
     ApiConnectionError,
@@ -345,6 +346,7 @@ __all__ = [
     "is_controlled_by",
     "is_false",
     "is_true",
+    "label_selector_matches",
     "labels_changed",
     "not_",
     "owner_reference_for",

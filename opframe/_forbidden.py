@@ -117,3 +117,6 @@ async def _set(
     except (ApiError, NotLeader) as exc:  # no status subresource or conditions, refused too,
         # or this replica is stepping down
         logger.debug("could not set the %s condition: %s", CONDITION, exc)
+    except Exception as exc:  # the API server unreachable: the report must not stop the worker
+        logger.warning("could not set the %s condition: %s: %s", CONDITION,
+                       type(exc).__name__, exc)  # fmt: skip

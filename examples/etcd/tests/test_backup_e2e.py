@@ -55,15 +55,32 @@ async def _available(env: BackupEnv, name: str, size: int) -> None:
     await wait_until(ok, f"{name}: {size} members available", 90)
 
 
+async def _running(
+    env: BackupEnv, name: str, size: int, spec: dict[str, object] | None = None
+) -> None:
+    """Create an EtcdCluster and wait until its members are available."""
+    await env.create_cluster(name, size, spec or {})
+    await _available(env, name, size)
+
+
+async def _source(env: BackupEnv, size: int, *, keys: int) -> dict[str, str]:
+    """S3 credentials, the cluster "src" of ``size`` members running, ``keys`` keys written."""
+    await env.credentials()
+    await _running(env, "src", size)
+    return await _put_keys(env, "src", keys)
+
+
+async def _backed_up(env: BackupEnv, name: str) -> EtcdBackup:
+    """Back "src" up to the S3 bucket as ``name``; the finished EtcdBackup."""
+    await env.backup(name, "src", env.s3_destination())
+    return await env.finished(name)
+
+
 async def test_backup_to_s3_succeeds_with_size_revision_and_hash(backup_env: BackupEnv) -> None:
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 3, {})
-    await _available(env, "src", 3)
-    await _put_keys(env, "src", 50)
+    await _source(env, 3, keys=50)
 
-    await env.backup("src-now", "src", env.s3_destination())
-    b = await env.finished("src-now")
+    b = await _backed_up(env, "src-now")
 
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     assert b.status.location == "s3://backups/etcd/src-now.db"
@@ -88,12 +105,8 @@ def _etcdutl() -> str:
 
 async def test_stored_snapshot_passes_etcdutl_snapshot_status(backup_env: BackupEnv) -> None:
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
-    await _put_keys(env, "src", 10)
-    await env.backup("one", "src", env.s3_destination())
-    b = await env.finished("one")
+    await _source(env, 1, keys=10)
+    b = await _backed_up(env, "one")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "snap.db"
@@ -115,8 +128,7 @@ async def test_stored_snapshot_passes_etcdutl_snapshot_status(backup_env: Backup
 async def test_wrong_credentials_fail_the_backup_naming_them(backup_env: BackupEnv) -> None:
     env = backup_env
     await env.credentials("bad", key="AKIAWRONGWRONGWRONG", secret="nope")
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
+    await _running(env, "src", 1)
     await env.backup("bad-creds", "src", env.s3_destination(secret="bad"))
     b = await env.finished("bad-creds")
     assert b.status is not None and b.status.phase == "Failed"
@@ -131,8 +143,7 @@ async def test_unreachable_endpoint_fails_the_backup_naming_the_endpoint(
 ) -> None:
     env = backup_env
     await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
+    await _running(env, "src", 1)
     nowhere = "http://127.0.0.1:9"  # the discard port: nothing listens there
     await env.backup("nowhere", "src", env.s3_destination(endpoint=nowhere))
     b = await env.finished("nowhere", deadline=90)
@@ -180,19 +191,14 @@ async def _gone(env: BackupEnv, name: str) -> None:
 async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: BackupEnv) -> None:
 
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 3, {})
-    await _available(env, "src", 3)
-    written = await _put_keys(env, "src", 100)
+    written = await _source(env, 3, keys=100)
     old = await env.client.get(EtcdCluster, "src", NAMESPACE)
-    await env.backup("src-full", "src", env.s3_destination())
-    b = await env.finished("src-full")
+    b = await _backed_up(env, "src-full")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     await env.client.delete(EtcdCluster, "src", NAMESPACE)
     await _gone(env, "src")
 
-    await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-full"}}})
-    await _available(env, "copy", 3)
+    await _running(env, "copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-full"}}})
 
     assert await _read_keys(env, "copy") == written
     c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
@@ -205,12 +211,8 @@ async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: Bac
 async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv) -> None:
 
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
-    await _put_keys(env, "src", 10)
-    await env.backup("src-b", "src", env.s3_destination())
-    b = await env.finished("src-b")
+    await _source(env, 1, keys=10)
+    b = await _backed_up(env, "src-b")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     data = bytearray(_object(env.s3, "etcd/src-b.db"))
     data[4096] ^= 0xFF  # one flipped bit of the database
@@ -250,8 +252,7 @@ async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: Backup
             }
         )
     )
-    await env.create_cluster("src", 3, {})
-    await _available(env, "src", 3)
+    await _running(env, "src", 3)
     written = await _put_keys(env, "src", 60)
     volume = {"volume": {"claimName": "backups", "path": "etcd"}}
     await env.backup("src-vol", "src", volume)
@@ -265,18 +266,14 @@ async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: Backup
     await env.client.delete(EtcdCluster, "src", NAMESPACE)
     await _gone(env, "src")
 
-    await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-vol"}}})
-    await _available(env, "copy", 3)
+    await _running(env, "copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-vol"}}})
     assert await _read_keys(env, "copy") == written
 
 
 async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: BackupEnv) -> None:
 
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
-    await _put_keys(env, "src", 20)
+    await _source(env, 1, keys=20)
     await env.client.create(
         EtcdBackup.model_validate(
             {
@@ -309,20 +306,15 @@ async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: 
 
 async def test_restore_from_a_location_after_its_etcdbackup_is_gone(backup_env: BackupEnv) -> None:
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
-    written = await _put_keys(env, "src", 30)
-    await env.backup("src-loc", "src", env.s3_destination())
-    b = await env.finished("src-loc")
+    written = await _source(env, 1, keys=30)
+    b = await _backed_up(env, "src-loc")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     await env.client.delete(EtcdBackup, "src-loc", NAMESPACE)  # the object stays
     assert "etcd/src-loc.db" in env.s3.keys()
 
     s3 = env.s3_destination()["s3"]
     source = {"s3": s3, "key": "etcd/src-loc.db", "sha256": b.status.sha256}
-    await env.create_cluster("copy", 1, {"bootstrap": {"fromBackup": source}})
-    await _available(env, "copy", 1)
+    await _running(env, "copy", 1, {"bootstrap": {"fromBackup": source}})
     assert await _read_keys(env, "copy") == written
 
 
