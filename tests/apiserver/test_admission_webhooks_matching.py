@@ -100,3 +100,20 @@ def test_object_selector_matches_the_new_or_the_old_object() -> None:
     assert object_matches(selector, plain, labelled)
     assert object_matches(selector, None, labelled)
     assert not object_matches(selector, plain, plain)
+
+
+def test_a_match_condition_that_does_not_compile_is_refused() -> None:
+    """matchConditions expressions must compile (admissionregistration/validation/
+    validation.go validateMatchConditions)."""
+    from opframe.testing.apiserver.builtins.admission_config import validate_webhooks
+
+    hook = {
+        "name": "v.example.com",
+        "clientConfig": {"url": "https://127.0.0.1:1/"},
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        "matchConditions": [{"name": "bad", "expression": "object.metadata.name =="}],
+    }
+    [cause] = validate_webhooks({"webhooks": [hook]})
+    assert cause["field"] == "webhooks[0].matchConditions[0].expression"
+    assert "compilation failed" in cause["message"]

@@ -81,13 +81,26 @@ def _ca(bundle: Any) -> bytes | None:
         raise CallError("caBundle is not valid base64") from None
 
 
+#: TLS contexts by CA bundle: building one (above all the system roots) costs milliseconds.
+_CONTEXTS: dict[bytes | None, ssl.SSLContext] = {}
+
+
 def _ssl_context(endpoint: Endpoint) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    if endpoint.ca_pem is not None:
+    """Trust the ``caBundle`` alone when there is one (client-go's CAData), else the system."""
+    ctx = _CONTEXTS.get(endpoint.ca_pem)
+    if ctx is not None:
+        return ctx
+    if endpoint.ca_pem is None:
+        ctx = ssl.create_default_context()
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         try:
             ctx.load_verify_locations(cadata=endpoint.ca_pem.decode("ascii", "replace"))
         except ssl.SSLError:
             raise CallError("x509: no valid certificates in the caBundle") from None
+    if len(_CONTEXTS) > 64:
+        _CONTEXTS.clear()
+    _CONTEXTS[endpoint.ca_pem] = ctx
     return ctx
 
 

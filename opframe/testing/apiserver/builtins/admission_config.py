@@ -24,6 +24,7 @@ from opframe.testing.apiserver.fielderrors import (
     required,
     too_many,
 )
+from opframe.testing.apiserver.schema.cel import compile_error
 
 __all__ = [
     "default_policy",
@@ -207,8 +208,12 @@ def _match_conditions(conditions: Any, path: str) -> list[Cause]:
         else:
             causes.extend(invalid(f"{path}[{i}].name", name, m) for m in is_qualified_name(name))
         seen.add(name)
-        if not (cond or {}).get("expression"):
+        expression = (cond or {}).get("expression")
+        if not expression:
             causes.append(required(f"{path}[{i}].expression"))
+        elif (why := compile_error(str(expression))) is not None:
+            # The expression must compile (validation.go validateMatchConditions).
+            causes.append(invalid(f"{path}[{i}].expression", expression, why))
     return causes
 
 
