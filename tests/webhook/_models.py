@@ -63,7 +63,7 @@ async def check_web(req: AdmissionRequest[WebV2]) -> None:
     """At most MAX_SCALE; a warning above 5; scale may not shrink to 0 on update."""
     web = req.require_object()
     if web.spec.scale > MAX_SCALE:
-        raise Denied(f"spec.scale: {web.spec.scale} is more than {MAX_SCALE}", code=422)
+        raise Denied(f"spec.scale: {web.spec.scale} is more than {MAX_SCALE}")
     if web.spec.scale > 5:
         req.warn(f"spec.scale {web.spec.scale} is expensive")
     if req.operation == "UPDATE" and req.old_object is not None and web.spec.scale == 0:

@@ -75,17 +75,26 @@ async def test_denied_carries_status_code_reason_and_message() -> None:
     response = (await VALIDATE.review(review(obj=web(11))))["response"]
     assert response["allowed"] is False
     assert response["status"] == {
-        "code": 422,
-        "reason": "Invalid",
+        "code": 403,
+        "reason": "Forbidden",
         "message": "spec.scale: 11 is more than 10",
     }
 
 
-async def test_denied_without_code_is_403_forbidden() -> None:
+async def test_denied_sees_the_old_object_on_update() -> None:
     response = (await VALIDATE.review(review("UPDATE", obj=web(0), old=web(4))))["response"]
-    assert response["status"]["code"] == 403
-    assert response["status"]["reason"] == "Forbidden"
+    assert response["allowed"] is False
     assert "cannot scale blog to 0 (was 4)" in response["status"]["message"]
+
+
+async def test_denied_with_a_code_takes_its_reason() -> None:
+    def invalid(req: AdmissionRequest[WebV2]) -> None:
+        raise Denied("spec: no", code=422)
+
+    status = (await ValidatingWebhook(WebV2, invalid).review(review(obj=web())))["response"][
+        "status"
+    ]
+    assert status == {"code": 422, "reason": "Invalid", "message": "spec: no"}
 
 
 async def test_warnings_are_sent_with_an_allowed_answer() -> None:

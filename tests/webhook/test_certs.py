@@ -37,7 +37,7 @@ def test_serving_certificate_is_signed_by_the_ca_and_names_the_service() -> None
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
 
 
-def test_certificate_is_kept_until_due_then_renewed_under_the_same_ca() -> None:
+async def test_certificate_is_kept_until_due_then_renewed_under_the_same_ca() -> None:
     certs = SelfSignedCertificates(
         validity=dt.timedelta(seconds=4), rotate_before=dt.timedelta(seconds=3)
     )
@@ -45,12 +45,10 @@ def test_certificate_is_kept_until_due_then_renewed_under_the_same_ca() -> None:
     assert certs.current() is first  # not due: the same certificate
     ca_before = certs.ca_bundle
 
-    async def renewed() -> None:
+    def renewed() -> None:
         assert certs.current() is not first
 
-    import asyncio
-
-    asyncio.run(eventually(renewed, timeout=30, message="the serving certificate is renewed"))
+    await eventually(renewed, timeout=30, message="the serving certificate is renewed")
     second = certs.current()
     assert second.cert_pem != first.cert_pem
     assert second.ca_pem == ca_before  # the CA (valid ten times as long) is kept
