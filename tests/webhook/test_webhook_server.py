@@ -175,3 +175,75 @@ def serialization_der() -> Any:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     return Encoding.DER
+
+
+async def test_a_standby_replica_serves_webhooks_too(client: Client) -> None:
+    """The API server calls any pod behind the Service: webhooks do not wait for the Lease
+    (controller-runtime starts its webhook server outside leader election too)."""
+    from opframe import LeaderElectionConfig, Lease
+    from opframe.kinds import LeaseSpec
+
+    now = dt.datetime.now(dt.UTC)
+    held = Lease(
+        metadata={"name": "web-operator", "namespace": "default"},
+        spec=LeaseSpec(holder_identity="the-leader", lease_duration_seconds=3600,
+                       acquire_time=now, renew_time=now),
+    )
+    await client.create(held)
+    server = WebhookServer(port=0)
+    manager = Manager(
+        client,
+        leader_election=LeaderElectionConfig(name="web-operator", retry_period=0.5,
+                                             renew_deadline=2, lease_duration=3),
+        webhook_server=server,
+        health_address=None,
+        metrics_address=None,
+    )
+    manager.add_webhook(VALIDATE)
+    task = asyncio.create_task(manager.run(handle_signals=False))
+    try:
+        await eventually(lambda: server.url is not None, timeout=60, message="served")
+        await manager.wait_ready()
+        assert server.url is not None and not manager.is_leader
+        status, answer = await post(server.url + VALIDATE.path, server.ca_bundle,
+                                    admission_review(obj=web(11)))
+        assert status == 200 and answer["response"]["allowed"] is False
+        assert not manager.is_leader
+    finally:
+        manager.stop()
+        await asyncio.wait_for(task, 60)
+
+
+def test_conversion_reviews_on_a_shared_path_go_to_the_kind_they_name() -> None:
+    from opframe.resource import Resource
+    from opframe.webhook.server import _conversion_for
+
+    from ._models import WebSpecV1
+
+    class GadgetV2(Resource, group="hooks.opframe.dev", version="v2", kind="Gadget"):
+        pass
+
+    class GadgetV1(Resource, group="hooks.opframe.dev", version="v1", kind="Gadget",
+                   storage=False):
+        spec: WebSpecV1 = WebSpecV1()
+
+        def convert_to_hub(self) -> GadgetV2:
+            return GadgetV2(metadata=self.metadata)
+
+        @classmethod
+        def convert_from_hub(cls, hub: GadgetV2) -> GadgetV1:
+            return cls(metadata=hub.metadata)
+
+    from opframe.webhook import ConversionWebhook
+
+    gadgets = ConversionWebhook(hub=GadgetV2, spokes=[GadgetV1])
+    server = WebhookServer(port=0)
+    server.register(CONVERT)
+    server.register(gadgets)
+    with pytest.raises(ValueError, match="Web already has a conversion webhook"):
+        server.register(CONVERT)
+    gadget = {**obj("v1", {}), "kind": "Gadget"}
+    body = conversion_review("hooks.opframe.dev/v2", gadget)
+    assert _conversion_for([CONVERT, gadgets], body) is gadgets
+    assert _conversion_for([CONVERT, gadgets], conversion_review(
+        "hooks.opframe.dev/v2", obj("v1", {}))) is CONVERT
