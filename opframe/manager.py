@@ -13,7 +13,8 @@
 1. declares every controller's informers on the shared :class:`~opframe.cache.Cache` (one
    watch per kind/namespace/selector, whatever the number of controllers asking);
 2. serves ``/healthz`` and ``/readyz`` (health address) and ``/metrics`` (metrics address),
-   on loopback by default, port 0 meaning "any free port" (see :attr:`Manager.health_url`);
+   on loopback by default, port 0 meaning "any free port" (see :attr:`Manager.health_url`),
+   and the admission and conversion webhooks (:meth:`Manager.add_webhook`) over HTTPS;
 3. starts the cache and waits for it to sync; ``/readyz`` then answers 200, leader or not
    (a standby is ready to take over, as in controller-runtime);
 4. with leader election, waits for the Lease; then starts the controllers' workers.
