@@ -2,8 +2,9 @@
 
 The public API is what this module exports, plus two public modules with many small names:
 :mod:`opframe.kinds` (every typed built-in kind and its nested types; the common ones are
-exported here too) and :mod:`opframe.crd`
-(schema markers and CRD generation). Everything else is private.
+exported here too), :mod:`opframe.crd`
+(schema markers and CRD generation) and :mod:`opframe.webhook` (admission and conversion
+webhooks; the handler types are exported here too). Everything else is private.
 
 A minimal operator::
 
@@ -186,12 +187,23 @@ from opframe.resource import (
 )
 from opframe.runner import ManagerFactory, RunOptions, StartupError, run_main, run_manager
 from opframe.watch import Backoff, Change, Watcher, WatcherEvent, WatchStats, watch
+from opframe.webhook import (
+    AdmissionRequest,
+    ConversionError,
+    ConversionWebhook,
+    Convertible,
+    Denied,
+    MutatingWebhook,
+    ValidatingWebhook,
+    WebhookServer,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "INDEX_NAMESPACE",
     "INDEX_OWNER",
+    "AdmissionRequest",
     "AlreadyExists",
     "AlreadyOwnedError",
     "ApiConnectionError",
@@ -217,9 +229,13 @@ __all__ = [
     "ContainerPort",
     "Context",
     "Controller",
+    "ConversionError",
+    "ConversionWebhook",
+    "Convertible",
     "CronJob",
     "DaemonSet",
     "DeletionReconciler",
+    "Denied",
     "Deployment",
     "DeploymentSpec",
     "DynamicResource",
@@ -256,6 +272,7 @@ __all__ = [
     "MethodNotAllowed",
     "Metrics",
     "MicroTime",
+    "MutatingWebhook",
     "Namespace",
     "NetworkPolicy",
     "Node",
@@ -316,11 +333,13 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
+    "ValidatingWebhook",
     "Volume",
     "VolumeMount",
     "WatchStats",
     "Watcher",
     "WatcherEvent",
+    "WebhookServer",
     "WorkQueue",
     "WriteObserver",
     "__version__",
