@@ -129,6 +129,16 @@ class Writer:
         self.admission_hooks: list[
             Callable[[ResourceType, dict[str, Any], dict[str, Any] | None, WriteOptions], None]
         ] = []
+        #: Validating admission, run after the kind's validation (ValidatingAdmissionPolicy):
+        #: called with the operation, the new object (``None`` on delete), the old one
+        #: (``None`` on create), the subresource, dry run and the request's warnings.
+        self.validating_hooks: list[
+            Callable[
+                [ResourceType, str, dict[str, Any] | None, dict[str, Any] | None, str, bool,
+                 list[str]],
+                None,
+            ]
+        ] = []
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -363,6 +373,9 @@ class Writer:
             opts.warnings.extend(builtins.prepare_create(rt, obj, self.ctx))
         else:
             opts.warnings.extend(builtins.prepare_update(rt, obj, old, self.ctx, opts.subresource))
+        operation = "CREATE" if old is None else "UPDATE"
+        for validate in self.validating_hooks:
+            validate(rt, operation, obj, old, opts.subresource, opts.dry_run, opts.warnings)
 
     @staticmethod
     def _admit_custom(
@@ -504,6 +517,8 @@ class Writer:
                 "have been modified",
             )
         old_served = self.served(rt, current.obj)
+        for validate in self.validating_hooks:
+            validate(rt, "DELETE", None, old_served, "", opts.dry_run, [])
         if meta.get("deletionTimestamp"):
             return self._delete_again(rt, current, opts), False
         key = storage_key(rt)
