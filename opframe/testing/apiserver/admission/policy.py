@@ -171,7 +171,30 @@ def compile_causes(text: str) -> str | None:
     return _cel.compile_error(text)
 
 
+class _Map(celtypes.MapType):
+    """A CEL map that compares unequal to null (cel-go's heterogeneous ``!=``)."""
+
+    def __ne__(self, other: Any) -> bool:
+        return True if other is None else bool(super().__ne__(other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _List(celtypes.ListType):
+    """A CEL list that compares unequal to null."""
+
+    def __ne__(self, other: Any) -> bool:
+        return True if other is None else bool(super().__ne__(other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def _cel_value(value: Any) -> Any:
+    """JSON to CEL; ``oldObject != null`` works as in the real server."""
+    if isinstance(value, dict):
+        return _Map({celtypes.StringType(k): _cel_value(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return _List([_cel_value(v) for v in value])
     return json_to_cel(value)
 
 
