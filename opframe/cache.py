@@ -84,6 +84,8 @@ class Informer(Generic[T]):
         self._handlers: tuple[Handler[T], ...] = ()
         self._matches = parse_selector(label_selector) if label_selector else None
         self._crds: CrdTracker | None = None
+        self.running = False
+        """Whether the informer's task runs (it stops when the cache stops or releases it)."""
         self.crd: str | None = None
         """The CRD this informer follows (``plural.group``), when its cache follows CRDs."""
 
@@ -165,6 +167,13 @@ class Informer(Generic[T]):
         is, and when the CRD goes stops watching (a deleted kind answers 404: no retries, no
         warnings), forgets its objects (handlers see them deleted) and waits again.
         """
+        self.running = True
+        try:
+            await self._follow(client)
+        finally:
+            self.running = False
+
+    async def _follow(self, client: Client) -> None:
         crds, name = self._crds, self.crd
         if crds is None or name is None:
             await self._watch(client)

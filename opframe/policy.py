@@ -283,13 +283,17 @@ def policy_documents(
         return field_rules(target, exempt_service_account=service_account, actions=actions)
     from opframe.rbac import _controllers
 
-    docs: list[dict[str, Any]] = []
+    # One policy per owner kind: controllers of the same primary share it (names are unique).
+    owned: dict[type[Resource], list[type[Resource]]] = {}
     for controller in _controllers(target):
-        owned = [s.kind for s in controller.sources if s.role is ReasonSource.OWNS]
-        if owned:
-            docs += guard_children(
-                controller.for_, owned, service_account=service_account, actions=actions
-            )
+        kinds = owned.setdefault(controller.for_, [])
+        for source in controller.sources:
+            if source.role is ReasonSource.OWNS and source.kind not in kinds:
+                kinds.append(source.kind)
+    docs: list[dict[str, Any]] = []
+    for owner, kinds in owned.items():
+        if kinds:
+            docs += guard_children(owner, kinds, service_account=service_account, actions=actions)
     if not docs:
         raise ValueError("nothing to guard: no controller owns() a kind")
     return docs

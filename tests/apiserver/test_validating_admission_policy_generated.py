@@ -226,3 +226,27 @@ def test_policy_documents_guard_every_owned_kind() -> None:
 def test_a_service_account_not_namespace_name_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="give it as NAMESPACE:NAME"):
         guard_children(Web, [ConfigMap], service_account="web-operator")
+
+
+def test_cli_generates_guards_for_the_etcd_operators_children(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``opframe policy generate MODULE:ATTR`` prints a policy and binding over owned kinds."""
+    import yaml
+
+    from opframe.cli import main
+
+    target = "etcd_operator.operator:build_controllers"
+    assert main(["policy", "generate", target, "--service-account", "etcd:etcd-operator"]) == 0
+    policy, binding = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    resources = [r["resources"][0] for r in policy["spec"]["matchConstraints"]["resourceRules"]]
+    assert resources == [
+        "pods",
+        "services",
+        "poddisruptionbudgets",
+        "persistentvolumeclaims",
+        "configmaps",
+    ]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert main(["policy", "generate", target, "--service-account", "etcd-operator"]) == 1
+    assert "give it as NAMESPACE:NAME" in capsys.readouterr().err
