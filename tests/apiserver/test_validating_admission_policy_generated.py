@@ -246,6 +246,7 @@ def test_cli_generates_guards_for_the_etcd_operators_children(
         "poddisruptionbudgets",
         "persistentvolumeclaims",
         "configmaps",
+        "etcdbackups",
     ]
     assert binding["spec"]["policyName"] == policy["metadata"]["name"]
     assert main(["policy", "generate", target, "--service-account", "etcd-operator"]) == 1
