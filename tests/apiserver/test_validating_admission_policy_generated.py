@@ -118,6 +118,7 @@ async def test_a_user_editing_an_owned_configmap_is_refused_and_the_operator_is_
         stdin=json.dumps(edited),
     )
     assert code != 0
+    assert err.startswith("Error from server (Forbidden): "), err
     assert (
         'configmaps "site-config" is forbidden: ValidatingAdmissionPolicy '
         "'webs.web.example.com-children' with binding 'webs.web.example.com-children' denied "
