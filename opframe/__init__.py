@@ -139,6 +139,7 @@ from opframe.ownership import (
     set_controller_reference,
     set_owner_reference,
 )
+from opframe.policy import GARBAGE_COLLECTOR, field_rules, guard_children, policy_documents
 from opframe.predicates import (
     Predicate,
     PredicateLike,
@@ -201,6 +202,7 @@ from opframe.webhook import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "GARBAGE_COLLECTOR",
     "INDEX_NAMESPACE",
     "INDEX_OWNER",
     "AdmissionRequest",
@@ -357,9 +359,11 @@ __all__ = [
     "enqueue_for_owner",
     "enqueue_mapped",
     "ensure_finalizer",
+    "field_rules",
     "finalize",
     "generation_changed",
     "get_condition",
+    "guard_children",
     "has_finalizer",
     "install_crds",
     "is_controlled_by",
@@ -369,6 +373,7 @@ __all__ = [
     "labels_changed",
     "not_",
     "owner_reference_for",
+    "policy_documents",
     "policy_rules",
     "predicate",
     "rbac_documents",

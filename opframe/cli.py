@@ -131,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(command=_run)
     _add_rbac_parser(commands)
     _add_webhook_parser(commands)
+    _add_policy_parser(commands)
     return parser
 
 
@@ -218,6 +219,51 @@ def _webhook_generate(args: argparse.Namespace) -> int:
     try:
         docs = webhook_configurations(
             target, name=name, client_config=client_config, cert_manager=args.cert_manager
+        )
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"{args.target}: {exc}") from None
+    sys.stdout.write(dump_yaml(docs))
+    return 0
+
+
+
+# --- policy generate --------------------------------------------------------------------------
+
+
+def _add_policy_parser(commands: Any) -> None:
+    policy_parser = commands.add_parser("policy", help="ValidatingAdmissionPolicies")
+    policy_parser.set_defaults(command=lambda _: _usage(policy_parser))
+    policy = policy_parser.add_subparsers(title="policy commands", metavar="COMMAND")
+    generate = policy.add_parser(
+        "generate",
+        help="print ValidatingAdmissionPolicies guarding an operator's children or fields",
+        description=(
+            "Import ATTR from MODULE: a Manager, a Controller, a list of Controllers (their "
+            "owned kinds may be changed only by the operator's service account) or a Resource "
+            "class (its CEL rules and constraints, checked for everyone but the operator); "
+            "print each policy and its binding as YAML."
+        ),
+    )
+    generate.add_argument("target", metavar="MODULE:ATTR")
+    generate.add_argument(
+        "--service-account", required=True, metavar="NAMESPACE:NAME", help="the operator's"
+    )
+    generate.add_argument(
+        "--action",
+        action="append",
+        choices=("Deny", "Warn", "Audit"),
+        help="validationActions of the bindings (default: Deny)",
+    )
+    generate.set_defaults(command=_policy_generate)
+
+
+def _policy_generate(args: argparse.Namespace) -> int:
+    from opframe.policy import policy_documents
+
+    target = rbac_target(args.target)
+    try:
+        docs = policy_documents(
+            target, service_account=args.service_account, actions=args.action or ("Deny",)
         )
     except (TypeError, ValueError) as exc:
         raise CliError(f"{args.target}: {exc}") from None

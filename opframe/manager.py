@@ -82,6 +82,10 @@ class Manager:
         webhook_server: the HTTPS server for admission and conversion webhooks
             (:mod:`opframe.webhook`); :meth:`add_webhook` makes a default one if none is given.
             It serves from the start of :meth:`run` on every replica, leader or not.
+        follow_crds: run the informers of custom kinds only while their CRD is Established
+            (a controller started before its CRD waits for it; a deleted CRD stops its
+            informers until it returns). Needs get/list/watch on customresourcedefinitions.
+            Ignored when ``cache`` is given (pass ``Cache(follow_crds=True)`` then).
     """
 
     def __init__(
@@ -97,9 +101,10 @@ class Manager:
         sync_timeout: float = 120.0,
         graceful_shutdown_timeout: float = 30.0,
         webhook_server: WebhookServer | None = None,
+        follow_crds: bool = False,
     ) -> None:
         self._client = client
-        self.cache: Cache = cache if cache is not None else Cache(client)
+        self.cache: Cache = cache if cache is not None else Cache(client, follow_crds=follow_crds)
         """The shared informer cache (it gets the client when :meth:`run` connects)."""
         self.metrics = metrics if metrics is not None else Metrics()
         self.namespace = namespace
@@ -120,6 +125,8 @@ class Manager:
             # A synced informer whose watch keeps failing serves an ever older state: an
             # operator that looks alive but is deaf. Say so instead of answering "ok".
             "informers": lambda: not self.cache.problems(),
+            # Following CRDs: a controller whose primary kind's CRD is missing is not serving.
+            "crds": lambda: not self._waiting_controllers(),
         }
         self._owns_client = False
         self._stop = asyncio.Event()
@@ -199,6 +206,14 @@ class Manager:
     def add_ready_check(self, name: str, check: Check) -> None:
         """Make ``/readyz`` fail while ``check()`` is False (the cache check is built in)."""
         self._ready_checks[name] = check
+
+    def _waiting_controllers(self) -> list[str]:
+        """``controller X: waiting for CRD Y`` for each controller whose CRD is missing."""
+        return [
+            f"controller {c.name}: waiting for CRD {crd}"
+            for c in self._controllers
+            if (crd := c.waiting_for_crd) is not None
+        ]
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -397,7 +412,8 @@ class Manager:
         async def readyz(_: web.Request) -> web.Response:
             response = _checks_response(self._ready_checks)
             if response.status != 200:
-                details = "".join(f"    {problem}\n" for problem in self.cache.problems())
+                problems = [*self._waiting_controllers(), *self.cache.problems()]
+                details = "".join(f"    {problem}\n" for problem in problems)
                 response.text = (response.text or "") + details
             return response
 

@@ -26,6 +26,7 @@ from aiohttp import web
 from opframe.testing.apiserver import builtins, protobuf
 from opframe.testing.apiserver.admission.conversion import WebhookConverter
 from opframe.testing.apiserver.admission.webhooks import WebhookAdmission
+from opframe.testing.apiserver.admission.policy import PolicyAdmission
 from opframe.testing.apiserver.auth import Auth
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
@@ -208,6 +209,10 @@ class ApiServer:
             admin_token=self.token,
             authorization=authorization,
         )
+        self.policies = PolicyAdmission(
+            self.store, self.registry, lambda a: self.auth.authorize(a).allowed
+        )
+        self.writer.validating_hooks.append(self.policies.hook)
         self._bootstrap()
         self.auth.bootstrap()
 

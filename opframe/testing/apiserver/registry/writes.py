@@ -194,6 +194,16 @@ class Writer:
         #: Objects converted by the webhook for reads, by (uid, resourceVersion, apiVersion):
         #: the async read path fills it (:meth:`prefetch`) before encoding synchronously.
         self._converted: dict[tuple[str, str, str], dict[str, Any]] = {}
+        #: Validating admission, run after the kind's validation (ValidatingAdmissionPolicy):
+        #: called with the operation, the new object (``None`` on delete), the old one
+        #: (``None`` on create), the subresource, dry run and the request's warnings.
+        self.validating_hooks: list[
+            Callable[
+                [ResourceType, str, dict[str, Any] | None, dict[str, Any] | None, str, bool,
+                 list[str]],
+                None,
+            ]
+        ] = []
 
     # -- drivers: a write is a generator of steps ----------------------------------------------
 
@@ -600,6 +610,9 @@ class Writer:
             opts.warnings.extend(builtins.prepare_create(rt, obj, self.ctx))
         else:
             opts.warnings.extend(builtins.prepare_update(rt, obj, old, self.ctx, opts.subresource))
+        operation = "CREATE" if old is None else "UPDATE"
+        for validate in self.validating_hooks:
+            validate(rt, operation, obj, old, opts.subresource, opts.dry_run, opts.warnings)
 
     @staticmethod
     def _admit_custom(
@@ -745,6 +758,8 @@ class Writer:
                 "have been modified",
             )
         old_served = yield from self._served_form(rt, current.obj)
+        for validate in self.validating_hooks:
+            validate(rt, "DELETE", None, old_served, "", opts.dry_run, [])
         if meta.get("deletionTimestamp"):
             # A deletion already pending is not admitted again (store.go Delete).
             return (yield from self._delete_again(rt, current, opts)), False
