@@ -25,8 +25,8 @@ from aiohttp import web
 
 from opframe.testing.apiserver import builtins, protobuf
 from opframe.testing.apiserver.admission.conversion import WebhookConverter
-from opframe.testing.apiserver.admission.webhooks import WebhookAdmission
 from opframe.testing.apiserver.admission.policy import PolicyAdmission
+from opframe.testing.apiserver.admission.webhooks import WebhookAdmission
 from opframe.testing.apiserver.auth import Auth
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
