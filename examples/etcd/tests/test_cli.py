@@ -129,6 +129,8 @@ async def test_run_manages_a_cluster_applied_with_kubectl_on_a_detached_control_
         return out.decode()
 
     # The CRD first: `run` refuses to start, naming it, when the cluster does not serve it.
+    # Only the EtcdCluster CRD: without the EtcdBackup one, backups are off (said once) and
+    # the operator still manages clusters.
     await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "crd.yaml"))
     await kubectl("wait", "--for=condition=Established", "crd/etcdclusters.etcd.opframe.dev")
     operator = await _python(
@@ -147,7 +149,9 @@ async def test_run_manages_a_cluster_applied_with_kubectl_on_a_detached_control_
         assert "Running" in table and "3.5.1" in table
     finally:
         operator.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(operator.communicate(), 30)
+        log = (await asyncio.wait_for(operator.communicate(), 30))[0].decode()
         down = await _python("-m", "opframe", "local", "down", "--state-dir", str(state))
         await asyncio.wait_for(down.communicate(), 60)
     assert operator.returncode == 0
+    assert log.count("backups are off") == 1, log
+    assert "crd-backup.yaml" in log
