@@ -83,7 +83,8 @@ async def test_demo_walks_the_whole_scenario_and_exits_0() -> None:
     assert proc.returncode == 0, text
     summary = [line for line in text.splitlines() if line.startswith("summary:")]
     assert summary and "0 lost" in summary[0], text
-    for step in ("Available", "scaled to 5", "upgraded 5 members", "healed", "read back all"):
+    steps = ("Available", "scaled to 5", "upgraded 5 members", "healed", "read back all")
+    for step in (*steps, "backup Succeeded", "restored: demo-restored Available"):
         assert step in text, text
 
 
