@@ -144,6 +144,7 @@ async def test_unreachable_endpoint_fails_the_backup_naming_the_endpoint(
     failed = get_condition(b.status.conditions, "Failed")
     assert failed is not None and failed.reason == "EndpointUnreachable"
     assert nowhere in (failed.message or "")
+    assert env.s3.keys() == [] and env.s3.uploads_in_progress() == []
 
 
 async def test_backup_of_a_missing_cluster_fails_with_no_healthy_member(
