@@ -282,6 +282,31 @@ async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv)
     assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)
 
 
+async def test_restore_with_wrong_credentials_is_refused_naming_them(
+    backup_env: BackupEnv,
+) -> None:
+    env = backup_env
+    await env.credentials("bad", key="AKIAWRONGWRONGWRONG", secret="nope")
+    s3 = env.s3_destination(secret="bad")["s3"]
+    source = {"s3": s3, "key": "etcd/anything.db"}
+    await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": source}})
+
+    async def refused() -> bool:
+        c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+        return (
+            c.status is not None
+            and c.status.restore is not None
+            and (c.status.restore.phase == "Refused")
+        )
+
+    await wait_until(refused, "restore refused", 60)
+    c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+    assert c.status is not None and c.status.restore is not None
+    assert "AWS_ACCESS_KEY_ID" in c.status.restore.message
+    pods = await env.client.list(Pod, NAMESPACE)
+    assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)
+
+
 async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: BackupEnv) -> None:
 
     env = backup_env
