@@ -23,6 +23,7 @@ __all__ = [
     "PromoteMember",
     "Refuse",
     "RemoveMember",
+    "RestoreMember",
     "RollbackMember",
     "Steady",
     "UpgradeMember",
@@ -54,6 +55,17 @@ class Bootstrap(Action):
 
     pod: str
     version: str
+    default_phase: ClassVar[str] = "Creating"
+
+
+@dataclass(frozen=True)
+class RestoreMember(Action):
+    """Create the pod of an initial member of a restored cluster, its data dir restored from
+    the snapshot with ``members`` as the initial cluster (``spec.bootstrap.fromBackup``)."""
+
+    pod: str
+    version: str
+    members: tuple[str, ...]
     default_phase: ClassVar[str] = "Creating"
 
 

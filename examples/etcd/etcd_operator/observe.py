@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from etcd_operator import builders
+from etcd_operator.backup.restore import restore_plan
 from etcd_operator.membership import EtcdAdmin, EtcdUnreachable, Member, MembershipError
 from etcd_operator.membership import MemberStatus as EtcdStatus
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
@@ -109,6 +110,7 @@ async def observe(cluster: EtcdCluster, pods: Sequence[Pod], admin: EtcdAdmin) -
         member_states = tuple(states)
     status = cluster.status or EtcdClusterStatus()
     pod_states = tuple(pod_state(p) for p in pods)
+    restore_members, restore_created = restore_plan(cluster)
     observed = Observed(
         cluster=name,
         namespace=cluster.namespace,
@@ -127,6 +129,8 @@ async def observe(cluster: EtcdCluster, pods: Sequence[Pod], admin: EtcdAdmin) -
         since_last_replacement=_seconds_since(status.last_replacement_time),
         foreign_removals=_foreign_removals(cluster),
         current_version=status.current_version or "",
+        restore_members=restore_members,
+        restore_created=restore_created,
     )
     agreed = next(iter(cluster_ids)) if len(cluster_ids) == 1 else None
     waiting = {p.name: p.waiting for p in pod_states if p.waiting}

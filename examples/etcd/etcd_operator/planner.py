@@ -52,6 +52,7 @@ from etcd_operator.actions import (
     PromoteMember,
     Refuse,
     RemoveMember,
+    RestoreMember,
     RollbackMember,
     Steady,
     UpgradeMember,
@@ -144,6 +145,11 @@ class Observed:
     """IDs of started foreign members the user allows removing (an annotation)."""
     current_version: str = ""
     """``status.currentVersion``: the lowest version members ran when last observed."""
+    restore_members: tuple[str, ...] = ()
+    """The pods of the initial members of a restore in progress (``spec.bootstrap.fromBackup``,
+    see :mod:`etcd_operator.backup.restore`); empty when no restore is under way."""
+    restore_created: frozenset[str] = frozenset()
+    """Those of ``restore_members`` whose pods were already created from the snapshot."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,9 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
         return refused
     live_pods = {p.name: p for p in o.pods if not p.terminating}
     terminating = {p.name for p in o.pods if p.terminating}
+    restoring = _plan_restore(o, live_pods, terminating, policy)
+    if restoring is not None:
+        return restoring
     if o.members is None:
         return _plan_unreachable(o, live_pods, terminating, policy)
 
@@ -602,3 +611,53 @@ def _new_leader(o: Observed, voters: list[MemberState], leaving: MemberState) ->
 
 def _version_key(v: str) -> Version:
     return Version.parse(v)
+
+
+def _plan_restore(
+    o: Observed, live_pods: dict[str, PodState], terminating: set[str], policy: Policy
+) -> Action | None:
+    """A restored cluster starts with every initial member restored from the same snapshot.
+
+    As in etcd's disaster-recovery runbook (``etcdutl snapshot restore`` once per member, the
+    same ``--initial-cluster`` and token, each with its own name and peer URL), no member
+    joins through raft: each pod is created on its own restored data dir, in ordinal order,
+    while the members already created start. A pod is created from the snapshot only once; a
+    restored member lost afterwards is healed like any other (its data may hold writes the
+    snapshot lacks, and its ID must not come back on older data).
+    """
+    members = o.restore_members
+    if not members:
+        return None
+    todo = [
+        p
+        for p in members
+        if p not in o.restore_created and p not in live_pods and p not in terminating
+    ]
+    if todo:
+        return RestoreMember(
+            f"restore member {todo[0]} from the snapshot "
+            f"({len(members) - len(todo) + 1} of {len(members)} initial members)",
+            pod=todo[0],
+            version=o.version,
+            members=members,
+        )
+    starting = [
+        p
+        for p in members
+        if p in live_pods
+        and not live_pods[p].ready
+        and live_pods[p].age <= policy.member_start_deadline
+    ]
+    if starting:
+        return Wait(
+            f"waiting for restored member(s) {', '.join(starting)} to start",
+            phase_name="Creating",
+        )
+    if o.members is None:
+        return Wait(
+            f"no restored member answers {policy.member_start_deadline:.0f}s after its pod "
+            f"was created: see the logs of the restore init containers of {', '.join(members)}",
+            code="RestoreStalled",
+            phase_name="Creating",
+        )
+    return None

@@ -139,8 +139,10 @@ class EtcdClusterReconciler:
         list under the peer URL planned; a pod to delete must not have become a member.
         """
         expected = view.observed.recorded_cluster_id or view.cluster_id
-        if expected is None or isinstance(action, steps.Bootstrap):
-            return  # nothing formed yet: there is no identity to check against
+        if expected is None or isinstance(action, (steps.Bootstrap, steps.RestoreMember)):
+            # Nothing formed yet, or a restored member's pod: creating it from the snapshot
+            # touches no running member (plan() checked what answers already).
+            return
         live = await admin.membership()
         if live.cluster_id != expected:
             raise IdentityMismatch(
@@ -175,8 +177,13 @@ class EtcdClusterReconciler:
         if isinstance(action, steps.Bootstrap):
             # ``new`` only here: the planner bootstraps only a cluster that never formed.
             params = BootstrapParams(f"{action.pod}={peer_url(name, ns, action.pod)}", "new")
+            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
+        elif isinstance(action, steps.RestoreMember):
+            # Sealed from the start: the init containers restore its data dir before etcd
+            # starts, so it never needs to form or join; on an empty data dir it must fail.
+            params = bootstrap.sealed(name, ns, action.pod)
             await self._create_member_pod(
-                ctx, cluster, action.pod, params, action.version, seed=True
+                ctx, cluster, action.pod, params, action.version, restore_from=action.members
             )
         elif isinstance(action, steps.CreatePod):
             started = any(m.name and member_pod(name, m) == action.pod for m in view.members)
@@ -236,7 +243,7 @@ class EtcdClusterReconciler:
         params: BootstrapParams,
         version: str,
         *,
-        seed: bool = False,
+        restore_from: tuple[str, ...] = (),
     ) -> None:
         # The parameters first: the kubelet reads them when it starts the container, and a
         # missing key would hold the container in CreateContainerConfigError.
@@ -244,9 +251,11 @@ class EtcdClusterReconciler:
         if cluster.spec.storage.volume_claim_template is not None:
             await ctx.client.ensure(builders.data_claim(cluster, pod), field_manager=FIELD_MANAGER)
         manifest = builders.member_pod(cluster, pod, version=version)
-        if seed:  # spec.bootstrap.fromBackup: the seed starts on the snapshot's data
-            manifest = await restore.prepare_seed(ctx, cluster, manifest)
+        if restore_from:  # spec.bootstrap.fromBackup: the member starts on the snapshot's data
+            manifest = await restore.prepare_member(ctx, cluster, manifest, restore_from)
         await ctx.client.ensure(manifest, field_manager=FIELD_MANAGER)
+        if restore_from:
+            await restore.record_created(ctx, cluster, pod)
 
     async def _delete_member_pod(self, ctx: Context, cluster: EtcdCluster, pod: str) -> None:
         ns = cluster.namespace
@@ -356,10 +365,15 @@ class EtcdClusterReconciler:
         new.restore = restore.progressed(new.restore, new.conditions)
         if new == old:
             return
+        patch = _merge_patch(old.to_dict(), new.to_dict())
+        if new.restore == old.restore:
+            # The restore steps write status.restore themselves during the reconcile; the
+            # copy read at its start must not overwrite what they wrote.
+            patch.pop("restore", None)
         await ctx.client.patch_status(
             EtcdCluster,
             cluster.name,
-            {"status": _merge_patch(old.to_dict(), new.to_dict())},
+            {"status": patch},
             namespace=cluster.namespace,
             field_manager=FIELD_MANAGER,
         )

@@ -3,7 +3,10 @@ S3-compatible server (moto) on loopback, and new clusters restored from them.
 
 The snapshot file format and its check follow etcd's ``etcdutl/snapshot/v3_snapshot.go``
 (``db || sha256(db)``, recognised by ``size % 512 == 32``); the restore follows
-``etcdutl snapshot restore`` (a new cluster ID from the new members' peer URLs and token).
+``etcdutl snapshot restore`` and etcd's disaster-recovery runbook (``etcdutl/snapshot/
+v3_snapshot.go``, ``Documentation/op-guide/recovery.md``): every member's data dir restored
+from the same snapshot with its own name and peer URL, the same initial cluster and token,
+so a new cluster ID and no member joining through raft.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import aetcd
 import pytest
+from aetcd.utils import prefix_range_end
 from backup_env import BackupEnv, S3Server, backup_env, s3_server, wait_until
 from etcd_e2e import NAMESPACE, settled
 from etcd_operator.backup.models import EtcdBackup
@@ -22,7 +26,7 @@ from etcd_operator.backup.snapshot import SnapshotDigest
 from etcd_operator.models import EtcdCluster
 from etcd_operator_demo.workload import member_endpoints
 
-from opframe import Invalid, NotFound, PersistentVolumeClaim, Pod, get_condition
+from opframe import Event, Invalid, NotFound, PersistentVolumeClaim, Pod, get_condition
 from opframe.testing import find_etcd
 
 __all__ = ["backup_env", "s3_server"]
@@ -151,6 +155,7 @@ async def test_unreachable_endpoint_fails_the_backup_naming_the_endpoint(
     failed = get_condition(b.status.conditions, "Failed")
     assert failed is not None and failed.reason == "EndpointUnreachable"
     assert nowhere in (failed.message or "")
+    assert env.s3.keys() == [] and env.s3.uploads_in_progress() == []
 
 
 async def test_backup_of_a_missing_cluster_fails_with_no_healthy_member(
@@ -173,6 +178,45 @@ async def _read_keys(env: BackupEnv, cluster: str) -> dict[str, str]:
     async with aetcd.Client(host=host, port=int(port)) as etcd:
         got = await etcd.get_prefix(b"/test/")
         return {kv.key.decode(): kv.value.decode() for kv in got}
+
+
+async def _keys_on_every_member(env: BackupEnv, cluster: str) -> list[dict[str, str]]:
+    """The ``/test/`` keys each member holds itself (serializable reads, not via the leader)."""
+    out = []
+    for endpoint in sorted(await member_endpoints(env.client, NAMESPACE, cluster)):
+        host, port = endpoint.removeprefix("http://").rsplit(":", 1)
+        async with aetcd.Client(host=host, port=int(port)) as etcd:
+            request = etcd._build_get_range_request(
+                key=b"/test/", range_end=prefix_range_end(b"/test/"), serializable=True
+            )
+            resp = await etcd.kvstub.Range(request, timeout=10)
+            out.append({kv.key.decode(): kv.value.decode() for kv in resp.kvs})
+    return out
+
+
+async def _restored_from_the_snapshot(env: BackupEnv, cluster: str, size: int) -> None:
+    """Every initial member was created from the snapshot: each pod restores it in its init
+    containers with the full initial cluster and its own name, and no member was added."""
+    c = await env.client.get(EtcdCluster, cluster, NAMESPACE)
+    assert c.status is not None and c.status.restore is not None
+    pods = [f"{cluster}-{i}" for i in range(size)]
+    assert c.status.restore.members == pods
+    assert c.status.restore.created == pods
+    tokens = set()
+    for name in pods:
+        pod = await env.client.get(Pod, name, NAMESPACE)
+        init = {i.name: i for i in pod.spec.init_containers or []}
+        args = init["restore"].args or []
+        assert f"--name={name}" in args
+        cluster_arg = next(a for a in args if a.startswith("--initial-cluster="))
+        assert sorted(e.split("=")[0] for e in cluster_arg.split("=", 1)[1].split(",")) == pods
+        tokens |= {a for a in args if a.startswith("--initial-cluster-token=")}
+    assert len(tokens) == 1
+    events = await env.client.list(Event, NAMESPACE)
+    added = [
+        e for e in events.items if e.involved_object.name == cluster and e.reason == "AddMember"
+    ]
+    assert added == [], [e.message for e in added]
 
 
 async def _gone(env: BackupEnv, name: str) -> None:
@@ -201,6 +245,8 @@ async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: Bac
     await _running(env, "copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-full"}}})
 
     assert await _read_keys(env, "copy") == written
+    assert await _keys_on_every_member(env, "copy") == [written] * 3
+    await _restored_from_the_snapshot(env, "copy", 3)
     c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
     assert c.status is not None and c.status.restore is not None
     assert c.status.restore.phase == "Restored"
@@ -238,6 +284,31 @@ async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv)
     assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)
 
 
+async def test_restore_with_wrong_credentials_is_refused_naming_them(
+    backup_env: BackupEnv,
+) -> None:
+    env = backup_env
+    await env.credentials("bad", key="AKIAWRONGWRONGWRONG", secret="nope")
+    s3 = env.s3_destination(secret="bad")["s3"]
+    source = {"s3": s3, "key": "etcd/anything.db"}
+    await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": source}})
+
+    async def refused() -> bool:
+        c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+        return (
+            c.status is not None
+            and c.status.restore is not None
+            and (c.status.restore.phase == "Refused")
+        )
+
+    await wait_until(refused, "restore refused", 60)
+    c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+    assert c.status is not None and c.status.restore is not None
+    assert "AWS_ACCESS_KEY_ID" in c.status.restore.message
+    pods = await env.client.list(Pod, NAMESPACE)
+    assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)
+
+
 async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: BackupEnv) -> None:
 
     env = backup_env
@@ -268,6 +339,8 @@ async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: Backup
 
     await _running(env, "copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-vol"}}})
     assert await _read_keys(env, "copy") == written
+    assert await _keys_on_every_member(env, "copy") == [written] * 3
+    await _restored_from_the_snapshot(env, "copy", 3)
 
 
 async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: BackupEnv) -> None:
