@@ -221,10 +221,9 @@ async def test_defragmentation_by_threshold_skips_while_unhealthy_and_runs_the_l
     await env.until(_ready(3), "three members ready", name="frag", deadline=120)
     client = await _client(env, "frag")
     try:
-        for i in range(12):
-            await client.put(b"churn", os.urandom(VALUE))
-            del i
-        rev = (await client.status()).header.revision
+        rev = 0
+        for _ in range(12):
+            rev = (await client.put(b"churn", os.urandom(VALUE))).header.revision
         await client.compact(rev, physical=True)
     finally:
         await client.close()
@@ -232,12 +231,15 @@ async def test_defragmentation_by_threshold_skips_while_unhealthy_and_runs_the_l
     env.cluster.chaos.freeze(NAMESPACE, victim)
     try:
         await env.patch(
-            {"defragmentation": {"minReclaimableBytes": "1Mi", "fragmentedPercent": 20}},
+            {"defragmentation": {"minReclaimableBytes": "256Ki", "fragmentedPercent": 5}},
             name="frag",
         )
+        sizes = [
+            (m.name, m.db_size, m.db_size_in_use) for m in (await env.get("frag")).status.members
+        ]  # type: ignore[union-attr]
         await eventually(
             lambda: _has(env, "frag", "DefragmentationSkipped"),
-            message="a DefragmentationSkipped Event",
+            message=f"a DefragmentationSkipped Event (sizes {sizes})",
             timeout=60,
         )
         assert "Defragmented" not in await _reasons(env, "frag")
