@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -328,3 +329,41 @@ async def test_metrics_follow_a_scale_up_and_go_with_the_cluster(
         return not await _scrape(url)
 
     await eventually(gone, message="series of the deleted cluster removed", timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+async def test_kubectl_wide_and_describe_show_what_on_call_needs(
+    day2_env: tuple[EtcdEnv, str],
+) -> None:
+    """``kubectl get etcd -o wide`` adds leader, database against quota, alarms, last
+    defragmentation and backup (priority-1 printer columns); describe shows member sizes."""
+    env, _ = day2_env
+    await _create(env, "wide", 1, quotaBackendBytes="16Mi")
+    await env.until(
+        lambda c: c.status is not None and c.status.ready_members == 1 and bool(c.status.database),
+        "one member ready with its database size",
+        name="wide",
+        deadline=90,
+    )
+    environ = {**os.environ, "KUBECONFIG": str(env.cluster.kubeconfig)}
+
+    async def kubectl(*args: str) -> str:
+        p = await asyncio.create_subprocess_exec(
+            str(shutil.which("kubectl")),
+            *args,
+            env=environ,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await p.communicate()
+        assert p.returncode == 0, out.decode()
+        return out.decode()
+
+    narrow = (await kubectl("get", "etcd", "wide", "-n", NAMESPACE)).splitlines()
+    assert "LEADER" not in narrow[0], narrow
+    wide = (await kubectl("get", "etcd", "wide", "-n", NAMESPACE, "-o", "wide")).splitlines()
+    for column in ("LEADER", "DATABASE", "ALARMS", "LAST-DEFRAG", "LAST-BACKUP"):
+        assert column in wide[0], wide
+    assert "wide-0" in wide[1] and "/16.0Mi (" in wide[1], wide
+    described = await kubectl("describe", "etcdcluster", "wide", "-n", NAMESPACE)
+    assert "Db Size" in described and "Leader" in described, described
