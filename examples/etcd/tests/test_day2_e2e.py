@@ -151,6 +151,7 @@ async def test_nospace_from_overwrites_is_recovered_by_the_operator(
         if r in {"DatabaseQuotaExceeded", "Compacted", "Defragmented", "DatabaseQuotaRecovered"}
     ]
     assert story[:1] == ["DatabaseQuotaExceeded"], reasons
+    assert "QuotaUsageHigh" in reasons, reasons  # the quota warning, a Warning Event
     assert (
         story.index("Compacted")
         < story.index("Defragmented")
