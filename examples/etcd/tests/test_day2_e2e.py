@@ -20,12 +20,13 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from etcd_e2e import E2E_POLICY, NAMESPACE, EtcdEnv
+from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.models import EtcdCluster
 from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
 
-from opframe import get_condition, install_crds
+from opframe import Pod, get_condition, install_crds
 from opframe.kinds import Event
 from opframe.testing import LocalCluster, eventually
 
@@ -368,3 +369,28 @@ async def test_kubectl_wide_and_describe_show_what_on_call_needs(
     assert "wide-0" in wide[1] and "/16.0Mi (" in wide[1], wide
     described = await kubectl("describe", "etcdcluster", "wide", "-n", NAMESPACE)
     assert "Db Size" in described and "Leader" in described, described
+
+
+async def test_changed_settings_roll_every_member_without_losing_a_write(
+    day2_env: tuple[EtcdEnv, str],
+) -> None:
+    """Changing spec.autoCompaction replaces the emptyDir members one at a time (planner rule
+    13) until every pod runs the new flags; every acknowledged write reads back."""
+    env, _ = day2_env
+    await _create(env, "roll", 3)
+    await env.until(_ready(3), "three members ready", name="roll", deadline=120)
+    flag = "--auto-compaction-retention=100"
+
+    async def rolled() -> bool:
+        pods = await env.client.list(Pod, NAMESPACE, label_selector={LABEL_CLUSTER: "roll"})
+        c = await env.get("roll")
+        return (
+            len(pods.items) == 3
+            and all(flag in (p.spec.containers[0].args or []) for p in pods.items)
+            and c.status is not None
+            and c.status.ready_members == 3
+        )
+
+    async with env.writing("roll"):
+        await env.patch({"autoCompaction": {"mode": "revision", "retention": "100"}}, name="roll")
+        await eventually(rolled, message="every member on the new settings", timeout=240)
