@@ -21,6 +21,7 @@ __all__ = [
     "DeletePod",
     "MoveLeader",
     "PromoteMember",
+    "RecreatePod",
     "Refuse",
     "RemoveMember",
     "RestoreMember",
@@ -71,10 +72,14 @@ class RestoreMember(Action):
 
 @dataclass(frozen=True)
 class CreatePod(Action):
-    """Create the pod of a member already registered in etcd (state ``existing``)."""
+    """Create the pod of a member already registered in etcd (state ``existing``).
+
+    ``sealed``: the member has started before (its pod comes back on its volume), whether or
+    not the live member list could be read."""
 
     pod: str
     version: str
+    sealed: bool = False
     default_phase: ClassVar[str] = "Scaling"
 
 
@@ -142,6 +147,16 @@ class UpgradeMember(Action):
     pod: str
     member_id: int
     version: str
+    default_phase: ClassVar[str] = "Upgrading"
+
+
+@dataclass(frozen=True)
+class RecreatePod(Action):
+    """Delete a started member's pod but keep its volume: the heal step recreates the pod from
+    the current spec on the same data, so the member restarts with new settings."""
+
+    pod: str
+    member_id: int
     default_phase: ClassVar[str] = "Upgrading"
 
 

@@ -7,7 +7,7 @@ the garbage collector removes them with the cluster.
 
 from __future__ import annotations
 
-from etcd_operator import bootstrap
+from etcd_operator import bootstrap, settings
 from etcd_operator.models import EtcdCluster
 from etcd_operator.naming import (
     CLIENT_PORT,
@@ -147,6 +147,8 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
         f"--listen-peer-urls=http://$(POD_IP):{PEER_PORT}",
         f"--initial-advertise-peer-urls={peer_url(cname, ns, name)}",
         f"--initial-cluster-token={token}",
+        # Identical on every member, new and replacement ones too (etcd_operator.settings).
+        *settings.member_flags(spec),
     ]
     if spec.storage.volume_claim_template is not None:
         volume = Volume(
@@ -199,10 +201,13 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
         ],
         resources=spec.resources or ResourceRequirements(),
         volume_mounts=[VolumeMount(name="data", mount_path=DATA_DIR)],
-        # Readiness on /health (it answers on learners too). No liveness probe: one that
-        # restarts etcd during a leader election turns a blip into an outage.
+        # Readiness on /health without the NOSPACE alarm (it answers on learners too; see
+        # settings.readiness_path). No liveness probe: one that restarts etcd during a leader
+        # election turns a blip into an outage, and a restart does not empty a full database.
         readiness_probe=Probe(
-            http_get=HTTPGetAction(path="/health", port=CLIENT_PORT),
+            http_get=HTTPGetAction(
+                path=settings.readiness_path(version or spec.version), port=CLIENT_PORT
+            ),
             period_seconds=1,
             timeout_seconds=2,
             failure_threshold=3,

@@ -8,6 +8,7 @@ from typing import Any
 from etcd_operator.backup.controller import build_backup_controller
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.schedule import BackupScheduleReconciler, build_schedule_controller
+from etcd_operator.metrics import ClusterMetrics
 from etcd_operator.models import EtcdCluster
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
@@ -113,6 +114,9 @@ def build_manager(
         health_address=health_address,
         metrics_address=metrics_address,
     )
+    reconciler = reconciler or EtcdClusterReconciler(policy)
+    # Per-cluster series next to the controller metrics, on the same /metrics.
+    reconciler.metrics = ClusterMetrics(manager.metrics.registry)
     manager.add(build_controller(policy, reconciler=reconciler))
     if backups or schedule is not None:
         manager.add(build_backup_controller())

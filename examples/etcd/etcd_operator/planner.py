@@ -34,6 +34,9 @@ Rules, in priority order (each learned from an operator that got it wrong before
 12. Upgrade one member at a time along supported paths, followers first and the leader last,
     and only while every other member is healthy (the restart must not cost quorum); never to a
     version that already failed to start.
+13. Roll members whose day-2 settings (quota, auto-compaction) differ from the spec the same
+    way: one at a time, every member healthy, followers first and the leader last. A member on
+    a persistent volume gets a new pod on its data; one on an emptyDir is replaced.
 
 Every removal and restart is quorum-guarded: the voters that remain keep a healthy quorum.
 """
@@ -50,6 +53,7 @@ from etcd_operator.actions import (
     DeletePod,
     MoveLeader,
     PromoteMember,
+    RecreatePod,
     Refuse,
     RemoveMember,
     RestoreMember,
@@ -92,6 +96,8 @@ class PodState:
     not_ready_for: float = 0.0
     waiting: str = ""
     """The etcd container's waiting reason (``ImagePullBackOff``, ``CrashLoopBackOff``...)."""
+    settings: str = ""
+    """The day-2 flags its container runs with (:func:`etcd_operator.settings.settings_of_args`)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,11 @@ class Observed:
     see :mod:`etcd_operator.backup.restore`); empty when no restore is under way."""
     restore_created: frozenset[str] = frozenset()
     """Those of ``restore_members`` whose pods were already created from the snapshot."""
+    settings: str = ""
+    """The day-2 flags the spec asks every member to run with."""
+    recorded_members: tuple[str, ...] = ()
+    """Pods of the started members ``status.members`` lists (to bring back on their volumes
+    when none answers, e.g. the only member of a cluster restarted onto new settings)."""
 
 
 @dataclass(frozen=True)
@@ -237,7 +248,10 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
     step = _plan_scale(o, members, voters, live_pods, terminating)
     if step is not None:
         return step
-    return _plan_upgrade(o, voters, live_pods)
+    step = _plan_upgrade(o, voters, live_pods)
+    if isinstance(step, Steady):
+        return _plan_settings(o, voters, live_pods) or step
+    return step
 
 
 def _check_identity(o: Observed) -> Refuse | None:
@@ -296,6 +310,18 @@ def _remove(m: MemberState, reason: str, pod: str, phase: str = "Scaling") -> Re
 def _plan_unreachable(
     o: Observed, live_pods: dict[str, PodState], terminating: set[str], policy: Policy
 ) -> Action:
+    if o.bootstrapped and o.persistent_storage:
+        for name in o.recorded_members:
+            if name not in live_pods and name not in terminating:
+                # Its data is on its claim and its parameters are sealed: it comes back as
+                # the same member, never as a new cluster.
+                return CreatePod(
+                    f"recreate the pod of member {name} on its persistent volume",
+                    pod=name,
+                    version=o.current_version or o.version,
+                    sealed=True,
+                    phase_name="Healing",
+                )
     if o.bootstrapped:
         return Wait(
             "no etcd member answers; the cluster may have lost quorum. Waiting for members "
@@ -564,6 +590,48 @@ def _plan_upgrade(o: Observed, voters: list[MemberState], live_pods: dict[str, P
         member_id=leader.id,
         version=o.version,
     )
+
+
+def _plan_settings(
+    o: Observed, voters: list[MemberState], live_pods: dict[str, PodState]
+) -> Action | None:
+    """Roll one member whose pod runs other day-2 settings than the spec (rule 13)."""
+    stale = [
+        m
+        for m in voters
+        if _pod_of(o, m)
+        and _pod_of(o, m) in live_pods
+        and live_pods[_pod_of(o, m)].settings != o.settings
+    ]
+    if not stale:
+        return None
+    unhealthy = [_pod_of(o, m) or f"{m.id:x}" for m in voters if not m.healthy]
+    if unhealthy:
+        return Wait(
+            f"new settings wait for every member to be healthy ({', '.join(unhealthy)} is not)",
+            phase_name="Upgrading",
+        )
+    if not o.persistent_storage and len(voters) == 1:
+        return Wait(
+            "new settings (spec.quotaBackendBytes, spec.autoCompaction) need the member "
+            "restarted, and a one-member cluster on an emptyDir would lose its data; scale "
+            "to 3 members or use spec.storage.volumeClaimTemplate",
+            code="SettingsNeedRedundancy",
+        )
+    followers = sorted((m for m in stale if not m.leader), key=lambda m: _ordinal(o, m))
+    m = followers[-1] if followers else stale[0]
+    name = _pod_of(o, m)
+    move = _move_leader_off(o, voters, m, "restarting", "Upgrading")
+    if move is not None:
+        return move
+    reason = f"roll {name} onto the new settings ({o.settings or 'etcd defaults'})"
+    if o.persistent_storage:
+        if not _can_restart(voters, m):
+            return Wait(f"restarting {name} now would lose quorum", phase_name="Upgrading")
+        return RecreatePod(reason, pod=name, member_id=m.id)
+    if not _can_remove(voters, m):
+        return Wait(f"replacing {name} now would lose quorum", phase_name="Upgrading")
+    return _remove(m, reason + ": replace it (its data is on an emptyDir)", name, "Upgrading")
 
 
 def _join_version(o: Observed, voters: list[MemberState]) -> str:

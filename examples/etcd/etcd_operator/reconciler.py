@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from etcd_operator import actions as steps
-from etcd_operator import bootstrap, builders
+from etcd_operator import bootstrap, builders, maintenance, settings
 from etcd_operator.backup import restore
 from etcd_operator.backup.upgrade import gate as upgrade_gate
 from etcd_operator.bootstrap import BootstrapParams
 from etcd_operator.membership import EtcdAdmin, EtcdBusy, MembershipError
+from etcd_operator.metrics import ClusterMetrics
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
 from etcd_operator.naming import peer_url
 from etcd_operator.observe import (
@@ -38,6 +39,7 @@ from opframe import (
     PodDisruptionBudget,
     Result,
     Service,
+    TerminalError,
     get_condition,
     is_controlled_by,
 )
@@ -84,6 +86,14 @@ class EtcdClusterReconciler:
         self.etcd_timeout = etcd_timeout
         self.steady_interval = steady_interval
         self.busy_interval = busy_interval
+        self.metrics: ClusterMetrics | None = None
+        """Per-cluster metrics, once bound to a manager's registry (``build_manager``)."""
+
+    async def on_deleted(self, ctx: Context) -> Result | None:
+        """A deleted cluster's metric series go with it."""
+        if self.metrics is not None:
+            self.metrics.forget(ctx.ref.namespace or "", ctx.ref.name)
+        return None
 
     async def reconcile(self, ctx: Context, cluster: EtcdCluster) -> Result:
         """Take one safe step toward ``cluster.spec``."""
@@ -101,8 +111,13 @@ class EtcdClusterReconciler:
             if is_controlled_by(p, cluster)
         ]
         endpoints = [e for _, e in sorted(endpoints_of(pods).items())]
+        try:
+            settings.member_flags(cluster.spec)
+        except ValueError as e:
+            raise TerminalError(f"EtcdCluster {cluster.ref}: {e}") from None
         async with EtcdAdmin(endpoints, timeout=self.etcd_timeout) as admin:
             view = await observe(cluster, pods, admin)
+            db = await maintenance.observe_db(admin, cluster, view)
             # Bookkeeping like status, not a step: it changes nothing running, only what a
             # member may do if it ever starts again on an empty data dir. Done even while
             # paused, and before the step, so no started member stays unsealed for a step.
@@ -110,10 +125,19 @@ class EtcdClusterReconciler:
             action = plan(view.observed, self.policy)
             action = await upgrade_gate(ctx, cluster, action)  # spec.backup.beforeUpgrade
             ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
+            mstep: maintenance.Step | None = None
             try:
                 if action.mutates:
                     await self._verify(admin, view, action)
                 await self._execute(ctx, cluster, view, action, admin)
+                if not action.mutates and not isinstance(action, steps.Refuse):
+                    # Database maintenance only when the cluster has nothing else to do.
+                    if action.phase != "Paused":
+                        mstep = await maintenance.execute(
+                            ctx, cluster, admin, maintenance.plan_step(db)
+                        )
+                        if mstep is not None:
+                            ctx.logger.info("maintenance: %s", mstep.reason)
             except IdentityMismatch as e:
                 ctx.logger.warning("refused %s: %s", type(action).__name__, e)
                 action = steps.Refuse(f"refused {type(action).__name__}: {e}", code=e.code)
@@ -121,10 +145,12 @@ class EtcdClusterReconciler:
                 # etcd accepts the next membership change a few seconds after the last one;
                 # ask again soon instead of backing off as if something were broken.
                 ctx.logger.info("etcd not ready for %s yet: %s", type(action).__name__, e)
-                await self._write_status(ctx, cluster, view, action, executed=False)
+                await self._write_status(ctx, cluster, view, action, executed=False, db=db)
                 return Result(requeue_after=self.busy_interval)
         await self._record(ctx, cluster, action)
-        await self._write_status(ctx, cluster, view, action)
+        await self._write_status(ctx, cluster, view, action, db=db, mstep=mstep)
+        if mstep is not None and not isinstance(mstep, maintenance.Skip):
+            return Result(requeue_after=self.busy_interval)
         if isinstance(action, (steps.Steady, steps.Refuse)) or action.phase == "Paused":
             return Result(requeue_after=self.steady_interval)
         return Result(requeue_after=self.busy_interval)
@@ -143,6 +169,8 @@ class EtcdClusterReconciler:
             # Nothing formed yet, or a restored member's pod: creating it from the snapshot
             # touches no running member (plan() checked what answers already).
             return
+        if isinstance(action, steps.CreatePod) and action.sealed and not view.members:
+            return  # nobody answers to ask; sealed parameters can only rejoin this cluster
         live = await admin.membership()
         if live.cluster_id != expected:
             raise IdentityMismatch(
@@ -186,7 +214,9 @@ class EtcdClusterReconciler:
                 ctx, cluster, action.pod, params, action.version, restore_from=action.members
             )
         elif isinstance(action, steps.CreatePod):
-            started = any(m.name and member_pod(name, m) == action.pod for m in view.members)
+            started = action.sealed or any(
+                m.name and member_pod(name, m) == action.pod for m in view.members
+            )
             # A started member's pod comes back on its persistent volume: if that volume turns
             # out empty, it must not rejoin under its old ID either.
             params = (
@@ -214,6 +244,10 @@ class EtcdClusterReconciler:
                 await self._delete_member_pod(ctx, cluster, action.pod)
         elif isinstance(action, steps.DeletePod):
             await self._delete_member_pod(ctx, cluster, action.pod)
+        elif isinstance(action, steps.RecreatePod):
+            # Only the pod: its claim and bootstrap parameters stay, so the heal step brings
+            # the same member back on its data with the settings of the current spec.
+            await ctx.client.delete(Pod, action.pod, ns)
         elif isinstance(action, steps.MoveLeader):
             leader_pod = next(
                 (member_pod(name, m) for m in view.members if m.id == action.from_id), ""
@@ -359,10 +393,16 @@ class EtcdClusterReconciler:
         action: steps.Action,
         *,
         executed: bool = True,
+        db: maintenance.DBObserved | None = None,
+        mstep: maintenance.Step | None = None,
     ) -> None:
         old = cluster.status or EtcdClusterStatus()
         new = next_status(cluster, view, action, executed=executed)
         new.restore = restore.progressed(new.restore, new.conditions)
+        backup_time = maintenance.last_backup_time(ctx, cluster)
+        maintenance.apply_status(new, cluster, view, db, mstep, backup_time)
+        if self.metrics is not None:
+            self.metrics.update(cluster, view, db, new)
         if new == old:
             return
         patch = _merge_patch(old.to_dict(), new.to_dict())
@@ -381,6 +421,7 @@ class EtcdClusterReconciler:
         now = get_condition(new.conditions, "ForeignMembers")
         if now is not None and now.status == "True" and (was is None or was.status != "True"):
             await ctx.recorder.warning(cluster, "ForeignMembers", now.message or "")
+        await maintenance.record_transitions(ctx, cluster, old, new)
 
 
 def _merge_patch(old: dict[str, object], new: dict[str, object]) -> dict[str, object]:
@@ -392,7 +433,10 @@ def _target(action: steps.Action) -> tuple[int, str] | None:
     """The member a step acts on, with the peer URL the plan saw it under (``""``: any)."""
     if isinstance(action, steps.RemoveMember):
         return action.member_id, action.peer_url
-    if isinstance(action, (steps.PromoteMember, steps.UpgradeMember, steps.RollbackMember)):
+    if isinstance(
+        action,
+        (steps.PromoteMember, steps.UpgradeMember, steps.RollbackMember, steps.RecreatePod),
+    ):
         return action.member_id, ""
     if isinstance(action, steps.MoveLeader):
         return action.from_id, ""
