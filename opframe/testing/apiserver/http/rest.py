@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -344,7 +343,7 @@ class Handlers:
         if target.subresource == "scale":
             current = _to_scale(rt, self.writer.served(rt, so.obj))
         else:
-            current = copy.deepcopy(self.writer.served(rt, so.obj))
+            current = patching.json_copy(self.writer.served(rt, so.obj))
         if patch_type == "merge":
             if not isinstance(patch, dict):
                 raise bad_request(
@@ -370,7 +369,7 @@ class Handlers:
         rt = target.rt
         so = self._current(target)
         rv = (scale.get("metadata") or {}).get("resourceVersion")
-        obj = copy.deepcopy(self.writer.served(rt, so.obj))
+        obj = patching.json_copy(self.writer.served(rt, so.obj))
         if rv:
             obj["metadata"]["resourceVersion"] = rv
         replicas = (scale.get("spec") or {}).get("replicas")
