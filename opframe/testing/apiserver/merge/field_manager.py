@@ -34,6 +34,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import yaml
 
 from opframe.testing.apiserver.errors import Cause, StatusError, bad_request, invalid
@@ -71,7 +72,9 @@ class _Entry:
     subresource: str
     time: str | None
     fields: set[Path]
-    decoded: tuple[dict[str, Any], frozenset[Path]] | None = field(default=None, repr=False, compare=False)
+    decoded: tuple[dict[str, Any], frozenset[Path]] | None = field(
+        default=None, repr=False, compare=False
+    )
     """The stored ``fieldsV1`` this entry was read from and its paths then: while ``fields``
     still equals them, :meth:`encode` reuses that encoding instead of building it again."""
 
@@ -141,13 +144,18 @@ def _decode_managed(entries: Any, *, stored: bool = False) -> _Managed:
     return out
 
 
+def _same_bytes(a: Any, b: Any) -> bool:
+    try:
+        return a is not None and msgspec.json.encode(a) == msgspec.json.encode(b)
+    except (TypeError, ValueError):
+        return False
+
+
 def _live_managed(obj: dict[str, Any] | None) -> _Managed:
     if not obj:
         return {}
     try:
-        return _decode_managed(
-            (obj.get("metadata") or {}).get("managedFields") or [], stored=True
-        )
+        return _decode_managed((obj.get("metadata") or {}).get("managedFields") or [], stored=True)
     except ValueError:
         return {}
 
@@ -245,9 +253,10 @@ def update_managed_fields(
     sent = (new.get("metadata") or {}).get("managedFields")
     if sent and not subresource:
         try:
-            # A patch or an unchanged PUT sends the live entries back: reuse their encoding.
+            # A patch or an unchanged PUT sends the live entries back: reuse their encoding
+            # (compared as bytes: == would take another key order for the same entries).
             live = ((old or {}).get("metadata") or {}).get("managedFields")
-            managed = _decode_managed(sent, stored=sent is live or sent == live)
+            managed = _decode_managed(sent, stored=sent is live or _same_bytes(sent, live))
         except ValueError:
             managed = {}
     if not managed:
