@@ -5,9 +5,6 @@ process; the operator runs as ``python -m etcd_operator run`` in a subprocess wi
 production defaults (``max_concurrent_reconciles`` 4, steady requeue every 10 s), so that its
 CPU time can be read from ``/proc/PID/stat``.
 
-With ``BENCH_ETCD_PYSPY=FILE`` (and ``py-spy`` installed in the venv) the idle window is
-sampled by py-spy into FILE (collapsed stacks) instead of only being waited out.
-
 1. ``--etcd-clusters`` EtcdClusters (10) are created at once: the seconds until every one
    has condition ``Available`` true.
 2. More are created up to ``--etcd-idle`` (20); once all are Available the operator's CPU
@@ -17,7 +14,6 @@ sampled by py-spy into FILE (collapsed stacks) instead of only being waited out.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from typing import Any
@@ -110,11 +106,7 @@ async def etcd_section(
             # Let the last status writes and requeues settle before the quiet window.
             await asyncio.sleep(min(5.0, window))  # settling, not synchronisation
             before, at = cpu_seconds(operator.pid), time.monotonic()
-            profile = os.environ.get("BENCH_ETCD_PYSPY")
-            if profile:  # a profile of the idle window (py-spy, installed by hand)
-                await _pyspy(operator.pid, window, profile)
-            else:
-                await asyncio.sleep(window)  # the measurement window itself
+            await asyncio.sleep(window)  # the measurement window itself
             used, elapsed = cpu_seconds(operator.pid) - before, time.monotonic() - at
             log(f"etcd: {reached_idle} idle clusters, operator CPU {used / elapsed:.2%}")
     return {
@@ -127,25 +119,3 @@ async def etcd_section(
         "etcd_idle_cpu_fraction": round(used / elapsed, 5),
         "etcd_idle_window_s": round(elapsed, 1),
     }
-
-
-async def _pyspy(pid: int, seconds: float, out: str) -> None:
-    """Sample ``pid`` with py-spy (500 Hz) for ``seconds`` into ``out`` (collapsed stacks)."""
-    proc = await asyncio.create_subprocess_exec(
-        os.path.join(os.path.dirname(sys.executable), "py-spy"),
-        "record",
-        "--pid",
-        str(pid),
-        "--duration",
-        str(int(seconds)),
-        "--format",
-        "raw",
-        "--rate",
-        "500",
-        "--nonblocking",
-        "--output",
-        out,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    await proc.wait()

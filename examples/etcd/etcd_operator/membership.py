@@ -9,9 +9,7 @@ Every error names the endpoint that failed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +23,6 @@ from aetcd import rpc
 __all__ = [
     "EtcdAdmin",
     "EtcdBusy",
-    "EtcdChannels",
     "EtcdUnreachable",
     "Member",
     "MemberStatus",
@@ -57,18 +54,6 @@ _BUSY = (
     "re-configuration failed due to not enough started members",
     "too many learner members",
     "learner is not ready",
-)
-
-
-# Call outcomes that may mean the channel itself is broken (rather than etcd saying no).
-_CHANNEL_FAILURES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.INTERNAL,
-    }
 )
 
 
@@ -112,97 +97,19 @@ def _host_port(endpoint: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 2379
 
 
-class EtcdChannels:
-    """gRPC clients to etcd endpoints kept from one :class:`EtcdAdmin` to the next.
-
-    A steady reconcile makes a few small calls (member list, one status per member); opening a
-    channel for each (TCP and HTTP/2 handshakes, a resolver and its threads in grpc, then the
-    teardown) costs more CPU than the calls, and an operator idling over many clusters did
-    little else. A client is reused only while it works: a failed call drops it (so the next
-    call gets a fresh channel rather than grpc's reconnect backoff on the old one), and one
-    left unused for ``idle_after`` seconds is closed (pods come back with new addresses).
-    Clients belong to the event loop that opened them; on another loop the pool starts over::
-
-        channels = EtcdChannels()
-        async with EtcdAdmin(endpoints, channels=channels) as admin:  # does not close them
-            await admin.member_list()
-    """
-
-    def __init__(self, *, idle_after: float = 60.0) -> None:
-        self.idle_after = idle_after
-        self._clients: dict[str, tuple[aetcd.Client, float]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._swept = time.monotonic()
-
-    def get(self, key: str) -> aetcd.Client | None:
-        """The open client for ``key`` (marked used now), if any."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._loop, self._clients = loop, {}  # another loop's channels cannot be used here
-        entry = self._clients.get(key)
-        if entry is None:
-            return None
-        self._clients[key] = (entry[0], time.monotonic())
-        return entry[0]
-
-    async def put(self, key: str, client: aetcd.Client) -> aetcd.Client:
-        """Keep ``client`` for ``key``; if another was kept meanwhile, close ours, use that."""
-        kept = self.get(key)
-        if kept is not None:
-            with contextlib.suppress(Exception):
-                await client.close()
-            return kept
-        self._clients[key] = (client, time.monotonic())
-        await self._sweep()
-        return client
-
-    async def drop(self, key: str, client: aetcd.Client) -> None:
-        """Forget and close ``client`` (a call through it failed)."""
-        entry = self._clients.get(key)
-        if entry is not None and entry[0] is client:
-            del self._clients[key]
-        with contextlib.suppress(Exception):
-            await client.close()
-
-    async def _sweep(self) -> None:
-        now = time.monotonic()
-        if now - self._swept < self.idle_after:
-            return
-        self._swept = now
-        stale = [k for k, (_, used) in self._clients.items() if now - used > self.idle_after]
-        for key in stale:
-            client, _ = self._clients.pop(key)
-            with contextlib.suppress(Exception):
-                await client.close()
-
-    async def close(self) -> None:
-        """Close every kept client."""
-        clients, self._clients = self._clients, {}
-        for client, _ in clients.values():
-            with contextlib.suppress(Exception):
-                await client.close()
-
-
 class EtcdAdmin:
     """Membership operations against a cluster reachable at ``endpoints`` (client URLs).
 
     Use as an async context manager; one gRPC channel per endpoint is opened lazily and
-    closed on exit, unless ``channels`` keeps them for the next admin (a reconciler's)::
+    closed on exit::
 
         async with EtcdAdmin(["http://127.0.0.1:2379"]) as admin:
             members = await admin.member_list()
     """
 
-    def __init__(
-        self,
-        endpoints: Sequence[str],
-        *,
-        timeout: float = 2.0,
-        channels: EtcdChannels | None = None,
-    ) -> None:
+    def __init__(self, endpoints: Sequence[str], *, timeout: float = 2.0) -> None:
         self.endpoints = tuple(endpoints)
         self.timeout = timeout
-        self.channels = channels
         self._clients: dict[str, aetcd.Client] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -223,20 +130,12 @@ class EtcdAdmin:
                 await client.close()
 
     async def _client(self, endpoint: str) -> aetcd.Client:
-        if self.channels is not None:
-            client = self.channels.get(endpoint)
-            if client is None:
-                client = await self.channels.put(endpoint, await self._connect(endpoint))
-            return client
         client = self._clients.get(endpoint)
         if client is None:
-            client = self._clients[endpoint] = await self._connect(endpoint)
-        return client
-
-    async def _connect(self, endpoint: str) -> aetcd.Client:
-        host, port = _host_port(endpoint)
-        client = aetcd.Client(host=host, port=port, timeout=self.timeout)
-        await client.connect()
+            host, port = _host_port(endpoint)
+            client = aetcd.Client(host=host, port=port, timeout=self.timeout)
+            await client.connect()
+            self._clients[endpoint] = client
         return client
 
     async def _call(self, endpoint: str, service: str, method: str, request: Any) -> Any:
@@ -245,17 +144,9 @@ class EtcdAdmin:
         try:
             return await getattr(stub, method)(request, timeout=self.timeout)
         except grpc.aio.AioRpcError as e:
-            if e.code() in _CHANNEL_FAILURES:
-                await self._failed(endpoint, client)
             raise MembershipError(f"etcd {endpoint}: {method} failed: {e.details()}") from e
         except (TimeoutError, OSError) as e:
-            await self._failed(endpoint, client)
             raise MembershipError(f"etcd {endpoint}: {method} failed: {e!r}") from e
-
-    async def _failed(self, endpoint: str, client: aetcd.Client) -> None:
-        """A shared channel that failed a call is not reused (see :class:`EtcdChannels`)."""
-        if self.channels is not None:
-            await self.channels.drop(endpoint, client)
 
     async def _first(
         self,

@@ -18,7 +18,7 @@ from etcd_operator import bootstrap, builders
 from etcd_operator.backup import restore
 from etcd_operator.backup.upgrade import gate as upgrade_gate
 from etcd_operator.bootstrap import BootstrapParams
-from etcd_operator.membership import EtcdAdmin, EtcdBusy, EtcdChannels, MembershipError
+from etcd_operator.membership import EtcdAdmin, EtcdBusy, MembershipError
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
 from etcd_operator.naming import peer_url
 from etcd_operator.observe import (
@@ -84,8 +84,6 @@ class EtcdClusterReconciler:
         self.etcd_timeout = etcd_timeout
         self.steady_interval = steady_interval
         self.busy_interval = busy_interval
-        # gRPC channels to the members, reused by every reconcile (idle CPU, issue 19).
-        self.channels = EtcdChannels()
 
     async def reconcile(self, ctx: Context, cluster: EtcdCluster) -> Result:
         """Take one safe step toward ``cluster.spec``."""
@@ -103,7 +101,7 @@ class EtcdClusterReconciler:
             if is_controlled_by(p, cluster)
         ]
         endpoints = [e for _, e in sorted(endpoints_of(pods).items())]
-        async with EtcdAdmin(endpoints, timeout=self.etcd_timeout, channels=self.channels) as admin:
+        async with EtcdAdmin(endpoints, timeout=self.etcd_timeout) as admin:
             view = await observe(cluster, pods, admin)
             # Bookkeeping like status, not a step: it changes nothing running, only what a
             # member may do if it ever starts again on an empty data dir. Done even while

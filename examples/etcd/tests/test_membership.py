@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from etcd_operator.membership import EtcdAdmin, EtcdChannels, EtcdUnreachable
+from etcd_operator.membership import EtcdAdmin, EtcdUnreachable
 from etcd_procs import BINARIES, ETCD_35, ETCD_NOT_READY, EtcdProc, etcd_cluster
 
 from opframe.testing import eventually
@@ -83,27 +83,3 @@ async def test_unreachable_endpoints_are_named_in_the_error() -> None:
         with pytest.raises(EtcdUnreachable, match=r"127\.0\.0\.1:9"):
             await admin.member_list()
         assert not await admin.healthy("http://127.0.0.1:9")
-
-
-async def test_shared_channels_are_reused_while_they_work_and_dropped_when_a_call_fails() -> None:
-    """A reconciler's admins share gRPC channels (issue 19: an idle operator opened a channel
-    per member per reconcile). One that failed a call is not handed out again, so the next
-    call starts a fresh connection instead of waiting out grpc's reconnect backoff; closing
-    an admin leaves the shared channels open."""
-    channels = EtcdChannels()
-    async with etcd_cluster(ETCD_35) as procs:
-        url = procs[0].client_url
-        async with EtcdAdmin([url], channels=channels) as admin:
-            await eventually(admin.member_list, message="etcd answers", retry_on=ETCD_NOT_READY)
-            first = channels.get(url)
-        assert first is not None
-        async with EtcdAdmin([url], channels=channels) as admin:
-            assert len(await admin.member_list()) == 1
-            assert channels.get(url) is first
-    dead = "http://127.0.0.1:9"
-    async with EtcdAdmin([dead], timeout=0.5, channels=channels) as admin:
-        with pytest.raises(EtcdUnreachable):
-            await admin.member_list()
-    assert channels.get(dead) is None
-    await channels.close()
-    assert channels.get(url) is None
