@@ -108,9 +108,10 @@ class Child:
 
 @asynccontextmanager
 async def spawn(
-    args: Sequence[str], name: str, env: dict[str, str] | None = None
+    args: Sequence[str], name: str, env: dict[str, str] | None = None, *, grace: float = 10.0
 ) -> AsyncIterator[Child]:
-    """Run ``args`` (piped stdin/stdout) as a :class:`Child`; terminated on exit."""
+    """Run ``args`` (piped stdin/stdout) as a :class:`Child`; terminated on exit (killed if
+    still running ``grace`` seconds later)."""
     proc = await asyncio.create_subprocess_exec(
         *args,
         stdin=asyncio.subprocess.PIPE,
@@ -123,5 +124,5 @@ async def spawn(
     try:
         yield child
     finally:
-        await stop(proc)
+        await stop(proc, grace)
         child._reader.cancel()

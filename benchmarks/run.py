@@ -62,7 +62,12 @@ sys.path.insert(0, str(HERE))
 from _etcd_bench import etcd_section  # noqa: E402
 from _model import BenchItem, item  # noqa: E402
 from _process import stop  # noqa: E402
-from _production import controllers_section, scale_section, work_section  # noqa: E402
+from _production import (  # noqa: E402
+    KOPF_GRACE,
+    controllers_section,
+    scale_section,
+    work_section,
+)
 from _report import production_rows  # noqa: E402
 
 from opframe.client import Client  # noqa: E402
@@ -115,9 +120,10 @@ async def prepare(client: Client, count: int) -> tuple[float, float]:
 
 @asynccontextmanager
 async def subprocess(
-    *args: str, env: dict[str, str] | None = None
+    *args: str, env: dict[str, str] | None = None, grace: float = 10.0
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A child process with piped stdin/stdout, killed on exit if still running."""
+    """A child process with piped stdin/stdout, terminated on exit if still running (killed
+    ``grace`` seconds later)."""
     proc = await asyncio.create_subprocess_exec(
         *args,
         stdin=asyncio.subprocess.PIPE,
@@ -129,7 +135,7 @@ async def subprocess(
     try:
         yield proc
     finally:
-        await stop(proc)
+        await stop(proc, grace)
 
 
 def _noop(
@@ -233,6 +239,7 @@ async def bench_kopf(kubeconfig: str, count: int, deadline: float) -> dict[str, 
         "--quiet",
         str(HERE / "_kopf_noop.py"),
         env={"KUBECONFIG": kubeconfig, "BENCH_EXPECT": str(count)},
+        grace=KOPF_GRACE,
     ) as proc:
         first = await read_event(proc, "first_reconcile", deadline)
         done = await read_event(proc, "all_reconciled", deadline)
@@ -313,7 +320,7 @@ async def _production_sections(
             kubeconfig,
             work_count,
             rates,
-            args.work_seconds or (0.5 if q else 5.0),
+            args.work_seconds or (0.25 if q else 5.0),
             args.workers_work,
             args.kopf_scale_timeout or (10.0 if q else 120.0),
             args.skip_kopf or "work" not in sections,

@@ -486,3 +486,22 @@ def test_list_item_another_applier_also_owns_stays() -> None:
     live = _apply(live, {"tags": [{"key": "b"}]}, "beta")
     out = _apply(live, {"tags": [{"key": "a"}]}, "alpha")
     assert out["spec"]["tags"] == [{"key": "a"}, {"key": "b"}]
+
+
+def test_entries_a_write_does_not_touch_keep_their_fields_and_sent_ones_are_normalised() -> None:
+    """Every write re-derives each manager's set (``fieldmanager/internal/managedfields.go``
+    decodes and re-encodes them); the server reuses a stored encoding while a manager's set is
+    unchanged (issue 19), which must give what encoding again would: the other manager's entry
+    is unchanged, its own moves, and fieldsV1 a client sends in another form (keys out of
+    order, a redundant ``.``) is stored in the canonical form."""
+    first = _update(None, _widget({"size": "s", "color": "red"}), manager="a")
+    second = _update(first, {**first, "spec": {"size": "m", "color": "red"}}, manager="b", time=T2)
+    a, b = _entries(second)["a"], _entries(second)["b"]
+    assert a["fieldsV1"] == {"f:spec": {".": {}, "f:color": {}}}
+    assert b["fieldsV1"] == {"f:spec": {"f:size": {}}}
+    sent = copy.deepcopy(second)
+    sent["metadata"]["managedFields"][0]["fieldsV1"] = {"f:spec": {"f:color": {}, ".": {}}}
+    third = _update(second, sent, manager="b", time=T2)
+    encoded = _entries(third)["a"]["fieldsV1"]
+    assert list(encoded["f:spec"]) == [".", "f:color"]
+    assert encoded == encode_fields(decode_fields(encoded))

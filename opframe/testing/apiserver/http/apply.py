@@ -7,7 +7,6 @@ merged object to the generic write path with its managedFields already computed.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from opframe.testing.apiserver.errors import bad_request
 from opframe.testing.apiserver.http.request import Target, flag
 from opframe.testing.apiserver.http.responses import json_response
 from opframe.testing.apiserver.merge import field_manager
+from opframe.testing.apiserver.merge.patch import json_copy
 from opframe.testing.apiserver.registry.resources import storage_key
 from opframe.testing.apiserver.registry.writes import WriteOptions, Writer, now, rfc3339
 
@@ -41,7 +41,7 @@ async def apply_request(
     so = writer.store.get(storage_key(rt), target.namespace or "", target.name)
     if so is not None:
         await writer.prefetch(rt, [so.obj])
-    live = copy.deepcopy(writer.served(rt, so.obj)) if so is not None else None
+    live = json_copy(writer.served(rt, so.obj)) if so is not None else None
     t = rfc3339(now())
     ignored = ("status",) if "status" in rt.subresources and not target.subresource else ()
     merged = field_manager.server_side_apply(

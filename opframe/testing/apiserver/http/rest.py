@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -331,7 +330,7 @@ class Handlers:
             if current is None:
                 raise not_found(rt.plural, target.name, rt.group)
             with self._warnings_kept(opts):
-                obj = await self.writer.update_async(rt, copy.deepcopy(body), current, opts)
+                obj = await self.writer.update_async(rt, patching.json_copy(body), current, opts)
             return json_response(200, self.encoded(rt, obj), opts.warnings)
 
         return await self._retried(attempt, opts, True)
@@ -368,7 +367,7 @@ class Handlers:
             if target.subresource == "scale":
                 current = _to_scale(rt, self.writer.served(rt, so.obj))
             else:
-                current = copy.deepcopy(self.writer.served(rt, so.obj))
+                current = patching.json_copy(self.writer.served(rt, so.obj))
             if patch_type == "merge":
                 if not isinstance(patch, dict):
                     raise bad_request(
@@ -416,7 +415,7 @@ class Handlers:
         so = self._current(target)
         await self.writer.prefetch(rt, [so.obj])
         rv = (scale.get("metadata") or {}).get("resourceVersion")
-        obj = copy.deepcopy(self.writer.served(rt, so.obj))
+        obj = patching.json_copy(self.writer.served(rt, so.obj))
         if rv:
             obj["metadata"]["resourceVersion"] = rv
         replicas = (scale.get("spec") or {}).get("replicas")

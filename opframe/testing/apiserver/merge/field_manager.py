@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import yaml
 
 from opframe.testing.apiserver.errors import Cause, StatusError, bad_request, invalid
@@ -71,6 +72,11 @@ class _Entry:
     subresource: str
     time: str | None
     fields: set[Path]
+    decoded: tuple[dict[str, Any], frozenset[Path]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """The stored ``fieldsV1`` this entry was read from and its paths then: while ``fields``
+    still equals them, :meth:`encode` reuses that encoding instead of building it again."""
 
     @property
     def ident(self) -> tuple[str, str, str, str]:
@@ -87,7 +93,11 @@ class _Entry:
         if self.time is not None:
             out["time"] = self.time
         out["fieldsType"] = "FieldsV1"
-        out["fieldsV1"] = encode_fields(self.fields)
+        decoded = self.decoded
+        if decoded is not None and self.fields == decoded[1]:
+            out["fieldsV1"] = decoded[0]  # stored objects are never mutated: sharing is safe
+        else:
+            out["fieldsV1"] = encode_fields(self.fields)
         if self.subresource:
             out["subresource"] = self.subresource
         return out
@@ -104,7 +114,8 @@ class _Entry:
 _Managed = dict[tuple[str, str, str, str], _Entry]
 
 
-def _decode_managed(entries: Any) -> _Managed:
+def _decode_managed(entries: Any, *, stored: bool = False) -> _Managed:
+    """Decode managedFields; ``stored``: they are the server's own (canonical) encoding."""
     if not isinstance(entries, list):
         raise ValueError("managedFields must be a list")
     out: _Managed = {}
@@ -114,26 +125,37 @@ def _decode_managed(entries: Any) -> _Managed:
         fields_type = raw.get("fieldsType")
         if fields_type not in (None, "", "FieldsV1"):
             raise ValueError(f"unsupported fieldsType {fields_type!r}")
+        fields_v1 = raw.get("fieldsV1") or {}
         entry = _Entry(
             manager=str(raw.get("manager") or ""),
             operation=str(raw.get("operation") or ""),
             api_version=str(raw.get("apiVersion") or ""),
             subresource=str(raw.get("subresource") or ""),
             time=raw.get("time"),
-            fields=decode_fields(raw.get("fieldsV1") or {}),
+            fields=decode_fields(fields_v1),
         )
+        if stored:
+            entry.decoded = (fields_v1, frozenset(entry.fields))
         previous = out.get(entry.ident)
         if previous is not None:
             entry.fields |= previous.fields
+            entry.decoded = None
         out[entry.ident] = entry
     return out
+
+
+def _same_bytes(a: Any, b: Any) -> bool:
+    try:
+        return a is not None and msgspec.json.encode(a) == msgspec.json.encode(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _live_managed(obj: dict[str, Any] | None) -> _Managed:
     if not obj:
         return {}
     try:
-        return _decode_managed((obj.get("metadata") or {}).get("managedFields") or [])
+        return _decode_managed((obj.get("metadata") or {}).get("managedFields") or [], stored=True)
     except ValueError:
         return {}
 
@@ -231,7 +253,10 @@ def update_managed_fields(
     sent = (new.get("metadata") or {}).get("managedFields")
     if sent and not subresource:
         try:
-            managed = _decode_managed(sent)
+            # A patch or an unchanged PUT sends the live entries back: reuse their encoding
+            # (compared as bytes: == would take another key order for the same entries).
+            live = ((old or {}).get("metadata") or {}).get("managedFields")
+            managed = _decode_managed(sent, stored=sent is live or _same_bytes(sent, live))
         except ValueError:
             managed = {}
     if not managed:

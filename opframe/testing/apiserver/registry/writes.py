@@ -11,7 +11,6 @@ controllers).
 
 from __future__ import annotations
 
-import copy
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Generator
@@ -33,6 +32,7 @@ from opframe.testing.apiserver.errors import (
 )
 from opframe.testing.apiserver.fielderrors import invalid as field_invalid
 from opframe.testing.apiserver.merge import field_manager
+from opframe.testing.apiserver.merge.patch import json_copy
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 from opframe.testing.apiserver.registry.resources import Registry, storage_key
 from opframe.testing.apiserver.registry.storage import Store, StoredObject
@@ -626,7 +626,7 @@ class Writer:
             managed = obj["metadata"].get("managedFields")
             status = obj.get("status", _MISSING)
             obj.clear()
-            obj.update(copy.deepcopy(old or {}))
+            obj.update(json_copy(old or {}))
             if managed is not None:
                 obj["metadata"]["managedFields"] = managed
             else:
@@ -637,7 +637,7 @@ class Writer:
                 obj["status"] = status
         elif has_status and old is not None:
             if "status" in old:
-                obj["status"] = copy.deepcopy(old["status"])
+                obj["status"] = json_copy(old["status"])
             else:
                 obj.pop("status", None)
         obj["apiVersion"] = rt.api_version

@@ -72,9 +72,32 @@ def same_json(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
-        return len(a) == len(b) and all(k in b and same_json(v, b[k]) for k, v in a.items())
+        if len(a) != len(b):
+            return False
+        for k, v in a.items():  # loops, not all(<genexpr>): this runs for every node validated
+            if k not in b:
+                return False
+            w = b[k]
+            if type(v) is not type(w):
+                return False
+            if isinstance(v, (dict, list)):
+                if not same_json(v, w):
+                    return False
+            elif not v == w:
+                return False
+        return True
     if isinstance(a, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+        if len(a) != len(b):
+            return False
+        for v, w in zip(a, b, strict=True):
+            if type(v) is not type(w):
+                return False
+            if isinstance(v, (dict, list)):
+                if not same_json(v, w):
+                    return False
+            elif not v == w:
+                return False
+        return True
     return bool(a == b)
 
 
