@@ -1,7 +1,8 @@
 """One import path per public name: what an SDK module declares public, ``opframe`` exports.
 
-``opframe.kinds`` and ``opframe.crd`` are public modules of many small names (built-in kinds,
-schema markers) and ``opframe.testing`` is its own package; the rest is reached as
+``opframe.kinds``, ``opframe.crd`` and ``opframe.webhook`` are public modules of many small names
+(built-in kinds, schema markers, webhook wire types and options; the handler types most code
+needs are exported by ``opframe`` too) and ``opframe.testing`` is its own package; the rest is reached as
 ``from opframe import X`` (httpx's rule: ``httpx/__init__.py`` re-exports every public name).
 """
 
@@ -14,7 +15,7 @@ import pytest
 
 import opframe
 
-OWN_NAMESPACES = {"kinds", "crd", "cli", "testing"}
+OWN_NAMESPACES = {"kinds", "crd", "webhook", "cli", "testing"}
 MODULES = sorted(
     m.name
     for m in pkgutil.iter_modules(opframe.__path__)

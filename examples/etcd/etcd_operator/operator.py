@@ -124,6 +124,14 @@ def build_manager(
     return manager
 
 
+async def _served(client: Client, kind: type[Resource], namespace: str | None) -> bool:
+    try:
+        await client.request("GET", resource_info(kind).path(namespace), params={"limit": "1"})
+    except (NotFound, Forbidden):
+        return False
+    return True
+
+
 async def backups_served(client: Client, namespace: str | None = None) -> bool:
     """Whether the API server serves ``EtcdBackup`` to this operator, so the backup controllers
     can run; if not, say once, as a warning, that backups are off and how to turn them on.
@@ -136,6 +144,10 @@ async def backups_served(client: Client, namespace: str | None = None) -> bool:
             "GET", resource_info(EtcdBackup).path(namespace), params={"limit": "1"}
         )
     except NotFound:
+        if not await _served(client, EtcdCluster, namespace):
+            # Nothing to manage either: the manager's one-line error about the EtcdCluster CRD
+            # is what the user must read first, without a warning about backups before it.
+            return False
         _log.warning(
             "backups are off: the API server does not serve EtcdBackup (the CRD "
             "etcdbackups.etcd.opframe.dev is not installed); EtcdClusters are managed as usual. "
