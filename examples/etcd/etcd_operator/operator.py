@@ -23,6 +23,7 @@ from opframe import (
     PersistentVolumeClaim,
     Pod,
     PodDisruptionBudget,
+    Resource,
     Service,
     annotations_changed,
     any_of,
