@@ -3,7 +3,8 @@
 ``opframe.kinds``, ``opframe.crd`` and ``opframe.webhook`` are public modules of many small names
 (built-in kinds, schema markers, webhook wire types and options; the handler types most code
 needs are exported by ``opframe`` too) and ``opframe.testing`` is its own package; the rest is
-reached as ``from opframe import X`` (httpx's rule: ``httpx/__init__.py`` re-exports every public name).
+reached as ``from opframe import X`` (httpx's rule: ``httpx/__init__.py`` re-exports every
+public name).
 """
 
 from __future__ import annotations
