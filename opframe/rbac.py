@@ -20,7 +20,10 @@ How the rules are decided (nothing is guessed from the reconciler's code):
 - with leader election, a Role in the Lease's namespace gets ``get``, ``create``,
   ``update`` on ``leases`` (coordination.k8s.io);
 - a manager limited to one namespace gets a Role and RoleBinding there; otherwise a
-  ClusterRole and ClusterRoleBinding.
+  ClusterRole and ClusterRoleBinding;
+- a manager that follows its CRDs (``Manager(follow_crds=True)``) gets ``get``, ``list``,
+  ``watch`` on ``customresourcedefinitions`` (apiextensions.k8s.io), in a ClusterRole
+  ``<name>-crds`` of its own when it is namespaced, since CRDs are cluster-scoped.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ __all__ = ["Permission", "policy_rules", "rbac_documents"]
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 _RBAC_V1 = "rbac.authorization.k8s.io/v1"
 _RBAC = "rbac.authorization.k8s.io"
+#: What a manager that follows its CRDs (``Manager(follow_crds=True)``) reads: one watch on
+#: every CustomResourceDefinition tells which custom kinds are Established.
+CRD_RULE: dict[str, Any] = {
+    "apiGroups": ["apiextensions.k8s.io"],
+    "resources": ["customresourcedefinitions"],
+    "verbs": ["get", "list", "watch"],
+}
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,19 @@ def policy_rules(
     ]  # fmt: skip
 
 
+def _with_crd_rule(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rules`` with get/list/watch on CRDs, merged into a rule already naming them."""
+    for rule in rules:
+        if (
+            rule["apiGroups"] == CRD_RULE["apiGroups"]
+            and rule["resources"] == CRD_RULE["resources"]
+        ):
+            wanted = set(rule["verbs"]) | set(CRD_RULE["verbs"])
+            rule["verbs"] = [v for v in VERBS if v in wanted]
+            return rules
+    return [*rules, {k: list(v) for k, v in CRD_RULE.items()}]
+
+
 def _binding(kind: str, name: str, role_kind: str, sa: str, sa_ns: str, ns: str = "") -> Any:
     meta: dict[str, Any] = {"name": name}
     if ns:
@@ -137,11 +160,16 @@ def rbac_documents(
 
     ``target``: a Manager (its controllers, namespace and leader election are used) or
     controllers; ``leader_election``/``namespace`` override or complete what it says.
+    A Manager that follows its CRDs (``follow_crds=True``) also gets get/list/watch on
+    ``customresourcedefinitions``: in its ClusterRole, or in a ``<name>-crds`` ClusterRole
+    when it is namespaced (CRDs are cluster-scoped).
     """
     from opframe.manager import Manager
 
     sa = service_account or name
+    follow_crds = False
     if isinstance(target, Manager):
+        follow_crds = target.cache.crds is not None
         leader_election = leader_election or target.leader_election
         namespace = namespace if namespace is not None else target.namespace
     docs: list[dict[str, Any]] = [
@@ -149,6 +177,8 @@ def rbac_documents(
          "metadata": {"name": sa, "namespace": service_account_namespace}},
     ]  # fmt: skip
     rules = policy_rules(_controllers(target))
+    if follow_crds and not namespace:
+        rules = _with_crd_rule(rules)
     if namespace:
         docs.append(
             {
@@ -160,6 +190,13 @@ def rbac_documents(
         )
         docs.append(_binding("RoleBinding", name, "Role", sa, service_account_namespace,
                              namespace))  # fmt: skip
+        if follow_crds:
+            # CRDs are cluster-scoped: a Role cannot grant them, a ClusterRole of its own does.
+            crds = f"{name}-crds"
+            docs.append({"apiVersion": _RBAC_V1, "kind": "ClusterRole",
+                         "metadata": {"name": crds}, "rules": _with_crd_rule([])})  # fmt: skip
+            docs.append(_binding("ClusterRoleBinding", crds, "ClusterRole", sa,
+                                 service_account_namespace))  # fmt: skip
     else:
         docs.append({"apiVersion": _RBAC_V1, "kind": "ClusterRole",
                      "metadata": {"name": name}, "rules": rules})  # fmt: skip
