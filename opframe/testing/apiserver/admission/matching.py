@@ -5,7 +5,8 @@ Pure functions of a webhook's spec and the request's attributes, following
 versions, ``resource/subresource`` with ``*``, scope),
 ``predicates/namespace/matcher.go`` (namespaceSelector),
 ``predicates/object/matcher.go`` (objectSelector: the new or the old object) and
-``plugin/webhook/matchconditions`` (CEL over ``object``, ``oldObject``, ``request``).
+``plugin/webhook/matchconditions/matcher.go`` (CEL over ``object``, ``oldObject``,
+``request`` and ``authorizer``, the server's RBAC as ``admission/authorizer.py`` binds it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
+from opframe.testing.apiserver.admission.authorizer import FUNCTIONS
 from opframe.testing.apiserver.builtins.workloads import selector_matches
 
 __all__ = ["Request", "conditions_match", "namespace_matches", "object_matches", "rule_matches"]
@@ -110,17 +112,25 @@ class ConditionError(Exception):
     """A match condition failed to evaluate (or did not return a bool)."""
 
 
-def conditions_match(conditions: list[dict[str, Any]], activation: dict[str, Any]) -> bool:
+def conditions_match(
+    conditions: list[dict[str, Any]], activation: dict[str, Any], authorizer: Any = None
+) -> bool:
     """Whether every match condition is true; :class:`ConditionError` for an error.
 
+    ``activation`` holds JSON values (``object``, ``oldObject``, ``request``); ``authorizer``
+    is the CEL ``authorizer`` value (:func:`~.authorizer.authorizer_value`), bound when given.
     As ``matchconditions/matcher.go``: a false condition wins over an error in another.
     """
     errors: list[str] = []
     cel_vars = {k: json_to_cel(v) for k, v in activation.items()}
+    if authorizer is not None:
+        cel_vars["authorizer"] = authorizer
     for cond in conditions:
         name = str(cond.get("name", ""))
         try:
-            program = _CEL.program(_CEL.compile(str(cond.get("expression", ""))))
+            program = _CEL.program(
+                _CEL.compile(str(cond.get("expression", ""))), functions=FUNCTIONS
+            )
             result = program.evaluate(cel_vars)
         except Exception as e:  # cel-python raises its own error types
             errors.append(f"failed to evaluate match condition {name!r}: {e}")

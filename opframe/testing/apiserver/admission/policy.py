@@ -26,7 +26,8 @@ CEL variables: ``object``, ``oldObject`` (null on create / delete respectively),
 (kind, resource, subResource, name, namespace, operation, userInfo, dryRun), ``params``,
 ``namespaceObject``, ``variables`` and ``authorizer`` (``authorizer.group(g).resource(r)
 .namespace(n).name(x).check(verb).allowed()`` and ``.serviceAccount(ns, name)``), answered by
-the server's own authorizer.
+the server's own authorizer (``admission/authorizer.py``, shared with webhook match
+conditions; ``authorizer.requestResource`` is the resource written).
 
 Writes made inside the server (bootstrap, garbage collector, built-in controllers) carry no
 user and are not subject to policies; the admission configuration kinds themselves are exempt,
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,8 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
-from opframe.testing.apiserver.auth.user import Attributes, UserInfo, service_account_user
+from opframe.testing.apiserver.admission.authorizer import FUNCTIONS, Authorize, authorizer_value
+from opframe.testing.apiserver.auth.user import UserInfo
 from opframe.testing.apiserver.builtins.workloads import selector_matches
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.registry.resource_type import ResourceType
@@ -70,8 +71,6 @@ _EXEMPT = frozenset(
 _CODES = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413, "Invalid": 422}
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-Authorize = Callable[[Attributes], bool]
-
 
 def reason_code(reason: str) -> int:
     """The HTTP code of a validation's ``reason`` (``reasonToCode`` in dispatcher.go)."""
@@ -81,89 +80,11 @@ def reason_code(reason: str) -> int:
 # -- CEL -----------------------------------------------------------------------------------
 
 
-class _Authz(celtypes.MapType):
-    """The ``authorizer`` CEL value: a request builder answered by the server's authorizer."""
-
-    def __init__(self, check: Authorize, user: UserInfo, parts: dict[str, str]) -> None:
-        super().__init__({})
-        self.check_fn = check
-        self.user = user
-        self.parts = parts
-
-    def with_part(self, **kw: str) -> _Authz:
-        return _Authz(self.check_fn, self.user, {**self.parts, **kw})
-
-
-def _group(a: Any, g: Any) -> Any:
-    return a.with_part(group=str(g))
-
-
-def _resource(a: Any, r: Any) -> Any:
-    return a.with_part(resource=str(r))
-
-
-def _subresource(a: Any, r: Any) -> Any:
-    return a.with_part(subresource=str(r))
-
-
-def _namespace(a: Any, n: Any) -> Any:
-    return a.with_part(namespace=str(n))
-
-
-def _name(a: Any, n: Any) -> Any:
-    return a.with_part(name=str(n))
-
-
-def _service_account(a: Any, ns: Any, name: Any) -> Any:
-    return _Authz(a.check_fn, service_account_user(str(ns), str(name)), dict(a.parts))
-
-
-def _check(a: Any, verb: Any) -> Any:
-    p = a.parts
-    attrs = Attributes(
-        user=a.user,
-        verb=str(verb),
-        resource_request=True,
-        api_group=p.get("group", ""),
-        resource=p.get("resource", ""),
-        subresource=p.get("subresource", ""),
-        namespace=p.get("namespace", ""),
-        name=p.get("name", ""),
-    )
-    allowed = bool(a.check_fn(attrs))
-    return celtypes.MapType(
-        {
-            celtypes.StringType("allowed"): celtypes.BoolType(allowed),
-            celtypes.StringType("reason"): celtypes.StringType(""),
-        }
-    )
-
-
-def _allowed(d: Any) -> Any:
-    return d[celtypes.StringType("allowed")]
-
-
-def _reason(d: Any) -> Any:
-    return d[celtypes.StringType("reason")]
-
-
-_FUNCTIONS: dict[str, Any] = {
-    **_cel._FUNCTIONS,
-    "group": _group,
-    "resource": _resource,
-    "subresource": _subresource,
-    "namespace": _namespace,
-    "name": _name,
-    "serviceAccount": _service_account,
-    "check": _check,
-    "allowed": _allowed,
-    "reason": _reason,
-}
 _ENV = celpy.Environment()
 
 
 def _compile(text: str) -> Any:
-    return _ENV.program(_ENV.compile(text), functions=_FUNCTIONS)
+    return _ENV.program(_ENV.compile(text), functions=FUNCTIONS)
 
 
 def compile_causes(text: str) -> str | None:
@@ -575,7 +496,17 @@ class PolicyAdmission:
             "request": _cel_value(request),
             "params": _cel_value(param),
             "namespaceObject": _cel_value(namespace_object),
-            "authorizer": _Authz(self.authorize, req.user, {}),
+            "authorizer": authorizer_value(
+                self.authorize,
+                req.user,
+                {
+                    "group": rt.group,
+                    "resource": rt.plural,
+                    "subresource": req.subresource,
+                    "namespace": req.namespace,
+                    "name": req.name,
+                },
+            ),
         }
 
     def _evaluate(
