@@ -88,6 +88,8 @@ class WebhookServer:
         self.handlers: dict[str, Handler] = {}
         #: (path, query, review) of every request received, in order.
         self.received: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        #: The client (host, port) of every request received: one per connection used.
+        self.peers: list[Any] = []
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -105,6 +107,9 @@ class WebhookServer:
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         review = json.loads(await request.read())
         self.received.append((request.path, dict(request.query), review))
+        self.peers.append(
+            request.transport.get_extra_info("peername") if request.transport else None
+        )
         handler = self.handlers.get(request.path)
         if handler is None:
             return web.Response(status=404, text="no handler")
@@ -126,6 +131,11 @@ class WebhookServer:
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
+
+    def open_connections(self) -> int:
+        """How many client connections are open to this server now."""
+        server = self._runner.server if self._runner is not None else None
+        return 0 if server is None else len(server.connections)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:

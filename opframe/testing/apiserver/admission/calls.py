@@ -4,7 +4,8 @@ The endpoint is ``clientConfig.url`` or ``clientConfig.service`` (a Service of t
 control plane, resolved through its Endpoints to the pod's loopback address, the certificate
 checked against ``<name>.<namespace>.svc``); the server is trusted through ``caBundle`` (the
 system roots without one); ``?timeout=Ns`` tells the webhook its deadline, as
-``util/webhook/client.go`` does. Failures are :class:`CallError` with Go's wording
+``util/webhook/client.go`` does; connections are kept alive and reused
+(:class:`ClientPool`). Failures are :class:`CallError` with Go's wording
 (``Post "URL": dial tcp HOST:PORT: connect: connection refused``, ``context deadline exceeded``)
 because users read them in the API's error answers.
 """
@@ -24,7 +25,7 @@ import aiohttp
 
 from opframe.testing.apiserver.registry.storage import Store
 
-__all__ = ["CallError", "Endpoint", "post_json", "resolve"]
+__all__ = ["CallError", "ClientPool", "Endpoint", "resolve"]
 
 
 class CallError(Exception):
@@ -104,47 +105,84 @@ def _ssl_context(endpoint: Endpoint) -> ssl.SSLContext:
     return ctx
 
 
-async def post_json(endpoint: Endpoint, body: dict[str, Any], timeout_seconds: float) -> Any:
-    """POST ``body`` and return the decoded JSON answer; :class:`CallError` on any failure."""
-    url = endpoint.url
-    sep = "&" if urlsplit(url).query else "?"
-    url = f"{url}{sep}timeout={int(timeout_seconds)}s"
-    shown = f'Post "{url}"'
-    parts = urlsplit(url)
-    hostport = f"{parts.hostname}:{parts.port or 443}"
-    try:
-        ctx = _ssl_context(endpoint)
-        async with asyncio.timeout(timeout_seconds):
-            connector = aiohttp.TCPConnector(ssl=ctx, force_close=True)
-            async with (
-                aiohttp.ClientSession(connector=connector) as session,
-                session.post(
-                    url,
-                    data=json.dumps(body).encode(),
-                    headers={"Content-Type": "application/json", "Accept": "application/json"},
-                    server_hostname=endpoint.server_name,
-                ) as resp,
-            ):
-                raw = await resp.read()
-                if resp.status != 200:
-                    text = raw.decode("utf-8", "replace").strip()
-                    raise CallError(
-                        f"{shown}: the server responded with the status code {resp.status} "
-                        f"but did not return more information ({text[:200]})"
-                    )
-    except TimeoutError:
-        raise CallError(f"{shown}: context deadline exceeded") from None
-    except aiohttp.ClientConnectorCertificateError as e:
-        raise CallError(
-            f"{shown}: tls: failed to verify certificate: {e.certificate_error}"
-        ) from None
-    except aiohttp.ClientConnectorError as e:
-        if isinstance(e.os_error, ConnectionRefusedError):
-            raise CallError(f"{shown}: dial tcp {hostport}: connect: connection refused") from None
-        raise CallError(f"{shown}: dial tcp {hostport}: {e.os_error}") from None
-    except aiohttp.ClientError as e:
-        raise CallError(f"{shown}: {e}") from None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise CallError(f"{shown}: the response is not JSON") from None
+class ClientPool:
+    """Keep-alive HTTPS clients for webhook calls: one session per CA bundle.
+
+    kube-apiserver keeps one REST client per webhook client config (its ``ClientManager``
+    caches them, ``staging/src/k8s.io/apiserver/pkg/util/webhook/client.go``), and Go's
+    transport reuses idle TLS connections across calls; so does this: the session of a CA
+    bundle keeps its connections open between calls (its pool is keyed by host, port and the
+    TLS server name, so a connection is never reused for another endpoint). :meth:`close`
+    (when the server stops) closes them all.
+    """
+
+    def __init__(self) -> None:
+        self._sessions: dict[bytes | None, aiohttp.ClientSession] = {}
+
+    def _session(self, endpoint: Endpoint) -> aiohttp.ClientSession:
+        session = self._sessions.get(endpoint.ca_pem)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(ssl=_ssl_context(endpoint), limit=0)
+            session = aiohttp.ClientSession(connector=connector)
+            self._sessions[endpoint.ca_pem] = session
+        return session
+
+    async def close(self) -> None:
+        """Close every session and its connections (the server is stopping)."""
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    async def _post(self, endpoint: Endpoint, url: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        session = self._session(endpoint)
+        async with session.post(
+            url,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            server_hostname=endpoint.server_name,
+        ) as resp:
+            return resp.status, await resp.read()
+
+    async def post_json(
+        self, endpoint: Endpoint, body: dict[str, Any], timeout_seconds: float
+    ) -> Any:
+        """POST ``body`` and return the decoded JSON answer; :class:`CallError` on any failure."""
+        url = endpoint.url
+        sep = "&" if urlsplit(url).query else "?"
+        url = f"{url}{sep}timeout={int(timeout_seconds)}s"
+        shown = f'Post "{url}"'
+        parts = urlsplit(url)
+        hostport = f"{parts.hostname}:{parts.port or 443}"
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                try:
+                    status, raw = await self._post(endpoint, url, body)
+                except aiohttp.ServerDisconnectedError:
+                    # An idle kept-alive connection the webhook closed (it restarted, or its
+                    # keep-alive ended) as the request went out: once more on a new one, as
+                    # Go's transport retries a reused connection that fails before answering.
+                    status, raw = await self._post(endpoint, url, body)
+            if status != 200:
+                text = raw.decode("utf-8", "replace").strip()
+                raise CallError(
+                    f"{shown}: the server responded with the status code {status} "
+                    f"but did not return more information ({text[:200]})"
+                )
+        except TimeoutError:
+            raise CallError(f"{shown}: context deadline exceeded") from None
+        except aiohttp.ClientConnectorCertificateError as e:
+            raise CallError(
+                f"{shown}: tls: failed to verify certificate: {e.certificate_error}"
+            ) from None
+        except aiohttp.ClientConnectorError as e:
+            if isinstance(e.os_error, ConnectionRefusedError):
+                raise CallError(
+                    f"{shown}: dial tcp {hostport}: connect: connection refused"
+                ) from None
+            raise CallError(f"{shown}: dial tcp {hostport}: {e.os_error}") from None
+        except aiohttp.ClientError as e:
+            raise CallError(f"{shown}: {e}") from None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise CallError(f"{shown}: the response is not JSON") from None

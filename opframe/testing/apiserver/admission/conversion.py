@@ -16,7 +16,7 @@ import copy
 import uuid
 from typing import Any
 
-from opframe.testing.apiserver.admission.calls import CallError, post_json, resolve
+from opframe.testing.apiserver.admission.calls import CallError, ClientPool, resolve
 from opframe.testing.apiserver.builtins.meta import validate_labels
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.registry.resource_type import ResourceType
@@ -32,8 +32,10 @@ _TIMEOUT = 30.0
 class WebhookConverter:
     """Converts custom resources through their CRD's conversion webhook."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, pool: ClientPool | None = None) -> None:
         self.store = store
+        #: The HTTPS clients conversion webhooks are called with (shared with admission).
+        self.pool = pool if pool is not None else ClientPool()
 
     async def __call__(
         self, rt: ResourceType, objs: list[dict[str, Any]], api_version: str
@@ -71,7 +73,7 @@ class WebhookConverter:
             "request": {"uid": uid, "desiredAPIVersion": api_version, "objects": objs},
         }
         endpoint = resolve(self.store, webhook.get("clientConfig") or {})
-        answer = await post_json(endpoint, review, _TIMEOUT)
+        answer = await self.pool.post_json(endpoint, review, _TIMEOUT)
         if not isinstance(answer, dict):
             raise CallError("the response is not a ConversionReview object")
         gv, kind = answer.get("apiVersion", ""), answer.get("kind", "")

@@ -32,7 +32,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from opframe.testing.apiserver.admission.calls import CallError, post_json, resolve
+from opframe.testing.apiserver.admission.authorizer import Authorize, authorizer_value
+from opframe.testing.apiserver.admission.calls import CallError, ClientPool, resolve
 from opframe.testing.apiserver.admission.matching import (
     ConditionError,
     Request,
@@ -84,10 +85,17 @@ class _Failure(Exception):
 class WebhookAdmission:
     """Calls the Mutating/ValidatingWebhookConfigurations stored in ``store``."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(
+        self, writer: Writer, authorize: Authorize | None = None, pool: ClientPool | None = None
+    ) -> None:
         self.writer = writer
         self.store: Store = writer.store
         self.registry: Registry = writer.registry
+        #: Answers ``authorizer`` in match conditions (the server's RBAC); none: every check
+        #: is denied.
+        self.authorize: Authorize = authorize or (lambda _attrs: False)
+        #: The HTTPS clients webhooks are called with (one per CA bundle, kept alive).
+        self.pool = pool if pool is not None else ClientPool()
 
     async def convert(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """``obj`` at ``rt``'s version (a webhook matched through another version)."""
@@ -166,8 +174,23 @@ class WebhookAdmission:
             "oldObject": request.get("oldObject"),
             "request": request,
         }
+        user = CURRENT_USER.get()
+        authorizer = None
+        if user is not None:
+            rt = step.rt
+            authorizer = authorizer_value(
+                self.authorize,
+                user,
+                {
+                    "group": rt.group,
+                    "resource": rt.plural,
+                    "subresource": _subresource(step),
+                    "namespace": str(request.get("namespace", "")),
+                    "name": str(request.get("name", "")),
+                },
+            )
         try:
-            return conditions_match(conditions, activation)
+            return conditions_match(conditions, activation, authorizer)
         except ConditionError as e:
             if inv.hook.get("failurePolicy", "Fail") == "Ignore":
                 return False
@@ -223,7 +246,7 @@ class WebhookAdmission:
         timeout = float(hook.get("timeoutSeconds") or 10)
         try:
             endpoint = resolve(self.store, hook.get("clientConfig") or {})
-            answer = await post_json(endpoint, review, timeout)
+            answer = await self.pool.post_json(endpoint, review, timeout)
         except CallError as e:
             raise _Failure(
                 f'failed calling webhook "{name}": failed to call webhook: {e}'

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from opframe.testing.apiserver import builtins, protobuf
+from opframe.testing.apiserver.admission.calls import ClientPool
 from opframe.testing.apiserver.admission.conversion import WebhookConverter
 from opframe.testing.apiserver.admission.policy import PolicyAdmission
 from opframe.testing.apiserver.admission.webhooks import WebhookAdmission
@@ -175,8 +176,12 @@ class ApiServer:
         self.context = _Context(self.store)
         self.writer = Writer(self.store, self.registry, self.context)
         # Dynamic admission and conversion: the webhooks users configure (admission/).
-        self.writer.dynamic_admission = WebhookAdmission(self.writer)
-        self.writer.async_converter = WebhookConverter(self.store)
+        # One keep-alive HTTPS client per CA bundle for every webhook call, closed by stop().
+        self.webhook_clients = ClientPool()
+        self.writer.dynamic_admission = WebhookAdmission(
+            self.writer, lambda a: self.auth.authorize(a).allowed, self.webhook_clients
+        )
+        self.writer.async_converter = WebhookConverter(self.store, self.webhook_clients)
         self.crds = CrdController(self.store, self.registry, self.writer)
         self.crds.restore()
         self.controllers = Controllers(
@@ -263,6 +268,7 @@ class ApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.webhook_clients.close()
         self.controllers.close()
         if self.quotas is not None:
             self.quotas.close()

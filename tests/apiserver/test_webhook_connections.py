@@ -1,0 +1,69 @@
+"""The embedded server's webhook client keeps its connections alive and closes them on stop.
+
+Rule: kube-apiserver builds one REST client per webhook client config and caches it
+(``staging/src/k8s.io/apiserver/pkg/util/webhook/client.go``, ``ClientManager.HookClient``),
+and Go's HTTP transport reuses an idle TLS connection for the next call, so consecutive calls
+to one webhook do not each pay a TLS handshake. The embedded server keeps one aiohttp session
+per CA bundle (``admission/calls.py`` ``ClientPool``), shared by admission and conversion
+webhooks, and closes it when the server stops. Figures: ``benchmarks/apiserver_webhooks.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from opframe import Client, ConfigMap, ObjectMeta
+from opframe.testing import eventually
+from opframe.testing.apiserver import ApiServer
+from tests.apiserver._webhook_server import WebhookServer, allow
+
+ADMISSION = "/apis/admissionregistration.k8s.io/v1"
+
+
+@pytest_asyncio.fixture
+async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
+    async with WebhookServer(tmp_path) as server:
+        yield server
+
+
+async def _install(client: Client, hooks: WebhookServer, *paths: str) -> None:
+    webhooks = [
+        {
+            "name": f"h{i}.example.com",
+            "clientConfig": {"url": hooks.handle(path, allow), "caBundle": hooks.ca_bundle},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                       "resources": ["configmaps"]}],
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+        }
+        for i, path in enumerate(paths)
+    ]  # fmt: skip
+    body = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "keepalive"},
+        "webhooks": webhooks,
+    }
+    await client.request("POST", f"{ADMISSION}/validatingwebhookconfigurations", body=body)
+
+
+async def test_consecutive_calls_reuse_one_connection_and_stop_closes_it(
+    hooks: WebhookServer,
+) -> None:
+    """Ten sequential writes, each calling two validating webhooks of one CA bundle (called
+    in parallel, as ``validating/dispatcher.go`` does), reach the webhook server over at most
+    two connections, not twenty; stopping the API server closes them."""
+    async with ApiServer() as server:
+        async with await Client.default(kubeconfig=server.kubeconfig) as client:
+            await _install(client, hooks, "/a", "/b")
+            for i in range(10):
+                await client.create(
+                    ConfigMap(metadata=ObjectMeta(name=f"c{i}", namespace="default"))
+                )
+        assert len(hooks.peers) == 20
+        assert len(set(hooks.peers)) <= 2, f"connections used: {set(hooks.peers)}"
+        assert 1 <= hooks.open_connections() <= 2
+    await eventually(lambda: hooks.open_connections() == 0, timeout=30)
