@@ -125,12 +125,18 @@ class WebhookServer:
         await self._runner.setup()
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(self._cert, self._key)
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ctx)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=ctx)
         await site.start()
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
+
+    async def restart(self) -> None:
+        """Stop serving (closing every connection) and serve again on the same port."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.__aenter__()
 
     def open_connections(self) -> int:
         """How many client connections are open to this server now."""

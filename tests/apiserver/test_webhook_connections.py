@@ -67,3 +67,19 @@ async def test_consecutive_calls_reuse_one_connection_and_stop_closes_it(
         assert len(set(hooks.peers)) <= 2, f"connections used: {set(hooks.peers)}"
         assert 1 <= hooks.open_connections() <= 2
     await eventually(lambda: hooks.open_connections() == 0, timeout=30)
+
+
+async def test_a_webhook_restarted_between_calls_is_called_on_a_new_connection(
+    client: Client, hooks: WebhookServer
+) -> None:
+    """A kept-alive connection the webhook closed (it restarted) is not a call failure: the
+    next write reaches the restarted webhook on a new connection (Go's transport drops a
+    closed idle connection, and retries a request a reused connection lost before answering,
+    ``net/http/transport.go``; a failure here would refuse writes under
+    ``failurePolicy: Fail``)."""
+    await _install(client, hooks, "/a")
+    await client.create(ConfigMap(metadata=ObjectMeta(name="before", namespace="default")))
+    await hooks.restart()
+    await client.create(ConfigMap(metadata=ObjectMeta(name="after", namespace="default")))
+    assert [r["request"]["name"] for r in hooks.reviews("/a")] == ["before", "after"]
+    assert len(set(hooks.peers)) == 2
