@@ -12,9 +12,17 @@ RBAC authorizer with SelfSubjectAccessReviews.
 
 from __future__ import annotations
 
+import io
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
 from opframe import ConfigMap, Controller, Manager
+from opframe.cli import main
 from opframe.rbac import rbac_documents
 from opframe.testing.apiserver import ApiServer
 from tests.auth._http import call
@@ -94,3 +102,23 @@ async def test_the_generated_rbac_lets_a_namespaced_manager_watch_crds(
 
     assert await can("list") and await can("watch") and await can("get")
     assert not await can("create") and not await can("delete")
+
+
+def test_the_cli_writes_the_crd_rule_for_a_following_manager(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``opframe rbac generate module:manager`` on a ``Manager(follow_crds=True)``."""
+    (tmp_path / "following_op.py").write_text(
+        "from opframe import ConfigMap, Controller, Manager\n"
+        "async def _noop(ctx, obj): return None\n"
+        "manager = Manager(None, follow_crds=True)\n"
+        "manager.add(Controller(for_=ConfigMap, reconciler=_noop))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "following_op", raising=False)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["rbac", "generate", "following_op:manager", "--name", "op", "-n", "ops"])
+    assert code == 0, err.getvalue()
+    role = next(d for d in yaml.safe_load_all(out.getvalue()) if d["kind"] == "ClusterRole")
+    assert CRDS in role["rules"]
