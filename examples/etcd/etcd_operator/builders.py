@@ -7,7 +7,7 @@ the garbage collector removes them with the cluster.
 
 from __future__ import annotations
 
-from etcd_operator import bootstrap
+from etcd_operator import bootstrap, tls
 from etcd_operator.models import EtcdCluster
 from etcd_operator.naming import (
     CLIENT_PORT,
@@ -139,14 +139,16 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
     meta = _meta(cluster, name, labels)
     meta.annotations = (overrides.annotations if overrides else None) or None
     token = f"{ns}-{cname}-{(cluster.metadata.uid or '')[:8]}"
+    client, peer = tls.client_scheme(cluster), tls.peer_scheme(cluster)
     args = [
         "--name=$(POD_NAME)",
         f"--data-dir={DATA_DIR}/data",
-        f"--listen-client-urls=http://$(POD_IP):{CLIENT_PORT}",
-        f"--advertise-client-urls=http://$(POD_NAME).{peer_service_name(cname)}.{ns}.svc:{CLIENT_PORT}",
-        f"--listen-peer-urls=http://$(POD_IP):{PEER_PORT}",
-        f"--initial-advertise-peer-urls={peer_url(cname, ns, name)}",
+        f"--listen-client-urls={client}://$(POD_IP):{CLIENT_PORT}",
+        f"--advertise-client-urls={client}://$(POD_NAME).{peer_service_name(cname)}.{ns}.svc:{CLIENT_PORT}",
+        f"--listen-peer-urls={peer}://$(POD_IP):{PEER_PORT}",
+        f"--initial-advertise-peer-urls={peer_url(cname, ns, name, peer)}",
         f"--initial-cluster-token={token}",
+        *tls.member_args(cluster),
     ]
     if spec.storage.volume_claim_template is not None:
         volume = Volume(
@@ -198,10 +200,12 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
             ContainerPort(name="peer", container_port=PEER_PORT),
         ],
         resources=spec.resources or ResourceRequirements(),
-        volume_mounts=[VolumeMount(name="data", mount_path=DATA_DIR)],
-        # Readiness on /health (it answers on learners too). No liveness probe: one that
-        # restarts etcd during a leader election turns a blip into an outage.
-        readiness_probe=Probe(
+        volume_mounts=[VolumeMount(name="data", mount_path=DATA_DIR), *tls.member_mounts(cluster)],
+        # Readiness on /health (it answers on learners too); with TLS on the plain metrics
+        # listener. No liveness probe: one that restarts etcd during a leader election turns
+        # a blip into an outage.
+        readiness_probe=tls.readiness_probe(cluster)
+        or Probe(
             http_get=HTTPGetAction(path="/health", port=CLIENT_PORT),
             period_seconds=1,
             timeout_seconds=2,
@@ -216,7 +220,7 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
             hostname=name,
             subdomain=peer_service_name(cname),
             containers=[container],
-            volumes=[volume],
+            volumes=[volume, *tls.member_volumes(cluster)],
             restart_policy="Always",
             termination_grace_period_seconds=10,
             security_context=dict(_RESTRICTED_POD),

@@ -9,6 +9,7 @@ from etcd_operator.backup.schedule import BackupScheduleReconciler, build_schedu
 from etcd_operator.models import EtcdCluster
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
+from etcd_operator.tls import CertificateMetrics
 from opframe import (
     Client,
     ConfigMap,
@@ -18,6 +19,7 @@ from opframe import (
     PersistentVolumeClaim,
     Pod,
     PodDisruptionBudget,
+    Secret,
     Service,
     annotations_changed,
     any_of,
@@ -61,6 +63,8 @@ def build_controller(
         .permits(PersistentVolumeClaim, "create", "delete")
         .permits(ConfigMap, "create", "patch")
         .permits(PodDisruptionBudget, "create", "patch")
+        # spec.tls: Secrets read for the client certificate, written when generated.
+        .permits(Secret, "get", "create", "update")
     )
 
 
@@ -107,6 +111,9 @@ def build_manager(
         health_address=health_address,
         metrics_address=metrics_address,
     )
+    reconciler = reconciler or EtcdClusterReconciler(policy)
+    if reconciler.certificate_metrics is None:
+        reconciler.certificate_metrics = CertificateMetrics(manager.metrics.registry)
     manager.add(build_controller(policy, reconciler=reconciler))
     if backups or schedule is not None:
         manager.add(build_backup_controller())

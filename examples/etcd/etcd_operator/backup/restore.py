@@ -28,6 +28,7 @@ import os
 from collections.abc import Sequence
 from typing import NoReturn
 
+from etcd_operator import tls
 from etcd_operator.backup.models import (
     EtcdBackup,
     RestoreStatus,
@@ -181,7 +182,7 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
         )
     main = pod.spec.containers[0]
     name = pod.metadata.name or ""
-    url = peer_url(cluster.metadata.name or "", ns, name)
+    url = peer_url(cluster.metadata.name or "", ns, name, tls.peer_scheme(cluster))
     version = Version.parse(cluster.spec.version)
     tool = "etcdutl" if (version.major, version.minor) >= (3, 5) else "etcdctl"
     token = f"{ns}-{cluster.metadata.name}-{(cluster.metadata.uid or '')[:8]}"
