@@ -64,8 +64,10 @@ from opframe.kinds import (
 __all__ = [
     "DEFAULT_VALIDITY",
     "METRICS_PORT",
+    "ROLES",
     "CertificateMetrics",
     "ClientTLS",
+    "KeyPair",
     "Role",
     "TLSState",
     "client_scheme",
@@ -387,7 +389,9 @@ def issue_leaf(
         usages.insert(0, ExtendedKeyUsageOID.SERVER_AUTH)
     alt: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
     alt += [x509.IPAddress(IPv4Address(ip)) for ip in ips]
-    start = now - dt.timedelta(seconds=30)  # tolerate small clock differences
+    # Backdated a little for clocks slightly behind; little enough not to shift the renewal
+    # point of a short-lived certificate.
+    start = now - min(dt.timedelta(seconds=30), validity / 20)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
@@ -421,6 +425,10 @@ def issue_leaf(
         builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def _lifetime(cert: x509.Certificate) -> dt.timedelta:
+    return cert.not_valid_after_utc - cert.not_valid_before_utc
 
 
 def renew_at(cert: x509.Certificate) -> dt.datetime:
@@ -594,9 +602,7 @@ async def _ensure_generated(
             why = "reissued (not signed by the current CA)"
         elif now >= renew_at(current[0].certificate):
             why = "renewed"
-        elif current[0].certificate.not_valid_after_utc - current[
-            0
-        ].certificate.not_valid_before_utc > validity + dt.timedelta(minutes=1):
+        elif _lifetime(current[0].certificate) > validity * 1.1:
             why = "reissued (certificateValidity shortened)"
         if why:
             dns, ips = sans(cluster, role)
