@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from etcd_operator.models import EtcdCluster, EtcdClusterSpec
+from etcd_operator.models import EtcdCluster, EtcdClusterSpec, TLSSpec
 from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
@@ -141,7 +141,11 @@ async def test_every_generated_rule_is_needed(
             try:
                 await cluster.client.create(EtcdCluster(
                     metadata={"name": "lp", "namespace": "default"},
-                    spec=EtcdClusterSpec(size=3, version="3.5.1"),
+                    spec=EtcdClusterSpec(
+                        size=3, version="3.5.1",
+                        # Secrets are touched only for spec.tls.
+                        tls=TLSSpec(auto_generate=True) if resource == "secrets" else None,
+                    ),
                 ))  # fmt: skip
 
                 def _refusal(text: str) -> bool:
