@@ -133,3 +133,25 @@ def test_atomic_write_swaps_every_file_at_once(tmp_path: Path) -> None:
     ).read_bytes() == b"C"
     assert not (tmp_path / "tls.key").exists(), "a key that left the Secret must go"
     assert not first.exists(), "the previous generation is removed"
+
+
+def test_certificate_expiry_is_a_metric_per_secret() -> None:
+    from etcd_operator.models import CertificateStatus, TLSStatus
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    metrics = tls.CertificateMetrics(registry)
+    c = _cluster(SUPPLIED)
+    end = NOW + dt.timedelta(days=1)
+    status = TLSStatus(
+        mode="Supplied",
+        certificates=[CertificateStatus(role="peer", secret="p", not_after=end)],
+    )
+    metrics.record(c, status)
+    text = generate_latest(registry).decode()
+    name = "etcd_operator_certificate_expiry_timestamp_seconds"
+    series = name + '{cluster="demo",namespace="ns",secret="p"}'
+    value = next(line for line in text.splitlines() if line.startswith(series)).split()[-1]
+    assert float(value) == end.timestamp()
+    metrics.record(c, None)
+    assert series not in generate_latest(registry).decode(), "a Secret no longer used is dropped"
