@@ -70,6 +70,7 @@ __all__ = [
     "KeyPair",
     "Role",
     "TLSState",
+    "client_credentials",
     "client_scheme",
     "connect",
     "enabled",
@@ -701,6 +702,35 @@ async def prepare(ctx: Context, cluster: EtcdCluster, now: dt.datetime | None = 
             server_name=f"{client_service_name(cluster.name)}.{cluster.namespace}.svc",
         )
     return state
+
+
+async def client_credentials(ctx: Context, cluster: EtcdCluster) -> ClientTLS | None:
+    """The operator's client certificate for ``cluster`` as its Secrets hold it now (``None``
+    without client TLS), for callers other than the reconciler (backups); nothing is generated.
+
+    Raises:
+        ValueError: a Secret is missing or malformed, naming it.
+    """
+    names = _secret_names(cluster)
+    if "client" not in names:
+        return None
+    found: dict[Role, tuple[KeyPair, bytes]] = {}
+    for role in ("client", "server"):
+        secret = await _get(ctx, names[role], cluster.namespace)
+        pair = _pair_of(secret) if secret is not None else None
+        if pair is None:
+            raise ValueError(
+                f"Secret {cluster.namespace}/{names[role]} (spec.tls.{role}) is missing or "
+                "lacks tls.crt, tls.key or ca.crt"
+            )
+        found[role] = pair
+    client = found["client"][0]
+    return ClientTLS(
+        ca=found["server"][1],
+        cert=client.cert,
+        key=client.key,
+        server_name=f"{client_service_name(cluster.name)}.{cluster.namespace}.svc",
+    )
 
 
 class CertificateMetrics:
