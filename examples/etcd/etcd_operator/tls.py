@@ -29,19 +29,23 @@ import functools
 import re
 import ssl
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 from typing import Literal
 
 import aetcd
 import grpc
 from aetcd import rpc
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prometheus_client import CollectorRegistry, Gauge
 
+from etcd_operator.certificates import (
+    KeyPair,
+    issue_ca,
+    issue_leaf,
+    issued_by,
+    lifetime,
+    renew_at,
+    warn_at,
+)
 from etcd_operator.models import CertificateStatus, EtcdCluster, TLSStatus
 from etcd_operator.naming import CLIENT_PORT, client_service_name, peer_service_name
 from opframe import (
@@ -98,11 +102,7 @@ MOUNT_ROOT = "/etc/etcd/tls"
 METRICS_PORT = 2381
 DEFAULT_VALIDITY = "2160h"
 """90 days, as cert-manager's default."""
-CA_VALIDITY = dt.timedelta(days=3650)
 MIN_VALIDITY = dt.timedelta(seconds=20)
-WARN_FRACTION = 1 / 6
-"""A Warning Event once less than this share of a certificate's lifetime is left (after the
-renewal point at two thirds: a renewal that did not happen, or a supplied Secret not renewed)."""
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -309,140 +309,6 @@ def sans(cluster: EtcdCluster, role: Role) -> tuple[list[str], list[str]]:
     return [*dns, "localhost"], ["127.0.0.1"]
 
 
-# -- certificates ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    """A PEM certificate and its PEM private key."""
-
-    cert: bytes
-    key: bytes
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        """The parsed certificate."""
-        return x509.load_pem_x509_certificate(self.cert)
-
-
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def issue_ca(common_name: str, now: dt.datetime, validity: dt.timedelta = CA_VALIDITY) -> KeyPair:
-    """A self-signed CA certificate and key."""
-    key = _new_key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + validity)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
-
-
-def issue_leaf(
-    ca: KeyPair,
-    common_name: str,
-    role: Role,
-    dns: list[str],
-    ips: list[str],
-    now: dt.datetime,
-    validity: dt.timedelta,
-) -> KeyPair:
-    """A leaf signed by ``ca``: peers and servers authenticate both ways (etcd's gRPC gateway
-    presents the server certificate to its own client port), clients as clients only."""
-    ca_key = serialization.load_pem_private_key(ca.key, password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    ca_cert = ca.certificate
-    key = _new_key()
-    usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
-    if role != "client":
-        usages.insert(0, ExtendedKeyUsageOID.SERVER_AUTH)
-    alt: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-    alt += [x509.IPAddress(IPv4Address(ip)) for ip in ips]
-    # Backdated a little for clocks slightly behind; little enough not to shift the renewal
-    # point of a short-lived certificate.
-    start = now - min(dt.timedelta(seconds=30), validity / 20)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(now + validity)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-    )
-    if alt:
-        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
-
-
-def _lifetime(cert: x509.Certificate) -> dt.timedelta:
-    return cert.not_valid_after_utc - cert.not_valid_before_utc
-
-
-def renew_at(cert: x509.Certificate) -> dt.datetime:
-    """Two thirds into the certificate's lifetime (cert-manager's default renewal point)."""
-    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    return start + (end - start) * 2 / 3
-
-
-def _warn_at(cert: x509.Certificate) -> dt.datetime:
-    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    return end - (end - start) * WARN_FRACTION
-
-
 # -- the operator's client ---------------------------------------------------------------
 
 
@@ -565,14 +431,6 @@ async def _get(ctx: Context, name: str, ns: str) -> Secret | None:
         return None
 
 
-def _issued_by(pair: KeyPair, ca: KeyPair) -> bool:
-    try:
-        pair.certificate.verify_directly_issued_by(ca.certificate)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
 async def _ensure_generated(
     ctx: Context, cluster: EtcdCluster, now: dt.datetime, state: TLSState
 ) -> dict[Role, tuple[KeyPair, bytes]]:
@@ -599,11 +457,11 @@ async def _ensure_generated(
         why = ""
         if current is None:
             why = "issued"
-        elif not _issued_by(current[0], ca):
+        elif not issued_by(current[0], ca):
             why = "reissued (not signed by the current CA)"
         elif now >= renew_at(current[0].certificate):
             why = "renewed"
-        elif _lifetime(current[0].certificate) > validity * 1.1:
+        elif lifetime(current[0].certificate) > validity * 1.1:
             why = "reissued (certificateValidity shortened)"
         if why:
             dns, ips = sans(cluster, role)
@@ -671,7 +529,7 @@ async def prepare(ctx: Context, cluster: EtcdCluster, now: dt.datetime | None = 
         )
         if at is not None:
             due.append(at)
-        if now >= _warn_at(cert):
+        if now >= warn_at(cert):
             left = (end - now).total_seconds()
             state.events.append(
                 (
