@@ -81,7 +81,7 @@ async def observe(
     member list whose URL schemes disagree with ``spec.tls``.
     """
     name = cluster.name
-    endpoints = endpoints_of(pods, tls.client_scheme(cluster))
+    endpoints = endpoints_of(pods, tls.running_client_scheme(cluster, pods))
     members: tuple[Member, ...] = ()
     if endpoints:
         try:
@@ -126,7 +126,7 @@ async def observe(
         paused=cluster.spec.paused,
         persistent_storage=cluster.spec.storage.volume_claim_template is not None,
         peer_scheme=tls.peer_scheme(cluster),
-        tls_problem=tls_problem or _url_problem(cluster, members),
+        tls_problem=tls_problem or _url_problem(cluster, members, pods),
         tls_problem_code="TLSInvalid" if tls_problem else "TLSChangeRefused",
         quorum_stable_for=_quorum_stable_for(status),
         recorded_cluster_id=parse_id(status.cluster_id),
@@ -197,15 +197,12 @@ def _foreign_removals(cluster: EtcdCluster) -> frozenset[int]:
     return frozenset(i for i in ids if i is not None)
 
 
-def _url_problem(cluster: EtcdCluster, members: Sequence[Member]) -> str:
-    """A switch between plain and TLS on a cluster whose started members use the other."""
-    started = [(list(m.peer_urls), list(m.client_urls)) for m in members if m.name]
-    if not members and cluster.status is not None:
-        # No member answered (perhaps because they speak the other scheme): what they
-        # advertised when last seen still tells.
-        started = [(m.peer_urls, m.client_urls) for m in cluster.status.members]
-    return tls.url_problem(
-        cluster,
-        [u for peer, _ in started for u in peer],
-        [u for _, client in started for u in client],
-    )
+def _url_problem(cluster: EtcdCluster, members: Sequence[Member], pods: Sequence[Pod]) -> str:
+    """A switch between plain and TLS on a cluster whose members (as etcd lists them, or as
+    their pods were started) use the other."""
+    peer, client = tls.running_urls(pods)
+    for m in members:
+        if m.name:
+            peer += m.peer_urls
+            client += m.client_urls
+    return tls.url_problem(cluster, peer, client)

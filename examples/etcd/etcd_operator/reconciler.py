@@ -110,9 +110,10 @@ class EtcdClusterReconciler:
             await ctx.recorder.event(cluster, kind, reason, message)
         if self.certificate_metrics is not None:
             self.certificate_metrics.record(cluster, certs.status)
-        scheme = tls.client_scheme(cluster)
+        scheme = tls.running_client_scheme(cluster, pods)
         endpoints = [e for _, e in sorted(endpoints_of(pods, scheme).items())]
-        async with EtcdAdmin(endpoints, timeout=self.etcd_timeout, tls=certs.client) as admin:
+        creds = certs.client if scheme == "https" else None
+        async with EtcdAdmin(endpoints, timeout=self.etcd_timeout, tls=creds) as admin:
             view = await observe(cluster, pods, admin, tls_problem=certs.problem)
             # Bookkeeping like status, not a step: it changes nothing running, only what a
             # member may do if it ever starts again on an empty data dir. Done even while

@@ -28,6 +28,7 @@ import datetime as dt
 import functools
 import re
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -53,6 +54,7 @@ from opframe import (
     Context,
     NotFound,
     ObjectMeta,
+    Pod,
     Secret,
     owner_reference_for,
     set_condition,
@@ -90,6 +92,8 @@ __all__ = [
     "readiness_probe",
     "renew_at",
     "report",
+    "running_client_scheme",
+    "running_urls",
     "sans",
     "spec_problem",
     "url_problem",
@@ -213,6 +217,28 @@ def url_problem(cluster: EtcdCluster, peer_urls: list[str], client_urls: list[st
             "restore spec.tls, or create a new cluster from a backup"
         )
     return ""
+
+
+def running_urls(pods: Sequence[Pod]) -> tuple[list[str], list[str]]:
+    """The peer and client listen URLs the member pods were started with (their args)."""
+    peer: list[str] = []
+    client: list[str] = []
+    for p in pods:
+        for c in p.spec.containers[:1]:
+            for arg in c.args or []:
+                if arg.startswith("--listen-peer-urls="):
+                    peer.append(arg.split("=", 1)[1])
+                elif arg.startswith("--listen-client-urls="):
+                    client.append(arg.split("=", 1)[1])
+    return peer, client
+
+
+def running_client_scheme(cluster: EtcdCluster, pods: Sequence[Pod]) -> str:
+    """The scheme to reach members with: what the running pods serve when they agree (so a
+    refused plain/TLS switch is still observed), else what ``spec.tls`` asks for."""
+    _, client = running_urls(pods)
+    schemes = {u.split("://", 1)[0] for u in client if "://" in u}
+    return schemes.pop() if len(schemes) == 1 else client_scheme(cluster)
 
 
 # -- member pods -------------------------------------------------------------------------

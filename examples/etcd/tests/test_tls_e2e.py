@@ -154,3 +154,23 @@ async def test_upgrade_and_heal_over_tls(etcd_env: EtcdEnv) -> None:
             return before["e2e-1"] not in member_ids(c).values() and settled(3, "3.5.1")(c)
 
         await etcd_env.until(replaced, "e2e-1 replaced over TLS", deadline=90)
+
+
+async def test_enabling_tls_on_a_running_plain_cluster_is_refused(etcd_env: EtcdEnv) -> None:
+    """Peer URLs are agreed in raft and one port cannot serve http and https: the switch is
+    refused with a condition, and the running members are left as they are."""
+    await etcd_env.create(size=1)
+    await etcd_env.until(settled(1), "1 plain member available")
+    before = member_ids(await etcd_env.get())
+    await etcd_env.patch({"tls": {"autoGenerate": True}})
+
+    def refused(c: EtcdCluster) -> bool:
+        cond = get_condition(c.status.conditions if c.status else [], "Progressing")
+        return cond is not None and cond.reason == "TLSChangeRefused"
+
+    await etcd_env.until(refused, "TLS switch refused")
+    warnings = await etcd_env.events("TLSChangeRefused")
+    assert warnings and warnings[0].type == "Warning"
+    assert "not supported" in (warnings[0].message or "")
+    assert member_ids(await etcd_env.get()) == before
+    assert await etcd_env.pod_names() == {"e2e-0"}
