@@ -103,4 +103,25 @@ def production_rows(r: dict[str, Any]) -> list[Row]:
                 "< 2%",
             ),
         ]
+    sizes = [
+        k.removeprefix("backup_").removesuffix("mb_mb_per_s")
+        for k in r
+        if k.startswith("backup_") and k.endswith("mb_mb_per_s")
+    ]
+    for size in sorted(sizes, key=int):
+        key = f"backup_{size}mb_mb_per_s"
+        rows += [
+            (f"backup: {size} MB database to S3 (moto)", f"{r[key]:.1f} MB/s", ""),
+            (
+                "  snapshot stream alone",
+                f"{r[f'backup_{size}mb_snapshot_only_mb_per_s']:.0f} MB/s",
+                "",
+            ),
+            (
+                "  peak Python allocations / RSS",
+                f"{r[f'backup_{size}mb_peak_python_mib']:.1f} / "
+                f"{r[f'backup_{size}mb_peak_rss_mib']:.0f} MiB",
+                "flat in DB size",
+            ),
+        ]
     return rows

@@ -30,8 +30,12 @@ Then the production sections (issue 19; ``--sections`` picks them, default all):
 7. *controllers*: 1 and 10 controllers in one Manager (informers shared, memory flat).
 8. *etcd* (``_etcd_bench.py``): the etcd operator on a LocalCluster with real etcd: 10
    EtcdClusters created at once until all Available, then its CPU with 20 idle clusters.
+9. *backup* (``etcd_backup.py``, in its own process, whose memory it measures): snapshot
+   throughput to S3 (moto) and peak memory of the backup path for databases of 50 and 200 MB
+   (``--backup-sizes``); memory must not grow with the database. Skipped with ``--quick``.
 
-Every figure is printed next to its target. ``--quick`` shrinks every section.
+Every figure is printed next to its target. ``--quick`` shrinks every section (and skips
+*backup*, which needs minutes to grow a 200 MB database).
 
 Both operators run as subprocesses of this one, which hosts the API server: they get the same
 treatment, and the server's own CPU use is shared alike. Nothing here is a test; figures depend
@@ -385,8 +389,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kopf-timeout", type=float, default=600.0, help="seconds for kopf")
     parser.add_argument(
         "--sections",
-        default="base,scale,work,controllers,etcd",
-        help="comma-separated: base (the 10,000-object no-op run), scale, work, controllers, etcd",
+        default="base,scale,work,controllers,etcd,backup",
+        help="comma-separated: base (the 10,000-object no-op run), scale, work, controllers, "
+        "etcd, backup",
+    )
+    parser.add_argument(
+        "--backup-sizes", default="50,200", help="backup: database sizes in MB, ascending"
     )
     parser.add_argument("--scale-count", type=int, help="scale objects (default 100,000)")
     parser.add_argument("--kopf-scale-timeout", type=float, help="kopf's deadline (default 120 s)")
@@ -415,7 +423,38 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             args.etcd_window or (3.0 if q else 30.0),
             120.0 if q else 180.0,
         )
+    if "backup" in sections and not args.quick:
+        outcome["result"] |= await backup_section(args.backup_sizes)
     return outcome
+
+
+async def backup_section(sizes: str) -> dict[str, Any]:
+    """``etcd_backup.py`` in a subprocess (its peak RSS is its own); its figures by size."""
+    log(f"backup: databases of {sizes} MB (grown with 1 MiB values, then snapshotted to S3)")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(HERE / "etcd_backup.py"),
+        "--sizes",
+        sizes,
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    lines = out.decode().splitlines()
+    if proc.returncode != 0 or not lines:
+        log(f"backup: the benchmark failed (exit {proc.returncode})")
+        return {}
+    for line in lines[:-1]:
+        log(f"backup: {line}")
+    runs: list[dict[str, float]] = json.loads(lines[-1])
+    result: dict[str, Any] = {}
+    for r in runs:
+        mb = round(r["db_mb"])
+        result[f"backup_{mb}mb_mb_per_s"] = r["mb_per_s"]
+        result[f"backup_{mb}mb_peak_python_mib"] = r["peak_python_mib"]
+        result[f"backup_{mb}mb_peak_rss_mib"] = r["peak_rss_mib"]
+        result[f"backup_{mb}mb_snapshot_only_mb_per_s"] = r["snapshot_only_mb_per_s"]
+    return result
 
 
 if __name__ == "__main__":

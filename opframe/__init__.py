@@ -2,8 +2,9 @@
 
 The public API is what this module exports, plus two public modules with many small names:
 :mod:`opframe.kinds` (every typed built-in kind and its nested types; the common ones are
-exported here too) and :mod:`opframe.crd`
-(schema markers and CRD generation). Everything else is private.
+exported here too), :mod:`opframe.crd`
+(schema markers and CRD generation) and :mod:`opframe.webhook` (admission and conversion
+webhooks; the handler types are exported here too). Everything else is private.
 
 A minimal operator::
 
@@ -24,6 +25,7 @@ A minimal operator::
 
 from __future__ import annotations
 
+from opframe._labels import label_selector_matches
 from opframe.cache import INDEX_NAMESPACE, INDEX_OWNER, Cache, Handler, Informer, Store
 from opframe.client import (
     ApiConnectionError,
@@ -137,6 +139,7 @@ from opframe.ownership import (
     set_controller_reference,
     set_owner_reference,
 )
+from opframe.policy import GARBAGE_COLLECTOR, field_rules, guard_children, policy_documents
 from opframe.predicates import (
     Predicate,
     PredicateLike,
@@ -185,12 +188,24 @@ from opframe.resource import (
 )
 from opframe.runner import ManagerFactory, RunOptions, StartupError, run_main, run_manager
 from opframe.watch import Backoff, Change, Watcher, WatcherEvent, WatchStats, watch
+from opframe.webhook import (
+    AdmissionRequest,
+    ConversionError,
+    ConversionWebhook,
+    Convertible,
+    Denied,
+    MutatingWebhook,
+    ValidatingWebhook,
+    WebhookServer,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GARBAGE_COLLECTOR",
     "INDEX_NAMESPACE",
     "INDEX_OWNER",
+    "AdmissionRequest",
     "AlreadyExists",
     "AlreadyOwnedError",
     "ApiConnectionError",
@@ -216,9 +231,13 @@ __all__ = [
     "ContainerPort",
     "Context",
     "Controller",
+    "ConversionError",
+    "ConversionWebhook",
+    "Convertible",
     "CronJob",
     "DaemonSet",
     "DeletionReconciler",
+    "Denied",
     "Deployment",
     "DeploymentSpec",
     "DynamicResource",
@@ -255,6 +274,7 @@ __all__ = [
     "MethodNotAllowed",
     "Metrics",
     "MicroTime",
+    "MutatingWebhook",
     "Namespace",
     "NetworkPolicy",
     "Node",
@@ -315,11 +335,13 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
+    "ValidatingWebhook",
     "Volume",
     "VolumeMount",
     "WatchStats",
     "Watcher",
     "WatcherEvent",
+    "WebhookServer",
     "WorkQueue",
     "WriteObserver",
     "__version__",
@@ -337,17 +359,21 @@ __all__ = [
     "enqueue_for_owner",
     "enqueue_mapped",
     "ensure_finalizer",
+    "field_rules",
     "finalize",
     "generation_changed",
     "get_condition",
+    "guard_children",
     "has_finalizer",
     "install_crds",
     "is_controlled_by",
     "is_false",
     "is_true",
+    "label_selector_matches",
     "labels_changed",
     "not_",
     "owner_reference_for",
+    "policy_documents",
     "policy_rules",
     "predicate",
     "rbac_documents",

@@ -9,8 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LabelMatcher", "parse_selector", "selector_params", "selector_string"]
+if TYPE_CHECKING:
+    from opframe.kinds import LabelSelector
+
+__all__ = [
+    "LabelMatcher",
+    "label_selector_matches",
+    "parse_selector",
+    "selector_params",
+    "selector_string",
+]
 
 LabelMatcher = Callable[[Mapping[str, str]], bool]
 
@@ -109,3 +119,44 @@ def selector_params(
     if (fields := selector_string(field_selector)) is not None:
         params["fieldSelector"] = fields
     return params
+
+
+def label_selector_matches(
+    selector: LabelSelector | Mapping[str, Any] | None, labels: Mapping[str, str]
+) -> bool:
+    """Whether ``labels`` match a ``metav1.LabelSelector`` (typed, or its JSON form).
+
+    The rules of apimachinery's ``LabelSelectorAsSelector``
+    (``staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/helpers.go``): every ``matchLabels``
+    pair and every ``matchExpressions`` requirement must hold (``In``, ``NotIn``, ``Exists``,
+    ``DoesNotExist``; ``NotIn`` holds for a missing key); a missing selector (``None``) matches
+    nothing, an empty one (``{}``) everything; an unknown operator matches nothing (where
+    apimachinery answers an error)::
+
+        label_selector_matches({"matchLabels": {"app": "web"}}, pod.metadata.labels or {})
+
+    A controller that adopts objects should refuse an empty selector first, as the workload
+    controllers do: it would select every object of the namespace.
+    """
+    if selector is None:
+        return False
+    raw: Mapping[str, Any] = selector if isinstance(selector, Mapping) else selector.to_dict()
+    for key, value in (raw.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in raw.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if op == "In":
+            ok = present and labels[key] in values
+        elif op == "NotIn":
+            ok = not present or labels[key] not in values
+        elif op == "Exists":
+            ok = present
+        elif op == "DoesNotExist":
+            ok = not present
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True

@@ -11,6 +11,10 @@ What happens after a reconcile (controller-runtime's ``reconcileHandler`` in
 - :class:`~opframe.fencing.NotLeader`: not retried (the new leader reconciles it);
 - any other exception: retried after the rate limiter's per-key delay, logged as one line
   naming the attempt and the delay (the traceback once, at debug level, on the first attempt);
+- a :class:`~opframe.Forbidden` (403, a permission the operator lacks) is retried the same
+  way, and reported on the object as a ``Warning`` Event and a ``Forbidden`` condition naming
+  the verb, resource and namespace to add to the operator's RBAC (``opframe._forbidden``);
+  the next reconcile that succeeds sets the condition back to ``False``;
 - a failure of a reconcile that an *event* triggered while a retry of that key is already
   scheduled keeps that retry as it is: neither its deadline nor the attempt count moves
   (JOSDK 5.4's rule; controller-runtime would back off further on every event).
@@ -26,8 +30,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from opframe._forbidden import clear_forbidden, describe_forbidden, report_forbidden
 from opframe._logging import ContextLogger, logger_for
-from opframe.errors import Conflict, NotFound, TerminalError
+from opframe.errors import Conflict, Forbidden, NotFound, TerminalError
 from opframe.fencing import NotLeader, no_fence
 from opframe.objectref import ObjectRef
 from opframe.reconcile import Context, Reason, ReasonSource, Result
@@ -151,8 +156,14 @@ class Worker:
             if deadline.expired():
                 self.metrics.timeout()
             self._retry(logger, ref, exc, ctx, timed_out=deadline.expired())
+            if isinstance(exc, Forbidden) and obj is not None:
+                await report_forbidden(
+                    obj, exc, client=self.client, recorder=self.recorder, logger=logger
+                )
             return
         elapsed = time.monotonic() - started
+        if obj is not None:
+            await clear_forbidden(obj, client=self.client, logger=logger)
         after = result.requeue_after_seconds if result is not None else None
         self._forget(ref)
         if after is not None and after > 0:
@@ -192,6 +203,9 @@ class Worker:
             # Deleted while we worked (typically: our own finalizer removal let it go and the
             # cache had not caught up). The retry finds it gone and stops there.
             logger.info("object deleted during the reconcile (%s): %s", what, exc.message)
+        elif isinstance(exc, Forbidden):
+            # The line an operator's log must show: what to add to its RBAC.
+            logger.error("reconcile refused (%s): %s", what, describe_forbidden(exc))
         elif isinstance(exc, Conflict):
             # Optimistic concurrency at work, not a bug: the next attempt reads fresh state.
             logger.info("conflict (%s): %s", what, exc.message)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from opframe._crds import CrdTracker, CustomResourceDefinition, is_established
 from opframe._labels import parse_selector, selector_string
 from opframe._store import INDEX_NAMESPACE, INDEX_OWNER, Indexer, Store, prepare
 from opframe._tasks import cancel_and_wait
@@ -82,6 +83,24 @@ class Informer(Generic[T]):
         # Replaced, never mutated: run() iterates it per event without copying it first.
         self._handlers: tuple[Handler[T], ...] = ()
         self._matches = parse_selector(label_selector) if label_selector else None
+        self._crds: CrdTracker | None = None
+        self.running = False
+        """Whether the informer's task runs (it stops when the cache stops or releases it)."""
+        self.crd: str | None = None
+        """The CRD this informer follows (``plural.group``), when its cache follows CRDs."""
+
+    def follow(self, crds: CrdTracker) -> None:
+        """Run only while this kind's CRD is Established (see :class:`Cache` ``follow_crds``)."""
+        self._crds = crds
+        self.crd = resource_info(self.model).crd_name
+
+    @property
+    def waiting_for_crd(self) -> str | None:
+        """The CRD's name while this informer waits for it to be Established, else ``None``."""
+        crds = self._crds
+        if crds is None or self.crd is None:
+            return None
+        return None if crds.synced and crds.established(self.crd) else self.crd
 
     @property
     def has_synced(self) -> bool:
@@ -142,7 +161,50 @@ class Informer(Generic[T]):
         return self._matches is None or self._matches(labels or {})
 
     async def run(self, client: Client) -> None:
-        """List and watch through ``client`` until cancelled, dispatching changes to handlers."""
+        """List and watch through ``client`` until cancelled, dispatching changes to handlers.
+
+        An informer following its CRD waits for the CRD to be Established, watches while it
+        is, and when the CRD goes stops watching (a deleted kind answers 404: no retries, no
+        warnings), forgets its objects (handlers see them deleted) and waits again.
+        """
+        self.running = True
+        try:
+            await self._follow(client)
+        finally:
+            self.running = False
+
+    async def _follow(self, client: Client) -> None:
+        crds, name = self._crds, self.crd
+        if crds is None or name is None:
+            await self._watch(client)
+            return
+        while True:
+            if not (crds.synced and crds.established(name)):
+                logger.info("informer for %s: waiting for CRD %s", self.describe(), name)
+                await crds.wait(name, established=True)
+                logger.info("CRD %s established: starting informer for %s", name, self.describe())
+            watch = asyncio.create_task(self._watch(client), name=f"watch {self.describe()}")
+            gone = asyncio.create_task(crds.wait(name, established=False))
+            try:
+                await asyncio.wait({watch, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if watch.done():
+                    watch.result()
+                    return
+            finally:
+                await cancel_and_wait(watch)
+                await cancel_and_wait(gone)
+            logger.info("CRD %s removed: stopped informer for %s", name, self.describe())
+            self._forget()
+
+    def _forget(self) -> None:
+        """The kind is gone: empty the store (handlers see each object deleted), unsynced."""
+        self._synced.clear()
+        self._watcher = None
+        for ref, old in self.store.iter_base():
+            self.store.delete(ref)
+            self._dispatch(ResourceEvent("DELETED", self.model, ref, old.raw, old.raw))
+
+    async def _watch(self, client: Client) -> None:
         watcher = self._watcher = Watcher(
             client,
             self.model,
@@ -151,6 +213,7 @@ class Informer(Generic[T]):
             stats=self.stats,
             **self._watch_options,
         )
+        watcher.quiet_not_found = self._crds is not None
         reflector = Reflector(self.store)
         async for event in watcher:
             if event.type is Change.INIT_DONE:
@@ -193,15 +256,25 @@ class Cache:
     """
 
     def __init__(
-        self, client: Client | None = None, *, read_own_writes: bool = True, **watch_options: Any
+        self,
+        client: Client | None = None,
+        *,
+        read_own_writes: bool = True,
+        follow_crds: bool = False,
+        **watch_options: Any,
     ) -> None:
         self._client: Client | None = None
         self._read_own_writes = read_own_writes
         self._remove_listener: Callable[[], None] | None = None
         self._watch_options = watch_options
         self._informers: dict[_InformerKey, Informer[Any]] = {}
+        self._refs: dict[_InformerKey, int] = {}
+        self._tasks: dict[_InformerKey, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
         self._started = False
         self._task: asyncio.Task[None] | None = None
+        self.crds: CrdTracker | None = CrdTracker() if follow_crds else None
+        """With ``follow_crds``: which CRDs are Established (custom kinds wait for theirs)."""
         if client is not None:
             self.bind(client)
 
@@ -236,16 +309,13 @@ class Cache:
     ) -> Informer[T]:
         """The shared informer for ``model`` in ``namespace`` (all when None) and selector.
 
-        Asking twice returns the same informer. New informers must be declared before the
-        cache starts (:class:`~opframe.errors.ConfigError` after).
+        Asking twice returns the same informer (each call counts one user, see
+        :meth:`release`). New informers must be declared before the cache starts
+        (:class:`~opframe.errors.ConfigError` after; :meth:`acquire` may start one later).
         """
         selector = selector_string(label_selector)
         key: _InformerKey = (model, namespace, selector)
-        existing = self._informers.get(key)
-        if existing is not None:
-            informer: Informer[T] = existing
-            return informer
-        if self._started:
+        if key not in self._informers and self._started:
             scope = f"namespace {namespace!r}" if namespace else "all namespaces"
             raise ConfigError(
                 f"informer for {resource_info(model).kind} in {scope}"
@@ -253,13 +323,77 @@ class Cache:
                 + " requested after the cache started; declare every informer before "
                 "starting the cache (controllers declare theirs when built)"
             )
+        return self._declare(model, namespace, selector)
+
+    def _declare(self, model: type[T], namespace: str | None, selector: str | None) -> Informer[T]:
+        key: _InformerKey = (model, namespace, selector)
+        existing = self._informers.get(key)
+        if existing is not None:
+            self._refs[key] += 1
+            informer: Informer[T] = existing
+            return informer
         if resource_info(model).namespaced is False and namespace:
             raise ConfigError(f"{resource_info(model).kind} is cluster-scoped: no namespace")
         informer = Informer(
             model, namespace=namespace, label_selector=selector, **self._watch_options
         )
+        if self.crds is not None and not resource_info(model).builtin:
+            informer.follow(self.crds)
         self._informers[key] = informer
+        self._refs[key] = 1
+        if self._group is not None:
+            self._spawn(key, informer)
         return informer
+
+    def acquire(
+        self,
+        model: type[T],
+        *,
+        namespace: str | None = None,
+        label_selector: str | Mapping[str, str] | None = None,
+    ) -> Informer[T]:
+        """Like :meth:`informer`, also while the cache runs (a new informer starts at once).
+
+        Every ``acquire`` (and ``informer``) counts one user of the shared informer;
+        :meth:`release` it when done: the last release stops the informer and drops its
+        store. Reading through the cache needs an informer declared for the kind.
+        """
+        return self._declare(model, namespace, selector_string(label_selector))
+
+    def release(self, informer: Informer[Any]) -> None:
+        """One user less of ``informer``; the last one stops it (cancelled, store dropped)."""
+        key: _InformerKey = (informer.model, informer.namespace, informer.label_selector)
+        if self._informers.get(key) is not informer:
+            raise ValueError(f"informer for {informer.describe()} is not one of this cache's")
+        self._refs[key] -= 1
+        if self._refs[key] > 0:
+            return
+        del self._refs[key], self._informers[key]
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()  # the task group awaits it
+        logger.debug("informer for %s released by its last user: stopped", informer.describe())
+
+    def users(self, informer: Informer[Any]) -> int:
+        """How many users hold ``informer`` (0 once released by all)."""
+        key: _InformerKey = (informer.model, informer.namespace, informer.label_selector)
+        return self._refs.get(key, 0) if self._informers.get(key) is informer else 0
+
+    def _spawn(self, key: _InformerKey, informer: Informer[Any]) -> None:
+        assert self._group is not None
+        self._tasks[key] = self._group.create_task(
+            self._run_informer(key, informer), name=f"informer {informer.describe()}"
+        )
+
+    async def _run_informer(self, key: _InformerKey, informer: Informer[Any]) -> None:
+        try:
+            await informer.run(self.client)
+        except asyncio.CancelledError:
+            if key in self._informers:  # cancelled by stop(), not by release()
+                raise
+        finally:
+            if self._tasks.get(key) is asyncio.current_task():
+                del self._tasks[key]
 
     def informers(self) -> Iterator[Informer[Any]]:
         """Every declared informer."""
@@ -275,9 +409,35 @@ class Cache:
         if self._task is None or asyncio.current_task() is not self._task:
             self._start()
         client = self.client
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                if self.crds is not None:
+                    group.create_task(self._track_crds(client), name="informer CRDs")
+                for key, informer in list(self._informers.items()):
+                    self._spawn(key, informer)
+        finally:
+            self._group = None
+
+    async def _track_crds(self, client: Client) -> None:
+        """Feed :attr:`crds` from one CRD informer (not listed among the cache's informers)."""
+        crds = self.crds
+        assert crds is not None
+        informer = Informer(CustomResourceDefinition, **self._watch_options)
+
+        def on_event(event: ResourceEvent[CustomResourceDefinition]) -> None:
+            established = event.type != "DELETED" and is_established(event.object)
+            crds.observe(event.name, established)
+
+        informer.add_handler(on_event)
+
+        async def synced() -> None:
+            await informer.wait_for_sync()
+            crds.mark_synced()
+
         async with asyncio.TaskGroup() as group:
-            for informer in self._informers.values():
-                group.create_task(informer.run(client), name=f"informer {informer.describe()}")
+            group.create_task(synced())
+            group.create_task(informer.run(client))
 
     def _start(self) -> None:
         if self._started:
@@ -340,13 +500,35 @@ class Cache:
             await cancel_and_wait(synced)
 
     async def _all_synced(self) -> None:
+        crds = self.crds
         for informer in list(self._informers.values()):
-            await informer.wait_for_sync()
+            if crds is None or informer.crd is None:
+                await informer.wait_for_sync()
+                continue
+            # Following CRDs: an informer whose CRD is not installed does not hold the sync.
+            while not informer.has_synced and not (crds.synced and informer.waiting_for_crd):
+                synced = asyncio.ensure_future(informer.wait_for_sync())
+                changed = asyncio.ensure_future(crds.changed())
+                try:
+                    await asyncio.wait({synced, changed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    await cancel_and_wait(synced)
+                    await cancel_and_wait(changed)
 
     @property
     def has_synced(self) -> bool:
-        """``True`` when every informer has synced."""
-        return all(i.has_synced for i in self._informers.values())
+        """``True`` when every informer has synced (or, following CRDs, waits for its CRD)."""
+        if self.crds is not None and not self.crds.synced:
+            return False
+        return all(i.has_synced or i.waiting_for_crd for i in self._informers.values())
+
+    def waiting_for_crds(self) -> builtins.list[str]:
+        """``<informer>: waiting for CRD <name>`` for each informer whose CRD is missing."""
+        return [
+            f"{informer.describe()}: waiting for CRD {informer.waiting_for_crd}"
+            for informer in self._informers.values()
+            if informer.waiting_for_crd
+        ]
 
     def problems(self) -> builtins.list[str]:
         """Informers currently failing, one line each (for health endpoints and logs).

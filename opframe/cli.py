@@ -5,6 +5,8 @@
     opframe local up            # prints the kubeconfig path
     opframe run myoperator.main:manager
     opframe init shop-operator  # a new operator project
+    opframe webhook generate myoperator.main:manager --service web-system/web-webhook \
+        --ca-bundle-file ca.crt    # Validating/MutatingWebhookConfigurations
 
 Errors are one line on stderr that names the module, class or model at fault, with exit
 code 1; usage errors exit with 2.
@@ -70,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("targets", nargs="+", metavar="MODULE[:CLASS]")
     generate.add_argument("--output-dir", "-o", type=Path, help="write files here, not stdout")
+    conversion = generate.add_argument_group(
+        "conversion webhook",
+        "CRDs of several versions get spec.conversion.strategy: Webhook calling /convert",
+    )
+    _add_client_config_arguments(conversion, prefix="conversion-")
     generate.set_defaults(command=_crd_generate)
 
     local_parser = commands.add_parser("local", help="the local control plane")
@@ -123,7 +130,145 @@ def _parser() -> argparse.ArgumentParser:
     RunOptions.add_arguments(run)
     run.set_defaults(command=_run)
     _add_rbac_parser(commands)
+    _add_webhook_parser(commands)
+    _add_policy_parser(commands)
     return parser
+
+
+# --- webhook generate -------------------------------------------------------------------------
+
+
+def _add_client_config_arguments(group: Any, prefix: str = "") -> None:
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        f"--{prefix}service",
+        metavar="NAMESPACE/NAME[:PORT]",
+        help="the Service in front of the webhook server (port default 443)",
+    )
+    where.add_argument(
+        f"--{prefix}url", metavar="https://HOST:PORT", help="call this base URL instead"
+    )
+    ca = group.add_mutually_exclusive_group()
+    ca.add_argument("--ca-bundle-file", type=Path, help="PEM CA that signed the certificate")
+    ca.add_argument(
+        "--cert-manager",
+        metavar="NAMESPACE/CERTIFICATE",
+        help="let cert-manager inject the CA bundle from this Certificate",
+    )
+
+
+def _add_webhook_parser(commands: Any) -> None:
+    webhook_parser = commands.add_parser("webhook", help="admission and conversion webhooks")
+    webhook_parser.set_defaults(command=lambda _: _usage(webhook_parser))
+    webhook = webhook_parser.add_subparsers(title="webhook commands", metavar="COMMAND")
+    generate = webhook.add_parser(
+        "generate",
+        help="print the webhook configurations for the webhooks a manager serves",
+        description=(
+            "Import ATTR from MODULE: a Manager (or a function taking nothing that returns "
+            "one); print a ValidatingWebhookConfiguration and a MutatingWebhookConfiguration "
+            "for the webhooks added with Manager.add_webhook, as YAML."
+        ),
+    )
+    generate.add_argument("target", metavar="MODULE:ATTR")
+    generate.add_argument("--name", help="configuration name prefix (default: the package)")
+    _add_client_config_arguments(generate)
+    generate.set_defaults(command=_webhook_generate)
+
+
+def _client_config(args: argparse.Namespace, prefix: str = "") -> Any:
+    from opframe.webhook import ClientConfig, ServiceReference
+
+    service = getattr(args, f"{prefix}service")
+    url = getattr(args, f"{prefix}url")
+    if service is None and url is None:
+        return None
+    ca = None
+    if args.ca_bundle_file is not None:
+        try:
+            ca = args.ca_bundle_file.read_bytes()
+        except OSError as exc:
+            raise CliError(f"--ca-bundle-file: {exc.strerror}: {args.ca_bundle_file}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in ca:
+            raise CliError(f"--ca-bundle-file {args.ca_bundle_file} holds no PEM certificate")
+    option = f"--{prefix.replace('_', '-')}"
+    if service is not None:
+        namespace, _, rest = service.partition("/")
+        name, _, port = rest.partition(":")
+        if not namespace or not name or (port and not port.isdigit()):
+            raise CliError(f"{option}service {service!r}: expected NAMESPACE/NAME[:PORT]")
+        return ClientConfig(
+            service=ServiceReference(name, namespace, int(port) if port else 443), ca_bundle=ca
+        )
+    try:
+        return ClientConfig(url=url, ca_bundle=ca)
+    except ValueError as exc:
+        raise CliError(f"{option}url: {exc}") from None
+
+
+def _webhook_generate(args: argparse.Namespace) -> int:
+    from opframe.webhook import webhook_configurations
+
+    target = rbac_target(args.target)
+    if not isinstance(target, Manager):
+        raise CliError(f"{args.target} is a {type(target).__name__}, not a Manager")
+    client_config = _client_config(args)
+    if client_config is None:
+        raise CliError("say where the API server reaches the webhooks: --service or --url")
+    name = args.name or args.target.partition(":")[0].split(".")[0].replace("_", "-")
+    try:
+        docs = webhook_configurations(
+            target, name=name, client_config=client_config, cert_manager=args.cert_manager
+        )
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"{args.target}: {exc}") from None
+    sys.stdout.write(dump_yaml(docs))
+    return 0
+
+
+
+# --- policy generate --------------------------------------------------------------------------
+
+
+def _add_policy_parser(commands: Any) -> None:
+    policy_parser = commands.add_parser("policy", help="ValidatingAdmissionPolicies")
+    policy_parser.set_defaults(command=lambda _: _usage(policy_parser))
+    policy = policy_parser.add_subparsers(title="policy commands", metavar="COMMAND")
+    generate = policy.add_parser(
+        "generate",
+        help="print ValidatingAdmissionPolicies guarding an operator's children or fields",
+        description=(
+            "Import ATTR from MODULE: a Manager, a Controller, a list of Controllers (their "
+            "owned kinds may be changed only by the operator's service account) or a Resource "
+            "class (its CEL rules and constraints, checked for everyone but the operator); "
+            "print each policy and its binding as YAML."
+        ),
+    )
+    generate.add_argument("target", metavar="MODULE:ATTR")
+    generate.add_argument(
+        "--service-account", required=True, metavar="NAMESPACE:NAME", help="the operator's"
+    )
+    generate.add_argument(
+        "--action",
+        action="append",
+        choices=("Deny", "Warn", "Audit"),
+        help="validationActions of the bindings (default: Deny)",
+    )
+    generate.set_defaults(command=_policy_generate)
+
+
+def _policy_generate(args: argparse.Namespace) -> int:
+    from opframe.policy import policy_documents
+
+    target = rbac_target(args.target)
+    try:
+        docs = policy_documents(
+            target, service_account=args.service_account, actions=args.action or ("Deny",)
+        )
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"{args.target}: {exc}") from None
+    sys.stdout.write(dump_yaml(docs))
+    return 0
 
 
 # --- rbac generate ----------------------------------------------------------------------------
@@ -221,10 +366,19 @@ def _crd_generate(args: argparse.Namespace) -> int:
     models: list[type[Resource]] = []
     for target in args.targets:
         models.extend(m for m in load_resources(target) if m not in models)
+    conversion = _client_config(args, prefix="conversion_")
+    if conversion is None and (args.ca_bundle_file or args.cert_manager):
+        raise CliError("--ca-bundle-file/--cert-manager need --conversion-service or -url")
     try:
-        crds = crds_for(*models)
+        crds = crds_for(*models, conversion=conversion)
     except SchemaError as exc:
         raise CliError(f"cannot generate a CRD: {exc}") from exc
+    if args.cert_manager:
+        from opframe.webhook import CERT_MANAGER_INJECT
+
+        for crd in crds:
+            if "conversion" in crd["spec"]:
+                crd["metadata"]["annotations"] = {CERT_MANAGER_INJECT: args.cert_manager}
     if args.output_dir is None:
         sys.stdout.write(dump_yaml(crds))
         return 0

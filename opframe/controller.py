@@ -54,7 +54,7 @@ from opframe.resource import Resource, resource_info
 
 if TYPE_CHECKING:
     from opframe._store import Store
-    from opframe.cache import Cache
+    from opframe.cache import Cache, Informer
     from opframe.client import Client
     from opframe.events import EventRecorder
     from opframe.fencing import Fence
@@ -236,6 +236,8 @@ class RunningController(Generic[T]):
         self.reasons: dict[ObjectRef, list[Reason]] = {}
         """What queued each waiting key, oldest first (handed to its next reconcile)."""
         stores = []
+        self.informers: list[Informer[Any]] = []
+        """The shared informers of the watched kinds, primary first."""
         for source in spec.sources:
             kind = source.kind
             informer = cache.informer(
@@ -247,8 +249,20 @@ class RunningController(Generic[T]):
             )
             informer.add_handler(self._handler(source))
             stores.append(informer.store)
+            self.informers.append(informer)
         self.store: Store[T] = cast("Store[T]", stores[0])
         """The primary kind's store: what reconciles read their object from."""
+
+    @property
+    def waiting_for_crd(self) -> str | None:
+        """The primary kind's CRD while it is not installed (cache following CRDs), else None."""
+        return self.informers[0].waiting_for_crd
+
+    def release_informers(self) -> None:
+        """Give the informers back to the cache: the ones no other controller uses stop."""
+        for informer in self.informers:
+            self._cache.release(informer)
+        self.informers = []
 
     def enqueue(self, ref: ObjectRef, reason: Reason | None = None) -> None:
         """Ask for a reconcile of ``ref`` (a manual trigger, e.g. from an external event)."""

@@ -48,6 +48,7 @@ from opframe.resource import Resource, ResourceInfo
 
 if TYPE_CHECKING:
     from opframe.client import Client
+    from opframe.webhook.configuration import ClientConfig
 
 __all__ = [
     "AGE_COLUMN",
@@ -86,11 +87,14 @@ def schema_for(model: type[Resource]) -> dict[str, Any]:
     return _version(model)["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
 
 
-def crd_for(*models: type[Resource]) -> dict[str, Any]:
+def crd_for(*models: type[Resource], conversion: ClientConfig | None = None) -> dict[str, Any]:
     """The CRD serving ``models``: one kind, one model per version.
 
     Versions are listed newest first (``v1``, ``v1beta1``, ``v1alpha1``), as Kubernetes
-    orders them; exactly one must be the storage version.
+    orders them; exactly one must be the storage version. With ``conversion`` (where the
+    API server reaches the :class:`~opframe.webhook.ConversionWebhook`) a CRD of several
+    versions gets ``spec.conversion.strategy: Webhook`` (``conversionReviewVersions: [v1]``,
+    path ``/convert``); a CRD of one version needs no conversion and gets none.
 
     Raises:
         SchemaError: the models are not versions of one kind, their names or scope disagree,
@@ -135,33 +139,43 @@ def crd_for(*models: type[Resource]) -> dict[str, Any]:
     if first.categories:
         names["categories"] = list(first.categories)
     ordered = sorted(models, key=lambda m: _version_priority(_info(m).version))
+    spec: dict[str, Any] = {
+        "group": first.group,
+        "names": names,
+        "scope": first.scope,
+        "versions": [_version(m) for m in ordered],
+    }
+    if conversion is not None and len(models) > 1:
+        from opframe.webhook.configuration import crd_conversion
+
+        spec["conversion"] = crd_conversion(conversion)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": first.crd_name},
-        "spec": {
-            "group": first.group,
-            "names": names,
-            "scope": first.scope,
-            "versions": [_version(m) for m in ordered],
-        },
+        "spec": spec,
     }
 
 
-def crds_for(*models: type[Resource]) -> list[dict[str, Any]]:
-    """One CRD per kind among ``models`` (versions of a kind merged), in first-seen order."""
+def crds_for(
+    *models: type[Resource], conversion: ClientConfig | None = None
+) -> list[dict[str, Any]]:
+    """One CRD per kind among ``models`` (versions of a kind merged), in first-seen order.
+
+    ``conversion`` is passed to :func:`crd_for` for each.
+    """
     by_kind: dict[tuple[str, str], list[type[Resource]]] = {}
     for model in models:
         info = _info(model)
         group = by_kind.setdefault((info.group, info.kind), [])
         if model not in group:
             group.append(model)
-    return [crd_for(*group) for group in by_kind.values()]
+    return [crd_for(*group, conversion=conversion) for group in by_kind.values()]
 
 
-def crd_yaml(*models: type[Resource]) -> str:
+def crd_yaml(*models: type[Resource], conversion: ClientConfig | None = None) -> str:
     """The CRDs of ``models`` as YAML, one document per CRD, each starting with ``---``."""
-    return dump_yaml(crds_for(*models))
+    return dump_yaml(crds_for(*models, conversion=conversion))
 
 
 def dump_yaml(documents: Iterable[dict[str, Any]]) -> str:

@@ -13,7 +13,8 @@
 1. declares every controller's informers on the shared :class:`~opframe.cache.Cache` (one
    watch per kind/namespace/selector, whatever the number of controllers asking);
 2. serves ``/healthz`` and ``/readyz`` (health address) and ``/metrics`` (metrics address),
-   on loopback by default, port 0 meaning "any free port" (see :attr:`Manager.health_url`);
+   on loopback by default, port 0 meaning "any free port" (see :attr:`Manager.health_url`),
+   and the admission and conversion webhooks (:meth:`Manager.add_webhook`) over HTTPS;
 3. starts the cache and waits for it to sync; ``/readyz`` then answers 200, leader or not
    (a standby is ready to take over, as in controller-runtime);
 4. with leader election, waits for the Lease; then starts the controllers' workers.
@@ -33,7 +34,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -47,6 +48,9 @@ from opframe.events import EventRecorder
 from opframe.leaderelection import LeaderElectionConfig, LeaderElector
 from opframe.metrics import Metrics
 from opframe.resource import Resource
+
+if TYPE_CHECKING:
+    from opframe.webhook import Webhook, WebhookServer
 
 __all__ = ["Check", "Manager"]
 
@@ -75,6 +79,13 @@ class Manager:
         metrics: the metrics registry (default: a fresh one per manager).
         sync_timeout: give up (raise ``TimeoutError``) if the cache has not synced by then.
         graceful_shutdown_timeout: how long in-flight reconciles may take to finish on stop.
+        webhook_server: the HTTPS server for admission and conversion webhooks
+            (:mod:`opframe.webhook`); :meth:`add_webhook` makes a default one if none is given.
+            It serves from the start of :meth:`run` on every replica, leader or not.
+        follow_crds: run the informers of custom kinds only while their CRD is Established
+            (a controller started before its CRD waits for it; a deleted CRD stops its
+            informers until it returns). Needs get/list/watch on customresourcedefinitions.
+            Ignored when ``cache`` is given (pass ``Cache(follow_crds=True)`` then).
     """
 
     def __init__(
@@ -89,9 +100,11 @@ class Manager:
         metrics: Metrics | None = None,
         sync_timeout: float = 120.0,
         graceful_shutdown_timeout: float = 30.0,
+        webhook_server: WebhookServer | None = None,
+        follow_crds: bool = False,
     ) -> None:
         self._client = client
-        self.cache: Cache = cache if cache is not None else Cache(client)
+        self.cache: Cache = cache if cache is not None else Cache(client, follow_crds=follow_crds)
         """The shared informer cache (it gets the client when :meth:`run` connects)."""
         self.metrics = metrics if metrics is not None else Metrics()
         self.namespace = namespace
@@ -100,6 +113,7 @@ class Manager:
         self.metrics_address = metrics_address
         self.sync_timeout = sync_timeout
         self.graceful_shutdown_timeout = graceful_shutdown_timeout
+        self.webhook_server = webhook_server
         self.elector: LeaderElector | None = None
         """The Lease elector, when leader election is configured (and a client is known)."""
         if client is not None and leader_election is not None:
@@ -111,6 +125,8 @@ class Manager:
             # A synced informer whose watch keeps failing serves an ever older state: an
             # operator that looks alive but is deaf. Say so instead of answering "ok".
             "informers": lambda: not self.cache.problems(),
+            # Following CRDs: a controller whose primary kind's CRD is missing is not serving.
+            "crds": lambda: not self._waiting_controllers(),
         }
         self._owns_client = False
         self._stop = asyncio.Event()
@@ -161,6 +177,28 @@ class Manager:
         """The controllers added so far."""
         return tuple(self._controllers)
 
+    def add_webhook(self, webhook: Webhook) -> None:
+        """Serve an admission or conversion webhook (before :meth:`run`)::
+
+            manager.add_webhook(ValidatingWebhook(Web, check_web))
+            manager.add_webhook(ConversionWebhook(hub=WebV2, spokes=[WebV1]))
+
+        Without a ``webhook_server``, a default :class:`~opframe.webhook.WebhookServer`
+        (loopback, port 9443, a self-signed certificate) is made.
+        """
+        if self._running:
+            raise RuntimeError("add webhooks before Manager.run() starts")
+        if self.webhook_server is None:
+            from opframe.webhook import WebhookServer
+
+            self.webhook_server = WebhookServer()
+        self.webhook_server.register(webhook)
+
+    @property
+    def webhooks(self) -> tuple[Webhook, ...]:
+        """The webhooks added so far (``opframe webhook generate`` reads them)."""
+        return self.webhook_server.webhooks if self.webhook_server is not None else ()
+
     def add_health_check(self, name: str, check: Check) -> None:
         """Make ``/healthz`` fail while ``check()`` is False."""
         self._health_checks[name] = check
@@ -168,6 +206,14 @@ class Manager:
     def add_ready_check(self, name: str, check: Check) -> None:
         """Make ``/readyz`` fail while ``check()`` is False (the cache check is built in)."""
         self._ready_checks[name] = check
+
+    def _waiting_controllers(self) -> list[str]:
+        """``controller X: waiting for CRD Y`` for each controller whose CRD is missing."""
+        return [
+            f"controller {c.name}: waiting for CRD {crd}"
+            for c in self._controllers
+            if (crd := c.waiting_for_crd) is not None
+        ]
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -231,6 +277,8 @@ class Manager:
                 self.metrics_url = await stack.enter_async_context(
                     _serve(self.metrics_address, [web.get("/metrics", self._metrics_endpoint)])
                 )
+            if self.webhook_server is not None:
+                await stack.enter_async_context(self.webhook_server.serve())
             cache_task = asyncio.create_task(self.cache.run(), name="opframe cache")
             main = asyncio.create_task(self._run_synced(), name="opframe manager")
             try:
@@ -364,7 +412,8 @@ class Manager:
         async def readyz(_: web.Request) -> web.Response:
             response = _checks_response(self._ready_checks)
             if response.status != 200:
-                details = "".join(f"    {problem}\n" for problem in self.cache.problems())
+                problems = [*self._waiting_controllers(), *self.cache.problems()]
+                details = "".join(f"    {problem}\n" for problem in problems)
                 response.text = (response.text or "") + details
             return response
 

@@ -40,7 +40,7 @@ from opframe._http import ApiConnectionError
 from opframe._labels import selector_params
 from opframe._store import Entry, prepare
 from opframe.client import Client
-from opframe.errors import ApiError, Gone, api_error_from_status
+from opframe.errors import ApiError, Gone, NotFound, api_error_from_status
 from opframe.objectref import ObjectRef
 from opframe.resource import Resource, resource_info
 
@@ -219,6 +219,9 @@ class Watcher(Generic[T]):
         self._quick_ends = 0
         self._progress = 0  # watch lines received since the last list
         self._gone_streak = 0  # 410s in a row with nothing received in between
+        #: Log a 404 at DEBUG, not WARNING: set by a cache following CRDs, where a kind whose
+        #: CRD was just deleted answers 404 until the informer is stopped.
+        self.quiet_not_found = False
 
     def __aiter__(self) -> Watcher[T]:
         return self
@@ -285,7 +288,10 @@ class Watcher(Generic[T]):
         self.stats.errors += 1
         self.last_error = exc
         delay = self.backoff.next()
-        logger.warning("watch of %s failed, retrying in %.2fs: %s", self.describe(), delay, exc)
+        level = (
+            logging.DEBUG if self.quiet_not_found and isinstance(exc, NotFound) else logging.WARNING
+        )
+        logger.log(level, "watch of %s failed, retrying in %.2fs: %s", self.describe(), delay, exc)
         await asyncio.sleep(delay)
 
     def _succeeded(self) -> None:

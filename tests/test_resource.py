@@ -15,6 +15,7 @@ from opframe import (
     DynamicResource,
     ObjectRef,
     dynamic_kind,
+    label_selector_matches,
     owner_reference_for,
     resource_info,
 )
@@ -393,3 +394,42 @@ def test_abstract_base_without_keywords_has_no_identity() -> None:
         pass
 
     assert not hasattr(Base, "__resource__")
+
+
+def _expr(op: str, *values: str) -> dict[str, Any]:
+    return {"matchExpressions": [{"key": "a", "operator": op, "values": list(values)}]}
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "expected"),
+    [
+        (None, {"a": "1"}, False),  # a missing selector matches nothing
+        ({}, {"a": "1"}, True),  # an empty one everything
+        ({"matchLabels": {"a": "1"}}, {"a": "1", "b": "2"}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "2"}, False),
+        (_expr("In", "1", "3"), {"a": "3"}, True),
+        (_expr("In", "1"), {}, False),
+        (_expr("NotIn", "1"), {}, True),
+        (_expr("NotIn", "1"), {"a": "1"}, False),
+        (_expr("Exists"), {"a": ""}, True),
+        (_expr("DoesNotExist"), {"a": ""}, False),
+        (_expr("Gt", "1"), {"a": "2"}, False),
+    ],
+)  # fmt: skip
+def test_label_selector_matches_follows_apimachinery(
+    selector: dict[str, Any] | None, labels: dict[str, str], expected: bool
+) -> None:
+    """apimachinery/pkg/apis/meta/v1/helpers.go LabelSelectorAsSelector: nil selects nothing,
+    empty everything; NotIn holds for a missing key; an unknown operator selects nothing."""
+    assert label_selector_matches(selector, labels) is expected
+
+
+def test_label_selector_matches_takes_the_typed_selector() -> None:
+    from opframe.kinds import LabelSelector, LabelSelectorRequirement
+
+    typed = LabelSelector(
+        match_labels={"app": "web"},
+        match_expressions=[LabelSelectorRequirement(key="tier", operator="Exists")],
+    )
+    assert label_selector_matches(typed, {"app": "web", "tier": "x"})
+    assert not label_selector_matches(typed, {"app": "web"})

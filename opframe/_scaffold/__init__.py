@@ -14,21 +14,19 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from opframe._runtarget import watched_kinds
 from opframe._scaffold.files import TEMPLATES
 from opframe.crd import crd_yaml, dump_yaml
 from opframe.errors import ConfigError
+from opframe.leaderelection import LeaderElectionConfig
 from opframe.manager import Manager
-from opframe.resource import Resource, resource_info
+from opframe.rbac import rbac_documents as generate
+from opframe.resource import Resource
 
 __all__ = ["ScaffoldError", "init_project", "rbac_documents"]
 
 _NAME = re.compile(r"^[a-z]([a-z0-9-]{0,50}[a-z0-9])?$")
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 _GROUP = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
-
-_ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
-
 
 class ScaffoldError(ConfigError):
     """The project cannot be made as asked (a bad name, a folder in the way)."""
@@ -90,67 +88,12 @@ def _load(directory: Path, package: str, kind: str) -> tuple[type[Resource], Man
 
 
 def rbac_documents(manager: Manager, name: str, namespace: str) -> list[dict[str, Any]]:
-    """Least privilege for ``manager``: a ServiceAccount, a ClusterRole over what its
-    controllers watch (plus status and finalizers of the primary kinds, and Events), and a
-    Role for its leader-election Lease, with their bindings."""
-    rules: dict[tuple[str, str], list[str]] = {}
-    primaries = {_description_kind(c) for c in manager.controllers}
-    for model, _ in watched_kinds(manager):
-        info = resource_info(model)
-        rules[(info.group, info.plural)] = list(_ALL_VERBS)
-        if model in primaries:
-            rules[(info.group, f"{info.plural}/status")] = ["get", "update", "patch"]
-            rules[(info.group, f"{info.plural}/finalizers")] = ["update"]
-    rules[("", "events")] = ["create", "patch"]
-    rules[("events.k8s.io", "events")] = ["create", "patch"]
-    subject = [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace)},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": name},
-            "rules": [
-                {"apiGroups": [group], "resources": [resource], "verbs": verbs}
-                for (group, resource), verbs in rules.items()
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": name},
-            "roleRef": _ref("ClusterRole", name),
-            "subjects": subject,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": _meta(f"{name}-leader-election", namespace),
-            "rules": [
-                {
-                    "apiGroups": ["coordination.k8s.io"],
-                    "resources": ["leases"],
-                    "verbs": ["get", "list", "watch", "create", "update", "patch"],
-                }
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": _meta(f"{name}-leader-election", namespace),
-            "roleRef": _ref("Role", f"{name}-leader-election"),
-            "subjects": subject,
-        },
-    ]
-
-
-def _description_kind(controller: Any) -> Any:
-    return controller.spec.for_
-
-
-def _meta(name: str, namespace: str) -> dict[str, str]:
-    return {"name": name, "namespace": namespace}
-
-
-def _ref(kind: str, name: str) -> dict[str, str]:
-    return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
+    """Least privilege for ``manager``, as ``opframe rbac generate`` derives it
+    (:func:`opframe.rbac.rbac_documents`), with the Role for the Lease that the Deployment's
+    ``--leader-elect`` takes in ``namespace``."""
+    return generate(
+        manager,
+        name=name,
+        service_account_namespace=namespace,
+        leader_election=manager.leader_election or LeaderElectionConfig(name, namespace),
+    )

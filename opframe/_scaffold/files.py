@@ -138,7 +138,13 @@ from $package.reconciler import reconcile
 def build_manager() -> Manager:
     """A manager running the $kind controller (flags of ``python -m $package`` apply)."""
     manager = Manager()
-    manager.add(Controller(for_=$kind, reconciler=reconcile).owns(ConfigMap))
+    manager.add(
+        Controller(for_=$kind, reconciler=reconcile)
+        .owns(ConfigMap)
+        # The writes the reconciler makes: deploy/rbac.yaml is generated from these.
+        .permits(ConfigMap, "create", "patch")
+        .permits($kind, "update", subresource="status")
+    )
     return manager
 '''
 

@@ -149,3 +149,20 @@ async def test_always_allow_mode_lets_anonymous_in(api_server_http: ApiServer) -
 async def test_unknown_authorization_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="authorization='ABAC'"):
         ApiServer(authorization="ABAC")
+
+
+async def test_the_well_known_role_has_the_name_of_the_policy_it_comes_from(
+    api_server_http: ApiServer,
+) -> None:
+    """Upstream plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go has no role for
+    /.well-known; the transcripts' server carries OpenShift's patch of it, which adds
+    system:openshift:public-info-viewer bound to everyone. No invented name is created."""
+    status, role = await call(
+        api_server_http, "GET", f"{RBAC}/clusterroles/system:openshift:public-info-viewer"
+    )
+    assert status == 200
+    assert role["rules"] == [
+        {"verbs": ["get"], "nonResourceURLs": ["/.well-known", "/.well-known/*"]}
+    ]
+    status, _ = await call(api_server_http, "GET", f"{RBAC}/clusterroles/system:well-known-viewer")
+    assert status == 404

@@ -25,7 +25,7 @@ from tests.auth._http import call
 
 ETCD = Path(__file__).parents[2] / "examples" / "etcd"
 ETCD_ARGS = [
-    "rbac", "generate", "etcd_operator.operator:build_controller", "--name", "etcd-operator",
+    "rbac", "generate", "etcd_operator.operator:build_controllers", "--name", "etcd-operator",
     "-n", "etcd-operator-system", "--leader-election-namespace", "etcd-operator-system",
 ]  # fmt: skip
 
@@ -122,7 +122,8 @@ async def test_the_generated_role_is_enough_and_no_more(api_server_http: ApiServ
     assert await can("delete", "pods")
     assert not await can("delete", "services")
     assert not await can("update", "etcdclusters", "etcd.opframe.dev")
-    # spec.tls: Secrets are read one by name and written when generated, never listed.
+    # The backup controllers read storage credentials by name; spec.tls reads certificate
+    # Secrets by name and writes them when generated. Secrets are never listed nor deleted.
     assert await can("get", "secrets")
     assert not await can("list", "secrets")
     assert not await can("delete", "secrets")

@@ -27,17 +27,16 @@ def test_init_makes_the_project_files(tmp_path: Path) -> None:
 
 
 def test_the_generated_rbac_grants_what_the_manager_watches_and_no_more(tmp_path: Path) -> None:
+    """The scaffold's RBAC is opframe.rbac's (what the controller watches and declares)."""
     assert main(["init", "shop", "--dir", str(tmp_path / "p")]) == 0
     docs = list(yaml.safe_load_all((tmp_path / "p" / "deploy" / "rbac.yaml").read_text()))
     (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
-    resources = {(r["apiGroups"][0], r["resources"][0]) for r in role["rules"]}
-    assert resources == {
-        ("shop.example.com", "shops"),
-        ("shop.example.com", "shops/status"),
-        ("shop.example.com", "shops/finalizers"),
-        ("", "configmaps"),
-        ("", "events"),
-        ("events.k8s.io", "events"),
+    rules = {(r["apiGroups"][0], r["resources"][0]): r["verbs"] for r in role["rules"]}
+    assert rules == {
+        ("shop.example.com", "shops"): ["get", "list", "watch"],
+        ("shop.example.com", "shops/status"): ["update"],
+        ("", "configmaps"): ["get", "list", "watch", "create", "patch"],
+        ("", "events"): ["create", "patch"],
     }
     (lease_role,) = [d for d in docs if d["kind"] == "Role"]
     assert lease_role["metadata"]["namespace"] == "shop-system"

@@ -15,7 +15,7 @@ import pytest
 
 from opframe import Context, ObjectRef, Reason, ReasonSource, Result
 from opframe.controller import Controller
-from opframe.errors import NotFound, TerminalError
+from opframe.errors import Forbidden, NotFound, TerminalError
 from opframe.kinds import ConfigMap
 from opframe.metrics import Metrics
 from opframe.predicates import generation_changed
@@ -174,9 +174,9 @@ async def test_exception_is_logged_with_the_key_and_the_controller_keeps_working
     assert record.exc_info is None  # one line: the traceback goes to debug level
 
 
-async def test_each_retry_logs_one_line_with_its_attempt_and_delay(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def _fail_three_times(caplog: pytest.LogCaptureFixture, level: int) -> None:
+    """Run a controller whose reconcile of ``a`` always fails, until it was retried twice,
+    logging at ``level``."""
     calls = Calls()
 
     async def failing(ctx: Context, obj: Web) -> None:
@@ -185,10 +185,16 @@ async def test_each_retry_logs_one_line_with_its_attempt_and_delay(
 
     limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
     controller = Controller(for_=Web, reconciler=failing, rate_limiter=limiter)
-    with caplog.at_level(logging.ERROR, logger="opframe"):
+    with caplog.at_level(level, logger="opframe"):
         async with running(controller) as cache:
             cache.informers[Web].emit("ADDED", web("a"))
             await calls.wait_for(lambda c: len(c) >= 3)
+
+
+async def test_each_retry_logs_one_line_with_its_attempt_and_delay(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await _fail_three_times(caplog, logging.ERROR)
     lines = [r.getMessage() for r in caplog.records if "reconcile failed" in r.getMessage()]
     assert "attempt 1, retrying in 0.001s" in lines[0]
     assert "attempt 2, retrying in 0.002s" in lines[1]
@@ -198,18 +204,7 @@ async def test_each_retry_logs_one_line_with_its_attempt_and_delay(
 async def test_the_traceback_is_logged_once_at_debug_level(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    calls = Calls()
-
-    async def failing(ctx: Context, obj: Web) -> None:
-        calls.record(ctx.retries)
-        raise RuntimeError("still broken")
-
-    limiter = ExponentialBackoffRateLimiter(0.001, 1.0)
-    controller = Controller(for_=Web, reconciler=failing, rate_limiter=limiter)
-    with caplog.at_level(logging.DEBUG, logger="opframe"):
-        async with running(controller) as cache:
-            cache.informers[Web].emit("ADDED", web("a"))
-            await calls.wait_for(lambda c: len(c) >= 3)
+    await _fail_three_times(caplog, logging.DEBUG)
     tracebacks = [r for r in caplog.records if r.exc_info is not None]
     assert len(tracebacks) == 1 and tracebacks[0].levelno == logging.DEBUG
 
@@ -588,3 +583,30 @@ async def test_a_watches_mapper_sees_old_and_new_so_a_removed_reference_still_tr
         ObjectRef("default", "before"),
         ObjectRef("default", "after"),
     }
+
+
+async def test_a_403_becomes_a_warning_event_naming_the_verb_resource_and_namespace() -> None:
+    """A reconcile refused by RBAC is retried and reported on the object in words a user can
+    act on (the API server's wording: responsewriters/errors.go forbiddenMessage)."""
+    calls = Calls()
+
+    async def reconcile(ctx: Context, obj: Web) -> None:
+        calls.record(obj.metadata.name)
+        raise Forbidden(
+            403, "Forbidden",
+            'secrets is forbidden: User "system:serviceaccount:ops:web" cannot create '
+            'resource "secrets" in API group "" in the namespace "default"',
+        )  # fmt: skip
+
+    controller = Controller(for_=Web, reconciler=reconcile)
+    async with running(controller) as cache:
+        cache.informers[Web].emit("ADDED", web("a"))
+        await calls.wait_for(lambda c: len(c) >= 2)  # retried, the worker still running
+        async with asyncio.timeout(5):
+            await cache.recorder.recorded.wait()
+    kind, name, reason, message = cache.recorder.events[0]
+    assert (kind, name, reason) == ("Warning", "a", "Forbidden")
+    assert message == (
+        'Forbidden: cannot create secrets in namespace "default": add the verb to the '
+        "operator's Role or ClusterRole (Controller.permits, then opframe rbac generate)"
+    )

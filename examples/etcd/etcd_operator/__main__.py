@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 
 def _run(argv: list[str]) -> int:
-    from etcd_operator.operator import build_manager
+    from etcd_operator.operator import backups_served, build_manager
     from opframe import Client, Manager, RunOptions, run_main
 
     parser = argparse.ArgumentParser(
@@ -23,18 +23,21 @@ def _run(argv: list[str]) -> int:
     RunOptions.add_arguments(parser)
     parser.add_argument(
         "--backups",
-        action="store_true",
-        help="also run the EtcdBackup and backup schedule controllers (the EtcdBackup CRD, "
-        "deploy/crd-backup.yaml, must be installed)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the EtcdBackup and backup schedule controllers (default; they stay off, "
+        "with one log line saying so, while the EtcdBackup CRD deploy/crd-backup.yaml is not "
+        "installed)",
     )
     # In its pod the probes come from the kubelet: listen on every address by default.
     parser.set_defaults(bind_address="0.0.0.0", lease_name="etcd-operator")
     args = parser.parse_args(argv)
     options = RunOptions.from_args(args)
 
-    def make(client: Client) -> Manager:
+    async def make(client: Client) -> Manager:
         # Leader election, ports and namespace come from the flags (run_main applies them).
-        return build_manager(client, namespace=options.namespace, backups=args.backups)
+        backups = args.backups and await backups_served(client, options.namespace)
+        return build_manager(client, namespace=options.namespace, backups=backups)
 
     return run_main(make, options, name="etcd-operator", prog="etcd-operator")
 

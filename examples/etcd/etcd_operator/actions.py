@@ -21,8 +21,10 @@ __all__ = [
     "DeletePod",
     "MoveLeader",
     "PromoteMember",
+    "RecreatePod",
     "Refuse",
     "RemoveMember",
+    "RestoreMember",
     "RollbackMember",
     "Steady",
     "UpgradeMember",
@@ -58,11 +60,26 @@ class Bootstrap(Action):
 
 
 @dataclass(frozen=True)
-class CreatePod(Action):
-    """Create the pod of a member already registered in etcd (state ``existing``)."""
+class RestoreMember(Action):
+    """Create the pod of an initial member of a restored cluster, its data dir restored from
+    the snapshot with ``members`` as the initial cluster (``spec.bootstrap.fromBackup``)."""
 
     pod: str
     version: str
+    members: tuple[str, ...]
+    default_phase: ClassVar[str] = "Creating"
+
+
+@dataclass(frozen=True)
+class CreatePod(Action):
+    """Create the pod of a member already registered in etcd (state ``existing``).
+
+    ``sealed``: the member has started before (its pod comes back on its volume), whether or
+    not the live member list could be read."""
+
+    pod: str
+    version: str
+    sealed: bool = False
     default_phase: ClassVar[str] = "Scaling"
 
 
@@ -130,6 +147,16 @@ class UpgradeMember(Action):
     pod: str
     member_id: int
     version: str
+    default_phase: ClassVar[str] = "Upgrading"
+
+
+@dataclass(frozen=True)
+class RecreatePod(Action):
+    """Delete a started member's pod but keep its volume: the heal step recreates the pod from
+    the current spec on the same data, so the member restarts with new settings."""
+
+    pod: str
+    member_id: int
     default_phase: ClassVar[str] = "Upgrading"
 
 

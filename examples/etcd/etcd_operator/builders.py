@@ -7,7 +7,7 @@ the garbage collector removes them with the cluster.
 
 from __future__ import annotations
 
-from etcd_operator import bootstrap, tls
+from etcd_operator import bootstrap, settings, tls
 from etcd_operator.models import EtcdCluster
 from etcd_operator.naming import (
     CLIENT_PORT,
@@ -140,6 +140,7 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
     meta.annotations = (overrides.annotations if overrides else None) or None
     token = f"{ns}-{cname}-{(cluster.metadata.uid or '')[:8]}"
     client, peer = tls.client_scheme(cluster), tls.peer_scheme(cluster)
+    ready_path = settings.readiness_path(version or spec.version)
     args = [
         "--name=$(POD_NAME)",
         f"--data-dir={DATA_DIR}/data",
@@ -149,6 +150,8 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
         f"--initial-advertise-peer-urls={peer_url(cname, ns, name, peer)}",
         f"--initial-cluster-token={token}",
         *tls.member_args(cluster),
+        # Identical on every member, new and replacement ones too (etcd_operator.settings).
+        *settings.member_flags(spec),
     ]
     if spec.storage.volume_claim_template is not None:
         volume = Volume(
@@ -201,12 +204,13 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
         ],
         resources=spec.resources or ResourceRequirements(),
         volume_mounts=[VolumeMount(name="data", mount_path=DATA_DIR), *tls.member_mounts(cluster)],
-        # Readiness on /health (it answers on learners too); with TLS on the plain metrics
-        # listener. No liveness probe: one that restarts etcd during a leader election turns
-        # a blip into an outage.
-        readiness_probe=tls.readiness_probe(cluster)
+        # Readiness on /health without the NOSPACE alarm (it answers on learners too; see
+        # settings.readiness_path); with TLS on the plain metrics listener. No liveness probe:
+        # one that restarts etcd during a leader election turns a blip into an outage, and a
+        # restart does not empty a full database.
+        readiness_probe=tls.readiness_probe(cluster, ready_path)
         or Probe(
-            http_get=HTTPGetAction(path="/health", port=CLIENT_PORT),
+            http_get=HTTPGetAction(path=ready_path, port=CLIENT_PORT),
             period_seconds=1,
             timeout_seconds=2,
             failure_threshold=3,

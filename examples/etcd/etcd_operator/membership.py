@@ -92,6 +92,12 @@ class MemberStatus:
     raft_term: int
     is_learner: bool
     errors: tuple[str, ...]
+    db_size: int = 0
+    """Size of the member's database file in bytes."""
+    db_size_in_use: int = 0
+    """Bytes of that file in use; the rest is what a defragmentation frees."""
+    revision: int = 0
+    """The store's current revision (from the response header)."""
 
 
 def _host_port(endpoint: str) -> tuple[str, int]:
@@ -146,7 +152,8 @@ class EtcdAdmin:
 
     async def _call(self, endpoint: str, service: str, method: str, request: Any) -> Any:
         client = await self._client(endpoint)
-        stub = client.clusterstub if service == "cluster" else client.maintenancestub
+        stubs = {"cluster": client.clusterstub, "kv": client.kvstub}
+        stub = stubs.get(service, client.maintenancestub)
         try:
             return await getattr(stub, method)(request, timeout=self.timeout)
         except grpc.aio.AioRpcError as e:
@@ -267,7 +274,50 @@ class EtcdAdmin:
             raft_term=r.raftTerm,
             is_learner=r.isLearner,
             errors=tuple(r.errors),
+            db_size=int(r.dbSize),
+            db_size_in_use=int(r.dbSizeInUse) or int(r.dbSize),
+            revision=int(r.header.revision),
         )
+
+    # -- maintenance (etcd_operator.maintenance) ------------------------------------------
+
+    async def alarms(self) -> list[tuple[int, str]]:
+        """The raised alarms as ``(member ID, type)``, e.g. ``(0x8e9e..., "NOSPACE")``."""
+        req = rpc.AlarmRequest(action=rpc.AlarmRequest.GET, memberID=0, alarm=rpc.NONE)
+        resp = await self._first("maintenance", "Alarm", req)
+        return [(int(a.memberID), rpc.AlarmType.Name(a.alarm)) for a in resp.alarms]
+
+    async def disarm(self, member_id: int, alarm: str) -> None:
+        """Deactivate the ``alarm`` (``NOSPACE``) raised by ``member_id``."""
+        req = rpc.AlarmRequest(
+            action=rpc.AlarmRequest.DEACTIVATE,
+            memberID=member_id,
+            alarm=rpc.AlarmType.Value(alarm),
+        )
+        await self._first("maintenance", "Alarm", req)
+
+    async def compact(self, revision: int) -> bool:
+        """Compact the key space up to ``revision`` and wait until it is physically done;
+        ``False`` when it was compacted that far already."""
+        req = rpc.CompactionRequest(revision=revision, physical=True)
+        try:
+            await self._first("kv", "Compact", req)
+        except MembershipError as e:
+            if "required revision has been compacted" in str(e):
+                return False
+            raise
+        return True
+
+    async def defragment(self, endpoint: str) -> None:
+        """Defragment the member serving ``endpoint`` (it blocks that member while it runs)."""
+        client = await self._client(endpoint)
+        try:
+            # Defragmenting rewrites the whole file: far longer than an ordinary call.
+            await client.maintenancestub.Defragment(
+                rpc.DefragmentRequest(), timeout=max(self.timeout, 60.0)
+            )
+        except grpc.aio.AioRpcError as e:
+            raise MembershipError(f"etcd {endpoint}: Defragment failed: {e.details()}") from e
 
     async def healthy(self, endpoint: str) -> bool:
         """Whether ``GET /health`` on the member's client URL reports healthy."""

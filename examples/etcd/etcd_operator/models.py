@@ -26,12 +26,15 @@ from opframe.crd import (
 from opframe.kinds import ResourceRequirements
 
 __all__ = [
+    "AutoCompactionSpec",
     "CertificateStatus",
     "ClusterPhase",
+    "DefragmentationSpec",
     "EmptyDirStorage",
     "EtcdCluster",
     "EtcdClusterSpec",
     "EtcdClusterStatus",
+    "MaintenanceStatus",
     "MemberStatus",
     "PodTemplateOverrides",
     "SecretReference",
@@ -164,6 +167,41 @@ class TLSStatus(KubeModel):
     certificates: list[CertificateStatus] = Field(default_factory=list)
 
 
+_DURATION = r"^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$|^[0-9]+$"
+
+
+class AutoCompactionSpec(KubeModel):
+    """etcd's own history compaction (``--auto-compaction-mode``/``-retention``)."""
+
+    __validations__: ClassVar[tuple[Validation, ...]] = (
+        Validation(
+            "self.mode != 'revision' || self.retention.matches('^[0-9]+$')",
+            message="autoCompaction.retention must be a number of revisions in revision mode",
+        ),
+    )
+
+    mode: Literal["periodic", "revision"] = "periodic"
+    """``periodic``: keep ``retention`` of history (a duration); ``revision``: keep the last
+    ``retention`` revisions."""
+    retention: str = Field("1h", min_length=1, max_length=32, pattern=_DURATION)
+    """A duration such as ``1h`` or ``30m`` (periodic; a bare number means hours), or a
+    number of revisions (revision)."""
+
+
+class DefragmentationSpec(KubeModel):
+    """When the operator defragments members: every member healthy, one at a time, the leader
+    last, and only a member over both thresholds."""
+
+    min_reclaimable_bytes: int | str = "64Mi"
+    """A member qualifies once defragmenting it frees at least this much (``dbSize -
+    dbSizeInUse``), a quantity such as ``64Mi``."""
+    fragmented_percent: Annotated[int, Field(ge=0, le=100)] = 50
+    """... and once that is at least this share of its database file, in percent."""
+    schedule: str | None = Field(None, max_length=64)
+    """A 5-field cron expression (UTC): defragment only in runs starting at its times; unset
+    to defragment whenever a member qualifies."""
+
+
 class EtcdClusterSpec(KubeModel):
     """The desired etcd cluster."""
 
@@ -198,6 +236,16 @@ class EtcdClusterSpec(KubeModel):
     """Scheduled backups and their retention (docs/etcd-backup.md)."""
     bootstrap: ClusterBootstrapSpec | None = None
     """Where a new cluster's data comes from (``fromBackup``); read only at creation."""
+    quota_backend_bytes: int | str | None = None
+    """The backend quota of every member (``--quota-backend-bytes``), a quantity such as
+    ``8Gi``; unset for etcd's default (2 GiB). Changing it rolls the members one at a time."""
+    auto_compaction: AutoCompactionSpec | None = None
+    """etcd's auto-compaction of every member; changing it rolls the members."""
+    defragmentation: DefragmentationSpec | None = None
+    """Defragment members by rule (docs/etcd-day2.md); unset: only to recover from NOSPACE."""
+    quota_warning_percent: Annotated[int, Field(ge=1, le=100)] = 80
+    """Database size, in percent of the quota, above which ``QuotaPressure`` turns True and a
+    Warning Event is recorded."""
 
 
 class ClusterPhase(StrEnum):
@@ -231,6 +279,32 @@ class MemberStatus(KubeModel):
     """The member container's waiting reason (``ImagePullBackOff``, ``CrashLoopBackOff``...)."""
     foreign: bool = False
     """Its peer URL maps to no pod of this cluster (added by hand, or left over)."""
+    db_size: int | None = None
+    """Size of its database file in bytes (``dbSize``)."""
+    db_size_in_use: int | None = None
+    """Bytes of the database file in use (``dbSizeInUse``); the rest a defragmentation frees."""
+
+
+class MaintenanceStatus(KubeModel):
+    """What the operator last did to keep the database in shape, and what it found."""
+
+    last_defragmentation_time: datetime | None = None
+    last_defragmented_member: str | None = None
+    last_reclaimed_bytes: int | None = None
+    """Bytes the last defragmentation freed."""
+    last_compaction_time: datetime | None = None
+    last_compaction_revision: int | None = None
+    """The revision the operator last compacted to (NOSPACE recovery)."""
+    last_backup_time: datetime | None = None
+    """Completion time of the last successful ``EtcdBackup`` of this cluster."""
+    defragmentation_slot: datetime | None = None
+    """The last ``spec.defragmentation.schedule`` time whose run has finished."""
+    defragmented_since_compaction: list[str] = Field(default_factory=list, max_length=64)
+    """Members defragmented since the last compaction (NOSPACE recovery)."""
+    skipped: str | None = None
+    """Why a due defragmentation is not running (a member unhealthy), while it is not."""
+    alarms: list[str] = Field(default_factory=list, max_length=64)
+    """Raised etcd alarms as ``TYPE:member``."""
 
 
 class EtcdClusterStatus(KubeModel):
@@ -261,6 +335,12 @@ class EtcdClusterStatus(KubeModel):
     """Progress of ``spec.bootstrap.fromBackup``."""
     tls: TLSStatus | None = None
     """The certificates in use and when they expire (``spec.tls``)."""
+    leader: str | None = None
+    """The pod name of the leader."""
+    database: str | None = None
+    """The largest member database against the quota, e.g. ``12Mi/16Mi (75%)``."""
+    maintenance: MaintenanceStatus | None = None
+    """Defragmentation, compaction, backups and alarms (docs/etcd-day2.md)."""
 
 
 def _version_rule(ok: str, message: str) -> Validation:
@@ -318,6 +398,18 @@ class EtcdCluster(
         PrinterColumn("Ready", ".status.readyMembers", description="Ready members"),
         PrinterColumn("Version", ".status.currentVersion"),
         PrinterColumn("Phase", ".status.phase"),
+        PrinterColumn("Leader", ".status.leader", priority=1),
+        PrinterColumn(
+            "Database",
+            ".status.database",
+            priority=1,
+            description="Largest member DB size against the quota",
+        ),
+        PrinterColumn("Alarms", ".status.maintenance.alarms", priority=1),
+        PrinterColumn(
+            "Last-Defrag", ".status.maintenance.lastDefragmentationTime", type="date", priority=1
+        ),
+        PrinterColumn("Last-Backup", ".status.maintenance.lastBackupTime", type="date", priority=1),
         AGE_COLUMN,
     ),
     scale=Scale(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from etcd_operator import builders, tls
+from etcd_operator import builders, settings, tls
+from etcd_operator.backup.restore import restore_plan
 from etcd_operator.membership import EtcdAdmin, EtcdUnreachable, Member, MembershipError
 from etcd_operator.membership import MemberStatus as EtcdStatus
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
@@ -47,6 +48,8 @@ class View:
     """The one cluster ID the answering members agree on (``None``: none answered, or several)."""
     waiting: dict[str, str]
     """Pod name -> its etcd container's waiting reason, for pods that have one."""
+    statuses: dict[str, EtcdStatus] = field(default_factory=dict)
+    """Pod name -> ``Maintenance.Status`` of the member answering there (database sizes)."""
 
 
 def member_pod(cluster: str, m: Member) -> str:
@@ -105,7 +108,7 @@ async def observe(
                     peer_url=m.peer_urls[0] if m.peer_urls else "",
                     name=m.name,
                     learner=m.is_learner,
-                    healthy=s is not None and bool(s.leader_id) and not s.errors,
+                    healthy=s is not None and bool(s.leader_id) and not _failing(s.errors),
                     leader=m.id in leader_ids,
                     version=s.version if s is not None else "",
                     raft_index=s.raft_index if s is not None else 0,
@@ -115,6 +118,7 @@ async def observe(
         member_states = tuple(states)
     status = cluster.status or EtcdClusterStatus()
     pod_states = tuple(pod_state(p) for p in pods)
+    restore_members, restore_created = restore_plan(cluster)
     observed = Observed(
         cluster=name,
         namespace=cluster.namespace,
@@ -135,10 +139,21 @@ async def observe(
         since_last_replacement=_seconds_since(status.last_replacement_time),
         foreign_removals=_foreign_removals(cluster),
         current_version=status.current_version or "",
+        restore_members=restore_members,
+        restore_created=restore_created,
+        settings=settings.settings_of_args(settings.member_flags(cluster.spec)),
+        recorded_members=tuple(m.name for m in status.members if m.id and not m.foreign),
     )
     agreed = next(iter(cluster_ids)) if len(cluster_ids) == 1 else None
     waiting = {p.name: p.waiting for p in pod_states if p.waiting}
-    return View(observed, endpoints, members, agreed, waiting)
+    statuses = {pod: s for pod, s in answers.items() if s is not None}
+    return View(observed, endpoints, members, agreed, waiting, statuses)
+
+
+def _failing(errors: Sequence[str]) -> bool:
+    """Whether a member's status errors mean it is broken: a NOSPACE alarm does not (the member
+    serves reads and recovers once space is reclaimed, see etcd_operator.maintenance)."""
+    return any("alarm:NOSPACE" not in e and "database space exceeded" not in e for e in errors)
 
 
 async def _status(admin: EtcdAdmin, endpoint: str) -> EtcdStatus | None:
@@ -161,6 +176,7 @@ def pod_state(p: Pod) -> PodState:
             since = c.last_transition_time
             not_ready_for = 0.0 if ready else ((now - since).total_seconds() if since else age)
     image = p.spec.containers[0].image if p.spec.containers else ""
+    args = (p.spec.containers[0].args or []) if p.spec.containers else []
     waiting = ""
     for cs in (p.status.container_statuses if p.status else None) or []:
         state = (cs.state or {}).get("waiting") if cs.name == "etcd" else None
@@ -174,6 +190,7 @@ def pod_state(p: Pod) -> PodState:
         age=age,
         not_ready_for=not_ready_for,
         waiting=waiting,
+        settings=settings.settings_of_args(args),
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from etcd_operator.backup.controller import build_backup_controller
+from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.schedule import BackupScheduleReconciler, build_schedule_controller
+from etcd_operator.metrics import ClusterMetrics
 from etcd_operator.models import EtcdCluster
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
@@ -14,8 +17,10 @@ from opframe import (
     Client,
     ConfigMap,
     Controller,
+    Forbidden,
     LeaderElectionConfig,
     Manager,
+    NotFound,
     PersistentVolumeClaim,
     Pod,
     PodDisruptionBudget,
@@ -25,9 +30,12 @@ from opframe import (
     any_of,
     generation_changed,
     labels_changed,
+    resource_info,
 )
 
-__all__ = ["build_controller", "build_controllers", "build_manager"]
+__all__ = ["backups_served", "build_controller", "build_controllers", "build_manager"]
+
+_log = logging.getLogger("etcd_operator")
 
 
 def build_controller(
@@ -69,12 +77,11 @@ def build_controller(
 
 
 def build_controllers(policy: Policy | None = None) -> list[Controller[Any]]:
-    """Every controller of the operator run with ``--backups``: the EtcdCluster controller,
-    the EtcdBackup controller and the backup schedule controller.
+    """Every controller of the operator as ``python -m etcd_operator run`` runs it: the
+    EtcdCluster controller, the EtcdBackup controller and the backup schedule controller.
 
-    ``opframe rbac generate etcd_operator.operator:build_controllers`` gives the RBAC of an
-    operator that takes backups; ``deploy/rbac.yaml`` is generated from ``build_controller``
-    alone, for the operator as the Deployment runs it (backups off).
+    ``deploy/rbac.yaml`` is generated from it
+    (``opframe rbac generate etcd_operator.operator:build_controllers``).
     """
     return [build_controller(policy), build_backup_controller(), build_schedule_controller()]
 
@@ -114,8 +121,39 @@ def build_manager(
     reconciler = reconciler or EtcdClusterReconciler(policy)
     if reconciler.certificate_metrics is None:
         reconciler.certificate_metrics = CertificateMetrics(manager.metrics.registry)
+    # Per-cluster series next to the controller metrics, on the same /metrics.
+    reconciler.metrics = ClusterMetrics(manager.metrics.registry)
     manager.add(build_controller(policy, reconciler=reconciler))
     if backups or schedule is not None:
         manager.add(build_backup_controller())
         manager.add(build_schedule_controller(schedule))
     return manager
+
+
+async def backups_served(client: Client, namespace: str | None = None) -> bool:
+    """Whether the API server serves ``EtcdBackup`` to this operator, so the backup controllers
+    can run; if not, say once, as a warning, that backups are off and how to turn them on.
+
+    Without the CRD the backup controllers' informers could never sync, and the manager
+    would start no controller at all: the operator must manage its EtcdClusters regardless.
+    """
+    try:
+        await client.request(
+            "GET", resource_info(EtcdBackup).path(namespace), params={"limit": "1"}
+        )
+    except NotFound:
+        _log.warning(
+            "backups are off: the API server does not serve EtcdBackup (the CRD "
+            "etcdbackups.etcd.opframe.dev is not installed); EtcdClusters are managed as usual. "
+            "Install deploy/crd-backup.yaml ('python -m etcd_operator crd backup | kubectl apply "
+            "-f -') and restart the operator to take backups"
+        )
+        return False
+    except Forbidden:
+        _log.warning(
+            "backups are off: this operator may not list etcdbackups.etcd.opframe.dev; "
+            "EtcdClusters are managed as usual. Apply deploy/rbac.yaml (the RBAC of "
+            "build_controllers) and restart the operator to take backups"
+        )
+        return False
+    return True

@@ -34,6 +34,9 @@ Rules, in priority order (each learned from an operator that got it wrong before
 12. Upgrade one member at a time along supported paths, followers first and the leader last,
     and only while every other member is healthy (the restart must not cost quorum); never to a
     version that already failed to start.
+13. Roll members whose day-2 settings (quota, auto-compaction) differ from the spec the same
+    way: one at a time, every member healthy, followers first and the leader last. A member on
+    a persistent volume gets a new pod on its data; one on an emptyDir is replaced.
 
 Every removal and restart is quorum-guarded: the voters that remain keep a healthy quorum.
 """
@@ -50,8 +53,10 @@ from etcd_operator.actions import (
     DeletePod,
     MoveLeader,
     PromoteMember,
+    RecreatePod,
     Refuse,
     RemoveMember,
+    RestoreMember,
     RollbackMember,
     Steady,
     UpgradeMember,
@@ -91,6 +96,8 @@ class PodState:
     not_ready_for: float = 0.0
     waiting: str = ""
     """The etcd container's waiting reason (``ImagePullBackOff``, ``CrashLoopBackOff``...)."""
+    settings: str = ""
+    """The day-2 flags its container runs with (:func:`etcd_operator.settings.settings_of_args`)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,16 @@ class Observed:
     """IDs of started foreign members the user allows removing (an annotation)."""
     current_version: str = ""
     """``status.currentVersion``: the lowest version members ran when last observed."""
+    restore_members: tuple[str, ...] = ()
+    """The pods of the initial members of a restore in progress (``spec.bootstrap.fromBackup``,
+    see :mod:`etcd_operator.backup.restore`); empty when no restore is under way."""
+    restore_created: frozenset[str] = frozenset()
+    """Those of ``restore_members`` whose pods were already created from the snapshot."""
+    settings: str = ""
+    """The day-2 flags the spec asks every member to run with."""
+    recorded_members: tuple[str, ...] = ()
+    """Pods of the started members ``status.members`` lists (to bring back on their volumes
+    when none answers, e.g. the only member of a cluster restarted onto new settings)."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +213,9 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
         return refused
     live_pods = {p.name: p for p in o.pods if not p.terminating}
     terminating = {p.name for p in o.pods if p.terminating}
+    restoring = _plan_restore(o, live_pods, terminating, policy)
+    if restoring is not None:
+        return restoring
     if o.members is None:
         return _plan_unreachable(o, live_pods, terminating, policy)
 
@@ -228,7 +248,10 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
     step = _plan_scale(o, members, voters, live_pods, terminating)
     if step is not None:
         return step
-    return _plan_upgrade(o, voters, live_pods)
+    step = _plan_upgrade(o, voters, live_pods)
+    if isinstance(step, Steady):
+        return _plan_settings(o, voters, live_pods) or step
+    return step
 
 
 def _check_identity(o: Observed) -> Refuse | None:
@@ -287,6 +310,18 @@ def _remove(m: MemberState, reason: str, pod: str, phase: str = "Scaling") -> Re
 def _plan_unreachable(
     o: Observed, live_pods: dict[str, PodState], terminating: set[str], policy: Policy
 ) -> Action:
+    if o.bootstrapped and o.persistent_storage:
+        for name in o.recorded_members:
+            if name not in live_pods and name not in terminating:
+                # Its data is on its claim and its parameters are sealed: it comes back as
+                # the same member, never as a new cluster.
+                return CreatePod(
+                    f"recreate the pod of member {name} on its persistent volume",
+                    pod=name,
+                    version=o.current_version or o.version,
+                    sealed=True,
+                    phase_name="Healing",
+                )
     if o.bootstrapped:
         return Wait(
             "no etcd member answers; the cluster may have lost quorum. Waiting for members "
@@ -557,6 +592,48 @@ def _plan_upgrade(o: Observed, voters: list[MemberState], live_pods: dict[str, P
     )
 
 
+def _plan_settings(
+    o: Observed, voters: list[MemberState], live_pods: dict[str, PodState]
+) -> Action | None:
+    """Roll one member whose pod runs other day-2 settings than the spec (rule 13)."""
+    stale = [
+        m
+        for m in voters
+        if _pod_of(o, m)
+        and _pod_of(o, m) in live_pods
+        and live_pods[_pod_of(o, m)].settings != o.settings
+    ]
+    if not stale:
+        return None
+    unhealthy = [_pod_of(o, m) or f"{m.id:x}" for m in voters if not m.healthy]
+    if unhealthy:
+        return Wait(
+            f"new settings wait for every member to be healthy ({', '.join(unhealthy)} is not)",
+            phase_name="Upgrading",
+        )
+    if not o.persistent_storage and len(voters) == 1:
+        return Wait(
+            "new settings (spec.quotaBackendBytes, spec.autoCompaction) need the member "
+            "restarted, and a one-member cluster on an emptyDir would lose its data; scale "
+            "to 3 members or use spec.storage.volumeClaimTemplate",
+            code="SettingsNeedRedundancy",
+        )
+    followers = sorted((m for m in stale if not m.leader), key=lambda m: _ordinal(o, m))
+    m = followers[-1] if followers else stale[0]
+    name = _pod_of(o, m)
+    move = _move_leader_off(o, voters, m, "restarting", "Upgrading")
+    if move is not None:
+        return move
+    reason = f"roll {name} onto the new settings ({o.settings or 'etcd defaults'})"
+    if o.persistent_storage:
+        if not _can_restart(voters, m):
+            return Wait(f"restarting {name} now would lose quorum", phase_name="Upgrading")
+        return RecreatePod(reason, pod=name, member_id=m.id)
+    if not _can_remove(voters, m):
+        return Wait(f"replacing {name} now would lose quorum", phase_name="Upgrading")
+    return _remove(m, reason + ": replace it (its data is on an emptyDir)", name, "Upgrading")
+
+
 def _join_version(o: Observed, voters: list[MemberState]) -> str:
     """The version a new or recreated member runs: the lowest any voter runs.
 
@@ -602,3 +679,53 @@ def _new_leader(o: Observed, voters: list[MemberState], leaving: MemberState) ->
 
 def _version_key(v: str) -> Version:
     return Version.parse(v)
+
+
+def _plan_restore(
+    o: Observed, live_pods: dict[str, PodState], terminating: set[str], policy: Policy
+) -> Action | None:
+    """A restored cluster starts with every initial member restored from the same snapshot.
+
+    As in etcd's disaster-recovery runbook (``etcdutl snapshot restore`` once per member, the
+    same ``--initial-cluster`` and token, each with its own name and peer URL), no member
+    joins through raft: each pod is created on its own restored data dir, in ordinal order,
+    while the members already created start. A pod is created from the snapshot only once; a
+    restored member lost afterwards is healed like any other (its data may hold writes the
+    snapshot lacks, and its ID must not come back on older data).
+    """
+    members = o.restore_members
+    if not members:
+        return None
+    todo = [
+        p
+        for p in members
+        if p not in o.restore_created and p not in live_pods and p not in terminating
+    ]
+    if todo:
+        return RestoreMember(
+            f"restore member {todo[0]} from the snapshot "
+            f"({len(members) - len(todo) + 1} of {len(members)} initial members)",
+            pod=todo[0],
+            version=o.version,
+            members=members,
+        )
+    starting = [
+        p
+        for p in members
+        if p in live_pods
+        and not live_pods[p].ready
+        and live_pods[p].age <= policy.member_start_deadline
+    ]
+    if starting:
+        return Wait(
+            f"waiting for restored member(s) {', '.join(starting)} to start",
+            phase_name="Creating",
+        )
+    if o.members is None:
+        return Wait(
+            f"no restored member answers {policy.member_start_deadline:.0f}s after its pod "
+            f"was created: see the logs of the restore init containers of {', '.join(members)}",
+            code="RestoreStalled",
+            phase_name="Creating",
+        )
+    return None

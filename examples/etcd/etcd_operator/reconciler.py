@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from etcd_operator import actions as steps
-from etcd_operator import bootstrap, builders, tls
+from etcd_operator import bootstrap, builders, maintenance, settings, tls
 from etcd_operator.backup import restore
 from etcd_operator.backup.upgrade import gate as upgrade_gate
 from etcd_operator.bootstrap import BootstrapParams
 from etcd_operator.membership import EtcdAdmin, EtcdBusy, MembershipError
+from etcd_operator.metrics import ClusterMetrics
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
 from etcd_operator.naming import peer_url
 from etcd_operator.observe import (
@@ -38,6 +39,7 @@ from opframe import (
     PodDisruptionBudget,
     Result,
     Service,
+    TerminalError,
     get_condition,
     is_controlled_by,
 )
@@ -87,6 +89,14 @@ class EtcdClusterReconciler:
         self.etcd_timeout = etcd_timeout
         self.steady_interval = steady_interval
         self.busy_interval = busy_interval
+        self.metrics: ClusterMetrics | None = None
+        """Per-cluster metrics, once bound to a manager's registry (``build_manager``)."""
+
+    async def on_deleted(self, ctx: Context) -> Result | None:
+        """A deleted cluster's metric series go with it."""
+        if self.metrics is not None:
+            self.metrics.forget(ctx.ref.namespace or "", ctx.ref.name)
+        return None
 
     async def reconcile(self, ctx: Context, cluster: EtcdCluster) -> Result:
         """Take one safe step toward ``cluster.spec``."""
@@ -103,6 +113,10 @@ class EtcdClusterReconciler:
             )
             if is_controlled_by(p, cluster)
         ]
+        try:
+            settings.member_flags(cluster.spec)
+        except ValueError as e:
+            raise TerminalError(f"EtcdCluster {cluster.ref}: {e}") from None
         # Certificates are bookkeeping like sealing: renewed even while paused, so a paused
         # cluster does not run into an expired certificate.
         certs = await tls.prepare(ctx, cluster)
@@ -115,6 +129,7 @@ class EtcdClusterReconciler:
         creds = certs.client if scheme == "https" else None
         async with EtcdAdmin(endpoints, timeout=self.etcd_timeout, tls=creds) as admin:
             view = await observe(cluster, pods, admin, tls_problem=certs.problem)
+            db = await maintenance.observe_db(admin, cluster, view)
             # Bookkeeping like status, not a step: it changes nothing running, only what a
             # member may do if it ever starts again on an empty data dir. Done even while
             # paused, and before the step, so no started member stays unsealed for a step.
@@ -122,10 +137,19 @@ class EtcdClusterReconciler:
             action = plan(view.observed, self.policy)
             action = await upgrade_gate(ctx, cluster, action)  # spec.backup.beforeUpgrade
             ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
+            mstep: maintenance.Step | None = None
             try:
                 if action.mutates:
                     await self._verify(admin, view, action)
                 await self._execute(ctx, cluster, view, action, admin)
+                if not action.mutates and not isinstance(action, steps.Refuse):
+                    # Database maintenance only when the cluster has nothing else to do.
+                    if action.phase != "Paused":
+                        mstep = await maintenance.execute(
+                            ctx, cluster, admin, maintenance.plan_step(db)
+                        )
+                        if mstep is not None:
+                            ctx.logger.info("maintenance: %s", mstep.reason)
             except IdentityMismatch as e:
                 ctx.logger.warning("refused %s: %s", type(action).__name__, e)
                 action = steps.Refuse(f"refused {type(action).__name__}: {e}", code=e.code)
@@ -133,10 +157,12 @@ class EtcdClusterReconciler:
                 # etcd accepts the next membership change a few seconds after the last one;
                 # ask again soon instead of backing off as if something were broken.
                 ctx.logger.info("etcd not ready for %s yet: %s", type(action).__name__, e)
-                await self._write_status(ctx, cluster, view, action, certs, executed=False)
+                await self._write_status(ctx, cluster, view, action, certs, executed=False, db=db)
                 return Result(requeue_after=self.busy_interval)
         await self._record(ctx, cluster, action)
-        await self._write_status(ctx, cluster, view, action, certs)
+        await self._write_status(ctx, cluster, view, action, certs, db=db, mstep=mstep)
+        if mstep is not None and not isinstance(mstep, maintenance.Skip):
+            return Result(requeue_after=self.busy_interval)
         after = self.busy_interval
         if isinstance(action, (steps.Steady, steps.Refuse)) or action.phase == "Paused":
             after = self.steady_interval
@@ -153,8 +179,12 @@ class EtcdClusterReconciler:
         list under the peer URL planned; a pod to delete must not have become a member.
         """
         expected = view.observed.recorded_cluster_id or view.cluster_id
-        if expected is None or isinstance(action, steps.Bootstrap):
-            return  # nothing formed yet: there is no identity to check against
+        if expected is None or isinstance(action, (steps.Bootstrap, steps.RestoreMember)):
+            # Nothing formed yet, or a restored member's pod: creating it from the snapshot
+            # touches no running member (plan() checked what answers already).
+            return
+        if isinstance(action, steps.CreatePod) and action.sealed and not view.members:
+            return  # nobody answers to ask; sealed parameters can only rejoin this cluster
         live = await admin.membership()
         if live.cluster_id != expected:
             raise IdentityMismatch(
@@ -193,11 +223,18 @@ class EtcdClusterReconciler:
             params = BootstrapParams(
                 f"{action.pod}={peer_url(name, ns, action.pod, scheme)}", "new"
             )
+            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
+        elif isinstance(action, steps.RestoreMember):
+            # Sealed from the start: the init containers restore its data dir before etcd
+            # starts, so it never needs to form or join; on an empty data dir it must fail.
+            params = bootstrap.sealed(name, ns, action.pod, scheme)
             await self._create_member_pod(
-                ctx, cluster, action.pod, params, action.version, seed=True
+                ctx, cluster, action.pod, params, action.version, restore_from=action.members
             )
         elif isinstance(action, steps.CreatePod):
-            started = any(m.name and member_pod(name, m) == action.pod for m in view.members)
+            started = action.sealed or any(
+                m.name and member_pod(name, m) == action.pod for m in view.members
+            )
             # A started member's pod comes back on its persistent volume: if that volume turns
             # out empty, it must not rejoin under its old ID either.
             params = (
@@ -225,6 +262,10 @@ class EtcdClusterReconciler:
                 await self._delete_member_pod(ctx, cluster, action.pod)
         elif isinstance(action, steps.DeletePod):
             await self._delete_member_pod(ctx, cluster, action.pod)
+        elif isinstance(action, steps.RecreatePod):
+            # Only the pod: its claim and bootstrap parameters stay, so the heal step brings
+            # the same member back on its data with the settings of the current spec.
+            await ctx.client.delete(Pod, action.pod, ns)
         elif isinstance(action, steps.MoveLeader):
             leader_pod = next(
                 (member_pod(name, m) for m in view.members if m.id == action.from_id), ""
@@ -254,7 +295,7 @@ class EtcdClusterReconciler:
         params: BootstrapParams,
         version: str,
         *,
-        seed: bool = False,
+        restore_from: tuple[str, ...] = (),
     ) -> None:
         # The parameters first: the kubelet reads them when it starts the container, and a
         # missing key would hold the container in CreateContainerConfigError.
@@ -262,9 +303,11 @@ class EtcdClusterReconciler:
         if cluster.spec.storage.volume_claim_template is not None:
             await ctx.client.ensure(builders.data_claim(cluster, pod), field_manager=FIELD_MANAGER)
         manifest = builders.member_pod(cluster, pod, version=version)
-        if seed:  # spec.bootstrap.fromBackup: the seed starts on the snapshot's data
-            manifest = await restore.prepare_seed(ctx, cluster, manifest)
+        if restore_from:  # spec.bootstrap.fromBackup: the member starts on the snapshot's data
+            manifest = await restore.prepare_member(ctx, cluster, manifest, restore_from)
         await ctx.client.ensure(manifest, field_manager=FIELD_MANAGER)
+        if restore_from:
+            await restore.record_created(ctx, cluster, pod)
 
     async def _delete_member_pod(self, ctx: Context, cluster: EtcdCluster, pod: str) -> None:
         ns = cluster.namespace
@@ -369,18 +412,29 @@ class EtcdClusterReconciler:
         certs: tls.TLSState,
         *,
         executed: bool = True,
+        db: maintenance.DBObserved | None = None,
+        mstep: maintenance.Step | None = None,
     ) -> None:
         old = cluster.status or EtcdClusterStatus()
         new = next_status(cluster, view, action, executed=executed)
         new.restore = restore.progressed(new.restore, new.conditions)
         new.tls = certs.status
         tls.report(new.conditions, certs, cluster.metadata.generation)
+        backup_time = maintenance.last_backup_time(ctx, cluster)
+        maintenance.apply_status(new, cluster, view, db, mstep, backup_time)
+        if self.metrics is not None:
+            self.metrics.update(cluster, view, db, new)
         if new == old:
             return
+        patch = _merge_patch(old.to_dict(), new.to_dict())
+        if new.restore == old.restore:
+            # The restore steps write status.restore themselves during the reconcile; the
+            # copy read at its start must not overwrite what they wrote.
+            patch.pop("restore", None)
         await ctx.client.patch_status(
             EtcdCluster,
             cluster.name,
-            {"status": _merge_patch(old.to_dict(), new.to_dict())},
+            {"status": patch},
             namespace=cluster.namespace,
             field_manager=FIELD_MANAGER,
         )
@@ -388,6 +442,7 @@ class EtcdClusterReconciler:
         now = get_condition(new.conditions, "ForeignMembers")
         if now is not None and now.status == "True" and (was is None or was.status != "True"):
             await ctx.recorder.warning(cluster, "ForeignMembers", now.message or "")
+        await maintenance.record_transitions(ctx, cluster, old, new)
 
 
 def _merge_patch(old: dict[str, object], new: dict[str, object]) -> dict[str, object]:
@@ -399,7 +454,10 @@ def _target(action: steps.Action) -> tuple[int, str] | None:
     """The member a step acts on, with the peer URL the plan saw it under (``""``: any)."""
     if isinstance(action, steps.RemoveMember):
         return action.member_id, action.peer_url
-    if isinstance(action, (steps.PromoteMember, steps.UpgradeMember, steps.RollbackMember)):
+    if isinstance(
+        action,
+        (steps.PromoteMember, steps.UpgradeMember, steps.RollbackMember, steps.RecreatePod),
+    ):
         return action.member_id, ""
     if isinstance(action, steps.MoveLeader):
         return action.from_id, ""

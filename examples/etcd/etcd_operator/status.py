@@ -41,6 +41,12 @@ def next_status(
     members = observed.members or ()
     by_id = {m.id: m for m in members}
     new.members = []
+    if not view.members:
+        # No member answers: keep the members as last seen, none healthy. The planner brings
+        # back a member on its persistent volume from this list (etcd_operator.planner).
+        new.members = [
+            m.model_copy(update={"healthy": False, "leader": False}) for m in old.members
+        ]
     for m in sorted(view.members, key=lambda m: _ordinal(name, m)):
         pod = member_pod(name, m)
         new.members.append(

@@ -297,12 +297,16 @@ def member_mounts(cluster: EtcdCluster) -> list[VolumeMount]:
     ]
 
 
-def readiness_probe(cluster: EtcdCluster) -> Probe | None:
-    """The readiness probe on the plain metrics listener, or ``None`` without TLS."""
+def readiness_probe(cluster: EtcdCluster, path: str = "/health") -> Probe | None:
+    """The readiness probe of ``path`` on the plain metrics listener, or ``None`` without TLS.
+
+    ``path`` is the one :func:`etcd_operator.settings.readiness_path` picks for the member's
+    version (NOSPACE excluded): the metrics listener serves the same health handler.
+    """
     if not _secret_names(cluster):
         return None
     return Probe(
-        http_get=HTTPGetAction(path="/health", port=METRICS_PORT),
+        http_get=HTTPGetAction(path=path, port=METRICS_PORT),
         period_seconds=1,
         timeout_seconds=2,
         failure_threshold=3,

@@ -236,28 +236,42 @@ def operator_resolver() -> ImageResolver:
     return resolver
 
 
-@pytest_asyncio.fixture
-async def backup_env(s3_server: S3Server) -> AsyncIterator[BackupEnv]:
-    """A LocalCluster with the CRDs installed and the operator running."""
+@contextlib.asynccontextmanager
+async def running_operator(cluster: LocalCluster, clock: FakeClock) -> AsyncIterator[None]:
+    """The operator (cluster and backup controllers, short deadlines) running on ``cluster``."""
+    reconciler = EtcdClusterReconciler(E2E_POLICY, steady_interval=1.0, busy_interval=0.3)
+    manager = build_manager(
+        cluster.client,
+        reconciler=reconciler,
+        backups=True,
+        schedule=BackupScheduleReconciler(clock=clock, max_interval=0.2),
+        health_address=None,
+        metrics_address=None,
+    )
+    operator = asyncio.create_task(manager.run(handle_signals=False))
+    try:
+        yield
+    finally:
+        manager.stop()
+        operator.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait({operator}, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def local_cluster() -> AsyncIterator[LocalCluster]:
+    """A LocalCluster with both CRDs installed and the operator's image registered."""
     async with LocalCluster(
         backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0, resolver=operator_resolver()
     ) as cluster:
         await install_crds(cluster.client, EtcdCluster, EtcdBackup)
-        reconciler = EtcdClusterReconciler(E2E_POLICY, steady_interval=1.0, busy_interval=0.3)
+        yield cluster
+
+
+@pytest_asyncio.fixture
+async def backup_env(s3_server: S3Server) -> AsyncIterator[BackupEnv]:
+    """A LocalCluster with the CRDs installed and the operator running."""
+    async with local_cluster() as cluster:
         clock = FakeClock()
-        manager = build_manager(
-            cluster.client,
-            reconciler=reconciler,
-            backups=True,
-            schedule=BackupScheduleReconciler(clock=clock, max_interval=0.2),
-            health_address=None,
-            metrics_address=None,
-        )
-        operator = asyncio.create_task(manager.run(handle_signals=False))
-        try:
+        async with running_operator(cluster, clock):
             yield BackupEnv(cluster, s3_server, clock)
-        finally:
-            manager.stop()
-            operator.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.wait({operator}, timeout=30)

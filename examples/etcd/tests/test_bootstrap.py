@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from etcd_operator import bootstrap, builders
-from etcd_operator.membership import EtcdAdmin
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.naming import peer_url
 from etcd_operator.planner import MemberState, Observed
-from etcd_procs import BINARIES, ETCD_NOT_READY, EtcdProc, etcd_cluster
+from etcd_procs import BINARIES, ETCD_NOT_READY, EtcdProc, two_members
 
 from opframe.testing import eventually
 
@@ -101,36 +98,6 @@ def test_member_pod_reads_its_parameters_from_the_configmap_not_from_flags() -> 
     assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", k) for k in bootstrap.keys_of("c-1"))
 
 
-@asynccontextmanager
-async def _two_members(binary: str) -> AsyncIterator[tuple[EtcdAdmin, EtcdProc, EtcdProc]]:
-    """A seed and a second voter, both started as the operator starts them (env, not flags)."""
-    async with etcd_cluster(binary) as procs, EtcdAdmin([procs[0].client_url]) as admin:
-        seed = procs[0]
-        await eventually(
-            lambda: admin.healthy(seed.client_url),
-            message="seed healthy",
-            timeout=15,
-            retry_on=ETCD_NOT_READY,
-        )
-        new = EtcdProc("m1", binary, seed.data_dir.parent / "m1")
-        procs.append(new)
-        added = await admin.add_member(new.peer_url, learner=True)
-        new.start(f"m0={seed.peer_url},m1={new.peer_url}", "existing", via_env=True)
-        await eventually(
-            lambda: admin.promote_member(added.id),
-            message="promoted",
-            timeout=20,
-            retry_on=ETCD_NOT_READY,
-        )
-        await eventually(
-            lambda: admin.healthy(new.client_url),
-            message="m1 healthy",
-            timeout=15,
-            retry_on=ETCD_NOT_READY,
-        )
-        yield admin, seed, new
-
-
 def _restart_sealed(proc: EtcdProc, *, wipe: bool) -> None:
     proc.stop()
     if wipe:
@@ -140,7 +107,7 @@ def _restart_sealed(proc: EtcdProc, *, wipe: bool) -> None:
 
 @pytest.mark.parametrize("binary", BINARIES)
 async def test_sealed_member_with_intact_data_restarts_under_its_id(binary: str) -> None:
-    async with _two_members(binary) as (admin, _, member):
+    async with two_members(binary, via_env=True) as (admin, _, member):
         before = (await admin.status(member.client_url)).member_id
         _restart_sealed(member, wipe=False)
         await eventually(
@@ -154,7 +121,7 @@ async def test_sealed_member_with_intact_data_restarts_under_its_id(binary: str)
 
 @pytest.mark.parametrize("binary", BINARIES)
 async def test_sealed_member_on_an_empty_data_dir_refuses_to_start(binary: str) -> None:
-    async with _two_members(binary) as (_, seed, member):
+    async with two_members(binary, via_env=True) as (_, seed, member):
         _restart_sealed(member, wipe=True)
         # A peer is up and would hand it its old ID; sealed, it cannot even ask.
         assert seed.proc is not None and seed.proc.poll() is None
@@ -165,7 +132,7 @@ async def test_sealed_member_on_an_empty_data_dir_refuses_to_start(binary: str) 
 
 @pytest.mark.parametrize("binary", BINARIES)
 async def test_sealed_seed_on_an_empty_data_dir_cannot_form_a_second_cluster(binary: str) -> None:
-    async with _two_members(binary) as (_, seed, _member):
+    async with two_members(binary, via_env=True) as (_, seed, _member):
         _restart_sealed(seed, wipe=True)
         assert await seed.exit_code(within=20) not in (None, 0)
         assert REFUSAL in seed.log.read_text()

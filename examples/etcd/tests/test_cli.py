@@ -83,7 +83,8 @@ async def test_demo_walks_the_whole_scenario_and_exits_0() -> None:
     assert proc.returncode == 0, text
     summary = [line for line in text.splitlines() if line.startswith("summary:")]
     assert summary and "0 lost" in summary[0], text
-    for step in ("Available", "scaled to 5", "upgraded 5 members", "healed", "read back all"):
+    steps = ("Available", "scaled to 5", "upgraded 5 members", "healed", "read back all")
+    for step in (*steps, "backup Succeeded", "restored: demo-restored Available"):
         assert step in text, text
 
 
@@ -129,6 +130,8 @@ async def test_run_manages_a_cluster_applied_with_kubectl_on_a_detached_control_
         return out.decode()
 
     # The CRD first: `run` refuses to start, naming it, when the cluster does not serve it.
+    # Only the EtcdCluster CRD: without the EtcdBackup one, backups are off (said once) and
+    # the operator still manages clusters.
     await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "crd.yaml"))
     await kubectl("wait", "--for=condition=Established", "crd/etcdclusters.etcd.opframe.dev")
     operator = await _python(
@@ -147,7 +150,9 @@ async def test_run_manages_a_cluster_applied_with_kubectl_on_a_detached_control_
         assert "Running" in table and "3.5.1" in table
     finally:
         operator.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(operator.communicate(), 30)
+        log = (await asyncio.wait_for(operator.communicate(), 30))[0].decode()
         down = await _python("-m", "opframe", "local", "down", "--state-dir", str(state))
         await asyncio.wait_for(down.communicate(), 60)
     assert operator.returncode == 0
+    assert log.count("backups are off") == 1, log
+    assert "crd-backup.yaml" in log

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 from etcd_operator.membership import EtcdAdmin, EtcdUnreachable
-from etcd_procs import BINARIES, ETCD_35, ETCD_NOT_READY, EtcdProc, etcd_cluster
+from etcd_procs import (
+    BINARIES,
+    ETCD_35,
+    ETCD_NOT_READY,
+    EtcdProc,
+    etcd_cluster,
+    seed_healthy,
+    two_members,
+)
 
 from opframe.testing import eventually
 
@@ -13,12 +21,7 @@ from opframe.testing import eventually
 async def test_learner_joins_then_is_promoted_then_removed(binary: str) -> None:
     async with etcd_cluster(binary) as procs, EtcdAdmin([procs[0].client_url]) as admin:
         seed = procs[0]
-        await eventually(
-            lambda: admin.healthy(seed.client_url),
-            message="seed healthy",
-            timeout=15,
-            retry_on=ETCD_NOT_READY,
-        )
+        await seed_healthy(admin, seed)
         status = await admin.status(seed.client_url)
         assert status.leader_id == status.member_id and not status.is_learner
 
@@ -49,31 +52,8 @@ async def test_learner_joins_then_is_promoted_then_removed(binary: str) -> None:
 
 
 async def test_move_leader_transfers_leadership() -> None:
-    async with etcd_cluster(ETCD_35) as procs, EtcdAdmin([procs[0].client_url]) as admin:
-        seed = procs[0]
-        await eventually(
-            lambda: admin.healthy(seed.client_url),
-            message="seed healthy",
-            timeout=15,
-            retry_on=ETCD_NOT_READY,
-        )
-        new = EtcdProc("m1", ETCD_35, seed.data_dir.parent / "m1")
-        procs.append(new)
-        added = await admin.add_member(new.peer_url, learner=True)
-        new.start(f"m0={seed.peer_url},m1={new.peer_url}", "existing")
-        await eventually(
-            lambda: admin.promote_member(added.id),
-            message="learner promoted",
-            timeout=15,
-            retry_on=ETCD_NOT_READY,
-        )
-        await eventually(
-            lambda: admin.healthy(new.client_url),
-            message="m1 healthy",
-            timeout=15,
-            retry_on=ETCD_NOT_READY,
-        )
-
+    async with two_members(ETCD_35) as (admin, seed, new):
+        [added] = [m for m in await admin.member_list() if new.peer_url in m.peer_urls]
         await admin.move_leader(seed.client_url, added.id)
         assert (await admin.status(new.client_url)).leader_id == added.id
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from opframe import label_selector_matches
 from opframe.errors import Conflict, NotFound
 from opframe.objectref import ObjectRef
 from opframe.resource import Resource
@@ -72,25 +73,12 @@ def labels_of(obj: Obj) -> dict[str, str]:
 def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
     """Whether ``labels`` match a ``LabelSelector``; an empty or missing selector matches none.
 
-    (apimachinery ``LabelSelectorAsSelector``: controllers treat an empty selector as
-    matching nothing, so a workload never adopts every pod of its namespace.)
+    (:func:`opframe.label_selector_matches`, plus the controllers' rule: an empty selector
+    matches nothing, so a workload never adopts every pod of its namespace.)
     """
     if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    return label_selector_matches(selector, labels)
 
 
 def controller_ref(obj: Obj) -> Obj | None:

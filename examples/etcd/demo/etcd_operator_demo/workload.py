@@ -11,15 +11,16 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aetcd
 from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.naming import CLIENT_PORT
 
 from opframe import Client, Pod
+from opframe.testing import eventually
 
-__all__ = ["KeyWriter", "member_endpoints"]
+__all__ = ["KeyWriter", "ReadBackFailed", "member_endpoints", "write_throughout"]
 
 Endpoints = Callable[[], Awaitable[list[str]]]
 
@@ -143,6 +144,45 @@ class KeyWriter:
 
 async def _plain_client(host: str, port: int) -> aetcd.Client:
     return aetcd.Client(host=host, port=port, timeout=2)
+
+
+class ReadBackFailed(AssertionError):
+    """An acknowledged key did not read back (or nothing was ever acknowledged)."""
+
+
+@contextlib.asynccontextmanager
+async def write_throughout(endpoints: Endpoints) -> AsyncIterator[KeyWriter]:
+    """Write keys throughout the block; after it, read every acknowledged key back.
+
+    Raises :class:`ReadBackFailed` if a key is lost or no write was ever acknowledged, and
+    ``AssertionError`` if no member answers the read-back within 30 s.
+    """
+    writer = KeyWriter(endpoints)
+    task = asyncio.create_task(writer.run())
+    try:
+        yield writer
+    finally:
+        task.cancel()
+        # asyncio.wait neither raises the writer's CancelledError nor swallows ours, and
+        # the bound turns a writer that ignores cancellation into a failure, not a hang.
+        done, _ = await asyncio.wait({task}, timeout=10)
+        if not done:
+            raise ReadBackFailed("the key writer did not stop within 10 s of being cancelled")
+    await eventually(
+        lambda: _verified(writer), message="every acknowledged key read back", timeout=30.0
+    )
+    if not writer.acknowledged:
+        raise ReadBackFailed("the workload never got a write acknowledged")
+
+
+async def _verified(writer: KeyWriter) -> bool:
+    try:
+        missing = await writer.verify()
+    except ConnectionError:
+        return False  # no member answered yet: try again
+    if missing:
+        raise ReadBackFailed(f"{len(missing)} acknowledged keys lost, e.g. {missing[:3]}")
+    return True
 
 
 def _reraise_if_cancelling() -> None:

@@ -6,8 +6,9 @@
 - :mod:`~etcd_operator.backup.s3`: multipart upload, download and delete on S3-compatible
   storage (``aiobotocore``);
 - :mod:`~etcd_operator.backup.controller`: the ``EtcdBackup`` reconciler;
-- :mod:`~etcd_operator.backup.restore`: a new cluster's seed restored from a snapshot;
-- :mod:`~etcd_operator.backup.fetch`: the program the seed's init containers run.
+- :mod:`~etcd_operator.backup.restore`: a new cluster whose every member is restored from a
+  snapshot;
+- :mod:`~etcd_operator.backup.fetch`: the program the restored members' init containers run.
 """
 
 __all__: list[str] = []

@@ -4,7 +4,16 @@ A backup runs once: ``Pending`` -> ``Running`` -> ``Succeeded`` or ``Failed``, b
 The snapshot is taken from a healthy member (followers first, to spare the leader) through
 etcd's maintenance ``Snapshot`` RPC and streamed to the destination as it arrives; its
 SHA-256 and etcd's own integrity hash are checked on the way, and an upload whose snapshot
-turns out short or corrupt is aborted, so a failed backup leaves no object behind.
+turns out short or corrupt, that fails or is cancelled, is aborted, so a failed backup leaves
+no object behind.
+
+An operator killed mid-upload cannot abort: its multipart upload stays in progress, its
+backup ``Running``. So each attempt first aborts the uploads in progress of its own object (a
+backup's attempts never overlap: one worker per key, one leader), and, once per destination
+after the operator starts, the uploads under the destination's prefix that belong to
+backups of the namespace that are no longer running (``Succeeded`` or ``Failed``, final) are
+aborted too (S3's ``ListMultipartUploads``). Uploads of keys no ``EtcdBackup`` names are
+left alone: they may be another writer's.
 """
 
 from __future__ import annotations
@@ -71,12 +80,16 @@ class EtcdBackupReconciler:
 
     def __init__(self, *, poll_interval: float = 1.0) -> None:
         self.poll_interval = poll_interval
+        self._swept: set[tuple[str, str | None, str, str]] = set()
+        """Destinations (namespace, endpoint, bucket, prefix) swept since this process began."""
 
     async def reconcile(self, ctx: Context, backup: EtcdBackup) -> Result:
         """Run the backup unless it already finished."""
         status = backup.status or EtcdBackupStatus()
         if backup.metadata.deletion_timestamp is not None:
             return Result()
+        if status.phase in (BackupPhase.SUCCEEDED, BackupPhase.FAILED):
+            await self._sweep(ctx, backup)
         if status.phase == BackupPhase.SUCCEEDED and backup.spec.verify:
             if status.verification is not None:
                 return Result()
@@ -120,21 +133,67 @@ class EtcdBackupReconciler:
             return Result(requeue_after=0.1)  # verification starts now
         return Result()
 
+    async def _sweep(self, ctx: Context, backup: EtcdBackup) -> None:
+        """Once per destination and process: abort uploads left in progress under its prefix
+        by backups of this namespace that have finished (a killed operator's, or one whose
+        abort failed)."""
+        s3 = backup.spec.destination.s3
+        ns = backup.metadata.namespace or "default"
+        if s3 is None:
+            return
+        where = (ns, s3.endpoint, s3.bucket, s3.prefix)
+        if where in self._swept:
+            return
+        self._swept.add(where)
+
+        def finished(key: str) -> bool:
+            name = key.removeprefix(s3.prefix).removesuffix(".db")
+            other = ctx.cache.get(EtcdBackup, name, ns)
+            if other is None or other.status is None or object_key(s3, name) != key:
+                return False
+            d = other.spec.destination.s3
+            same = d is not None and (d.endpoint, d.bucket, d.prefix) == where[1:]
+            # Final phases only: a cached "Pending" may be a backup starting right now.
+            return same and other.status.phase in (BackupPhase.SUCCEEDED, BackupPhase.FAILED)
+
+        try:
+            config = await s3_config(ctx.client, ns, s3)
+            async with S3Store(config) as store:
+                aborted = await store.abort_uploads(s3.prefix, finished)
+        except StorageError as e:
+            ctx.logger.warning(
+                "stale uploads under s3://%s/%s not swept: %s", s3.bucket, s3.prefix, e
+            )
+            return
+        for key in aborted:
+            ctx.logger.info("aborted the stale multipart upload of s3://%s/%s", s3.bucket, key)
+
     async def _run(self, ctx: Context, backup: EtcdBackup, status: EtcdBackupStatus) -> None:
         ns = backup.metadata.namespace or "default"
         name = backup.metadata.name or ""
-        try:
-            cluster = await ctx.client.get(EtcdCluster, backup.spec.cluster_name, ns)
-        except NotFound:
-            raise _Failed(
-                "ClusterNotFound", f"EtcdCluster {ns}/{backup.spec.cluster_name} does not exist"
-            ) from None
         s3 = backup.spec.destination.s3
         assert s3 is not None  # the CRD requires exactly one of s3 and volume
         try:
             config = await s3_config(ctx.client, ns, s3)
         except StorageError as e:
             raise _Failed(e.reason, str(e)) from e
+        key = object_key(s3, name)
+        try:
+            # An earlier attempt's upload still in progress was cut short with its process
+            # (attempts of one backup never run at once): abort it before starting anew.
+            async with S3Store(config) as store:
+                for stale in await store.abort_uploads(key, lambda k: k == key):
+                    ctx.logger.info(
+                        "aborted an earlier attempt's upload of s3://%s/%s", s3.bucket, stale
+                    )
+        except StorageError as e:
+            raise _Failed(e.reason, str(e)) from e
+        try:
+            cluster = await ctx.client.get(EtcdCluster, backup.spec.cluster_name, ns)
+        except NotFound:
+            raise _Failed(
+                "ClusterNotFound", f"EtcdCluster {ns}/{backup.spec.cluster_name} does not exist"
+            ) from None
         try:
             creds = await tls.client_credentials(ctx, cluster)
         except ValueError as e:
@@ -146,7 +205,6 @@ class EtcdBackupReconciler:
                 f"EtcdCluster {ns}/{cluster.metadata.name} has no healthy member to take a "
                 "snapshot from: wait until it is Available",
             )
-        key = object_key(s3, name)
         errors: list[str] = []
         async with S3Store(config) as store:
             for endpoint in endpoints:

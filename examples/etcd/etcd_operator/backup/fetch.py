@@ -1,4 +1,5 @@
-"""``python -m etcd_operator.backup.fetch``: the restore steps a seed pod's init containers run.
+"""``python -m etcd_operator.backup.fetch``: the restore steps a restored member's init
+containers run, and the snapshot pod of a backup to a volume.
 
 - ``fetch``: stream a snapshot object from S3 into a file in the member's volume (credentials
   from ``$AWS_ACCESS_KEY_ID``/``$AWS_SECRET_ACCESS_KEY``), checking its SHA-256 against the

@@ -201,6 +201,13 @@ class RestoreStatus(KubeModel):
 
     backup_name: str
     phase: str = "Pending"
-    """``Verifying``, ``Restoring``, ``Restored`` or ``Refused``."""
+    """``Restoring``, ``Restored`` or ``Refused``."""
     message: str = ""
     revision: int | None = None
+    location: str = ""
+    """Where the snapshot is read from (``s3://bucket/key`` or ``pvc://claim/path``)."""
+    members: list[str] = Field(default_factory=list)
+    """The pods of the restored cluster's initial members, each restored from the snapshot."""
+    created: list[str] = Field(default_factory=list)
+    """The initial members whose pods were created from the snapshot (once each: a member's
+    pod lost later is healed like any member's, never restored again under its old ID)."""

@@ -1,25 +1,29 @@
 """A new cluster restored from a snapshot (``spec.bootstrap.fromBackup``).
 
-The operator grows every cluster from one seed member (see the planner), so a restore is a
-restore of the seed: before the seed's etcd starts, init containers in its pod fetch the
-snapshot into the member's data volume, check it, and run ``etcdutl snapshot restore`` (etcd
-3.5; ``etcdctl snapshot restore`` for 3.4) with the seed as the only member, the way etcd's
-disaster-recovery runbook does. ``snapshot restore`` writes a fresh WAL and member metadata,
-so the restored seed has a new member ID and, because the cluster token carries the new
-``EtcdCluster``'s uid, a new cluster ID. Every member added afterwards receives the same data
-from the seed over raft, so all members hold the snapshot.
+Every initial member is restored from the same snapshot, the way etcd's disaster-recovery
+runbook does it (``etcdutl snapshot restore``, ``etcdctl snapshot restore`` in 3.4; etcd's
+``etcdutl/snapshot/v3_snapshot.go``): once per member, each with its own ``--name`` and
+``--initial-advertise-peer-urls`` and the same ``--initial-cluster`` (every initial member)
+and ``--initial-cluster-token``. The restore writes a fresh WAL and membership, so the
+members get new IDs and, since the token carries the new ``EtcdCluster``'s uid, the cluster a
+new cluster ID; no member joins through raft. The planner creates the initial members' pods
+one per step (:class:`~etcd_operator.actions.RestoreMember`) and each pod only once
+(``status.restore.created``): a restored member lost later is healed like any other.
 
-Why init containers and not the operator writing the volume itself: on a real cluster the
-operator cannot reach a member's emptyDir or PersistentVolume; the init containers run where
-the volume is, on the local kubelet and on a real node alike. The first and last run the
+Before a member's etcd starts, init containers in its pod fetch the snapshot into the
+member's data volume, check it, restore it and move the result into place. Why init
+containers and not the operator writing the volume itself: on a real cluster the operator
+cannot reach a member's emptyDir or PersistentVolume; the init containers run where the
+volume is, on the local kubelet and on a real node alike. The first and last run the
 operator's own image (``python -m etcd_operator.backup.fetch``), the middle one the etcd image
 of the cluster's version, whose ``etcdutl`` writes the data format that version reads.
 
-Before creating the seed, the operator streams the object once and refuses the restore when
-its SHA-256 differs from the one the ``EtcdBackup`` recorded or etcd's own integrity hash does
+Before the first pod, the operator streams the object once and refuses the restore when its
+SHA-256 differs from the one the ``EtcdBackup`` recorded or etcd's own integrity hash does
 not match (``status.restore.phase: Refused``, a ``RestoreRefused`` Warning Event and
-``Progressing=False``); the fetch step checks both again, so an object changed in between does
-not get restored either.
+``Progressing=False``); each member's fetch step checks both again, so an object changed in
+between does not get restored either. Progress is ``status.restore``: ``Restoring`` (with
+the members and those created so far) and ``Restored`` once the cluster is Available.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from etcd_operator.backup.storage import (
 )
 from etcd_operator.builders import DATA_DIR
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
-from etcd_operator.naming import peer_url
+from etcd_operator.naming import peer_url, pod_name
 from etcd_operator.versions import Version
 from opframe import (
     Condition,
@@ -72,8 +76,10 @@ __all__ = [
     "DEFAULT_OPERATOR_IMAGE",
     "RestoreRefused",
     "operator_image",
-    "prepare_seed",
+    "prepare_member",
     "progressed",
+    "record_created",
+    "restore_plan",
 ]
 
 DEFAULT_OPERATOR_IMAGE = "ghcr.io/opframe/etcd-operator:0.1.0"
@@ -108,8 +114,34 @@ def progressed(
     )
 
 
-async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
-    """The seed's pod, with the restore steps when ``spec.bootstrap.fromBackup`` is set.
+def restore_plan(cluster: EtcdCluster) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The initial members of the restore the cluster is in, and those already created.
+
+    A restore begins only on a cluster that never formed (``spec.bootstrap`` is read only at
+    creation), with ``spec.size`` members; once ``Restoring``, its members are the recorded
+    ones; ``Restored`` (or no ``fromBackup``) means no restore: ``((), frozenset())``.
+    A ``Refused`` restore is tried again when the cluster is reconciled (a changed spec, or
+    a fixed object).
+    """
+    source = cluster.spec.bootstrap.from_backup if cluster.spec.bootstrap else None
+    status = cluster.status or EtcdClusterStatus()
+    r = status.restore
+    if source is None:
+        return (), frozenset()
+    if r is not None and r.phase == "Restoring":
+        return tuple(r.members), frozenset(r.created)
+    if (r is None or r.phase == "Refused") and not status.cluster_id:
+        name = cluster.metadata.name or ""
+        return tuple(pod_name(name, i) for i in range(cluster.spec.size)), frozenset()
+    return (), frozenset()
+
+
+async def prepare_member(
+    ctx: Context, cluster: EtcdCluster, pod: Pod, members: Sequence[str]
+) -> Pod:
+    """Member ``pod`` with the steps restoring its data dir from the snapshot, for a cluster
+    whose initial members are ``members``. The first call (no restore recorded yet) checks
+    the object and records ``status.restore`` as ``Restoring``.
 
     Raises:
         RestoreRefused: the backup does not exist, did not succeed, or its object does not
@@ -119,7 +151,9 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
     if source is None:
         return pod
     ns = cluster.metadata.namespace or "default"
-    status = cluster.status or EtcdClusterStatus()
+    # Live, not cached: a restore recorded by the previous step must not be begun again.
+    live = await ctx.client.get(EtcdCluster, cluster.metadata.name or "", ns)
+    status = live.status or EtcdClusterStatus()
     label = source.backup_name or f"s3://{source.s3.bucket if source.s3 else ''}/{source.key}"
     s3: S3Destination | None = source.s3
     volume: VolumeDestination | None = None
@@ -166,6 +200,7 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
                 ),
             ),
         ]
+    cname = cluster.metadata.name or ""
     if not (status.restore is not None and status.restore.phase == "Restoring"):
         await _write_restore(
             ctx,
@@ -173,16 +208,24 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
             RestoreStatus(
                 backup_name=label,
                 phase="Restoring",
-                message=f"restoring from {where}",
+                message=f"restoring {len(members)} members from {where}",
                 revision=revision,
+                location=where,
+                members=list(members),
             ),
         )
         await ctx.recorder.normal(
-            cluster, "RestoreSnapshot", f"seed {pod.metadata.name} restores {where}"
+            cluster,
+            "RestoreSnapshot",
+            f"restoring members {', '.join(members)} from {where}, each from the snapshot",
         )
     main = pod.spec.containers[0]
     name = pod.metadata.name or ""
-    url = peer_url(cluster.metadata.name or "", ns, name, tls.peer_scheme(cluster))
+    # Restored members peer over the scheme the cluster's members run with (https under TLS);
+    # the restore itself is offline (etcdutl on the data dir) and needs no certificate.
+    scheme = tls.peer_scheme(cluster)
+    url = peer_url(cname, ns, name, scheme)
+    initial = ",".join(f"{m}={peer_url(cname, ns, m, scheme)}" for m in members)
     version = Version.parse(cluster.spec.version)
     tool = "etcdutl" if (version.major, version.minor) >= (3, 5) else "etcdctl"
     token = f"{ns}-{cluster.metadata.name}-{(cluster.metadata.uid or '')[:8]}"
@@ -195,7 +238,7 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
             "restore",
             f"{RESTORE_DIR}/snapshot.db",
             f"--name={name}",
-            f"--initial-cluster={name}={url}",
+            f"--initial-cluster={initial}",
             f"--initial-cluster-token={token}",
             f"--initial-advertise-peer-urls={url}",
             f"--data-dir={RESTORE_DIR}/data",
@@ -211,6 +254,27 @@ async def prepare_seed(ctx: Context, cluster: EtcdCluster, pod: Pod) -> Pod:
     )
     out.spec.init_containers = [fetch, restore, install]
     return out
+
+
+async def record_created(ctx: Context, cluster: EtcdCluster, pod: str) -> None:
+    """Record in ``status.restore.created`` that member ``pod`` was created from the snapshot
+    (read live and merged, so no earlier record is lost to a stale cache)."""
+    ns = cluster.metadata.namespace or "default"
+    live = await ctx.client.get(EtcdCluster, cluster.metadata.name or "", ns)
+    r = live.status.restore if live.status else None
+    if r is None or r.phase != "Restoring" or pod in r.created:
+        return
+    created = [m for m in r.members if m in {*r.created, pod}]
+    await _write_restore(
+        ctx,
+        cluster,
+        r.model_copy(
+            update={
+                "created": created,
+                "message": f"{len(created)} of {len(r.members)} members created from {r.location}",
+            }
+        ),
+    )
 
 
 async def _succeeded(ctx: Context, cluster: EtcdCluster, name: str) -> EtcdBackup:

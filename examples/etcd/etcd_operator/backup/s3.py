@@ -2,8 +2,10 @@
 
 Uploads are multipart: the stream is cut into parts of ``part_size`` bytes (8 MiB by default;
 S3 wants at least 5 MiB for every part but the last), each sent as soon as it is full, so the
-memory used is one part whatever the size of the database. A failed upload is aborted, so no
-half-written object (nor its stored parts) is left behind::
+memory used is one part whatever the size of the database. A failed or cancelled upload is
+aborted, so no half-written object (nor its stored parts) is left behind; an upload a killed
+process could not abort is found and aborted later with :meth:`S3Store.abort_uploads`
+(S3's ``ListMultipartUploads`` and ``AbortMultipartUpload``)::
 
     async with S3Store(S3Config(endpoint="http://127.0.0.1:9000", bucket="backups",
                                 access_key_id="...", secret_access_key="...")) as store:
@@ -17,8 +19,10 @@ Every failure is a :class:`StorageError` whose ``reason`` a user can act on
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -30,6 +34,8 @@ from aiobotocore.session import get_session
 __all__ = ["DEFAULT_PART_SIZE", "S3Config", "S3Store", "StorageError"]
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+
+_log = logging.getLogger("etcd_operator.backup")
 
 _CREDENTIAL_CODES = {
     "InvalidAccessKeyId",
@@ -169,12 +175,60 @@ class S3Store:
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException as e:
-            with contextlib.suppress(Exception):
-                await client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            await self._abort(key, upload_id)
             if isinstance(e, botocore.exceptions.BotoCoreError | botocore.exceptions.ClientError):
                 raise self._error(e, key) from e
             raise
         return size
+
+    async def _abort(self, key: str, upload_id: str) -> None:
+        """Abort one multipart upload, also while the caller is being cancelled.
+
+        The abort runs shielded: a cancellation (an operator shutting down, a reconcile
+        cancelled) is what it cleans up after, so it must not be cut short by one. A failure
+        to abort is logged; the upload is swept later (:meth:`abort_uploads`).
+        """
+        abort = asyncio.ensure_future(
+            self._client.abort_multipart_upload(
+                Bucket=self.config.bucket, Key=key, UploadId=upload_id
+            )
+        )
+        try:
+            await asyncio.shield(abort)
+        except asyncio.CancelledError:
+            # Cancelled again while aborting: give the abort a moment, then go on cancelling.
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(abort, 10)
+            raise
+        except Exception as e:
+            _log.warning(
+                "could not abort the multipart upload of s3://%s/%s (%s): it stays until the "
+                "operator next starts and sweeps it",
+                self.config.bucket,
+                key,
+                e,
+            )
+
+    async def abort_uploads(self, prefix: str, stale: Callable[[str], bool]) -> list[str]:
+        """Abort every multipart upload in progress under ``prefix`` whose key is ``stale``;
+        return the keys aborted. What a process killed mid-upload left behind is cleaned up
+        this way (parts of an upload never completed nor aborted are stored, and billed,
+        until then)."""
+        aborted: list[str] = []
+        try:
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            async for page in paginator.paginate(Bucket=self.config.bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    key = str(upload["Key"])
+                    if not stale(key):
+                        continue
+                    await self._client.abort_multipart_upload(
+                        Bucket=self.config.bucket, Key=key, UploadId=upload["UploadId"]
+                    )
+                    aborted.append(key)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise self._error(e) from e
+        return aborted
 
     async def download(self, key: str, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
         """The bytes of object ``key``, streamed."""

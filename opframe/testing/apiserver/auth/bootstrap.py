@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from opframe._labels import label_selector_matches
+
 __all__ = ["aggregate", "bootstrap_objects"]
 
 _RBAC = "rbac.authorization.k8s.io"
@@ -185,8 +187,12 @@ def bootstrap_objects() -> list[dict[str, Any]]:
             _rule(["create"], ["authentication.k8s.io"], ["selfsubjectreviews"]),
         ]),
         _role("system:public-info-viewer", [_urls(["get"], list(_PUBLIC_URLS))]),
-        # The name of the role granting /.well-known is ours (the transcripts show its rule).
-        _role("system:well-known-viewer", [_urls(["get"], ["/.well-known", "/.well-known/*"])]),
+        # Not upstream's: kubernetes/kubernetes policy.go creates no role for /.well-known. The
+        # server the transcripts were recorded on carries OpenShift's patch of policy.go
+        # (openshift/kubernetes), whose role this is, bound to everyone; the transcripts'
+        # SelfSubjectRulesReview answers show its rule, so we keep it under its real name.
+        _role("system:openshift:public-info-viewer",
+              [_urls(["get"], ["/.well-known", "/.well-known/*"])]),
         _role("system:service-account-issuer-discovery", [_urls(["get"], list(_ISSUER_URLS))]),
         _role("system:monitoring", [_urls(["get"], [
             "/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis",
@@ -218,7 +224,7 @@ def bootstrap_objects() -> list[dict[str, Any]]:
         _binding("system:basic-user", "system:basic-user", ("Group", "system:authenticated")),
         _binding("system:public-info-viewer", "system:public-info-viewer",
                  ("Group", "system:authenticated"), ("Group", "system:unauthenticated")),
-        _binding("system:well-known-viewer", "system:well-known-viewer",
+        _binding("system:openshift:public-info-viewer", "system:openshift:public-info-viewer",
                  ("Group", "system:authenticated"), ("Group", "system:unauthenticated")),
         _binding("system:service-account-issuer-discovery",
                  "system:service-account-issuer-discovery",
@@ -231,23 +237,6 @@ def bootstrap_objects() -> list[dict[str, Any]]:
     return roles + bindings
 
 
-def _selected(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    match = selector.get("matchLabels") or {}
-    if any(labels.get(k) != v for k, v in match.items()):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
 def aggregate(role: dict[str, Any], all_roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rules an aggregated ClusterRole must hold: those of every ClusterRole (other than
     itself) one of its selectors matches, in name order, without duplicates."""
@@ -258,7 +247,7 @@ def aggregate(role: dict[str, Any], all_roles: list[dict[str, Any]]) -> list[dic
         if other["metadata"]["name"] == name:
             continue
         labels = other["metadata"].get("labels") or {}
-        if not any(isinstance(s, dict) and _selected(s, labels) for s in selectors):
+        if not any(isinstance(s, dict) and label_selector_matches(s, labels) for s in selectors):
             continue
         for rule in other.get("rules") or []:
             if rule not in rules:

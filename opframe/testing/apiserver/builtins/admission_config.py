@@ -24,6 +24,7 @@ from opframe.testing.apiserver.fielderrors import (
     required,
     too_many,
 )
+from opframe.testing.apiserver.schema.cel import compile_error
 
 __all__ = [
     "default_policy",
@@ -207,8 +208,12 @@ def _match_conditions(conditions: Any, path: str) -> list[Cause]:
         else:
             causes.extend(invalid(f"{path}[{i}].name", name, m) for m in is_qualified_name(name))
         seen.add(name)
-        if not (cond or {}).get("expression"):
+        expression = (cond or {}).get("expression")
+        if not expression:
             causes.append(required(f"{path}[{i}].expression"))
+        elif (why := compile_error(str(expression))) is not None:
+            # The expression must compile (validation.go validateMatchConditions).
+            causes.append(invalid(f"{path}[{i}].expression", expression, why))
     return causes
 
 
@@ -269,6 +274,39 @@ def validate_policy(obj: dict[str, Any]) -> list[Cause]:
     if policy is not None and policy not in _FAILURE:
         causes.append(not_supported("spec.failurePolicy", policy, _FAILURE))
     causes.extend(_match_conditions(spec.get("matchConditions"), "spec.matchConditions"))
+    causes.extend(_expression_causes(spec))
+    return causes
+
+
+def _expression_causes(spec: dict[str, Any]) -> list[Cause]:
+    """Expressions that do not compile, and variables without a usable name."""
+    from opframe.testing.apiserver.schema.cel import compile_error
+
+    causes: list[Cause] = []
+    checks: list[tuple[str, Any]] = []
+    for i, v in enumerate(spec.get("validations") or []):
+        checks.append((f"spec.validations[{i}].expression", (v or {}).get("expression")))
+        checks.append(
+            (f"spec.validations[{i}].messageExpression", (v or {}).get("messageExpression"))
+        )
+    names: set[str] = set()
+    for i, var in enumerate(spec.get("variables") or []):
+        name = str((var or {}).get("name") or "")
+        if not name:
+            causes.append(required(f"spec.variables[{i}].name"))
+        elif not name.isidentifier() or not name.isascii():
+            causes.append(
+                invalid(f"spec.variables[{i}].name", name, "name is not a valid CEL identifier")
+            )
+        elif name in names:
+            causes.append(duplicate(f"spec.variables[{i}].name", name))
+        names.add(name)
+        if not (var or {}).get("expression"):
+            causes.append(required(f"spec.variables[{i}].expression"))
+        checks.append((f"spec.variables[{i}].expression", (var or {}).get("expression")))
+    for path, text in checks:
+        if isinstance(text, str) and text and (error := compile_error(text)) is not None:
+            causes.append(invalid(path, text, error))
     return causes
 
 

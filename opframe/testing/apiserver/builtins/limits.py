@@ -120,6 +120,19 @@ def _quantity_causes(values: Any, path: str, quota: bool = False) -> list[Cause]
     return causes
 
 
+# The order LimitRangeItem bounds must keep (pkg/apis/core/validation ValidateLimitRange), in
+# its order of checks: (lower part, its name, higher part, its name, field blamed, value shown).
+_ORDER = (
+    ("min", "min", "max", "max", "min", "min"),
+    ("min", "min", "defaultRequest", "default request", "defaultRequest", "defaultRequest"),
+    ("defaultRequest", "default request", "max", "max", "defaultRequest", "defaultRequest"),
+    ("defaultRequest", "default request", "default", "default limit", "defaultRequest",
+     "defaultRequest"),
+    ("min", "min", "default", "default", "default", "min"),
+    ("default", "default", "max", "max", "default", "max"),
+)  # fmt: skip
+
+
 def _item_causes(item: dict[str, Any], path: str) -> list[Cause]:
     causes: list[Cause] = []
     kind = item.get("type")
@@ -141,67 +154,22 @@ def _item_causes(item: dict[str, Any], path: str) -> list[Cause]:
                         f"{path}.{part}", parts[part], "may not be specified when `type` is 'Pod'"
                     )
                 )
-    maximum, minimum = parts["max"], parts["min"]
-    default, request, ratio = (
-        parts["default"],
-        parts["defaultRequest"],
-        parts["maxLimitRequestRatio"],
-    )
-    for key in sorted({*maximum, *minimum, *default, *request, *ratio}):
-        mx, mn, df, rq = (
-            _q(p[key]) if key in p else None for p in (maximum, minimum, default, request)
-        )
-        if mn is not None and mx is not None and mn > mx:
-            causes.append(
-                invalid(
-                    f"{path}.min[{key}]",
-                    str(minimum[key]),
-                    f"min value {minimum[key]} is greater than max value {maximum[key]}",
+    ratio = parts["maxLimitRequestRatio"]
+    bounded = ("max", "min", "default", "defaultRequest")
+    for key in sorted({*ratio}.union(*(parts[p] for p in bounded))):
+        for low, low_name, high, high_name, field, shown in _ORDER:
+            lo, hi = parts[low].get(key), parts[high].get(key)
+            if lo is None or hi is None:
+                continue
+            lo_q, hi_q = _q(lo), _q(hi)
+            if lo_q is not None and hi_q is not None and lo_q > hi_q:
+                causes.append(
+                    invalid(
+                        f"{path}.{field}[{key}]",
+                        str(parts[shown][key]),
+                        f"{low_name} value {lo} is greater than {high_name} value {hi}",
+                    )
                 )
-            )
-        if rq is not None and mn is not None and mn > rq:
-            causes.append(
-                invalid(
-                    f"{path}.defaultRequest[{key}]",
-                    str(request[key]),
-                    f"min value {minimum[key]} is greater than default request "
-                    f"value {request[key]}",
-                )
-            )
-        if rq is not None and mx is not None and rq > mx:
-            causes.append(
-                invalid(
-                    f"{path}.defaultRequest[{key}]",
-                    str(request[key]),
-                    f"default request value {request[key]} is greater than max "
-                    f"value {maximum[key]}",
-                )
-            )
-        if rq is not None and df is not None and rq > df:
-            causes.append(
-                invalid(
-                    f"{path}.defaultRequest[{key}]",
-                    str(request[key]),
-                    f"default request value {request[key]} is greater than "
-                    f"default limit value {default[key]}",
-                )
-            )
-        if df is not None and mn is not None and mn > df:
-            causes.append(
-                invalid(
-                    f"{path}.default[{key}]",
-                    str(minimum[key]),
-                    f"min value {minimum[key]} is greater than default value {default[key]}",
-                )
-            )
-        if df is not None and mx is not None and df > mx:
-            causes.append(
-                invalid(
-                    f"{path}.default[{key}]",
-                    str(maximum[key]),
-                    f"default value {default[key]} is greater than max value {maximum[key]}",
-                )
-            )
         if key in ratio:
             r = _q(ratio[key])
             if r is not None and r < 1:

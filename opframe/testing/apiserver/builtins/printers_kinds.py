@@ -45,15 +45,27 @@ def _replicated_row(o: dict[str, Any], selector: str) -> list[Any]:
     ]
 
 
+def _columns(
+    *columns: dict[str, Any], wide: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """A kind's table: the name, its own ``columns``, the age, then its ``-o wide`` ones."""
+    return [p._NAME, *columns, p._AGE, *(wide or [])]
+
+
+#: The wide columns of every kind with a pod template and a selector (kubectl get -o wide).
+_TEMPLATE_COLS = [
+    p._col("Containers", p._CONTAINERS, priority=1),
+    p._col("Images", p._IMAGES, priority=1),
+    p._col("Selector", "The label selector of the pods", priority=1),
+]
+
 _REPLICATED_COLS = [
     p._NAME,
     p._col("Desired", "Number of desired pods", type_="integer"),
     p._col("Current", "Number of actual pods", type_="integer"),
     p._col("Ready", "Number of pods ready", type_="integer"),
     p._AGE,
-    p._col("Containers", p._CONTAINERS, priority=1),
-    p._col("Images", p._IMAGES, priority=1),
-    p._col("Selector", "The label selector of the pods", priority=1),
+    *_TEMPLATE_COLS,
 ]
 
 
@@ -334,32 +346,26 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
         ),
     ),
     ("apps", "daemonsets"): (
-        [
-            p._NAME,
+        _columns(
             p._col("Desired", "desiredNumberScheduled", type_="integer"),
             p._col("Current", "currentNumberScheduled", type_="integer"),
             p._col("Ready", "numberReady", type_="integer"),
             p._col("Up-to-date", "updatedNumberScheduled", type_="integer"),
             p._col("Available", "numberAvailable", type_="integer"),
             p._col("Node Selector", "The node selector of the pods"),
-            p._AGE,
-            p._col("Containers", p._CONTAINERS, priority=1),
-            p._col("Images", p._IMAGES, priority=1),
-            p._col("Selector", "The label selector of the pods", priority=1),
-        ],
+            wide=_TEMPLATE_COLS,
+        ),
         _daemonset_row,
     ),
     ("apps", "controllerrevisions"): (
-        [
-            p._NAME,
+        _columns(
             p._col("Controller", "Controller of the object"),
             p._col(
                 "Revision",
                 "Revision indicates the revision of the state represented by Data.",
                 type_="integer",
             ),
-            p._AGE,
-        ],
+        ),
         lambda o: [
             p._m(o, "name"),
             _controller_of(o),
@@ -368,21 +374,16 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
         ],
     ),
     ("batch", "jobs"): (
-        [
-            p._NAME,
+        _columns(
             p._col("Status", "Status of the job."),
             p._col("Completions", "The completion status of the job."),
             p._col("Duration", "Time required to complete the job."),
-            p._AGE,
-            p._col("Containers", p._CONTAINERS, priority=1),
-            p._col("Images", p._IMAGES, priority=1),
-            p._col("Selector", "The label selector of the pods", priority=1),
-        ],
+            wide=_TEMPLATE_COLS,
+        ),
         _job_row,
     ),
     ("batch", "cronjobs"): (
-        [
-            p._NAME,
+        _columns(
             p._col("Schedule", "The schedule in Cron format."),
             p._col("Timezone", "The time zone name for the given schedule."),
             p._col(
@@ -395,51 +396,40 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
                 "Last Schedule",
                 "Information when was the last time the job was successfully scheduled.",
             ),
-            p._AGE,
-            p._col("Containers", p._CONTAINERS, priority=1),
-            p._col("Images", p._IMAGES, priority=1),
-            p._col("Selector", "The label selector of the pods", priority=1),
-        ],
+            wide=_TEMPLATE_COLS,
+        ),
         _cronjob_row,
     ),
     ("discovery.k8s.io", "endpointslices"): (
-        [
-            p._NAME,
+        _columns(
             p._col("AddressType", "The type of address carried by this EndpointSlice."),
             p._col("Ports", "Ports of the EndpointSlice"),
             p._col("Endpoints", "Endpoints of the EndpointSlice"),
-            p._AGE,
-        ],
+        ),
         _endpointslice_row,
     ),
     ("networking.k8s.io", "ingresses"): (
-        [
-            p._NAME,
+        _columns(
             p._col("Class", "The name of the IngressClass resource."),
             p._col(
                 "Hosts", "Hosts that incoming requests are matched against before the ingress rule"
             ),
             p._col("Address", "Address is a list containing ingress points for the load-balancer"),
             p._col("Ports", "Ports of TLS configurations that open"),
-            p._AGE,
-        ],
+        ),
         _ingress_row,
     ),
     ("networking.k8s.io", "ingressclasses"): (
-        [
-            p._NAME,
+        _columns(
             p._col("Controller", "Controller that is responsible for handling this class"),
             p._col("Parameters", "A reference to a resource with additional parameters"),
-            p._AGE,
-        ],
+        ),
         _ingress_class_row,
     ),
     ("networking.k8s.io", "networkpolicies"): (
-        [
-            p._NAME,
+        _columns(
             p._col("Pod-Selector", "Selects the pods to which this NetworkPolicy object applies."),
-            p._AGE,
-        ],
+        ),
         lambda o: [
             p._m(o, "name"),
             format_selector(_spec(o).get("podSelector")) or _NONE,
@@ -447,8 +437,7 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
         ],
     ),
     ("autoscaling", "horizontalpodautoscalers"): (
-        [
-            p._NAME,
+        _columns(
             p._col(
                 "Reference",
                 "reference to scaled resource; horizontal pod "
@@ -463,8 +452,7 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
                 "current number of replicas of pods managed by this autoscaler.",
                 type_="integer",
             ),
-            p._AGE,
-        ],
+        ),
         _hpa_row,
     ),
     ("", "limitranges"): (
@@ -528,8 +516,7 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
         _pv_row,
     ),
     ("storage.k8s.io", "storageclasses"): (
-        [
-            p._NAME,
+        _columns(
             p._col("Provisioner", "Indicates the type of the provisioner."),
             p._col("ReclaimPolicy", "Indicates the type of the reclaim policy."),
             p._col("VolumeBindingMode", "Indicates how PersistentVolumeClaims should be bound."),
@@ -538,15 +525,13 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
                 "Indicates whether the storage class allow volume expand",
                 type_="boolean",
             ),
-            p._AGE,
-        ],
+        ),
         _storage_class_row,
     ),
     (_ADMISSION, "validatingwebhookconfigurations"): _WEBHOOKS,
     (_ADMISSION, "mutatingwebhookconfigurations"): _WEBHOOKS,
     (_ADMISSION, "validatingadmissionpolicies"): (
-        [
-            p._NAME,
+        _columns(
             p._col(
                 "Validations",
                 "Validations indicates the number of validation rules",
@@ -556,8 +541,7 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
                 "ParamKind",
                 "ParamKind specifies the kind of resources used to parameterize this policy",
             ),
-            p._AGE,
-        ],
+        ),
         lambda o: [
             p._m(o, "name"),
             len(_spec(o).get("validations") or []),
@@ -566,8 +550,7 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
         ],
     ),
     (_ADMISSION, "validatingadmissionpolicybindings"): (
-        [
-            p._NAME,
+        _columns(
             p._col(
                 "PolicyName",
                 "PolicyName indicates the policy definition which the policy binding binded to",
@@ -576,8 +559,7 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
                 "ParamRef",
                 "ParamRef indicates the param resource which sets the configration param",
             ),
-            p._AGE,
-        ],
+        ),
         _policy_binding_row,
     ),
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from opframe._labels import label_selector_matches
 from opframe.testing.apiserver.builtins.meta import is_dns1123_label, validate_labels
 from opframe.testing.apiserver.builtins.pods import default_pod_template
 from opframe.testing.apiserver.builtins.podvalidation import validate_pod_spec
@@ -35,21 +36,9 @@ _PERCENT = re.compile(r"^[0-9]+%$")
 
 
 def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Whether ``labels`` match a ``LabelSelector`` (matchLabels and matchExpressions)."""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    """Whether ``labels`` match a ``LabelSelector`` (apimachinery's rules: the SDK's one
+    implementation, :func:`opframe.label_selector_matches`)."""
+    return label_selector_matches(selector, labels)
 
 
 def format_selector(selector: dict[str, Any] | None) -> str:

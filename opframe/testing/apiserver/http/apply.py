@@ -22,7 +22,7 @@ from opframe.testing.apiserver.registry.writes import WriteOptions, Writer, now,
 __all__ = ["apply_request"]
 
 
-def apply_request(
+async def apply_request(
     writer: Writer, request: web.Request, target: Target, raw: bytes, opts: WriteOptions
 ) -> web.StreamResponse:
     """Answer a server-side apply PATCH (``opts`` validated: the fieldManager is set)."""
@@ -39,6 +39,8 @@ def apply_request(
         )
     force = flag(q.get("force"))
     so = writer.store.get(storage_key(rt), target.namespace or "", target.name)
+    if so is not None:
+        await writer.prefetch(rt, [so.obj])
     live = copy.deepcopy(writer.served(rt, so.obj)) if so is not None else None
     t = rfc3339(now())
     ignored = ("status",) if "status" in rt.subresources and not target.subresource else ()
@@ -57,7 +59,9 @@ def apply_request(
         ignored_fields=ignored,
     )
     if so is None:
-        obj = writer.create(rt, merged, target.namespace or "", opts, managed_fields_done=True)
+        obj = await writer.create_async(
+            rt, merged, target.namespace or "", opts, managed_fields_done=True
+        )
         return json_response(201, obj, opts.warnings)
-    obj = writer.update(rt, merged, so, opts, managed_fields_done=True)
+    obj = await writer.update_async(rt, merged, so, opts, managed_fields_done=True)
     return json_response(200, obj, opts.warnings)

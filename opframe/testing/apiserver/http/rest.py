@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -46,6 +46,7 @@ from opframe.testing.apiserver.registry.storage import StoredObject, dumps
 from opframe.testing.apiserver.registry.writes import (
     CREATE_ON_UPDATE,
     RETURNS_OBJECT,
+    ConcurrentWrite,
     DeleteOptions,
     WriteOptions,
     Writer,
@@ -63,6 +64,8 @@ _PATCH_TYPES = {
 }
 #: Verbs of a subresource when the resource type does not list them (a CRD's status, scale).
 _SUBRESOURCE_VERBS = ("get", "patch", "update")
+#: Attempts of a write whose object changed while its webhooks were called.
+_RACE_RETRIES = 5
 
 
 def _media(request: web.Request) -> str:
@@ -155,6 +158,7 @@ class Handlers:
         await self._at_least(resource_version(request.query.get("resourceVersion", "")))
         representation = wants(request.headers.get("Accept", ""))
         so = self._current(target)
+        await self.writer.prefetch(target.rt, [so.obj])
         if target.subresource == "scale":
             return json_response(200, _to_scale(target.rt, self.writer.served(target.rt, so.obj)))
         if representation == "table":
@@ -168,6 +172,7 @@ class Handlers:
     ) -> web.StreamResponse:
         representation = wants(request.headers.get("Accept", ""))
         page, list_meta = await self.select(target, opts)
+        await self.writer.prefetch(target.rt, [so.obj for so in page])
         if representation == "table":
             return self._table(request, target.rt, page, list_meta)
         rt = target.rt
@@ -287,7 +292,7 @@ class Handlers:
         opts = self._options(request, target, "CreateOptions")
         body = self._decode(media, raw, target.rt, opts)
         with self._warnings_kept(opts):
-            obj = self.writer.create(target.rt, body, target.namespace or "", opts)
+            obj = await self.writer.create_async(target.rt, body, target.namespace or "", opts)
         return json_response(201, self.encoded(target.rt, obj), opts.warnings)
 
     async def _update(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -296,7 +301,7 @@ class Handlers:
         body = self._decode(media, raw, target.rt, opts)
         rt = target.rt
         if target.subresource == "scale":
-            return self._update_scale(target, body, opts)
+            return await self._update_scale(target, body, opts)
         raw_meta = body.get("metadata")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         if meta.get("name", "") != target.name:
@@ -312,12 +317,24 @@ class Handlers:
         so = self.store.get(storage_key(rt), target.namespace or "", target.name)
         if so is None:
             if storage_key(rt) in CREATE_ON_UPDATE:
-                obj = self.writer.create(rt, body, target.namespace or "", opts)
+                obj = await self.writer.create_async(rt, body, target.namespace or "", opts)
                 return json_response(201, obj, opts.warnings)
             raise not_found(rt.plural, target.name, rt.group)
-        with self._warnings_kept(opts):
-            obj = self.writer.update(rt, body, so, opts)
-        return json_response(200, self.encoded(rt, obj), opts.warnings)
+        if meta.get("resourceVersion"):
+            with self._warnings_kept(opts):
+                obj = await self.writer.update_async(rt, body, so, opts)
+            return json_response(200, self.encoded(rt, obj), opts.warnings)
+
+        async def attempt() -> web.StreamResponse:
+            # An unconditional update: applied to the object as it is now.
+            current = self.store.get(storage_key(rt), target.namespace or "", target.name)
+            if current is None:
+                raise not_found(rt.plural, target.name, rt.group)
+            with self._warnings_kept(opts):
+                obj = await self.writer.update_async(rt, copy.deepcopy(body), current, opts)
+            return json_response(200, self.encoded(rt, obj), opts.warnings)
+
+        return await self._retried(attempt, opts, True)
 
     async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.rt
@@ -335,40 +352,69 @@ class Handlers:
             )
         opts = self._options(request, target, "PatchOptions", patch_type)
         raw = await request.read()
+        # A patch or an apply names a resourceVersion only to make it a precondition.
+        unconditional = b"resourceVersion" not in raw
         if patch_type == "apply":
-            return apply_request(self.writer, request, target, raw, opts)
+            return await self._retried(
+                lambda: apply_request(self.writer, request, target, raw, opts), opts, unconditional
+            )
         patch = decode_body(raw, "json", rt.kind)
-        so = self.store.get(storage_key(rt), target.namespace or "", target.name)
-        if so is None:
-            raise not_found(rt.plural, target.name, rt.group)
-        if target.subresource == "scale":
-            current = _to_scale(rt, self.writer.served(rt, so.obj))
-        else:
-            current = copy.deepcopy(self.writer.served(rt, so.obj))
-        if patch_type == "merge":
-            if not isinstance(patch, dict):
-                raise bad_request(
-                    "json: cannot unmarshal into Go value of type map[string]interface {}"
-                )
-            new = patching.merge_patch(current, patch)
-        elif patch_type == "json":
-            new = patching.json_patch(current, patch)
-        else:
-            new = patching.strategic_merge_patch(current, patch, rt.group, rt.kind)
-        if not isinstance(new, dict):
-            raise bad_request("the patched object is not an object")
-        if target.subresource == "scale":
-            return self._update_scale(target, new, opts)
-        opts.patch = patch
-        with self._warnings_kept(opts):
-            obj = self.writer.update(rt, new, so, opts)
-        return json_response(200, self.encoded(rt, obj), opts.warnings)
 
-    def _update_scale(
+        async def attempt() -> web.StreamResponse:
+            so = self.store.get(storage_key(rt), target.namespace or "", target.name)
+            if so is None:
+                raise not_found(rt.plural, target.name, rt.group)
+            await self.writer.prefetch(rt, [so.obj])
+            if target.subresource == "scale":
+                current = _to_scale(rt, self.writer.served(rt, so.obj))
+            else:
+                current = copy.deepcopy(self.writer.served(rt, so.obj))
+            if patch_type == "merge":
+                if not isinstance(patch, dict):
+                    raise bad_request(
+                        "json: cannot unmarshal into Go value of type map[string]interface {}"
+                    )
+                new = patching.merge_patch(current, patch)
+            elif patch_type == "json":
+                new = patching.json_patch(current, patch)
+            else:
+                new = patching.strategic_merge_patch(current, patch, rt.group, rt.kind)
+            if not isinstance(new, dict):
+                raise bad_request("the patched object is not an object")
+            if target.subresource == "scale":
+                return await self._update_scale(target, new, opts)
+            opts.patch = patch
+            with self._warnings_kept(opts):
+                obj = await self.writer.update_async(rt, new, so, opts)
+            return json_response(200, self.encoded(rt, obj), opts.warnings)
+
+        return await self._retried(attempt, opts, unconditional)
+
+    @staticmethod
+    async def _retried(
+        attempt: Callable[[], Awaitable[web.StreamResponse]],
+        opts: WriteOptions,
+        unconditional: bool,
+    ) -> web.StreamResponse:
+        """Run a write again on the new object when another write changed it while its
+        webhooks were called, unless the client made its resourceVersion a precondition
+        (the storage's GuaranteedUpdate retries the same way)."""
+        warnings = list(opts.warnings)
+        for n in range(_RACE_RETRIES):
+            try:
+                return await attempt()
+            except ConcurrentWrite:
+                if not unconditional or n == _RACE_RETRIES - 1:
+                    raise
+                opts.warnings[:] = warnings
+        raise AssertionError("unreachable")
+
+    async def _update_scale(
         self, target: Target, scale: dict[str, Any], opts: WriteOptions
     ) -> web.StreamResponse:
         rt = target.rt
         so = self._current(target)
+        await self.writer.prefetch(rt, [so.obj])
         rv = (scale.get("metadata") or {}).get("resourceVersion")
         obj = copy.deepcopy(self.writer.served(rt, so.obj))
         if rv:
@@ -382,17 +428,17 @@ class Handlers:
         _set_path(obj, path, replicas)
         opts.subresource = "scale"
         opts.raw_body = b""
-        new = self.writer.update(rt, obj, so, opts)
+        new = await self.writer.update_async(rt, obj, so, opts)
         return json_response(200, _to_scale(rt, new))
 
     async def _delete(self, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.rt
         opts = await self._delete_options(request)
         so = self._current(target)
-        obj, removed = self.writer.delete(rt, so, opts)
+        obj, removed = await self.writer.delete_async(rt, so, opts)
         # A kind that orphans by default may say so when the client named no policy (Jobs).
         warning = rt.extra.get("delete_warning") if not opts.propagation else None
-        warnings = [str(warning)] if warning else []
+        warnings = [*opts.warnings, *([str(warning)] if warning else [])]
         if removed and storage_key(rt) not in RETURNS_OBJECT:
             return json_response(200, _success(rt, obj), warnings)
         return json_response(200, obj, warnings)
@@ -417,7 +463,7 @@ class Handlers:
         meta.pop("remainingItemCount", None)
         deleted: list[bytes] = []
         for so in page:
-            obj, removed = self.writer.delete(rt, so, opts)
+            obj, removed = await self.writer.delete_async(rt, so, opts)
             if removed:
                 # The collection answer lists removed objects as they were stored.
                 deleted.append(object_bytes(self.writer, rt, so, item=True))

@@ -24,6 +24,9 @@ from typing import Any
 from aiohttp import web
 
 from opframe.testing.apiserver import builtins, protobuf
+from opframe.testing.apiserver.admission.conversion import WebhookConverter
+from opframe.testing.apiserver.admission.policy import PolicyAdmission
+from opframe.testing.apiserver.admission.webhooks import WebhookAdmission
 from opframe.testing.apiserver.auth import Auth
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.http import discovery, openapi
@@ -171,6 +174,9 @@ class ApiServer:
         self.registry = Registry(builtins.BUILTIN_TYPES)
         self.context = _Context(self.store)
         self.writer = Writer(self.store, self.registry, self.context)
+        # Dynamic admission and conversion: the webhooks users configure (admission/).
+        self.writer.dynamic_admission = WebhookAdmission(self.writer)
+        self.writer.async_converter = WebhookConverter(self.store)
         self.crds = CrdController(self.store, self.registry, self.writer)
         self.crds.restore()
         self.controllers = Controllers(
@@ -203,6 +209,10 @@ class ApiServer:
             admin_token=self.token,
             authorization=authorization,
         )
+        self.policies = PolicyAdmission(
+            self.store, self.registry, lambda a: self.auth.authorize(a).allowed
+        )
+        self.writer.validating_hooks.append(self.policies.hook)
         self._bootstrap()
         self.auth.bootstrap()
 

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from opframe.testing.apiserver import protobuf
-from opframe.testing.apiserver.errors import gone
+from opframe.testing.apiserver.errors import StatusError, gone
 from opframe.testing.apiserver.http import table
 from opframe.testing.apiserver.http.options import ListOptions, resource_version
 from opframe.testing.apiserver.http.request import Target, wants
@@ -123,18 +123,24 @@ class WatchStream:
         self._headers_sent = True
         return dumps(rendered)
 
-    def _render(self, ev: WatchEvent) -> bytes | None:
+    def _classify(self, ev: WatchEvent) -> tuple[str, StoredObject] | None:
+        """The event this watch reports for a store event, if any."""
         if ev.type != "MODIFIED":  # ADDED or DELETED: reported as is, if it matches
-            return _event_line(ev.type, self._encode(ev.obj)) if self._matches(ev.obj) else None
+            return (ev.type, ev.obj) if self._matches(ev.obj) else None
         now_in = self._matches(ev.obj)
         was_in = ev.prev is not None and self._matches(ev.prev)
         if now_in and was_in:
-            return _event_line("MODIFIED", self._encode(ev.obj))
+            return "MODIFIED", ev.obj
         if now_in:
-            return _event_line("ADDED", self._encode(ev.obj))
+            return "ADDED", ev.obj
         if was_in and ev.prev is not None:
-            return _event_line("DELETED", self._encode(ev.prev.with_rv(ev.obj.rv)))
+            return "DELETED", ev.prev.with_rv(ev.obj.rv)
         return None
+
+    async def _lines(self, events: list[tuple[str, StoredObject]]) -> list[bytes]:
+        """The events encoded; a CRD's conversion webhook converts them first, in one review."""
+        await self.writer.prefetch(self.rt, [so.obj for _, so in events])
+        return [_event_line(kind, self._encode(so)) for kind, so in events]
 
     def _deliver(self, ev: WatchEvent) -> None:
         self._pending.append(ev)
@@ -142,32 +148,33 @@ class WatchStream:
 
     # -- serving --------------------------------------------------------------------------
 
-    def _initial(self) -> list[bytes] | None:
-        """The events sent first; ``None`` if the requested resourceVersion has expired."""
+    def _initial(self) -> tuple[list[tuple[str, StoredObject]], bytes] | None:
+        """The events sent first, and the bookmark that ends them (or ``b""``); ``None`` if the
+        requested resourceVersion has expired."""
         opts = self.opts
         send_initial = bool(opts.send_initial_events)
         since = resource_version(opts.resource_version)
         # The cache watcher sends only events newer than the requested version, which may be
         # ahead of the store (cacheWatcher.process).
         self._since = since
-        lines: list[bytes] = []
+        events: list[tuple[str, StoredObject]] = []
         if send_initial or since == 0:
             scope = self.namespace if self.rt.namespaced else ""
             for so in self.store.iter_sorted(self.key, scope):
                 if self._matches(so):
-                    lines.append(_event_line("ADDED", self._encode(so)))
+                    events.append(("ADDED", so))
+            end = b""
             if send_initial and opts.allow_bookmarks:
                 end = _bookmark(self.rt.kind, self.rt.api_version, self.store.rv, initial_end=True)
-                lines.append(end)
-            return lines
+            return events, end
         history = self.store.history_since(self.key, since)
         if history is None:
             return None
         for ev in history:
-            line = self._render(ev)
-            if line is not None:
-                lines.append(line)
-        return lines
+            reported = self._classify(ev)
+            if reported is not None:
+                events.append(reported)
+        return events, b""
 
     async def serve(self) -> web.StreamResponse:
         """Answer the request with a stream of JSON events, one per line."""
@@ -175,11 +182,14 @@ class WatchStream:
         self.store.subscribe(self.key, watcher)
         try:
             # Subscribed before the starting events are taken: no event falls between the two.
-            initial = self._initial()
-            if initial is None:
+            starting = self._initial()
+            if starting is None:
                 oldest = self.store.oldest_rv(self.key) + 1
                 message = f"too old resource version: {self.opts.resource_version} ({oldest})"
                 return await expired_watch(self.request, gone(message).body())
+            initial = await self._lines(starting[0])
+            if starting[1]:
+                initial.append(starting[1])
             resp = protobuf.watch_response(self.request, custom=self.rt.custom or self.as_table)
             if self.rt.extra.get("deprecation_warning"):
                 resp.headers.add("Warning", warning_header(self.rt.extra["deprecation_warning"]))
@@ -225,12 +235,18 @@ class WatchStream:
                     finally:
                         wake_wait.cancel()
                 # Events that happened before a stop are still sent (a CRD's last DELETED).
-                lines = [
-                    line
-                    for ev in self._pending
-                    if ev.obj.rv > self._since and (line := self._render(ev)) is not None
+                batch, self._pending = self._pending, []
+                reported = [
+                    r
+                    for ev in batch
+                    if ev.obj.rv > self._since and (r := self._classify(ev)) is not None
                 ]
-                self._pending.clear()
+                try:
+                    lines = await self._lines(reported)
+                except StatusError as e:
+                    # A conversion webhook failing: the watch ends with the error.
+                    await resp.write(_event_line("ERROR", dumps(e.body())))
+                    break
                 ended = self._stop.is_set() or (deadline is not None and loop.time() >= deadline)
                 if self.opts.allow_bookmarks and not ended and loop.time() >= next_bookmark:
                     lines.append(_bookmark(self.rt.kind, self.rt.api_version, self.store.rv))

@@ -105,6 +105,7 @@ def crd_types(crd: dict[str, Any]) -> tuple[list[ResourceType], str]:
                 storage_version=storage,
                 extra={
                     "crd": crd["metadata"]["name"],
+                    "conversion": spec.get("conversion") or {},
                     "deprecation_warning": deprecation_warning(spec, v),
                     "selectable": tuple(
                         str(f.get("jsonPath", "")).lstrip(".")

@@ -166,7 +166,11 @@ class Controllers:
         types = self.registry.by_storage(key)
         if not types:
             return None
-        rt = next((t for t in types if t.custom or not t.group.startswith("events.")), types[0])
+        # The stored version: its writes need no conversion (a CRD's may need its webhook).
+        rt = next(
+            (t for t in types if t.custom and t.version == t.storage_version),
+            next((t for t in types if t.custom or not t.group.startswith("events.")), types[0]),
+        )
         return rt, so
 
     def _update_meta(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,7 +38,17 @@ from opframe.testing.apiserver.registry.resources import Registry, storage_key
 from opframe.testing.apiserver.registry.storage import Store, StoredObject
 from opframe.testing.apiserver.schema import builtin_decoding, custom_resource
 
-__all__ = ["CRD_KEY", "DeleteOptions", "WriteOptions", "Writer", "now", "rfc3339"]
+__all__ = [
+    "CRD_KEY",
+    "AdmissionStep",
+    "ConcurrentWrite",
+    "ConvertStep",
+    "DeleteOptions",
+    "WriteOptions",
+    "Writer",
+    "now",
+    "rfc3339",
+]
 
 #: Storage key of CustomResourceDefinitions.
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
@@ -107,6 +117,53 @@ class DeleteOptions:
     precondition_uid: str = ""
     precondition_rv: str = ""
     dry_run: bool = False
+    #: Warnings for the answer (from admission webhooks).
+    warnings: list[str] = field(default_factory=list)
+
+
+class ConcurrentWrite(StatusError):
+    """409: the object changed while the write awaited its webhooks; a write without a
+    resourceVersion precondition is retried on the new object (storage GuaranteedUpdate)."""
+
+
+@dataclass
+class AdmissionStep:
+    """A point of a write where dynamic admission runs (webhooks, policies).
+
+    ``phase`` is ``"mutate"`` (before the kind's strategy and validation; ``obj`` may be
+    changed in place) or ``"validate"`` (after them, before storage: refuse or let through).
+    ``obj`` is ``None`` for a DELETE, ``old`` is ``None`` for a CREATE; both are in ``rt``'s
+    version. ``name`` is the name the request named (empty for a create by generateName).
+    """
+
+    phase: str
+    operation: str
+    rt: ResourceType
+    namespace: str
+    name: str
+    obj: dict[str, Any] | None
+    old: dict[str, Any] | None
+    options: WriteOptions | DeleteOptions
+
+
+@dataclass
+class ConvertStep:
+    """A conversion of ``obj`` to ``api_version`` that a write needs (storage or answer)."""
+
+    rt: ResourceType
+    obj: dict[str, Any]
+    api_version: str
+
+
+#: What a write yields to its driver; the driver sends back the converted object (or None).
+WriteSteps = Generator[AdmissionStep | ConvertStep, dict[str, Any] | None, Any]
+
+#: Runs the dynamic admission of a step (the async write path): raises StatusError to refuse.
+DynamicAdmission = Callable[[AdmissionStep], Awaitable[None]]
+#: Converts an object of a CRD with a conversion webhook (``None``: not such a CRD).
+AsyncConverter = Callable[
+    [ResourceType, list[dict[str, Any]], str], Awaitable[list[dict[str, Any]]]
+]
 
 
 class Writer:
@@ -129,6 +186,176 @@ class Writer:
         self.admission_hooks: list[
             Callable[[ResourceType, dict[str, Any], dict[str, Any] | None, WriteOptions], None]
         ] = []
+        #: Dynamic admission (webhooks) of the ``*_async`` writes, the REST path; the writes
+        #: of in-process controllers (``create``/``update``/``delete``) do not run it.
+        self.dynamic_admission: DynamicAdmission | None = None
+        #: The CRD conversion webhook client, for custom resources whose CRD asks for one.
+        self.async_converter: AsyncConverter | None = None
+        #: Objects converted by the webhook for reads, by (uid, resourceVersion, apiVersion):
+        #: the async read path fills it (:meth:`prefetch`) before encoding synchronously.
+        self._converted: dict[tuple[str, str, str], dict[str, Any]] = {}
+        #: Validating admission, run after the kind's validation (ValidatingAdmissionPolicy):
+        #: called with the operation, the new object (``None`` on delete), the old one
+        #: (``None`` on create), the subresource, dry run and the request's warnings.
+        self.validating_hooks: list[
+            Callable[
+                [ResourceType, str, dict[str, Any] | None, dict[str, Any] | None, str, bool,
+                 list[str]],
+                None,
+            ]
+        ] = []
+
+    # -- drivers: a write is a generator of steps ----------------------------------------------
+
+    def create(
+        self,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        namespace: str,
+        opts: WriteOptions,
+        *,
+        managed_fields_done: bool = False,
+    ) -> dict[str, Any]:
+        """Create ``obj``; returns the stored object (without resourceVersion on dry run)."""
+        out: dict[str, Any] = self._run(
+            self._create(rt, obj, namespace, opts, managed_fields_done=managed_fields_done)
+        )
+        return out
+
+    async def create_async(
+        self,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        namespace: str,
+        opts: WriteOptions,
+        *,
+        managed_fields_done: bool = False,
+    ) -> dict[str, Any]:
+        """:meth:`create` with dynamic admission and conversion webhooks (the REST path)."""
+        out: dict[str, Any] = await self._run_async(
+            self._create(rt, obj, namespace, opts, managed_fields_done=managed_fields_done)
+        )
+        return out
+
+    def update(
+        self,
+        rt: ResourceType,
+        new: dict[str, Any],
+        current: StoredObject,
+        opts: WriteOptions,
+        *,
+        managed_fields_done: bool = False,
+    ) -> dict[str, Any]:
+        """Replace ``current`` by ``new``; no-op updates keep the resourceVersion."""
+        out: dict[str, Any] = self._run(
+            self._update(rt, new, current, opts, managed_fields_done=managed_fields_done)
+        )
+        return out
+
+    async def update_async(
+        self,
+        rt: ResourceType,
+        new: dict[str, Any],
+        current: StoredObject,
+        opts: WriteOptions,
+        *,
+        managed_fields_done: bool = False,
+    ) -> dict[str, Any]:
+        """:meth:`update` with dynamic admission and conversion webhooks (the REST path)."""
+        out: dict[str, Any] = await self._run_async(
+            self._update(rt, new, current, opts, managed_fields_done=managed_fields_done)
+        )
+        return out
+
+    def delete(
+        self, rt: ResourceType, current: StoredObject, opts: DeleteOptions
+    ) -> tuple[dict[str, Any], bool]:
+        """Delete (or start deleting) ``current``; returns (object, removed now)."""
+        out: tuple[dict[str, Any], bool] = self._run(self._delete(rt, current, opts))
+        return out
+
+    async def delete_async(
+        self, rt: ResourceType, current: StoredObject, opts: DeleteOptions
+    ) -> tuple[dict[str, Any], bool]:
+        """:meth:`delete` with dynamic admission and conversion webhooks (the REST path)."""
+        out: tuple[dict[str, Any], bool] = await self._run_async(self._delete(rt, current, opts))
+        return out
+
+    def _run(self, steps: WriteSteps) -> Any:
+        """Drive a write in process: no dynamic admission, conversion by apiVersion."""
+        try:
+            step = next(steps)
+            while True:
+                reply = None
+                if isinstance(step, ConvertStep):
+                    reply = dict(step.obj, apiVersion=step.api_version)
+                step = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value
+
+    async def _run_async(self, steps: WriteSteps) -> Any:
+        """Drive a write, awaiting its admission and conversion steps.
+
+        A step that fails is thrown into the write, so its clean-up (a Service's allocations)
+        runs before the error answers the request.
+        """
+        try:
+            step = next(steps)
+            while True:
+                try:
+                    reply = await self._step(step)
+                except Exception as e:
+                    step = steps.throw(e)
+                    continue
+                step = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value
+
+    async def _step(self, step: AdmissionStep | ConvertStep) -> dict[str, Any] | None:
+        if isinstance(step, ConvertStep):
+            if self.async_converter is None:
+                return dict(step.obj, apiVersion=step.api_version)
+            return (await self.async_converter(step.rt, [step.obj], step.api_version))[0]
+        if self.dynamic_admission is not None:
+            await self.dynamic_admission(step)
+        return None
+
+    # -- conversion webhooks -------------------------------------------------------------------
+
+    @staticmethod
+    def webhook_converted(rt: ResourceType) -> bool:
+        """Whether ``rt``'s CRD converts its versions with a webhook."""
+        conversion = rt.extra.get("conversion") or {}
+        return rt.custom and conversion.get("strategy") == "Webhook"
+
+    def _storage_form(self, rt: ResourceType, obj: dict[str, Any]) -> WriteSteps:
+        if self.webhook_converted(rt) and rt.storage_version not in ("", rt.version):
+            converted = yield ConvertStep(rt, obj, f"{rt.group}/{rt.storage_version}")
+            return converted
+        return self._to_storage(rt, obj)
+
+    def _served_form(self, rt: ResourceType, obj: dict[str, Any]) -> WriteSteps:
+        if self.webhook_converted(rt) and obj.get("apiVersion") != rt.api_version:
+            converted = yield ConvertStep(rt, obj, rt.api_version)
+            return converted
+        return self.served(rt, obj)
+
+    async def prefetch(self, rt: ResourceType, objs: list[dict[str, Any]]) -> None:
+        """Convert ``objs`` for a read through ``rt`` with the CRD's webhook, in one review,
+        so that :meth:`served` (synchronous, used by the encoders) finds them."""
+        if not self.webhook_converted(rt) or self.async_converter is None:
+            return
+        todo = [
+            o for o in objs
+            if o.get("apiVersion") != rt.api_version and _cache_key(o, rt) not in self._converted
+        ]  # fmt: skip
+        if not todo:
+            return
+        converted = await self.async_converter(rt, todo, rt.api_version)
+        if len(self._converted) > 10_000:
+            self._converted.clear()
+        for before, after in zip(todo, converted, strict=True):
+            self._converted[_cache_key(before, rt)] = after
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -136,6 +363,10 @@ class Writer:
         """``obj`` as ``rt``'s version serves it."""
         if obj.get("apiVersion") == rt.api_version:
             return obj
+        if rt.custom:
+            cached = self._converted.get(_cache_key(obj, rt))
+            if cached is not None:
+                return cached
         if rt.group == "events.k8s.io":
             return builtins.convert_event(obj, rt.api_version)
         convert = rt.extra.get("convert")
@@ -169,7 +400,7 @@ class Writer:
 
     # -- create ----------------------------------------------------------------------------
 
-    def create(
+    def _create(
         self,
         rt: ResourceType,
         obj: dict[str, Any],
@@ -177,8 +408,7 @@ class Writer:
         opts: WriteOptions,
         *,
         managed_fields_done: bool = False,
-    ) -> dict[str, Any]:
-        """Create ``obj``; returns the stored object (without resourceVersion on dry run)."""
+    ) -> WriteSteps:
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
@@ -194,6 +424,8 @@ class Writer:
             meta.pop("namespace", None)
         for k in _SYSTEM_META:
             meta.pop(k, None)
+        # Admission sees the name of the request: none yet for a generateName.
+        requested = str(meta.get("name") or "")
         if not meta.get("name") and meta.get("generateName"):
             prefix = str(meta["generateName"])[:58]
             meta["name"] = prefix + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
@@ -203,6 +435,9 @@ class Writer:
         t = rfc3339(now())
         if not managed_fields_done:
             self._track(rt, None, obj, opts, t)
+        # Mutating admission runs on the decoded, defaulted object, before the strategy
+        # (endpoints/handlers/create.go).
+        yield AdmissionStep("mutate", "CREATE", rt, namespace, requested, obj, None, opts)
         # The uid exists before the strategy runs (a Job's generated selector names it).
         obj["metadata"]["uid"] = str(uuid.uuid4())
         self._admit(rt, obj, None, opts)
@@ -212,6 +447,9 @@ class Writer:
         stored = False
         try:
             meta = obj["metadata"]  # the strategies may have replaced the metadata dict
+            # Validating admission: after the strategy's validation, before storage
+            # (registry/generic/registry/store.go Create).
+            yield AdmissionStep("validate", "CREATE", rt, namespace, requested, obj, None, opts)
             key = storage_key(rt)
             name = meta.get("name", "")
             if self.store.get(key, namespace if rt.namespaced else "", name) is not None:
@@ -222,7 +460,7 @@ class Writer:
                 meta["generation"] = 1
             if opts.dry_run:
                 return obj
-            so = self.store.put(key, self._to_storage(rt, obj), created=True)
+            so = self.store.put(key, (yield from self._storage_form(rt, obj)), created=True)
             stored = True
         finally:
             if not stored and not rt.custom:
@@ -230,9 +468,18 @@ class Writer:
         if key == CRD_KEY:
             for hook in self.crd_hooks:
                 hook(so.obj, False)
-        return self.served(rt, so.obj)
+        return (yield from self._served_form(rt, so.obj))
 
     # -- the steps of a write ----------------------------------------------------------------
+
+    def _unchanged_since(self, rt: ResourceType, current: StoredObject) -> None:
+        """409 if another write changed the object while admission webhooks were called
+        (the storage's optimistic concurrency; without webhooks no other write runs)."""
+        meta = current.meta
+        latest = self.store.get(storage_key(rt), meta.get("namespace", ""), meta["name"])
+        if latest is None or latest.rv != current.rv:
+            error = conflict(rt.plural, meta["name"], rt.group)
+            raise ConcurrentWrite(error.code, error.reason, error.message, error.details)
 
     def _decode(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
         """What the real server does while decoding a body: type checks, pruning, defaults."""
@@ -363,6 +610,9 @@ class Writer:
             opts.warnings.extend(builtins.prepare_create(rt, obj, self.ctx))
         else:
             opts.warnings.extend(builtins.prepare_update(rt, obj, old, self.ctx, opts.subresource))
+        operation = "CREATE" if old is None else "UPDATE"
+        for validate in self.validating_hooks:
+            validate(rt, operation, obj, old, opts.subresource, opts.dry_run, opts.warnings)
 
     @staticmethod
     def _admit_custom(
@@ -402,7 +652,7 @@ class Writer:
 
     # -- update ----------------------------------------------------------------------------
 
-    def update(
+    def _update(
         self,
         rt: ResourceType,
         new: dict[str, Any],
@@ -410,8 +660,7 @@ class Writer:
         opts: WriteOptions,
         *,
         managed_fields_done: bool = False,
-    ) -> dict[str, Any]:
-        """Replace ``current`` by ``new``; no-op updates keep the resourceVersion."""
+    ) -> WriteSteps:
         old_meta = current.meta
         meta = new.get("metadata")
         if not isinstance(meta, dict):
@@ -429,10 +678,14 @@ class Writer:
                 meta[k] = old_meta[k]
             else:
                 meta.pop(k, None)
-        old_served = self.served(rt, current.obj)
+        old_served = yield from self._served_form(rt, current.obj)
         self._decode(rt, new, opts)
         if not managed_fields_done:
             self._track(rt, old_served, new, opts, rfc3339(now()))
+        namespace = old_meta.get("namespace", "")
+        # Mutating admission transforms the updated object before the strategy
+        # (endpoints/handlers/update.go: a transformer of the updated object info).
+        yield AdmissionStep("mutate", "UPDATE", rt, namespace, name, new, old_served, opts)
         self._admit(rt, new, old_served, opts)
         meta = new["metadata"]  # the strategies may have replaced the metadata dict
         if meta.get("uid") != old_meta.get("uid"):
@@ -443,6 +696,9 @@ class Writer:
         own_generation = rt.custom or storage_key(rt) == CRD_KEY
         if own_generation and "generation" in old_meta and _spec_changed(rt, new, old_served):
             meta["generation"] = int(old_meta["generation"]) + 1
+        # Validating admission: even a no-op update is validated (store.go Update).
+        yield AdmissionStep("validate", "UPDATE", rt, namespace, name, new, old_served, opts)
+        self._unchanged_since(rt, current)
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if _same(new, old_served):
             return old_served
@@ -452,11 +708,12 @@ class Writer:
             return new
         if opts.dry_run:
             return new
-        so = self.store.put(storage_key(rt), self._to_storage(rt, new), created=False)
+        stored_form = yield from self._storage_form(rt, new)
+        so = self.store.put(storage_key(rt), stored_form, created=False)
         if storage_key(rt) == CRD_KEY:
             for hook in self.crd_hooks:
                 hook(so.obj, False)
-        return self.served(rt, so.obj)
+        return (yield from self._served_form(rt, so.obj))
 
     @staticmethod
     def _check_finalizers(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> None:
@@ -480,10 +737,7 @@ class Writer:
 
     # -- delete ----------------------------------------------------------------------------
 
-    def delete(
-        self, rt: ResourceType, current: StoredObject, opts: DeleteOptions
-    ) -> tuple[dict[str, Any], bool]:
-        """Delete (or start deleting) ``current``; returns (object, removed now)."""
+    def _delete(self, rt: ResourceType, current: StoredObject, opts: DeleteOptions) -> WriteSteps:
         meta = current.meta
         name = meta["name"]
         if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
@@ -503,9 +757,18 @@ class Writer:
                 f"the ResourceVersion in record ({meta.get('resourceVersion')}). The object might "
                 "have been modified",
             )
-        old_served = self.served(rt, current.obj)
+        old_served = yield from self._served_form(rt, current.obj)
+        for validate in self.validating_hooks:
+            validate(rt, "DELETE", None, old_served, "", opts.dry_run, [])
         if meta.get("deletionTimestamp"):
-            return self._delete_again(rt, current, opts), False
+            # A deletion already pending is not admitted again (store.go Delete).
+            return (yield from self._delete_again(rt, current, opts)), False
+        # Admission of a delete sees the object as oldObject, mutating then validating
+        # (rest.AdmissionToValidateObjectDeleteFunc).
+        namespace = meta.get("namespace", "")
+        for step in ("mutate", "validate"):
+            yield AdmissionStep(step, "DELETE", rt, namespace, name, None, old_served, opts)
+        self._unchanged_since(rt, current)
         key = storage_key(rt)
         if key == CRD_KEY and self.crd_delete:
             return self.crd_delete(current, opts), False
@@ -529,7 +792,7 @@ class Writer:
             if opts.dry_run:
                 return old_served, True
             gone = self.remove(rt, current)
-            return (self.served(rt, gone.obj) if gone else old_served), True
+            return ((yield from self._served_form(rt, gone.obj)) if gone else old_served), True
         # Stored objects are never mutated, so the new version shares everything it does not
         # change with the old one; only the dicts written below are copied.
         new = dict(current.obj)
@@ -544,16 +807,16 @@ class Writer:
         if key == "/namespaces":
             new["status"] = dict(new.get("status") or {}, phase="Terminating")
         if opts.dry_run:
-            return self.served(rt, new), False
+            return (yield from self._served_form(rt, new)), False
         so = self.store.put(key, new, created=False)
         if key == "/pods" and grace == 0 and not finalizers:
             self.remove(rt, so)
-            return self.served(rt, so.obj), True
-        return self.served(rt, so.obj), False
+            return (yield from self._served_form(rt, so.obj)), True
+        return (yield from self._served_form(rt, so.obj)), False
 
     def _delete_again(
         self, rt: ResourceType, current: StoredObject, opts: DeleteOptions
-    ) -> dict[str, Any]:
+    ) -> WriteSteps:
         """DELETE of an object being deleted: only a shorter grace period changes anything.
 
         This is how a kubelet finishes a graceful pod deletion: ``gracePeriodSeconds=0``
@@ -563,12 +826,12 @@ class Writer:
         grace = opts.grace_seconds
         current_grace = meta.get("deletionGracePeriodSeconds")
         if grace is None or current_grace is None or grace >= int(current_grace):
-            return self.served(rt, current.obj)
+            return (yield from self._served_form(rt, current.obj))
         if grace == 0 and not meta.get("finalizers"):
             if opts.dry_run:
-                return self.served(rt, current.obj)
+                return (yield from self._served_form(rt, current.obj))
             gone = self.remove(rt, current)
-            return self.served(rt, (gone or current).obj)
+            return (yield from self._served_form(rt, (gone or current).obj))
         new = dict(current.obj)
         new["metadata"] = dict(
             meta,
@@ -576,8 +839,9 @@ class Writer:
             deletionGracePeriodSeconds=grace,
         )
         if opts.dry_run:
-            return self.served(rt, new)
-        return self.served(rt, self.store.put(storage_key(rt), new, created=False).obj)
+            return (yield from self._served_form(rt, new))
+        so = self.store.put(storage_key(rt), new, created=False)
+        return (yield from self._served_form(rt, so.obj))
 
     def remove(self, rt: ResourceType, current: StoredObject) -> StoredObject | None:
         """Remove an object from the store now (finalizers done), telling the hooks.
@@ -596,6 +860,11 @@ class Writer:
         for dhook in self.delete_hooks:
             dhook(rt, gone.obj)
         return gone
+
+
+def _cache_key(obj: dict[str, Any], rt: ResourceType) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")), rt.api_version)
 
 
 def _has_finalizers(obj: dict[str, Any]) -> bool:
