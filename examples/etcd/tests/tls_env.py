@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aetcd
-from etcd_e2e import NAMESPACE, EtcdEnv, _verified
+from etcd_e2e import NAMESPACE, EtcdEnv
 from etcd_operator import tls
 from etcd_operator.models import EtcdCluster
-from etcd_operator_demo.workload import KeyWriter, member_endpoints
+from etcd_operator_demo.workload import KeyWriter, member_endpoints, write_throughout
 
 from opframe import NotFound, ObjectMeta, Secret
-from opframe.testing import eventually
 
 ETCDCTL = shutil.which("etcdctl")
 KUBECTL = shutil.which("kubectl")
@@ -73,20 +72,10 @@ async def writing_tls(env: EtcdEnv, secret: str, name: str = "e2e") -> AsyncIter
             creds = None
         return tls.connect(host, port, tls=creds, timeout=2)
 
-    writer = KeyWriter(
+    async with write_throughout(
         lambda: member_endpoints(env.client, NAMESPACE, name, "https"), connect=connect
-    )
-    task = asyncio.create_task(writer.run())
-    try:
+    ) as writer:
         yield writer
-    finally:
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=10)
-        assert done, "the key writer did not stop within 10 s of being cancelled"
-    await eventually(
-        lambda: _verified(writer), message="every acknowledged key read back", timeout=30.0
-    )
-    assert writer.acknowledged, "the workload never got a write acknowledged"
 
 
 def write_client_files(creds: tls.ClientTLS, directory: Path) -> tuple[Path, Path, Path]:

@@ -151,13 +151,17 @@ class ReadBackFailed(AssertionError):
 
 
 @contextlib.asynccontextmanager
-async def write_throughout(endpoints: Endpoints) -> AsyncIterator[KeyWriter]:
+async def write_throughout(
+    endpoints: Endpoints, *, connect: Callable[[str, int], Awaitable[aetcd.Client]] | None = None
+) -> AsyncIterator[KeyWriter]:
     """Write keys throughout the block; after it, read every acknowledged key back.
+
+    ``connect`` makes the client of one member, as for :class:`KeyWriter` (TLS clusters).
 
     Raises :class:`ReadBackFailed` if a key is lost or no write was ever acknowledged, and
     ``AssertionError`` if no member answers the read-back within 30 s.
     """
-    writer = KeyWriter(endpoints)
+    writer = KeyWriter(endpoints, connect=connect)
     task = asyncio.create_task(writer.run())
     try:
         yield writer
