@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from etcd_operator import builders, tls
+from etcd_operator import builders, settings, tls
 from etcd_operator.actions import Refuse
 from etcd_operator.models import EtcdCluster, EtcdClusterSpec, SecretReference, TLSSpec
 from etcd_operator.planner import Observed, plan
@@ -94,7 +94,24 @@ def test_member_pod_serves_https_requires_client_certificates_and_probes_plain_h
 
 def test_plain_member_pod_is_unchanged() -> None:
     args = " ".join(builders.member_pod(_cluster(None), "demo-0").spec.containers[0].args or [])
-    assert "https" not in args and "cert" not in args
+    assert "https" not in args and "cert" not in args and "--listen-metrics-urls" not in args
+
+
+@pytest.mark.parametrize("version", ["3.5.1", "3.6.0"])
+def test_tls_member_carries_day2_flags_and_probes_without_nospace(version: str) -> None:
+    """Day-2 flags and TLS flags together on a TLS member, one metrics listener, and its probe
+    the day-2 readiness path (NOSPACE excluded, settings.readiness_path) on that listener."""
+    cluster = EtcdCluster(
+        metadata={"name": "demo", "namespace": "ns", "uid": "u"},
+        spec=EtcdClusterSpec(tls=SUPPLIED, version=version, quota_backend_bytes="16Mi"),
+    )
+    c = builders.member_pod(cluster, "demo-0").spec.containers[0]
+    args = c.args or []
+    assert "--quota-backend-bytes=16777216" in args and "--client-cert-auth=true" in args
+    assert sum(a.startswith("--listen-metrics-urls=") for a in args) == 1
+    assert c.readiness_probe is not None and c.readiness_probe.http_get is not None
+    assert c.readiness_probe.http_get.port == tls.METRICS_PORT
+    assert c.readiness_probe.http_get.path == settings.readiness_path(version)
 
 
 @pytest.mark.parametrize(
