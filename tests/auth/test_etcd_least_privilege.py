@@ -26,7 +26,7 @@ from etcd_e2e import (
     operator_rbac,
     running_operator,
 )
-from etcd_operator.models import EtcdCluster, EtcdClusterSpec
+from etcd_operator.models import EtcdCluster, EtcdClusterSpec, TLSSpec
 from etcd_operator.operator import build_manager
 from etcd_operator.reconciler import EtcdClusterReconciler
 from etcd_operator_demo.demo import settled
@@ -64,14 +64,17 @@ def _rules() -> list[dict[str, Any]]:
 @asynccontextmanager
 async def _operator_with_a_cluster(
     rbac: Rbac | None = None,
+    *,
+    tls: TLSSpec | None = None,
 ) -> AsyncIterator[tuple[LocalCluster, RunningOperator]]:
-    """A LocalCluster, the operator under its ServiceAccount, and a 3-member EtcdCluster."""
+    """A LocalCluster, the operator under its ServiceAccount, and a 3-member EtcdCluster
+    (with ``tls`` as its ``spec.tls``)."""
     async with LocalCluster(backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0) as cluster:
         await install_crds(cluster.client, EtcdCluster)
         async with running_operator(cluster, _build, rbac=rbac) as operator:
             await cluster.client.create(EtcdCluster(
                 metadata={"name": "lp", "namespace": "default"},
-                spec=EtcdClusterSpec(size=3, version="3.5.1"),
+                spec=EtcdClusterSpec(size=3, version="3.5.1", tls=tls),
             ))  # fmt: skip
             yield cluster, operator
 
@@ -189,7 +192,9 @@ async def test_every_generated_rule_is_needed(caplog: pytest.LogCaptureFixture, 
     record: no reconcile runs or fails then)."""
     resource = _rules()[drop]["resources"][0]
     caplog.set_level(logging.INFO)
-    async with _operator_with_a_cluster(_without_rule(drop)) as (cluster, operator):
+    # Secrets are touched only for spec.tls (certificates read and generated).
+    tls = TLSSpec(auto_generate=True) if resource == "secrets" else None
+    async with _operator_with_a_cluster(_without_rule(drop), tls=tls) as (cluster, operator):
         admin = cluster.client
 
         def _refusal(text: str) -> bool:

@@ -122,6 +122,8 @@ async def test_the_generated_role_is_enough_and_no_more(api_server_http: ApiServ
     assert await can("delete", "pods")
     assert not await can("delete", "services")
     assert not await can("update", "etcdclusters", "etcd.opframe.dev")
-    # The backup controllers read storage credentials by name, and nothing more of Secrets.
+    # The backup controllers read storage credentials by name; spec.tls reads certificate
+    # Secrets by name and writes them when generated. Secrets are never listed nor deleted.
     assert await can("get", "secrets")
     assert not await can("list", "secrets")
+    assert not await can("delete", "secrets")

@@ -78,9 +78,9 @@ class BootstrapParams:
         return {cluster_key(pod): self.initial_cluster, state_key(pod): self.state}
 
 
-def sealed(cluster: str, namespace: str, pod: str) -> BootstrapParams:
+def sealed(cluster: str, namespace: str, pod: str, scheme: str = "http") -> BootstrapParams:
     """The parameters that forbid a fresh start: no peer to join, no cluster to form."""
-    return BootstrapParams(f"{pod}={peer_url(cluster, namespace, pod)}", "existing")
+    return BootstrapParams(f"{pod}={peer_url(cluster, namespace, pod, scheme)}", "existing")
 
 
 def to_seal(o: Observed, data: Mapping[str, str]) -> tuple[str, ...]:
@@ -96,9 +96,9 @@ def to_seal(o: Observed, data: Mapping[str, str]) -> tuple[str, ...]:
             continue
         host = m.peer_url.split("://", 1)[-1].split(".", 1)[0]
         if ordinal_of(o.cluster, host) is None or m.peer_url != peer_url(
-            o.cluster, o.namespace, host
+            o.cluster, o.namespace, host, o.peer_scheme
         ):
             continue  # not a member this operator created: not ours to seal
-        if sealed(o.cluster, o.namespace, host).data(host).items() - data.items():
+        if sealed(o.cluster, o.namespace, host, o.peer_scheme).data(host).items() - data.items():
             out.append(host)
     return tuple(sorted(out, key=lambda p: ordinal_of(o.cluster, p) or 0))

@@ -7,7 +7,7 @@ the garbage collector removes them with the cluster.
 
 from __future__ import annotations
 
-from etcd_operator import bootstrap, settings
+from etcd_operator import bootstrap, settings, tls
 from etcd_operator.models import EtcdCluster
 from etcd_operator.naming import (
     CLIENT_PORT,
@@ -139,14 +139,17 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
     meta = _meta(cluster, name, labels)
     meta.annotations = (overrides.annotations if overrides else None) or None
     token = f"{ns}-{cname}-{(cluster.metadata.uid or '')[:8]}"
+    client, peer = tls.client_scheme(cluster), tls.peer_scheme(cluster)
+    ready_path = settings.readiness_path(version or spec.version)
     args = [
         "--name=$(POD_NAME)",
         f"--data-dir={DATA_DIR}/data",
-        f"--listen-client-urls=http://$(POD_IP):{CLIENT_PORT}",
-        f"--advertise-client-urls=http://$(POD_NAME).{peer_service_name(cname)}.{ns}.svc:{CLIENT_PORT}",
-        f"--listen-peer-urls=http://$(POD_IP):{PEER_PORT}",
-        f"--initial-advertise-peer-urls={peer_url(cname, ns, name)}",
+        f"--listen-client-urls={client}://$(POD_IP):{CLIENT_PORT}",
+        f"--advertise-client-urls={client}://$(POD_NAME).{peer_service_name(cname)}.{ns}.svc:{CLIENT_PORT}",
+        f"--listen-peer-urls={peer}://$(POD_IP):{PEER_PORT}",
+        f"--initial-advertise-peer-urls={peer_url(cname, ns, name, peer)}",
         f"--initial-cluster-token={token}",
+        *tls.member_args(cluster),
         # Identical on every member, new and replacement ones too (etcd_operator.settings).
         *settings.member_flags(spec),
     ]
@@ -200,14 +203,14 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
             ContainerPort(name="peer", container_port=PEER_PORT),
         ],
         resources=spec.resources or ResourceRequirements(),
-        volume_mounts=[VolumeMount(name="data", mount_path=DATA_DIR)],
+        volume_mounts=[VolumeMount(name="data", mount_path=DATA_DIR), *tls.member_mounts(cluster)],
         # Readiness on /health without the NOSPACE alarm (it answers on learners too; see
-        # settings.readiness_path). No liveness probe: one that restarts etcd during a leader
-        # election turns a blip into an outage, and a restart does not empty a full database.
-        readiness_probe=Probe(
-            http_get=HTTPGetAction(
-                path=settings.readiness_path(version or spec.version), port=CLIENT_PORT
-            ),
+        # settings.readiness_path); with TLS on the plain metrics listener. No liveness probe:
+        # one that restarts etcd during a leader election turns a blip into an outage, and a
+        # restart does not empty a full database.
+        readiness_probe=tls.readiness_probe(cluster, ready_path)
+        or Probe(
+            http_get=HTTPGetAction(path=ready_path, port=CLIENT_PORT),
             period_seconds=1,
             timeout_seconds=2,
             failure_threshold=3,
@@ -221,7 +224,7 @@ def member_pod(cluster: EtcdCluster, name: str, *, version: str | None = None) -
             hostname=name,
             subdomain=peer_service_name(cname),
             containers=[container],
-            volumes=[volume],
+            volumes=[volume, *tls.member_volumes(cluster)],
             restart_policy="Always",
             termination_grace_period_seconds=10,
             security_context=dict(_RESTRICTED_POD),

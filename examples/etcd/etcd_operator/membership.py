@@ -20,6 +20,8 @@ import aiohttp
 import grpc
 from aetcd import rpc
 
+from etcd_operator.tls import ClientTLS, connect
+
 __all__ = [
     "EtcdAdmin",
     "EtcdBusy",
@@ -113,9 +115,13 @@ class EtcdAdmin:
             members = await admin.member_list()
     """
 
-    def __init__(self, endpoints: Sequence[str], *, timeout: float = 2.0) -> None:
+    def __init__(
+        self, endpoints: Sequence[str], *, timeout: float = 2.0, tls: ClientTLS | None = None
+    ) -> None:
         self.endpoints = tuple(endpoints)
         self.timeout = timeout
+        self.tls = tls
+        """The client certificate every call presents (``https`` endpoints)."""
         self._clients: dict[str, aetcd.Client] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -139,7 +145,7 @@ class EtcdAdmin:
         client = self._clients.get(endpoint)
         if client is None:
             host, port = _host_port(endpoint)
-            client = aetcd.Client(host=host, port=port, timeout=self.timeout)
+            client = connect(host, port, tls=self.tls, timeout=self.timeout)
             await client.connect()
             self._clients[endpoint] = client
         return client
@@ -319,8 +325,12 @@ class EtcdAdmin:
         if self._session is None:
             # One HTTP session for every health check, like the gRPC channels: closed on exit.
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        tls = self.tls
+        extra: dict[str, Any] = (
+            {"ssl": tls.ssl_context, "server_hostname": tls.server_name} if tls else {}
+        )
         try:
-            async with self._session.get(url) as resp:
+            async with self._session.get(url, **extra) as resp:
                 body = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, ValueError):
             return False

@@ -45,9 +45,10 @@ def client_service_name(cluster: str) -> str:
     return f"{cluster}-client"
 
 
-def peer_url(cluster: str, namespace: str, name: str) -> str:
-    """``http://demo-0.demo.ns.svc:2380``: stable across pod restarts and replacements."""
-    return f"http://{name}.{peer_service_name(cluster)}.{namespace}.svc:{PEER_PORT}"
+def peer_url(cluster: str, namespace: str, name: str, scheme: str = "http") -> str:
+    """``http://demo-0.demo.ns.svc:2380`` (``https`` with peer TLS): stable across pod
+    restarts and replacements."""
+    return f"{scheme}://{name}.{peer_service_name(cluster)}.{namespace}.svc:{PEER_PORT}"
 
 
 def pod_of_peer_url(cluster: str, url: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from etcd_operator import builders, settings
+from etcd_operator import builders, settings, tls
 from etcd_operator.backup.restore import restore_plan
 from etcd_operator.membership import EtcdAdmin, EtcdUnreachable, Member, MembershipError
 from etcd_operator.membership import MemberStatus as EtcdStatus
@@ -65,20 +65,26 @@ def parse_id(text: str | None) -> int | None:
         return None
 
 
-def endpoints_of(pods: Sequence[Pod]) -> dict[str, str]:
+def endpoints_of(pods: Sequence[Pod], scheme: str = "http") -> dict[str, str]:
     """Pod name -> client URL of every running, not terminating, pod with an IP."""
     out: dict[str, str] = {}
     for p in pods:
         ip = p.status.pod_ip if p.status else None
         if ip and p.metadata.deletion_timestamp is None:
-            out[p.name] = f"http://{ip}:{CLIENT_PORT}"
+            out[p.name] = f"{scheme}://{ip}:{CLIENT_PORT}"
     return out
 
 
-async def observe(cluster: EtcdCluster, pods: Sequence[Pod], admin: EtcdAdmin) -> View:
-    """Ask etcd about ``cluster`` through its pods' addresses; never raises for etcd errors."""
+async def observe(
+    cluster: EtcdCluster, pods: Sequence[Pod], admin: EtcdAdmin, *, tls_problem: str = ""
+) -> View:
+    """Ask etcd about ``cluster`` through its pods' addresses; never raises for etcd errors.
+
+    ``tls_problem`` (from :func:`etcd_operator.tls.prepare`) stops every step, as does a
+    member list whose URL schemes disagree with ``spec.tls``.
+    """
     name = cluster.name
-    endpoints = endpoints_of(pods)
+    endpoints = endpoints_of(pods, tls.running_client_scheme(cluster, pods))
     members: tuple[Member, ...] = ()
     if endpoints:
         try:
@@ -123,7 +129,9 @@ async def observe(cluster: EtcdCluster, pods: Sequence[Pod], admin: EtcdAdmin) -
         bootstrapped=bool(status.cluster_id) or member_states is not None,
         paused=cluster.spec.paused,
         persistent_storage=cluster.spec.storage.volume_claim_template is not None,
-        tls_requested=_tls_requested(cluster),
+        peer_scheme=tls.peer_scheme(cluster),
+        tls_problem=tls_problem or _url_problem(cluster, members, pods),
+        tls_problem_code="TLSInvalid" if tls_problem else "TLSChangeRefused",
         quorum_stable_for=_quorum_stable_for(status),
         recorded_cluster_id=parse_id(status.cluster_id),
         answering_cluster_ids=cluster_ids,
@@ -206,6 +214,12 @@ def _foreign_removals(cluster: EtcdCluster) -> frozenset[int]:
     return frozenset(i for i in ids if i is not None)
 
 
-def _tls_requested(cluster: EtcdCluster) -> bool:
-    tls = cluster.spec.tls
-    return tls is not None and any((tls.peer, tls.server, tls.client))
+def _url_problem(cluster: EtcdCluster, members: Sequence[Member], pods: Sequence[Pod]) -> str:
+    """A switch between plain and TLS on a cluster whose members (as etcd lists them, or as
+    their pods were started) use the other."""
+    peer, client = tls.running_urls(pods)
+    for m in members:
+        if m.name:
+            peer += m.peer_urls
+            client += m.client_urls
+    return tls.url_problem(cluster, peer, client)

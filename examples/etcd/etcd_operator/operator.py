@@ -12,6 +12,7 @@ from etcd_operator.metrics import ClusterMetrics
 from etcd_operator.models import EtcdCluster
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
+from etcd_operator.tls import CertificateMetrics
 from opframe import (
     Client,
     ConfigMap,
@@ -24,6 +25,7 @@ from opframe import (
     Pod,
     PodDisruptionBudget,
     Resource,
+    Secret,
     Service,
     annotations_changed,
     any_of,
@@ -70,6 +72,8 @@ def build_controller(
         .permits(PersistentVolumeClaim, "create", "delete")
         .permits(ConfigMap, "create", "patch")
         .permits(PodDisruptionBudget, "create", "patch")
+        # spec.tls: Secrets read for the client certificate, written when generated.
+        .permits(Secret, "get", "create", "update")
     )
 
 
@@ -116,6 +120,8 @@ def build_manager(
         metrics_address=metrics_address,
     )
     reconciler = reconciler or EtcdClusterReconciler(policy)
+    if reconciler.certificate_metrics is None:
+        reconciler.certificate_metrics = CertificateMetrics(manager.metrics.registry)
     # Per-cluster series next to the controller metrics, on the same /metrics.
     reconciler.metrics = ClusterMetrics(manager.metrics.registry)
     manager.add(build_controller(policy, reconciler=reconciler))

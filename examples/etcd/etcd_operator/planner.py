@@ -135,8 +135,12 @@ class Observed:
     bootstrapped: bool = False
     paused: bool = False
     persistent_storage: bool = False
-    tls_requested: bool = False
-    """``spec.tls`` is set: this operator version cannot honour it (see :func:`plan`)."""
+    peer_scheme: str = "http"
+    """``https`` when members talk to each other over TLS (``spec.tls``)."""
+    tls_problem: str = ""
+    """Why ``spec.tls`` cannot be honoured now (a missing Secret, a plain/TLS switch on a
+    running cluster): nothing is done while it is set."""
+    tls_problem_code: str = "TLSRefused"
     quorum_stable_for: float = float("inf")
     """Seconds since the cluster last regained quorum (from the ``Degraded`` condition)."""
     recorded_cluster_id: int | None = None
@@ -200,14 +204,10 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
     """Return the one next safe step for the observed cluster."""
     if o.paused:
         return Wait("reconciliation is paused (spec.paused)", phase_name="Paused")
-    if o.tls_requested:
-        # Running members over plain HTTP when TLS was asked for would expose the cluster's
-        # data; doing nothing, visibly, is the safe answer until TLS is supported.
-        return Refuse(
-            "spec.tls is not supported by this operator version yet; remove spec.tls to run "
-            "this cluster over plain HTTP, or use an operator version with TLS support",
-            code="TLSUnsupported",
-        )
+    if o.tls_problem:
+        # Members started without the TLS asked for (or unable to reach each other) would
+        # expose the data or split the cluster; doing nothing, visibly, is the safe answer.
+        return Refuse(o.tls_problem, code=o.tls_problem_code)
     refused = _check_identity(o)
     if refused is not None:
         return refused
@@ -220,7 +220,7 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
         return _plan_unreachable(o, live_pods, terminating, policy)
 
     members = sorted(o.members, key=lambda m: _ordinal(o, m))
-    url_of = {name: peer_url(o.cluster, o.namespace, name) for name in live_pods}
+    url_of = {name: peer_url(o.cluster, o.namespace, name, o.peer_scheme) for name in live_pods}
     member_urls = {m.peer_url for m in members}
     for name in sorted(live_pods, key=lambda n: ordinal_of(o.cluster, n) or 0):
         if url_of[name] not in member_urls:
@@ -526,7 +526,7 @@ def _plan_scale(
         return AddMember(
             f"scale {len(own_voters)} -> {o.size}: add member {name}",
             pod=name,
-            peer_url=peer_url(o.cluster, o.namespace, name),
+            peer_url=peer_url(o.cluster, o.namespace, name, o.peer_scheme),
             learner=supports_learners(version),
             version=version,
         )

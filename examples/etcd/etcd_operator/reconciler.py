@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from etcd_operator import actions as steps
-from etcd_operator import bootstrap, builders, maintenance, settings
+from etcd_operator import bootstrap, builders, maintenance, settings, tls
 from etcd_operator.backup import restore
 from etcd_operator.backup.upgrade import gate as upgrade_gate
 from etcd_operator.bootstrap import BootstrapParams
@@ -81,8 +81,11 @@ class EtcdClusterReconciler:
         etcd_timeout: float = 1.0,
         steady_interval: float = 10.0,
         busy_interval: float = 0.5,
+        certificate_metrics: tls.CertificateMetrics | None = None,
     ) -> None:
         self.policy = policy or Policy()
+        self.certificate_metrics = certificate_metrics
+        """Where certificate expiry is exposed (bound to the manager's registry)."""
         self.etcd_timeout = etcd_timeout
         self.steady_interval = steady_interval
         self.busy_interval = busy_interval
@@ -110,13 +113,22 @@ class EtcdClusterReconciler:
             )
             if is_controlled_by(p, cluster)
         ]
-        endpoints = [e for _, e in sorted(endpoints_of(pods).items())]
         try:
             settings.member_flags(cluster.spec)
         except ValueError as e:
             raise TerminalError(f"EtcdCluster {cluster.ref}: {e}") from None
-        async with EtcdAdmin(endpoints, timeout=self.etcd_timeout) as admin:
-            view = await observe(cluster, pods, admin)
+        # Certificates are bookkeeping like sealing: renewed even while paused, so a paused
+        # cluster does not run into an expired certificate.
+        certs = await tls.prepare(ctx, cluster)
+        for kind, reason, message in certs.events:
+            await ctx.recorder.event(cluster, kind, reason, message)
+        if self.certificate_metrics is not None:
+            self.certificate_metrics.record(cluster, certs.status)
+        scheme = tls.running_client_scheme(cluster, pods)
+        endpoints = [e for _, e in sorted(endpoints_of(pods, scheme).items())]
+        creds = certs.client if scheme == "https" else None
+        async with EtcdAdmin(endpoints, timeout=self.etcd_timeout, tls=creds) as admin:
+            view = await observe(cluster, pods, admin, tls_problem=certs.problem)
             db = await maintenance.observe_db(admin, cluster, view)
             # Bookkeeping like status, not a step: it changes nothing running, only what a
             # member may do if it ever starts again on an empty data dir. Done even while
@@ -145,15 +157,17 @@ class EtcdClusterReconciler:
                 # etcd accepts the next membership change a few seconds after the last one;
                 # ask again soon instead of backing off as if something were broken.
                 ctx.logger.info("etcd not ready for %s yet: %s", type(action).__name__, e)
-                await self._write_status(ctx, cluster, view, action, executed=False, db=db)
+                await self._write_status(ctx, cluster, view, action, certs, executed=False, db=db)
                 return Result(requeue_after=self.busy_interval)
         await self._record(ctx, cluster, action)
-        await self._write_status(ctx, cluster, view, action, db=db, mstep=mstep)
+        await self._write_status(ctx, cluster, view, action, certs, db=db, mstep=mstep)
         if mstep is not None and not isinstance(mstep, maintenance.Skip):
             return Result(requeue_after=self.busy_interval)
+        after = self.busy_interval
         if isinstance(action, (steps.Steady, steps.Refuse)) or action.phase == "Paused":
-            return Result(requeue_after=self.steady_interval)
-        return Result(requeue_after=self.busy_interval)
+            after = self.steady_interval
+        # Back when the next certificate renewal is due, not later.
+        return Result(requeue_after=min(after, certs.requeue_after or after))
 
     # -- check ------------------------------------------------------------------------------
 
@@ -191,7 +205,8 @@ class EtcdClusterReconciler:
                     f"{url} as planned",
                 )
         if isinstance(action, steps.DeletePod):
-            url = peer_url(view.observed.cluster, view.observed.namespace, action.pod)
+            o = view.observed
+            url = peer_url(o.cluster, o.namespace, action.pod, o.peer_scheme)
             if any(url in m.peer_urls for m in live.members):
                 raise _StaleView(f"pod {action.pod} has become a member")
 
@@ -201,15 +216,18 @@ class EtcdClusterReconciler:
         self, ctx: Context, cluster: EtcdCluster, view: View, action: steps.Action, admin: EtcdAdmin
     ) -> None:
         ns, name = cluster.namespace, cluster.name
+        scheme = tls.peer_scheme(cluster)
         # ctx.client fences its own writes; each etcd write below is fenced by hand.
         if isinstance(action, steps.Bootstrap):
             # ``new`` only here: the planner bootstraps only a cluster that never formed.
-            params = BootstrapParams(f"{action.pod}={peer_url(name, ns, action.pod)}", "new")
+            params = BootstrapParams(
+                f"{action.pod}={peer_url(name, ns, action.pod, scheme)}", "new"
+            )
             await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
         elif isinstance(action, steps.RestoreMember):
             # Sealed from the start: the init containers restore its data dir before etcd
             # starts, so it never needs to form or join; on an empty data dir it must fail.
-            params = bootstrap.sealed(name, ns, action.pod)
+            params = bootstrap.sealed(name, ns, action.pod, scheme)
             await self._create_member_pod(
                 ctx, cluster, action.pod, params, action.version, restore_from=action.members
             )
@@ -220,7 +238,7 @@ class EtcdClusterReconciler:
             # A started member's pod comes back on its persistent volume: if that volume turns
             # out empty, it must not rejoin under its old ID either.
             params = (
-                bootstrap.sealed(name, ns, action.pod)
+                bootstrap.sealed(name, ns, action.pod, scheme)
                 if started
                 else BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
             )
@@ -345,7 +363,7 @@ class EtcdClusterReconciler:
             return
         data: dict[str, str | None] = {}
         for pod in pods:
-            data.update(bootstrap.sealed(name, ns, pod).data(pod))
+            data.update(bootstrap.sealed(name, ns, pod, tls.peer_scheme(cluster)).data(pod))
         await self._write_params(ctx, cluster, data)
         for pod in pods:
             await ctx.recorder.normal(
@@ -391,6 +409,7 @@ class EtcdClusterReconciler:
         cluster: EtcdCluster,
         view: View,
         action: steps.Action,
+        certs: tls.TLSState,
         *,
         executed: bool = True,
         db: maintenance.DBObserved | None = None,
@@ -399,6 +418,8 @@ class EtcdClusterReconciler:
         old = cluster.status or EtcdClusterStatus()
         new = next_status(cluster, view, action, executed=executed)
         new.restore = restore.progressed(new.restore, new.conditions)
+        new.tls = certs.status
+        tls.report(new.conditions, certs, cluster.metadata.generation)
         backup_time = maintenance.last_backup_time(ctx, cluster)
         maintenance.apply_status(new, cluster, view, db, mstep, backup_time)
         if self.metrics is not None:
@@ -447,5 +468,5 @@ def _initial_cluster(cluster: EtcdCluster, view: View, new_pod: str) -> str:
     """``name=peerURL`` of every started member plus the new one (etcd's runbook)."""
     name, ns = cluster.name, cluster.namespace
     entries = {m.name: m.peer_urls[0] for m in view.members if m.name and m.peer_urls}
-    entries[new_pod] = peer_url(name, ns, new_pod)
+    entries[new_pod] = peer_url(name, ns, new_pod, tls.peer_scheme(cluster))
     return ",".join(f"{k}={v}" for k, v in sorted(entries.items()))

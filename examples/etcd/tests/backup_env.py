@@ -9,7 +9,6 @@ create an IAM user with an access key and the bucket: from then on wrong keys ge
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import os
@@ -26,6 +25,7 @@ import boto3
 import pytest
 import pytest_asyncio
 from etcd_e2e import E2E_POLICY, NAMESPACE
+from etcd_e2e import running_operator as e2e_running_operator
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.s3 import S3Config
 from etcd_operator.backup.schedule import BackupScheduleReconciler
@@ -33,7 +33,7 @@ from etcd_operator.models import EtcdCluster
 from etcd_operator.operator import build_manager
 from etcd_operator.reconciler import EtcdClusterReconciler
 
-from opframe import Client, NotFound, install_crds
+from opframe import Client, Manager, NotFound, install_crds
 from opframe.kinds import Secret
 from opframe.testing import ImageResolver, LocalCluster, LocalImage, eventually
 
@@ -238,24 +238,24 @@ def operator_resolver() -> ImageResolver:
 
 @contextlib.asynccontextmanager
 async def running_operator(cluster: LocalCluster, clock: FakeClock) -> AsyncIterator[None]:
-    """The operator (cluster and backup controllers, short deadlines) running on ``cluster``."""
-    reconciler = EtcdClusterReconciler(E2E_POLICY, steady_interval=1.0, busy_interval=0.3)
-    manager = build_manager(
-        cluster.client,
-        reconciler=reconciler,
-        backups=True,
-        schedule=BackupScheduleReconciler(clock=clock, max_interval=0.2),
-        health_address=None,
-        metrics_address=None,
-    )
-    operator = asyncio.create_task(manager.run(handle_signals=False))
-    try:
+    """The operator (cluster and backup controllers, short deadlines) running on ``cluster``
+    under its ServiceAccount with the RBAC generated from those controllers (the e2e
+    harness's :func:`etcd_e2e.running_operator`): Secrets (storage credentials, TLS
+    certificates) are read with the generated rules, never as the admin."""
+
+    def build(client: Client) -> Manager:
+        reconciler = EtcdClusterReconciler(E2E_POLICY, steady_interval=1.0, busy_interval=0.3)
+        return build_manager(
+            client,
+            reconciler=reconciler,
+            backups=True,
+            schedule=BackupScheduleReconciler(clock=clock, max_interval=0.2),
+            health_address=None,
+            metrics_address=None,
+        )
+
+    async with e2e_running_operator(cluster, build):
         yield
-    finally:
-        manager.stop()
-        operator.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.wait({operator}, timeout=30)
 
 
 @contextlib.asynccontextmanager

@@ -1,5 +1,6 @@
 """Against real etcd 3.4 and 3.5: the readiness path the member pods use passes at NOSPACE,
-and the maintenance calls recover a full member (compact, defragment, disarm).
+on the client listener and on the plain ``--listen-metrics-urls`` one TLS members are probed
+on, and the maintenance calls recover a full member (compact, defragment, disarm).
 
 etcd's health handler (``server/etcdserver/api/etcdhttp``) fails ``/health`` on any raised
 alarm and leaves out the alarms named by ``exclude``; the runbook is etcd.io "Maintenance".
@@ -13,7 +14,7 @@ import aiohttp
 import pytest
 from etcd_operator import settings
 from etcd_operator.membership import EtcdAdmin
-from etcd_procs import BINARIES, ETCD_NOT_READY, etcd_cluster
+from etcd_procs import BINARIES, ETCD_NOT_READY, etcd_cluster, free_port
 
 from opframe.testing import eventually
 
@@ -30,6 +31,10 @@ async def test_readiness_passes_at_nospace_and_the_runbook_recovers_writes(
     binary: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ETCD_QUOTA_BACKEND_BYTES", str(4 * 1024 * 1024))
+    # The listener TLS members are probed on (etcd_operator.tls.member_args): its /health is
+    # the same handler (etcdhttp), so the day-2 path must pass there too.
+    metrics = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("ETCD_LISTEN_METRICS_URLS", metrics)
     async with etcd_cluster(binary) as procs, EtcdAdmin([procs[0].client_url], timeout=5) as a:
         url = procs[0].client_url
         status = await eventually(lambda: a.status(url), retry_on=ETCD_NOT_READY, timeout=30)
@@ -46,6 +51,8 @@ async def test_readiness_passes_at_nospace_and_the_runbook_recovers_writes(
         assert [kind for _, kind in await a.alarms()] == ["NOSPACE"]
         assert await _get(url + "/health") == 503
         assert await _get(url + settings.readiness_path(version)) == 200
+        assert await _get(metrics + "/health") == 503
+        assert await _get(metrics + settings.readiness_path(version)) == 200
         before = await a.status(url)
         assert await a.compact(before.revision)
         assert not await a.compact(before.revision)  # compacted that far already

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled
-from etcd_operator.models import EtcdCluster, EtcdClusterSpec, SecretReference, TLSSpec
+from etcd_operator.models import EtcdCluster
 from etcd_operator.versions import check_upgrade
 
 from opframe import Invalid, Pod, PodDisruptionBudget, Service, get_condition, is_controlled_by
@@ -269,22 +269,3 @@ async def test_repository_change_is_refused_at_admission(etcd_env: EtcdEnv) -> N
         await etcd_env.patch({"repository": "gcr.io/etcd-development/etcd"})
     assert "spec.repository cannot be changed" in str(err.value)
     assert (await etcd_env.get()).spec.repository == "quay.io/coreos/etcd"
-
-
-async def test_requested_tls_is_refused_and_nothing_runs_in_plain_http(etcd_env: EtcdEnv) -> None:
-    await etcd_env.client.create(
-        EtcdCluster(
-            metadata={"name": "e2e", "namespace": NAMESPACE},
-            spec=EtcdClusterSpec(size=1, tls=TLSSpec(server=SecretReference(name="etcd-tls"))),
-        )
-    )
-
-    def refused(c: EtcdCluster) -> bool:
-        ok, reason = _condition(c, "Progressing")
-        return ok is False and reason == "TLSUnsupported"
-
-    await etcd_env.until(refused, "TLS refused")
-    warnings = await etcd_env.events("TLSUnsupported")
-    assert warnings and warnings[0].type == "Warning" and "spec.tls" in (warnings[0].message or "")
-    pods = await etcd_env.client.list(Pod, NAMESPACE)
-    assert pods.items == []

@@ -16,6 +16,7 @@ def test_operator_depends_on_opframe_aetcd_and_the_backup_libraries_only() -> No
         "aetcd",
         "aiobotocore",  # EtcdBackup to S3-compatible storage
         "croniter",  # backup schedules
+        "cryptography",  # spec.tls.autoGenerate
         "opframe",
     ]
     assert all("[" not in d for d in project["dependencies"]), "no opframe extra (testing)"

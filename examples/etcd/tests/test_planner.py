@@ -379,13 +379,6 @@ def test_quorum_loss_is_always_reported_as_degraded() -> None:
             assert isinstance(step, Wait) and step.degraded, (o, step)
 
 
-def test_requested_tls_is_refused_rather_than_run_in_plain_http() -> None:
-    o = Observed(cluster=C, namespace=NS, size=3, version="3.5.1", tls_requested=True)
-    step = plan(o)
-    assert isinstance(step, Refuse) and step.code == "TLSUnsupported"
-    assert "spec.tls" in step.reason and not step.mutates
-
-
 # -- identity (issue 13.1) ------------------------------------------------------------------
 
 CID = 0xC1D

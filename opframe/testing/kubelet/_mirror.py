@@ -19,7 +19,17 @@ from opframe.dynamic import DynamicResource, dynamic_kind
 from opframe.errors import NotFound
 from opframe.watch import Change, Watcher, WatcherEvent, watch
 
-__all__ = ["PVC", "Mirror", "Obj", "Pod", "Service", "get_or_none", "merge_patch"]
+__all__ = [
+    "PVC",
+    "ConfigMap",
+    "Mirror",
+    "Obj",
+    "Pod",
+    "Secret",
+    "Service",
+    "get_or_none",
+    "merge_patch",
+]
 
 log = logging.getLogger("opframe.kubelet")
 
@@ -29,6 +39,8 @@ OnChange = Callable[[str, Obj | None, Obj | None], Awaitable[None]]
 Pod = dynamic_kind("v1", "Pod")
 Service = dynamic_kind("v1", "Service")
 PVC = dynamic_kind("v1", "PersistentVolumeClaim")
+Secret = dynamic_kind("v1", "Secret")
+ConfigMap = dynamic_kind("v1", "ConfigMap")
 
 MERGE_PATCH = "application/merge-patch+json"
 

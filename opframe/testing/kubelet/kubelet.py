@@ -8,7 +8,9 @@ Its sync loop mirrors pods, services and claims with the SDK's list+watch loop
 - a pod bound to the node gets a :class:`~opframe.testing.kubelet.pod.PodWorker`;
 - a pod marked for deletion is stopped gracefully (SIGTERM, the pod's deletion grace period,
   SIGKILL) and then removed with ``gracePeriodSeconds=0``, as kubelet finishes a deletion;
-- any change to pods or services rewrites the hosts files of running pods in place.
+- any change to pods or services rewrites the hosts files of running pods in place;
+- a changed Secret or ConfigMap is rewritten into the volumes of running pods that mount it
+  (atomically, as kubelet's ``Watch`` change detection strategy and atomic writer do).
 
 Example::
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import logging
 import time
 import urllib.parse
@@ -35,7 +38,16 @@ from opframe.client import Client
 from opframe.errors import ApiError, Conflict, NotFound
 from opframe.testing._startup import start_until_ready
 from opframe.testing.kubelet import streaming
-from opframe.testing.kubelet._mirror import PVC, Mirror, Pod, Service, get_or_none, merge_patch
+from opframe.testing.kubelet._mirror import (
+    PVC,
+    ConfigMap,
+    Mirror,
+    Pod,
+    Secret,
+    Service,
+    get_or_none,
+    merge_patch,
+)
 from opframe.testing.kubelet.container import now_rfc3339
 from opframe.testing.kubelet.images import ImageResolver
 from opframe.testing.kubelet.network import (
@@ -104,6 +116,10 @@ class Kubelet:
         self._pods = Mirror(client, Pod, self._on_pod)
         self._services = Mirror(client, Service, self._on_service)
         self._claims = Mirror(client, PVC, self._on_claim)
+        self._secrets = Mirror(client, Secret, functools.partial(self._on_volume_object, "Secret"))
+        self._config_maps = Mirror(
+            client, ConfigMap, functools.partial(self._on_volume_object, "ConfigMap")
+        )
         self._hosts_dirty = asyncio.Event()
         self._addresses: AddressBlock | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -160,6 +176,8 @@ class Kubelet:
                 self._group = tg
                 tg.create_task(self.node.run(), name="node-heartbeat")
                 tg.create_task(self._claims.run(), name="watch-pvcs")
+                tg.create_task(self._secrets.run(), name="watch-secrets")
+                tg.create_task(self._config_maps.run(), name="watch-configmaps")
                 tg.create_task(self._services.run(), name="watch-services")
                 await self._services.synced.wait()
                 tg.create_task(self._pods.run(), name="watch-pods")
@@ -367,6 +385,14 @@ class Kubelet:
 
     async def _on_service(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         self._hosts_dirty.set()
+
+    async def _on_volume_object(
+        self, kind: str, change: str, old: Obj | None, new: Obj | None
+    ) -> None:
+        if new is None:
+            return  # a deleted object stays mounted as it was, as in kubelet
+        meta = new["metadata"]
+        await self.volumes.refresh_object(kind, meta.get("namespace", "default"), meta["name"])
 
     async def _on_claim(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         if new is None and old is not None:

@@ -5,8 +5,11 @@
   every pod using it (a new claim of the same name gets new data, as a new PV would). The
   kubelet plays a ``WaitForFirstConsumer`` provisioner: the claim becomes ``Bound`` when the
   first pod using it starts.
-- ``configMap``, ``secret``, ``downwardAPI`` and ``projected``: files written once when the pod
-  starts; a projected ``serviceAccountToken`` (the ``kube-api-access-*`` volume the API server
+- ``configMap`` and ``secret``: files laid out by :func:`atomic_write` as kubelet's atomic
+  writer does, and rewritten in place when the object changes (:meth:`VolumeManager.refresh_object`,
+  driven by the kubelet's watch), so a container sees a renewed Secret without a restart;
+- ``downwardAPI`` and ``projected``: files written once when the pod starts; a projected
+  ``serviceAccountToken`` (the ``kube-api-access-*`` volume the API server
   adds) is a token bound to the pod from the TokenRequest API, refreshed by the pod worker
   before it expires (:attr:`ProjectedToken.refresh_at`).
 - ``hostPath``: the host path itself.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -28,7 +32,7 @@ from opframe.errors import ApiError
 from opframe.testing.kubelet._mirror import get_or_none, merge_patch
 from opframe.testing.kubelet.env import EnvError, field_ref
 
-__all__ = ["ProjectedToken", "VolumeError", "VolumeManager"]
+__all__ = ["ProjectedToken", "VolumeError", "VolumeManager", "atomic_write"]
 
 Obj = dict[str, Any]
 
@@ -43,6 +47,70 @@ def _write_files(directory: Path, files: Mapping[str, bytes], mode: int | None) 
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         target.chmod(mode if mode is not None else 0o644)
+
+
+_DATA = "..data"
+
+
+def atomic_write(directory: Path, files: Mapping[str, bytes], mode: int | None) -> bool:
+    """Publish ``files`` in ``directory`` all at once; ``False`` if they were already there.
+
+    kubelet's atomic writer (``pkg/volume/util/atomic_writer.go``): the files go into a
+    fresh hidden directory ``..<timestamp>``, the symlink ``..data`` is switched to it by one
+    ``rename`` (a reader sees the old set or the new one, never a mix), each visible name is a
+    symlink through ``..data``, and the previous directory is removed afterwards. Volume
+    directories bind-mounted into a container therefore show an update in place, while a
+    ``subPath`` mount (bound to one file) keeps the old content, as in Kubernetes.
+    """
+    link = directory / _DATA
+    if link.is_symlink():
+        current = directory / os.readlink(link)
+        old = {
+            str(p.relative_to(current)): p.read_bytes() for p in current.rglob("*") if p.is_file()
+        }
+        if old == dict(files):
+            return False
+    else:
+        current = None
+    stamp = directory / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
+    stamp.mkdir(parents=True)
+    for rel, data in files.items():
+        target = stamp / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(mode if mode is not None else 0o644)
+    staging = directory / f"{_DATA}_tmp"
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(stamp.name)
+    staging.replace(link)
+    visible = {rel.split("/", 1)[0] for rel in files}
+    for name in visible:
+        entry = directory / name
+        if not entry.is_symlink():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
+            entry.symlink_to(f"{_DATA}/{name}")
+    for entry in directory.iterdir():
+        # Keys that left the object: their symlinks would dangle.
+        if entry.is_symlink() and not entry.name.startswith("..") and entry.name not in visible:
+            entry.unlink()
+    if current is not None and current != stamp:
+        shutil.rmtree(current, ignore_errors=True)
+    return True
+
+
+@dataclass(frozen=True)
+class _ObjectVolume:
+    """A configMap or secret volume of a running pod, to rewrite when its object changes."""
+
+    kind: str
+    namespace: str
+    name: str
+    source: Mapping[str, Any]
+    directory: Path
+    mode: int | None
 
 
 @dataclass
@@ -73,6 +141,7 @@ class VolumeManager:
         self._api = api
         self._ca_pem = ca_pem
         self.tokens: dict[str, list[ProjectedToken]] = {}  # pod uid -> its token files
+        self.objects: dict[str, list[_ObjectVolume]] = {}  # pod uid -> its configMap/secret volumes
 
     def pod_dir(self, uid: str) -> Path:
         """The pod's private directory (emptyDirs, hosts file, logs)."""
@@ -91,6 +160,7 @@ class VolumeManager:
         meta, spec = pod["metadata"], pod.get("spec") or {}
         ns, uid = meta.get("namespace", "default"), meta["uid"]
         self.tokens.pop(uid, None)  # a retried preparation requests its tokens afresh
+        self.objects.pop(uid, None)
         paths: dict[str, Path] = {}
         for vol in spec.get("volumes") or []:
             name = vol["name"]
@@ -112,6 +182,12 @@ class VolumeManager:
                 src = vol.get("configMap") or vol.get("secret") or {}
                 mode = src.get("defaultMode")
                 files = await self._object_files(kind, ns, src)
+                atomic_write(target, files, mode)
+                name_ = str(src.get("name") or src.get("secretName") or "")
+                self.objects.setdefault(uid, []).append(
+                    _ObjectVolume(kind, ns, name_, src, target, mode)
+                )
+                continue
             elif "downwardAPI" in vol:
                 files = self._downward_files(pod, vol["downwardAPI"].get("items") or [])
             elif "projected" in vol:
@@ -247,6 +323,27 @@ class VolumeManager:
         staging.chmod(token.mode)
         staging.replace(token.file)  # the container sees the old or the new token, never half
 
+    async def refresh_object(self, kind: str, namespace: str, name: str) -> int:
+        """Rewrite every running pod's volume of ConfigMap/Secret ``namespace/name`` from the
+        object as the API server has it now; return how many volumes changed.
+
+        A volume whose object is gone or lost a key keeps its last content (kubelet does
+        not empty a mounted volume either); the next change tries again.
+        """
+        changed = 0
+        for volumes in list(self.objects.values()):
+            for vol in volumes:
+                if (vol.kind, vol.namespace, vol.name) != (kind, namespace, name):
+                    continue
+                if not vol.directory.exists():
+                    continue  # the pod is being removed
+                try:
+                    files = await self._object_files(kind, namespace, vol.source)
+                except VolumeError:
+                    continue
+                changed += atomic_write(vol.directory, files, vol.mode)
+        return changed
+
     def wipe_empty_dir(self, uid: str, name: str) -> None:
         """Delete an emptyDir's content in place (chaos: a lost local disk)."""
         directory = self.empty_dir(uid, name)
@@ -259,4 +356,5 @@ class VolumeManager:
     def remove_pod(self, uid: str) -> None:
         """Remove a pod's directory: its emptyDirs, hosts file and logs."""
         self.tokens.pop(uid, None)
+        self.objects.pop(uid, None)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)

@@ -25,11 +25,13 @@ __all__ = ["KeyWriter", "ReadBackFailed", "member_endpoints", "write_throughout"
 Endpoints = Callable[[], Awaitable[list[str]]]
 
 
-async def member_endpoints(client: Client, namespace: str, cluster: str) -> list[str]:
+async def member_endpoints(
+    client: Client, namespace: str, cluster: str, scheme: str = "http"
+) -> list[str]:
     """Client URLs of ``cluster``'s running member pods, as the API server lists them now."""
     pods = await client.list(Pod, namespace, label_selector={LABEL_CLUSTER: cluster})
     return [
-        f"http://{p.status.pod_ip}:{CLIENT_PORT}"
+        f"{scheme}://{p.status.pod_ip}:{CLIENT_PORT}"
         for p in pods.items
         if p.status and p.status.pod_ip and p.metadata.deletion_timestamp is None
     ]
@@ -42,8 +44,17 @@ class KeyWriter:
     it is asked again only after a write to some endpoint failed.
     """
 
-    def __init__(self, endpoints: Endpoints, *, prefix: str = "/workload/", pace: float = 0.01):
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        *,
+        prefix: str = "/workload/",
+        pace: float = 0.01,
+        connect: Callable[[str, int], Awaitable[aetcd.Client]] | None = None,
+    ):
         self._endpoints = endpoints
+        self._connect = connect or _plain_client
+        """Makes the client of one member (host, port): a TLS client for a TLS cluster."""
         self.prefix = prefix
         self.pace = pace
         self.acknowledged: dict[str, str] = {}
@@ -113,8 +124,8 @@ class KeyWriter:
     async def _client(self, endpoint: str) -> aetcd.Client:
         client = self._clients.get(endpoint)
         if client is None:
-            host, _, port = endpoint.removeprefix("http://").partition(":")
-            client = aetcd.Client(host=host, port=int(port or 2379), timeout=2)
+            host, _, port = endpoint.split("://", 1)[-1].partition(":")
+            client = await self._connect(host, int(port or 2379))
             await client.connect()
             self._clients[endpoint] = client
         return client
@@ -131,18 +142,26 @@ class KeyWriter:
             await self._drop(endpoint)
 
 
+async def _plain_client(host: str, port: int) -> aetcd.Client:
+    return aetcd.Client(host=host, port=port, timeout=2)
+
+
 class ReadBackFailed(AssertionError):
     """An acknowledged key did not read back (or nothing was ever acknowledged)."""
 
 
 @contextlib.asynccontextmanager
-async def write_throughout(endpoints: Endpoints) -> AsyncIterator[KeyWriter]:
+async def write_throughout(
+    endpoints: Endpoints, *, connect: Callable[[str, int], Awaitable[aetcd.Client]] | None = None
+) -> AsyncIterator[KeyWriter]:
     """Write keys throughout the block; after it, read every acknowledged key back.
+
+    ``connect`` makes the client of one member, as for :class:`KeyWriter` (TLS clusters).
 
     Raises :class:`ReadBackFailed` if a key is lost or no write was ever acknowledged, and
     ``AssertionError`` if no member answers the read-back within 30 s.
     """
-    writer = KeyWriter(endpoints)
+    writer = KeyWriter(endpoints, connect=connect)
     task = asyncio.create_task(writer.run())
     try:
         yield writer

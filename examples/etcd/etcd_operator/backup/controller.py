@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+from etcd_operator import tls
 from etcd_operator.backup.members import member_endpoints
 from etcd_operator.backup.models import BackupPhase, EtcdBackup, EtcdBackupStatus
 from etcd_operator.backup.restore import BACKUP_MOUNT, operator_image
@@ -193,6 +194,10 @@ class EtcdBackupReconciler:
             raise _Failed(
                 "ClusterNotFound", f"EtcdCluster {ns}/{backup.spec.cluster_name} does not exist"
             ) from None
+        try:
+            creds = await tls.client_credentials(ctx, cluster)
+        except ValueError as e:
+            raise _Failed("TLSInvalid", str(e)) from e
         endpoints = await member_endpoints(ctx, cluster)
         if not endpoints:
             raise _Failed(
@@ -205,7 +210,7 @@ class EtcdBackupReconciler:
             for endpoint in endpoints:
                 digest = SnapshotDigest()
                 try:
-                    async with await open_snapshot(endpoint) as snap:
+                    async with await open_snapshot(endpoint, tls=creds) as snap:
                         await store.upload(key, _checked(snap.chunks(), digest))
                         revision = snap.revision
                 except SnapshotError as e:
@@ -240,6 +245,12 @@ class EtcdBackupReconciler:
                     "ClusterNotFound",
                     f"EtcdCluster {ns}/{backup.spec.cluster_name} does not exist",
                 ) from None
+            if tls.enabled(cluster):
+                raise _Failed(
+                    "TLSUnsupported",
+                    f"EtcdCluster {ns}/{cluster.metadata.name} uses TLS: a volume destination's "
+                    "snapshot pod has no client certificate yet; use an s3 destination",
+                )
             endpoints = await member_endpoints(ctx, cluster)
             if not endpoints:
                 raise _Failed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from etcd_operator import tls
 from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.models import EtcdCluster
 from etcd_operator.naming import CLIENT_PORT
@@ -21,4 +22,5 @@ async def member_endpoints(ctx: Context, cluster: EtcdCluster) -> list[str]:
     }
     members = cluster.status.members if cluster.status else []
     healthy = sorted((m for m in members if m.healthy), key=lambda m: (m.leader, m.name))
-    return [f"http://{ips[m.name]}:{CLIENT_PORT}" for m in healthy if ips.get(m.name)]
+    scheme = tls.client_scheme(cluster)
+    return [f"{scheme}://{ips[m.name]}:{CLIENT_PORT}" for m in healthy if ips.get(m.name)]

@@ -32,6 +32,7 @@ import os
 from collections.abc import Sequence
 from typing import NoReturn
 
+from etcd_operator import tls
 from etcd_operator.backup.models import (
     EtcdBackup,
     RestoreStatus,
@@ -220,8 +221,11 @@ async def prepare_member(
         )
     main = pod.spec.containers[0]
     name = pod.metadata.name or ""
-    url = peer_url(cname, ns, name)
-    initial = ",".join(f"{m}={peer_url(cname, ns, m)}" for m in members)
+    # Restored members peer over the scheme the cluster's members run with (https under TLS);
+    # the restore itself is offline (etcdutl on the data dir) and needs no certificate.
+    scheme = tls.peer_scheme(cluster)
+    url = peer_url(cname, ns, name, scheme)
+    initial = ",".join(f"{m}={peer_url(cname, ns, m, scheme)}" for m in members)
     version = Version.parse(cluster.spec.version)
     tool = "etcdutl" if (version.major, version.minor) >= (3, 5) else "etcdctl"
     token = f"{ns}-{cluster.metadata.name}-{(cluster.metadata.uid or '')[:8]}"

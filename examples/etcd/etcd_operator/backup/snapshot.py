@@ -26,6 +26,8 @@ import aetcd
 import grpc
 from aetcd import rpc
 
+from etcd_operator.tls import ClientTLS, connect
+
 __all__ = [
     "SnapshotCorrupt",
     "SnapshotDigest",
@@ -138,7 +140,7 @@ class SnapshotSource:
         await self.close()
 
 
-async def open_snapshot(endpoint: str) -> SnapshotSource:
+async def open_snapshot(endpoint: str, *, tls: ClientTLS | None = None) -> SnapshotSource:
     """Connect to the member at ``endpoint`` (a client URL) for a snapshot.
 
     Example::
@@ -148,7 +150,7 @@ async def open_snapshot(endpoint: str) -> SnapshotSource:
                 ...
     """
     host, port = _host_port(endpoint)
-    client = aetcd.Client(host=host, port=port, timeout=5)
+    client = connect(host, port, tls=tls, timeout=5)  # ``tls``: the client certificate
     try:
         await client.connect()
     except Exception as e:  # aetcd raises its own connection errors
