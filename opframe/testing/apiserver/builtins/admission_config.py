@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from opframe.testing.apiserver.builtins.meta import (
     is_dns1123_subdomain,
     is_qualified_name,
+    validate_enum_set,
     validate_labels,
 )
 from opframe.testing.apiserver.errors import Cause
@@ -328,14 +329,8 @@ def validate_policy_binding(obj: dict[str, Any]) -> list[Cause]:
         causes.append(
             required("spec.validationActions", "at least one validation action is required")
         )
-    seen: set[str] = set()
-    for i, action in enumerate(actions):
-        if action not in _ACTIONS:
-            causes.append(not_supported(f"spec.validationActions[{i}]", action, _ACTIONS))
-        elif action in seen:
-            causes.append(duplicate(f"spec.validationActions[{i}]", action))
-        seen.add(action)
-    if "Deny" in seen and "Warn" in seen:
+    causes.extend(validate_enum_set(actions, "spec.validationActions", _ACTIONS))
+    if "Deny" in actions and "Warn" in actions:
         causes.append(
             invalid(
                 "spec.validationActions",

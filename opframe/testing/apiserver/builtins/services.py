@@ -12,6 +12,7 @@ from opframe.testing.apiserver.builtins.meta import (
     is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
+    validate_enum_set,
     validate_labels,
 )
 from opframe.testing.apiserver.builtins.podvalidation import (
@@ -173,13 +174,7 @@ def _ip_family_causes(spec: dict[str, Any]) -> list[Cause]:
     if policy is not None and policy not in _POLICIES:
         causes.append(not_supported("spec.ipFamilyPolicy", policy, _POLICIES))
     families = spec.get("ipFamilies") or []
-    seen: set[str] = set()
-    for i, family in enumerate(families):
-        if family not in _FAMILIES:
-            causes.append(not_supported(f"spec.ipFamilies[{i}]", family, _FAMILIES))
-        elif family in seen:
-            causes.append(duplicate(f"spec.ipFamilies[{i}]", family))
-        seen.add(family)
+    causes.extend(validate_enum_set(families, "spec.ipFamilies", _FAMILIES))
     if len(families) > 2:
         causes.append(
             invalid("spec.ipFamilies", families, "may specify no more than two IP families")
