@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 from opframe.testing.apiserver.builtins.meta import (
     is_dns1123_subdomain,
     is_qualified_name,
-    validate_enum_set,
     validate_labels,
 )
 from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     duplicate,
+    enum_set_causes,
     forbidden,
     invalid,
     not_supported,
@@ -329,7 +329,7 @@ def validate_policy_binding(obj: dict[str, Any]) -> list[Cause]:
         causes.append(
             required("spec.validationActions", "at least one validation action is required")
         )
-    causes.extend(validate_enum_set(actions, "spec.validationActions", _ACTIONS))
+    causes.extend(enum_set_causes(actions, "spec.validationActions", _ACTIONS))
     if "Deny" in actions and "Warn" in actions:
         causes.append(
             invalid(

@@ -12,14 +12,7 @@ import re
 from typing import Any
 
 from opframe.testing.apiserver.errors import Cause
-from opframe.testing.apiserver.fielderrors import (
-    duplicate,
-    forbidden,
-    invalid,
-    not_supported,
-    required,
-    too_long,
-)
+from opframe.testing.apiserver.fielderrors import forbidden, invalid, required, too_long
 from opframe.testing.apiserver.registry.resource_type import ResourceType
 
 __all__ = [
@@ -35,7 +28,6 @@ __all__ = [
     "is_valid_label_value",
     "meta_warnings",
     "validate_annotations",
-    "validate_enum_set",
     "validate_labels",
     "validate_name",
     "validate_object_meta",
@@ -238,19 +230,6 @@ def validate_labels(labels: Any, path: str) -> list[Cause]:
         value = labels[key]
         if isinstance(value, str):
             causes.extend(invalid(path, value, m) for m in is_valid_label_value(value))
-    return causes
-
-
-def validate_enum_set(values: Any, path: str, supported: tuple[str, ...]) -> list[Cause]:
-    """Distinct values from ``supported``: an item unsupported or repeated is a cause."""
-    causes: list[Cause] = []
-    seen: list[Any] = []
-    for i, value in enumerate(values):
-        if value not in supported:
-            causes.append(not_supported(f"{path}[{i}]", value, supported))
-        elif value in seen:
-            causes.append(duplicate(f"{path}[{i}]", value))
-        seen.append(value)
     return causes
 
 

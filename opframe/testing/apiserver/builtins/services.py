@@ -12,7 +12,6 @@ from opframe.testing.apiserver.builtins.meta import (
     is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
-    validate_enum_set,
     validate_labels,
 )
 from opframe.testing.apiserver.builtins.podvalidation import (
@@ -24,6 +23,7 @@ from opframe.testing.apiserver.builtins.podvalidation import (
 from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     duplicate,
+    enum_set_causes,
     forbidden,
     invalid,
     not_supported,
@@ -174,7 +174,7 @@ def _ip_family_causes(spec: dict[str, Any]) -> list[Cause]:
     if policy is not None and policy not in _POLICIES:
         causes.append(not_supported("spec.ipFamilyPolicy", policy, _POLICIES))
     families = spec.get("ipFamilies") or []
-    causes.extend(validate_enum_set(families, "spec.ipFamilies", _FAMILIES))
+    causes.extend(enum_set_causes(families, "spec.ipFamilies", _FAMILIES))
     if len(families) > 2:
         causes.append(
             invalid("spec.ipFamilies", families, "may specify no more than two IP families")
