@@ -58,9 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    crd_parser = commands.add_parser("crd", help="CustomResourceDefinitions")
-    crd_parser.set_defaults(command=lambda _: _usage(crd_parser))
-    crd = crd_parser.add_subparsers(title="crd commands", metavar="COMMAND")
+    crd = _command_group(commands, "crd", "CustomResourceDefinitions")
     generate = crd.add_parser(
         "generate",
         help="generate CRDs from Resource models",
@@ -79,9 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_client_config_arguments(conversion, prefix="conversion-")
     generate.set_defaults(command=_crd_generate)
 
-    local_parser = commands.add_parser("local", help="the local control plane")
-    local_parser.set_defaults(command=lambda _: _usage(local_parser))
-    local = local_parser.add_subparsers(title="local commands", metavar="COMMAND")
+    local = _command_group(commands, "local", "the local control plane")
     up = local.add_parser("up", help="start the API server (and kubelet); print the kubeconfig")
     up.add_argument("--state-dir", type=Path, help="where state, logs and kubeconfig live")
     up.add_argument("--no-kubelet", action="store_true", help="API server only, no pods run")
@@ -158,9 +154,7 @@ def _add_client_config_arguments(group: Any, prefix: str = "") -> None:
 
 
 def _add_webhook_parser(commands: Any) -> None:
-    webhook_parser = commands.add_parser("webhook", help="admission and conversion webhooks")
-    webhook_parser.set_defaults(command=lambda _: _usage(webhook_parser))
-    webhook = webhook_parser.add_subparsers(title="webhook commands", metavar="COMMAND")
+    webhook = _command_group(commands, "webhook", "admission and conversion webhooks")
     generate = webhook.add_parser(
         "generate",
         help="print the webhook configurations for the webhooks a manager serves",
@@ -231,9 +225,7 @@ def _webhook_generate(args: argparse.Namespace) -> int:
 
 
 def _add_policy_parser(commands: Any) -> None:
-    policy_parser = commands.add_parser("policy", help="ValidatingAdmissionPolicies")
-    policy_parser.set_defaults(command=lambda _: _usage(policy_parser))
-    policy = policy_parser.add_subparsers(title="policy commands", metavar="COMMAND")
+    policy = _command_group(commands, "policy", "ValidatingAdmissionPolicies")
     generate = policy.add_parser(
         "generate",
         help="print ValidatingAdmissionPolicies guarding an operator's children or fields",
@@ -275,9 +267,7 @@ def _policy_generate(args: argparse.Namespace) -> int:
 
 
 def _add_rbac_parser(commands: Any) -> None:
-    rbac_parser = commands.add_parser("rbac", help="RBAC for an operator")
-    rbac_parser.set_defaults(command=lambda _: _usage(rbac_parser))
-    rbac = rbac_parser.add_subparsers(title="rbac commands", metavar="COMMAND")
+    rbac = _command_group(commands, "rbac", "RBAC for an operator")
     generate = rbac.add_parser(
         "generate",
         help="print the RBAC an operator needs, from what its controllers declare",
@@ -352,6 +342,13 @@ def _rbac_generate(args: argparse.Namespace) -> int:
         raise CliError(f"{args.target}: {exc}") from None
     sys.stdout.write(dump_yaml(docs))
     return 0
+
+
+def _command_group(commands: Any, name: str, help: str) -> Any:
+    """Add command ``name`` that holds subcommands (alone it prints its usage); returns them."""
+    parser = commands.add_parser(name, help=help)
+    parser.set_defaults(command=lambda _: _usage(parser))
+    return parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
