@@ -19,7 +19,7 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -209,16 +209,13 @@ def _webhook_generate(args: argparse.Namespace) -> int:
     client_config = _client_config(args)
     if client_config is None:
         raise CliError("say where the API server reaches the webhooks: --service or --url")
-    name = args.name or args.target.partition(":")[0].split(".")[0].replace("_", "-")
-    try:
-        docs = webhook_configurations(
+    name = _default_name(args)
+    return _print_documents(
+        args.target,
+        lambda: webhook_configurations(
             target, name=name, client_config=client_config, cert_manager=args.cert_manager
-        )
-    except (TypeError, ValueError) as exc:
-        raise CliError(f"{args.target}: {exc}") from None
-    sys.stdout.write(dump_yaml(docs))
-    return 0
-
+        ),
+    )
 
 
 # --- policy generate --------------------------------------------------------------------------
@@ -253,14 +250,12 @@ def _policy_generate(args: argparse.Namespace) -> int:
     from opframe.policy import policy_documents
 
     target = rbac_target(args.target)
-    try:
-        docs = policy_documents(
+    return _print_documents(
+        args.target,
+        lambda: policy_documents(
             target, service_account=args.service_account, actions=args.action or ("Deny",)
-        )
-    except (TypeError, ValueError) as exc:
-        raise CliError(f"{args.target}: {exc}") from None
-    sys.stdout.write(dump_yaml(docs))
-    return 0
+        ),
+    )
 
 
 # --- rbac generate ----------------------------------------------------------------------------
@@ -323,23 +318,36 @@ def _rbac_generate(args: argparse.Namespace) -> int:
     from opframe.rbac import rbac_documents
 
     target = rbac_target(args.target)
-    name = args.name or args.target.partition(":")[0].split(".")[0].replace("_", "-")
+    name = _default_name(args)
     election = None
     if args.leader_election_namespace:
         election = LeaderElectionConfig(
             name=args.lease_name or name, namespace=args.leader_election_namespace
         )
-    try:
-        docs = rbac_documents(
+    return _print_documents(
+        args.target,
+        lambda: rbac_documents(
             target,
             name=name,
             service_account_namespace=args.namespace,
             service_account=args.service_account,
             leader_election=election,
             namespace=args.watch_namespace,
-        )
+        ),
+    )
+
+
+def _default_name(args: argparse.Namespace) -> str:
+    """``--name``, else the target's top-level package (``my_op.main:manager`` -> ``my-op``)."""
+    return str(args.name or args.target.partition(":")[0].split(".")[0].replace("_", "-"))
+
+
+def _print_documents(target: str, build: Callable[[], Iterable[dict[str, Any]]]) -> int:
+    """Print what ``build`` makes for ``target`` as YAML; its Type/ValueError is a user error."""
+    try:
+        docs = build()
     except (TypeError, ValueError) as exc:
-        raise CliError(f"{args.target}: {exc}") from None
+        raise CliError(f"{target}: {exc}") from None
     sys.stdout.write(dump_yaml(docs))
     return 0
 
