@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from opframe.testing.apiserver.builtins.meta import (
     is_dns1123_subdomain,
     is_qualified_name,
+    name_causes,
     validate_labels,
 )
 from opframe.testing.apiserver.errors import Cause
@@ -133,18 +134,15 @@ def _client_config(config: Any, path: str) -> list[Cause]:
 def _webhook_causes(hook: dict[str, Any], path: str) -> list[Cause]:
     causes: list[Cause] = []
     name = str(hook.get("name") or "")
-    if not name:
-        causes.append(required(f"{path}.name"))
-    else:
-        causes.extend(invalid(f"{path}.name", name, m) for m in is_dns1123_subdomain(name))
-        if len(name.split(".")) < 3:
-            causes.append(
-                invalid(
-                    f"{path}.name",
-                    name,
-                    "should be a domain with at least three segments separated by dots",
-                )
+    causes.extend(name_causes(name, f"{path}.name", is_dns1123_subdomain))
+    if name and len(name.split(".")) < 3:
+        causes.append(
+            invalid(
+                f"{path}.name",
+                name,
+                "should be a domain with at least three segments separated by dots",
             )
+        )
     versions = hook.get("admissionReviewVersions") or []
     if not versions:
         causes.append(

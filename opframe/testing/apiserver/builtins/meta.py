@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from opframe.testing.apiserver.errors import Cause
@@ -27,6 +28,7 @@ __all__ = [
     "is_qualified_name",
     "is_valid_label_value",
     "meta_warnings",
+    "name_causes",
     "validate_annotations",
     "validate_labels",
     "validate_name",
@@ -218,6 +220,16 @@ def validate_name(policy: str, value: str, prefix: bool = False) -> list[str]:
     return is_dns1123_subdomain(value)
 
 
+def name_causes(
+    name: str, path: str, check: Callable[[str], list[str]], detail: str = ""
+) -> list[Cause]:
+    """A required name at ``path``: missing (with ``detail``), else each problem ``check``
+    finds (``is_dns1123_label``...) as an invalid value."""
+    if not name:
+        return [required(path, detail)]
+    return [invalid(path, name, m) for m in check(name)]
+
+
 def validate_labels(labels: Any, path: str) -> list[Cause]:
     """Causes for invalid label keys and values (field is the map, as apimachinery reports)."""
     causes: list[Cause] = []
@@ -312,11 +324,14 @@ def _meta_accessor(rt: ResourceType, meta: dict[str, Any], policy: str) -> list[
             invalid("metadata.generateName", gen_name, m)
             for m in validate_name(policy, gen_name, prefix=True)
         )
-    name = meta.get("name") or ""
-    if not name:
-        causes.append(required("metadata.name", "name or generateName is required"))
-    else:
-        causes.extend(invalid("metadata.name", name, m) for m in validate_name(policy, name))
+    causes.extend(
+        name_causes(
+            meta.get("name") or "",
+            "metadata.name",
+            lambda name: validate_name(policy, name),
+            "name or generateName is required",
+        )
+    )
     namespace = meta.get("namespace") or ""
     if rt.namespaced:
         if not namespace:
