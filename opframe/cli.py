@@ -19,7 +19,7 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -58,9 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    crd_parser = commands.add_parser("crd", help="CustomResourceDefinitions")
-    crd_parser.set_defaults(command=lambda _: _usage(crd_parser))
-    crd = crd_parser.add_subparsers(title="crd commands", metavar="COMMAND")
+    crd = _command_group(commands, "crd", "CustomResourceDefinitions")
     generate = crd.add_parser(
         "generate",
         help="generate CRDs from Resource models",
@@ -79,9 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_client_config_arguments(conversion, prefix="conversion-")
     generate.set_defaults(command=_crd_generate)
 
-    local_parser = commands.add_parser("local", help="the local control plane")
-    local_parser.set_defaults(command=lambda _: _usage(local_parser))
-    local = local_parser.add_subparsers(title="local commands", metavar="COMMAND")
+    local = _command_group(commands, "local", "the local control plane")
     up = local.add_parser("up", help="start the API server (and kubelet); print the kubeconfig")
     up.add_argument("--state-dir", type=Path, help="where state, logs and kubeconfig live")
     up.add_argument("--no-kubelet", action="store_true", help="API server only, no pods run")
@@ -158,9 +154,7 @@ def _add_client_config_arguments(group: Any, prefix: str = "") -> None:
 
 
 def _add_webhook_parser(commands: Any) -> None:
-    webhook_parser = commands.add_parser("webhook", help="admission and conversion webhooks")
-    webhook_parser.set_defaults(command=lambda _: _usage(webhook_parser))
-    webhook = webhook_parser.add_subparsers(title="webhook commands", metavar="COMMAND")
+    webhook = _command_group(commands, "webhook", "admission and conversion webhooks")
     generate = webhook.add_parser(
         "generate",
         help="print the webhook configurations for the webhooks a manager serves",
@@ -215,25 +209,20 @@ def _webhook_generate(args: argparse.Namespace) -> int:
     client_config = _client_config(args)
     if client_config is None:
         raise CliError("say where the API server reaches the webhooks: --service or --url")
-    name = args.name or args.target.partition(":")[0].split(".")[0].replace("_", "-")
-    try:
-        docs = webhook_configurations(
+    name = _default_name(args)
+    return _print_documents(
+        args.target,
+        lambda: webhook_configurations(
             target, name=name, client_config=client_config, cert_manager=args.cert_manager
-        )
-    except (TypeError, ValueError) as exc:
-        raise CliError(f"{args.target}: {exc}") from None
-    sys.stdout.write(dump_yaml(docs))
-    return 0
-
+        ),
+    )
 
 
 # --- policy generate --------------------------------------------------------------------------
 
 
 def _add_policy_parser(commands: Any) -> None:
-    policy_parser = commands.add_parser("policy", help="ValidatingAdmissionPolicies")
-    policy_parser.set_defaults(command=lambda _: _usage(policy_parser))
-    policy = policy_parser.add_subparsers(title="policy commands", metavar="COMMAND")
+    policy = _command_group(commands, "policy", "ValidatingAdmissionPolicies")
     generate = policy.add_parser(
         "generate",
         help="print ValidatingAdmissionPolicies guarding an operator's children or fields",
@@ -261,23 +250,19 @@ def _policy_generate(args: argparse.Namespace) -> int:
     from opframe.policy import policy_documents
 
     target = rbac_target(args.target)
-    try:
-        docs = policy_documents(
+    return _print_documents(
+        args.target,
+        lambda: policy_documents(
             target, service_account=args.service_account, actions=args.action or ("Deny",)
-        )
-    except (TypeError, ValueError) as exc:
-        raise CliError(f"{args.target}: {exc}") from None
-    sys.stdout.write(dump_yaml(docs))
-    return 0
+        ),
+    )
 
 
 # --- rbac generate ----------------------------------------------------------------------------
 
 
 def _add_rbac_parser(commands: Any) -> None:
-    rbac_parser = commands.add_parser("rbac", help="RBAC for an operator")
-    rbac_parser.set_defaults(command=lambda _: _usage(rbac_parser))
-    rbac = rbac_parser.add_subparsers(title="rbac commands", metavar="COMMAND")
+    rbac = _command_group(commands, "rbac", "RBAC for an operator")
     generate = rbac.add_parser(
         "generate",
         help="print the RBAC an operator needs, from what its controllers declare",
@@ -333,25 +318,45 @@ def _rbac_generate(args: argparse.Namespace) -> int:
     from opframe.rbac import rbac_documents
 
     target = rbac_target(args.target)
-    name = args.name or args.target.partition(":")[0].split(".")[0].replace("_", "-")
+    name = _default_name(args)
     election = None
     if args.leader_election_namespace:
         election = LeaderElectionConfig(
             name=args.lease_name or name, namespace=args.leader_election_namespace
         )
-    try:
-        docs = rbac_documents(
+    return _print_documents(
+        args.target,
+        lambda: rbac_documents(
             target,
             name=name,
             service_account_namespace=args.namespace,
             service_account=args.service_account,
             leader_election=election,
             namespace=args.watch_namespace,
-        )
+        ),
+    )
+
+
+def _default_name(args: argparse.Namespace) -> str:
+    """``--name``, else the target's top-level package (``my_op.main:manager`` -> ``my-op``)."""
+    return str(args.name or args.target.partition(":")[0].split(".")[0].replace("_", "-"))
+
+
+def _print_documents(target: str, build: Callable[[], Iterable[dict[str, Any]]]) -> int:
+    """Print what ``build`` makes for ``target`` as YAML; its Type/ValueError is a user error."""
+    try:
+        docs = build()
     except (TypeError, ValueError) as exc:
-        raise CliError(f"{args.target}: {exc}") from None
+        raise CliError(f"{target}: {exc}") from None
     sys.stdout.write(dump_yaml(docs))
     return 0
+
+
+def _command_group(commands: Any, name: str, help: str) -> Any:
+    """Add command ``name`` that holds subcommands (alone it prints its usage); returns them."""
+    parser = commands.add_parser(name, help=help)
+    parser.set_defaults(command=lambda _: _usage(parser))
+    return parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

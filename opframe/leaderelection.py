@@ -29,6 +29,7 @@ import math
 import random
 import socket
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NoReturn
@@ -249,15 +250,7 @@ class LeaderElector:
                     lease_transitions=0,
                 ),
             )
-            try:
-                created = await self.client.create(fresh)
-            except (AlreadyExists, Conflict):
-                return False
-            except (ApiError, OSError) as exc:
-                self._log.warning("error creating the lease: %s", exc)
-                return False
-            self._written(created, sent_at)
-            return True
+            return await self._write(self.client.create(fresh), "creating", sent_at)
         except (ApiError, OSError) as exc:
             self._log.warning("error reading the lease: %s", exc)
             return False
@@ -280,14 +273,18 @@ class LeaderElector:
             renew_time=now,
             lease_transitions=transitions if holder == cfg.identity else transitions + 1,
         )
+        return await self._write(self.client.replace(lease), "updating", sent_at)
+
+    async def _write(self, request: Awaitable[Lease], doing: str, sent_at: float) -> bool:
+        """Send a lease write; ``True`` when it was stored (another writer won on a clash)."""
         try:
-            updated = await self.client.replace(lease)
-        except Conflict:
+            lease = await request
+        except (AlreadyExists, Conflict):
             return False
         except (ApiError, OSError) as exc:
-            self._log.warning("error updating the lease: %s", exc)
+            self._log.warning("error %s the lease: %s", doing, exc)
             return False
-        self._written(updated, sent_at)
+        self._written(lease, sent_at)
         return True
 
     def _written(self, lease: Lease, sent_at: float) -> None:

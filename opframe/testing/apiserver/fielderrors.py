@@ -22,6 +22,7 @@ __all__ = [
     "OMIT",
     "cause_text",
     "duplicate",
+    "enum_set_causes",
     "forbidden",
     "go_json",
     "go_quote",
@@ -213,6 +214,19 @@ def duplicate(path: str, value: Any) -> Cause:
     return Cause(
         reason="FieldValueDuplicate", message=_body("Duplicate value", value, ""), field=path
     )
+
+
+def enum_set_causes(values: Any, path: str, supported: tuple[str, ...]) -> list[Cause]:
+    """Distinct values from ``supported``: an item unsupported or repeated is a cause."""
+    causes: list[Cause] = []
+    seen: list[Any] = []
+    for i, value in enumerate(values):
+        if value not in supported:
+            causes.append(not_supported(f"{path}[{i}]", value, supported))
+        elif value in seen:
+            causes.append(duplicate(f"{path}[{i}]", value))
+        seen.append(value)
+    return causes
 
 
 def not_found(path: str, value: Any) -> Cause:

@@ -39,6 +39,7 @@ __all__ = [
     "safe_encode",
     "scaled_value",
     "selector_matches",
+    "target_port",
 ]
 
 Obj = dict[str, Any]
@@ -262,3 +263,20 @@ async def claim(
             continue  # gone, or changed under us: the next pass looks again
         claimed.append(adopted.to_dict())
     return claimed
+
+
+def target_port(port: Obj, pod: Obj) -> int | None:
+    """The container port a Service ``port`` sends to in ``pod`` (``podutil.FindPort``).
+
+    A number is taken as is; a name is looked up among the pod's container ports of the same
+    protocol; ``None`` when the pod has no such port (the pod is then left out).
+    """
+    target = port.get("targetPort", port.get("port"))
+    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+        return int(target)
+    protocol = port.get("protocol", "TCP")
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for p in container.get("ports") or []:
+            if p.get("name") == target and p.get("protocol", "TCP") == protocol:
+                return int(p["containerPort"])
+    return None

@@ -18,7 +18,7 @@ from opframe.errors import AlreadyExists, NotFound
 from opframe.objectref import ObjectRef
 from opframe.reconcile import Context
 from opframe.testing.controllers._kinds import Endpoints, Pod, Service, body
-from opframe.testing.controllers._util import Obj, is_ready, labels_of
+from opframe.testing.controllers._util import Obj, is_ready, labels_of, target_port
 
 __all__ = ["endpoints_controller", "endpoints_for", "selected_pods"]
 
@@ -33,16 +33,6 @@ def selected_pods(service: Obj, pods: Iterable[Obj]) -> list[Obj]:
         and all(labels_of(p).get(k) == v for k, v in selector.items())
     ]  # fmt: skip
 
-
-def _target_port(port: Obj, pod: Obj) -> int | None:
-    target = port.get("targetPort", port.get("port"))
-    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
-        return int(target)
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        for p in container.get("ports") or []:
-            if p.get("name") == target:
-                return int(p["containerPort"])
-    return None
 
 
 def endpoints_for(service: Obj, pods: Iterable[Obj]) -> Obj | None:
@@ -71,7 +61,7 @@ def endpoints_for(service: Obj, pods: Iterable[Obj]) -> Obj | None:
             continue
         ports = []
         for port in spec.get("ports") or []:
-            number = _target_port(port, pod)
+            number = target_port(port, pod)
             if number is not None:
                 ports.append((str(port.get("name", "")), number, port.get("protocol", "TCP")))
         address: Obj = {

@@ -31,7 +31,7 @@ from opframe.errors import NotFound
 from opframe.objectref import ObjectRef
 from opframe.reconcile import Context
 from opframe.testing.controllers._kinds import EndpointSlice, Pod, Service, body
-from opframe.testing.controllers._util import Obj, is_ready, labels_of
+from opframe.testing.controllers._util import Obj, is_ready, labels_of, target_port
 
 __all__ = [
     "MANAGED_BY",
@@ -60,16 +60,6 @@ def _in_endpoints(pod: Obj) -> bool:
     return True
 
 
-def _target_port(port: Obj, pod: Obj) -> int | None:
-    target = port.get("targetPort", port.get("port"))
-    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
-        return int(target)
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        for p in container.get("ports") or []:
-            if p.get("name") == target and p.get("protocol", "TCP") == port.get("protocol", "TCP"):
-                return int(p["containerPort"])
-    return None
-
 
 def pod_endpoint(service: Obj, pod: Obj) -> Obj:
     """The endpoint of ``pod`` in a slice of ``service`` (``podToEndpoint``)."""
@@ -94,7 +84,7 @@ def pod_endpoint(service: Obj, pod: Obj) -> Obj:
 def _ports(service: Obj, pod: Obj) -> list[Obj]:
     ports = []
     for port in (service.get("spec") or {}).get("ports") or []:
-        number = _target_port(port, pod)
+        number = target_port(port, pod)
         if number is None:
             continue
         entry: Obj = {"name": port.get("name", ""), "port": number,

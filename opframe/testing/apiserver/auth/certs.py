@@ -12,8 +12,30 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["client_certificate"]
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+__all__ = ["client_certificate", "write_pem_pair"]
+
+
+def write_pem_pair(
+    cert_path: Path, cert: x509.Certificate, key_path: Path, key: ec.EllipticCurvePrivateKey
+) -> None:
+    """Write ``cert`` and its private ``key`` as PEM; the key (PKCS#8) readable by us alone."""
+    from cryptography.hazmat.primitives import serialization
+
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
 
 
 def client_certificate(
@@ -53,13 +75,5 @@ def client_certificate(
     out_dir.mkdir(parents=True, exist_ok=True)
     safe = user.replace(":", "_").replace("/", "_")
     cert_path, key_path = out_dir / f"{safe}.crt", out_dir / f"{safe}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
+    write_pem_pair(cert_path, cert, key_path, key)
     return cert_path, key_path

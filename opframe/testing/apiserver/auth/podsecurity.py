@@ -52,6 +52,12 @@ def _verb(names: list[str], one: str, many: str) -> str:
     return one if len(names) == 1 else many
 
 
+def _uses(names: list[str], noun: str, values: list[str], text: str, who: str = "container") -> str:
+    """``container "a" uses hostPort 80``: who, the verb and the noun in their numbers."""
+    label = noun if len(values) == 1 else noun + "s"
+    return f"{_who(names, who)} {_verb(names, 'uses', 'use')} {label} {text}"
+
+
 Result = tuple[str, str] | None
 
 
@@ -140,9 +146,7 @@ def _host_ports(spec: Obj, meta: Obj) -> Result:
             ports.extend(p for p in used if p not in ports)
     if not names:
         return None
-    verb = _verb(names, "uses", "use")
-    label = "hostPort" if len(ports) == 1 else "hostPorts"
-    return "hostPort", f"{_who(names)} {verb} {label} {', '.join(ports)}"
+    return "hostPort", _uses(names, "hostPort", ports, ", ".join(ports))
 
 
 def _privileged(spec: Obj, meta: Obj) -> Result:
@@ -176,9 +180,9 @@ def _restricted_volumes(spec: Obj, meta: Obj) -> Result:
                 kinds.append(kind)
     if not names:
         return None
-    verb = _verb(names, "uses", "use")
-    label = "restricted volume type" if len(kinds) == 1 else "restricted volume types"
-    return "restricted volume types", f"{_who(names, 'volume')} {verb} {label} {_quoted(kinds)}"
+    return "restricted volume types", _uses(
+        names, "restricted volume type", kinds, _quoted(kinds), who="volume"
+    )
 
 
 def _run_as_non_root(spec: Obj, meta: Obj) -> Result:

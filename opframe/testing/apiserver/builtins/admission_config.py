@@ -13,11 +13,13 @@ from urllib.parse import urlsplit
 from opframe.testing.apiserver.builtins.meta import (
     is_dns1123_subdomain,
     is_qualified_name,
+    name_causes,
     validate_labels,
 )
 from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     duplicate,
+    enum_set_causes,
     forbidden,
     invalid,
     not_supported,
@@ -132,18 +134,15 @@ def _client_config(config: Any, path: str) -> list[Cause]:
 def _webhook_causes(hook: dict[str, Any], path: str) -> list[Cause]:
     causes: list[Cause] = []
     name = str(hook.get("name") or "")
-    if not name:
-        causes.append(required(f"{path}.name"))
-    else:
-        causes.extend(invalid(f"{path}.name", name, m) for m in is_dns1123_subdomain(name))
-        if len(name.split(".")) < 3:
-            causes.append(
-                invalid(
-                    f"{path}.name",
-                    name,
-                    "should be a domain with at least three segments separated by dots",
-                )
+    causes.extend(name_causes(name, f"{path}.name", is_dns1123_subdomain))
+    if name and len(name.split(".")) < 3:
+        causes.append(
+            invalid(
+                f"{path}.name",
+                name,
+                "should be a domain with at least three segments separated by dots",
             )
+        )
     versions = hook.get("admissionReviewVersions") or []
     if not versions:
         causes.append(
@@ -328,14 +327,8 @@ def validate_policy_binding(obj: dict[str, Any]) -> list[Cause]:
         causes.append(
             required("spec.validationActions", "at least one validation action is required")
         )
-    seen: set[str] = set()
-    for i, action in enumerate(actions):
-        if action not in _ACTIONS:
-            causes.append(not_supported(f"spec.validationActions[{i}]", action, _ACTIONS))
-        elif action in seen:
-            causes.append(duplicate(f"spec.validationActions[{i}]", action))
-        seen.add(action)
-    if "Deny" in seen and "Warn" in seen:
+    causes.extend(enum_set_causes(actions, "spec.validationActions", _ACTIONS))
+    if "Deny" in actions and "Warn" in actions:
         causes.append(
             invalid(
                 "spec.validationActions",

@@ -134,6 +134,20 @@ def _segment(value: str, path: str) -> list[Cause]:
     return [invalid(path, value, f"may not contain '{c}'") for c in ("/", "%") if c in value]
 
 
+def _one_target(
+    target: dict[str, Any], required_key: str, forbidden_key: str, path: str, a: str, b: str
+) -> list[Cause]:
+    """Exactly one of two target fields: neither is reported on ``required_key``, both on
+    ``forbidden_key`` (``ValidateMetricSpec`` words them with the two targets ``a`` and ``b``).
+    """
+    first, second = target.get(required_key), target.get(forbidden_key)
+    if first is None and second is None:
+        return [required(f"{path}.{required_key}", f"must set either {a} or {b}")]
+    if first is not None and second is not None:
+        return [forbidden(f"{path}.{forbidden_key}", f"may not set both {a} and {b}")]
+    return []
+
+
 def _source_causes(kind: str, src: dict[str, Any], path: str) -> list[Cause]:
     target = src.get("target") or {}
     causes: list[Cause] = []
@@ -143,21 +157,12 @@ def _source_causes(kind: str, src: dict[str, Any], path: str) -> list[Cause]:
         if kind == "containerResource" and not src.get("container"):
             causes.append(required(f"{path}.container", "must specify a container"))
         causes.extend(_target_causes(src.get("target"), f"{path}.target"))
-        util, avg = target.get("averageUtilization"), target.get("averageValue")
-        if util is None and avg is None:
-            causes.append(
-                required(
-                    f"{path}.target.averageUtilization",
-                    "must set either a target raw value or a target utilization",
-                )
+        causes.extend(
+            _one_target(
+                target, "averageUtilization", "averageValue", f"{path}.target",
+                "a target raw value", "a target utilization",
             )
-        if util is not None and avg is not None:
-            causes.append(
-                forbidden(
-                    f"{path}.target.averageValue",
-                    "may not set both a target raw value and a target utilization",
-                )
-            )
+        )  # fmt: skip
         return causes
     if kind == "object":
         ref = src.get("describedObject") or {}
@@ -176,20 +181,12 @@ def _source_causes(kind: str, src: dict[str, Any], path: str) -> list[Cause]:
             )
         )
     if kind == "external":
-        if value is None and avg is None:
-            causes.append(
-                required(
-                    f"{path}.target.averageValue",
-                    "must set either a target value for metric or a per-pod target",
-                )
+        causes.extend(
+            _one_target(
+                target, "averageValue", "value", f"{path}.target",
+                "a target value for metric", "a per-pod target",
             )
-        if value is not None and avg is not None:
-            causes.append(
-                forbidden(
-                    f"{path}.target.value",
-                    "may not set both a target value for metric and a per-pod target",
-                )
-            )
+        )  # fmt: skip
     return causes
 
 

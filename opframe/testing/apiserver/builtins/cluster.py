@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 from opframe.testing.apiserver.builtins.quantity import canonicalize_resource_list
+from opframe.testing.apiserver.builtins.volumes import access_mode_causes
 from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     forbidden,
@@ -29,7 +30,6 @@ __all__ = [
     "validate_role",
 ]
 
-_ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
 _RBAC = "rbac.authorization.k8s.io"
 _STANDARD_FINALIZERS = ("kubernetes", "orphan", "foregroundDeletion")
 
@@ -95,12 +95,7 @@ def validate_pvc(pvc: dict[str, Any]) -> list[Cause]:
     """Access modes and a storage request are required."""
     spec = pvc.get("spec") or {}
     causes: list[Cause] = []
-    modes = spec.get("accessModes") or []
-    if not modes:
-        causes.append(required("spec.accessModes", "at least 1 access mode is required"))
-    for mode in modes:
-        if mode not in _ACCESS_MODES:
-            causes.append(not_supported("spec.accessModes", mode, _ACCESS_MODES))
+    causes.extend(access_mode_causes(spec.get("accessModes"), "at least 1 access mode is required"))
     if "storage" not in ((spec.get("resources") or {}).get("requests") or {}):
         causes.append(required("spec.resources[storage]"))
     return causes

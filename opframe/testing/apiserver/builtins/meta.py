@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from opframe.testing.apiserver.errors import Cause
@@ -27,6 +28,7 @@ __all__ = [
     "is_qualified_name",
     "is_valid_label_value",
     "meta_warnings",
+    "name_causes",
     "validate_annotations",
     "validate_labels",
     "validate_name",
@@ -45,12 +47,7 @@ _QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _LABEL_VALUE_FMT = "(" + _QUALIFIED_NAME_FMT + ")?"
 _CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
 
-_DNS1123_LABEL_RE = re.compile(f"^{_DNS1123_LABEL_FMT}$")
-_DNS1123_SUBDOMAIN_RE = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
-_DNS1035_LABEL_RE = re.compile(f"^{_DNS1035_LABEL_FMT}$")
 _QUALIFIED_NAME_RE = re.compile(f"^{_QUALIFIED_NAME_FMT}$")
-_LABEL_VALUE_RE = re.compile(f"^{_LABEL_VALUE_FMT}$")
-_CONFIG_KEY_RE = re.compile(f"^{_CONFIG_KEY_FMT}$")
 
 _TOTAL_ANNOTATION_SIZE = 256 * 1024
 _STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
@@ -67,57 +64,86 @@ def _max_len(n: int) -> str:
     return f"must be no more than {n} characters"
 
 
+class _Format:
+    """A name format as apimachinery checks it: a length limit, then a regex (worded as Go's)."""
+
+    def __init__(self, fmt: str, max_length: int, message: str, *examples: str) -> None:
+        self.fmt, self.max_length, self.message, self.examples = fmt, max_length, message, examples
+        self.regex = re.compile(f"^{fmt}$")
+
+    def errors(self, value: str) -> list[str]:
+        """The problems with ``value``: too long, not matching (both may apply)."""
+        errs = []
+        if len(value) > self.max_length:
+            errs.append(_max_len(self.max_length))
+        if not self.regex.match(value):
+            errs.append(_regex_error(self.message, self.fmt, *self.examples))
+        return errs
+
+
+_DNS1123_SUBDOMAIN = _Format(
+    _DNS1123_SUBDOMAIN_FMT,
+    253,
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+    "characters, '-' or '.', and must start and end with an alphanumeric character",
+    "example.com",
+)
+
+
+_DNS1123_LABEL = _Format(
+    _DNS1123_LABEL_FMT,
+    63,
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+    "'-', and must start and end with an alphanumeric character",
+    "my-name",
+    "123-abc",
+)
+
+
+_DNS1035_LABEL = _Format(
+    _DNS1035_LABEL_FMT,
+    63,
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+    "with an alphabetic character, and end with an alphanumeric character",
+    "my-name",
+    "abc-123",
+)
+
+
+_LABEL_VALUE = _Format(
+    _LABEL_VALUE_FMT,
+    63,
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', "
+    "'_' or '.', and must start and end with an alphanumeric character",
+    "MyValue",
+    "my_value",
+    "12345",
+)
+
+
+_CONFIG_KEY = _Format(
+    _CONFIG_KEY_FMT,
+    253,
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+    "key.name",
+    "KEY_NAME",
+    "key-name",
+)
+
+
 def is_dns1123_subdomain(value: str) -> list[str]:
     """Problems with ``value`` as a lowercase RFC 1123 subdomain (most object names)."""
-    errs = []
-    if len(value) > 253:
-        errs.append(_max_len(253))
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
-        errs.append(
-            _regex_error(
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric character",
-                _DNS1123_SUBDOMAIN_FMT,
-                "example.com",
-            )
-        )
-    return errs
+    return _DNS1123_SUBDOMAIN.errors(value)
 
 
 def is_dns1123_label(value: str) -> list[str]:
     """Problems with ``value`` as a lowercase RFC 1123 label (namespaces, container names)."""
-    errs = []
-    if len(value) > 63:
-        errs.append(_max_len(63))
-    if not _DNS1123_LABEL_RE.match(value):
-        errs.append(
-            _regex_error(
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-                "'-', and must start and end with an alphanumeric character",
-                _DNS1123_LABEL_FMT,
-                "my-name",
-                "123-abc",
-            )
-        )
-    return errs
+    return _DNS1123_LABEL.errors(value)
 
 
 def is_dns1035_label(value: str) -> list[str]:
     """Problems with ``value`` as a DNS-1035 label (Service names)."""
-    errs = []
-    if len(value) > 63:
-        errs.append(_max_len(63))
-    if not _DNS1035_LABEL_RE.match(value):
-        errs.append(
-            _regex_error(
-                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
-                "with an alphabetic character, and end with an alphanumeric character",
-                _DNS1035_LABEL_FMT,
-                "my-name",
-                "abc-123",
-            )
-        )
-    return errs
+    return _DNS1035_LABEL.errors(value)
 
 
 def is_qualified_name(value: str) -> list[str]:
@@ -156,38 +182,12 @@ def is_qualified_name(value: str) -> list[str]:
 
 def is_valid_label_value(value: str) -> list[str]:
     """Problems with ``value`` as a label value."""
-    errs = []
-    if len(value) > 63:
-        errs.append(_max_len(63))
-    if not _LABEL_VALUE_RE.match(value):
-        errs.append(
-            _regex_error(
-                "a valid label must be an empty string or consist of alphanumeric characters, '-', "
-                "'_' or '.', and must start and end with an alphanumeric character",
-                _LABEL_VALUE_FMT,
-                "MyValue",
-                "my_value",
-                "12345",
-            )
-        )
-    return errs
+    return _LABEL_VALUE.errors(value)
 
 
 def is_config_key(value: str) -> list[str]:
     """Problems with ``value`` as a ConfigMap or Secret key."""
-    errs = []
-    if len(value) > 253:
-        errs.append(_max_len(253))
-    if not _CONFIG_KEY_RE.match(value):
-        errs.append(
-            _regex_error(
-                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-                _CONFIG_KEY_FMT,
-                "key.name",
-                "KEY_NAME",
-                "key-name",
-            )
-        )
+    errs = _CONFIG_KEY.errors(value)
     if value == ".":
         errs.append("must not be '.'")
     elif value == "..":
@@ -218,6 +218,16 @@ def validate_name(policy: str, value: str, prefix: bool = False) -> list[str]:
     if policy == NAME_PATH_SEGMENT:
         return _path_segment(value, prefix)
     return is_dns1123_subdomain(value)
+
+
+def name_causes(
+    name: str, path: str, check: Callable[[str], list[str]], detail: str = ""
+) -> list[Cause]:
+    """A required name at ``path``: missing (with ``detail``), else each problem ``check``
+    finds (``is_dns1123_label``...) as an invalid value."""
+    if not name:
+        return [required(path, detail)]
+    return [invalid(path, name, m) for m in check(name)]
 
 
 def validate_labels(labels: Any, path: str) -> list[Cause]:
@@ -314,11 +324,14 @@ def _meta_accessor(rt: ResourceType, meta: dict[str, Any], policy: str) -> list[
             invalid("metadata.generateName", gen_name, m)
             for m in validate_name(policy, gen_name, prefix=True)
         )
-    name = meta.get("name") or ""
-    if not name:
-        causes.append(required("metadata.name", "name or generateName is required"))
-    else:
-        causes.extend(invalid("metadata.name", name, m) for m in validate_name(policy, name))
+    causes.extend(
+        name_causes(
+            meta.get("name") or "",
+            "metadata.name",
+            lambda name: validate_name(policy, name),
+            "name or generateName is required",
+        )
+    )
     namespace = meta.get("namespace") or ""
     if rt.namespaced:
         if not namespace:

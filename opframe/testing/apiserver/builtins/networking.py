@@ -18,6 +18,7 @@ from opframe.testing.apiserver.builtins.meta import (
     is_dns1123_label,
     is_dns1123_subdomain,
     is_qualified_name,
+    name_causes,
     validate_labels,
 )
 from opframe.testing.apiserver.builtins.podvalidation import port_name_errors
@@ -148,11 +149,9 @@ def _backend(backend: Any, path: str) -> list[Cause]:
     if not isinstance(service, dict):
         return [invalid(path, "", "resource or service backend is required")]
     causes: list[Cause] = []
-    name = str(service.get("name") or "")
-    if not name:
-        causes.append(required(f"{path}.service.name"))
-    else:
-        causes.extend(invalid(f"{path}.service.name", name, m) for m in is_dns1035_label(name))
+    causes.extend(
+        name_causes(str(service.get("name") or ""), f"{path}.service.name", is_dns1035_label)
+    )
     port = service.get("port") or {}
     has_name, number = bool(port.get("name")), port.get("number")
     if has_name and number:

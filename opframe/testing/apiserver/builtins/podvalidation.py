@@ -9,6 +9,7 @@ from typing import Any
 from opframe.testing.apiserver.builtins.meta import (
     is_dns1123_label,
     is_dns1123_subdomain,
+    name_causes,
     validate_labels,
 )
 from opframe.testing.apiserver.builtins.quantity import QuantityError, parse_quantity
@@ -184,10 +185,7 @@ def _containers(spec: dict[str, Any], key: str, volumes: set[str], path: str) ->
     for i, c in enumerate(containers if isinstance(containers, list) else []):
         p = f"{path}[{i}]"
         name = c.get("name") or ""
-        if not name:
-            causes.append(required(f"{p}.name"))
-        else:
-            causes.extend(invalid(f"{p}.name", name, m) for m in is_dns1123_label(name))
+        causes.extend(name_causes(name, f"{p}.name", is_dns1123_label))
         if not c.get("image"):
             causes.append(required(f"{p}.image"))
         policy = c.get("terminationMessagePolicy") or ""
@@ -210,10 +208,8 @@ def _volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
     for i, v in enumerate(volumes if isinstance(volumes, list) else []):
         p = f"{path}[{i}]"
         name = v.get("name") or ""
-        if not name:
-            causes.append(required(f"{p}.name"))
-        else:
-            causes.extend(invalid(f"{p}.name", name, m) for m in is_dns1123_label(name))
+        causes.extend(name_causes(name, f"{p}.name", is_dns1123_label))
+        if name:
             if name in names:
                 causes.append(duplicate(f"{p}.name", name))
             names.add(name)

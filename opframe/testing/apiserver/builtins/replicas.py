@@ -15,14 +15,15 @@ from typing import Any
 
 from opframe.testing.apiserver.builtins.meta import validate_labels
 from opframe.testing.apiserver.builtins.pods import default_pod_template
-from opframe.testing.apiserver.builtins.podvalidation import validate_pod_spec
 from opframe.testing.apiserver.builtins.workloads import (
     _int_or_percent,
     _validate_selector_and_template,
+    replicated_template_causes,
+    selector_mismatch,
 )
 from opframe.testing.apiserver.builtins.workloads import scale_of as _workload_scale
 from opframe.testing.apiserver.errors import Cause
-from opframe.testing.apiserver.fielderrors import forbidden, invalid, not_supported, required
+from opframe.testing.apiserver.fielderrors import forbidden, invalid, required
 
 __all__ = [
     "TEMPLATE_GENERATION",
@@ -104,26 +105,10 @@ def validate_replication_controller(obj: dict[str, Any]) -> list[Cause]:
         return causes
     labels = (template.get("metadata") or {}).get("labels") or {}
     if selector and any(labels.get(k) != v for k, v in selector.items()):
-        causes.append(
-            invalid(
-                "spec.template.metadata.labels",
-                labels,
-                "`selector` does not match template `labels`",
-            )
-        )
-    causes.extend(validate_labels(labels, "spec.template.metadata.labels"))
-    pod_spec = template.get("spec") or {}
-    causes.extend(validate_pod_spec(pod_spec, "spec.template.spec", template=True))
-    restart = pod_spec.get("restartPolicy")
-    if restart and restart != "Always":
-        causes.append(not_supported("spec.template.spec.restartPolicy", restart, ("Always",)))
-    if pod_spec.get("activeDeadlineSeconds") is not None:
-        causes.append(
-            forbidden(
-                "spec.template.spec.activeDeadlineSeconds",
-                "activeDeadlineSeconds in ReplicationController is not Supported",
-            )
-        )
+        causes.append(selector_mismatch(labels))
+    causes.extend(
+        replicated_template_causes(labels, template.get("spec") or {}, "ReplicationController")
+    )
     return causes
 
 

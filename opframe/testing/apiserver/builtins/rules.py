@@ -1,4 +1,4 @@
-"""Per-kind registry strategy steps of the kinds served beyond the first set, as one table.
+"""Per-kind registry strategy steps of the built-in kinds, as one table.
 
 Each :class:`KindRules` names what ``pkg/registry/<group>/<kind>/strategy.go`` and the kind's
 validation do: scheme defaults, the status a new object starts with, validation on create and
@@ -12,15 +12,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.builtins import (
     admission_config,
     autoscaling,
     batch,
+    cluster,
+    configdata,
     limits,
     networking,
+    pods,
+    podvalidation,
     replicas,
+    services,
     volumes,
 )
+from opframe.testing.apiserver.builtins import workloads as wl
 from opframe.testing.apiserver.errors import Cause
 
 __all__ = ["RULES", "KindRules"]
@@ -53,11 +60,102 @@ class KindRules:
     prepare_update: Callable[[_Obj, _Obj], None] | None = None
 
 
+def _pod_spec(pod: _Obj) -> list[Cause]:
+    return podvalidation.validate_pod_spec(pod.get("spec"), "spec")
+
+
+def _deployment_update(new: _Obj, old: _Obj) -> list[Cause]:
+    selector = (new.get("spec") or {}).get("selector")
+    if selector != (old.get("spec") or {}).get("selector"):
+        return [fe.invalid("spec.selector", selector, "field is immutable")]
+    return []
+
+
+def _configmap_update(new: _Obj, old: _Obj) -> list[Cause]:
+    return configdata.validate_immutable_data(new, old, False)
+
+
+def _secret_update(new: _Obj, old: _Obj) -> list[Cause]:
+    return configdata.validate_immutable_data(new, old, True)
+
+
+_RBAC = "rbac.authorization.k8s.io"
+
+
 def _job_update(new: _Obj, old: _Obj) -> list[Cause]:
     return batch.validate_job_update(new, old)
 
 
 RULES: dict[tuple[str, str], KindRules] = {
+    ("", "pods"): KindRules(
+        default=pods.default_pod,
+        validate=_pod_spec,
+        validate_update=podvalidation.validate_pod_update,
+        generation=("spec",),
+    ),
+    ("", "services"): KindRules(
+        default=services.default_service,
+        validate=services.validate_service,
+        validate_update=services.validate_service_update,
+        initial_status=lambda: {"loadBalancer": {}},
+    ),
+    ("", "configmaps"): KindRules(
+        validate=configdata.validate_configmap, validate_update=_configmap_update
+    ),
+    ("", "secrets"): KindRules(
+        default=configdata.default_secret,
+        validate=configdata.validate_secret,
+        validate_update=_secret_update,
+    ),
+    ("", "namespaces"): KindRules(
+        default=cluster.default_namespace,
+        validate=cluster.validate_namespace,
+        prepare_create=cluster.prepare_namespace_create,
+    ),
+    ("", "persistentvolumeclaims"): KindRules(
+        default=cluster.default_pvc,
+        validate=cluster.validate_pvc,
+        validate_update=cluster.validate_pvc_update,
+        initial_status=lambda: {"phase": "Pending"},
+    ),
+    ("apps", "deployments"): KindRules(
+        default=wl.default_deployment,
+        validate=wl.validate_deployment,
+        validate_update=_deployment_update,
+        generation=("spec", "annotations"),
+        initial_status=dict,
+    ),
+    ("apps", "statefulsets"): KindRules(
+        default=wl.default_statefulset,
+        validate=wl.validate_statefulset,
+        validate_update=wl.validate_statefulset_update,
+        generation=("spec",),
+        initial_status=lambda: {"replicas": 0, "availableReplicas": 0},
+    ),
+    ("policy", "poddisruptionbudgets"): KindRules(
+        validate=wl.validate_pdb,
+        generation=("spec",),
+        initial_status=lambda: {
+            "disruptionsAllowed": 0,
+            "currentHealthy": 0,
+            "desiredHealthy": 0,
+            "expectedPods": 0,
+        },
+    ),
+    ("coordination.k8s.io", "leases"): KindRules(validate=cluster.validate_lease),
+    (_RBAC, "roles"): KindRules(validate=lambda o: cluster.validate_role(o, True)),
+    (_RBAC, "clusterroles"): KindRules(validate=lambda o: cluster.validate_role(o, False)),
+    (_RBAC, "rolebindings"): KindRules(
+        default=cluster.default_subjects,
+        validate=lambda o: cluster.validate_binding(o, False),
+        validate_update=cluster.validate_binding_update,
+    ),
+    (_RBAC, "clusterrolebindings"): KindRules(
+        default=cluster.default_subjects,
+        validate=lambda o: cluster.validate_binding(o, True),
+        validate_update=cluster.validate_binding_update,
+    ),
+    ("apiextensions.k8s.io", "customresourcedefinitions"): KindRules(generation=("spec",)),
     ("apps", "replicasets"): KindRules(
         default=replicas.default_replicaset,
         validate=replicas.validate_replicaset,

@@ -23,6 +23,7 @@ from opframe.testing.apiserver.builtins.podvalidation import (
 from opframe.testing.apiserver.errors import Cause
 from opframe.testing.apiserver.fielderrors import (
     duplicate,
+    enum_set_causes,
     forbidden,
     invalid,
     not_supported,
@@ -173,13 +174,7 @@ def _ip_family_causes(spec: dict[str, Any]) -> list[Cause]:
     if policy is not None and policy not in _POLICIES:
         causes.append(not_supported("spec.ipFamilyPolicy", policy, _POLICIES))
     families = spec.get("ipFamilies") or []
-    seen: set[str] = set()
-    for i, family in enumerate(families):
-        if family not in _FAMILIES:
-            causes.append(not_supported(f"spec.ipFamilies[{i}]", family, _FAMILIES))
-        elif family in seen:
-            causes.append(duplicate(f"spec.ipFamilies[{i}]", family))
-        seen.add(family)
+    causes.extend(enum_set_causes(families, "spec.ipFamilies", _FAMILIES))
     if len(families) > 2:
         causes.append(
             invalid("spec.ipFamilies", families, "may specify no more than two IP families")

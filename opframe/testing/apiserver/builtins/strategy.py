@@ -10,21 +10,16 @@ stored object, generation), validation.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
-from opframe.testing.apiserver import fielderrors as fe
 from opframe.testing.apiserver.builtins import (
     cluster,
-    configdata,
     events,
     limits,
     networking,
     pods,
-    podvalidation,
     services,
 )
-from opframe.testing.apiserver.builtins import workloads as wl
 from opframe.testing.apiserver.builtins.context import BuiltinContext
 from opframe.testing.apiserver.builtins.meta import meta_warnings, validate_object_meta
 from opframe.testing.apiserver.builtins.rules import RULES
@@ -35,15 +30,6 @@ __all__ = ["default_object", "on_delete", "prepare_create", "prepare_update"]
 
 _Obj = dict[str, Any]
 
-# Kinds whose objects carry metadata.generation, and what bumps it.
-_GENERATION_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("", "pods"): ("spec",),
-    ("apps", "deployments"): ("spec", "annotations"),
-    ("apps", "statefulsets"): ("spec",),
-    ("policy", "poddisruptionbudgets"): ("spec",),
-    ("apiextensions.k8s.io", "customresourcedefinitions"): ("spec",),
-}
-
 
 def _key(rt: ResourceType) -> tuple[str, str]:
     return (rt.group, rt.plural)
@@ -51,7 +37,7 @@ def _key(rt: ResourceType) -> tuple[str, str]:
 
 def _generation_keys(key: tuple[str, str]) -> tuple[str, ...]:
     rules = RULES.get(key)
-    return rules.generation if rules is not None else _GENERATION_KEYS.get(key, ())
+    return rules.generation if rules is not None else ()
 
 
 def _meta(obj: _Obj) -> dict[str, Any]:
@@ -59,19 +45,6 @@ def _meta(obj: _Obj) -> dict[str, Any]:
     if not isinstance(meta, dict):
         meta = obj["metadata"] = {}
     return meta
-
-
-_DEFAULTS: dict[tuple[str, str], Callable[[_Obj], None]] = {
-    ("", "pods"): pods.default_pod,
-    ("", "services"): services.default_service,
-    ("", "secrets"): configdata.default_secret,
-    ("", "namespaces"): cluster.default_namespace,
-    ("", "persistentvolumeclaims"): cluster.default_pvc,
-    ("apps", "deployments"): wl.default_deployment,
-    ("apps", "statefulsets"): wl.default_statefulset,
-    ("rbac.authorization.k8s.io", "rolebindings"): cluster.default_subjects,
-    ("rbac.authorization.k8s.io", "clusterrolebindings"): cluster.default_subjects,
-}
 
 
 def default_object(rt: ResourceType, obj: _Obj) -> None:
@@ -82,9 +55,6 @@ def default_object(rt: ResourceType, obj: _Obj) -> None:
     managedFields of an Update operation. :func:`prepare_create` and :func:`prepare_update`
     call it again.
     """
-    fn = _DEFAULTS.get(_key(rt))
-    if fn is not None:
-        fn(obj)
     rules = RULES.get(_key(rt))
     if rules is not None and rules.default is not None:
         rules.default(obj)
@@ -102,32 +72,9 @@ def _validate(rt: ResourceType, obj: _Obj, old: _Obj | None) -> list[Cause]:
         core = obj if rt.group == "" else events.convert_event(obj, events.CORE_EVENT)
         return events.validate_event(rt, core, rt.api_version, old)
     causes = validate_object_meta(rt, obj, old)
-    if key == ("", "pods"):
-        causes.extend(podvalidation.validate_pod_spec(obj.get("spec"), "spec"))
-    elif key == ("", "services"):
-        causes.extend(services.validate_service(obj))
-    elif key == ("", "configmaps"):
-        causes.extend(configdata.validate_configmap(obj))
-    elif key == ("", "secrets"):
-        causes.extend(configdata.validate_secret(obj))
-    elif key == ("", "namespaces"):
-        causes.extend(cluster.validate_namespace(obj))
-    elif key == ("", "persistentvolumeclaims"):
-        causes.extend(cluster.validate_pvc(obj))
-    elif key == ("apps", "deployments"):
-        causes.extend(wl.validate_deployment(obj))
-    elif key == ("apps", "statefulsets"):
-        causes.extend(wl.validate_statefulset(obj))
-    elif key == ("policy", "poddisruptionbudgets"):
-        causes.extend(wl.validate_pdb(obj))
-    elif key == ("coordination.k8s.io", "leases"):
-        causes.extend(cluster.validate_lease(obj))
-    elif rt.kind in ("Role", "ClusterRole"):
-        causes.extend(cluster.validate_role(obj, rt.kind == "Role"))
-    elif rt.kind in ("RoleBinding", "ClusterRoleBinding"):
-        causes.extend(cluster.validate_binding(obj, rt.kind == "ClusterRoleBinding"))
-    elif key in RULES:
-        causes.extend(RULES[key].validate(obj))
+    rules = RULES.get(key)
+    if rules is not None:
+        causes.extend(rules.validate(obj))
     return causes
 
 
@@ -148,21 +95,9 @@ def _raise_if(rt: ResourceType, obj: _Obj, causes: list[Cause]) -> None:
 
 def _reset_status_on_create(rt: ResourceType, obj: _Obj) -> None:
     key = _key(rt)
-    if key == ("", "services"):
-        obj["status"] = {"loadBalancer": {}}
-    elif key == ("apps", "deployments"):
-        obj["status"] = {}
-    elif key == ("apps", "statefulsets"):
-        obj["status"] = {"replicas": 0, "availableReplicas": 0}
-    elif key == ("policy", "poddisruptionbudgets"):
-        obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
-                         "expectedPods": 0}  # fmt: skip
-    elif key == ("", "persistentvolumeclaims"):
-        obj["status"] = {"phase": "Pending"}
-    elif key == ("", "namespaces"):
-        cluster.prepare_namespace_create(obj)
-    elif key in RULES and RULES[key].initial_status is not None:
-        obj["status"] = RULES[key].initial_status()  # type: ignore[misc]
+    rules = RULES.get(key)
+    if rules is not None and rules.initial_status is not None:
+        obj["status"] = rules.initial_status()
     if _generation_keys(key):
         _meta(obj)["generation"] = 1
 
@@ -262,25 +197,6 @@ def _main_update(rt: ResourceType, new: _Obj, old: _Obj, ctx: BuiltinContext) ->
 
 def _update_causes(rt: ResourceType, new: _Obj, old: _Obj) -> list[Cause]:
     key = _key(rt)
-    if key == ("", "pods"):
-        return podvalidation.validate_pod_update(new, old)
-    if key == ("", "services"):
-        return services.validate_service_update(new, old)
-    if key in (("", "configmaps"), ("", "secrets")):
-        return configdata.validate_immutable_data(new, old, key == ("", "secrets"))
-    if key == ("", "persistentvolumeclaims"):
-        return cluster.validate_pvc_update(new, old)
-    if key == ("apps", "statefulsets"):
-        return wl.validate_statefulset_update(new, old)
-    if key == ("apps", "deployments"):
-        sel, old_sel = (
-            (new.get("spec") or {}).get("selector"),
-            (old.get("spec") or {}).get("selector"),
-        )
-        if sel != old_sel:
-            return [fe.invalid("spec.selector", sel, "field is immutable")]
-    if rt.kind in ("RoleBinding", "ClusterRoleBinding"):
-        return cluster.validate_binding_update(new, old)
     rules = RULES.get(key)
     if rules is not None and rules.validate_update is not None:
         return rules.validate_update(new, old)

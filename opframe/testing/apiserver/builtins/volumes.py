@@ -21,6 +21,7 @@ from opframe.testing.apiserver.fielderrors import (
 )
 
 __all__ = [
+    "access_mode_causes",
     "default_persistent_volume",
     "default_storage_class",
     "validate_persistent_volume",
@@ -63,16 +64,25 @@ def default_persistent_volume(obj: dict[str, Any]) -> None:
     spec.setdefault("volumeMode", "Filesystem")
 
 
+def access_mode_causes(modes: Any, detail: str = "") -> list[Cause]:
+    """``spec.accessModes`` of a volume or claim: at least one, each a supported mode.
+
+    ``detail`` is the claim's wording of the missing list (the volume's has none).
+    """
+    if not modes:
+        return [required("spec.accessModes", detail)]
+    return [
+        not_supported("spec.accessModes", mode, _ACCESS_MODES)
+        for mode in modes
+        if mode not in _ACCESS_MODES
+    ]
+
+
 def validate_persistent_volume(obj: dict[str, Any]) -> list[Cause]:
     """``ValidatePersistentVolumeSpec``: access modes, a storage capacity, one source."""
     spec = obj.get("spec") or {}
     causes: list[Cause] = []
-    modes = spec.get("accessModes") or []
-    if not modes:
-        causes.append(required("spec.accessModes"))
-    for mode in modes:
-        if mode not in _ACCESS_MODES:
-            causes.append(not_supported("spec.accessModes", mode, _ACCESS_MODES))
+    causes.extend(access_mode_causes(spec.get("accessModes")))
     capacity = spec.get("capacity") or {}
     if not capacity:
         causes.append(required("spec.capacity"))

@@ -71,23 +71,41 @@ def _validate_selector_and_template(
                 invalid("spec.selector", selector, f"empty selector is invalid for {kind}")
             )
         elif not selector_matches(selector, labels):
-            causes.append(
-                invalid(
-                    "spec.template.metadata.labels",
-                    labels,
-                    "`selector` does not match template `labels`",
-                )
-            )
-    causes.extend(validate_labels(labels, "spec.template.metadata.labels"))
-    causes.extend(validate_pod_spec(template.get("spec"), "spec.template.spec", template=True))
-    restart = (template.get("spec") or {}).get("restartPolicy")
+            causes.append(selector_mismatch(labels))
+    causes.extend(
+        replicated_template_causes(
+            labels, template.get("spec"), "ReplicaSet", check_restart=check_restart
+        )
+    )
+    return causes
+
+
+def selector_mismatch(labels: dict[str, Any]) -> Cause:
+    """The cause for a pod template whose labels the controller's selector does not select."""
+    return invalid(
+        "spec.template.metadata.labels", labels, "`selector` does not match template `labels`"
+    )
+
+
+def replicated_template_causes(
+    labels: Any, pod_spec: Any, owner: str, *, check_restart: bool = True
+) -> list[Cause]:
+    """``ValidatePodTemplateSpecForReplicaSet`` / ``...ForRC``: the template of a controller.
+
+    Its labels and pod spec, ``restartPolicy: Always`` (unless ``check_restart`` is off) and
+    no ``activeDeadlineSeconds`` (``owner`` names the kind in that message).
+    """
+    causes = validate_labels(labels, "spec.template.metadata.labels")
+    causes.extend(validate_pod_spec(pod_spec, "spec.template.spec", template=True))
+    fields = pod_spec if isinstance(pod_spec, dict) else {}
+    restart = fields.get("restartPolicy")
     if check_restart and restart and restart != "Always":
         causes.append(not_supported("spec.template.spec.restartPolicy", restart, ("Always",)))
-    if (template.get("spec") or {}).get("activeDeadlineSeconds") is not None:
+    if fields.get("activeDeadlineSeconds") is not None:
         causes.append(
             forbidden(
                 "spec.template.spec.activeDeadlineSeconds",
-                "activeDeadlineSeconds in ReplicaSet is not Supported",
+                f"activeDeadlineSeconds in {owner} is not Supported",
             )
         )
     return causes

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from opframe.testing.apiserver.auth.certs import write_pem_pair
+
 __all__ = ["write_certificates", "write_kubeconfig"]
 
 
@@ -18,7 +20,7 @@ def write_certificates(directory: Path) -> tuple[Path, Path, Path]:
     Existing files are reused, so a restarted server keeps the CA its clients trust.
     """
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
@@ -83,26 +85,9 @@ def write_certificates(directory: Path) -> tuple[Path, Path, Path]:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     # The CA key stays beside it: client certificates are signed with it (auth.certs).
-    ca_key_path = directory / "ca.key"
-    ca_key_path.write_bytes(
-        ca_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    ca_key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
+    write_pem_pair(ca_path, ca_cert, directory / "ca.key", ca_key)
+    write_pem_pair(cert_path, cert, key_path, key)
     return ca_path, cert_path, key_path
 
 
