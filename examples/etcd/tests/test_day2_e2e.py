@@ -19,14 +19,14 @@ import aetcd
 import aiohttp
 import pytest
 import pytest_asyncio
-from etcd_e2e import E2E_POLICY, NAMESPACE, EtcdEnv
+from etcd_e2e import E2E_POLICY, NAMESPACE, EtcdEnv, running_operator
 from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.models import EtcdCluster
 from etcd_operator.operator import build_manager
 from etcd_operator.planner import Policy
 from etcd_operator.reconciler import EtcdClusterReconciler
 
-from opframe import Pod, get_condition, install_crds
+from opframe import Client, Manager, Pod, get_condition, install_crds
 from opframe.kinds import Event
 from opframe.testing import LocalCluster, eventually
 
@@ -44,18 +44,17 @@ async def day2_env() -> AsyncIterator[tuple[EtcdEnv, str]]:
         steady_interval=1.0,
         busy_interval=0.3,
     )
+
+    def build(client: Client) -> Manager:
+        return build_manager(client, reconciler=reconciler, health_address=None)
+
     async with LocalCluster(backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0) as cluster:
         await install_crds(cluster.client, EtcdCluster)
-        manager = build_manager(cluster.client, reconciler=reconciler, health_address=None)
-        operator = asyncio.create_task(manager.run(handle_signals=False))
-        try:
+        # Under its ServiceAccount with the generated RBAC, as the whole etcd e2e suite runs.
+        async with running_operator(cluster, build) as operator:
+            manager = operator.manager
             await eventually(lambda: manager.metrics_url is not None, timeout=30.0)
             yield EtcdEnv(cluster), str(manager.metrics_url)
-        finally:
-            manager.stop()
-            operator.cancel()
-            done, _ = await asyncio.wait({operator}, timeout=30)
-            assert done, "the operator did not stop within 30 s of being cancelled"
 
 
 async def _create(env: EtcdEnv, name: str, size: int, **spec: object) -> None:
@@ -243,7 +242,7 @@ async def test_defragmentation_by_threshold_skips_while_unhealthy_and_runs_the_l
         await eventually(
             lambda: _has(env, "frag", "DefragmentationSkipped"),
             message=f"a DefragmentationSkipped Event (sizes {sizes})",
-            timeout=60,
+            timeout=120,
         )
         assert "Defragmented" not in await _reasons(env, "frag")
     finally:
