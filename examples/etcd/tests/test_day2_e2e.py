@@ -285,6 +285,11 @@ async def _scrape(url: str) -> dict[str, float]:
     return out
 
 
+@pytest.mark.chaos
+@pytest.mark.skipif(
+    os.environ.get("OPFRAME_CHAOS", "") != "long",
+    reason="long form (./run chaos): timed out once in a fresh-clone run (issue 16's note)",
+)
 async def test_metrics_follow_a_scale_up_and_go_with_the_cluster(
     day2_env: tuple[EtcdEnv, str],
 ) -> None:

@@ -254,6 +254,7 @@ async def test_wiped_data(etcd_env: EtcdEnv) -> None:
         )
 
 
+@long_form  # failed once in a fresh-clone run (issue 12/16 note); passed in three full runs
 async def test_api_server_restarted_alone(persistent_plane: EtcdEnv) -> None:
     """The API server stops and a new one starts on the same port, token, CA and objects
     while the kubelet's pods (etcd) keep running: the operator (its own process) reconnects
