@@ -56,20 +56,31 @@ class OperatorProcess:
         self.kubeconfig = kubeconfig
         self.identity = identity
         self.proc: asyncio.subprocess.Process | None = None
+        self.log = kubeconfig.parent / f"operator-{identity or 'single'}.log"
+        """Its stderr (the operator's log), shown when a scenario fails."""
 
     async def start(self) -> OperatorProcess:
         args = [str(HERE / "operator_proc.py"), str(self.kubeconfig)]
         if self.identity:
             args += ["--leader-elect", self.identity]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), *sys.path])}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *args,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *args,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
         return self
+
+    def log_tail(self, lines: int = 80) -> str:
+        """The last ``lines`` lines of its log."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
 
     async def leading(self, deadline: float = 30.0) -> None:
         """Wait until its controllers run (it holds the Lease, when leader-elected)."""
@@ -108,6 +119,11 @@ async def operators(env: EtcdEnv, *identities: str | None) -> AsyncIterator[list
         for p in procs:
             await p.start()
         yield procs
+    except BaseException:
+        for p in procs:
+            print(f"--- operator {p.identity or 'single'}: last lines of {p.log} ---")
+            print(p.log_tail())
+        raise
     finally:
         for p in procs:
             await p.kill()
