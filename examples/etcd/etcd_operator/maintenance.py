@@ -35,7 +35,7 @@ from etcd_operator.membership import EtcdAdmin, MembershipError
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus, MaintenanceStatus
 from etcd_operator.naming import ordinal_of
 from etcd_operator.observe import View, member_pod
-from opframe import ConfigError, Context, get_condition, set_condition
+from opframe import ConfigError, Context, TerminalError, get_condition, set_condition
 
 __all__ = [
     "Compact",
@@ -305,7 +305,15 @@ async def observe_db(admin: EtcdAdmin, cluster: EtcdCluster, view: View) -> DBOb
             d.schedule,
         )
         if d.schedule:
-            slot = last_slot(d.schedule, datetime.now(UTC))
+            try:
+                slot = last_slot(d.schedule, datetime.now(UTC))
+            except TerminalError:
+                # The API server checked the shape (five fields); the values are checked here.
+                raise TerminalError(
+                    f"EtcdCluster {cluster.ref}: spec.defragmentation.schedule {d.schedule!r} "
+                    "is not a valid 5-field cron expression (minute hour day-of-month month "
+                    "day-of-week, e.g. '0 3 * * *')"
+                ) from None
     return DBObserved(
         members=tuple(members),
         alarms=tuple(alarms),
