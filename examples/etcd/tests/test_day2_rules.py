@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from etcd_operator import settings
 from etcd_operator.actions import MoveLeader, RecreatePod, RemoveMember, Steady, Wait
+from etcd_operator.backup.schedule import last_slot
 from etcd_operator.maintenance import (
     Compact,
     CompleteSlot,
@@ -205,3 +206,16 @@ def test_a_new_schedule_waits_for_its_next_time_like_a_new_cronjob() -> None:
     slot = datetime(2026, 1, 2, 3, tzinfo=UTC)
     step = plan_step(_db(rule=DefragRule(4 * MI, 50, schedule="0 3 * * *"), slot=slot))
     assert isinstance(step, CompleteSlot) and step.slot == slot
+
+
+@pytest.mark.parametrize(
+    ("now", "slot"),
+    [
+        ("09:01:59.500000", "09:01:00"),  # half a second before 09:02: 09:02 has not fired
+        ("09:02:00.000000", "09:02:00"),  # exactly at the time: it has
+        ("09:02:00.400000", "09:02:00"),
+    ],
+)
+def test_a_schedule_time_counts_from_the_moment_it_fires_not_before(now: str, slot: str) -> None:
+    at = datetime.fromisoformat(f"2026-12-03T{now}+00:00")
+    assert last_slot("* * * * *", at) == datetime.fromisoformat(f"2026-12-03T{slot}+00:00")
