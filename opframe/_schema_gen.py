@@ -339,12 +339,26 @@ class SchemaBuilder:
         raise where.error(f"type {tp!r} has no structural schema")
 
     def _union_schema(self, args: tuple[Any, ...], where: _Where) -> dict[str, Any]:
-        plain = [self._unwrap(a, _Markers())[0] for a in args]
+        branches: list[tuple[Any, _Markers]] = []
+        for a in args:
+            m = _Markers()
+            branches.append((self._unwrap(a, m)[0], m))
+        plain = [tp for tp, _ in branches]
         if set(plain) == {int, str}:
-            return {
+            node: dict[str, Any] = {
                 "anyOf": [{"type": "integer"}, {"type": "string"}],
                 "x-kubernetes-int-or-string": True,
             }
+            # Each branch's constraints go on the one node: the API server applies a value
+            # validation only to values of its kind (a pattern to strings, a minimum to
+            # numbers), so ``Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=..)]``
+            # means what pydantic means by it; controller-gen writes resource.Quantity so.
+            for tp, m in branches:
+                part = {"type": "integer" if tp is int else "string"}
+                _apply_constraints(part, m, where)
+                del part["type"]
+                node.update(part)
+            return node
         if set(plain) <= {int, float}:
             return {"type": "number"}
         if all(get_origin(a) is Literal for a in plain):

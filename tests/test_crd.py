@@ -155,6 +155,29 @@ def test_int_or_string_union() -> None:
     }
 
 
+class _SizeSpec(KubeModel):
+    size: Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=r"^[0-9]+Mi$", max_length=8)]
+
+
+class _Sized(Resource, group="zoo.opframe.dev", version="v1"):
+    spec: _SizeSpec
+
+
+def test_int_or_string_branch_constraints_go_on_the_one_node() -> None:
+    # controller-gen's resource.Quantity: the API server applies pattern and lengths to
+    # strings and minimum to integers, which is what the pydantic union means.
+    size = schema_for(_Sized)["properties"]["spec"]["properties"]["size"]
+    assert size == {
+        "minimum": 0,
+        "maxLength": 8,
+        "pattern": "^[0-9]+Mi$",
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "x-kubernetes-int-or-string": True,
+    }
+    assert list(size) == ["minimum", "maxLength", "pattern", "anyOf", "x-kubernetes-int-or-string"]
+    assert structural_problems(schema_for(_Sized)) == []
+
+
 def test_lists_sets_and_tuples_are_arrays() -> None:
     assert _prop("tags") == {"type": "array", "items": {"type": "string"}}
     assert _prop("unique")["x-kubernetes-list-type"] == "set"

@@ -17,7 +17,8 @@ to one :data:`Step`, :func:`plan_step`) plus a small executor (:func:`execute`):
 3. Without an alarm, ``spec.defragmentation``: a member qualifies when defragmenting frees at
    least ``minReclaimableBytes`` and ``fragmentedPercent`` of its file (``(dbSize -
    dbSizeInUse) / dbSize``); with a ``schedule``, only within a run that starts at a cron time
-   and ends when no member qualifies. One member per step, the leader last.
+   and ends when no member qualifies (a schedule never run first waits for its next time).
+   One member per step, the leader last.
 
 The quota counted is the database *file* size (etcd's ``backendQuota.Available`` compares the
 backend size plus the request's cost with the quota), which only a defragmentation shrinks.
@@ -25,6 +26,7 @@ backend size plus the request's cost with the quota), which only a defragmentati
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -35,10 +37,11 @@ from etcd_operator.membership import EtcdAdmin, MembershipError
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus, MaintenanceStatus
 from etcd_operator.naming import ordinal_of
 from etcd_operator.observe import View, member_pod
-from opframe import ConfigError, Context, get_condition, set_condition
+from opframe import ConfigError, Context, TerminalError, get_condition, set_condition
 
 __all__ = [
     "Compact",
+    "CompleteSlot",
     "DBObserved",
     "Defragment",
     "Disarm",
@@ -155,6 +158,8 @@ class Defragment:
 
     reason: str
     member: MemberDB
+    reclaimed: int | None = None
+    """Bytes the run freed, once it has run (``None``: not measured)."""
 
 
 @dataclass(frozen=True)
@@ -215,10 +220,14 @@ def plan_step(o: DBObserved) -> Step | None:
     rule = o.rule
     if rule is None:
         return None
-    if rule.schedule is not None and (
-        o.slot is None or (o.completed_slot is not None and o.slot <= o.completed_slot)
-    ):
-        return None
+    if rule.schedule is not None:
+        if o.slot is None or (o.completed_slot is not None and o.slot <= o.completed_slot):
+            return None
+        if o.completed_slot is None:
+            # A schedule never run: its latest time fired before anyone asked for it (at
+            # 14:00, "0 3 * * *" last fired at 03:00). Like a new CronJob, the first run is at
+            # the next time, not now.
+            return CompleteSlot("the first scheduled defragmentation is at the next time", o.slot)
     due = [
         m
         for m in o.members
@@ -305,7 +314,15 @@ async def observe_db(admin: EtcdAdmin, cluster: EtcdCluster, view: View) -> DBOb
             d.schedule,
         )
         if d.schedule:
-            slot = last_slot(d.schedule, datetime.now(UTC))
+            try:
+                slot = last_slot(d.schedule, datetime.now(UTC))
+            except TerminalError:
+                # The API server checked the shape (five fields); the values are checked here.
+                raise TerminalError(
+                    f"EtcdCluster {cluster.ref}: spec.defragmentation.schedule {d.schedule!r} "
+                    "is not a valid 5-field cron expression (minute hour day-of-month month "
+                    "day-of-week, e.g. '0 3 * * *')"
+                ) from None
     return DBObserved(
         members=tuple(members),
         alarms=tuple(alarms),
@@ -347,16 +364,21 @@ async def execute(
     elif isinstance(step, Defragment):
         m = step.member
         await admin.defragment(m.endpoint)
-        after = await admin.status(m.endpoint)
-        freed = max(m.db_size - after.db_size, 0)
         role = "leader" if m.leader else "follower"
-        await ctx.recorder.normal(
-            cluster,
-            "Defragmented",
-            f"defragmented {m.pod} ({role}): reclaimed {freed} bytes "
-            f"({human_bytes(m.db_size)} -> {human_bytes(after.db_size)})",
+        # The run happened: it is recorded even when the member is too busy to report its
+        # new size (under load a member answers slowly right after a defragmentation), else
+        # it would no longer qualify and its run would go unrecorded for good.
+        size, problem = await _size_after_defragment(admin, m.endpoint)
+        freed = None if size is None else max(m.db_size - size, 0)
+        measured = (
+            f"reclaimed {freed} bytes ({human_bytes(m.db_size)} -> {human_bytes(size)})"
+            if size is not None
+            else f"{human_bytes(m.db_size)} before; its size afterwards is unknown ({problem})"
         )
-        step = Defragment(step.reason, MemberDB(**{**m.__dict__, "in_use": freed}))
+        await ctx.recorder.normal(
+            cluster, "Defragmented", f"defragmented {m.pod} ({role}): {measured}"
+        )
+        step = Defragment(step.reason, m, reclaimed=freed)
     elif isinstance(step, Disarm):
         for member_id, kind in step.alarms:
             await admin.disarm(member_id, kind)
@@ -364,6 +386,22 @@ async def execute(
             cluster, "DatabaseQuotaRecovered", f"{step.reason}; writes are accepted again"
         )
     return step
+
+
+async def _size_after_defragment(admin: EtcdAdmin, endpoint: str) -> tuple[int | None, str]:
+    """The member's database file size after its defragmentation, asked a few times."""
+    problem = ""
+    for attempt in range(_STATUS_ATTEMPTS):
+        if attempt:
+            await asyncio.sleep(0.5 * attempt)  # a pause between retries, not a sync point
+        try:
+            return (await admin.status(endpoint)).db_size, ""
+        except MembershipError as e:
+            problem = str(e)
+    return None, problem
+
+
+_STATUS_ATTEMPTS = 3
 
 
 # -- report -------------------------------------------------------------------------------
@@ -426,7 +464,7 @@ def apply_status(
         )
         maint.last_defragmentation_time = now
         maint.last_defragmented_member = step.member.pod
-        maint.last_reclaimed_bytes = step.member.in_use  # execute() put the bytes freed here
+        maint.last_reclaimed_bytes = step.reclaimed
     elif isinstance(step, CompleteSlot):
         maint.defragmentation_slot = step.slot
     elif isinstance(step, Disarm):

@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from etcd_operator.backup.models import ClusterBackupSpec, ClusterBootstrapSpec, RestoreStatus
+from etcd_operator.settings import QUANTITY_PATTERN
 from opframe import Conditions, KubeModel, Resource
 from opframe.crd import (
     AGE_COLUMN,
@@ -27,6 +28,7 @@ from opframe.kinds import ResourceRequirements
 
 __all__ = [
     "AutoCompactionSpec",
+    "ByteQuantity",
     "CertificateStatus",
     "ClusterPhase",
     "DefragmentationSpec",
@@ -167,7 +169,22 @@ class TLSStatus(KubeModel):
     certificates: list[CertificateStatus] = Field(default_factory=list)
 
 
-_DURATION = r"^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$|^[0-9]+$"
+# Go's time.ParseDuration units (etcd parses a periodic retention with it; a bare integer is
+# hours, and the only form revision mode accepts).
+_DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$|^[0-9]+$"
+
+ByteQuantity = (
+    Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
+)
+"""A byte count: an integer, or a string with an optional SI or binary suffix (``8Gi``,
+``512Mi``, ``2G``). A subset of ``resource.Quantity``'s syntax (no fractions, exponents or
+milli-units, which mean nothing for bytes), checked at admission: the CRD carries the pattern
+on the int-or-string node the way Kubernetes writes quantities, so the API server refuses
+``16 MB`` with a field error before the operator ever sees it."""
+
+# A 5-field cron expression (minute hour day-of-month month day-of-week): the shape is checked
+# at admission; the values (a minute of 61) when the operator reads it.
+_CRON = r"^\s*[0-9A-Za-z*,/?-]+(\s+[0-9A-Za-z*,/?-]+){4}\s*$"
 
 
 class AutoCompactionSpec(KubeModel):
@@ -192,12 +209,12 @@ class DefragmentationSpec(KubeModel):
     """When the operator defragments members: every member healthy, one at a time, the leader
     last, and only a member over both thresholds."""
 
-    min_reclaimable_bytes: int | str = "64Mi"
+    min_reclaimable_bytes: ByteQuantity = "64Mi"
     """A member qualifies once defragmenting it frees at least this much (``dbSize -
     dbSizeInUse``), a quantity such as ``64Mi``."""
     fragmented_percent: Annotated[int, Field(ge=0, le=100)] = 50
     """... and once that is at least this share of its database file, in percent."""
-    schedule: str | None = Field(None, max_length=64)
+    schedule: str | None = Field(None, max_length=64, pattern=_CRON)
     """A 5-field cron expression (UTC): defragment only in runs starting at its times; unset
     to defragment whenever a member qualifies."""
 
@@ -236,7 +253,7 @@ class EtcdClusterSpec(KubeModel):
     """Scheduled backups and their retention (docs/etcd-backup.md)."""
     bootstrap: ClusterBootstrapSpec | None = None
     """Where a new cluster's data comes from (``fromBackup``); read only at creation."""
-    quota_backend_bytes: int | str | None = None
+    quota_backend_bytes: ByteQuantity | None = None
     """The backend quota of every member (``--quota-backend-bytes``), a quantity such as
     ``8Gi``; unset for etcd's default (2 GiB). Changing it rolls the members one at a time."""
     auto_compaction: AutoCompactionSpec | None = None

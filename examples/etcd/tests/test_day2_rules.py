@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 import pytest
 from etcd_operator import settings
 from etcd_operator.actions import MoveLeader, RecreatePod, RemoveMember, Steady, Wait
+from etcd_operator.backup.schedule import last_slot
 from etcd_operator.maintenance import (
     Compact,
+    CompleteSlot,
     DBObserved,
     Defragment,
     DefragRule,
@@ -189,7 +191,31 @@ def test_defragmentation_is_skipped_and_said_so_while_a_member_is_unhealthy() ->
 
 
 def test_a_scheduled_defragmentation_runs_only_in_a_run_not_finished() -> None:
-    slot = datetime(2026, 1, 1, tzinfo=UTC)
+    before, slot = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
     rule = DefragRule(4 * MI, 50, schedule="0 3 * * *")
     assert plan_step(_db(rule=rule, slot=slot, completed_slot=slot)) is None
-    assert isinstance(plan_step(_db(rule=rule, slot=slot)), Defragment)
+    assert isinstance(plan_step(_db(rule=rule, slot=slot, completed_slot=before)), Defragment)
+    small = tuple(MemberDB(f"c-{i}", i + 1, "e", MI, MI, leader=i == 0) for i in range(3))
+    done = plan_step(_db(rule=rule, slot=slot, completed_slot=before, members=small))
+    assert isinstance(done, CompleteSlot) and done.slot == slot  # nothing left: the run ends
+
+
+def test_a_new_schedule_waits_for_its_next_time_like_a_new_cronjob() -> None:
+    # Kubernetes CronJob: a job is started at a schedule time after the CronJob exists, not
+    # for the time that fired before it (controller/cronjob/utils.go, mostRecentScheduleTime).
+    slot = datetime(2026, 1, 2, 3, tzinfo=UTC)
+    step = plan_step(_db(rule=DefragRule(4 * MI, 50, schedule="0 3 * * *"), slot=slot))
+    assert isinstance(step, CompleteSlot) and step.slot == slot
+
+
+@pytest.mark.parametrize(
+    ("now", "slot"),
+    [
+        ("09:01:59.500000", "09:01:00"),  # half a second before 09:02: 09:02 has not fired
+        ("09:02:00.000000", "09:02:00"),  # exactly at the time: it has
+        ("09:02:00.400000", "09:02:00"),
+    ],
+)
+def test_a_schedule_time_counts_from_the_moment_it_fires_not_before(now: str, slot: str) -> None:
+    at = datetime.fromisoformat(f"2026-12-03T{now}+00:00")
+    assert last_slot("* * * * *", at) == datetime.fromisoformat(f"2026-12-03T{slot}+00:00")

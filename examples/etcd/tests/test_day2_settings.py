@@ -9,12 +9,14 @@ alarm and leaves out the alarms named by ``exclude``; the runbook is etcd.io "Ma
 from __future__ import annotations
 
 import os
+import signal
 
 import aiohttp
 import pytest
 from etcd_operator import settings
+from etcd_operator.maintenance import _size_after_defragment
 from etcd_operator.membership import EtcdAdmin
-from etcd_procs import BINARIES, ETCD_NOT_READY, etcd_cluster, free_port
+from etcd_procs import BINARIES, ETCD_35, ETCD_NOT_READY, etcd_cluster, free_port
 
 from opframe.testing import eventually
 
@@ -64,3 +66,26 @@ async def test_readiness_passes_at_nospace_and_the_runbook_recovers_writes(
         assert await a.alarms() == []
         await client.put(b"after", b"ok")
         assert await _get(url + "/health") == 200
+
+
+async def test_a_member_slow_to_answer_after_its_defragmentation_is_reported_unmeasured() -> None:
+    """The size after a defragmentation is asked a few times; a member that does not answer
+    (frozen here, as a starved member is) yields no size and the reason, so the run is
+    still recorded (``maintenance.execute``) instead of failing the reconcile."""
+    async with (
+        etcd_cluster(ETCD_35) as procs,
+        EtcdAdmin([procs[0].client_url], timeout=1) as a,
+    ):
+        url = procs[0].client_url
+        await eventually(lambda: a.status(url), retry_on=ETCD_NOT_READY, timeout=30)
+        await a.defragment(url)
+        size, problem = await _size_after_defragment(a, url)
+        assert size is not None and size > 0 and problem == ""
+        proc = procs[0].proc
+        assert proc is not None
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            size, problem = await _size_after_defragment(a, url)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        assert size is None and url in problem, problem

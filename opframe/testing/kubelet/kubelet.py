@@ -341,6 +341,11 @@ class Kubelet:
         except Exception:
             # A broken pod must not take the node down; the failure is in its status/log.
             log.exception("pod %s/%s: worker failed", worker.namespace, worker.name)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # It failed on its way out of a cancellation (its task group raised the
+                # failure instead): waiting on would swallow the stop request for good.
+                return
         await asyncio.Event().wait()  # keep reporting until the pod goes away
 
     def _spawn_stop(self, uid: str, grace: float, *, delete: bool, pod: Obj | None = None) -> None:

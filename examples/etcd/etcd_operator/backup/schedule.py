@@ -64,9 +64,9 @@ def _cron(expr: str, at: datetime) -> croniter:
 def last_slot(expr: str, now: datetime) -> datetime:
     """The latest time at or before ``now`` that ``expr`` fires (UTC)."""
     at = now.astimezone(UTC)
-    # croniter's get_prev is strictly before its start: start one second later so that a
-    # slot exactly at ``now`` counts as fired.
-    prev: datetime = _cron(expr, at + timedelta(seconds=1)).get_prev(datetime)
+    # croniter's get_prev is strictly before its start: start a microsecond later so that a
+    # slot exactly at ``now`` counts as fired (a second later fired it up to a second early).
+    prev: datetime = _cron(expr, at + timedelta(microseconds=1)).get_prev(datetime)
     return prev
 
 
