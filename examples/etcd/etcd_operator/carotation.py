@@ -53,6 +53,7 @@ __all__ = [
     "observe_rotation",
     "old_leaves",
     "plan_rotation",
+    "rotated_secret",
     "status_of",
     "unsettled",
 ]
@@ -237,24 +238,18 @@ def status_of(
     )
 
 
-async def advance(
-    ctx: Context,
-    cluster: EtcdCluster,
-    ca_secret: Secret,
-    step: Advance,
-    requested: str,
-    now: dt.datetime,
-) -> None:
-    """Write the CA Secret for ``step`` (a replace: a concurrent change is a conflict)."""
+def rotated_secret(
+    cluster: EtcdCluster, ca_secret: Secret, step: Advance, requested: str, now: dt.datetime
+) -> Secret:
+    """The CA Secret after ``step``: ``tls.crt``/``tls.key`` always hold the signing CA,
+    ``ca.crt`` the trust bundle every leaf Secret copies."""
     data = dict(ca_secret.data or {})
-    decoded = ca_secret.decoded()
     notes = _annotations(ca_secret)
-    b64 = _b64
     if step.to == "TrustBoth":
         new = issue_ca(f"{cluster.name} etcd CA {now:%Y%m%dT%H%M%SZ}", now)
-        old = decoded["tls.crt"]
-        data[NEXT_CERT], data[NEXT_KEY] = b64(new.cert), b64(new.key)
-        data["ca.crt"] = b64(old.rstrip(b"\n") + b"\n" + new.cert)
+        old = ca_secret.decoded()["tls.crt"]
+        data[NEXT_CERT], data[NEXT_KEY] = _b64(new.cert), _b64(new.key)
+        data["ca.crt"] = _b64(old.rstrip(b"\n") + b"\n" + new.cert)
         notes[REASON_ANNOTATION] = step.reason
         if requested:
             notes[TOKEN_ANNOTATION] = requested
@@ -272,7 +267,20 @@ async def advance(
     updated = ca_secret.model_copy(deep=True)
     updated.data = data
     updated.metadata.annotations = notes or None
-    await ctx.client.replace(updated)
+    return updated
+
+
+async def advance(
+    ctx: Context,
+    cluster: EtcdCluster,
+    ca_secret: Secret,
+    step: Advance,
+    requested: str,
+    now: dt.datetime,
+) -> None:
+    """Write the CA Secret for ``step`` (a replace: a concurrent change is a conflict, and
+    the next reconcile plans again from what is there)."""
+    await ctx.client.replace(rotated_secret(cluster, ca_secret, step, requested, now))
 
 
 def _b64(data: bytes) -> str:

@@ -534,9 +534,7 @@ def _with_trust(view: View, pods: Sequence[Pod], trust: str) -> View:
         if p.metadata.deletion_timestamp is None
         and (p.metadata.annotations or {}).get(tls.TRUST_ANNOTATION) != trust
     )
-    return dataclasses.replace(
-        view, observed=dataclasses.replace(view.observed, stale_trust=stale)
-    )
+    return dataclasses.replace(view, observed=dataclasses.replace(view.observed, stale_trust=stale))
 
 
 def _merge_patch(old: dict[str, object], new: dict[str, object]) -> dict[str, object]:

@@ -495,8 +495,7 @@ async def _ensure_generated(
     found = _pair_of(ca_secret) if ca_secret is not None else None
     if found is None:
         ca = issue_ca(f"{cluster.name} etcd CA", now)
-        ca_secret = _tls_secret(cluster, ca_name, ca, ca.cert)
-        await _write(ctx, None, ca_secret)
+        ca_secret = await ctx.client.create(_tls_secret(cluster, ca_name, ca, ca.cert))
         bundle = ca.cert
         state.events.append(("Normal", "CertificateIssued", f"CA issued in Secret {ca_name}"))
     else:
