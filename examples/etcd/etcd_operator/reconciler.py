@@ -146,7 +146,7 @@ class EtcdClusterReconciler:
             action = await upgrade_gate(ctx, cluster, action)  # spec.backup.beforeUpgrade
             ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
             mstep: maintenance.Step | None = None
-            rotated = False
+            rotating = False
             try:
                 if action.mutates:
                     await self._verify(admin, view, action)
@@ -159,7 +159,7 @@ class EtcdClusterReconciler:
                         )
                         if mstep is not None:
                             ctx.logger.info("maintenance: %s", mstep.reason)
-                rotated = await self._rotate_ca(ctx, cluster, certs, view, action)
+                rotating = await self._rotate_ca(ctx, cluster, certs, view, action)
             except IdentityMismatch as e:
                 ctx.logger.warning("refused %s: %s", type(action).__name__, e)
                 action = steps.Refuse(f"refused {type(action).__name__}: {e}", code=e.code)
@@ -171,7 +171,7 @@ class EtcdClusterReconciler:
                 return Result(requeue_after=self.busy_interval)
         await self._record(ctx, cluster, action)
         await self._write_status(ctx, cluster, view, action, certs, db=db, mstep=mstep)
-        if rotated or (mstep is not None and not isinstance(mstep, maintenance.Skip)):
+        if rotating or (mstep is not None and not isinstance(mstep, maintenance.Skip)):
             return Result(requeue_after=self.busy_interval)
         after = self.busy_interval
         if isinstance(action, (steps.Steady, steps.Refuse)) or action.phase == "Paused":
@@ -188,7 +188,8 @@ class EtcdClusterReconciler:
         action: steps.Action,
     ) -> bool:
         """Report the CA rotation and take its next step (see :mod:`etcd_operator.carotation`)
-        when the planner's step changed nothing; whether a phase changed."""
+        when the planner's step changed nothing; whether a rotation is under way (the
+        reconcile comes back soon: nothing watched tells when a member presents new leaves)."""
         secret = certs.ca_secret
         if secret is None or certs.status is None:
             return False
@@ -205,12 +206,12 @@ class EtcdClusterReconciler:
             certs.status.ca_rotation = carotation.status_of(
                 secret, carotation.Hold(action.reason), now
             )
-            return False
+            return step is not None
         certs.status.ca_rotation = carotation.status_of(secret, step, now)
         if isinstance(step, carotation.Hold):
             if step.warn:
                 await ctx.recorder.warning(cluster, "CARotationStalled", step.reason)
-            return False
+            return True
         if step is None:
             return False
         await carotation.advance(ctx, cluster, secret, step, rotation.requested, now)
@@ -538,8 +539,16 @@ def _with_trust(view: View, pods: Sequence[Pod], trust: str) -> View:
 
 
 def _merge_patch(old: dict[str, object], new: dict[str, object]) -> dict[str, object]:
-    """``new`` as a merge patch over ``old``: a field cleared in ``new`` is sent as null."""
-    return {**dict.fromkeys(old.keys() - new.keys()), **new}
+    """``new`` as a merge patch over ``old``: a field cleared in ``new`` is sent as null, in
+    nested objects too (a merge patch leaves a key it does not name as it was, RFC 7386)."""
+    patch: dict[str, object] = dict.fromkeys(old.keys() - new.keys())
+    for key, value in new.items():
+        was = old.get(key)
+        if isinstance(value, dict) and isinstance(was, dict):
+            patch[key] = _merge_patch(was, value)
+        else:
+            patch[key] = value
+    return patch
 
 
 def _target(action: steps.Action) -> tuple[int, str] | None:
