@@ -52,6 +52,7 @@ __all__ = [
     "advance",
     "observe_rotation",
     "old_leaves",
+    "phase_of",
     "plan_rotation",
     "rotated_secret",
     "status_of",
@@ -174,7 +175,8 @@ def _annotations(secret: Secret | None) -> dict[str, str]:
     return dict((secret.metadata.annotations or {}) if secret is not None else {})
 
 
-def _phase_of(secret: Secret | None) -> Phase | Literal[""]:
+def phase_of(secret: Secret | None) -> Phase | Literal[""]:
+    """The rotation phase recorded on the CA Secret (``""``: none under way)."""
     value = _annotations(secret).get(PHASE_ANNOTATION, "")
     for p in PHASES:
         if value == p:
@@ -208,7 +210,7 @@ def observe_rotation(
     cert = ca.certificate if ca is not None else None
     since = _since(ca_secret)
     return RotationObserved(
-        phase=_phase_of(ca_secret),
+        phase=phase_of(ca_secret),
         requested=(cluster.metadata.annotations or {}).get(ROTATE_CA_ANNOTATION, ""),
         handled=_annotations(ca_secret).get(TOKEN_ANNOTATION, ""),
         ca_due=cert is not None and now >= renew_at(cert),
@@ -224,7 +226,7 @@ def status_of(
     ca_secret: Secret | None, step: Advance | Hold | None, now: dt.datetime
 ) -> CARotationStatus | None:
     """``status.tls.caRotation`` after ``step`` (``None``: no rotation under way)."""
-    phase = step.to if isinstance(step, Advance) else _phase_of(ca_secret)
+    phase = step.to if isinstance(step, Advance) else phase_of(ca_secret)
     if not phase:
         return None
     notes = _annotations(ca_secret)

@@ -194,9 +194,8 @@ class EtcdClusterReconciler:
         if secret is None or certs.status is None:
             return False
         now = dt.datetime.now(dt.UTC)
-        phase = carotation.observe_rotation(cluster, secret, view.observed, now).phase
         leaves: tuple[str, ...] | None = ()
-        if phase == "NewLeaves":
+        if carotation.phase_of(secret) == "NewLeaves":
             leaves = await carotation.old_leaves(view.endpoints, secret, certs.client)
         rotation = carotation.observe_rotation(cluster, secret, view.observed, now, leaves)
         step = carotation.plan_rotation(rotation)

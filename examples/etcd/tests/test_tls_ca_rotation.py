@@ -256,3 +256,17 @@ def test_one_member_on_emptydir_keeps_its_data_through_the_surge() -> None:
 def test_ca_rotation_status_model_round_trips() -> None:
     s = CARotationStatus(phase="NewLeaves", since=NOW, reason="r", message="m")
     assert CARotationStatus.model_validate(s.to_dict()) == s
+
+
+def test_status_patch_clears_a_finished_rotation() -> None:
+    """RFC 7386: a merge patch leaves a key it does not name as it was, so a nested field
+    cleared in the new status (``tls.caRotation`` once done) must be sent as null."""
+    from etcd_operator.reconciler import _merge_patch
+
+    old = {"phase": "Running", "tls": {"mode": "Generated", "caRotation": {"phase": "DropOld"}}}
+    new = {"phase": "Running", "tls": {"mode": "Generated"}}
+    assert _merge_patch(old, new) == {
+        "phase": "Running",
+        "tls": {"mode": "Generated", "caRotation": None},
+    }
+    assert _merge_patch({"a": 1, "b": [1]}, {"b": [2]}) == {"a": None, "b": [2]}

@@ -8,6 +8,8 @@ certificate of the old CA is refused once every member was restarted without it.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -15,12 +17,21 @@ import aetcd
 import pytest
 from etcd_e2e import NAMESPACE, EtcdEnv, settled
 from etcd_operator import tls
+from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.carotation import ROTATE_CA_ANNOTATION
-from etcd_operator.models import EtcdCluster, EtcdClusterSpec, TLSSpec
+from etcd_operator.models import EtcdCluster, EtcdClusterSpec, SecretReference, TLSSpec
 from etcd_operator_demo.workload import member_endpoints
-from tls_env import ETCDCTL, KUBECTL, client_tls, etcdctl, write_client_files, writing_tls
+from tls_env import (
+    ETCDCTL,
+    KUBECTL,
+    client_tls,
+    etcdctl,
+    supply_secrets,
+    write_client_files,
+    writing_tls,
+)
 
-from opframe import Secret, get_condition
+from opframe import Pod, Secret, get_condition
 from opframe.testing import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -135,3 +146,44 @@ async def test_ca_rotation_of_three_members_under_writes(etcd_env: EtcdEnv, tmp_
     """Three members, writes throughout: no write fails for longer than the write timeout,
     quorum is never lost, every acknowledged key reads back, the old CA is refused after."""
     await _rotate_under_writes(etcd_env, 3, tmp_path)
+
+
+async def test_supplied_ca_bundle_change_restarts_members_onto_it(etcd_env: EtcdEnv) -> None:
+    """Supplied Secrets whose ``ca.crt`` becomes a bundle of the old and a new CA (what
+    trust-manager writes first in a rotation): the member is restarted onto it, keeping the
+    data, while writes go on; the leaves are left as they are."""
+    old_ca = await supply_secrets(etcd_env, "e2e")
+    await etcd_env.client.create(
+        EtcdCluster(
+            metadata={"name": "e2e", "namespace": NAMESPACE},
+            spec=EtcdClusterSpec(
+                size=1,
+                tls=TLSSpec(
+                    peer=SecretReference(name="e2e-peer"),
+                    server=SecretReference(name="e2e-server"),
+                    client=SecretReference(name="e2e-client"),
+                ),
+            ),
+        )
+    )
+    await etcd_env.until(settled(1), "1 member with supplied certificates", deadline=90)
+    new_ca = tls.issue_ca("next CA", dt.datetime.now(dt.UTC))
+    bundle = old_ca.cert + new_ca.cert
+    want = tls.trust_of([bundle, bundle])
+    async with writing_tls(etcd_env, "e2e-client"):
+        for role in tls.ROLES:
+            s = await etcd_env.client.get(Secret, f"e2e-{role}", NAMESPACE)
+            s.data = {**(s.data or {}), "ca.crt": base64.b64encode(bundle).decode()}
+            await etcd_env.client.replace(s)
+
+        async def restarted() -> bool:
+            pods = await etcd_env.client.list(Pod, NAMESPACE, label_selector={LABEL_CLUSTER: "e2e"})
+            return bool(pods.items) and all(
+                (p.metadata.annotations or {}).get(tls.TRUST_ANNOTATION) == want
+                and p.metadata.deletion_timestamp is None
+                for p in pods.items
+            )
+
+        await eventually(restarted, message="the member restarted onto the bundle", timeout=90)
+        await etcd_env.until(settled(1), "1 member healthy on the bundle", deadline=60)
+    assert not await etcd_env.events("QuorumLost")
