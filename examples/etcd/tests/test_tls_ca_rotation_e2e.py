@@ -15,11 +15,17 @@ from pathlib import Path
 
 import aetcd
 import pytest
-from etcd_e2e import NAMESPACE, EtcdEnv, settled
+from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled
 from etcd_operator import tls
 from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.carotation import ROTATE_CA_ANNOTATION
-from etcd_operator.models import EtcdCluster, EtcdClusterSpec, SecretReference, TLSSpec
+from etcd_operator.models import (
+    EtcdCluster,
+    EtcdClusterSpec,
+    SecretReference,
+    StorageSpec,
+    TLSSpec,
+)
 from etcd_operator_demo.workload import member_endpoints
 from tls_env import (
     ETCDCTL,
@@ -40,14 +46,19 @@ WRITE_TIMEOUT = 2.0
 """The workload's per-write timeout (etcd_operator_demo.workload.KeyWriter)."""
 
 
-async def _rotate_under_writes(env: EtcdEnv, size: int, tmp_path: Path) -> None:
+async def _rotate_under_writes(
+    env: EtcdEnv, size: int, tmp_path: Path, storage: StorageSpec | None = None
+) -> None:
     await env.client.create(
         EtcdCluster(
             metadata={"name": "e2e", "namespace": NAMESPACE},
-            spec=EtcdClusterSpec(size=size, tls=TLSSpec(auto_generate=True)),
+            spec=EtcdClusterSpec(
+                size=size, tls=TLSSpec(auto_generate=True), storage=storage or StorageSpec()
+            ),
         )
     )
     await env.until(settled(size), f"{size} members with generated certificates", deadline=90)
+    before = member_ids(await env.get())
     old_client = await client_tls(env, "e2e-client-tls", "e2e")
     old_ca = (await env.client.get(Secret, "e2e-ca", NAMESPACE)).decoded()["tls.crt"]
     async with writing_tls(env, "e2e-client-tls") as writer:
@@ -96,9 +107,15 @@ async def _rotate_under_writes(env: EtcdEnv, size: int, tmp_path: Path) -> None:
     for role in tls.ROLES:
         leaf = await env.client.get(Secret, tls.generated_secret_name("e2e", role), NAMESPACE)
         assert leaf.decoded()["ca.crt"] == new_ca["tls.crt"], role
-    # Every pod was (re)started trusting the new CA alone.
     pods = await env.pod_names()
     assert len(pods) == size
+    after = member_ids(await env.get())
+    if storage is not None and storage.volume_claim_template is not None:
+        # Restarted on their volumes: the same members, with their data.
+        assert after == before, "a member on a persistent volume was replaced"
+    else:
+        # Replaced by surge: no member of before is left.
+        assert not set(after.values()) & set(before.values()), (before, after)
 
     # The old CA's client certificate is refused; the new one works.
     new_client = await client_tls(env, "e2e-client-tls", "e2e")
@@ -142,10 +159,15 @@ async def test_ca_rotation_of_one_member_keeps_its_data(etcd_env: EtcdEnv, tmp_p
     os.environ.get("OPFRAME_CHAOS", "") != "long",
     reason="long form (./run chaos): six surge replacements take over a minute",
 )
-async def test_ca_rotation_of_three_members_under_writes(etcd_env: EtcdEnv, tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", ["emptyDir", "volumeClaimTemplate"])
+async def test_ca_rotation_of_three_members_under_writes(
+    etcd_env: EtcdEnv, tmp_path: Path, storage: str
+) -> None:
     """Three members, writes throughout: no write fails for longer than the write timeout,
-    quorum is never lost, every acknowledged key reads back, the old CA is refused after."""
-    await _rotate_under_writes(etcd_env, 3, tmp_path)
+    quorum is never lost, every acknowledged key reads back, the old CA is refused after.
+    On emptyDirs members are replaced by surge; on claims restarted on their volumes."""
+    spec = StorageSpec.model_validate({storage: {}})
+    await _rotate_under_writes(etcd_env, 3, tmp_path, spec)
 
 
 async def test_supplied_ca_bundle_change_restarts_members_onto_it(etcd_env: EtcdEnv) -> None:
