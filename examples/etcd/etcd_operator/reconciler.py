@@ -209,7 +209,9 @@ class EtcdClusterReconciler:
         certs.status.ca_rotation = carotation.status_of(secret, step, now)
         if isinstance(step, carotation.Hold):
             if step.warn:
+                # Stalled: say so, and look again at the steady pace, not every half second.
                 await ctx.recorder.warning(cluster, "CARotationStalled", step.reason)
+                return False
             return True
         if step is None:
             return False
