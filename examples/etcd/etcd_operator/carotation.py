@@ -40,7 +40,7 @@ from etcd_operator.certificates import KeyPair, issue_ca, issued_by, renew_at
 from etcd_operator.models import CARotationStatus, EtcdCluster
 from etcd_operator.naming import PEER_PORT, pod_of_peer_url
 from etcd_operator.planner import Observed
-from etcd_operator.tls import ClientTLS, endpoint_host_port
+from etcd_operator.tls import ClientTLS, endpoint_host_port, trust_of
 from opframe import Context, Secret
 
 __all__ = [
@@ -204,11 +204,20 @@ def observe_rotation(
     observed: Observed,
     now: dt.datetime,
     old_leaves: tuple[str, ...] | None = (),
+    trust: str | None = None,
 ) -> RotationObserved:
-    """The rotation's inputs from the CA Secret, the EtcdCluster and the planner's view."""
+    """The rotation's inputs from the CA Secret, the EtcdCluster and the planner's view.
+
+    ``trust`` is :func:`etcd_operator.tls.trust_of` what the leaf Secrets hold now: until it
+    is the CA Secret's bundle, no phase may end (members would be compared against a bundle
+    that is not the one the phase is about)."""
     ca = _signing_ca(ca_secret)
     cert = ca.certificate if ca is not None else None
     since = _since(ca_secret)
+    waiting = unsettled(observed)
+    bundle = ca_secret.decoded().get("ca.crt", b"") if ca_secret is not None else b""
+    if trust is not None and trust != trust_of([bundle, bundle]):
+        waiting = "the leaf Secrets do not hold the CA Secret's trust bundle yet"
     return RotationObserved(
         phase=phase_of(ca_secret),
         requested=(cluster.metadata.annotations or {}).get(ROTATE_CA_ANNOTATION, ""),
@@ -217,7 +226,7 @@ def observe_rotation(
         ca_expires=cert.not_valid_after_utc if cert is not None else None,
         stale=tuple(sorted(observed.stale_trust)),
         old_leaves=old_leaves,
-        unsettled=unsettled(observed),
+        unsettled=waiting,
         phase_age=(now - since).total_seconds() if since else 0.0,
     )
 

@@ -159,7 +159,8 @@ class EtcdClusterReconciler:
                         )
                         if mstep is not None:
                             ctx.logger.info("maintenance: %s", mstep.reason)
-                rotating = await self._rotate_ca(ctx, cluster, certs, view, action)
+                maintaining = mstep is not None and not isinstance(mstep, maintenance.Skip)
+                rotating = await self._rotate_ca(ctx, cluster, certs, view, action, maintaining)
             except IdentityMismatch as e:
                 ctx.logger.warning("refused %s: %s", type(action).__name__, e)
                 action = steps.Refuse(f"refused {type(action).__name__}: {e}", code=e.code)
@@ -186,10 +187,12 @@ class EtcdClusterReconciler:
         certs: tls.TLSState,
         view: View,
         action: steps.Action,
+        maintaining: bool,
     ) -> bool:
         """Report the CA rotation and take its next step (see :mod:`etcd_operator.carotation`)
-        when the planner's step changed nothing; whether a rotation is under way (the
-        reconcile comes back soon: nothing watched tells when a member presents new leaves)."""
+        when neither the planner's step nor maintenance changed anything; whether a rotation
+        is under way (the reconcile comes back soon: nothing watched tells when a member
+        presents new leaves)."""
         secret = certs.ca_secret
         if secret is None or certs.status is None:
             return False
@@ -197,9 +200,11 @@ class EtcdClusterReconciler:
         leaves: tuple[str, ...] | None = ()
         if carotation.phase_of(secret) == "NewLeaves":
             leaves = await carotation.old_leaves(view.endpoints, secret, certs.client)
-        rotation = carotation.observe_rotation(cluster, secret, view.observed, now, leaves)
+        rotation = carotation.observe_rotation(
+            cluster, secret, view.observed, now, leaves, trust=certs.trust
+        )
         step = carotation.plan_rotation(rotation)
-        idle = not action.mutates and not isinstance(action, steps.Refuse)
+        idle = not action.mutates and not isinstance(action, steps.Refuse) and not maintaining
         if not idle or action.phase == "Paused":
             # One step per reconcile: the member step goes first, the rotation waits.
             certs.status.ca_rotation = carotation.status_of(

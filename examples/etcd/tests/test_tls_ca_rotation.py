@@ -153,6 +153,16 @@ def test_phase_is_read_back_from_the_ca_secret_after_an_operator_restart() -> No
     assert o.unsettled == "" and not o.ca_due
 
 
+def test_no_phase_ends_before_the_leaf_secrets_hold_the_ca_bundle() -> None:
+    (both,) = _walk(_ca_secret(), "TrustBoth")
+    view = observed(3, *healthy_cluster(3))
+    bundle = both.decoded()["ca.crt"]
+    o = carotation.observe_rotation(CLUSTER, both, view, NOW, trust=tls.trust_of([b"old"] * 2))
+    assert "trust bundle" in o.unsettled and isinstance(plan_rotation(o), Hold)
+    o = carotation.observe_rotation(CLUSTER, both, view, NOW, trust=tls.trust_of([bundle] * 2))
+    assert o.unsettled == "" and isinstance(plan_rotation(o), Advance)
+
+
 def test_leaves_issued_after_new_leaves_are_signed_by_the_new_ca() -> None:
     _, leaves = _walk(_ca_secret(), "TrustBoth", "NewLeaves")
     signing = tls.KeyPair(leaves.decoded()["tls.crt"], leaves.decoded()["tls.key"])
