@@ -280,3 +280,16 @@ def test_status_patch_clears_a_finished_rotation() -> None:
         "tls": {"mode": "Generated", "caRotation": None},
     }
     assert _merge_patch({"a": 1, "b": [1]}, {"b": [2]}) == {"a": None, "b": [2]}
+
+
+def test_one_member_on_a_claim_restarts_on_its_volume() -> None:
+    """Its data is on the claim: a short outage, as for an upgrade, and no data lost."""
+    step = plan(_stale(observed(1, *healthy_cluster(1), persistent_storage=True), 0))
+    assert isinstance(step, RecreatePod) and step.pod == "demo-0"
+
+
+def test_a_restart_never_starts_while_a_member_is_missing() -> None:
+    pods, members = healthy_cluster(3)
+    # demo-2 was just restarted on its claim: its pod is being recreated.
+    step = plan(_stale(observed(3, pods[:2], members, persistent_storage=True), 0, 1))
+    assert not isinstance(step, RecreatePod) and step.pod == "demo-2"  # type: ignore[attr-defined]
