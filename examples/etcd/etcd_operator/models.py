@@ -29,6 +29,7 @@ from opframe.kinds import ResourceRequirements
 __all__ = [
     "AutoCompactionSpec",
     "ByteQuantity",
+    "CARotationStatus",
     "CertificateStatus",
     "ClusterPhase",
     "DefragmentationSpec",
@@ -154,7 +155,8 @@ class TLSSpec(KubeModel):
 class CertificateStatus(KubeModel):
     """A certificate the cluster uses."""
 
-    role: Literal["peer", "server", "client"]
+    role: Literal["ca", "peer", "server", "client"]
+    """``ca``: the generated CA that signs the others."""
     secret: str
     not_after: datetime | None = None
     """When it expires."""
@@ -162,11 +164,28 @@ class CertificateStatus(KubeModel):
     """When the operator renews it (generated certificates only)."""
 
 
+class CARotationStatus(KubeModel):
+    """A rotation of the generated CA under way (docs/etcd-operator.md, "CA rotation")."""
+
+    phase: Literal["TrustBoth", "NewLeaves", "DropOld"]
+    """``TrustBoth``: members restart onto a trust bundle of the old and the new CA;
+    ``NewLeaves``: the leaves are reissued by the new CA; ``DropOld``: members restart onto
+    the new CA alone."""
+    since: datetime | None = None
+    """When the phase began."""
+    reason: str = ""
+    """Why the rotation started (a ``etcd.opframe.dev/rotate-ca`` token, the CA's age)."""
+    message: str = ""
+    """What the phase waits for."""
+
+
 class TLSStatus(KubeModel):
     """The cluster's certificates as last observed."""
 
     mode: Literal["Supplied", "Generated"]
     certificates: list[CertificateStatus] = Field(default_factory=list)
+    ca_rotation: CARotationStatus | None = None
+    """The CA rotation under way, if any (generated certificates only)."""
 
 
 # Go's time.ParseDuration units (etcd parses a periodic retention with it; a bare integer is

@@ -37,6 +37,13 @@ Rules, in priority order (each learned from an operator that got it wrong before
 13. Roll members whose day-2 settings (quota, auto-compaction) differ from the spec the same
     way: one at a time, every member healthy, followers first and the leader last. A member on
     a persistent volume gets a new pod on its data; one on an emptyDir is replaced.
+14. Restart members started with another trust bundle than their Secrets' ``ca.crt`` holds now
+    (etcd loads its trusted CAs once, at start: a CA rotation, or a supplied CA changed), one
+    at a time, every member healthy. A member on a persistent volume gets a new pod on its
+    data (followers first, the leader last); a member on an emptyDir is replaced by surge: a
+    new member is added as a learner first and promoted, and only then is a stale member
+    removed (scale-down removes stale members first), so the cluster never has fewer healthy
+    voters than its size, and a one-member cluster keeps its data.
 
 Every removal and restart is quorum-guarded: the voters that remain keep a healthy quorum.
 """
@@ -165,6 +172,9 @@ class Observed:
     recorded_members: tuple[str, ...] = ()
     """Pods of the started members ``status.members`` lists (to bring back on their volumes
     when none answers, e.g. the only member of a cluster restarted onto new settings)."""
+    stale_trust: frozenset[str] = frozenset()
+    """Pods whose member was started with another trust bundle than their Secrets hold now
+    (:data:`etcd_operator.tls.TRUST_ANNOTATION`): restarted by rule 14."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +260,11 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
         return step
     step = _plan_upgrade(o, voters, live_pods)
     if isinstance(step, Steady):
-        return _plan_settings(o, voters, live_pods) or step
+        return (
+            _plan_settings(o, voters, live_pods)
+            or _plan_trust(o, members, voters, live_pods, terminating)
+            or step
+        )
     return step
 
 
@@ -518,28 +532,109 @@ def _plan_scale(
 ) -> Action | None:
     own_voters = [m for m in voters if _pod_of(o, m)]
     if len(own_voters) < o.size:
-        used = {_ordinal(o, m) for m in members}
-        used |= {ordinal_of(o.cluster, n) or 0 for n in (*live_pods, *terminating)}
-        ordinal = next(i for i in range(len(used) + 1) if i not in used)
-        name = pod_name(o.cluster, ordinal)
-        version = _join_version(o, voters)
-        return AddMember(
-            f"scale {len(own_voters)} -> {o.size}: add member {name}",
-            pod=name,
-            peer_url=peer_url(o.cluster, o.namespace, name, o.peer_scheme),
-            learner=supports_learners(version),
-            version=version,
+        return _add_member(
+            o, members, voters, live_pods, terminating, f"scale {len(own_voters)} -> {o.size}"
         )
     if len(own_voters) > o.size:
-        victim = max(own_voters, key=lambda m: _ordinal(o, m))
+        # Members that need a restart onto a new trust bundle go first (rule 14's surge),
+        # followers before the leader; then the highest ordinal.
+        def order(m: MemberState) -> tuple[bool, bool, int]:
+            stale = _pod_of(o, m) in o.stale_trust
+            return stale, stale and not m.leader, _ordinal(o, m)
+
+        victim = max(own_voters, key=order)
         move = _move_leader_off(o, voters, victim, "removing", "Scaling")
         if move is not None:
             return move
         if not _can_remove(voters, victim):
             return Wait(f"removing {_pod_of(o, victim)} would lose quorum", degraded=True)
         name = _pod_of(o, victim)
+        if name in o.stale_trust:
+            return _remove(
+                victim,
+                f"remove member {name}, started with an old trust bundle: its surge "
+                "replacement is promoted",
+                name,
+                "Upgrading",
+            )
         return _remove(victim, f"scale {len(own_voters)} -> {o.size}: remove member {name}", name)
     return None
+
+
+def _add_member(
+    o: Observed,
+    members: list[MemberState],
+    voters: list[MemberState],
+    live_pods: dict[str, PodState],
+    terminating: set[str],
+    why: str,
+    phase: str = "Scaling",
+) -> AddMember:
+    """``member add`` of a new member on the lowest free ordinal."""
+    used = {_ordinal(o, m) for m in members}
+    used |= {ordinal_of(o.cluster, n) or 0 for n in (*live_pods, *terminating)}
+    ordinal = next(i for i in range(len(used) + 1) if i not in used)
+    name = pod_name(o.cluster, ordinal)
+    version = _join_version(o, voters)
+    return AddMember(
+        f"{why}: add member {name}",
+        pod=name,
+        peer_url=peer_url(o.cluster, o.namespace, name, o.peer_scheme),
+        learner=supports_learners(version),
+        version=version,
+        phase_name=phase,
+    )
+
+
+def _plan_trust(
+    o: Observed,
+    members: list[MemberState],
+    voters: list[MemberState],
+    live_pods: dict[str, PodState],
+    terminating: set[str],
+) -> Action | None:
+    """Restart one member started with another trust bundle than the current one (rule 14)."""
+    stale = [m for m in voters if _pod_of(o, m) in o.stale_trust and _pod_of(o, m) in live_pods]
+    if not stale:
+        return None
+    unhealthy = [_pod_of(o, m) or f"{m.id:x}" for m in members if not m.healthy or m.learner]
+    if unhealthy:
+        return Wait(
+            "restarting members onto the new trust bundle waits for every member to be "
+            f"healthy ({', '.join(unhealthy)} is not)",
+            phase_name="Upgrading",
+        )
+    names = ", ".join(_pod_of(o, m) for m in stale)
+    if not o.persistent_storage:
+        own_voters = [m for m in voters if _pod_of(o, m)]
+        if len(own_voters) > o.size:
+            return None  # the surge member is in: scale-down removes a stale member next
+        # Removing first would leave the cluster one voter short, and a one-member cluster
+        # without its data: add the replacement first (the data comes from the leader).
+        return _add_member(
+            o,
+            members,
+            voters,
+            live_pods,
+            terminating,
+            f"{names} must restart to load the new trust bundle, and their data is on an "
+            "emptyDir: surge (a stale member is removed once the new one is promoted)",
+            phase="Upgrading",
+        )
+    followers = sorted((m for m in stale if not m.leader), key=lambda m: _ordinal(o, m))
+    m = followers[-1] if followers else stale[0]
+    name = _pod_of(o, m)
+    move = _move_leader_off(o, voters, m, "restarting", "Upgrading")
+    if move is not None:
+        return move
+    if not _can_restart(voters, m):
+        return Wait(f"restarting {name} now would lose quorum", phase_name="Upgrading")
+    return RecreatePod(
+        f"restart {name} on its volume to load the new trust bundle (etcd reads its trusted "
+        "CAs at start only)",
+        pod=name,
+        member_id=m.id,
+    )
 
 
 def _plan_upgrade(o: Observed, voters: list[MemberState], live_pods: dict[str, PodState]) -> Action:

@@ -11,10 +11,12 @@ is derived from what it observes and from status; nothing is remembered between 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
 
 from etcd_operator import actions as steps
-from etcd_operator import bootstrap, builders, maintenance, settings, tls
+from etcd_operator import bootstrap, builders, carotation, maintenance, settings, tls
 from etcd_operator.backup import restore
 from etcd_operator.backup.upgrade import gate as upgrade_gate
 from etcd_operator.bootstrap import BootstrapParams
@@ -122,6 +124,11 @@ class EtcdClusterReconciler:
         certs = await tls.prepare(ctx, cluster)
         for kind, reason, message in certs.events:
             await ctx.recorder.event(cluster, kind, reason, message)
+        if certs.status is not None and certs.ca_secret is not None:
+            # As recorded on the CA Secret; _rotate_ca says more once it runs.
+            certs.status.ca_rotation = carotation.status_of(
+                certs.ca_secret, None, dt.datetime.now(dt.UTC)
+            )
         if self.certificate_metrics is not None:
             self.certificate_metrics.record(cluster, certs.status)
         scheme = tls.running_client_scheme(cluster, pods)
@@ -129,6 +136,7 @@ class EtcdClusterReconciler:
         creds = certs.client if scheme == "https" else None
         async with EtcdAdmin(endpoints, timeout=self.etcd_timeout, tls=creds) as admin:
             view = await observe(cluster, pods, admin, tls_problem=certs.problem)
+            view = _with_trust(view, pods, certs.trust)
             db = await maintenance.observe_db(admin, cluster, view)
             # Bookkeeping like status, not a step: it changes nothing running, only what a
             # member may do if it ever starts again on an empty data dir. Done even while
@@ -138,10 +146,11 @@ class EtcdClusterReconciler:
             action = await upgrade_gate(ctx, cluster, action)  # spec.backup.beforeUpgrade
             ctx.logger.info("step: %s (%s)", type(action).__name__, action.reason)
             mstep: maintenance.Step | None = None
+            rotating = False
             try:
                 if action.mutates:
                     await self._verify(admin, view, action)
-                await self._execute(ctx, cluster, view, action, admin)
+                await self._execute(ctx, cluster, view, action, admin, trust=certs.trust)
                 if not action.mutates and not isinstance(action, steps.Refuse):
                     # Database maintenance only when the cluster has nothing else to do.
                     if action.phase != "Paused":
@@ -150,6 +159,8 @@ class EtcdClusterReconciler:
                         )
                         if mstep is not None:
                             ctx.logger.info("maintenance: %s", mstep.reason)
+                maintaining = mstep is not None and not isinstance(mstep, maintenance.Skip)
+                rotating = await self._rotate_ca(ctx, cluster, certs, view, action, maintaining)
             except IdentityMismatch as e:
                 ctx.logger.warning("refused %s: %s", type(action).__name__, e)
                 action = steps.Refuse(f"refused {type(action).__name__}: {e}", code=e.code)
@@ -161,13 +172,61 @@ class EtcdClusterReconciler:
                 return Result(requeue_after=self.busy_interval)
         await self._record(ctx, cluster, action)
         await self._write_status(ctx, cluster, view, action, certs, db=db, mstep=mstep)
-        if mstep is not None and not isinstance(mstep, maintenance.Skip):
+        if rotating or (mstep is not None and not isinstance(mstep, maintenance.Skip)):
             return Result(requeue_after=self.busy_interval)
         after = self.busy_interval
         if isinstance(action, (steps.Steady, steps.Refuse)) or action.phase == "Paused":
             after = self.steady_interval
         # Back when the next certificate renewal is due, not later.
         return Result(requeue_after=min(after, certs.requeue_after or after))
+
+    async def _rotate_ca(
+        self,
+        ctx: Context,
+        cluster: EtcdCluster,
+        certs: tls.TLSState,
+        view: View,
+        action: steps.Action,
+        maintaining: bool,
+    ) -> bool:
+        """Report the CA rotation and take its next step (see :mod:`etcd_operator.carotation`)
+        when neither the planner's step nor maintenance changed anything; whether a rotation
+        is under way (the reconcile comes back soon: nothing watched tells when a member
+        presents new leaves)."""
+        secret = certs.ca_secret
+        if secret is None or certs.status is None:
+            return False
+        now = dt.datetime.now(dt.UTC)
+        leaves: tuple[str, ...] | None = ()
+        if carotation.phase_of(secret) == "NewLeaves":
+            leaves = await carotation.old_leaves(view.endpoints, secret, certs.client)
+        rotation = carotation.observe_rotation(
+            cluster, secret, view.observed, now, leaves, trust=certs.trust
+        )
+        step = carotation.plan_rotation(rotation)
+        idle = not action.mutates and not isinstance(action, steps.Refuse) and not maintaining
+        if not idle or action.phase == "Paused":
+            # One step per reconcile: the member step goes first, the rotation waits.
+            certs.status.ca_rotation = carotation.status_of(
+                secret, carotation.Hold(action.reason), now
+            )
+            return step is not None
+        certs.status.ca_rotation = carotation.status_of(secret, step, now)
+        if isinstance(step, carotation.Hold):
+            if step.warn:
+                # Stalled: say so, and look again at the steady pace, not every half second.
+                await ctx.recorder.warning(cluster, "CARotationStalled", step.reason)
+                return False
+            return True
+        if step is None:
+            return False
+        await carotation.advance(ctx, cluster, secret, step, rotation.requested, now)
+        if step.to:
+            message = f"CA rotation phase {carotation.PHASES.index(step.to) + 1}/3 ({step.to})"
+            await ctx.recorder.normal(cluster, "CARotation", f"{message}: {step.reason}")
+        else:
+            await ctx.recorder.normal(cluster, "CARotationCompleted", step.reason)
+        return True
 
     # -- check ------------------------------------------------------------------------------
 
@@ -213,8 +272,16 @@ class EtcdClusterReconciler:
     # -- act --------------------------------------------------------------------------------
 
     async def _execute(
-        self, ctx: Context, cluster: EtcdCluster, view: View, action: steps.Action, admin: EtcdAdmin
+        self,
+        ctx: Context,
+        cluster: EtcdCluster,
+        view: View,
+        action: steps.Action,
+        admin: EtcdAdmin,
+        *,
+        trust: str = "",
     ) -> None:
+        """Execute ``action``; pods created carry ``trust`` (:data:`tls.TRUST_ANNOTATION`)."""
         ns, name = cluster.namespace, cluster.name
         scheme = tls.peer_scheme(cluster)
         # ctx.client fences its own writes; each etcd write below is fenced by hand.
@@ -223,13 +290,21 @@ class EtcdClusterReconciler:
             params = BootstrapParams(
                 f"{action.pod}={peer_url(name, ns, action.pod, scheme)}", "new"
             )
-            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
+            await self._create_member_pod(
+                ctx, cluster, action.pod, params, action.version, trust=trust
+            )
         elif isinstance(action, steps.RestoreMember):
             # Sealed from the start: the init containers restore its data dir before etcd
             # starts, so it never needs to form or join; on an empty data dir it must fail.
             params = bootstrap.sealed(name, ns, action.pod, scheme)
             await self._create_member_pod(
-                ctx, cluster, action.pod, params, action.version, restore_from=action.members
+                ctx,
+                cluster,
+                action.pod,
+                params,
+                action.version,
+                restore_from=action.members,
+                trust=trust,
             )
         elif isinstance(action, steps.CreatePod):
             started = action.sealed or any(
@@ -242,14 +317,18 @@ class EtcdClusterReconciler:
                 if started
                 else BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
             )
-            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
+            await self._create_member_pod(
+                ctx, cluster, action.pod, params, action.version, trust=trust
+            )
         elif isinstance(action, steps.AddMember):
             ctx.fence()
             await admin.add_member(action.peer_url, learner=action.learner)
             # Adding and starting a member is one operation in etcd's runbook; if creating the
             # pod fails here, the next reconcile sees the member without a pod and creates it.
             params = BootstrapParams(_initial_cluster(cluster, view, action.pod), "existing")
-            await self._create_member_pod(ctx, cluster, action.pod, params, action.version)
+            await self._create_member_pod(
+                ctx, cluster, action.pod, params, action.version, trust=trust
+            )
         elif isinstance(action, steps.PromoteMember):
             ctx.fence()
             if not await admin.promote_member(action.member_id):
@@ -296,6 +375,7 @@ class EtcdClusterReconciler:
         version: str,
         *,
         restore_from: tuple[str, ...] = (),
+        trust: str = "",
     ) -> None:
         # The parameters first: the kubelet reads them when it starts the container, and a
         # missing key would hold the container in CreateContainerConfigError.
@@ -303,6 +383,12 @@ class EtcdClusterReconciler:
         if cluster.spec.storage.volume_claim_template is not None:
             await ctx.client.ensure(builders.data_claim(cluster, pod), field_manager=FIELD_MANAGER)
         manifest = builders.member_pod(cluster, pod, version=version)
+        if trust:
+            # What the member will load at its start (the Secrets as read this reconcile).
+            manifest.metadata.annotations = {
+                **(manifest.metadata.annotations or {}),
+                tls.TRUST_ANNOTATION: trust,
+            }
         if restore_from:  # spec.bootstrap.fromBackup: the member starts on the snapshot's data
             manifest = await restore.prepare_member(ctx, cluster, manifest, restore_from)
         await ctx.client.ensure(manifest, field_manager=FIELD_MANAGER)
@@ -445,9 +531,30 @@ class EtcdClusterReconciler:
         await maintenance.record_transitions(ctx, cluster, old, new)
 
 
+def _with_trust(view: View, pods: Sequence[Pod], trust: str) -> View:
+    """``view`` with the pods started with another trust bundle than ``trust`` marked stale."""
+    if not trust:
+        return view
+    stale = frozenset(
+        p.name
+        for p in pods
+        if p.metadata.deletion_timestamp is None
+        and (p.metadata.annotations or {}).get(tls.TRUST_ANNOTATION) != trust
+    )
+    return dataclasses.replace(view, observed=dataclasses.replace(view.observed, stale_trust=stale))
+
+
 def _merge_patch(old: dict[str, object], new: dict[str, object]) -> dict[str, object]:
-    """``new`` as a merge patch over ``old``: a field cleared in ``new`` is sent as null."""
-    return {**dict.fromkeys(old.keys() - new.keys()), **new}
+    """``new`` as a merge patch over ``old``: a field cleared in ``new`` is sent as null, in
+    nested objects too (a merge patch leaves a key it does not name as it was, RFC 7386)."""
+    patch: dict[str, object] = dict.fromkeys(old.keys() - new.keys())
+    for key, value in new.items():
+        was = old.get(key)
+        if isinstance(value, dict) and isinstance(was, dict):
+            patch[key] = _merge_patch(was, value)
+        else:
+            patch[key] = value
+    return patch
 
 
 def _target(action: steps.Action) -> tuple[int, str] | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import hashlib
 import re
 import ssl
 from collections.abc import Sequence
@@ -71,6 +72,7 @@ __all__ = [
     "DEFAULT_VALIDITY",
     "METRICS_PORT",
     "ROLES",
+    "TRUST_ANNOTATION",
     "CertificateMetrics",
     "ClientTLS",
     "KeyPair",
@@ -96,6 +98,7 @@ __all__ = [
     "running_urls",
     "sans",
     "spec_problem",
+    "trust_of",
     "url_problem",
 ]
 
@@ -107,6 +110,13 @@ METRICS_PORT = 2381
 DEFAULT_VALIDITY = "2160h"
 """90 days, as cert-manager's default."""
 MIN_VALIDITY = dt.timedelta(seconds=20)
+TRUST_ANNOTATION = "etcd.opframe.dev/trust-bundle"
+"""On member pods: a digest of the trust bundle (``ca.crt`` of the peer and server Secrets)
+as it was when the pod was created, i.e. what etcd loaded at its start: etcd reads
+``--trusted-ca-file`` and ``--peer-trusted-ca-file`` once (``client/pkg/transport/
+listener.go``, ``NewCertPool`` in ``ServerConfig``/``ClientConfig``), unlike its key pair,
+which it loads on every handshake. A member whose digest differs from the Secrets' is
+restarted (:mod:`etcd_operator.planner`, rule 14)."""
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -153,6 +163,13 @@ def _secret_names(cluster: EtcdCluster) -> dict[Role, str]:
 def generated_secret_name(cluster: str, role: Role | Literal["ca"]) -> str:
     """``<cluster>-ca``, ``<cluster>-peer-tls``, ``-server-tls``, ``-client-tls``."""
     return f"{cluster}-ca" if role == "ca" else f"{cluster}-{role}-tls"
+
+
+def trust_of(bundles: Sequence[bytes]) -> str:
+    """The digest of the trust bundles a member loads (``""``: no TLS)."""
+    if not bundles:
+        return ""
+    return hashlib.sha256(b"\0".join(bundles)).hexdigest()[:16]
 
 
 def peer_scheme(cluster: EtcdCluster) -> str:
@@ -421,6 +438,10 @@ class TLSState:
     """Seconds until the next renewal is due (the reconcile comes back then, no polling)."""
     events: list[tuple[EventType, str, str]] = field(default_factory=list)
     """(type, reason, message) to record."""
+    trust: str = ""
+    """:func:`trust_of` the ``ca.crt`` members mount now (peer and server Secrets)."""
+    ca_secret: Secret | None = None
+    """The generated CA's Secret as read (generated mode): the CA rotation's state."""
 
 
 def _b64(data: bytes) -> str:
@@ -474,17 +495,25 @@ async def _ensure_generated(
     found = _pair_of(ca_secret) if ca_secret is not None else None
     if found is None:
         ca = issue_ca(f"{cluster.name} etcd CA", now)
-        await _write(ctx, ca_secret, _tls_secret(cluster, ca_name, ca, ca.cert))
+        ca_secret = await ctx.client.create(_tls_secret(cluster, ca_name, ca, ca.cert))
         bundle = ca.cert
         state.events.append(("Normal", "CertificateIssued", f"CA issued in Secret {ca_name}"))
     else:
         ca, bundle = found
+    state.ca_secret = ca_secret
     leaves: dict[Role, tuple[KeyPair, bytes]] = {}
+    rebundled: list[str] = []
     for role in ROLES:
         name = generated_secret_name(cluster.name, role)
         secret = await _get(ctx, name, ns)
         current = _pair_of(secret) if secret is not None else None
         why = ""
+        if current is not None and current[1] != bundle and issued_by(current[0], ca):
+            # The CA rotation changed the trust bundle (the CA Secret's ca.crt): the same
+            # leaf, the new bundle (members load it at their next start).
+            await _write(ctx, secret, _tls_secret(cluster, name, current[0], bundle))
+            current = (current[0], bundle)
+            rebundled.append(name)
         if current is None:
             why = "issued"
         elif not issued_by(current[0], ca):
@@ -509,7 +538,23 @@ async def _ensure_generated(
             )
         assert current is not None
         leaves[role] = current
+    if rebundled:
+        state.events.append(
+            (
+                "Normal",
+                "TrustBundleUpdated",
+                f"ca.crt of Secrets {', '.join(rebundled)} now holds the CA Secret's trust "
+                f"bundle ({len(_certs_in(bundle))} CA certificates)",
+            )
+        )
     return leaves
+
+
+def _certs_in(bundle: bytes) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(bundle)
+    except ValueError:
+        return []
 
 
 async def _write(ctx: Context, old: Secret | None, new: Secret) -> None:
@@ -550,12 +595,20 @@ async def prepare(ctx: Context, cluster: EtcdCluster, now: dt.datetime | None = 
             pairs[role] = found
     certificates: list[CertificateStatus] = []
     due: list[dt.datetime] = []
-    for role, (pair, _) in pairs.items():
+    state.trust = trust_of([pairs[r][1] for r in ("peer", "server") if r in pairs])
+    checked: list[tuple[Role | Literal["ca"], str, KeyPair]] = [
+        (role, names[role], pair) for role, (pair, _) in pairs.items()
+    ]
+    ca_found = _pair_of(state.ca_secret) if state.ca_secret is not None else None
+    if ca_found is not None:
+        # The CA renews at two thirds too, by a rotation (etcd_operator.carotation).
+        checked.insert(0, ("ca", generated_secret_name(cluster.name, "ca"), ca_found[0]))
+    for kind, secret_name, pair in checked:
         cert = pair.certificate
         end = cert.not_valid_after_utc
         at = renew_at(cert) if t.auto_generate else None
         certificates.append(
-            CertificateStatus(role=role, secret=names[role], not_after=end, renew_at=at)
+            CertificateStatus(role=kind, secret=secret_name, not_after=end, renew_at=at)
         )
         if at is not None:
             due.append(at)
@@ -565,7 +618,7 @@ async def prepare(ctx: Context, cluster: EtcdCluster, now: dt.datetime | None = 
                 (
                     "Warning",
                     "CertificateExpiring" if left > 0 else "CertificateExpired",
-                    f"{role} certificate in Secret {names[role]} "
+                    f"{kind} certificate in Secret {secret_name} "
                     + (f"expires in {left:.0f}s" if left > 0 else "has expired")
                     + (
                         "; renew it (the operator renews generated certificates itself)"
@@ -667,9 +720,21 @@ def report(conditions: list[Condition], state: TLSState, generation: int | None)
     ends = [c.not_after for c in state.status.certificates if c.not_after is not None]
     first = min(ends) if ends else None
     until = f"; the first expires at {first:%Y-%m-%dT%H:%M:%SZ}" if first else ""
+    rotation = state.status.ca_rotation
     if warnings:
         set_condition(
             conditions, "CertificatesReady", False, "ExpiringSoon", "; ".join(warnings), generation
+        )
+    elif rotation is not None:
+        # Every certificate is valid meanwhile; the message says which phase runs and why.
+        step = f"CA rotation phase {rotation.phase}"
+        set_condition(
+            conditions,
+            "CertificatesReady",
+            True,
+            "RotatingCA",
+            f"{step}: {rotation.message}" if rotation.message else step,
+            generation,
         )
     elif renewed:
         set_condition(
