@@ -1,5 +1,5 @@
 """A small HTTPS webhook server for the tests: aiohttp on 127.0.0.1, a CA made with
-``cryptography``; each path answers with a handler the test gives (AdmissionReview or
+``opframe.certificates``; each path answers with a handler the test gives (AdmissionReview or
 ConversionReview in, the handler's JSON out) and records what it received."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import datetime
 import inspect
-import ipaddress
 import json
 import ssl
 from collections.abc import Awaitable, Callable
@@ -15,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from opframe.certificates import issue_ca, issue_leaf
 
 #: The Service (``hooks`` in ``default``) whose name the certificate also carries.
 SERVICE_HOST = "hooks.default.svc"
@@ -26,57 +23,21 @@ SERVICE_HOST = "hooks.default.svc"
 Handler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def make_certificates(directory: Path) -> tuple[bytes, Path, Path]:
     """A CA (PEM) and a server certificate and key for 127.0.0.1 (and the ``hooks`` Service)
     signed by it."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("webhook-test-ca"))
-        .issuer_name(_name("webhook-test-ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("webhook"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    # The name a clientConfig.service reference is verified against.
-                    x509.DNSName(SERVICE_HOST),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    ca = issue_ca("webhook-test-ca", validity=datetime.timedelta(days=1))
+    # SERVICE_HOST: the name a clientConfig.service reference is verified against.
+    leaf = issue_leaf(
+        ca,
+        "webhook",
+        dns_names=[SERVICE_HOST],
+        ip_addresses=["127.0.0.1"],
+        validity=datetime.timedelta(days=1),
     )
     cert_file, key_file = directory / "webhook.crt", directory / "webhook.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ca.public_bytes(serialization.Encoding.PEM), cert_file, key_file
+    leaf.write(cert_file, key_file)
+    return ca.cert, cert_file, key_file
 
 
 class WebhookServer:
