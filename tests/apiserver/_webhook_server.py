@@ -15,10 +15,19 @@ from typing import Any
 
 from aiohttp import web
 
+from opframe import Client
 from opframe.certificates import issue_ca, issue_leaf
 
 #: The Service (``hooks`` in ``default``) whose name the certificate also carries.
 SERVICE_HOST = "hooks.default.svc"
+ADMISSION = "/apis/admissionregistration.k8s.io/v1"
+#: ConfigMap writes: what the webhooks of the tests are called for unless they say otherwise.
+CM_RULE = {
+    "operations": ["CREATE", "UPDATE", "DELETE"],
+    "apiGroups": [""],
+    "apiVersions": ["v1"],
+    "resources": ["configmaps"],
+}
 
 Handler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 
@@ -58,6 +67,11 @@ class WebhookServer:
         """Answer ``path`` with ``handler``; returns its URL."""
         self.handlers[path] = handler
         return self.url(path)
+
+    def webhook(self, name: str, path: str, handler: Handler, **fields: Any) -> dict[str, Any]:
+        """One entry of a webhook configuration calling ``handler`` at ``path`` (see
+        :func:`webhook`)."""
+        return webhook(name, self.handle(path, handler), self.ca_bundle, **fields)
 
     def url(self, path: str) -> str:
         return f"https://127.0.0.1:{self.port}{path}"
@@ -119,3 +133,36 @@ def json_patch(review: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, A
     """An allowing answer that patches the object with ``ops``."""
     patch = base64.b64encode(json.dumps(ops).encode()).decode()
     return allow(review, patchType="JSONPatch", patch=patch)
+
+
+def webhook(name: str, url: str, ca_bundle: str, **fields: Any) -> dict[str, Any]:
+    """One entry of a webhook configuration's ``webhooks``: ``url`` trusted with ``ca_bundle``,
+    called for :data:`CM_RULE` unless ``fields`` (``rules``, ``failurePolicy``, ...) say
+    otherwise."""
+    hook = {
+        "name": name,
+        "clientConfig": {"url": url, "caBundle": ca_bundle},
+        "rules": [CM_RULE],
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+    }
+    hook.update(fields)
+    return hook
+
+
+def configuration(kind: str, name: str, *webhooks: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The collection path and body of a ``kind`` (``ValidatingWebhookConfiguration`` or
+    ``MutatingWebhookConfiguration``) named ``name`` holding ``webhooks``."""
+    body = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "webhooks": list(webhooks),
+    }
+    return f"{ADMISSION}/{kind.lower()}s", body
+
+
+async def install(client: Client, kind: str, name: str, *webhooks: dict[str, Any]) -> None:
+    """Create the webhook configuration of :func:`configuration`."""
+    path, body = configuration(kind, name, *webhooks)
+    await client.request("POST", path, body=body)

@@ -9,8 +9,8 @@ import aiohttp
 import pytest_asyncio
 
 from opframe.testing.apiserver import ApiServer
+from tests.apiserver._crds import CRDS, gizmo_crd
 
-CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 SCHEMA = {
     "openAPIV3Schema": {
         "type": "object",
@@ -20,20 +20,7 @@ SCHEMA = {
 
 
 def _crd(scope: str, versions: list[str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gizmos.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": scope,
-            "names": {"plural": "gizmos", "kind": "Gizmo"},
-            "versions": [
-                {"name": v, "served": True, "storage": i == 0, "schema": SCHEMA}
-                for i, v in enumerate(versions)
-            ],
-        },
-    }
+    return gizmo_crd(*versions, schema=SCHEMA, scope=scope)
 
 
 class Api:
