@@ -32,10 +32,11 @@ from etcd_operator.backup.schedule import BackupScheduleReconciler
 from etcd_operator.models import EtcdCluster
 from etcd_operator.operator import build_manager
 from etcd_operator.reconciler import EtcdClusterReconciler
+from etcd_operator_demo.backup_step import operator_resolver
 
 from opframe import Client, Manager, NotFound, install_crds
 from opframe.kinds import Secret
-from opframe.testing import ImageResolver, LocalCluster, LocalImage, eventually
+from opframe.testing import LocalCluster, eventually
 
 BUCKET = "backups"
 SECRET = "s3-credentials"
@@ -223,19 +224,6 @@ class BackupEnv:
         )
 
 
-def operator_resolver() -> ImageResolver:
-    """etcd images as usual, and the operator's image (the restore steps' ``python``) played
-    by this interpreter, which has ``etcd_operator`` installed."""
-    resolver = ImageResolver()
-    resolver.register(
-        "ghcr.io/opframe/etcd-operator:*",
-        LocalImage(
-            entrypoint=(sys.executable, "-m", "etcd_operator"), binaries={"python": sys.executable}
-        ),
-    )
-    return resolver
-
-
 @contextlib.asynccontextmanager
 async def running_operator(cluster: LocalCluster, clock: FakeClock) -> AsyncIterator[None]:
     """The operator (cluster and backup controllers, short deadlines) running on ``cluster``
@@ -260,7 +248,8 @@ async def running_operator(cluster: LocalCluster, clock: FakeClock) -> AsyncIter
 
 @contextlib.asynccontextmanager
 async def local_cluster() -> AsyncIterator[LocalCluster]:
-    """A LocalCluster with both CRDs installed and the operator's image registered."""
+    """A LocalCluster with both CRDs installed and the operator's image registered (the
+    restore steps' ``python``, played by this interpreter: the demo's resolver)."""
     async with LocalCluster(
         backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0, resolver=operator_resolver()
     ) as cluster:
