@@ -10,7 +10,7 @@ from typing import Any
 from opframe.testing.apiserver.builtins.events import convert_event
 from opframe.testing.apiserver.builtins.workloads import format_selector
 
-__all__ = ["BUILTIN_PRINTERS", "DOCS", "Printer", "age", "human_duration"]
+__all__ = ["BUILTIN_PRINTERS", "DOCS", "Printer", "age", "human_duration", "object_age"]
 
 Printer = tuple[list[dict[str, Any]], Callable[[dict[str, Any]], list[Any]]]
 
@@ -101,6 +101,11 @@ def age(timestamp: Any) -> str:
     return human_duration((datetime.now(UTC) - then).total_seconds())
 
 
+def object_age(obj: dict[str, Any]) -> str:
+    """The ``Age`` cell of ``obj``: the time since its ``metadata.creationTimestamp``."""
+    return age((obj.get("metadata") or {}).get("creationTimestamp"))
+
+
 def _col(
     name: str, doc: str, type_: str = "string", priority: int = 0, fmt: str = ""
 ) -> dict[str, Any]:
@@ -167,7 +172,7 @@ def _pod_row(pod: dict[str, Any]) -> list[Any]:
         f"{ready}/{total}",
         reason,
         str(restarts),
-        age(_m(pod, "creationTimestamp")),
+        object_age(pod),
         (ips[0].get("ip") if ips else "") or "<none>",
         spec.get("nodeName") or "<none>",
         status.get("nominatedNodeName") or "<none>",
@@ -209,7 +214,7 @@ def _service_row(svc: dict[str, Any]) -> list[Any]:
         (spec.get("clusterIPs") or ["<none>"])[0],
         _external_ip(spec, svc.get("status") or {}),
         ports or "<none>",
-        age(_m(svc, "creationTimestamp")),
+        object_age(svc),
         ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
     ]
 
@@ -262,7 +267,7 @@ def _node_row(node: dict[str, Any]) -> list[Any]:
         _m(node, "name"),
         ",".join(states),
         ",".join(roles) or "<none>",
-        age(_m(node, "creationTimestamp")),
+        object_age(node),
         info.get("kubeletVersion", ""),
         addr.get("InternalIP") or "<none>",
         addr.get("ExternalIP") or "<none>",
@@ -325,7 +330,7 @@ def _pvc_row(pvc: dict[str, Any]) -> list[Any]:
         modes,
         storage_class,
         spec.get("volumeAttributesClassName") or "<unset>",
-        age(_m(pvc, "creationTimestamp")),
+        object_age(pvc),
         spec.get("volumeMode") or "<unset>",
     ]
 
@@ -352,7 +357,7 @@ def _binding_row(b: dict[str, Any]) -> list[Any]:
     return [
         _m(b, "name"),
         f"{ref.get('kind', '')}/{ref.get('name', '')}",
-        age(_m(b, "creationTimestamp")),
+        object_age(b),
         ", ".join(users),
         ", ".join(groups),
         ", ".join(sas),
@@ -408,7 +413,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
         lambda o: [
             _m(o, "name"),
             len(o.get("data") or {}) + len(o.get("binaryData") or {}),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("", "namespaces"): (
@@ -416,7 +421,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
         lambda o: [
             _m(o, "name"),
             (o.get("status") or {}).get("phase", ""),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("", "services"): (
@@ -433,7 +438,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
     ),
     ("", "endpoints"): (
         [_NAME, _col("Endpoints", "ep.subsets"), _AGE],
-        lambda o: [_m(o, "name"), _endpoints_cell(o), age(_m(o, "creationTimestamp"))],
+        lambda o: [_m(o, "name"), _endpoints_cell(o), object_age(o)],
     ),
     ("", "secrets"): (
         [_NAME, _col("Type", "secret.type"), _col("Data", "secret.data"), _AGE],
@@ -441,12 +446,12 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
             _m(o, "name"),
             o.get("type", ""),
             len(o.get("data") or {}),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("", "serviceaccounts"): (
         [_NAME, _col("Secrets", "sa.secrets"), _AGE],
-        lambda o: [_m(o, "name"), len(o.get("secrets") or []), age(_m(o, "creationTimestamp"))],
+        lambda o: [_m(o, "name"), len(o.get("secrets") or []), object_age(o)],
     ),
     ("", "nodes"): (
         [
@@ -494,7 +499,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
             _ready_of(o),
             (o.get("status") or {}).get("updatedReplicas", 0),
             (o.get("status") or {}).get("availableReplicas", 0),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
             *_containers(o.get("spec") or {}),
             format_selector((o.get("spec") or {}).get("selector")),
         ],
@@ -510,7 +515,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
         lambda o: [
             _m(o, "name"),
             _ready_of(o),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
             *_containers(o.get("spec") or {}),
         ],
     ),
@@ -519,7 +524,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
         lambda o: [
             _m(o, "name"),
             (o.get("spec") or {}).get("holderIdentity") or "",
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("policy", "poddisruptionbudgets"): (
@@ -539,7 +544,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
             _int_or_na((o.get("spec") or {}).get("minAvailable")),
             _int_or_na((o.get("spec") or {}).get("maxUnavailable")),
             (o.get("status") or {}).get("disruptionsAllowed", 0),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("events.k8s.io", "events"): (_EVENT_COLS, lambda o: _event_row(convert_event(o, "v1"))),
