@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 from collections.abc import AsyncIterator
@@ -272,55 +273,39 @@ async def _read_until(stream: asyncio.StreamReader, wanted: list[str]) -> list[s
     return lines
 
 
-async def test_watch_in_the_background_sees_changes(server: ApiServer) -> None:
-    await with_widgets(server)
+@contextlib.asynccontextmanager
+async def _watching_widgets(server: ApiServer) -> AsyncIterator[asyncio.StreamReader]:
+    """``kubectl get widgets -w --output-watch-events`` running; its output. Terminated after."""
     assert KUBECTL is not None
     proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(server.kubeconfig),
-        "get",
-        "widgets",
-        "-w",
-        "--output-watch-events",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+        KUBECTL, "--kubeconfig", str(server.kubeconfig), "get", "widgets", "-w",
+        "--output-watch-events", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
-        await _read_until(proc.stdout, ["ADDED", "bravo"])
-        await ok(server, "label", "widget", "bravo", "seen=yes")
-        await ok(server, "delete", "widget", "alpha")
-        lines = await _read_until(proc.stdout, ["MODIFIED", "DELETED"])
+        yield proc.stdout
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_watch_in_the_background_sees_changes(server: ApiServer) -> None:
+    await with_widgets(server)
+    async with _watching_widgets(server) as out:
+        await _read_until(out, ["ADDED", "bravo"])
+        await ok(server, "label", "widget", "bravo", "seen=yes")
+        await ok(server, "delete", "widget", "alpha")
+        lines = await _read_until(out, ["MODIFIED", "DELETED"])
     assert any(line.split()[:2] == ["MODIFIED", "bravo"] for line in lines)
     assert any(line.split()[:2] == ["DELETED", "alpha"] for line in lines)
 
 
 async def test_watch_keeps_the_printer_columns(server: ApiServer) -> None:
     await with_widgets(server)
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(server.kubeconfig),
-        "get",
-        "widgets",
-        "-w",
-        "--output-watch-events",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        await _read_until(proc.stdout, ["bravo"])
+    async with _watching_widgets(server) as out:
+        await _read_until(out, ["bravo"])
         await ok(server, "label", "widget", "bravo", "seen=yes")
-        lines = await _read_until(proc.stdout, ["MODIFIED"])
-    finally:
-        proc.terminate()
-        await proc.wait()
+        lines = await _read_until(out, ["MODIFIED"])
     assert not any(line.startswith("EVENT") for line in lines)
     assert next(line for line in lines if "MODIFIED" in line).split()[2] == "large"
 
