@@ -7,11 +7,11 @@ kubectl). Each test names the Kubernetes source whose rule it states.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _kubectl import KUBECTL, kubectl
 
 from opframe import Client, ConfigMap, ObjectMeta
 from opframe.errors import ApiError
@@ -27,8 +27,6 @@ from tests.apiserver._webhook_server import (
     json_patch,
     webhook,
 )
-
-KUBECTL = shutil.which("kubectl")
 
 
 def _cm(name: str, **data: str) -> ConfigMap:
@@ -376,15 +374,8 @@ async def test_kubectl_apply_shows_the_denial_and_the_warnings(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: default\n"
         "data:\n  size: '9'\n"
     )
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL, "--kubeconfig", str(api_server.kubeconfig), "apply", "-f", str(manifest),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(60):
-        _, err = await proc.communicate()
-    assert proc.returncode != 0
-    text = err.decode()
+    code, _, text = await kubectl(api_server, "apply", "-f", str(manifest))
+    assert code != 0
     assert "Warning: size is deprecated" in text
     assert (
         'Error from server (Forbidden): error when creating "' + str(manifest) + '": configmaps '

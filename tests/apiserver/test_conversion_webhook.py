@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _kubectl import KUBECTL, kubectl_ok
 
 from opframe import Client
 from opframe.errors import ApiError
@@ -23,7 +23,6 @@ from opframe.testing.apiserver import ApiServer
 from tests.apiserver._crds import CRDS, gizmo_crd
 from tests.apiserver._webhook_server import WebhookServer
 
-KUBECTL = shutil.which("kubectl")
 V1 = "/apis/example.com/v1/namespaces/default/gizmos"
 V2 = "/apis/example.com/v2/namespaces/default/gizmos"
 
@@ -244,17 +243,10 @@ async def test_kubectl_gets_either_version(
     """kubectl reads the object through each served version, converted by the webhook."""
     await _install_crd(client, hooks, hooks.handle("/convert", converting()))
     await client.request("POST", V1, body=_gizmo("v1", "k", size="7"))
-    assert KUBECTL is not None
     specs = []
     for resource in ("gizmos.v1.example.com", "gizmos.v2.example.com"):
-        proc = await asyncio.create_subprocess_exec(
-            KUBECTL, "--kubeconfig", str(api_server.kubeconfig), "get", resource, "k",
-            "-n", "default", "-o", "json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        async with asyncio.timeout(60):
-            out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
-        obj = json.loads(out)
+        obj = json.loads(
+            await kubectl_ok(api_server, "get", resource, "k", "-n", "default", "-o", "json")
+        )
         specs.append((obj["apiVersion"], obj["spec"]))
     assert specs == [("example.com/v1", {"size": "7"}), ("example.com/v2", {"dimension": "7"})]

@@ -7,13 +7,12 @@ with binding 'B' denied request: MESSAGE``, code from the validation's reason).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
 from typing import Annotated, Any
 
 import aiohttp
 import pytest
+from _kubectl import KUBECTL, kubectl
 from pydantic import Field
 
 from opframe.client import Client
@@ -25,7 +24,6 @@ from opframe.resource import KubeModel, ObjectMeta, Resource
 from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
 
-KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
 OPERATOR = "system:serviceaccount:default:web-operator"
 
@@ -41,22 +39,6 @@ class Web(Resource, group="web.example.com", version="v1"):
     """The operator's custom resource."""
 
     spec: WebSpec = WebSpec()
-
-
-async def kubectl(server: ApiServer, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(server.kubeconfig),
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 def _edit_rights() -> str:

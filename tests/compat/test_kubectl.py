@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _kubectl import KUBECTL, kubectl
+from _kubectl import kubectl_ok as ok
 
 from opframe.testing.apiserver import ApiServer
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not on PATH (the machine image ships /usr/bin/kubectl)"
 )
@@ -91,49 +90,11 @@ spec:
 DEADLINE = 30.0
 
 
-@dataclass
-class Result:
-    """What a kubectl run printed."""
-
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[ApiServer]:
     """A fresh HTTPS server (kubectl sends bearer tokens over TLS only)."""
     async with ApiServer(state_dir=tmp_path / "apiserver", persist=False) as api:
         yield api
-
-
-async def kubectl(server: ApiServer, *args: str, stdin: str | None = None) -> Result:
-    """Run kubectl against ``server`` without blocking the loop that serves it."""
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(server.kubeconfig),
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(DEADLINE):
-            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    return Result(proc.returncode or 0, out.decode(), err.decode())
-
-
-async def ok(server: ApiServer, *args: str, stdin: str | None = None) -> str:
-    """Run kubectl and require success; its standard output."""
-    result = await kubectl(server, *args, stdin=stdin)
-    assert result.code == 0, f"kubectl {' '.join(args)} failed: {result.err}"
-    return result.out
 
 
 async def apply(server: ApiServer, manifest: str, *extra: str) -> str:
