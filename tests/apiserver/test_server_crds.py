@@ -9,14 +9,9 @@ import aiohttp
 import pytest_asyncio
 
 from opframe.testing.apiserver import ApiServer
-from tests.apiserver._crds import CRDS, gizmo_crd
+from tests.apiserver._crds import CRDS, gizmo_crd, spec_schema
 
-SCHEMA = {
-    "openAPIV3Schema": {
-        "type": "object",
-        "properties": {"spec": {"type": "object", "properties": {"size": {"type": "string"}}}},
-    }
-}
+SCHEMA = spec_schema(size={"type": "string"})
 
 
 def _crd(scope: str, versions: list[str]) -> dict[str, Any]:

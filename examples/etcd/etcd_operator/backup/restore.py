@@ -194,14 +194,14 @@ async def prepare_member(
         where = f"pvc://{volume.claim_name}/{path}"
         # The operator cannot read the volume: the copy step checks the hashes, and a
         # mismatch stops the seed in its init container (its log names the file).
-        copy = [
+        copy_step = [
             "copy",
             f"--file={BACKUP_MOUNT}/{path}",
             f"--sha256={sha256}",
             f"--out={RESTORE_DIR}/snapshot.db",
         ]
         backup_mount = VolumeMount(name="backup", mount_path=BACKUP_MOUNT)
-        fetch = fetch_container("restore-fetch", copy, [*mounts, backup_mount])
+        fetch = fetch_container("restore-fetch", copy_step, [*mounts, backup_mount])
         out.spec.volumes = [
             *(out.spec.volumes or []),
             Volume(
