@@ -166,3 +166,13 @@ async def install(client: Client, kind: str, name: str, *webhooks: dict[str, Any
     """Create the webhook configuration of :func:`configuration`."""
     path, body = configuration(kind, name, *webhooks)
     await client.request("POST", path, body=body)
+
+
+async def validating(client: Client, *webhooks: dict[str, Any], name: str = "v") -> None:
+    """Create the ValidatingWebhookConfiguration ``name`` holding ``webhooks``."""
+    await install(client, "ValidatingWebhookConfiguration", name, *webhooks)
+
+
+def denying(**status: Any) -> Handler:
+    """A handler refusing every review with ``status`` (``message``, ``code``, ``reason``)."""
+    return lambda review: allow(review, allowed=False, status=status)

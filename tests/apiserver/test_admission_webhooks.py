@@ -23,8 +23,10 @@ from tests.apiserver._webhook_server import (
     CM_RULE,
     WebhookServer,
     allow,
+    denying,
     install,
     json_patch,
+    validating,
     webhook,
 )
 
@@ -40,15 +42,8 @@ async def test_a_validating_webhook_denial_answers_with_its_message_and_code(
     request: <message>`` with the webhook's code, 403 when it gives none
     (apiserver/pkg/admission/plugin/webhook/errors/statuserror.go ToStatusErr)."""
 
-    def deny(review: dict[str, Any]) -> dict[str, Any]:
-        return allow(review, allowed=False, status={"message": "size must be small"})
-
-    await install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        hooks.webhook("deny.example.com", "/deny", deny),
-    )
+    deny = denying(message="size must be small")
+    await validating(client, hooks.webhook("deny.example.com", "/deny", deny))
     with pytest.raises(ApiError) as err:
         await client.create(_cm("big", size="big"))
     assert err.value.status == 403
@@ -64,15 +59,8 @@ async def test_a_validating_webhook_denial_answers_with_its_message_and_code(
 async def test_the_denial_code_of_the_webhook_is_kept(client: Client, hooks: WebhookServer) -> None:
     """A status code in the webhook's answer is the code of the error (statuserror.go)."""
 
-    def deny(review: dict[str, Any]) -> dict[str, Any]:
-        return allow(review, allowed=False, status={"code": 422, "reason": "Invalid"})
-
-    await install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        hooks.webhook("deny.example.com", "/deny", deny),
-    )
+    deny = denying(code=422, reason="Invalid")
+    await validating(client, hooks.webhook("deny.example.com", "/deny", deny))
     with pytest.raises(ApiError) as err:
         await client.create(_cm("x"))
     assert (err.value.status, err.value.reason) == (422, "Invalid")
@@ -87,9 +75,7 @@ async def test_the_admission_review_request_is_built_as_kube_builds_it(
     """AdmissionReview v1 request: a uid per call, kind/resource and requestKind/
     requestResource, name, namespace, operation, userInfo, object, oldObject, dryRun, options
     (apiserver/pkg/admission/plugin/webhook/request/admissionreview.go)."""
-    await install(
-        client, "ValidatingWebhookConfiguration", "v", hooks.webhook("v.example.com", "/v", allow)
-    )
+    await validating(client, hooks.webhook("v.example.com", "/v", allow))
     await client.create(_cm("one", a="1"))
     [review] = hooks.reviews("/v")
     req = review["request"]
@@ -138,12 +124,7 @@ async def test_a_mutating_webhook_patch_is_stored_and_validated_after(
         "m",
         hooks.webhook("default.example.com", "/m", default),
     )
-    await install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        hooks.webhook("v.example.com", "/v", allow),
-    )
+    await validating(client, hooks.webhook("v.example.com", "/v", allow))
     created = await client.create(_cm("c", colour="red"))
     assert created.data == {"colour": "red", "size": "small"}
     stored = await client.get(ConfigMap, "c", "default")
@@ -183,12 +164,7 @@ async def test_failure_policy_fail_refuses_writes_when_the_webhook_is_down(
     """``failurePolicy: Fail`` with the webhook unreachable: 500 ``failed calling webhook``;
     ``Ignore`` lets the write through (validating/dispatcher.go, util/webhook/error.go)."""
     down = "https://127.0.0.1:1/validate"
-    await install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "fail",
-        webhook("down.example.com", down, hooks.ca_bundle),
-    )
+    await validating(client, webhook("down.example.com", down, hooks.ca_bundle), name="fail")
     with pytest.raises(ApiError) as err:
         await client.create(_cm("f"))
     assert (err.value.status, err.value.reason) == (500, "InternalError")
@@ -198,12 +174,8 @@ async def test_failure_policy_fail_refuses_writes_when_the_webhook_is_down(
         "connect: connection refused"
     )
     await client.request("DELETE", f"{ADMISSION}/validatingwebhookconfigurations/fail")
-    await install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "ignore",
-        webhook("down.example.com", down, hooks.ca_bundle, failurePolicy="Ignore"),
-    )
+    ignore = webhook("down.example.com", down, hooks.ca_bundle, failurePolicy="Ignore")
+    await validating(client, ignore, name="ignore")
     await client.create(_cm("f"))
 
 
@@ -240,7 +212,7 @@ async def test_a_certificate_not_signed_by_the_ca_bundle_is_refused(
     other = WebhookServer(tmp_path / "other")  # another CA, never started
     url = hooks.handle("/v", allow)
     hook = webhook("v.example.com", url, other.ca_bundle)
-    await install(client, "ValidatingWebhookConfiguration", "v", hook)
+    await validating(client, hook)
     with pytest.raises(ApiError) as err:
         await client.create(_cm("t"))
     assert err.value.status == 500
@@ -253,12 +225,8 @@ async def test_dry_run_requests_reach_the_webhook_marked_and_store_nothing(
 ) -> None:
     """A dry-run request is sent with ``dryRun: true`` to webhooks whose sideEffects are
     None/NoneOnDryRun (validating/dispatcher.go callHook)."""
-    await install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        hooks.webhook("v.example.com", "/v", allow, sideEffects="NoneOnDryRun"),
-    )
+    hook = hooks.webhook("v.example.com", "/v", allow, sideEffects="NoneOnDryRun")
+    await validating(client, hook)
     await client.create(_cm("d"), dry_run=True)
     [review] = hooks.reviews("/v")
     assert review["request"]["dryRun"] is True
@@ -278,14 +246,12 @@ async def test_selectors_and_match_conditions_choose_the_requests_sent(
         "/api/v1/namespaces",
         body={"metadata": {"name": "watched", "labels": {"hooks": "on"}}},
     )
-    await install(
+    await validating(
         client,
-        "ValidatingWebhookConfiguration",
-        "v",
         hooks.webhook("ns.example.com", "/ns", allow,
-              namespaceSelector={"matchLabels": {"hooks": "on"}}),
-        hooks.webhook("obj.example.com", "/obj", allow,
-              objectSelector={"matchExpressions": [{"key": "checked", "operator": "Exists"}]}),
+                      namespaceSelector={"matchLabels": {"hooks": "on"}}),
+        hooks.webhook("obj.example.com", "/obj", allow, objectSelector={
+            "matchExpressions": [{"key": "checked", "operator": "Exists"}]}),
         hooks.webhook("cel.example.com", "/cel", allow, matchConditions=[
             {"name": "prefix", "expression": "object.metadata.name.startsWith('cel-')"}]),
     )  # fmt: skip
@@ -339,9 +305,7 @@ async def test_an_answer_for_another_request_is_a_call_failure(
         answer["response"]["uid"] = "not-the-request"
         return answer
 
-    await install(
-        client, "ValidatingWebhookConfiguration", "v", hooks.webhook("w.example.com", "/w", wrong)
-    )
+    await validating(client, hooks.webhook("w.example.com", "/w", wrong))
     with pytest.raises(ApiError) as err:
         await client.create(_cm("u"))
     assert err.value.status == 500
@@ -363,12 +327,7 @@ async def test_kubectl_apply_shows_the_denial_and_the_warnings(
             warnings=["size is deprecated"],
         )
 
-    await install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        hooks.webhook("size.example.com", "/deny", deny),
-    )
+    await validating(client, hooks.webhook("size.example.com", "/deny", deny))
     manifest = tmp_path / "cm.yaml"
     manifest.write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: default\n"
@@ -408,7 +367,7 @@ async def test_a_service_reference_reaches_the_webhook_through_its_endpoints(
         "service": {"namespace": "default", "name": "hooks", "path": "/svc"},
         "caBundle": hooks.ca_bundle,
     }
-    await install(client, "ValidatingWebhookConfiguration", "v", hook)
+    await validating(client, hook)
     await client.create(_cm("via-service"))
     assert [r["request"]["name"] for r in hooks.reviews("/svc")] == ["via-service"]
 
@@ -425,12 +384,8 @@ async def test_match_policy_equivalent_calls_the_webhook_of_another_version(
     await eventually(lambda: client.request("GET", path), timeout=30, retry_on=(ApiError,))
     rule = {"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"],
             "resources": ["gizmos"]}  # fmt: skip
-    await install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        hooks.webhook("g.example.com", "/g", allow, rules=[rule], matchPolicy=policy),
-    )
+    hook = hooks.webhook("g.example.com", "/g", allow, rules=[rule], matchPolicy=policy)
+    await validating(client, hook)
     gizmo = {"apiVersion": "example.com/v2", "kind": "Gizmo", "metadata": {"name": "g"}}
     await client.request("POST", path, body=gizmo)
     reviews = hooks.reviews("/g")
@@ -461,12 +416,7 @@ async def test_a_patch_raced_during_its_webhook_call_is_applied_to_the_new_objec
 
     await client.create(_cm("race", base="0"))
     rule = dict(CM_RULE, operations=["UPDATE"])
-    await install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        hooks.webhook("slowly.example.com", "/w", first_waits, rules=[rule]),
-    )
+    await validating(client, hooks.webhook("slowly.example.com", "/w", first_waits, rules=[rule]))
     path = "/api/v1/namespaces/default/configmaps/race"
     merge = "application/merge-patch+json"
     waiting = asyncio.create_task(

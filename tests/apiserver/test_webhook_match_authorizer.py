@@ -16,14 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from opframe.testing.apiserver import ApiServer
-from tests.apiserver._webhook_server import CM_RULE, WebhookServer, allow, configuration
+from tests.apiserver._webhook_server import CM_RULE, WebhookServer, configuration, denying
 from tests.auth._http import call
 
 ALICE = {"Impersonate-User": "alice"}
 
 
-def _deny(review: dict[str, Any]) -> dict[str, Any]:
-    return allow(review, allowed=False, status={"code": 403, "message": "checked"})
+_deny = denying(code=403, message="checked")
 
 
 async def _setup(server: ApiServer, hooks: WebhookServer, *conditions: str) -> None:
