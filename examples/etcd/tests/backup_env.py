@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -42,17 +42,6 @@ BUCKET = "backups"
 SECRET = "s3-credentials"
 # The requests moto serves before it enforces authentication: the setup calls below.
 _SETUP_CALLS = 4
-
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], what: str, deadline: float = 60.0
-) -> None:
-    """Ask ``predicate`` until it holds; fail naming ``what`` after ``deadline`` seconds."""
-
-    async def check() -> None:
-        assert await predicate(), what
-
-    await eventually(check, timeout=deadline, message=what)
 
 
 def _free_port() -> int:
@@ -210,7 +199,7 @@ class BackupEnv:
                 return False
             return b.status is not None and b.status.phase in ("Succeeded", "Failed")
 
-        await wait_until(done, f"EtcdBackup {name} finished", deadline)
+        await eventually(done, timeout=deadline, message=f"EtcdBackup {name} finished")
         return await self.client.get(EtcdBackup, name, NAMESPACE)
 
     async def create_cluster(self, name: str, size: int, spec: dict[str, object]) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import aetcd
 import pytest
 from aetcd.utils import prefix_range_end
-from backup_env import BackupEnv, S3Server, backup_env, s3_server, wait_until
+from backup_env import BackupEnv, S3Server, backup_env, s3_server
 from etcd_e2e import NAMESPACE, settled
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.snapshot import SnapshotDigest
@@ -27,7 +27,7 @@ from etcd_operator.models import EtcdCluster
 from etcd_operator_demo.workload import member_endpoints
 
 from opframe import Event, Invalid, NotFound, PersistentVolumeClaim, Pod, get_condition
-from opframe.testing import find_etcd
+from opframe.testing import eventually, find_etcd
 
 __all__ = ["backup_env", "s3_server"]
 
@@ -56,7 +56,7 @@ async def _available(env: BackupEnv, name: str, size: int) -> None:
         except NotFound:
             return False
 
-    await wait_until(ok, f"{name}: {size} members available", 90)
+    await eventually(ok, timeout=90, message=f"{name}: {size} members available")
 
 
 async def _running(
@@ -110,7 +110,7 @@ async def _refused(env: BackupEnv, name: str) -> EtcdCluster:
             c.status.restore.phase == "Refused"
         )
 
-    await wait_until(refused, f"{name}: restore refused", 60)
+    await eventually(refused, timeout=60, message=f"{name}: restore refused")
     pods = await env.client.list(Pod, NAMESPACE)
     assert not any((p.metadata.name or "").startswith(f"{name}-") for p in pods.items)
     return await env.client.get(EtcdCluster, name, NAMESPACE)
@@ -250,7 +250,7 @@ async def _gone(env: BackupEnv, name: str) -> None:
             pods = await env.client.list(Pod, NAMESPACE)
             return not any((p.metadata.name or "").startswith(f"{name}-") for p in pods.items)
 
-    await wait_until(gone, f"EtcdCluster {name} and its pods deleted", 60)
+    await eventually(gone, timeout=60, message=f"EtcdCluster {name} and its pods deleted")
 
 
 async def _restored_into_copy(env: BackupEnv, backup: str, written: dict[str, str]) -> None:
@@ -361,7 +361,7 @@ async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: 
         b = await env.client.get(EtcdBackup, "checked", NAMESPACE)
         return b.status is not None and b.status.verification is not None
 
-    await wait_until(verified, "verification recorded", 120)
+    await eventually(verified, timeout=120, message="verification recorded")
     b = await env.client.get(EtcdBackup, "checked", NAMESPACE)
     assert b.status is not None and b.status.verification is not None
     v = b.status.verification

@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from backup_env import BackupEnv, backup_env, s3_server, wait_until
+from backup_env import BackupEnv, backup_env, s3_server
 from etcd_e2e import NAMESPACE, settled
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.schedule import LABEL_SCHEDULED, last_slot, next_slot, slot_name
 from etcd_operator.models import EtcdCluster
 
 from opframe import TerminalError, is_controlled_by
+from opframe.testing import eventually
 
 __all__ = ["backup_env", "s3_server"]
 
@@ -66,7 +67,7 @@ async def _backing_up(
     async def available() -> bool:
         return settled(1, version)(await env.client.get(EtcdCluster, name, NAMESPACE))
 
-    await wait_until(available, f"{name}: 1 member on {version} available", 90)
+    await eventually(available, timeout=90, message=f"{name}: 1 member on {version} available")
 
 
 @pytest.mark.e2e
@@ -87,7 +88,7 @@ async def test_every_minute_with_keep_two_leaves_two_backups_after_four_runs(
     async def two_left() -> bool:
         return set(await _scheduled(env)) == set(taken[-2:])
 
-    await wait_until(two_left, "the two newest scheduled backups left", 30)
+    await eventually(two_left, timeout=30, message="the two newest scheduled backups left")
     assert env.s3.keys() == sorted(f"etcd/{n}.db" for n in taken[-2:])
     cluster = await env.client.get(EtcdCluster, "sched", NAMESPACE)
     assert all(is_controlled_by(b, cluster) for b in (await _scheduled(env)).values())
@@ -105,7 +106,7 @@ async def test_before_upgrade_backup_succeeds_before_any_member_upgrades(
     async def upgraded() -> bool:
         return settled(1, "3.5.1")(await env.client.get(EtcdCluster, "up", NAMESPACE))
 
-    await wait_until(upgraded, "upgraded to 3.5.1", 90)
+    await eventually(upgraded, timeout=90, message="upgraded to 3.5.1")
     upgraded_at = datetime.now(UTC)
 
     b = await env.client.get(EtcdBackup, "up-before-v3-5-1", NAMESPACE)
