@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import aiohttp
 import pytest
-from _kubectl import KUBECTL, kubectl
+from _kubectl import KUBECTL, Ran, kubectl
 from pydantic import Field
 
 from opframe.client import Client
@@ -39,6 +39,14 @@ class Web(Resource, group="web.example.com", version="v1"):
     """The operator's custom resource."""
 
     spec: WebSpec = WebSpec()
+
+
+async def _apply_as(server: ApiServer, user: str, obj: dict[str, Any]) -> Ran:
+    """``kubectl --as=USER apply --server-side --force-conflicts`` of ``obj``."""
+    return await kubectl(
+        server, f"--as={user}", "apply", "--server-side", "--force-conflicts", "-f", "-",
+        stdin=json.dumps(obj),
+    )  # fmt: skip
 
 
 def _edit_rights() -> str:
@@ -89,16 +97,7 @@ async def test_a_user_editing_an_owned_configmap_is_refused_and_the_operator_is_
         "metadata": {"name": "site-config", "namespace": "default"},
         "data": {"a": "2"},
     }
-    code, _, err = await kubectl(
-        api_server,
-        "--as=alice",
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        "-",
-        stdin=json.dumps(edited),
-    )
+    code, _, err = await _apply_as(api_server, "alice", edited)
     assert code != 0
     assert err.startswith("Error from server (Forbidden): "), err
     assert (
@@ -109,16 +108,7 @@ async def test_a_user_editing_an_owned_configmap_is_refused_and_the_operator_is_
     code, _, err = await kubectl(api_server, "--as=alice", "delete", "configmap", "site-config")
     assert code != 0 and "managed by its Web" in err, err
 
-    code, _, err = await kubectl(
-        api_server,
-        f"--as={OPERATOR}",
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        "-",
-        stdin=json.dumps(edited),
-    )
+    code, _, err = await _apply_as(api_server, OPERATOR, edited)
     assert code == 0, err
     code, out, err = await kubectl(
         api_server, "get", "configmap", "site-config", "-o", "jsonpath={.data.a}"
