@@ -34,7 +34,7 @@ try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(
@@ -75,11 +75,12 @@ class KeyPair:
         return x509.load_pem_x509_certificate(self.cert)
 
     @property
-    def private_key(self) -> ec.EllipticCurvePrivateKey:
-        """The parsed private key; :class:`ValueError` when it is not an EC key."""
+    def private_key(self) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+        """The parsed private key (a CA supplied from files may hold an RSA key);
+        :class:`ValueError` when it is neither an EC nor an RSA key."""
         key = serialization.load_pem_private_key(self.key, password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"expected an EC private key, found {type(key).__name__}")
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise ValueError(f"expected an EC or RSA private key, found {type(key).__name__}")
         return key
 
     @property
@@ -200,7 +201,8 @@ def issue_leaf(
             (:func:`renew_at`) hardly moves.
 
     Raises:
-        ValueError: ``ca`` holds no EC key, ``usages`` is empty, or an IP address is invalid.
+        ValueError: ``ca`` holds neither an EC nor an RSA key, ``usages`` is empty, or an IP
+            address is invalid.
     """
     if not usages:
         raise ValueError(f"certificate {common_name!r}: usages is empty; give server and/or client")
