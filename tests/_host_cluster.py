@@ -1,27 +1,23 @@
 """Fixtures of the test folders that run pods (controllers, e2e, kubelet): a fast local
 cluster whose `busybox` runs host tools, and a check that no pod process outlives them.
 
-A folder's ``conftest.py`` imports them; each folder then runs its own leak check at the end
-of the session."""
+A folder's ``conftest.py`` imports them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from opframe.testing._cluster_fixtures import assert_no_leaked_processes
 from opframe.testing.kubelet import ImageResolver, LocalImage
 
 __all__ = ["local_cluster_options", "no_leaked_processes"]
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_leaked_processes() -> Iterator[None]:
-    """After the folder's tests, none of the processes their pods started is alive."""
-    yield
-    assert_no_leaked_processes()
+def no_leaked_processes(local_process_leak_check: None) -> None:
+    """After the tests, none of the processes their pods started is alive (the plugin's
+    ``local_process_leak_check``, made automatic for the folder)."""
 
 
 @pytest.fixture
