@@ -357,9 +357,7 @@ def _manager_command(
 ) -> argparse.ArgumentParser:
     """Add command ``name``, run by ``command``, whose argument is the ``MODULE:ATTR`` of a
     Manager (or of what the command's description says it takes)."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        name, help=help, description=description
-    )
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
     parser.add_argument("target", metavar="MODULE:ATTR")
     parser.set_defaults(command=command)
     return parser

@@ -106,8 +106,10 @@ async def _refused(env: BackupEnv, name: str) -> EtcdCluster:
 
     async def refused() -> bool:
         c = await env.client.get(EtcdCluster, name, NAMESPACE)
-        return c.status is not None and c.status.restore is not None and (
-            c.status.restore.phase == "Refused"
+        return (
+            c.status is not None
+            and c.status.restore is not None
+            and (c.status.restore.phase == "Refused")
         )
 
     await eventually(refused, timeout=60, message=f"{name}: restore refused")
