@@ -113,8 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--dir", type=Path, help="where to write it (default: ./NAME)")
     init.set_defaults(command=_init)
 
-    run = commands.add_parser(
+    run = _manager_command(
+        commands,
         "run",
+        _run,
         help="run a Manager",
         description=(
             "Import ATTR from MODULE: a Manager, or a function (plain or async, taking nothing "
@@ -122,9 +124,7 @@ def _parser() -> argparse.ArgumentParser:
             "run it until SIGTERM or SIGINT."
         ),
     )
-    run.add_argument("target", metavar="MODULE:ATTR")
     RunOptions.add_arguments(run)
-    run.set_defaults(command=_run)
     _add_rbac_parser(commands)
     _add_webhook_parser(commands)
     _add_policy_parser(commands)
@@ -155,8 +155,10 @@ def _add_client_config_arguments(group: Any, prefix: str = "") -> None:
 
 def _add_webhook_parser(commands: Any) -> None:
     webhook = _command_group(commands, "webhook", "admission and conversion webhooks")
-    generate = webhook.add_parser(
+    generate = _manager_command(
+        webhook,
         "generate",
+        _webhook_generate,
         help="print the webhook configurations for the webhooks a manager serves",
         description=(
             "Import ATTR from MODULE: a Manager (or a function taking nothing that returns "
@@ -164,10 +166,8 @@ def _add_webhook_parser(commands: Any) -> None:
             "for the webhooks added with Manager.add_webhook, as YAML."
         ),
     )
-    generate.add_argument("target", metavar="MODULE:ATTR")
     generate.add_argument("--name", help="configuration name prefix (default: the package)")
     _add_client_config_arguments(generate)
-    generate.set_defaults(command=_webhook_generate)
 
 
 def _client_config(args: argparse.Namespace, prefix: str = "") -> Any:
@@ -223,8 +223,10 @@ def _webhook_generate(args: argparse.Namespace) -> int:
 
 def _add_policy_parser(commands: Any) -> None:
     policy = _command_group(commands, "policy", "ValidatingAdmissionPolicies")
-    generate = policy.add_parser(
+    generate = _manager_command(
+        policy,
         "generate",
+        _policy_generate,
         help="print ValidatingAdmissionPolicies guarding an operator's children or fields",
         description=(
             "Import ATTR from MODULE: a Manager, a Controller, a list of Controllers (their "
@@ -233,7 +235,6 @@ def _add_policy_parser(commands: Any) -> None:
             "print each policy and its binding as YAML."
         ),
     )
-    generate.add_argument("target", metavar="MODULE:ATTR")
     generate.add_argument(
         "--service-account", required=True, metavar="NAMESPACE:NAME", help="the operator's"
     )
@@ -243,7 +244,6 @@ def _add_policy_parser(commands: Any) -> None:
         choices=("Deny", "Warn", "Audit"),
         help="validationActions of the bindings (default: Deny)",
     )
-    generate.set_defaults(command=_policy_generate)
 
 
 def _policy_generate(args: argparse.Namespace) -> int:
@@ -263,8 +263,10 @@ def _policy_generate(args: argparse.Namespace) -> int:
 
 def _add_rbac_parser(commands: Any) -> None:
     rbac = _command_group(commands, "rbac", "RBAC for an operator")
-    generate = rbac.add_parser(
+    generate = _manager_command(
+        rbac,
         "generate",
+        _rbac_generate,
         help="print the RBAC an operator needs, from what its controllers declare",
         description=(
             "Import ATTR from MODULE: a Manager, a Controller, a list of Controllers, or a "
@@ -274,7 +276,6 @@ def _add_rbac_parser(commands: Any) -> None:
             "create/patch, the Lease get/create/update."
         ),
     )
-    generate.add_argument("target", metavar="MODULE:ATTR")
     generate.add_argument("--name", help="name of the roles (default: the module's package)")
     generate.add_argument(
         "--namespace",
@@ -294,7 +295,6 @@ def _add_rbac_parser(commands: Any) -> None:
         default=None,
         help="the operator watches one namespace: a Role, not a ClusterRole",
     )
-    generate.set_defaults(command=_rbac_generate)
 
 
 def rbac_target(target: str) -> Any:
@@ -350,6 +350,17 @@ def _print_documents(target: str, build: Callable[[], Iterable[dict[str, Any]]])
         raise CliError(f"{target}: {exc}") from None
     sys.stdout.write(dump_yaml(docs))
     return 0
+
+
+def _manager_command(
+    commands: Any, name: str, command: Any, help: str, description: str
+) -> argparse.ArgumentParser:
+    """Add command ``name``, run by ``command``, whose argument is the ``MODULE:ATTR`` of a
+    Manager (or of what the command's description says it takes)."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
+    parser.add_argument("target", metavar="MODULE:ATTR")
+    parser.set_defaults(command=command)
+    return parser
 
 
 def _command_group(commands: Any, name: str, help: str) -> Any:

@@ -257,12 +257,12 @@ def _version(model: type[Resource]) -> dict[str, Any]:
 
 def _column(column: PrinterColumn, json_path: str, type_: str) -> dict[str, Any]:
     out: dict[str, Any] = {"name": column.name, "type": type_, "jsonPath": json_path}
-    if column.format:
-        out["format"] = column.format
-    if column.description:
-        out["description"] = column.description
-    if column.priority:
-        out["priority"] = column.priority
+    optional = {
+        "format": column.format,
+        "description": column.description,
+        "priority": column.priority,
+    }
+    out.update((k, v) for k, v in optional.items() if v)  # omitempty
     return out
 
 

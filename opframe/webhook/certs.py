@@ -3,7 +3,7 @@
 Two sources, one protocol (:class:`CertificateSource`):
 
 - :class:`SelfSignedCertificates` makes a CA and a serving certificate signed by it
-  (``cryptography``; ECDSA P-256), renews the serving certificate ``rotate_before`` its
+  (:mod:`opframe.certificates`; ECDSA P-256), renews the serving certificate ``rotate_before`` its
   expiry (the CA, valid ten times as long, is kept so the ``caBundle`` given to the API server
   stays valid), and with ``directory`` keeps them on disk so a restart reuses the CA;
 - :class:`CertificateFiles` reads ``tls.crt``, ``tls.key`` and ``ca.crt`` from a directory:
@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from opframe.errors import ConfigError
+
+if TYPE_CHECKING:
+    from opframe.certificates import KeyPair
 
 __all__ = ["CertificateFiles", "CertificateSource", "SelfSignedCertificates", "ServingCertificate"]
 
@@ -100,7 +102,7 @@ class SelfSignedCertificates:
         self.validity = validity
         self.rotate_before = rotate_before
         _require_cryptography()
-        self._ca: tuple[Any, bytes, dt.datetime] | None = None  # key, pem, not_after
+        self._ca: KeyPair | None = None
         self._current: ServingCertificate | None = None
         self._load_directory()
 
@@ -112,7 +114,7 @@ class SelfSignedCertificates:
     def current(self) -> ServingCertificate:
         """The serving certificate, generating or renewing it when due."""
         now = dt.datetime.now(dt.UTC)
-        if self._ca is None or self._ca[2] - now < self.rotate_before:
+        if self._ca is None or self._ca.not_after - now < self.rotate_before:
             self._new_ca(now)
             self._current = None
         if self._current is None or self._current.not_after - now < self.rotate_before:
@@ -121,85 +123,38 @@ class SelfSignedCertificates:
         return self._current
 
     def _new_ca(self, now: dt.datetime) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "opframe webhook CA")])
-        not_after = now + self.validity * 10
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True,
-                    content_commitment=False, key_encipherment=False, data_encipherment=False,
-                    key_agreement=False, encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .sign(key, hashes.SHA256())
-        )
-        self._ca = (key, cert.public_bytes(serialization.Encoding.PEM), not_after)
+        from opframe.certificates import issue_ca
+
+        self._ca = issue_ca("opframe webhook CA", now=now, validity=self.validity * 10)
 
     def _new_leaf(self, now: dt.datetime) -> ServingCertificate:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+        from opframe.certificates import issue_leaf
+
         assert self._ca is not None
-        ca_key, ca_pem, _ = self._ca
-        ca_cert = x509.load_pem_x509_certificate(ca_pem)
-        key = ec.generate_private_key(ec.SECP256R1())
-        names: list[x509.GeneralName] = [x509.DNSName(n) for n in self.dns_names]
-        names += [x509.IPAddress(a) for a in self.ip_addresses]
-        common = self.dns_names[0] if self.dns_names else str(self.ip_addresses[0])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)]))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + self.validity)
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-            .sign(ca_key, hashes.SHA256())
+        ips = [str(a) for a in self.ip_addresses]
+        common = self.dns_names[0] if self.dns_names else ips[0]
+        leaf = issue_leaf(
+            self._ca,
+            common,
+            dns_names=self.dns_names,
+            ip_addresses=ips,
+            now=now,
+            validity=self.validity,
         )
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        return ServingCertificate(cert.public_bytes(serialization.Encoding.PEM), key_pem, ca_pem)
+        return ServingCertificate(leaf.cert, leaf.key, self._ca.cert)
 
     def _load_directory(self) -> None:
         if self.directory is None or not (self.directory / "ca.key").exists():
             return
-        from cryptography import x509
-        from cryptography.hazmat.primitives import serialization
+        from opframe.certificates import KeyPair
+
         try:
-            ca_pem = (self.directory / "ca.crt").read_bytes()
-            ca_key = serialization.load_pem_private_key(
-                (self.directory / "ca.key").read_bytes(), None
-            )
-            ca_cert = x509.load_pem_x509_certificate(ca_pem)
-            self._ca = (ca_key, ca_pem, ca_cert.not_valid_after_utc)
+            ca = KeyPair.read(self.directory / "ca.crt", self.directory / "ca.key")
+            ca.private_key  # noqa: B018 - parse now: a broken file fails here
+            self._ca = ca
             if (self.directory / "tls.crt").exists():
-                self._current = ServingCertificate(
-                    (self.directory / "tls.crt").read_bytes(),
-                    (self.directory / "tls.key").read_bytes(),
-                    ca_pem,
-                )
+                leaf = KeyPair.read(self.directory / "tls.crt", self.directory / "tls.key")
+                self._current = ServingCertificate(leaf.cert, leaf.key, ca.cert)
                 self._current.not_after  # noqa: B018 - parse now: a broken file fails here
         except (OSError, ValueError) as exc:
             raise ConfigError(f"webhook certificates in {self.directory}: {exc}") from exc
@@ -207,25 +162,11 @@ class SelfSignedCertificates:
     def _save(self) -> None:
         if self.directory is None or self._current is None or self._ca is None:
             return
-        from cryptography.hazmat.primitives import serialization
-        self.directory.mkdir(parents=True, exist_ok=True)
-        ca_key = self._ca[0].private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        _write(self.directory / "ca.key", ca_key, private=True)
-        _write(self.directory / "ca.crt", self._ca[1])
-        _write(self.directory / "tls.key", self._current.key_pem, private=True)
-        _write(self.directory / "tls.crt", self._current.cert_pem)
+        from opframe.certificates import KeyPair
 
-
-def _write(path: Path, data: bytes, *, private: bool = False) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+        self._ca.write(self.directory / "ca.crt", self.directory / "ca.key")
+        leaf = KeyPair(self._current.cert_pem, self._current.key_pem)
+        leaf.write(self.directory / "tls.crt", self.directory / "tls.key")
 
 
 class CertificateFiles:

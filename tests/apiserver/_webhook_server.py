@@ -1,5 +1,5 @@
 """A small HTTPS webhook server for the tests: aiohttp on 127.0.0.1, a CA made with
-``cryptography``; each path answers with a handler the test gives (AdmissionReview or
+``opframe.certificates``; each path answers with a handler the test gives (AdmissionReview or
 ConversionReview in, the handler's JSON out) and records what it received."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import datetime
 import inspect
-import ipaddress
 import json
 import ssl
 from collections.abc import Awaitable, Callable
@@ -15,68 +14,39 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from opframe import Client
+from opframe.certificates import issue_ca, issue_leaf
 
 #: The Service (``hooks`` in ``default``) whose name the certificate also carries.
 SERVICE_HOST = "hooks.default.svc"
+ADMISSION = "/apis/admissionregistration.k8s.io/v1"
+#: ConfigMap writes: what the webhooks of the tests are called for unless they say otherwise.
+CM_RULE = {
+    "operations": ["CREATE", "UPDATE", "DELETE"],
+    "apiGroups": [""],
+    "apiVersions": ["v1"],
+    "resources": ["configmaps"],
+}
 
 Handler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
 def make_certificates(directory: Path) -> tuple[bytes, Path, Path]:
     """A CA (PEM) and a server certificate and key for 127.0.0.1 (and the ``hooks`` Service)
     signed by it."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("webhook-test-ca"))
-        .issuer_name(_name("webhook-test-ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("webhook"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    # The name a clientConfig.service reference is verified against.
-                    x509.DNSName(SERVICE_HOST),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    ca = issue_ca("webhook-test-ca", validity=datetime.timedelta(days=1))
+    # SERVICE_HOST: the name a clientConfig.service reference is verified against.
+    leaf = issue_leaf(
+        ca,
+        "webhook",
+        dns_names=[SERVICE_HOST],
+        ip_addresses=["127.0.0.1"],
+        validity=datetime.timedelta(days=1),
     )
     cert_file, key_file = directory / "webhook.crt", directory / "webhook.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ca.public_bytes(serialization.Encoding.PEM), cert_file, key_file
+    leaf.write(cert_file, key_file)
+    return ca.cert, cert_file, key_file
 
 
 class WebhookServer:
@@ -97,6 +67,11 @@ class WebhookServer:
         """Answer ``path`` with ``handler``; returns its URL."""
         self.handlers[path] = handler
         return self.url(path)
+
+    def webhook(self, name: str, path: str, handler: Handler, **fields: Any) -> dict[str, Any]:
+        """One entry of a webhook configuration calling ``handler`` at ``path`` (see
+        :func:`webhook`)."""
+        return webhook(name, self.handle(path, handler), self.ca_bundle, **fields)
 
     def url(self, path: str) -> str:
         return f"https://127.0.0.1:{self.port}{path}"
@@ -158,3 +133,46 @@ def json_patch(review: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, A
     """An allowing answer that patches the object with ``ops``."""
     patch = base64.b64encode(json.dumps(ops).encode()).decode()
     return allow(review, patchType="JSONPatch", patch=patch)
+
+
+def webhook(name: str, url: str, ca_bundle: str, **fields: Any) -> dict[str, Any]:
+    """One entry of a webhook configuration's ``webhooks``: ``url`` trusted with ``ca_bundle``,
+    called for :data:`CM_RULE` unless ``fields`` (``rules``, ``failurePolicy``, ...) say
+    otherwise."""
+    hook = {
+        "name": name,
+        "clientConfig": {"url": url, "caBundle": ca_bundle},
+        "rules": [CM_RULE],
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+    }
+    hook.update(fields)
+    return hook
+
+
+def configuration(kind: str, name: str, *webhooks: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The collection path and body of a ``kind`` (``ValidatingWebhookConfiguration`` or
+    ``MutatingWebhookConfiguration``) named ``name`` holding ``webhooks``."""
+    body = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "webhooks": list(webhooks),
+    }
+    return f"{ADMISSION}/{kind.lower()}s", body
+
+
+async def install(client: Client, kind: str, name: str, *webhooks: dict[str, Any]) -> None:
+    """Create the webhook configuration of :func:`configuration`."""
+    path, body = configuration(kind, name, *webhooks)
+    await client.request("POST", path, body=body)
+
+
+async def validating(client: Client, *webhooks: dict[str, Any], name: str = "v") -> None:
+    """Create the ValidatingWebhookConfiguration ``name`` holding ``webhooks``."""
+    await install(client, "ValidatingWebhookConfiguration", name, *webhooks)
+
+
+def denying(**status: Any) -> Handler:
+    """A handler refusing every review with ``status`` (``message``, ``code``, ``reason``)."""
+    return lambda review: allow(review, allowed=False, status=status)

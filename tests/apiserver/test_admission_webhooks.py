@@ -7,57 +7,28 @@ kubectl). Each test names the Kubernetes source whose rule it states.
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
+from _kubectl import KUBECTL, kubectl
 
 from opframe import Client, ConfigMap, ObjectMeta
 from opframe.errors import ApiError
 from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
-from tests.apiserver._webhook_server import WebhookServer, allow, json_patch
-
-ADMISSION = "/apis/admissionregistration.k8s.io/v1"
-KUBECTL = shutil.which("kubectl")
-CM_RULE = {
-    "operations": ["CREATE", "UPDATE", "DELETE"],
-    "apiGroups": [""],
-    "apiVersions": ["v1"],
-    "resources": ["configmaps"],
-}
-
-
-@pytest_asyncio.fixture
-async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
-    async with WebhookServer(tmp_path) as server:
-        yield server
-
-
-def _hook(name: str, url: str, ca: str, **fields: Any) -> dict[str, Any]:
-    hook = {
-        "name": name,
-        "clientConfig": {"url": url, "caBundle": ca},
-        "rules": [CM_RULE],
-        "sideEffects": "None",
-        "admissionReviewVersions": ["v1"],
-    }
-    hook.update(fields)
-    return hook
-
-
-async def _install(client: Client, kind: str, name: str, *hooks: dict[str, Any]) -> None:
-    plural = kind.lower() + "s"
-    body = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": kind,
-        "metadata": {"name": name},
-        "webhooks": list(hooks),
-    }
-    await client.request("POST", f"{ADMISSION}/{plural}", body=body)
+from tests.apiserver._crds import CRDS, gizmo_crd
+from tests.apiserver._webhook_server import (
+    ADMISSION,
+    CM_RULE,
+    WebhookServer,
+    allow,
+    denying,
+    install,
+    json_patch,
+    validating,
+    webhook,
+)
 
 
 def _cm(name: str, **data: str) -> ConfigMap:
@@ -71,16 +42,8 @@ async def test_a_validating_webhook_denial_answers_with_its_message_and_code(
     request: <message>`` with the webhook's code, 403 when it gives none
     (apiserver/pkg/admission/plugin/webhook/errors/statuserror.go ToStatusErr)."""
 
-    def deny(review: dict[str, Any]) -> dict[str, Any]:
-        return allow(review, allowed=False, status={"message": "size must be small"})
-
-    url = hooks.handle("/deny", deny)
-    await _install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        _hook("deny.example.com", url, hooks.ca_bundle),
-    )
+    deny = denying(message="size must be small")
+    await validating(client, hooks.webhook("deny.example.com", "/deny", deny))
     with pytest.raises(ApiError) as err:
         await client.create(_cm("big", size="big"))
     assert err.value.status == 403
@@ -96,16 +59,8 @@ async def test_a_validating_webhook_denial_answers_with_its_message_and_code(
 async def test_the_denial_code_of_the_webhook_is_kept(client: Client, hooks: WebhookServer) -> None:
     """A status code in the webhook's answer is the code of the error (statuserror.go)."""
 
-    def deny(review: dict[str, Any]) -> dict[str, Any]:
-        return allow(review, allowed=False, status={"code": 422, "reason": "Invalid"})
-
-    url = hooks.handle("/deny", deny)
-    await _install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        _hook("deny.example.com", url, hooks.ca_bundle),
-    )
+    deny = denying(code=422, reason="Invalid")
+    await validating(client, hooks.webhook("deny.example.com", "/deny", deny))
     with pytest.raises(ApiError) as err:
         await client.create(_cm("x"))
     assert (err.value.status, err.value.reason) == (422, "Invalid")
@@ -120,10 +75,7 @@ async def test_the_admission_review_request_is_built_as_kube_builds_it(
     """AdmissionReview v1 request: a uid per call, kind/resource and requestKind/
     requestResource, name, namespace, operation, userInfo, object, oldObject, dryRun, options
     (apiserver/pkg/admission/plugin/webhook/request/admissionreview.go)."""
-    url = hooks.handle("/v", allow)
-    await _install(
-        client, "ValidatingWebhookConfiguration", "v", _hook("v.example.com", url, hooks.ca_bundle)
-    )
+    await validating(client, hooks.webhook("v.example.com", "/v", allow))
     await client.create(_cm("one", a="1"))
     [review] = hooks.reviews("/v")
     req = review["request"]
@@ -166,18 +118,13 @@ async def test_a_mutating_webhook_patch_is_stored_and_validated_after(
     def default(review: dict[str, Any]) -> dict[str, Any]:
         return json_patch(review, [{"op": "add", "path": "/data/size", "value": "small"}])
 
-    await _install(
+    await install(
         client,
         "MutatingWebhookConfiguration",
         "m",
-        _hook("default.example.com", hooks.handle("/m", default), hooks.ca_bundle),
+        hooks.webhook("default.example.com", "/m", default),
     )
-    await _install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        _hook("v.example.com", hooks.handle("/v", allow), hooks.ca_bundle),
-    )
+    await validating(client, hooks.webhook("v.example.com", "/v", allow))
     created = await client.create(_cm("c", colour="red"))
     assert created.data == {"colour": "red", "size": "small"}
     stored = await client.get(ConfigMap, "c", "default")
@@ -202,11 +149,10 @@ async def test_if_needed_webhooks_are_reinvoked_once_after_a_later_change(
             return allow(review)
         return json_patch(review, [{"op": "add", "path": "/data/b", "value": "1"}])
 
-    a = _hook("a.example.com", hooks.handle("/a", first), hooks.ca_bundle,
-              reinvocationPolicy="IfNeeded")  # fmt: skip
-    b = _hook("b.example.com", hooks.handle("/b", second), hooks.ca_bundle)
-    await _install(client, "MutatingWebhookConfiguration", "2-b", b)
-    await _install(client, "MutatingWebhookConfiguration", "1-a", a)
+    a = hooks.webhook("a.example.com", "/a", first, reinvocationPolicy="IfNeeded")
+    b = hooks.webhook("b.example.com", "/b", second)
+    await install(client, "MutatingWebhookConfiguration", "2-b", b)
+    await install(client, "MutatingWebhookConfiguration", "1-a", a)
     await client.create(_cm("r", x="1"))
     assert [p for p, _, _ in hooks.received] == ["/a", "/b", "/a"]
     assert hooks.reviews("/a")[1]["request"]["object"]["data"] == {"x": "1", "b": "1"}
@@ -218,12 +164,7 @@ async def test_failure_policy_fail_refuses_writes_when_the_webhook_is_down(
     """``failurePolicy: Fail`` with the webhook unreachable: 500 ``failed calling webhook``;
     ``Ignore`` lets the write through (validating/dispatcher.go, util/webhook/error.go)."""
     down = "https://127.0.0.1:1/validate"
-    await _install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "fail",
-        _hook("down.example.com", down, hooks.ca_bundle),
-    )
+    await validating(client, webhook("down.example.com", down, hooks.ca_bundle), name="fail")
     with pytest.raises(ApiError) as err:
         await client.create(_cm("f"))
     assert (err.value.status, err.value.reason) == (500, "InternalError")
@@ -233,12 +174,8 @@ async def test_failure_policy_fail_refuses_writes_when_the_webhook_is_down(
         "connect: connection refused"
     )
     await client.request("DELETE", f"{ADMISSION}/validatingwebhookconfigurations/fail")
-    await _install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "ignore",
-        _hook("down.example.com", down, hooks.ca_bundle, failurePolicy="Ignore"),
-    )
+    ignore = webhook("down.example.com", down, hooks.ca_bundle, failurePolicy="Ignore")
+    await validating(client, ignore, name="ignore")
     await client.create(_cm("f"))
 
 
@@ -253,12 +190,11 @@ async def test_a_webhook_slower_than_its_timeout_fails_the_call(
         await never.wait()
         return allow(review)
 
-    url = hooks.handle("/slow", stuck)
-    await _install(
+    await install(
         client,
         "MutatingWebhookConfiguration",
         "slow",
-        _hook("slow.example.com", url, hooks.ca_bundle, timeoutSeconds=1),
+        hooks.webhook("slow.example.com", "/slow", stuck, timeoutSeconds=1),
     )
     with pytest.raises(ApiError) as err:
         await client.create(_cm("s"))
@@ -275,9 +211,8 @@ async def test_a_certificate_not_signed_by_the_ca_bundle_is_refused(
     (tmp_path / "other").mkdir()
     other = WebhookServer(tmp_path / "other")  # another CA, never started
     url = hooks.handle("/v", allow)
-    await _install(
-        client, "ValidatingWebhookConfiguration", "v", _hook("v.example.com", url, other.ca_bundle)
-    )
+    hook = webhook("v.example.com", url, other.ca_bundle)
+    await validating(client, hook)
     with pytest.raises(ApiError) as err:
         await client.create(_cm("t"))
     assert err.value.status == 500
@@ -290,13 +225,8 @@ async def test_dry_run_requests_reach_the_webhook_marked_and_store_nothing(
 ) -> None:
     """A dry-run request is sent with ``dryRun: true`` to webhooks whose sideEffects are
     None/NoneOnDryRun (validating/dispatcher.go callHook)."""
-    url = hooks.handle("/v", allow)
-    await _install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        _hook("v.example.com", url, hooks.ca_bundle, sideEffects="NoneOnDryRun"),
-    )
+    hook = hooks.webhook("v.example.com", "/v", allow, sideEffects="NoneOnDryRun")
+    await validating(client, hook)
     await client.create(_cm("d"), dry_run=True)
     [review] = hooks.reviews("/v")
     assert review["request"]["dryRun"] is True
@@ -316,18 +246,13 @@ async def test_selectors_and_match_conditions_choose_the_requests_sent(
         "/api/v1/namespaces",
         body={"metadata": {"name": "watched", "labels": {"hooks": "on"}}},
     )
-    ns_url = hooks.handle("/ns", allow)
-    obj_url = hooks.handle("/obj", allow)
-    cel_url = hooks.handle("/cel", allow)
-    await _install(
+    await validating(
         client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        _hook("ns.example.com", ns_url, hooks.ca_bundle,
-              namespaceSelector={"matchLabels": {"hooks": "on"}}),
-        _hook("obj.example.com", obj_url, hooks.ca_bundle,
-              objectSelector={"matchExpressions": [{"key": "checked", "operator": "Exists"}]}),
-        _hook("cel.example.com", cel_url, hooks.ca_bundle, matchConditions=[
+        hooks.webhook("ns.example.com", "/ns", allow,
+                      namespaceSelector={"matchLabels": {"hooks": "on"}}),
+        hooks.webhook("obj.example.com", "/obj", allow, objectSelector={
+            "matchExpressions": [{"key": "checked", "operator": "Exists"}]}),
+        hooks.webhook("cel.example.com", "/cel", allow, matchConditions=[
             {"name": "prefix", "expression": "object.metadata.name.startsWith('cel-')"}]),
     )  # fmt: skip
     await client.create(_cm("plain"))
@@ -353,11 +278,11 @@ async def test_a_patch_from_a_webhook_on_delete_is_an_error(
 
     await client.create(_cm("del"))
     rule = dict(CM_RULE, operations=["DELETE"])
-    await _install(
+    await install(
         client,
         "MutatingWebhookConfiguration",
         "m",
-        _hook("p.example.com", hooks.handle("/p", patch), hooks.ca_bundle, rules=[rule]),
+        hooks.webhook("p.example.com", "/p", patch, rules=[rule]),
     )
     with pytest.raises(ApiError) as err:
         await client.delete(ConfigMap, "del", "default")
@@ -380,10 +305,7 @@ async def test_an_answer_for_another_request_is_a_call_failure(
         answer["response"]["uid"] = "not-the-request"
         return answer
 
-    url = hooks.handle("/w", wrong)
-    await _install(
-        client, "ValidatingWebhookConfiguration", "v", _hook("w.example.com", url, hooks.ca_bundle)
-    )
+    await validating(client, hooks.webhook("w.example.com", "/w", wrong))
     with pytest.raises(ApiError) as err:
         await client.create(_cm("u"))
     assert err.value.status == 500
@@ -405,26 +327,14 @@ async def test_kubectl_apply_shows_the_denial_and_the_warnings(
             warnings=["size is deprecated"],
         )
 
-    await _install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        _hook("size.example.com", hooks.handle("/deny", deny), hooks.ca_bundle),
-    )
+    await validating(client, hooks.webhook("size.example.com", "/deny", deny))
     manifest = tmp_path / "cm.yaml"
     manifest.write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: default\n"
         "data:\n  size: '9'\n"
     )
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL, "--kubeconfig", str(api_server.kubeconfig), "apply", "-f", str(manifest),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(60):
-        _, err = await proc.communicate()
-    assert proc.returncode != 0
-    text = err.decode()
+    code, _, text = await kubectl(api_server, "apply", "-f", str(manifest))
+    assert code != 0
     assert "Warning: size is deprecated" in text
     assert (
         'Error from server (Forbidden): error when creating "' + str(manifest) + '": configmaps '
@@ -452,32 +362,14 @@ async def test_a_service_reference_reaches_the_webhook_through_its_endpoints(
         body={"metadata": {"name": "hooks"}, "subsets": [{
             "addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": hooks.port}]}]},
     )  # fmt: skip
-    hook = _hook("svc.example.com", "", hooks.ca_bundle)
+    hook = webhook("svc.example.com", "", hooks.ca_bundle)
     hook["clientConfig"] = {
         "service": {"namespace": "default", "name": "hooks", "path": "/svc"},
         "caBundle": hooks.ca_bundle,
     }
-    await _install(client, "ValidatingWebhookConfiguration", "v", hook)
+    await validating(client, hook)
     await client.create(_cm("via-service"))
     assert [r["request"]["name"] for r in hooks.reviews("/svc")] == ["via-service"]
-
-
-def _two_version_crd() -> dict[str, Any]:
-    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gizmos.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"plural": "gizmos", "kind": "Gizmo"},
-            "versions": [
-                {"name": "v1", "served": True, "storage": True, "schema": schema},
-                {"name": "v2", "served": True, "storage": False, "schema": schema},
-            ],
-        },
-    }
 
 
 @pytest.mark.parametrize("policy", ["Equivalent", "Exact"])
@@ -487,19 +379,13 @@ async def test_match_policy_equivalent_calls_the_webhook_of_another_version(
     """``matchPolicy: Equivalent``: a webhook for v1 of a resource is called for a request
     through v2, with the object converted to v1 and requestKind naming v2; ``Exact`` is not
     called (generic/webhook.go ShouldCallHook)."""
-    await client.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                         body=_two_version_crd())  # fmt: skip
+    await client.request("POST", CRDS, body=gizmo_crd("v1", "v2"))
     path = "/apis/example.com/v2/namespaces/default/gizmos"
     await eventually(lambda: client.request("GET", path), timeout=30, retry_on=(ApiError,))
     rule = {"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"],
             "resources": ["gizmos"]}  # fmt: skip
-    url = hooks.handle("/g", allow)
-    await _install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        _hook("g.example.com", url, hooks.ca_bundle, rules=[rule], matchPolicy=policy),
-    )
+    hook = hooks.webhook("g.example.com", "/g", allow, rules=[rule], matchPolicy=policy)
+    await validating(client, hook)
     gizmo = {"apiVersion": "example.com/v2", "kind": "Gizmo", "metadata": {"name": "g"}}
     await client.request("POST", path, body=gizmo)
     reviews = hooks.reviews("/g")
@@ -530,12 +416,7 @@ async def test_a_patch_raced_during_its_webhook_call_is_applied_to_the_new_objec
 
     await client.create(_cm("race", base="0"))
     rule = dict(CM_RULE, operations=["UPDATE"])
-    await _install(
-        client,
-        "ValidatingWebhookConfiguration",
-        "v",
-        _hook("slowly.example.com", hooks.handle("/w", first_waits), hooks.ca_bundle, rules=[rule]),
-    )
+    await validating(client, hooks.webhook("slowly.example.com", "/w", first_waits, rules=[rule]))
     path = "/api/v1/namespaces/default/configmaps/race"
     merge = "application/merge-patch+json"
     waiting = asyncio.create_task(

@@ -88,6 +88,18 @@ def _widget(spec: dict[str, Any], **meta: Any) -> dict[str, Any]:
     return {"apiVersion": API, "kind": "Widget", "metadata": {"name": "w", **meta}, "spec": spec}
 
 
+def _ssa(
+    live: dict[str, Any] | None, body: dict[str, Any], manager: str, **options: Any
+) -> dict[str, Any]:
+    """``server_side_apply`` of ``body`` on ``live`` as the Widget ``w`` at T1 unless
+    ``options`` say otherwise (another kind, name, time, ``force``, ``ignored_fields``)."""
+    widget: dict[str, Any] = {
+        "force": False, "api_version": API, "schema": SCHEMA, "group": GROUP, "kind": "Widget",
+        "resource": "widgets", "name": "w", "time": T1,
+    }  # fmt: skip
+    return server_side_apply(live, body, manager=manager, **{**widget, **options})
+
+
 def _apply(
     live: dict[str, Any] | None,
     spec: dict[str, Any],
@@ -96,19 +108,7 @@ def _apply(
     time: str = T1,
     **meta: Any,
 ) -> dict[str, Any]:
-    return server_side_apply(
-        copy.deepcopy(live),
-        _widget(spec, **meta),
-        manager=manager,
-        force=force,
-        api_version=API,
-        schema=SCHEMA,
-        group=GROUP,
-        kind="Widget",
-        resource="widgets",
-        name="w",
-        time=time,
-    )
+    return _ssa(copy.deepcopy(live), _widget(spec, **meta), manager, force=force, time=time)
 
 
 def _fields(obj: dict[str, Any], manager: str) -> Any:
@@ -356,19 +356,7 @@ def test_apply_without_a_field_manager_is_a_422_on_patch_options() -> None:
 
 def test_apply_of_another_name_is_a_400() -> None:
     with pytest.raises(StatusError) as caught:
-        server_side_apply(
-            None,
-            {"apiVersion": API, "kind": "Widget", "metadata": {"name": "other"}},
-            manager="m",
-            force=False,
-            api_version=API,
-            schema=SCHEMA,
-            group=GROUP,
-            kind="Widget",
-            resource="widgets",
-            name="w",
-            time=T1,
-        )
+        _ssa(None, {"apiVersion": API, "kind": "Widget", "metadata": {"name": "other"}}, "m")
     assert (caught.value.code, caught.value.message) == (
         400,
         "the name of the object (other) does not match the name on the URL (w)",
@@ -388,19 +376,10 @@ def test_apply_to_a_pod_keys_ports_by_port_and_defaulted_protocol() -> None:
         "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]},
     }
-    out = server_side_apply(
-        None,
-        pod,
-        manager="m",
-        force=False,
-        api_version="v1",
-        schema=None,
-        group="",
-        kind="Pod",
-        resource="pods",
+    out = _ssa(
+        None, pod, "m", api_version="v1", schema=None, group="", kind="Pod", resource="pods",
         name="p",
-        time=T1,
-    )
+    )  # fmt: skip
     container = _fields(out, "m")["f:spec"]["f:containers"]['k:{"name":"c"}']
     assert 'k:{"containerPort":80,"protocol":"TCP"}' in container["f:ports"]
 
@@ -413,20 +392,10 @@ def test_apply_leaves_the_live_object_unchanged() -> None:
 
 
 def test_ignored_fields_are_nobodys_and_never_conflict() -> None:
-    live = server_side_apply(
-        None,
-        {**_widget({"size": "s"}), "status": {"phase": "x"}},
-        manager="alpha",
-        force=False,
-        api_version=API,
-        schema=SCHEMA,
-        group=GROUP,
-        kind="Widget",
-        resource="widgets",
-        name="w",
-        time=T1,
+    live = _ssa(
+        None, {**_widget({"size": "s"}), "status": {"phase": "x"}}, "alpha",
         ignored_fields=("status",),
-    )
+    )  # fmt: skip
     assert _fields(live, "alpha") == {"f:spec": {"f:size": {}}}
 
 

@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
+from _kubectl import KUBECTL, kubectl_ok
 
 from opframe import Client
 from opframe.errors import ApiError
 from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
+from tests.apiserver._crds import CRDS, gizmo_crd
 from tests.apiserver._webhook_server import WebhookServer
 
-KUBECTL = shutil.which("kubectl")
-CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 V1 = "/apis/example.com/v1/namespaces/default/gizmos"
 V2 = "/apis/example.com/v2/namespaces/default/gizmos"
-OPEN = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
 
 
 def convert_gizmo(obj: dict[str, Any], desired: str) -> dict[str, Any]:
@@ -61,34 +57,15 @@ def converting(
     return handler
 
 
-@pytest_asyncio.fixture
-async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
-    async with WebhookServer(tmp_path) as server:
-        yield server
-
-
 async def _install_crd(client: Client, hooks: WebhookServer, url: str) -> None:
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gizmos.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"plural": "gizmos", "kind": "Gizmo"},
-            "versions": [
-                {"name": "v1", "served": True, "storage": True, "schema": OPEN},
-                {"name": "v2", "served": True, "storage": False, "schema": OPEN},
-            ],
-            "conversion": {
-                "strategy": "Webhook",
-                "webhook": {
-                    "clientConfig": {"url": url, "caBundle": hooks.ca_bundle},
-                    "conversionReviewVersions": ["v1"],
-                },
-            },
+    conversion = {
+        "strategy": "Webhook",
+        "webhook": {
+            "clientConfig": {"url": url, "caBundle": hooks.ca_bundle},
+            "conversionReviewVersions": ["v1"],
         },
     }
+    crd = gizmo_crd("v1", "v2", conversion=conversion)
     await client.request("POST", CRDS, body=crd)
 
     await eventually(lambda: client.request("GET", V2), timeout=30, retry_on=(ApiError,))
@@ -266,17 +243,10 @@ async def test_kubectl_gets_either_version(
     """kubectl reads the object through each served version, converted by the webhook."""
     await _install_crd(client, hooks, hooks.handle("/convert", converting()))
     await client.request("POST", V1, body=_gizmo("v1", "k", size="7"))
-    assert KUBECTL is not None
     specs = []
     for resource in ("gizmos.v1.example.com", "gizmos.v2.example.com"):
-        proc = await asyncio.create_subprocess_exec(
-            KUBECTL, "--kubeconfig", str(api_server.kubeconfig), "get", resource, "k",
-            "-n", "default", "-o", "json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        async with asyncio.timeout(60):
-            out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
-        obj = json.loads(out)
+        obj = json.loads(
+            await kubectl_ok(api_server, "get", resource, "k", "-n", "default", "-o", "json")
+        )
         specs.append((obj["apiVersion"], obj["spec"]))
     assert specs == [("example.com/v1", {"size": "7"}), ("example.com/v2", {"dimension": "7"})]

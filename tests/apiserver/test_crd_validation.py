@@ -14,6 +14,7 @@ from opframe.testing.apiserver.schema.custom_resource import (
     structural_errors,
     validate_crd,
 )
+from tests.apiserver._crds import crd, spec_schema
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 
@@ -29,34 +30,7 @@ def _recorded_crds() -> list[tuple[str, dict[str, Any]]]:
 
 
 def _crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "kind": "Widget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {"n": {"type": "integer", "default": 1}},
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return crd("example.com", "Widget", schema=spec_schema(n={"type": "integer", "default": 1}))
 
 
 def _causes(crd: dict[str, Any], old: dict[str, Any] | None = None) -> list[tuple[str, str]]:

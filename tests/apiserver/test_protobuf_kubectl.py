@@ -8,7 +8,6 @@ typed clients, which ask for ``application/vnd.kubernetes.protobuf,application/j
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from _kubectl import kubectl_ok
 
 from opframe.testing.apiserver import ApiServer, protobuf
 from opframe.testing.apiserver.protobuf.descriptors import message_for
@@ -189,14 +189,7 @@ async def test_kubectl_reads_our_protobuf_answer_as_our_json(
     ``kubectl get -o json`` of the same object, which is read as JSON."""
 
     async def kubectl(*argv: str) -> Any:
-        proc = await asyncio.create_subprocess_exec(
-            "kubectl", "--kubeconfig", str(api_server.kubeconfig), *argv,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        async with asyncio.timeout(30):
-            out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
-        return json.loads(out)
+        return json.loads(await kubectl_ok(api_server, *argv))
 
     created = await kubectl("create", *args, "-o", "json")
     kind, name = created["kind"].lower(), created["metadata"]["name"]

@@ -13,6 +13,7 @@ import aiohttp
 import yaml
 
 from opframe.testing.apiserver import ApiServer
+from tests.apiserver._crds import OBJECT, gizmo_crd
 
 
 async def _get(server: ApiServer, path: str, token: str | None = None) -> tuple[int, Any]:
@@ -112,24 +113,7 @@ async def test_openapi_v3_offers_server_side_field_validation(api_server: ApiSer
 
 
 async def test_crds_and_their_resources_survive_a_restart(tmp_path: Path) -> None:
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gizmos.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"plural": "gizmos", "kind": "Gizmo"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object"}},
-                }
-            ],
-        },
-    }
+    crd = gizmo_crd(schema=OBJECT)
     gizmo = {"apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {"name": "g"}}
     path = "/apis/example.com/v1/namespaces/default/gizmos"
     async with ApiServer(tls=False, state_dir=tmp_path) as first:

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest_asyncio
+import pytest
 
 from opframe.testing.apiserver import ApiServer
+from tests.apiserver._crds import CRDS, gizmo_crd, spec_schema
 
-CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-SCHEMA = {
-    "openAPIV3Schema": {
-        "type": "object",
-        "properties": {"spec": {"type": "object", "properties": {"size": {"type": "string"}}}},
-    }
-}
+SCHEMA = spec_schema(size={"type": "string"})
 
 
 def _crd(scope: str, versions: list[str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gizmos.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": scope,
-            "names": {"plural": "gizmos", "kind": "Gizmo"},
-            "versions": [
-                {"name": v, "served": True, "storage": i == 0, "schema": SCHEMA}
-                for i, v in enumerate(versions)
-            ],
-        },
-    }
+    return gizmo_crd(*versions, schema=SCHEMA, scope=scope)
 
 
 class Api:
@@ -48,11 +29,9 @@ class Api:
             return resp.status, await resp.json()
 
 
-@pytest_asyncio.fixture
-async def api(api_server_http: ApiServer) -> AsyncIterator[Api]:
-    headers = {"Authorization": f"Bearer {api_server_http.token}"}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        yield Api(api_server_http, session)
+@pytest.fixture
+def api(api_server_http: ApiServer, admin_session: aiohttp.ClientSession) -> Api:
+    return Api(api_server_http, admin_session)
 
 
 async def test_an_object_written_through_one_version_reads_through_another(api: Api) -> None:

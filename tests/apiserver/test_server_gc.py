@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest_asyncio
+import pytest
 
 from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
@@ -53,11 +52,9 @@ class Api:
         await self.call("POST", NS + "/secrets", {"metadata": meta})
 
 
-@pytest_asyncio.fixture
-async def api(api_server_http: ApiServer) -> AsyncIterator[Api]:
-    headers = {"Authorization": f"Bearer {api_server_http.token}"}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        yield Api(api_server_http, session)
+@pytest.fixture
+def api(api_server_http: ApiServer, admin_session: aiohttp.ClientSession) -> Api:
+    return Api(api_server_http, admin_session)
 
 
 async def test_background_deletion_removes_dependents(api: Api) -> None:

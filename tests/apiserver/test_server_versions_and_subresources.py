@@ -10,8 +10,8 @@ import aiohttp
 
 from opframe.testing.apiserver import ApiServer
 from opframe.testing.apiserver.registry.crds import deprecation_warning
+from tests.apiserver._crds import CRDS, gizmo_crd
 
-CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 SCHEMA = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
 
 
@@ -66,21 +66,8 @@ async def test_every_request_to_a_deprecated_version_has_the_warning(
     api_server_http: ApiServer,
 ) -> None:
     """apiextensions-apiserver: the warning is added to each request the version serves."""
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gizmos.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"plural": "gizmos", "kind": "Gizmo"},
-            "versions": [
-                {"name": "v1", "served": True, "storage": True, "schema": SCHEMA},
-                {"name": "v1beta1", "served": True, "storage": False, "schema": SCHEMA,
-                 "deprecated": True},
-            ],
-        },
-    }  # fmt: skip
+    crd = gizmo_crd("v1", "v1beta1", schema=SCHEMA)
+    crd["spec"]["versions"][1]["deprecated"] = True
     headers = {"Authorization": f"Bearer {api_server_http.token}"}
     path = "/apis/example.com/v1beta1/namespaces/default/gizmos"
     warning = '299 - "example.com/v1beta1 Gizmo is deprecated; use example.com/v1 Gizmo"'

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from opframe.testing.apiserver import ApiServer
+from tests.apiserver._crds import OBJECT, gizmo_crd
 
 CM = "/api/v1/namespaces/default/configmaps"
 
@@ -155,24 +156,7 @@ async def test_watch_from_a_list_before_the_first_write_of_a_kind(
 
 async def test_deleting_a_crd_ends_watches_of_its_resources(api_server_http: ApiServer) -> None:
     server = api_server_http
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gizmos.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"plural": "gizmos", "kind": "Gizmo"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object"}},
-                }
-            ],
-        },
-    }
+    crd = gizmo_crd(schema=OBJECT)
     crds = server.url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     gizmos = server.url + "/apis/example.com/v1/namespaces/default/gizmos"
     async with _client(server) as s:

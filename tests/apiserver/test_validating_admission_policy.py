@@ -8,11 +8,10 @@ messages), ``generic/policy_dispatcher.go`` (``CollectParams``) and ``matching/m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest_asyncio
+import pytest
 
 from opframe.testing.apiserver import ApiServer
 
@@ -37,11 +36,9 @@ class Api:
             return resp.status, await resp.json(), warnings
 
 
-@pytest_asyncio.fixture
-async def api(api_server_http: ApiServer) -> AsyncIterator[Api]:
-    headers = {"Authorization": f"Bearer {api_server_http.token}"}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        yield Api(api_server_http, session)
+@pytest.fixture
+def api(api_server_http: ApiServer, admin_session: aiohttp.ClientSession) -> Api:
+    return Api(api_server_http, admin_session)
 
 
 def _policy(name: str, validations: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:

@@ -7,13 +7,12 @@ with binding 'B' denied request: MESSAGE``, code from the validation's reason).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
 from typing import Annotated, Any
 
 import aiohttp
 import pytest
+from _kubectl import KUBECTL, Ran, kubectl
 from pydantic import Field
 
 from opframe.client import Client
@@ -25,7 +24,6 @@ from opframe.resource import KubeModel, ObjectMeta, Resource
 from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
 
-KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
 OPERATOR = "system:serviceaccount:default:web-operator"
 
@@ -43,20 +41,12 @@ class Web(Resource, group="web.example.com", version="v1"):
     spec: WebSpec = WebSpec()
 
 
-async def kubectl(server: ApiServer, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(server.kubeconfig),
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    return proc.returncode or 0, out.decode(), err.decode()
+async def _apply_as(server: ApiServer, user: str, obj: dict[str, Any]) -> Ran:
+    """``kubectl --as=USER apply --server-side --force-conflicts`` of ``obj``."""
+    return await kubectl(
+        server, f"--as={user}", "apply", "--server-side", "--force-conflicts", "-f", "-",
+        stdin=json.dumps(obj),
+    )  # fmt: skip
 
 
 def _edit_rights() -> str:
@@ -107,16 +97,7 @@ async def test_a_user_editing_an_owned_configmap_is_refused_and_the_operator_is_
         "metadata": {"name": "site-config", "namespace": "default"},
         "data": {"a": "2"},
     }
-    code, _, err = await kubectl(
-        api_server,
-        "--as=alice",
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        "-",
-        stdin=json.dumps(edited),
-    )
+    code, _, err = await _apply_as(api_server, "alice", edited)
     assert code != 0
     assert err.startswith("Error from server (Forbidden): "), err
     assert (
@@ -127,16 +108,7 @@ async def test_a_user_editing_an_owned_configmap_is_refused_and_the_operator_is_
     code, _, err = await kubectl(api_server, "--as=alice", "delete", "configmap", "site-config")
     assert code != 0 and "managed by its Web" in err, err
 
-    code, _, err = await kubectl(
-        api_server,
-        f"--as={OPERATOR}",
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        "-",
-        stdin=json.dumps(edited),
-    )
+    code, _, err = await _apply_as(api_server, OPERATOR, edited)
     assert code == 0, err
     code, out, err = await kubectl(
         api_server, "get", "configmap", "site-config", "-o", "jsonpath={.data.a}"

@@ -10,44 +10,19 @@ webhooks, and closes it when the server stops. Figures: ``benchmarks/apiserver_w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest_asyncio
-
 from opframe import Client, ConfigMap, ObjectMeta
 from opframe.testing import eventually
 from opframe.testing.apiserver import ApiServer
-from tests.apiserver._webhook_server import WebhookServer, allow
-
-ADMISSION = "/apis/admissionregistration.k8s.io/v1"
-
-
-@pytest_asyncio.fixture
-async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
-    async with WebhookServer(tmp_path) as server:
-        yield server
+from tests.apiserver._webhook_server import CM_RULE, WebhookServer, allow, install
 
 
 async def _install(client: Client, hooks: WebhookServer, *paths: str) -> None:
+    rule = dict(CM_RULE, operations=["CREATE"])
     webhooks = [
-        {
-            "name": f"h{i}.example.com",
-            "clientConfig": {"url": hooks.handle(path, allow), "caBundle": hooks.ca_bundle},
-            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
-                       "resources": ["configmaps"]}],
-            "sideEffects": "None",
-            "admissionReviewVersions": ["v1"],
-        }
+        hooks.webhook(f"h{i}.example.com", path, allow, rules=[rule])
         for i, path in enumerate(paths)
-    ]  # fmt: skip
-    body = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": "keepalive"},
-        "webhooks": webhooks,
-    }
-    await client.request("POST", f"{ADMISSION}/validatingwebhookconfigurations", body=body)
+    ]
+    await install(client, "ValidatingWebhookConfiguration", "keepalive", *webhooks)
 
 
 async def test_consecutive_calls_reuse_one_connection_and_stop_closes_it(

@@ -13,28 +13,16 @@ for users privileged enough to be trusted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
-
 from opframe.testing.apiserver import ApiServer
-from tests.apiserver._webhook_server import WebhookServer, allow
+from tests.apiserver._webhook_server import CM_RULE, WebhookServer, configuration, denying
 from tests.auth._http import call
 
-ADMISSION = "/apis/admissionregistration.k8s.io/v1"
 ALICE = {"Impersonate-User": "alice"}
 
 
-@pytest_asyncio.fixture
-async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
-    async with WebhookServer(tmp_path) as server:
-        yield server
-
-
-def _deny(review: dict[str, Any]) -> dict[str, Any]:
-    return allow(review, allowed=False, status={"code": 403, "message": "checked"})
+_deny = denying(code=403, message="checked")
 
 
 async def _setup(server: ApiServer, hooks: WebhookServer, *conditions: str) -> None:
@@ -50,21 +38,14 @@ async def _setup(server: ApiServer, hooks: WebhookServer, *conditions: str) -> N
     for path, body in ((f"{rbac}/roles", role), (f"{rbac}/rolebindings", binding)):
         status, answer = await call(server, "POST", path, body)
         assert status == 201, answer
+    rule = dict(CM_RULE, operations=["CREATE"])
     webhooks = [
-        {
-            "name": f"h{i}.example.com",
-            "clientConfig": {"url": hooks.handle(f"/h{i}", _deny), "caBundle": hooks.ca_bundle},
-            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
-                       "resources": ["configmaps"]}],
-            "matchConditions": [{"name": "who", "expression": expression}],
-            "sideEffects": "None",
-            "admissionReviewVersions": ["v1"],
-        }
+        hooks.webhook(f"h{i}.example.com", f"/h{i}", _deny, rules=[rule],
+                      matchConditions=[{"name": "who", "expression": expression}])
         for i, expression in enumerate(conditions)
     ]  # fmt: skip
-    config = {"metadata": {"name": "authz"}, "webhooks": webhooks}
-    status, answer = await call(server, "POST", f"{ADMISSION}/validatingwebhookconfigurations",
-                                config)  # fmt: skip
+    path, config = configuration("ValidatingWebhookConfiguration", "authz", *webhooks)
+    status, answer = await call(server, "POST", path, config)
     assert status == 201, answer
 
 

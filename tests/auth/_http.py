@@ -75,23 +75,26 @@ async def whoami(server: ApiServer, **kw: Any) -> tuple[int, Any]:
 
 async def grant(
     server: ApiServer,
-    namespace: str,
+    namespace: str | None,
     name: str,
     rules: list[dict[str, Any]],
     subject: dict[str, Any],
 ) -> None:
-    """A Role with ``rules`` bound to ``subject`` in ``namespace`` (as the admin)."""
-    base = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+    """A Role with ``rules`` bound to ``subject`` in ``namespace`` (as the admin); with
+    ``namespace`` None a ClusterRole and a ClusterRoleBinding."""
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    base, kind = (f"{rbac}/namespaces/{namespace}", "Role") if namespace else (rbac, "ClusterRole")
+    plural = kind.lower() + "s"
     status, out = await call(
-        server, "POST", f"{base}/roles", {"metadata": {"name": name}, "rules": rules}
+        server, "POST", f"{base}/{plural}", {"metadata": {"name": name}, "rules": rules}
     )
     assert status == 201, out
     binding = {
         "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
         "subjects": [subject],
     }
-    status, out = await call(server, "POST", f"{base}/rolebindings", binding)
+    status, out = await call(server, "POST", f"{base}/{kind.lower()}bindings", binding)
     assert status == 201, out
 
 

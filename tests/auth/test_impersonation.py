@@ -11,22 +11,13 @@ from __future__ import annotations
 from opframe.testing.apiserver import ApiServer
 from tests.auth._http import call, create_sa, grant, sa_token, user, whoami
 
-RBAC = "/apis/rbac.authorization.k8s.io/v1"
-
 
 async def _impersonator(server: ApiServer, rules: list[dict[str, object]]) -> str:
     """A ServiceAccount token whose ClusterRole holds ``rules``."""
     sa = await create_sa(server, "imp", "proxy")
     assert sa
-    role = {"metadata": {"name": "imp"}, "rules": rules}
-    binding = {
-        "metadata": {"name": "imp"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": "imp"},
-        "subjects": [{"kind": "ServiceAccount", "name": "proxy", "namespace": "imp"}],
-    }  # fmt: skip
-    assert (await call(server, "POST", f"{RBAC}/clusterroles", role))[0] == 201
-    assert (await call(server, "POST", f"{RBAC}/clusterrolebindings", binding))[0] == 201
+    await grant(server, None, "imp", rules, {"kind": "ServiceAccount", "name": "proxy",
+                                              "namespace": "imp"})  # fmt: skip
     return await sa_token(server, "imp", "proxy")
 
 

@@ -3,18 +3,16 @@ create token (the same API calls kubectl makes to a real cluster)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _kubectl import KUBECTL, kubectl
 
 from opframe.testing.apiserver import ApiServer
 from tests.auth._http import call, create_sa, grant
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = [
     pytest.mark.kubectl,
     pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH"),
@@ -25,17 +23,6 @@ pytestmark = [
 async def server(tmp_path: Path) -> AsyncIterator[ApiServer]:
     async with ApiServer(state_dir=tmp_path / "apiserver", persist=False) as api:
         yield api
-
-
-async def kubectl(server: ApiServer, *args: str) -> tuple[int, str, str]:
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL, "--kubeconfig", str(server.kubeconfig), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(60):
-        out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def _builder(server: ApiServer) -> None:

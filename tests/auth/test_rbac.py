@@ -49,18 +49,9 @@ async def test_role_binding_grants_in_its_namespace(api_server_http: ApiServer) 
 async def test_cluster_role_binding_to_a_group_grants_everywhere(
     api_server_http: ApiServer,
 ) -> None:
-    role = {
-        "metadata": {"name": "pod-lister"},
-        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
-    }
-    binding = {
-        "metadata": {"name": "pod-lister"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": "pod-lister"},
-        "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "ops"}],
-    }  # fmt: skip
-    assert (await call(api_server_http, "POST", f"{RBAC}/clusterroles", role))[0] == 201
-    assert (await call(api_server_http, "POST", f"{RBAC}/clusterrolebindings", binding))[0] == 201
+    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
+    ops = {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "ops"}
+    await grant(api_server_http, None, "pod-lister", rules, ops)
     member, _ = await call(api_server_http, "GET", "/api/v1/pods", headers=_as("bo", "ops"))
     stranger, _ = await call(api_server_http, "GET", "/api/v1/pods", headers=_as("bo"))
     assert (member, stranger) == (200, 403)

@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 import pytest
+from apiserver._crds import crd, create_established
 from kubernetes_asyncio import client, config
 
 from opframe.testing.apiserver import ApiServer
@@ -51,39 +52,8 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[ApiServer, client.ApiCl
 
 
 async def _create_crd(api: client.ApiClient) -> None:
-    ext = client.ApiextensionsV1Api(api)
-    await ext.create_custom_resource_definition(
-        {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"{PLURAL}.{GROUP}"},
-            "spec": {
-                "group": GROUP,
-                "scope": "Namespaced",
-                "names": {"plural": PLURAL, "singular": "gizmo", "kind": "Gizmo"},
-                "versions": [
-                    {
-                        "name": VERSION,
-                        "served": True,
-                        "storage": True,
-                        "schema": {
-                            "openAPIV3Schema": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                            }
-                        },
-                    }
-                ],
-            },
-        }
-    )
-    async with asyncio.timeout(DEADLINE):
-        while True:
-            crd = await ext.read_custom_resource_definition(f"{PLURAL}.{GROUP}")
-            conditions = (crd.status.conditions or []) if crd.status else []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                return
-            await asyncio.sleep(0.05)  # polling the server's own condition
+    body = crd(GROUP, "Gizmo", VERSION, plural=PLURAL, singular="gizmo")
+    await create_established(api, body, DEADLINE)
 
 
 def _operator(server: ApiServer, seen: Seen) -> kopf.OperatorRegistry:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _kubectl import KUBECTL, kubectl
+from _kubectl import kubectl_ok as ok
 
 from opframe.testing.apiserver import ApiServer
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not on PATH (the machine image ships /usr/bin/kubectl)"
 )
@@ -90,49 +90,11 @@ spec:
 DEADLINE = 30.0
 
 
-@dataclass
-class Result:
-    """What a kubectl run printed."""
-
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[ApiServer]:
     """A fresh HTTPS server (kubectl sends bearer tokens over TLS only)."""
     async with ApiServer(state_dir=tmp_path / "apiserver", persist=False) as api:
         yield api
-
-
-async def kubectl(server: ApiServer, *args: str, stdin: str | None = None) -> Result:
-    """Run kubectl against ``server`` without blocking the loop that serves it."""
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(server.kubeconfig),
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(DEADLINE):
-            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    return Result(proc.returncode or 0, out.decode(), err.decode())
-
-
-async def ok(server: ApiServer, *args: str, stdin: str | None = None) -> str:
-    """Run kubectl and require success; its standard output."""
-    result = await kubectl(server, *args, stdin=stdin)
-    assert result.code == 0, f"kubectl {' '.join(args)} failed: {result.err}"
-    return result.out
 
 
 async def apply(server: ApiServer, manifest: str, *extra: str) -> str:
@@ -272,55 +234,39 @@ async def _read_until(stream: asyncio.StreamReader, wanted: list[str]) -> list[s
     return lines
 
 
-async def test_watch_in_the_background_sees_changes(server: ApiServer) -> None:
-    await with_widgets(server)
+@contextlib.asynccontextmanager
+async def _watching_widgets(server: ApiServer) -> AsyncIterator[asyncio.StreamReader]:
+    """``kubectl get widgets -w --output-watch-events`` running; its output. Terminated after."""
     assert KUBECTL is not None
     proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(server.kubeconfig),
-        "get",
-        "widgets",
-        "-w",
-        "--output-watch-events",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+        KUBECTL, "--kubeconfig", str(server.kubeconfig), "get", "widgets", "-w",
+        "--output-watch-events", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
-        await _read_until(proc.stdout, ["ADDED", "bravo"])
-        await ok(server, "label", "widget", "bravo", "seen=yes")
-        await ok(server, "delete", "widget", "alpha")
-        lines = await _read_until(proc.stdout, ["MODIFIED", "DELETED"])
+        yield proc.stdout
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_watch_in_the_background_sees_changes(server: ApiServer) -> None:
+    await with_widgets(server)
+    async with _watching_widgets(server) as out:
+        await _read_until(out, ["ADDED", "bravo"])
+        await ok(server, "label", "widget", "bravo", "seen=yes")
+        await ok(server, "delete", "widget", "alpha")
+        lines = await _read_until(out, ["MODIFIED", "DELETED"])
     assert any(line.split()[:2] == ["MODIFIED", "bravo"] for line in lines)
     assert any(line.split()[:2] == ["DELETED", "alpha"] for line in lines)
 
 
 async def test_watch_keeps_the_printer_columns(server: ApiServer) -> None:
     await with_widgets(server)
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(server.kubeconfig),
-        "get",
-        "widgets",
-        "-w",
-        "--output-watch-events",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        await _read_until(proc.stdout, ["bravo"])
+    async with _watching_widgets(server) as out:
+        await _read_until(out, ["bravo"])
         await ok(server, "label", "widget", "bravo", "seen=yes")
-        lines = await _read_until(proc.stdout, ["MODIFIED"])
-    finally:
-        proc.terminate()
-        await proc.wait()
+        lines = await _read_until(out, ["MODIFIED"])
     assert not any(line.startswith("EVENT") for line in lines)
     assert next(line for line in lines if "MODIFIED" in line).split()[2] == "large"
 

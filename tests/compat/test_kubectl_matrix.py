@@ -12,26 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from _kubectl import KUBECTL
+from _kubectl import kubectl_ok as ok
 
 from opframe.testing.cluster import LocalCluster
 from opframe.testing.kubelet.images import ImageResolver, LocalImage
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = [
     pytest.mark.kubectl,
     pytest.mark.skipif(
         KUBECTL is None, reason="kubectl is not on PATH (the machine image ships /usr/bin/kubectl)"
     ),
 ]
-DEADLINE = 60.0
 
 
 
@@ -46,35 +44,6 @@ async def cluster(tmp_path: Path) -> AsyncIterator[LocalCluster]:
         yield c
 
 
-async def kubectl(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run kubectl against ``cluster`` without blocking the loop that serves it."""
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(cluster.kubeconfig),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(DEADLINE):
-            out, err = await proc.communicate()
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    return subprocess.CompletedProcess(list(args), proc.returncode or 0, out.decode(), err.decode())
-
-
-async def ok(cluster: LocalCluster, *args: str) -> str:
-    """Run kubectl, require success, return its standard output."""
-    result = await kubectl(cluster, *args)
-    assert result.returncode == 0, f"kubectl {' '.join(args)} failed: {result.stderr}"
-    return result.stdout
-
-
 async def get(cluster: LocalCluster, *args: str) -> dict[str, Any]:
     """``kubectl get ... -o json`` as a dict."""
     out: dict[str, Any] = json.loads(await ok(cluster, "get", *args, "-o", "json"))
@@ -83,24 +52,7 @@ async def get(cluster: LocalCluster, *args: str) -> dict[str, Any]:
 
 async def apply(cluster: LocalCluster, manifest: str, *extra: str) -> str:
     """``kubectl apply -f -`` of ``manifest`` (client-side validation off: see the explain row)."""
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        "--kubeconfig",
-        str(cluster.kubeconfig),
-        "apply",
-        "--validate=false",
-        "-f",
-        "-",
-        *extra,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(DEADLINE):
-        out, err = await proc.communicate(manifest.encode())
-    assert proc.returncode == 0, f"kubectl apply failed: {err.decode()}"
-    return out.decode()
+    return await ok(cluster, "apply", "--validate=false", "-f", "-", *extra, stdin=manifest)
 
 
 # -- create ----------------------------------------------------------------------------------------

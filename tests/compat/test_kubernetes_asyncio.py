@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apiserver._crds import crd, create_established, spec_schema
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.rest import ApiException
 
@@ -74,43 +75,9 @@ async def test_pod_is_defaulted_with_typed_models(api: client.ApiClient) -> None
 
 
 async def _gadget_crd(api: client.ApiClient) -> None:
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {"plural": PLURAL, "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {"size": {"type": "integer"}},
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
-    ext = client.ApiextensionsV1Api(api)
-    await ext.create_custom_resource_definition(crd)
-    async with asyncio.timeout(DEADLINE):
-        while True:
-            got = await ext.read_custom_resource_definition(f"{PLURAL}.{GROUP}")
-            conditions = (got.status.conditions or []) if got.status else []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                return
-            await asyncio.sleep(0.05)  # polling a real server condition, not synchronising
+    schema = spec_schema(size={"type": "integer"})
+    body = crd(GROUP, "Gadget", VERSION, plural=PLURAL, singular="gadget", schema=schema)
+    await create_established(api, body, DEADLINE)
 
 
 async def test_custom_objects_create_get_patch_list(api: client.ApiClient) -> None:

@@ -7,7 +7,7 @@ Rules from kubernetes ``pkg/controller/deployment/`` (``sync.go``, ``rolling.go`
 
 from __future__ import annotations
 
-import asyncio
+from _kubectl import kubectl_ok as kubectl
 
 from opframe.testing.cluster import LocalCluster
 from tests.controllers._helpers import (
@@ -75,16 +75,6 @@ async def test_deployment_reaches_available_with_a_replicaset_of_hashed_pods(
     assert len(pods) == 3
     assert {p["metadata"]["labels"]["pod-template-hash"] for p in pods} == {pod_hash}
     assert {p["metadata"]["ownerReferences"][0]["name"] for p in pods} == {rs["metadata"]["name"]}
-
-
-async def kubectl(cluster: LocalCluster, *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        "kubectl", "--kubeconfig", str(cluster.kubeconfig), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, f"kubectl {' '.join(args)}: {out.decode()}"
-    return out.decode()
 
 
 async def _replicasets(cluster: LocalCluster) -> dict[str, Obj]:

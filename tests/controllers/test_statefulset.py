@@ -6,6 +6,7 @@ Rules from kubernetes ``pkg/controller/statefulset/stateful_set_control.go`` and
 
 from __future__ import annotations
 
+from opframe.client import Client
 from opframe.testing.cluster import LocalCluster
 from opframe.testing.controllers.statefulset import current_revision_needed
 from tests.controllers._helpers import (
@@ -101,17 +102,23 @@ async def test_scale_down_removes_highest_ordinals_and_keeps_their_claims(
     assert len(claims) == 3
 
 
+async def _template_changed_above_partition_1(client: Client, name: str, replicas: int) -> str:
+    """A Parallel StatefulSet ``name`` updated with RollingUpdate partition 1, settled, then
+    given a new pod template; its revision before the change."""
+    await create(client, "statefulsets", statefulset(
+        name, replicas, podManagementPolicy="Parallel",
+        updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}))  # fmt: skip
+    before = await wait_for(lambda: get(client, "statefulsets", name), _settled, within=60)
+    await patch(client, "statefulsets", name,
+                {"spec": {"template": pod_template({"app": name}, "sleep 3601")}})  # fmt: skip
+    return str(before["status"]["currentRevision"])
+
+
 async def test_rolling_update_respects_the_partition(local_cluster: LocalCluster) -> None:
     """RollingUpdate with partition 1: only ordinals >= 1 move to the new revision, from
     the highest down; currentRevision stays until every pod is updated."""
     client = local_cluster.client
-    await create(client, "statefulsets", statefulset(
-        "db", 3, podManagementPolicy="Parallel",
-        updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}))  # fmt: skip
-    before = await wait_for(lambda: get(client, "statefulsets", "db"), _settled, within=60)
-    old_rev = before["status"]["currentRevision"]
-    await patch(client, "statefulsets", "db",
-                {"spec": {"template": pod_template({"app": "db"}, "sleep 3601")}})  # fmt: skip
+    old_rev = await _template_changed_above_partition_1(client, "db", 3)
 
     def partly(sts: Obj | None) -> bool:
         status = (sts or {}).get("status") or {}
@@ -167,13 +174,7 @@ async def test_a_pod_deleted_below_the_partition_comes_back_at_its_old_revision(
     """stateful_set_utils.go ApplyRevision + newVersionedStatefulSetPod: the pod recreated below
     the partition gets the template recorded in the current ControllerRevision."""
     client = local_cluster.client
-    await create(client, "statefulsets", statefulset(
-        "keep", 2, podManagementPolicy="Parallel",
-        updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}))  # fmt: skip
-    before = await wait_for(lambda: get(client, "statefulsets", "keep"), _settled, within=60)
-    old_rev = before["status"]["currentRevision"]
-    await patch(client, "statefulsets", "keep",
-                {"spec": {"template": pod_template({"app": "keep"}, "sleep 3601")}})  # fmt: skip
+    old_rev = await _template_changed_above_partition_1(client, "keep", 2)
     sts = await wait_for(lambda: get(client, "statefulsets", "keep"),
                          lambda s: (s.get("status") or {}).get("updatedReplicas") == 1
                          and s["status"].get("readyReplicas") == 2, within=60)  # fmt: skip

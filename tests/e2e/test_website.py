@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from _kubectl import kubectl_ok as kubectl
+
 from opframe import (
     ConfigMap,
     Context,
@@ -68,16 +70,6 @@ async def reconcile(ctx: Context, site: Website) -> None:
     phase = "Available" if available >= site.spec.replicas else "Progressing"
     await ctx.client.patch_status(Website, name, {"status": {
         "availableReplicas": available, "phase": phase}}, namespace=ns)  # fmt: skip
-
-
-async def kubectl(cluster: LocalCluster, *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        "kubectl", "--kubeconfig", str(cluster.kubeconfig), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, f"kubectl {' '.join(args)}: {out.decode()}"
-    return out.decode()
 
 
 async def test_website_operator_reaches_available_and_rolls_with_kubectl(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from _kubectl import kubectl_ok as kubectl
+
 from opframe.testing.cluster import LocalCluster
 from tests.controllers._helpers import get, list_items, wait_for
-from tests.e2e.test_website import kubectl
 
 DAEMONSET = """
 apiVersion: apps/v1

@@ -112,14 +112,19 @@ def _ready(pod: Obj | None) -> bool:
     return condition(pod, "Ready") == "True"
 
 
+async def _members(cluster: LocalCluster, image: str, names: list[str]) -> None:
+    """The headless Service and one etcd pod of ``image`` per name, peers of each other."""
+    await create(cluster, "services", HEADLESS, NS)
+    for name in names:
+        await create(cluster, "pods", etcd_pod(name, image, names), NS)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("image", IMAGES)
 async def test_three_pods_form_an_etcd_cluster_through_hosts_file_names(
     local_cluster: LocalCluster, image: str
 ) -> None:
-    await create(local_cluster, "services", HEADLESS, NS)
-    for name in PEERS:
-        await create(local_cluster, "pods", etcd_pod(name, image, PEERS), NS)
+    await _members(local_cluster, image, PEERS)
     pods = [await wait_pod(local_cluster, n, _ready, ns=NS, limit=30) for n in PEERS]
     ips = [p["status"]["podIP"] for p in pods if p is not None]
     async with aetcd.Client(host=ips[0], port=2379) as first:
@@ -137,8 +142,7 @@ async def test_three_pods_form_an_etcd_cluster_through_hosts_file_names(
 async def test_readiness_probe_on_health_flips_ready(
     local_cluster: LocalCluster, image: str
 ) -> None:
-    await create(local_cluster, "services", HEADLESS, NS)
-    await create(local_cluster, "pods", etcd_pod("etcd-0", image, ["etcd-0"]), NS)
+    await _members(local_cluster, image, ["etcd-0"])
     running = await wait_pod(
         local_cluster, "etcd-0", lambda p: "running" in container_status(p).get("state", {}), ns=NS
     )
@@ -153,8 +157,7 @@ async def test_readiness_probe_on_health_flips_ready(
 async def test_deleted_etcd_pod_stops_within_its_grace_period(
     local_cluster: LocalCluster, image: str
 ) -> None:
-    await create(local_cluster, "services", HEADLESS, NS)
-    await create(local_cluster, "pods", etcd_pod("etcd-0", image, ["etcd-0"]), NS)
+    await _members(local_cluster, image, ["etcd-0"])
     await wait_pod(local_cluster, "etcd-0", _ready, ns=NS)
     pid = local_cluster.chaos.pid(NS, "etcd-0")
     assert pid is not None

@@ -28,6 +28,12 @@ def _running(pod: Obj | None) -> bool:
     return bool(pod) and "running" in container_status(pod).get("state", {})
 
 
+def _waiting_reason(pod: Obj | None) -> str | None:
+    """Why the pod's first container is waiting (``CrashLoopBackOff``, ``ImagePullBackOff``)."""
+    reason = container_status(pod).get("state", {}).get("waiting", {}).get("reason")
+    return str(reason) if reason is not None else None
+
+
 async def test_pending_pod_is_bound_and_runs_with_a_loopback_ip(
     local_cluster: LocalCluster,
 ) -> None:
@@ -72,10 +78,7 @@ async def test_crashing_container_enters_crash_loop_backoff(local_cluster: Local
     waiting = await wait_pod(
         local_cluster,
         "crash",
-        lambda p: (
-            container_status(p).get("state", {}).get("waiting", {}).get("reason")
-            == "CrashLoopBackOff"
-        ),
+        _crash_looping,
     )
     message = container_status(waiting)["state"]["waiting"]["message"]
     # Restarts 1, 2, 3 waited 0, base, 2*base: the fourth waits 4*base (0.3 s doubling).
@@ -135,10 +138,7 @@ async def test_unknown_image_reports_image_pull_backoff_and_an_event(
     pod_now = await wait_pod(
         local_cluster,
         "noimg",
-        lambda p: (
-            container_status(p).get("state", {}).get("waiting", {}).get("reason")
-            == "ImagePullBackOff"
-        ),
+        lambda p: _waiting_reason(p) == "ImagePullBackOff",
     )
     assert pod_now is not None and pod_now["status"]["phase"] == "Pending"
     events = await local_cluster.client.request("GET", "/api/v1/namespaces/default/events")
@@ -358,7 +358,7 @@ async def test_logs_of_a_container_that_never_started_say_why(local_cluster: Loc
     await wait_pod(
         local_cluster,
         "nolog",
-        lambda p: container_status(p).get("state", {}).get("waiting", {}).get("reason") in pulling,
+        lambda p: _waiting_reason(p) in pulling,
     )
     with pytest.raises(LookupError, match="is waiting to start: trying and failing to pull image"):
         [c async for c in local_cluster.kubelet.pod_log("default", "nolog", None)]
@@ -406,8 +406,7 @@ async def test_killed_process_restarts_with_a_growing_backoff(local_cluster: Loc
 
 
 def _crash_looping(pod: Obj | None) -> bool:
-    state = container_status(pod).get("state", {})
-    return state.get("waiting", {}).get("reason") == "CrashLoopBackOff"
+    return _waiting_reason(pod) == "CrashLoopBackOff"
 
 
 async def test_failing_startup_probe_restarts_the_container(local_cluster: LocalCluster) -> None:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from opframe.cache import INDEX_OWNER, Cache
+from opframe.cache import INDEX_OWNER, Cache, Informer
 from opframe.client import Client
 from opframe.errors import ConfigError
 from opframe.kinds import ConfigMap, Secret
@@ -142,6 +142,14 @@ async def test_label_selected_informer_sees_only_matching_objects(
         assert [c.metadata.name for c in informer.store.list()] == ["mine"]
 
 
+async def _disconnect(server: ApiServer, informer: Informer[ConfigMap]) -> None:
+    """Keep the informer's ConfigMap watch down (its retry is slow): writes from now on reach
+    the cache only through the client's own writes."""
+    server.faults.add(verb="watch", resource="configmaps", status=500)
+    await server.faults.drop_watches("configmaps")
+    await eventually(lambda: informer.stats.errors >= 1, message="informer not disconnected")
+
+
 async def test_own_write_is_read_back_before_the_watch_delivers_it(
     env: tuple[ApiServer, Client],
 ) -> None:
@@ -152,9 +160,7 @@ async def test_own_write_is_read_back_before_the_watch_delivers_it(
     informer = cache.informer(ConfigMap, namespace="default")
     async with cache:
         await cache.wait_for_sync(timeout=5)
-        server.faults.add(verb="watch", resource="configmaps", status=500)
-        await server.faults.drop_watches("configmaps")
-        await eventually(lambda: informer.stats.errors >= 1, message="informer not disconnected")
+        await _disconnect(server, informer)
         created = await client.create(configmap("b", data={"v": "new"}))
         patched = await client.patch(ConfigMap, "a", {"data": {"v": "2"}}, namespace="default")
         b = cache.get(ConfigMap, "b", "default")
@@ -177,9 +183,7 @@ async def test_own_delete_is_read_back_before_the_watch_delivers_it(
     informer = cache.informer(ConfigMap, namespace="default")
     async with cache:
         await cache.wait_for_sync(timeout=5)
-        server.faults.add(verb="watch", resource="configmaps", status=500)
-        await server.faults.drop_watches("configmaps")
-        await eventually(lambda: informer.stats.errors >= 1, message="informer not disconnected")
+        await _disconnect(server, informer)
         await client.delete(ConfigMap, "a", "default")
         assert cache.get(ConfigMap, "a", "default") is None
         assert cache.list(ConfigMap, "default") == []
@@ -205,9 +209,7 @@ async def test_a_write_removing_the_last_finalizer_of_a_deleting_object_reads_as
             and c.metadata.deletion_timestamp is not None,
             message="the deletion never reached the cache",
         )
-        server.faults.add(verb="watch", resource="configmaps", status=500)
-        await server.faults.drop_watches("configmaps")
-        await eventually(lambda: informer.stats.errors >= 1, message="informer not disconnected")
+        await _disconnect(server, informer)
         await client.patch(ConfigMap, "a", {"metadata": {"finalizers": None}}, namespace="default")
         assert cache.get(ConfigMap, "a", "default") is None
 
@@ -218,9 +220,7 @@ async def test_own_writes_are_not_observed_when_disabled(env: tuple[ApiServer, C
     informer = cache.informer(ConfigMap, namespace="default")
     async with cache:
         await cache.wait_for_sync(timeout=5)
-        server.faults.add(verb="watch", resource="configmaps", status=500)
-        await server.faults.drop_watches("configmaps")
-        await eventually(lambda: informer.stats.errors >= 1, message="informer not disconnected")
+        await _disconnect(server, informer)
         await client.create(configmap("b"))
         assert cache.get(ConfigMap, "b", "default") is None
 

@@ -97,14 +97,16 @@ async def test_owner_reference_removed_still_reconciles_the_former_owner() -> No
     assert calls.items[1][0] == ObjectRef("default", "owner")
 
 
+def _by_label(cm: ConfigMap) -> list[ObjectRef]:
+    """The Web a ConfigMap's ``web`` label names."""
+    target = (cm.metadata.labels or {}).get("web")
+    return [ObjectRef(cm.metadata.namespace, target)] if target else []
+
+
 async def test_watches_maps_other_kinds_through_the_mapper() -> None:
     calls = Calls()
 
-    def by_label(cm: ConfigMap) -> list[ObjectRef]:
-        target = (cm.metadata.labels or {}).get("web")
-        return [ObjectRef(cm.metadata.namespace, target)] if target else []
-
-    controller = Controller(for_=Web, reconciler=recording(calls)).watches(ConfigMap, by_label)
+    controller = Controller(for_=Web, reconciler=recording(calls)).watches(ConfigMap, _by_label)
     async with running(controller) as cache:
         cache.informers[Web].emit("ADDED", web("target"))
         await calls.wait_for(lambda c: len(c) == 1)
@@ -566,11 +568,7 @@ async def test_a_watches_mapper_sees_old_and_new_so_a_removed_reference_still_tr
     """controller-runtime ``pkg/handler/enqueue_mapped.go`` maps both objects of an update."""
     calls = Calls()
 
-    def by_label(cm: ConfigMap) -> list[ObjectRef]:
-        target = (cm.metadata.labels or {}).get("web")
-        return [ObjectRef(cm.metadata.namespace, target)] if target else []
-
-    controller = Controller(for_=Web, reconciler=recording(calls)).watches(ConfigMap, by_label)
+    controller = Controller(for_=Web, reconciler=recording(calls)).watches(ConfigMap, _by_label)
     async with running(controller) as cache:
         cache.informers[Web].store.objects[("default", "before")] = web("before")
         cache.informers[Web].store.objects[("default", "after")] = web("after")

@@ -112,24 +112,30 @@ async def test_without_leadership_the_fence_refuses(client: Client) -> None:
         elector.fence()
 
 
-async def test_reconciles_under_leader_election_get_a_fenced_client_and_fence(
-    client: Client,
-) -> None:
+async def _context_of_a_finished_run(manager: Manager) -> Context:
+    """Run ``manager`` with a ConfigMap controller until it reconciles once (whose fence
+    passes then), stop it; the Context that reconcile was given."""
     seen: list[Context] = []
 
     async def reconcile(ctx: Context, obj: ConfigMap) -> None:
-        ctx.fence()  # leading: passes
+        ctx.fence()  # while running (and leading, with leader election): passes
         seen.append(ctx)
 
-    manager = Manager(client, leader_election=config("m"), metrics_address=None)
     manager.add(Controller(for_=ConfigMap, reconciler=reconcile))
-    await client.create(cm("trigger"))
+    await manager.client.create(cm("trigger"))
     run = asyncio.create_task(manager.run(handle_signals=False))
     await eventually(lambda: bool(seen), message="never reconciled")
     manager.stop()
     async with asyncio.timeout(10):
         await run
-    ctx = seen[0]
+    return seen[0]
+
+
+async def test_reconciles_under_leader_election_get_a_fenced_client_and_fence(
+    client: Client,
+) -> None:
+    manager = Manager(client, leader_election=config("m"), metrics_address=None)
+    ctx = await _context_of_a_finished_run(manager)
     # The lease is released now: what the reconcile was given refuses to write.
     with pytest.raises(NotLeader):
         ctx.fence()
@@ -139,19 +145,7 @@ async def test_reconciles_under_leader_election_get_a_fenced_client_and_fence(
 
 
 async def test_without_leader_election_the_fence_lets_writes_through(client: Client) -> None:
-    seen: list[Context] = []
-
-    async def reconcile(ctx: Context, obj: ConfigMap) -> None:
-        seen.append(ctx)
-
-    manager = Manager(client, metrics_address=None)
-    manager.add(Controller(for_=ConfigMap, reconciler=reconcile))
-    await client.create(cm("trigger"))
-    run = asyncio.create_task(manager.run(handle_signals=False))
-    await eventually(lambda: bool(seen), message="never reconciled")
-    manager.stop()
-    async with asyncio.timeout(10):
-        await run
-    seen[0].fence()
-    await seen[0].client.create(cm("free"))
+    ctx = await _context_of_a_finished_run(Manager(client, metrics_address=None))
+    ctx.fence()
+    await ctx.client.create(cm("free"))
     assert await exists(client, "free")

@@ -193,6 +193,22 @@ async def test_failing_ready_check_makes_readyz_fail() -> None:
                     assert response.status == 200
 
 
+async def _stopped_while_reconciling(
+    manager: Manager, reconcile: Any, name: str, started: asyncio.Event
+) -> asyncio.Task[None]:
+    """``manager`` running a ConfigMap controller, stopped once the reconcile of ConfigMap
+    ``name`` has ``started``; its run, still to be awaited."""
+    manager.add(Controller(for_=ConfigMap, reconciler=reconcile))
+    run = asyncio.create_task(manager.run(handle_signals=False))
+    await manager.client.create(
+        ConfigMap.model_validate({"metadata": {"name": name, "namespace": "default"}})
+    )
+    async with asyncio.timeout(10):
+        await started.wait()
+    manager.stop()
+    return run
+
+
 async def test_stop_lets_in_flight_reconciles_finish() -> None:
     started = asyncio.Event()
     release = asyncio.Event()
@@ -206,15 +222,8 @@ async def test_stop_lets_in_flight_reconciles_finish() -> None:
         finished.append(ctx.ref.name)
 
     async with serve() as (_, client):
-        manager = Manager(client)
-        manager.add(Controller(for_=ConfigMap, reconciler=reconcile))
-        run = asyncio.create_task(manager.run(handle_signals=False))
-        await client.create(
-            ConfigMap.model_validate({"metadata": {"name": "slow", "namespace": "default"}})
-        )
+        run = await _stopped_while_reconciling(Manager(client), reconcile, "slow", started)
         async with asyncio.timeout(10):
-            await started.wait()
-            manager.stop()
             done, _ = await asyncio.wait({run}, timeout=0.2)
             assert not done, "run() returned while a reconcile was in flight"
             release.set()
@@ -238,14 +247,8 @@ async def test_graceful_shutdown_timeout_cancels_a_stuck_reconcile() -> None:
 
     async with serve() as (_, client):
         manager = Manager(client, graceful_shutdown_timeout=0.2)
-        manager.add(Controller(for_=ConfigMap, reconciler=reconcile))
-        run = asyncio.create_task(manager.run(handle_signals=False))
-        await client.create(
-            ConfigMap.model_validate({"metadata": {"name": "stuck", "namespace": "default"}})
-        )
+        run = await _stopped_while_reconciling(manager, reconcile, "stuck", started)
         async with asyncio.timeout(10):
-            await started.wait()
-            manager.stop()
             await run
     assert cancelled == [True]
 

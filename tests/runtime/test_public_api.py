@@ -2,7 +2,9 @@
 
 ``opframe.kinds``, ``opframe.crd`` and ``opframe.webhook`` are public modules of many small names
 (built-in kinds, schema markers, webhook wire types and options; the handler types most code
-needs are exported by ``opframe`` too) and ``opframe.testing`` is its own package; the rest is
+needs are exported by ``opframe`` too), ``opframe.certificates`` needs the optional
+``cryptography`` package (so ``import opframe`` does not import it) and ``opframe.testing`` is
+its own package; the rest is
 reached as ``from opframe import X`` (httpx's rule: ``httpx/__init__.py`` re-exports every
 public name).
 """
@@ -16,7 +18,7 @@ import pytest
 
 import opframe
 
-OWN_NAMESPACES = {"kinds", "crd", "webhook", "cli", "testing"}
+OWN_NAMESPACES = {"kinds", "crd", "webhook", "certificates", "cli", "testing"}
 MODULES = sorted(
     m.name
     for m in pkgutil.iter_modules(opframe.__path__)

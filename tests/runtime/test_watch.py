@@ -51,6 +51,11 @@ def kinds(events: list[WatcherEvent[ConfigMap]]) -> list[tuple[str, str]]:
     return [(e.type, e.ref.name if e.ref else "") for e in events]
 
 
+def initial_list(*names: str) -> list[tuple[str, str]]:
+    """The :func:`kinds` of a framed (re)list of ``names``: Init, one InitApply each, InitDone."""
+    return [(Change.INIT, ""), *((Change.INIT_APPLY, n) for n in names), (Change.INIT_DONE, "")]
+
+
 async def test_watcher_frames_the_initial_list_then_streams_changes(
     env: tuple[ApiServer, Client],
 ) -> None:
@@ -58,11 +63,7 @@ async def test_watcher_frames_the_initial_list_then_streams_changes(
     await client.create(configmap("a"))
     watcher = watch(client, ConfigMap, namespace="default", backoff=FAST)
     events = aiter(watcher)
-    assert kinds(await take(events, 3)) == [
-        (Change.INIT, ""),
-        (Change.INIT_APPLY, "a"),
-        (Change.INIT_DONE, ""),
-    ]
+    assert kinds(await take(events, 3)) == initial_list("a")
     await client.patch(ConfigMap, "a", {"data": {"v": "2"}}, namespace="default")
     await client.delete(ConfigMap, "a", namespace="default")
     changed, deleted = await take(events, 2)
@@ -88,12 +89,7 @@ async def test_watcher_relist_after_gone_says_only_what_exists(
     await server.faults.drop_watches("configmaps")
     await client.delete(ConfigMap, "vanish", namespace="default")
     relist = await take(events, 4)
-    assert kinds(relist) == [
-        (Change.INIT, ""),
-        (Change.INIT_APPLY, "keep"),
-        (Change.INIT_APPLY, "marker"),
-        (Change.INIT_DONE, ""),
-    ]
+    assert kinds(relist) == initial_list("keep", "marker")
     assert relist[-1].resource_version == watcher.resource_version
     assert watcher.stats.relists == 1
     await watcher.aclose()
@@ -365,12 +361,7 @@ async def test_initial_list_is_streamed_when_the_server_supports_it(
     server.faults.add(verb="list", resource="configmaps", status=500)  # a LIST would fail
     watcher = watch(client, ConfigMap, namespace="default", backoff=FAST)
     events = aiter(watcher)
-    assert kinds(await take(events, 4)) == [
-        (Change.INIT, ""),
-        (Change.INIT_APPLY, "a"),
-        (Change.INIT_APPLY, "b"),
-        (Change.INIT_DONE, ""),
-    ]
+    assert kinds(await take(events, 4)) == initial_list("a", "b")
     assert watcher.streaming_supported is True and watcher.stats.errors == 0
     await client.create(configmap("c"))
     assert kinds(await take(events, 1)) == [(Change.APPLY, "c")]
@@ -387,11 +378,7 @@ async def test_streamed_list_refused_falls_back_to_list(env: tuple[ApiServer, Cl
     server.faults.add(verb="watch", resource="configmaps", status=422, times=1)
     watcher = watch(client, ConfigMap, namespace="default", backoff=FAST)
     events = aiter(watcher)
-    assert kinds(await take(events, 3)) == [
-        (Change.INIT, ""),
-        (Change.INIT_APPLY, "a"),
-        (Change.INIT_DONE, ""),
-    ]
+    assert kinds(await take(events, 3)) == initial_list("a")
     assert watcher.streaming_supported is False and watcher.stats.errors == 0
     await client.create(configmap("b"))
     assert kinds(await take(events, 1)) == [(Change.APPLY, "b")]

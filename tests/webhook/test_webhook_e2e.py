@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import shutil
 import sys
 import textwrap
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _kubectl import KUBECTL, Ran, kubectl, kubectl_ok, run
 
 from opframe import Client, Manager
 from opframe.testing import eventually
@@ -34,7 +34,6 @@ from opframe.webhook import SelfSignedCertificates, WebhookServer
 
 from ._models import WebV1, WebV2, make_manager
 
-KUBECTL = shutil.which("kubectl")
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0
 
@@ -55,33 +54,8 @@ pytestmark = [
 ]
 
 
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-async def run(*argv: str, stdin: str | None = None) -> Ran:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(DEADLINE):
-            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    return Ran(proc.returncode or 0, out.decode(), err.decode())
-
-
 async def opframe(*args: str) -> str:
-    ran = await run(sys.executable, "-m", "opframe", *args)
+    ran = await run(sys.executable, "-m", "opframe", *args, cwd=ROOT)
     assert ran.code == 0, f"opframe {' '.join(args)} failed: {ran.err}"
     return ran.out
 
@@ -91,13 +65,10 @@ class Kubectl:
     server: ApiServer
 
     async def __call__(self, *args: str, stdin: str | None = None) -> Ran:
-        assert KUBECTL is not None
-        return await run(KUBECTL, "--kubeconfig", str(self.server.kubeconfig), *args, stdin=stdin)
+        return await kubectl(self.server, *args, stdin=stdin)
 
     async def ok(self, *args: str, stdin: str | None = None) -> str:
-        ran = await self(*args, stdin=stdin)
-        assert ran.code == 0, f"kubectl {' '.join(args)} failed: {ran.err}"
-        return ran.out
+        return await kubectl_ok(self.server, *args, stdin=stdin)
 
     async def apply(self, manifest: str) -> Ran:
         return await self("apply", "--validate=false", "-f", "-", stdin=textwrap.dedent(manifest))

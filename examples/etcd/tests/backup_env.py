@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -32,26 +32,16 @@ from etcd_operator.backup.schedule import BackupScheduleReconciler
 from etcd_operator.models import EtcdCluster
 from etcd_operator.operator import build_manager
 from etcd_operator.reconciler import EtcdClusterReconciler
+from etcd_operator_demo.backup_step import operator_resolver
 
 from opframe import Client, Manager, NotFound, install_crds
 from opframe.kinds import Secret
-from opframe.testing import ImageResolver, LocalCluster, LocalImage, eventually
+from opframe.testing import LocalCluster, eventually
 
 BUCKET = "backups"
 SECRET = "s3-credentials"
 # The requests moto serves before it enforces authentication: the setup calls below.
 _SETUP_CALLS = 4
-
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], what: str, deadline: float = 60.0
-) -> None:
-    """Ask ``predicate`` until it holds; fail naming ``what`` after ``deadline`` seconds."""
-
-    async def check() -> None:
-        assert await predicate(), what
-
-    await eventually(check, timeout=deadline, message=what)
 
 
 def _free_port() -> int:
@@ -209,7 +199,7 @@ class BackupEnv:
                 return False
             return b.status is not None and b.status.phase in ("Succeeded", "Failed")
 
-        await wait_until(done, f"EtcdBackup {name} finished", deadline)
+        await eventually(done, timeout=deadline, message=f"EtcdBackup {name} finished")
         return await self.client.get(EtcdBackup, name, NAMESPACE)
 
     async def create_cluster(self, name: str, size: int, spec: dict[str, object]) -> None:
@@ -221,19 +211,6 @@ class BackupEnv:
                 }
             )
         )
-
-
-def operator_resolver() -> ImageResolver:
-    """etcd images as usual, and the operator's image (the restore steps' ``python``) played
-    by this interpreter, which has ``etcd_operator`` installed."""
-    resolver = ImageResolver()
-    resolver.register(
-        "ghcr.io/opframe/etcd-operator:*",
-        LocalImage(
-            entrypoint=(sys.executable, "-m", "etcd_operator"), binaries={"python": sys.executable}
-        ),
-    )
-    return resolver
 
 
 @contextlib.asynccontextmanager
@@ -260,7 +237,8 @@ async def running_operator(cluster: LocalCluster, clock: FakeClock) -> AsyncIter
 
 @contextlib.asynccontextmanager
 async def local_cluster() -> AsyncIterator[LocalCluster]:
-    """A LocalCluster with both CRDs installed and the operator's image registered."""
+    """A LocalCluster with both CRDs installed and the operator's image registered (the
+    restore steps' ``python``, played by this interpreter: the demo's resolver)."""
     async with LocalCluster(
         backoff_base=0.5, backoff_cap=5.0, heartbeat=2.0, resolver=operator_resolver()
     ) as cluster:

@@ -19,7 +19,7 @@ from pathlib import Path
 import aetcd
 import pytest
 from aetcd.utils import prefix_range_end
-from backup_env import BackupEnv, S3Server, backup_env, s3_server, wait_until
+from backup_env import BackupEnv, S3Server, backup_env, s3_server
 from etcd_e2e import NAMESPACE, settled
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.snapshot import SnapshotDigest
@@ -27,7 +27,7 @@ from etcd_operator.models import EtcdCluster
 from etcd_operator_demo.workload import member_endpoints
 
 from opframe import Event, Invalid, NotFound, PersistentVolumeClaim, Pod, get_condition
-from opframe.testing import find_etcd
+from opframe.testing import eventually, find_etcd
 
 __all__ = ["backup_env", "s3_server"]
 
@@ -56,7 +56,7 @@ async def _available(env: BackupEnv, name: str, size: int) -> None:
         except NotFound:
             return False
 
-    await wait_until(ok, f"{name}: {size} members available", 90)
+    await eventually(ok, timeout=90, message=f"{name}: {size} members available")
 
 
 async def _running(
@@ -78,6 +78,44 @@ async def _backed_up(env: BackupEnv, name: str) -> EtcdBackup:
     """Back "src" up to the S3 bucket as ``name``; the finished EtcdBackup."""
     await env.backup(name, "src", env.s3_destination())
     return await env.finished(name)
+
+
+async def _failed(env: BackupEnv, name: str, reason: str, deadline: float = 60) -> str:
+    """Wait until backup ``name`` finished; assert it Failed for ``reason``; its message."""
+    b = await env.finished(name, deadline)
+    assert b.status is not None and b.status.phase == "Failed", b.status
+    failed = get_condition(b.status.conditions, "Failed")
+    assert failed is not None and failed.reason == reason, failed
+    return failed.message or ""
+
+
+async def _backup_fails(
+    env: BackupEnv, destination: dict[str, object], reason: str, deadline: float = 60
+) -> str:
+    """A backup of a running one-member "src" to ``destination`` Fails for ``reason`` and
+    leaves nothing in the bucket; the Failed condition's message."""
+    await _running(env, "src", 1)
+    await env.backup("src-fails", "src", destination)
+    message = await _failed(env, "src-fails", reason, deadline)
+    assert env.s3.keys() == [] and env.s3.uploads_in_progress() == []
+    return message
+
+
+async def _refused(env: BackupEnv, name: str) -> EtcdCluster:
+    """Wait until the restore of cluster ``name`` is Refused; it started no member pod."""
+
+    async def refused() -> bool:
+        c = await env.client.get(EtcdCluster, name, NAMESPACE)
+        return (
+            c.status is not None
+            and c.status.restore is not None
+            and (c.status.restore.phase == "Refused")
+        )
+
+    await eventually(refused, timeout=60, message=f"{name}: restore refused")
+    pods = await env.client.list(Pod, NAMESPACE)
+    assert not any((p.metadata.name or "").startswith(f"{name}-") for p in pods.items)
+    return await env.client.get(EtcdCluster, name, NAMESPACE)
 
 
 async def test_backup_to_s3_succeeds_with_size_revision_and_hash(backup_env: BackupEnv) -> None:
@@ -132,14 +170,8 @@ async def test_stored_snapshot_passes_etcdutl_snapshot_status(backup_env: Backup
 async def test_wrong_credentials_fail_the_backup_naming_them(backup_env: BackupEnv) -> None:
     env = backup_env
     await env.credentials("bad", key="AKIAWRONGWRONGWRONG", secret="nope")
-    await _running(env, "src", 1)
-    await env.backup("bad-creds", "src", env.s3_destination(secret="bad"))
-    b = await env.finished("bad-creds")
-    assert b.status is not None and b.status.phase == "Failed"
-    failed = get_condition(b.status.conditions, "Failed")
-    assert failed is not None and failed.reason == "InvalidCredentials"
-    assert "AWS_ACCESS_KEY_ID" in (failed.message or "")
-    assert env.s3.keys() == [] and env.s3.uploads_in_progress() == []
+    destination = env.s3_destination(secret="bad")
+    assert "AWS_ACCESS_KEY_ID" in await _backup_fails(env, destination, "InvalidCredentials")
 
 
 async def test_unreachable_endpoint_fails_the_backup_naming_the_endpoint(
@@ -147,15 +179,9 @@ async def test_unreachable_endpoint_fails_the_backup_naming_the_endpoint(
 ) -> None:
     env = backup_env
     await env.credentials()
-    await _running(env, "src", 1)
     nowhere = "http://127.0.0.1:9"  # the discard port: nothing listens there
-    await env.backup("nowhere", "src", env.s3_destination(endpoint=nowhere))
-    b = await env.finished("nowhere", deadline=90)
-    assert b.status is not None and b.status.phase == "Failed"
-    failed = get_condition(b.status.conditions, "Failed")
-    assert failed is not None and failed.reason == "EndpointUnreachable"
-    assert nowhere in (failed.message or "")
-    assert env.s3.keys() == [] and env.s3.uploads_in_progress() == []
+    destination = env.s3_destination(endpoint=nowhere)
+    assert nowhere in await _backup_fails(env, destination, "EndpointUnreachable", deadline=90)
 
 
 async def test_backup_of_a_missing_cluster_fails_with_no_healthy_member(
@@ -165,10 +191,7 @@ async def test_backup_of_a_missing_cluster_fails_with_no_healthy_member(
     await env.credentials()
     await env.create_cluster("idle", 1, {"paused": True})
     await env.backup("idle-now", "idle", env.s3_destination())
-    b = await env.finished("idle-now")
-    assert b.status is not None and b.status.phase == "Failed"
-    failed = get_condition(b.status.conditions, "Failed")
-    assert failed is not None and failed.reason == "NoHealthyMember"
+    await _failed(env, "idle-now", "NoHealthyMember")
     assert env.s3.keys() == []
 
 
@@ -229,7 +252,18 @@ async def _gone(env: BackupEnv, name: str) -> None:
             pods = await env.client.list(Pod, NAMESPACE)
             return not any((p.metadata.name or "").startswith(f"{name}-") for p in pods.items)
 
-    await wait_until(gone, f"EtcdCluster {name} and its pods deleted", 60)
+    await eventually(gone, timeout=60, message=f"EtcdCluster {name} and its pods deleted")
+
+
+async def _restored_into_copy(env: BackupEnv, backup: str, written: dict[str, str]) -> None:
+    """With "src" deleted, a new three-member "copy" restored from ``backup`` holds exactly
+    ``written`` on every member, restored from the snapshot."""
+    await env.client.delete(EtcdCluster, "src", NAMESPACE)
+    await _gone(env, "src")
+    await _running(env, "copy", 3, {"bootstrap": {"fromBackup": {"backupName": backup}}})
+    assert await _read_keys(env, "copy") == written
+    assert await _keys_on_every_member(env, "copy") == [written] * 3
+    await _restored_from_the_snapshot(env, "copy", 3)
 
 
 async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: BackupEnv) -> None:
@@ -239,14 +273,7 @@ async def test_new_cluster_restored_from_s3_backup_has_every_key(backup_env: Bac
     old = await env.client.get(EtcdCluster, "src", NAMESPACE)
     b = await _backed_up(env, "src-full")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
-    await env.client.delete(EtcdCluster, "src", NAMESPACE)
-    await _gone(env, "src")
-
-    await _running(env, "copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-full"}}})
-
-    assert await _read_keys(env, "copy") == written
-    assert await _keys_on_every_member(env, "copy") == [written] * 3
-    await _restored_from_the_snapshot(env, "copy", 3)
+    await _restored_into_copy(env, "src-full", written)
     c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
     assert c.status is not None and c.status.restore is not None
     assert c.status.restore.phase == "Restored"
@@ -266,22 +293,11 @@ async def test_restore_from_a_corrupted_object_is_refused(backup_env: BackupEnv)
 
     await env.create_cluster("copy", 1, {"bootstrap": {"fromBackup": {"backupName": "src-b"}}})
 
-    async def refused() -> bool:
-        c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
-        return (
-            c.status is not None
-            and c.status.restore is not None
-            and (c.status.restore.phase == "Refused")
-        )
-
-    await wait_until(refused, "restore refused", 60)
-    c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+    c = await _refused(env, "copy")
     assert c.status is not None and c.status.restore is not None
     assert "SHA-256" in c.status.restore.message
     progressing = get_condition(c.status.conditions, "Progressing")
     assert progressing is not None and progressing.reason == "RestoreRefused"
-    pods = await env.client.list(Pod, NAMESPACE)
-    assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)
 
 
 async def test_restore_with_wrong_credentials_is_refused_naming_them(
@@ -293,20 +309,9 @@ async def test_restore_with_wrong_credentials_is_refused_naming_them(
     source = {"s3": s3, "key": "etcd/anything.db"}
     await env.create_cluster("copy", 3, {"bootstrap": {"fromBackup": source}})
 
-    async def refused() -> bool:
-        c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
-        return (
-            c.status is not None
-            and c.status.restore is not None
-            and (c.status.restore.phase == "Refused")
-        )
-
-    await wait_until(refused, "restore refused", 60)
-    c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
+    c = await _refused(env, "copy")
     assert c.status is not None and c.status.restore is not None
     assert "AWS_ACCESS_KEY_ID" in c.status.restore.message
-    pods = await env.client.list(Pod, NAMESPACE)
-    assert not any((p.metadata.name or "").startswith("copy-") for p in pods.items)
 
 
 async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: BackupEnv) -> None:
@@ -334,13 +339,7 @@ async def test_backup_to_a_volume_restores_into_a_new_cluster(backup_env: Backup
     assert b.status.revision >= 61
     pods = await env.client.list(Pod, NAMESPACE)
     assert not any((p.metadata.name or "").endswith("-snapshot") for p in pods.items)
-    await env.client.delete(EtcdCluster, "src", NAMESPACE)
-    await _gone(env, "src")
-
-    await _running(env, "copy", 3, {"bootstrap": {"fromBackup": {"backupName": "src-vol"}}})
-    assert await _read_keys(env, "copy") == written
-    assert await _keys_on_every_member(env, "copy") == [written] * 3
-    await _restored_from_the_snapshot(env, "copy", 3)
+    await _restored_into_copy(env, "src-vol", written)
 
 
 async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: BackupEnv) -> None:
@@ -364,7 +363,7 @@ async def test_verify_restores_the_snapshot_into_a_throwaway_member(backup_env: 
         b = await env.client.get(EtcdBackup, "checked", NAMESPACE)
         return b.status is not None and b.status.verification is not None
 
-    await wait_until(verified, "verification recorded", 120)
+    await eventually(verified, timeout=120, message="verification recorded")
     b = await env.client.get(EtcdBackup, "checked", NAMESPACE)
     assert b.status is not None and b.status.verification is not None
     v = b.status.verification

@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from backup_env import BackupEnv, backup_env, s3_server, wait_until
+from backup_env import BackupEnv, backup_env, s3_server
 from etcd_e2e import NAMESPACE, settled
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.schedule import LABEL_SCHEDULED, last_slot, next_slot, slot_name
 from etcd_operator.models import EtcdCluster
-from test_backup_e2e import _available
 
 from opframe import TerminalError, is_controlled_by
+from opframe.testing import eventually
 
 __all__ = ["backup_env", "s3_server"]
 
@@ -55,25 +55,28 @@ async def _scheduled(env: BackupEnv) -> dict[str, EtcdBackup]:
     return {b.metadata.name or "": b for b in items.items}
 
 
+async def _backing_up(
+    env: BackupEnv, name: str, backup: dict[str, object], version: str = "3.5.1"
+) -> None:
+    """S3 credentials and a one-member cluster ``name`` on ``version``, available, whose
+    ``spec.backup`` (``backup``) backs up to the S3 bucket."""
+    await env.credentials()
+    spec = {"version": version, "backup": {"destination": env.s3_destination(), **backup}}
+    await env.create_cluster(name, 1, spec)
+
+    async def available() -> bool:
+        return settled(1, version)(await env.client.get(EtcdCluster, name, NAMESPACE))
+
+    await eventually(available, timeout=90, message=f"{name}: 1 member on {version} available")
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(180)
 async def test_every_minute_with_keep_two_leaves_two_backups_after_four_runs(
     backup_env: BackupEnv,
 ) -> None:
     env = backup_env
-    await env.credentials()
-    await env.create_cluster(
-        "sched",
-        1,
-        {
-            "backup": {
-                "schedule": "* * * * *",
-                "destination": env.s3_destination(),
-                "retention": {"keep": 2},
-            }
-        },
-    )
-    await _available(env, "sched", 1)
+    await _backing_up(env, "sched", {"schedule": "* * * * *", "retention": {"keep": 2}})
     taken: list[str] = []
     for _ in range(4):
         env.clock.advance(timedelta(minutes=1))
@@ -85,7 +88,7 @@ async def test_every_minute_with_keep_two_leaves_two_backups_after_four_runs(
     async def two_left() -> bool:
         return set(await _scheduled(env)) == set(taken[-2:])
 
-    await wait_until(two_left, "the two newest scheduled backups left", 30)
+    await eventually(two_left, timeout=30, message="the two newest scheduled backups left")
     assert env.s3.keys() == sorted(f"etcd/{n}.db" for n in taken[-2:])
     cluster = await env.client.get(EtcdCluster, "sched", NAMESPACE)
     assert all(is_controlled_by(b, cluster) for b in (await _scheduled(env)).values())
@@ -97,20 +100,13 @@ async def test_before_upgrade_backup_succeeds_before_any_member_upgrades(
     backup_env: BackupEnv,
 ) -> None:
     env = backup_env
-    await env.credentials()
-    spec = {
-        "version": "3.5.0",
-        "backup": {"destination": env.s3_destination(), "beforeUpgrade": True},
-    }
-    await env.create_cluster("up", 1, spec)
-
-    async def on(version: str) -> bool:
-        c = await env.client.get(EtcdCluster, "up", NAMESPACE)
-        return settled(1, version)(c)
-
-    await wait_until(lambda: on("3.5.0"), "1 member on 3.5.0", 90)
+    await _backing_up(env, "up", {"beforeUpgrade": True}, version="3.5.0")
     await env.client.patch(EtcdCluster, "up", {"spec": {"version": "3.5.1"}}, namespace=NAMESPACE)
-    await wait_until(lambda: on("3.5.1"), "upgraded to 3.5.1", 90)
+
+    async def upgraded() -> bool:
+        return settled(1, "3.5.1")(await env.client.get(EtcdCluster, "up", NAMESPACE))
+
+    await eventually(upgraded, timeout=90, message="upgraded to 3.5.1")
     upgraded_at = datetime.now(UTC)
 
     b = await env.client.get(EtcdBackup, "up-before-v3-5-1", NAMESPACE)

@@ -22,11 +22,12 @@ from backup_env import (
     local_cluster,
     running_operator,
     s3_server,
-    wait_until,
 )
 from etcd_e2e import NAMESPACE
 from etcd_operator.backup.models import EtcdBackup
 from etcd_operator.backup.s3 import S3Store
+
+from opframe.testing import eventually
 
 __all__ = ["s3_server"]
 
@@ -98,7 +99,8 @@ async def test_the_operator_aborts_uploads_a_killed_operator_left_on_start(
             async def swept() -> bool:
                 return await _in_progress(s3_server) == ["etcd/someone-else.db"]
 
-            await wait_until(swept, "only the unrelated upload left in progress", 60)
+            left = "only the unrelated upload left in progress"
+            await eventually(swept, timeout=60, message=left)
             # The interrupted backup ran again (its cluster is gone: it fails, naming it).
             b = await env.finished("was-running")
             assert b.status is not None and b.status.phase == "Failed"

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from backup_env import BackupEnv, backup_env, s3_server, wait_until
+from backup_env import BackupEnv, backup_env, s3_server
 from etcd_e2e import NAMESPACE, settled
 from etcd_operator.models import EtcdCluster
 
 from opframe import NotFound, Pod
+from opframe.testing import eventually
 
 __all__ = ["backup_env", "s3_server"]
 
@@ -37,7 +38,7 @@ async def test_backup_of_a_tls_cluster_streams_over_tls_and_restores_into_one(
 
         return check
 
-    await wait_until(available("sec"), "sec: 1 TLS member available", 90)
+    await eventually(available("sec"), timeout=90, message="sec: 1 TLS member available")
     await env.backup("sec-now", "sec", env.s3_destination())
     b = await env.finished("sec-now")
     assert b.status is not None and b.status.phase == "Succeeded", b.status
@@ -46,7 +47,9 @@ async def test_backup_of_a_tls_cluster_streams_over_tls_and_restores_into_one(
 
     spec = {"tls": {"autoGenerate": True}, "bootstrap": {"fromBackup": {"backupName": "sec-now"}}}
     await env.create_cluster("copy", 1, spec)
-    await wait_until(available("copy"), "copy: 1 restored TLS member available", 120)
+    await eventually(
+        available("copy"), timeout=120, message="copy: 1 restored TLS member available"
+    )
     c = await env.client.get(EtcdCluster, "copy", NAMESPACE)
     assert c.status is not None and c.status.restore is not None, c.status
     assert c.status.restore.phase == "Restored" and c.status.restore.revision == b.status.revision

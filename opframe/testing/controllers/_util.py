@@ -13,15 +13,22 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opframe import label_selector_matches
+from opframe.controller import Controller
 from opframe.errors import Conflict, NotFound
 from opframe.objectref import ObjectRef
 from opframe.resource import Resource
 
+if TYPE_CHECKING:
+    from opframe.cache import Cache
+
+R = TypeVar("R", bound=Resource)
+
 __all__ = [
     "Obj",
+    "adopting_controller",
     "available_in",
     "claim",
     "compute_hash",
@@ -213,6 +220,20 @@ def orphan_mapper(
                 yield ObjectRef(namespace, owner.metadata.name or "")
 
     return mapper
+
+
+def adopting_controller(
+    kind: type[R], owned: type[Resource], reconciler: Any, name: str, cache: Cache
+) -> Controller[R]:
+    """The controller of ``kind``: it owns ``owned`` objects and hears of orphans of that kind
+    its selectors match, to adopt them (kube's ReplicaSet and Deployment controllers both watch
+    their children this way, ``addPod``/``addReplicaSet``)."""
+    orphans = orphan_mapper(lambda namespace: cache.list(kind, namespace))
+    return (
+        Controller(for_=kind, reconciler=reconciler, name=name, max_concurrent_reconciles=4)
+        .owns(owned)
+        .watches(owned, orphans)
+    )
 
 
 async def claim(

@@ -30,11 +30,11 @@ from opframe.testing.controllers import _rollout as ro
 from opframe.testing.controllers._kinds import Deployment, Pod, ReplicaSet, body
 from opframe.testing.controllers._util import (
     Obj,
+    adopting_controller,
     claim,
     compute_hash,
     controller_ref,
     now,
-    orphan_mapper,
     owner_ref,
     parse_time,
 )
@@ -486,11 +486,5 @@ def _pod_to_deployment(cache: Cache) -> Any:
 
 def deployment_controller(cache: Cache) -> Controller[Deployment]:
     """The Deployment controller, for a :class:`~opframe.Manager` whose cache is ``cache``."""
-    orphans = orphan_mapper(lambda namespace: cache.list(Deployment, namespace))
-    return (
-        Controller(for_=Deployment, reconciler=_reconcile, name="deployment",
-                   max_concurrent_reconciles=4)
-        .owns(ReplicaSet)
-        .watches(ReplicaSet, orphans)
-        .watches(Pod, _pod_to_deployment(cache))
-    )  # fmt: skip
+    controller = adopting_controller(Deployment, ReplicaSet, _reconcile, "deployment", cache)
+    return controller.watches(Pod, _pod_to_deployment(cache))

@@ -28,6 +28,7 @@ from opframe.reconcile import Context, Result
 from opframe.testing.controllers._kinds import Pod, ReplicaSet, body
 from opframe.testing.controllers._util import (
     Obj,
+    adopting_controller,
     available_in,
     claim,
     is_active,
@@ -35,7 +36,6 @@ from opframe.testing.controllers._util import (
     is_ready,
     labels_of,
     now,
-    orphan_mapper,
     owner_ref,
     parse_time,
 )
@@ -144,10 +144,4 @@ async def _reconcile(ctx: Context, obj: ReplicaSet) -> Result | None:
 
 def replicaset_controller(cache: Cache) -> Controller[ReplicaSet]:
     """The ReplicaSet controller, for a :class:`~opframe.Manager` whose cache is ``cache``."""
-    orphans = orphan_mapper(lambda namespace: cache.list(ReplicaSet, namespace))
-    return (
-        Controller(for_=ReplicaSet, reconciler=_reconcile, name="replicaset",
-                   max_concurrent_reconciles=4)
-        .owns(Pod)
-        .watches(Pod, orphans)
-    )  # fmt: skip
+    return adopting_controller(ReplicaSet, Pod, _reconcile, "replicaset", cache)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from etcd_operator import tls
 from etcd_operator.backup.members import member_endpoints
 from etcd_operator.backup.models import BackupPhase, EtcdBackup, EtcdBackupStatus
-from etcd_operator.backup.restore import BACKUP_MOUNT, operator_image
+from etcd_operator.backup.restore import BACKUP_MOUNT, fetch_container
 from etcd_operator.backup.s3 import S3Store, StorageError
 from etcd_operator.backup.snapshot import SnapshotDigest, SnapshotError, open_snapshot
 from etcd_operator.backup.storage import location_of, object_key, s3_config, volume_file
@@ -44,7 +44,6 @@ from opframe import (
     set_condition,
 )
 from opframe.kinds import (
-    Container,
     PersistentVolumeClaimVolumeSource,
     PodSpec,
     Volume,
@@ -188,23 +187,12 @@ class EtcdBackupReconciler:
                     )
         except StorageError as e:
             raise _Failed(e.reason, str(e)) from e
-        try:
-            cluster = await ctx.client.get(EtcdCluster, backup.spec.cluster_name, ns)
-        except NotFound:
-            raise _Failed(
-                "ClusterNotFound", f"EtcdCluster {ns}/{backup.spec.cluster_name} does not exist"
-            ) from None
+        cluster = await _source_cluster(ctx, backup)
         try:
             creds = await tls.client_credentials(ctx, cluster)
         except ValueError as e:
             raise _Failed("TLSInvalid", str(e)) from e
-        endpoints = await member_endpoints(ctx, cluster)
-        if not endpoints:
-            raise _Failed(
-                "NoHealthyMember",
-                f"EtcdCluster {ns}/{cluster.metadata.name} has no healthy member to take a "
-                "snapshot from: wait until it is Available",
-            )
+        endpoints = await _healthy_endpoints(ctx, cluster)
         errors: list[str] = []
         async with S3Store(config) as store:
             for endpoint in endpoints:
@@ -238,26 +226,14 @@ class EtcdBackupReconciler:
         except NotFound:
             pod = None
         if pod is None:
-            try:
-                cluster = await ctx.client.get(EtcdCluster, backup.spec.cluster_name, ns)
-            except NotFound:
-                raise _Failed(
-                    "ClusterNotFound",
-                    f"EtcdCluster {ns}/{backup.spec.cluster_name} does not exist",
-                ) from None
+            cluster = await _source_cluster(ctx, backup)
             if tls.enabled(cluster):
                 raise _Failed(
                     "TLSUnsupported",
                     f"EtcdCluster {ns}/{cluster.metadata.name} uses TLS: a volume destination's "
                     "snapshot pod has no client certificate yet; use an s3 destination",
                 )
-            endpoints = await member_endpoints(ctx, cluster)
-            if not endpoints:
-                raise _Failed(
-                    "NoHealthyMember",
-                    f"EtcdCluster {ns}/{cluster.metadata.name} has no healthy member to take a "
-                    "snapshot from: wait until it is Available",
-                )
+            endpoints = await _healthy_endpoints(ctx, cluster)
             await ctx.client.create(snapshot_pod(backup, endpoints[0]), field_manager=FIELD_MANAGER)
             status.member = endpoints[0]
             await self._write(ctx, backup, status)
@@ -331,16 +307,14 @@ def snapshot_pod(backup: EtcdBackup, endpoint: str) -> Pod:
         spec=PodSpec(
             restart_policy="Never",
             containers=[
-                Container(
-                    name="snapshot",
-                    image=operator_image(),
-                    command=["python", "-m", "etcd_operator.backup.fetch"],
-                    args=[
+                fetch_container(
+                    "snapshot",
+                    [
                         "save",
                         f"--endpoint={endpoint}",
                         f"--out={BACKUP_MOUNT}/{volume_file(volume.path, name)}",
                     ],
-                    volume_mounts=[VolumeMount(name="backup", mount_path=BACKUP_MOUNT)],
+                    [VolumeMount(name="backup", mount_path=BACKUP_MOUNT)],
                 )
             ],
             volumes=[
@@ -353,6 +327,29 @@ def snapshot_pod(backup: EtcdBackup, endpoint: str) -> Pod:
             ],
         ),
     )
+
+
+async def _source_cluster(ctx: Context, backup: EtcdBackup) -> EtcdCluster:
+    """The EtcdCluster ``backup`` is of (``ClusterNotFound`` when it does not exist)."""
+    ns = backup.metadata.namespace or "default"
+    try:
+        return await ctx.client.get(EtcdCluster, backup.spec.cluster_name, ns)
+    except NotFound:
+        raise _Failed(
+            "ClusterNotFound", f"EtcdCluster {ns}/{backup.spec.cluster_name} does not exist"
+        ) from None
+
+
+async def _healthy_endpoints(ctx: Context, cluster: EtcdCluster) -> list[str]:
+    """The client URLs of ``cluster``'s healthy members (``NoHealthyMember`` when none is)."""
+    endpoints = await member_endpoints(ctx, cluster)
+    if not endpoints:
+        raise _Failed(
+            "NoHealthyMember",
+            f"EtcdCluster {cluster.metadata.namespace}/{cluster.metadata.name} has no healthy "
+            "member to take a snapshot from: wait until it is Available",
+        )
+    return endpoints
 
 
 async def _checked(chunks: AsyncIterator[bytes], digest: SnapshotDigest) -> AsyncIterator[bytes]:

@@ -99,6 +99,21 @@ def operator_image() -> str:
     return os.environ.get("ETCD_OPERATOR_IMAGE", DEFAULT_OPERATOR_IMAGE)
 
 
+def fetch_container(
+    name: str, args: list[str], mounts: list[VolumeMount], env: list[EnvVar] | None = None
+) -> Container:
+    """A container of the operator's image running ``python -m etcd_operator.backup.fetch``
+    with ``args`` (its first one names the step: ``save``, ``fetch``, ``copy``, ``install``)."""
+    return Container(
+        name=name,
+        image=operator_image(),
+        command=["python", "-m", "etcd_operator.backup.fetch"],
+        args=args,
+        env=env,
+        volume_mounts=mounts,
+    )
+
+
 def progressed(
     restore: RestoreStatus | None, conditions: Sequence[Condition]
 ) -> RestoreStatus | None:
@@ -179,18 +194,14 @@ async def prepare_member(
         where = f"pvc://{volume.claim_name}/{path}"
         # The operator cannot read the volume: the copy step checks the hashes, and a
         # mismatch stops the seed in its init container (its log names the file).
-        fetch = Container(
-            name="restore-fetch",
-            image=operator_image(),
-            command=["python", "-m", "etcd_operator.backup.fetch"],
-            args=[
-                "copy",
-                f"--file={BACKUP_MOUNT}/{path}",
-                f"--sha256={sha256}",
-                f"--out={RESTORE_DIR}/snapshot.db",
-            ],
-            volume_mounts=[*mounts, VolumeMount(name="backup", mount_path=BACKUP_MOUNT)],
-        )
+        copy_step = [
+            "copy",
+            f"--file={BACKUP_MOUNT}/{path}",
+            f"--sha256={sha256}",
+            f"--out={RESTORE_DIR}/snapshot.db",
+        ]
+        backup_mount = VolumeMount(name="backup", mount_path=BACKUP_MOUNT)
+        fetch = fetch_container("restore-fetch", copy_step, [*mounts, backup_mount])
         out.spec.volumes = [
             *(out.spec.volumes or []),
             Volume(
@@ -245,12 +256,8 @@ async def prepare_member(
         ],
         volume_mounts=mounts,
     )
-    install = Container(
-        name="restore-install",
-        image=operator_image(),
-        command=["python", "-m", "etcd_operator.backup.fetch"],
-        args=["install", f"--from={RESTORE_DIR}", f"--to={DATA_DIR}/data"],
-        volume_mounts=mounts,
+    install = fetch_container(
+        "restore-install", ["install", f"--from={RESTORE_DIR}", f"--to={DATA_DIR}/data"], mounts
     )
     out.spec.init_containers = [fetch, restore, install]
     return out
@@ -342,22 +349,16 @@ def _fetch_s3(
         args.append(f"--endpoint={s3.endpoint}")
     if s3.force_path_style:
         args.append("--path-style")
-    return Container(
-        name="restore-fetch",
-        image=operator_image(),
-        command=["python", "-m", "etcd_operator.backup.fetch"],
-        args=args,
-        env=[
-            EnvVar(
-                name=k,
-                value_from=EnvVarSource(
-                    secret_key_ref=SecretKeySelector(name=s3.credentials_secret.name, key=k)
-                ),
-            )
-            for k in (ACCESS_KEY, SECRET_KEY)
-        ],
-        volume_mounts=mounts,
-    )
+    env = [
+        EnvVar(
+            name=k,
+            value_from=EnvVarSource(
+                secret_key_ref=SecretKeySelector(name=s3.credentials_secret.name, key=k)
+            ),
+        )
+        for k in (ACCESS_KEY, SECRET_KEY)
+    ]
+    return fetch_container("restore-fetch", args, mounts, env)
 
 
 async def _refuse(ctx: Context, cluster: EtcdCluster, backup: str, message: str) -> NoReturn:

@@ -25,7 +25,7 @@ import aiohttp
 
 from opframe.testing.apiserver.registry.storage import Store
 
-__all__ = ["CallError", "ClientPool", "Endpoint", "resolve"]
+__all__ = ["CallError", "ClientPool", "Endpoint", "resolve", "review_response"]
 
 
 class CallError(Exception):
@@ -71,6 +71,25 @@ def resolve(store: Store, client_config: dict[str, Any]) -> Endpoint:
             ip = addresses[0]["ip"]
             return Endpoint(f"https://{ip}:{ep_port['port']}{path}", host, ca)
     raise CallError(f'no endpoints available for service "{name}"')
+
+
+def review_response(
+    answer: dict[str, Any], api_version: str, kind: str, uid: str, *, absent: str
+) -> dict[str, Any]:
+    """The ``response`` of a webhook's review answer, checked as kube-apiserver checks both
+    AdmissionReview and ConversionReview answers: the review's ``apiVersion`` and ``kind``, a
+    ``response`` (``absent``: the message when there is none), and the request's ``uid``."""
+    gv, got = answer.get("apiVersion", ""), answer.get("kind", "")
+    if (gv, got) != (api_version, kind):
+        raise CallError(
+            f"expected webhook response of {api_version}, Kind={kind}, got {gv}, Kind={got}"
+        )
+    response = answer.get("response")
+    if not isinstance(response, dict):
+        raise CallError(absent)
+    if response.get("uid") != uid:
+        raise CallError(f"expected response.uid={uid!r}, got {str(response.get('uid', ''))!r}")
+    return response
 
 
 def _ca(bundle: Any) -> bytes | None:

@@ -16,7 +16,12 @@ import copy
 import uuid
 from typing import Any
 
-from opframe.testing.apiserver.admission.calls import CallError, ClientPool, resolve
+from opframe.testing.apiserver.admission.calls import (
+    CallError,
+    ClientPool,
+    resolve,
+    review_response,
+)
 from opframe.testing.apiserver.builtins.meta import validate_labels
 from opframe.testing.apiserver.errors import StatusError
 from opframe.testing.apiserver.registry.resource_type import ResourceType
@@ -76,17 +81,9 @@ class WebhookConverter:
         answer = await self.pool.post_json(endpoint, review, _TIMEOUT)
         if not isinstance(answer, dict):
             raise CallError("the response is not a ConversionReview object")
-        gv, kind = answer.get("apiVersion", ""), answer.get("kind", "")
-        if (gv, kind) != (_REVIEW, "ConversionReview"):
-            raise CallError(
-                f"expected webhook response of {_REVIEW}, Kind=ConversionReview, got "
-                f"{gv}, Kind={kind}"
-            )
-        response = answer.get("response")
-        if not isinstance(response, dict):
-            raise CallError("no response provided")
-        if response.get("uid") != uid:
-            raise CallError(f"expected response.uid={uid!r}, got {str(response.get('uid', ''))!r}")
+        response = review_response(
+            answer, _REVIEW, "ConversionReview", uid, absent="no response provided"
+        )
         result = response.get("result") or {}
         if result.get("status") != "Success":
             if result.get("message"):

@@ -33,7 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from opframe.testing.apiserver.admission.authorizer import Authorize, authorizer_value
-from opframe.testing.apiserver.admission.calls import CallError, ClientPool, resolve
+from opframe.testing.apiserver.admission.calls import (
+    CallError,
+    ClientPool,
+    resolve,
+    review_response,
+)
 from opframe.testing.apiserver.admission.matching import (
     ConditionError,
     Request,
@@ -414,16 +419,9 @@ def _verify(uid: str, mutating: bool, answer: Any) -> dict[str, Any]:
     """``VerifyAdmissionResponse`` for v1: the review's type, the uid, the patch type."""
     if not isinstance(answer, dict):
         raise CallError("the response is not an AdmissionReview object")
-    gv, kind = answer.get("apiVersion", ""), answer.get("kind", "")
-    if gv != _REVIEW or kind != "AdmissionReview":
-        raise CallError(
-            f"expected webhook response of {_REVIEW}, Kind=AdmissionReview, got {gv}, Kind={kind}"
-        )
-    response = answer.get("response")
-    if not isinstance(response, dict):
-        raise CallError("webhook response was absent")
-    if response.get("uid") != uid:
-        raise CallError(f"expected response.uid={uid!r}, got {str(response.get('uid', ''))!r}")
+    response = review_response(
+        answer, _REVIEW, "AdmissionReview", uid, absent="webhook response was absent"
+    )
     if mutating and response.get("patch"):
         patch_type = response.get("patchType")
         if not patch_type:

@@ -77,13 +77,8 @@ def forbidden_error(attrs: Attributes, reason: str = "") -> StatusError:
         head = f'{qualified} "{attrs.name}" is forbidden'
     else:
         head = f"{qualified} is forbidden"
-    details: dict[str, Any] = {}
-    if attrs.name:
-        details["name"] = attrs.name
-    if attrs.api_group:
-        details["group"] = attrs.api_group
-    if attrs.resource:
-        details["kind"] = attrs.resource
+    fields = {"name": attrs.name, "group": attrs.api_group, "kind": attrs.resource}
+    details: dict[str, Any] = {k: v for k, v in fields.items() if v}  # omitempty
     return StatusError(403, "Forbidden", f"{head}: {msg}", details)
 
 

@@ -43,16 +43,13 @@ class UserInfo:
 
     def as_json(self) -> dict[str, object]:
         """The ``UserInfo`` object of the authentication API (empty fields left out)."""
-        out: dict[str, object] = {}
-        if self.name:
-            out["username"] = self.name
-        if self.uid:
-            out["uid"] = self.uid
-        if self.groups:
-            out["groups"] = list(self.groups)
-        if self.extra:
-            out["extra"] = {k: list(v) for k, v in self.extra.items()}
-        return out
+        fields: dict[str, object] = {
+            "username": self.name,
+            "uid": self.uid,
+            "groups": list(self.groups),
+            "extra": {k: list(v) for k, v in self.extra.items()},
+        }
+        return {k: v for k, v in fields.items() if v}  # omitempty
 
 
 def service_account_user(namespace: str, name: str, uid: str = "") -> UserInfo:

@@ -332,16 +332,27 @@ def _is_cpu_utilization(metric: Any) -> bool:
     )
 
 
-def _to_v1(obj: dict[str, Any]) -> dict[str, Any]:
+def _converting(
+    obj: dict[str, Any], api_version: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """What both directions start from: ``obj`` as ``api_version`` without spec and status
+    (its metadata a copy), its annotations to edit, its spec, and the new spec with the fields
+    both versions have alike (``scaleTargetRef``, ``minReplicas``, ``maxReplicas``)."""
     out = {k: v for k, v in obj.items() if k not in ("spec", "status")}
-    out["apiVersion"] = "autoscaling/v1"
-    meta = out["metadata"] = dict(obj.get("metadata") or {})
-    annotations = dict(meta.get("annotations") or {})
+    out["apiVersion"] = api_version
+    out["metadata"] = dict(obj.get("metadata") or {})
+    annotations = dict(out["metadata"].get("annotations") or {})
     spec = obj.get("spec") or {}
-    v1_spec: dict[str, Any] = {"scaleTargetRef": spec.get("scaleTargetRef") or {}}
+    new_spec: dict[str, Any] = {"scaleTargetRef": spec.get("scaleTargetRef") or {}}
     if "minReplicas" in spec:
-        v1_spec["minReplicas"] = spec["minReplicas"]
-    v1_spec["maxReplicas"] = spec.get("maxReplicas", 0)
+        new_spec["minReplicas"] = spec["minReplicas"]
+    new_spec["maxReplicas"] = spec.get("maxReplicas", 0)
+    return out, annotations, spec, new_spec
+
+
+def _to_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    out, annotations, spec, v1_spec = _converting(obj, "autoscaling/v1")
+    meta = out["metadata"]
     others = []
     for metric in spec.get("metrics") or []:
         if _is_cpu_utilization(metric) and "targetCPUUtilizationPercentage" not in v1_spec:
@@ -391,15 +402,8 @@ def _annotation_list(annotations: dict[str, Any], key: str) -> list[Any]:
 
 
 def _to_v2(obj: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in obj.items() if k not in ("spec", "status")}
-    out["apiVersion"] = "autoscaling/v2"
-    meta = out["metadata"] = dict(obj.get("metadata") or {})
-    annotations = dict(meta.get("annotations") or {})
-    spec = obj.get("spec") or {}
-    v2_spec: dict[str, Any] = {"scaleTargetRef": spec.get("scaleTargetRef") or {}}
-    if "minReplicas" in spec:
-        v2_spec["minReplicas"] = spec["minReplicas"]
-    v2_spec["maxReplicas"] = spec.get("maxReplicas", 0)
+    out, annotations, spec, v2_spec = _converting(obj, "autoscaling/v2")
+    meta = out["metadata"]
     metrics = []
     if spec.get("targetCPUUtilizationPercentage") is not None:
         metrics.append(_cpu_metric(spec["targetCPUUtilizationPercentage"]))

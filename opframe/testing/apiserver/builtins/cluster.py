@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from opframe.testing.apiserver.builtins.meta import frozen_spec_causes
 from opframe.testing.apiserver.builtins.quantity import canonicalize_resource_list
 from opframe.testing.apiserver.builtins.volumes import access_mode_causes
 from opframe.testing.apiserver.errors import Cause
@@ -103,18 +104,13 @@ def validate_pvc(pvc: dict[str, Any]) -> list[Cause]:
 
 def validate_pvc_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """A claim's spec is immutable except its requests and volume attributes class."""
-    mutable = ("resources", "volumeAttributesClassName", "volumeName")
-    a = {k: v for k, v in (new.get("spec") or {}).items() if k not in mutable}
-    b = {k: v for k, v in (old.get("spec") or {}).items() if k not in mutable}
-    if a == b:
-        return []
-    return [
-        forbidden(
-            "spec",
-            "spec is immutable after creation except resources.requests and "
-            "volumeAttributesClassName for bound claims",
-        )
-    ]
+    return frozen_spec_causes(
+        new,
+        old,
+        ("resources", "volumeAttributesClassName", "volumeName"),
+        "spec is immutable after creation except resources.requests and "
+        "volumeAttributesClassName for bound claims",
+    )
 
 
 def validate_lease(lease: dict[str, Any]) -> list[Cause]:

@@ -21,6 +21,7 @@ __all__ = [
     "NAME_DNS_LABEL",
     "NAME_DNS_SUBDOMAIN",
     "NAME_PATH_SEGMENT",
+    "frozen_spec_causes",
     "is_config_key",
     "is_dns1035_label",
     "is_dns1123_label",
@@ -306,6 +307,16 @@ def _finalizers(finalizers: Any, path: str) -> list[Cause]:
 
 def _go_string_slice(values: list[str]) -> str:
     return "[]string{" + ", ".join(json.dumps(v) for v in values) + "}"
+
+
+def frozen_spec_causes(
+    new: dict[str, Any], old: dict[str, Any], mutable: tuple[str, ...], detail: str
+) -> list[Cause]:
+    """``spec`` Forbidden with ``detail`` when a field of it other than ``mutable`` changed
+    (the rule of a StatefulSet's and a bound claim's updates)."""
+    changed = {k: v for k, v in (new.get("spec") or {}).items() if k not in mutable}
+    before = {k: v for k, v in (old.get("spec") or {}).items() if k not in mutable}
+    return [] if changed == before else [forbidden("spec", detail)]
 
 
 def _immutable(path: str, new: Any, old: Any) -> list[Cause]:

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["definition_name", "definitions_for"]
+__all__ = ["definition_name", "definitions_for", "field_description"]
 
 _DATA = Path(__file__).with_name("openapi_schemas.json.gz")
 
@@ -36,6 +36,15 @@ def definition_name(group: str, version: str, kind: str) -> str | None:
     """The definition name of built-in ``group/version`` ``kind``, if one is known."""
     entry = _data()["kinds"].get(f"{group}/{version}/{kind}")
     return str(entry["definition"]) if entry else None
+
+
+def field_description(field: str) -> str:
+    """The description of ``field``, named ``group.version.Type.property``
+    (``core.v1.PodStatus.podIP``, ``meta.v1.ObjectMeta.name``)."""
+    definition, _, prop = field.rpartition(".")
+    prefix = "io.k8s.apimachinery.pkg.apis." if definition.startswith("meta.") else "io.k8s.api."
+    properties = _data()["definitions"][prefix + definition]["properties"]
+    return str(properties[prop]["description"])
 
 
 def _refs(schema: Any, out: set[str]) -> None:

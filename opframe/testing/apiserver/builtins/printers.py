@@ -8,54 +8,63 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opframe.testing.apiserver.builtins.events import convert_event
+from opframe.testing.apiserver.builtins.openapi_schemas import field_description
 from opframe.testing.apiserver.builtins.workloads import format_selector
 
-__all__ = ["BUILTIN_PRINTERS", "DOCS", "Printer", "age", "human_duration"]
+__all__ = ["BUILTIN_PRINTERS", "DOCS", "Printer", "age", "human_duration", "object_age"]
 
 Printer = tuple[list[dict[str, Any]], Callable[[dict[str, Any]], list[Any]]]
 
+#: The OpenAPI field (``group.version.Type.field``) whose description a column repeats: the
+#: server takes a column's description from the field's documentation, and the bundled OpenAPI
+#: definitions (``openapi_schemas.json.gz``) hold that text already.
+_DOC_FIELDS: dict[str, str] = {
+    "meta.name": "meta.v1.ObjectMeta.name",
+    "meta.creationTimestamp": "meta.v1.ObjectMeta.creationTimestamp",
+    "pod.podIP": "core.v1.PodStatus.podIP",
+    "pod.nodeName": "core.v1.PodSpec.nodeName",
+    "pod.nominatedNodeName": "core.v1.PodStatus.nominatedNodeName",
+    "pod.readinessGates": "core.v1.PodSpec.readinessGates",
+    "svc.type": "core.v1.ServiceSpec.type",
+    "svc.ports": "core.v1.ServiceSpec.ports",
+    "svc.selector": "core.v1.ServiceSpec.selector",
+    "ep.subsets": "core.v1.Endpoints.subsets",
+    "node.kubeletVersion": "core.v1.NodeSystemInfo.kubeletVersion",
+    "node.osImage": "core.v1.NodeSystemInfo.osImage",
+    "node.kernelVersion": "core.v1.NodeSystemInfo.kernelVersion",
+    "node.containerRuntimeVersion": "core.v1.NodeSystemInfo.containerRuntimeVersion",
+    "node.addresses": "core.v1.NodeStatus.addresses",
+    "ev.lastTimestamp": "core.v1.Event.lastTimestamp",
+    "ev.type": "core.v1.Event.type",
+    "ev.reason": "core.v1.Event.reason",
+    "ev.involvedObject": "core.v1.Event.involvedObject",
+    "ev.source": "core.v1.Event.source",
+    "ev.message": "core.v1.Event.message",
+    "ev.firstTimestamp": "core.v1.Event.firstTimestamp",
+    "ev.count": "core.v1.Event.count",
+    "ref.fieldPath": "core.v1.ObjectReference.fieldPath",
+    "secret.type": "core.v1.Secret.type",
+    "secret.data": "core.v1.Secret.data",
+    "sa.secrets": "core.v1.ServiceAccount.secrets",
+    "pvc.phase": "core.v1.PersistentVolumeClaimStatus.phase",
+    "pvc.volumeName": "core.v1.PersistentVolumeClaimSpec.volumeName",
+    "pvc.capacity": "core.v1.PersistentVolumeClaimStatus.capacity",
+    "pvc.accessModes": "core.v1.PersistentVolumeClaimStatus.accessModes",
+    "pvc.volumeMode": "core.v1.PersistentVolumeClaimSpec.volumeMode",
+    "deploy.updatedReplicas": "apps.v1.DeploymentStatus.updatedReplicas",
+    "deploy.availableReplicas": "apps.v1.DeploymentStatus.availableReplicas",
+    "deploy.selector": "apps.v1.DeploymentSpec.selector",
+    "cm.data": "core.v1.ConfigMap.data",
+    "lease.holderIdentity": "coordination.v1.LeaseSpec.holderIdentity",
+    "rb.roleRef": "rbac.v1.RoleBinding.roleRef",
+    "crb.roleRef": "rbac.v1.ClusterRoleBinding.roleRef",
+}
 DOCS: dict[str, str] = {
-    "meta.name": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",  # noqa: E501
-    "meta.creationTimestamp": "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",  # noqa: E501
-    "pod.podIP": "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",  # noqa: E501
-    "pod.nodeName": "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename",  # noqa: E501
-    "pod.nominatedNodeName": "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled.",  # noqa: E501
-    "pod.readinessGates": 'If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to "True" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates',  # noqa: E501
-    "svc.type": 'type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, NodePort, and LoadBalancer. "ClusterIP" allocates a cluster-internal IP address for load-balancing to endpoints. Endpoints are determined by the selector or if that is not specified, by manual construction of an Endpoints object or EndpointSlice objects. If clusterIP is "None", no virtual IP is allocated and the endpoints are published as a set of endpoints rather than a virtual IP. "NodePort" builds on ClusterIP and allocates a port on every node which routes to the same endpoints as the clusterIP. "LoadBalancer" builds on NodePort and creates an external load-balancer (if supported in the current cloud) which routes to the same endpoints as the clusterIP. "ExternalName" aliases this service to the specified externalName. Several other fields do not apply to ExternalName services. More info: https://kubernetes.io/docs/concepts/services-networking/service/#publishing-services-service-types',  # noqa: E501
+    **{key: field_description(field) for key, field in _DOC_FIELDS.items()},
+    # The OpenAPI text of these two joins paragraphs with two spaces; the server's column
+    # descriptions keep the blank lines.
     "svc.clusterIP": 'clusterIP is the IP address of the service and is usually assigned randomly. If an address is specified manually, is in-range (as per system configuration), and is not in use, it will be allocated to the service; otherwise creation of the service will fail. This field may not be changed through updates unless the type field is also being changed to ExternalName (which requires this field to be blank) or the type field is being changed from ExternalName (in which case this field may optionally be specified, as describe above).\n\nValid values are "None", empty string (""), or a valid IP address. Setting this to "None" makes a "headless service" (no virtual IP), which is useful when direct endpoint connections are preferred and proxying is not required.\n\nOnly applies to types ClusterIP, NodePort, and LoadBalancer. If this field is specified when creating a Service of type ExternalName, creation will fail. This field will be wiped when updating a Service to type ExternalName. More info: https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies',  # noqa: E501
     "svc.externalIPs": "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.\n\nThese IPs are not managed by Kubernetes.\n\nThe user is responsible for ensuring that traffic arrives at a node with this IP.\n\nA common example is external load-balancers that are not part of the Kubernetes system.",  # noqa: E501
-    "svc.ports": "The list of ports that are exposed by this service. More info: https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies",
-    "svc.selector": "Route service traffic to pods with label keys and values matching this selector. If empty or not present, the service is assumed to have an external process managing its endpoints, which Kubernetes will not modify. Only applies to types ClusterIP, NodePort, and LoadBalancer. Ignored if type is ExternalName. More info: https://kubernetes.io/docs/concepts/services-networking/service/",  # noqa: E501
-    "ep.subsets": "The set of all endpoints is the union of all subsets. Addresses are placed into subsets according to the IPs they share. A single address with multiple ports, some of which are ready and some of which are not (because they come from different containers) will result in the address being displayed in different subsets for the different ports. No address will appear in both Addresses and NotReadyAddresses in the same subset. Sets of addresses and ports that comprise a service.",  # noqa: E501
-    "node.kubeletVersion": "Kubelet Version reported by the node.",
-    "node.osImage": "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",  # noqa: E501
-    "node.kernelVersion": "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",  # noqa: E501
-    "node.containerRuntimeVersion": "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",  # noqa: E501
-    "node.addresses": "List of addresses reachable to the node. Queried from cloud provider, if available. More info: https://kubernetes.io/docs/reference/node/node-status/#addresses Note: This field is declared as mergeable, but the merge key is not sufficiently unique, which can cause data corruption when it is merged. Callers should instead use a full-replacement patch. See https://pr.k8s.io/79391 for an example. Consumers should assume that addresses can change during the lifetime of a Node. However, there are some exceptions where this may not be possible, such as Pods that inherit a Node's address in its own status or consumers of the downward API (status.hostIP).",  # noqa: E501
-    "ev.lastTimestamp": "The time at which the most recent occurrence of this event was recorded.",
-    "ev.type": "Type of this event (Normal, Warning), new types could be added in the future",
-    "ev.reason": "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",  # noqa: E501
-    "ev.involvedObject": "The object that this event is about.",
-    "ev.source": "The component reporting this event. Should be a short machine understandable string.",  # noqa: E501
-    "ev.message": "A human-readable description of the status of this operation.",
-    "ev.firstTimestamp": "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",  # noqa: E501
-    "ev.count": "The number of times this event has occurred.",
-    "ref.fieldPath": 'If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: "spec.containers{name}" (where "name" refers to the name of the container that triggered the event) or if no container name is specified "spec.containers[2]" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.',  # noqa: E501
-    "secret.type": "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types",
-    "secret.data": "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4",  # noqa: E501
-    "sa.secrets": 'Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use. Pods are only limited to this list if this service account has a "kubernetes.io/enforce-mountable-secrets" annotation set to "true". The "kubernetes.io/enforce-mountable-secrets" annotation is deprecated since v1.32. Prefer separate namespaces to isolate access to mounted secrets. This field should not be used to find auto-generated service account token secrets for use outside of pods. Instead, tokens can be requested directly using the TokenRequest API, or service account token secrets can be manually created. More info: https://kubernetes.io/docs/concepts/configuration/secret',  # noqa: E501
-    "pvc.phase": "phase represents the current phase of PersistentVolumeClaim.",
-    "pvc.volumeName": "volumeName is the binding reference to the PersistentVolume backing this claim.",  # noqa: E501
-    "pvc.capacity": "capacity represents the actual resources of the underlying volume.",
-    "pvc.accessModes": "accessModes contains the actual access modes the volume backing the PVC has. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes-1",  # noqa: E501
-    "pvc.volumeMode": "volumeMode defines what type of volume is required by the claim. Value of Filesystem is implied when not included in claim spec.",  # noqa: E501
-    "deploy.updatedReplicas": "Total number of non-terminating pods targeted by this deployment that have the desired template spec.",  # noqa: E501
-    "deploy.availableReplicas": "Total number of available non-terminating pods (ready for at least minReadySeconds) targeted by this deployment.",  # noqa: E501
-    "deploy.selector": "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment. It must match the pod template's labels.",  # noqa: E501
-    "cm.data": "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process.",  # noqa: E501
-    "lease.holderIdentity": "holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field.",  # noqa: E501
-    "rb.roleRef": "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.",  # noqa: E501
-    "crb.roleRef": "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.",  # noqa: E501
 }
 
 
@@ -99,6 +108,11 @@ def age(timestamp: Any) -> str:
     if then.tzinfo is None:
         then = then.replace(tzinfo=UTC)
     return human_duration((datetime.now(UTC) - then).total_seconds())
+
+
+def object_age(obj: dict[str, Any]) -> str:
+    """The ``Age`` cell of ``obj``: the time since its ``metadata.creationTimestamp``."""
+    return age((obj.get("metadata") or {}).get("creationTimestamp"))
 
 
 def _col(
@@ -167,7 +181,7 @@ def _pod_row(pod: dict[str, Any]) -> list[Any]:
         f"{ready}/{total}",
         reason,
         str(restarts),
-        age(_m(pod, "creationTimestamp")),
+        object_age(pod),
         (ips[0].get("ip") if ips else "") or "<none>",
         spec.get("nodeName") or "<none>",
         status.get("nominatedNodeName") or "<none>",
@@ -209,7 +223,7 @@ def _service_row(svc: dict[str, Any]) -> list[Any]:
         (spec.get("clusterIPs") or ["<none>"])[0],
         _external_ip(spec, svc.get("status") or {}),
         ports or "<none>",
-        age(_m(svc, "creationTimestamp")),
+        object_age(svc),
         ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
     ]
 
@@ -262,7 +276,7 @@ def _node_row(node: dict[str, Any]) -> list[Any]:
         _m(node, "name"),
         ",".join(states),
         ",".join(roles) or "<none>",
-        age(_m(node, "creationTimestamp")),
+        object_age(node),
         info.get("kubeletVersion", ""),
         addr.get("InternalIP") or "<none>",
         addr.get("ExternalIP") or "<none>",
@@ -325,7 +339,7 @@ def _pvc_row(pvc: dict[str, Any]) -> list[Any]:
         modes,
         storage_class,
         spec.get("volumeAttributesClassName") or "<unset>",
-        age(_m(pvc, "creationTimestamp")),
+        object_age(pvc),
         spec.get("volumeMode") or "<unset>",
     ]
 
@@ -352,7 +366,7 @@ def _binding_row(b: dict[str, Any]) -> list[Any]:
     return [
         _m(b, "name"),
         f"{ref.get('kind', '')}/{ref.get('name', '')}",
-        age(_m(b, "creationTimestamp")),
+        object_age(b),
         ", ".join(users),
         ", ".join(groups),
         ", ".join(sas),
@@ -408,7 +422,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
         lambda o: [
             _m(o, "name"),
             len(o.get("data") or {}) + len(o.get("binaryData") or {}),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("", "namespaces"): (
@@ -416,7 +430,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
         lambda o: [
             _m(o, "name"),
             (o.get("status") or {}).get("phase", ""),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("", "services"): (
@@ -433,7 +447,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
     ),
     ("", "endpoints"): (
         [_NAME, _col("Endpoints", "ep.subsets"), _AGE],
-        lambda o: [_m(o, "name"), _endpoints_cell(o), age(_m(o, "creationTimestamp"))],
+        lambda o: [_m(o, "name"), _endpoints_cell(o), object_age(o)],
     ),
     ("", "secrets"): (
         [_NAME, _col("Type", "secret.type"), _col("Data", "secret.data"), _AGE],
@@ -441,12 +455,12 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
             _m(o, "name"),
             o.get("type", ""),
             len(o.get("data") or {}),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("", "serviceaccounts"): (
         [_NAME, _col("Secrets", "sa.secrets"), _AGE],
-        lambda o: [_m(o, "name"), len(o.get("secrets") or []), age(_m(o, "creationTimestamp"))],
+        lambda o: [_m(o, "name"), len(o.get("secrets") or []), object_age(o)],
     ),
     ("", "nodes"): (
         [
@@ -494,7 +508,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
             _ready_of(o),
             (o.get("status") or {}).get("updatedReplicas", 0),
             (o.get("status") or {}).get("availableReplicas", 0),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
             *_containers(o.get("spec") or {}),
             format_selector((o.get("spec") or {}).get("selector")),
         ],
@@ -510,7 +524,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
         lambda o: [
             _m(o, "name"),
             _ready_of(o),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
             *_containers(o.get("spec") or {}),
         ],
     ),
@@ -519,7 +533,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
         lambda o: [
             _m(o, "name"),
             (o.get("spec") or {}).get("holderIdentity") or "",
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("policy", "poddisruptionbudgets"): (
@@ -539,7 +553,7 @@ BUILTIN_PRINTERS: dict[tuple[str, str], Printer] = {
             _int_or_na((o.get("spec") or {}).get("minAvailable")),
             _int_or_na((o.get("spec") or {}).get("maxUnavailable")),
             (o.get("status") or {}).get("disruptionsAllowed", 0),
-            age(_m(o, "creationTimestamp")),
+            object_age(o),
         ],
     ),
     ("events.k8s.io", "events"): (_EVENT_COLS, lambda o: _event_row(convert_event(o, "v1"))),

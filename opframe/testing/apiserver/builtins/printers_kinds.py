@@ -39,7 +39,7 @@ def _replicated_row(o: dict[str, Any], selector: str) -> list[Any]:
         spec.get("replicas", 0),
         status.get("replicas", 0),
         status.get("readyReplicas", 0),
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
         *p._containers(spec),
         selector,
     ]
@@ -80,7 +80,7 @@ def _daemonset_row(o: dict[str, Any]) -> list[Any]:
         status.get("updatedNumberScheduled", 0),
         status.get("numberAvailable", 0),
         ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or _NONE,
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
         *p._containers(spec),
         _selector_text(spec.get("selector")),
     ]
@@ -135,7 +135,7 @@ def _job_row(o: dict[str, Any]) -> list[Any]:
         _job_status(o),
         done,
         _duration(status.get("startTime"), status.get("completionTime")),
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
         *p._containers(spec),
         _selector_text(spec.get("selector")),
     ]
@@ -152,7 +152,7 @@ def _cronjob_row(o: dict[str, Any]) -> list[Any]:
         "True" if spec.get("suspend") else "False",
         len(status.get("active") or []),
         p.age(last) if last else _NONE,
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
         *p._containers(job_spec),
         _selector_text(job_spec.get("selector")),
     ]
@@ -174,7 +174,7 @@ def _endpointslice_row(o: dict[str, Any]) -> list[Any]:
         o.get("addressType", ""),
         _more(ports) or _UNSET,
         _more(addresses) or _UNSET,
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
     ]
 
 
@@ -189,7 +189,7 @@ def _ingress_row(o: dict[str, Any]) -> list[Any]:
         _more(hosts, 4) or "*",
         address,
         "80, 443" if spec.get("tls") else "80",
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
     ]
 
 
@@ -202,7 +202,7 @@ def _ingress_class_row(o: dict[str, Any]) -> list[Any]:
         if params.get("apiGroup"):
             text += "." + str(params["apiGroup"])
         text += "/" + str(params.get("name", ""))
-    return [p._m(o, "name"), spec.get("controller", ""), text, p.age(p._m(o, "creationTimestamp"))]
+    return [p._m(o, "name"), spec.get("controller", ""), text, p.object_age(o)]
 
 
 def _hpa_targets(o: dict[str, Any]) -> str:
@@ -242,7 +242,7 @@ def _hpa_row(o: dict[str, Any]) -> list[Any]:
         str(low) if low is not None else _UNSET,
         spec.get("maxReplicas", 0),
         status.get("currentReplicas", 0),
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
     ]
 
 
@@ -255,7 +255,7 @@ def _quota_row(o: dict[str, Any]) -> list[Any]:
         (limits if key.startswith("limits.") else requests).append(text)
     return [
         p._m(o, "name"),
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
         ", ".join(requests),
         ", ".join(limits),
     ]
@@ -275,7 +275,7 @@ def _storage_class_row(o: dict[str, Any]) -> list[Any]:
         o.get("reclaimPolicy", "Delete"),
         o.get("volumeBindingMode", "Immediate"),
         "true" if o.get("allowVolumeExpansion") else "false",
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
     ]
 
 
@@ -287,7 +287,7 @@ def _policy_binding_row(o: dict[str, Any]) -> list[Any]:
         text = "*" if ref.get("selector") is not None else str(ref.get("name", ""))
         if ref.get("namespace"):
             text = f"{ref['namespace']}/{text}"
-    return [p._m(o, "name"), spec.get("policyName", ""), text, p.age(p._m(o, "creationTimestamp"))]
+    return [p._m(o, "name"), spec.get("policyName", ""), text, p.object_age(o)]
 
 
 def _param_kind(o: dict[str, Any]) -> str:
@@ -318,7 +318,7 @@ def _pv_row(o: dict[str, Any]) -> list[Any]:
         spec.get("storageClassName", ""),
         spec.get("volumeAttributesClassName") or _UNSET,
         status.get("reason", ""),
-        p.age(p._m(o, "creationTimestamp")),
+        p.object_age(o),
         spec.get("volumeMode", ""),
     ]
 
@@ -329,7 +329,7 @@ _WEBHOOKS = (
         p._col("Webhooks", "Webhooks indicates the number of webhooks", type_="integer"),
         p._AGE,
     ],
-    lambda o: [p._m(o, "name"), len(o.get("webhooks") or []), p.age(p._m(o, "creationTimestamp"))],
+    lambda o: [p._m(o, "name"), len(o.get("webhooks") or []), p.object_age(o)],
 )
 _ADMISSION = "admissionregistration.k8s.io"
 
@@ -370,7 +370,7 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
             p._m(o, "name"),
             _controller_of(o),
             o.get("revision", 0),
-            p.age(p._m(o, "creationTimestamp")),
+            p.object_age(o),
         ],
     ),
     ("batch", "jobs"): (
@@ -433,7 +433,7 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
         lambda o: [
             p._m(o, "name"),
             format_selector(_spec(o).get("podSelector")) or _NONE,
-            p.age(p._m(o, "creationTimestamp")),
+            p.object_age(o),
         ],
     ),
     ("autoscaling", "horizontalpodautoscalers"): (
@@ -546,7 +546,7 @@ KIND_PRINTERS: dict[tuple[str, str], p.Printer] = {
             p._m(o, "name"),
             len(_spec(o).get("validations") or []),
             _param_kind(o),
-            p.age(p._m(o, "creationTimestamp")),
+            p.object_age(o),
         ],
     ),
     (_ADMISSION, "validatingadmissionpolicybindings"): (

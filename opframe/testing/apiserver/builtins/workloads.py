@@ -7,7 +7,11 @@ import re
 from typing import Any
 
 from opframe._labels import label_selector_matches
-from opframe.testing.apiserver.builtins.meta import is_dns1123_label, validate_labels
+from opframe.testing.apiserver.builtins.meta import (
+    frozen_spec_causes,
+    is_dns1123_label,
+    validate_labels,
+)
 from opframe.testing.apiserver.builtins.pods import default_pod_template
 from opframe.testing.apiserver.builtins.podvalidation import validate_pod_spec
 from opframe.testing.apiserver.errors import Cause
@@ -241,18 +245,14 @@ _STS_MUTABLE = (
 
 def validate_statefulset_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """Only some StatefulSet spec fields may change."""
-    a = {k: v for k, v in (new.get("spec") or {}).items() if k not in _STS_MUTABLE}
-    b = {k: v for k, v in (old.get("spec") or {}).items() if k not in _STS_MUTABLE}
-    if a == b:
-        return []
-    return [
-        forbidden(
-            "spec",
-            "updates to statefulset spec for fields other than 'replicas', "
-            "'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
-            "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
-        )
-    ]
+    return frozen_spec_causes(
+        new,
+        old,
+        _STS_MUTABLE,
+        "updates to statefulset spec for fields other than 'replicas', "
+        "'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+        "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+    )
 
 
 def validate_pdb(obj: dict[str, Any]) -> list[Cause]:

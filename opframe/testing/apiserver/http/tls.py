@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import datetime
-import ipaddress
 from pathlib import Path
 
 import yaml
 
-from opframe.testing.apiserver.auth.certs import write_pem_pair
-
 __all__ = ["write_certificates", "write_kubeconfig"]
+
+_VALIDITY = datetime.timedelta(days=3650)
 
 
 def write_certificates(directory: Path) -> tuple[Path, Path, Path]:
@@ -19,10 +18,7 @@ def write_certificates(directory: Path) -> tuple[Path, Path, Path]:
 
     Existing files are reused, so a restarted server keeps the CA its clients trust.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from opframe.certificates import issue_ca, issue_leaf
 
     ca_path, cert_path, key_path = (
         directory / "ca.crt",
@@ -31,63 +27,17 @@ def write_certificates(directory: Path) -> tuple[Path, Path, Path]:
     )
     if ca_path.exists() and cert_path.exists() and key_path.exists():
         return ca_path, cert_path, key_path
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "opframe-local-ca")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.DNSName("kubernetes"),
-                    x509.DNSName("kubernetes.default.svc"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
+    ca = issue_ca("opframe-local-ca", validity=_VALIDITY)
+    leaf = issue_leaf(
+        ca,
+        "kube-apiserver",
+        dns_names=["localhost", "kubernetes", "kubernetes.default.svc"],
+        ip_addresses=["127.0.0.1"],
+        validity=_VALIDITY,
     )
     # The CA key stays beside it: client certificates are signed with it (auth.certs).
-    write_pem_pair(ca_path, ca_cert, directory / "ca.key", ca_key)
-    write_pem_pair(cert_path, cert, key_path, key)
+    ca.write(ca_path, directory / "ca.key")
+    leaf.write(cert_path, key_path)
     return ca_path, cert_path, key_path
 
 

@@ -15,6 +15,7 @@ import binascii
 import ipaddress
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from opframe.testing.apiserver import fielderrors as fe
@@ -71,34 +72,26 @@ def same_json(a: Any, b: Any) -> bool:
     """Go's ``reflect.DeepEqual`` on decoded JSON: ``1``, ``1.0`` and ``true`` all differ."""
     if type(a) is not type(b):
         return False
+    pairs: Iterable[tuple[Any, Any]]
     if isinstance(a, dict):
+        if a.keys() != b.keys():
+            return False
+        pairs = ((v, b[k]) for k, v in a.items())
+    elif isinstance(a, list):
         if len(a) != len(b):
             return False
-        for k, v in a.items():  # loops, not all(<genexpr>): this runs for every node validated
-            if k not in b:
-                return False
-            w = b[k]
-            if type(v) is not type(w):
-                return False
-            if isinstance(v, (dict, list)):
-                if not same_json(v, w):
-                    return False
-            elif not v == w:
-                return False
-        return True
-    if isinstance(a, list):
-        if len(a) != len(b):
+        pairs = zip(a, b, strict=True)
+    else:
+        return bool(a == b)
+    for v, w in pairs:  # a loop, not all(<genexpr>): this runs for every node validated
+        if type(v) is not type(w):
             return False
-        for v, w in zip(a, b, strict=True):
-            if type(v) is not type(w):
+        if isinstance(v, (dict, list)):
+            if not same_json(v, w):
                 return False
-            if isinstance(v, (dict, list)):
-                if not same_json(v, w):
-                    return False
-            elif not v == w:
-                return False
-        return True
-    return bool(a == b)
+        elif not v == w:
+            return False
+    return True
 
 
 def _is_json_integer(f: float) -> bool:
