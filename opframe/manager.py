@@ -456,6 +456,14 @@ async def _serve(address: tuple[str, int], routes: list[web.RouteDef]) -> AsyncI
 
 
 async def _cancel(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` unless it already finished, and wait for it (see ``cancel_and_wait``)."""
+    """Cancel ``task`` unless it already finished, and wait for it (see ``cancel_and_wait``).
+
+    A task that had already failed has its error read (and logged at debug level) here, so
+    asyncio does not report it later as "Task exception was never retrieved". Where that
+    error matters, the caller has raised it with ``task.result()`` before.
+    """
     if not task.done():
         await cancel_and_wait(task)
+    elif not task.cancelled() and (error := task.exception()) is not None:
+        name = task.get_name() if isinstance(task, asyncio.Task) else "task"
+        _log.debug("%s had already failed when it was stopped: %r", name, error)
