@@ -11,6 +11,7 @@ the cancel request swallowed, so the kubelet's task group never finished.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -24,7 +25,9 @@ def _running(pod: dict[str, object] | None) -> bool:
 
 
 @pytest.mark.timeout(90)  # the regression is a hang: it shows as this test's timeout
-async def test_the_cluster_stops_while_a_noisy_pod_is_being_deleted() -> None:
+async def test_the_cluster_stops_while_a_noisy_pod_is_being_deleted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     resolver = ImageResolver()
     resolver.register("busybox*", LocalImage.host())
     # Ignores SIGTERM (its stop waits out the grace period) and writes without pause (the log
@@ -45,3 +48,6 @@ async def test_the_cluster_stops_while_a_noisy_pod_is_being_deleted() -> None:
             stopping = loop.time()
         # Leaving the block stops the kubelet in the middle of the pod's 30 s grace period.
         assert loop.time() - stopping < 20, "the LocalCluster took the pod's whole grace period"
+    # The pod's worker ends before its directory is removed: no failure on the way out.
+    failed = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failed == []

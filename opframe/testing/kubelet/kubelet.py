@@ -380,6 +380,13 @@ class Kubelet:
                         "DELETE", f"/api/v1/namespaces/{ns}/pods/{meta['name']}", body=opts
                     )
         finally:
+            task = self._tasks.pop(uid, None)
+            if task is not None and not task.done():
+                # Stopped part-way (the kubelet itself is stopping): the worker ends before
+                # its pod directory goes, or its log pump fails writing into a removed one.
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({task})
             self.workers.pop(uid, None)
             self.volumes.remove_pod(uid)
             if self._addresses is not None:
