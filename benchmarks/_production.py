@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _harness import HERE, Child, log, spawn, vm_hwm
+from _harness import HERE, Child, cpu_seconds, log, spawn, vm_hwm
 from _model import WorkItem, item, work_item
 
 from opframe.client import Client
@@ -194,8 +195,13 @@ async def prepare_work(client: Client, count: int) -> tuple[int, int]:
 async def _steady(
     child: Child, kubeconfig: str, count: int, rate: float, seconds: float, base: int
 ) -> dict[str, Any]:
-    """Drive spec changes at ``rate``; reconciles that processed a new spec per second."""
+    """Drive spec changes at ``rate``; reconciles that processed a new spec per second, and the
+    CPU milliseconds the API server (this process) and the operator spent per spec change.
+
+    CPU time, unlike wall time, does not grow when other work shares the machine, so the CPU
+    figures compare runs made under different loads."""
     n0, t0 = await child.next_count()
+    server0, operator0 = _own_cpu(), cpu_seconds(child.pid)
     total = int(rate * seconds)
     async with spawn(
         [
@@ -220,12 +226,21 @@ async def _steady(
     ) as load:
         done = await load.wait("load", 120 + seconds * 4)
     n1, t1 = await child.next_count()
+    server, operator = _own_cpu() - server0, cpu_seconds(child.pid) - operator0
     if done["failures"]:
         log(f"{done['failures']} spec patches failed")
+    changes = max(int(done["sent"]) - int(done["failures"]), 1)
     return {
         "reconciles_per_s": (n1 - n0) / max(t1 - t0, 1e-9),
         "achieved_rate": float(done["completed_rate"]),
+        "server_cpu_ms_per_change": round(server / changes * 1000, 3),
+        "operator_cpu_ms_per_reconcile": round(operator / max(n1 - n0, 1) * 1000, 3),
     }
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 async def work_section(
@@ -258,6 +273,8 @@ async def work_section(
                 latency_p50_ms=_ms(latency["p50"]),
                 latency_p99_ms=_ms(latency["p99"]),
                 latency_samples=latency["samples"],
+                server_cpu_ms_per_change=steady["server_cpu_ms_per_change"],
+                operator_cpu_ms_per_reconcile=steady["operator_cpu_ms_per_reconcile"],
             )
             log(f"work at {rate:.0f}/s: opframe {by_rate[str(int(rate))]}")
         ours_rss = vm_hwm(child.pid)

@@ -271,6 +271,9 @@ def update_managed_fields(
         previous = managed.get(entry.ident)
         if previous is not None:
             entry.fields = previous.fields
+            # A manager changing the values of fields it already owns (a spec edited again)
+            # keeps its set of fields: its stored encoding is reused (see _Entry.encode).
+            entry.decoded = previous.decoded
         entry.fields |= changed
         # The real server's scale handler rebuilds its entry without a time.
         entry.time = None if subresource == "scale" else time
