@@ -105,6 +105,7 @@ async def etcd_section(
             reached_idle = await available()
             # Let the last status writes and requeues settle before the quiet window.
             await asyncio.sleep(min(5.0, window))  # settling, not synchronisation
+            log(f"etcd: measuring the operator's CPU over {window:.0f}s of nothing happening")
             before, at = cpu_seconds(operator.pid), time.monotonic()
             await asyncio.sleep(window)  # the measurement window itself
             used, elapsed = cpu_seconds(operator.pid) - before, time.monotonic() - at

@@ -192,39 +192,37 @@ async def prepare_work(client: Client, count: int) -> tuple[int, int]:
     return parents + children, listed
 
 
+def _load_args(kubeconfig: str, count: int) -> list[str]:
+    """A load generator (``_load.py --serve``) changing the specs of ``count`` WorkItems."""
+    return [
+        sys.executable,
+        str(HERE / "_load.py"),
+        "--kubeconfig",
+        kubeconfig,
+        "--namespace",
+        WORK_NAMESPACE,
+        "--kind",
+        "work",
+        "--objects",
+        str(count),
+        "--serve",
+    ]
+
+
 async def _steady(
-    child: Child, kubeconfig: str, count: int, rate: float, seconds: float, base: int
+    child: Child, load: Child, rate: float, seconds: float, base: int
 ) -> dict[str, Any]:
-    """Drive spec changes at ``rate``; reconciles that processed a new spec per second, and the
-    CPU milliseconds the API server (this process) and the operator spent per spec change.
+    """Drive spec changes at ``rate`` through ``load``; reconciles that processed a new spec
+    per second, and the CPU milliseconds the API server (this process) and the operator spent
+    per spec change.
 
     CPU time, unlike wall time, does not grow when other work shares the machine, so the CPU
     figures compare runs made under different loads."""
     n0, t0 = await child.next_count()
     server0, operator0 = _own_cpu(), cpu_seconds(child.pid)
     total = int(rate * seconds)
-    async with spawn(
-        [
-            sys.executable,
-            str(HERE / "_load.py"),
-            "--kubeconfig",
-            kubeconfig,
-            "--namespace",
-            WORK_NAMESPACE,
-            "--kind",
-            "work",
-            "--objects",
-            str(count),
-            "--base",
-            str(base),
-            "--total",
-            str(total),
-            "--rate",
-            str(rate),
-        ],
-        "load",
-    ) as load:
-        done = await load.wait("load", 120 + seconds * 4)
+    await load.send(json.dumps({"total": total, "rate": rate, "base": base}))
+    done = await load.wait("load", 120 + seconds * 4)
     n1, t1 = await child.next_count()
     server, operator = _own_cpu() - server0, cpu_seconds(child.pid) - operator0
     if done["failures"]:
@@ -259,11 +257,14 @@ async def work_section(
     by_rate: dict[str, dict[str, Any]] = {str(int(r)): {} for r in rates}
     spawned = time.time()
     args = _noop_args("_opframe_work.py", kubeconfig, WORK_NAMESPACE, count)
-    async with spawn([*args, "--workers", str(workers)], "opframe-work") as child:
+    async with (
+        spawn([*args, "--workers", str(workers)], "opframe-work") as child,
+        spawn(_load_args(kubeconfig, count), "load") as load,
+    ):
         ours = await _startup(child, spawned, count, 300)
         log(f"work: opframe reconciled {count} parents in {ours['all_s']}s")
         for i, rate in enumerate(rates):
-            steady = await _steady(child, kubeconfig, count, rate, seconds, (i + 1) * 1_000_000)
+            steady = await _steady(child, load, rate, seconds, (i + 1) * 1_000_000)
             await asyncio.sleep(0.5)  # let the last events arrive before reading latencies
             await child.send("report")
             latency = await child.wait("latency", 30)
@@ -285,11 +286,14 @@ async def work_section(
         spawned = time.time()
         env = {"KUBECONFIG": kubeconfig, "BENCH_EXPECT": str(count)}
         kopf_args = _kopf_args("_kopf_work.py", WORK_NAMESPACE)
-        async with spawn(kopf_args, "kopf-work", env, grace=KOPF_GRACE) as child:
+        async with (
+            spawn(kopf_args, "kopf-work", env, grace=KOPF_GRACE) as child,
+            spawn(_load_args(kubeconfig, count), "load") as load,
+        ):
             kopf = await _startup(child, spawned, count, kopf_deadline)
             log(f"work: kopf reached {kopf['reached']} of {count}, all at {kopf['all_s']}")
             for i, rate in enumerate(rates):
-                steady = await _steady(child, kubeconfig, count, rate, seconds, base * (i + 1))
+                steady = await _steady(child, load, rate, seconds, base * (i + 1))
                 by_rate[str(int(rate))].update(
                     kopf_reconciles_per_s=round(steady["reconciles_per_s"], 1),
                     kopf_achieved_rate=round(steady["achieved_rate"], 1),
