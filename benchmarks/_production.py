@@ -11,11 +11,16 @@
   spec, per second, while the load runs) and, for opframe, event -> reconcile latency.
 - *controllers*: 1 and 10 controllers for WorkItem (owning ConfigMaps) in one Manager: the
   informer count and peak RSS must not multiply.
+
+With ``BENCH_SERVER_PROFILE=FILE`` in the environment, the API server (this process) runs
+under cProfile, timed in CPU seconds, while the load of opframe's steady phases runs; the
+statistics go to FILE (``python -m pstats FILE``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
 import os
 import statistics
@@ -210,7 +215,12 @@ def _load_args(kubeconfig: str, count: int) -> list[str]:
 
 
 async def _steady(
-    child: Child, load: Child, rate: float, seconds: float, base: int
+    child: Child,
+    load: Child,
+    rate: float,
+    seconds: float,
+    base: int,
+    profiler: cProfile.Profile | None = None,
 ) -> dict[str, Any]:
     """Drive spec changes at ``rate`` through ``load``; reconciles that processed a new spec
     per second, and the CPU milliseconds the API server (this process) and the operator spent
@@ -221,9 +231,13 @@ async def _steady(
     n0, t0 = await child.next_count()
     server0, operator0 = _own_cpu(), cpu_seconds(child.pid)
     total = int(rate * seconds)
+    if profiler is not None:
+        profiler.enable()
     await load.send(json.dumps({"total": total, "rate": rate, "base": base}))
     done = await load.wait("load", 120 + seconds * 4)
     n1, t1 = await child.next_count()
+    if profiler is not None:
+        profiler.disable()
     server, operator = _own_cpu() - server0, cpu_seconds(child.pid) - operator0
     if done["failures"]:
         log(f"{done['failures']} spec patches failed")
@@ -263,8 +277,10 @@ async def work_section(
     ):
         ours = await _startup(child, spawned, count, 300)
         log(f"work: opframe reconciled {count} parents in {ours['all_s']}s")
+        profile = os.environ.get("BENCH_SERVER_PROFILE")
+        profiler = cProfile.Profile(time.process_time) if profile else None
         for i, rate in enumerate(rates):
-            steady = await _steady(child, load, rate, seconds, (i + 1) * 1_000_000)
+            steady = await _steady(child, load, rate, seconds, (i + 1) * 1_000_000, profiler)
             await asyncio.sleep(0.5)  # let the last events arrive before reading latencies
             await child.send("report")
             latency = await child.wait("latency", 30)
@@ -278,6 +294,8 @@ async def work_section(
                 operator_cpu_ms_per_reconcile=steady["operator_cpu_ms_per_reconcile"],
             )
             log(f"work at {rate:.0f}/s: opframe {by_rate[str(int(rate))]}")
+        if profiler is not None and profile:
+            profiler.dump_stats(profile)
         ours_rss = vm_hwm(child.pid)
         await child.send("quit")
     kopf: dict[str, Any] = {"first_s": None, "all_s": None, "reached": None}
