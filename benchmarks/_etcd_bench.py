@@ -124,8 +124,9 @@ async def etcd_section(
                     tg.create_task(create(index))
             await until_available(idle, deadline, settled)
             reached_idle = await settled()
-            # Let the last status writes and requeues settle before the quiet window.
-            await asyncio.sleep(min(5.0, window))  # settling, not synchronisation
+            # Let the last status writes and requeues settle before the quiet window (a third
+            # of the window, 5 s at most: 1 s with --quick's 3 s window).
+            await asyncio.sleep(min(5.0, window / 3))  # settling, not synchronisation
             log(f"etcd: measuring the operator's CPU over {window:.0f}s of nothing happening")
             before, at = cpu_seconds(operator.pid), time.monotonic()
             await asyncio.sleep(window)  # the measurement window itself

@@ -45,9 +45,10 @@ CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 SCALE_NAMESPACE = "bench-scale"
 WORK_NAMESPACE = "bench-work"
 CHILDREN = 3
-KOPF_GRACE = 2.0
-"""Seconds kopf gets to exit once its figures are read: it takes about 10 s after SIGTERM,
-and nothing it does then is measured (this alone made ``--quick`` miss its minute)."""
+KOPF_GRACE = 0.5
+"""Seconds kopf gets to exit once its figures are read before it is killed: it takes about
+10 s after SIGTERM, and nothing it does then is measured (waiting for it made ``--quick``
+miss its minute)."""
 
 
 async def create_namespace(client: Client, name: str) -> None:
