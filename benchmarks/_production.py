@@ -11,19 +11,25 @@
   spec, per second, while the load runs) and, for opframe, event -> reconcile latency.
 - *controllers*: 1 and 10 controllers for WorkItem (owning ConfigMaps) in one Manager: the
   informer count and peak RSS must not multiply.
+
+With ``BENCH_SERVER_PROFILE=FILE`` in the environment, the API server (this process) runs
+under cProfile, timed in CPU seconds, while the load of opframe's steady phases runs; the
+statistics go to FILE (``python -m pstats FILE``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
+import os
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _harness import HERE, Child, log, spawn, vm_hwm
+from _harness import HERE, Child, cpu_seconds, log, spawn, vm_hwm
 from _model import WorkItem, item, work_item
 
 from opframe.client import Client
@@ -39,9 +45,10 @@ CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 SCALE_NAMESPACE = "bench-scale"
 WORK_NAMESPACE = "bench-work"
 CHILDREN = 3
-KOPF_GRACE = 2.0
-"""Seconds kopf gets to exit once its figures are read: it takes about 10 s after SIGTERM,
-and nothing it does then is measured (this alone made ``--quick`` miss its minute)."""
+KOPF_GRACE = 0.5
+"""Seconds kopf gets to exit once its figures are read before it is killed: it takes about
+10 s after SIGTERM, and nothing it does then is measured (waiting for it made ``--quick``
+miss its minute)."""
 
 
 async def create_namespace(client: Client, name: str) -> None:
@@ -191,41 +198,62 @@ async def prepare_work(client: Client, count: int) -> tuple[int, int]:
     return parents + children, listed
 
 
+def _load_args(kubeconfig: str, count: int) -> list[str]:
+    """A load generator (``_load.py --serve``) changing the specs of ``count`` WorkItems."""
+    return [
+        sys.executable,
+        str(HERE / "_load.py"),
+        "--kubeconfig",
+        kubeconfig,
+        "--namespace",
+        WORK_NAMESPACE,
+        "--kind",
+        "work",
+        "--objects",
+        str(count),
+        "--serve",
+    ]
+
+
 async def _steady(
-    child: Child, kubeconfig: str, count: int, rate: float, seconds: float, base: int
+    child: Child,
+    load: Child,
+    rate: float,
+    seconds: float,
+    base: int,
+    profiler: cProfile.Profile | None = None,
 ) -> dict[str, Any]:
-    """Drive spec changes at ``rate``; reconciles that processed a new spec per second."""
+    """Drive spec changes at ``rate`` through ``load``; reconciles that processed a new spec
+    per second, and the CPU milliseconds the API server (this process) and the operator spent
+    per spec change.
+
+    CPU time, unlike wall time, does not grow when other work shares the machine, so the CPU
+    figures compare runs made under different loads."""
     n0, t0 = await child.next_count()
+    server0, operator0 = _own_cpu(), cpu_seconds(child.pid)
     total = int(rate * seconds)
-    async with spawn(
-        [
-            sys.executable,
-            str(HERE / "_load.py"),
-            "--kubeconfig",
-            kubeconfig,
-            "--namespace",
-            WORK_NAMESPACE,
-            "--kind",
-            "work",
-            "--objects",
-            str(count),
-            "--base",
-            str(base),
-            "--total",
-            str(total),
-            "--rate",
-            str(rate),
-        ],
-        "load",
-    ) as load:
-        done = await load.wait("load", 120 + seconds * 4)
+    if profiler is not None:
+        profiler.enable()
+    await load.send(json.dumps({"total": total, "rate": rate, "base": base}))
+    done = await load.wait("load", 120 + seconds * 4)
     n1, t1 = await child.next_count()
+    if profiler is not None:
+        profiler.disable()
+    server, operator = _own_cpu() - server0, cpu_seconds(child.pid) - operator0
     if done["failures"]:
         log(f"{done['failures']} spec patches failed")
+    changes = max(int(done["sent"]) - int(done["failures"]), 1)
     return {
         "reconciles_per_s": (n1 - n0) / max(t1 - t0, 1e-9),
         "achieved_rate": float(done["completed_rate"]),
+        "server_cpu_ms_per_change": round(server / changes * 1000, 3),
+        "operator_cpu_ms_per_reconcile": round(operator / max(n1 - n0, 1) * 1000, 3),
     }
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 async def work_section(
@@ -244,11 +272,16 @@ async def work_section(
     by_rate: dict[str, dict[str, Any]] = {str(int(r)): {} for r in rates}
     spawned = time.time()
     args = _noop_args("_opframe_work.py", kubeconfig, WORK_NAMESPACE, count)
-    async with spawn([*args, "--workers", str(workers)], "opframe-work") as child:
+    async with (
+        spawn([*args, "--workers", str(workers)], "opframe-work") as child,
+        spawn(_load_args(kubeconfig, count), "load") as load,
+    ):
         ours = await _startup(child, spawned, count, 300)
         log(f"work: opframe reconciled {count} parents in {ours['all_s']}s")
+        profile = os.environ.get("BENCH_SERVER_PROFILE")
+        profiler = cProfile.Profile(time.process_time) if profile else None
         for i, rate in enumerate(rates):
-            steady = await _steady(child, kubeconfig, count, rate, seconds, (i + 1) * 1_000_000)
+            steady = await _steady(child, load, rate, seconds, (i + 1) * 1_000_000, profiler)
             await asyncio.sleep(0.5)  # let the last events arrive before reading latencies
             await child.send("report")
             latency = await child.wait("latency", 30)
@@ -258,8 +291,12 @@ async def work_section(
                 latency_p50_ms=_ms(latency["p50"]),
                 latency_p99_ms=_ms(latency["p99"]),
                 latency_samples=latency["samples"],
+                server_cpu_ms_per_change=steady["server_cpu_ms_per_change"],
+                operator_cpu_ms_per_reconcile=steady["operator_cpu_ms_per_reconcile"],
             )
             log(f"work at {rate:.0f}/s: opframe {by_rate[str(int(rate))]}")
+        if profiler is not None and profile:
+            profiler.dump_stats(profile)
         ours_rss = vm_hwm(child.pid)
         await child.send("quit")
     kopf: dict[str, Any] = {"first_s": None, "all_s": None, "reached": None}
@@ -268,11 +305,14 @@ async def work_section(
         spawned = time.time()
         env = {"KUBECONFIG": kubeconfig, "BENCH_EXPECT": str(count)}
         kopf_args = _kopf_args("_kopf_work.py", WORK_NAMESPACE)
-        async with spawn(kopf_args, "kopf-work", env, grace=KOPF_GRACE) as child:
+        async with (
+            spawn(kopf_args, "kopf-work", env, grace=KOPF_GRACE) as child,
+            spawn(_load_args(kubeconfig, count), "load") as load,
+        ):
             kopf = await _startup(child, spawned, count, kopf_deadline)
             log(f"work: kopf reached {kopf['reached']} of {count}, all at {kopf['all_s']}")
             for i, rate in enumerate(rates):
-                steady = await _steady(child, kubeconfig, count, rate, seconds, base * (i + 1))
+                steady = await _steady(child, load, rate, seconds, base * (i + 1))
                 by_rate[str(int(rate))].update(
                     kopf_reconciles_per_s=round(steady["reconciles_per_s"], 1),
                     kopf_achieved_rate=round(steady["achieved_rate"], 1),

@@ -75,6 +75,12 @@ def production_rows(r: dict[str, Any]) -> list[Row]:
                     f"{fig.get('latency_p50_ms')} / {fig.get('latency_p99_ms')} ms",
                     "p99 < 50 ms at 1,000/s",
                 ),
+                (
+                    "  CPU ms per change: server / operator",
+                    f"{fig.get('server_cpu_ms_per_change')} / "
+                    f"{fig.get('operator_cpu_ms_per_reconcile')}",
+                    "",
+                ),
             ]
     if "controllers" in r:
         rows += [

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from opframe.testing.apiserver.errors import StatusError
-from opframe.testing.apiserver.merge.patch import json_equal, json_patch, merge_patch
+from opframe.testing.apiserver.merge.patch import json_copy, json_equal, json_patch, merge_patch
 
 GENERIC_422 = {
     "kind": "Status",
@@ -140,3 +140,28 @@ def test_json_equal_distinguishes_booleans_from_numbers() -> None:
 
 def test_json_patch_test_for_null_passes_on_a_missing_member() -> None:
     assert json_patch({"a": {}}, [{"op": "test", "path": "/a/b", "value": None}]) == {"a": {}}
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"spec": {"replicas": 3, "ratio": 0.1, "tiny": 1e-7, "on": True, "off": None}},
+        {"big": 2**70, "negative": -(2**64), "list": [[1, 2], {"a": [3.5]}]},
+        {"off": False, "text": "é<>&", "empty": {}, "none": []},
+    ],
+)
+def test_json_copy_is_an_equal_document_that_shares_nothing(doc: dict[str, Any]) -> None:
+    """The write path copies the live object before patching it: the copy must be equal
+    value for value (integers beyond 64 bits included) and mutating it must leave the
+    original untouched."""
+    copy = json_copy(doc)
+    assert copy == doc
+    assert [type(v) for v in copy.values()] == [type(v) for v in doc.values()]
+    copy.setdefault("added", 1)
+    for value in copy.values():
+        if isinstance(value, dict):
+            value["changed"] = True
+        elif isinstance(value, list):
+            value.append("changed")
+    assert "added" not in doc
+    assert all("changed" not in v for v in doc.values() if isinstance(v, dict | list))

@@ -197,3 +197,44 @@ async def test_a_watch_from_a_future_version_sends_only_newer_events(
             await _create(s, server, "after")
             events = await _events(resp, 1)
     assert [e["object"]["metadata"]["name"] for e in events] == ["after"]
+
+
+@pytest.mark.parametrize("version", ["", "0"])
+async def test_send_initial_events_false_from_version_zero_starts_at_now(
+    api_server_http: ApiServer, version: str
+) -> None:
+    """storage/cacher/watch_cache.go getAllEventsSinceLocked: resourceVersion 0 (or unset)
+    replays the current state only when sendInitialEvents is absent; with
+    sendInitialEvents=false the watch starts from the current version, no ADDED for what
+    exists."""
+    server = api_server_http
+    params = {
+        "watch": "1",
+        "sendInitialEvents": "false",
+        "resourceVersionMatch": "NotOlderThan",
+        "allowWatchBookmarks": "true",
+        "resourceVersion": version,
+    }
+    async with _client(server) as s:
+        await _create(s, server, "existing")
+        async with s.get(server.url + CM, params=params) as resp:
+            assert resp.status == 200
+            await _create(s, server, "created-after")
+            events = await _events(resp, 1)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "created-after")
+    ]
+
+
+async def test_a_watch_without_send_initial_events_from_version_zero_lists_first(
+    api_server_http: ApiServer,
+) -> None:
+    """The legacy rule kept by getAllEventsSinceLocked: no sendInitialEvents and version 0
+    send the current state as ADDED first (and no initial-events-end bookmark)."""
+    server = api_server_http
+    async with _client(server) as s:
+        await _create(s, server, "existing")
+        params = {"watch": "1", "resourceVersion": "0", "allowWatchBookmarks": "true"}
+        async with s.get(server.url + CM, params=params) as resp:
+            events = await _events(resp, 1)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "existing")]

@@ -154,6 +154,10 @@ class WatchStream:
         opts = self.opts
         send_initial = bool(opts.send_initial_events)
         since = resource_version(opts.resource_version)
+        if since == 0 and opts.send_initial_events is False:
+            # The watch cache's getAllEventsSinceLocked: version 0 (or none) with
+            # sendInitialEvents=false watches from the current version, nothing replayed.
+            since = self.store.rv
         # The cache watcher sends only events newer than the requested version, which may be
         # ahead of the store (cacheWatcher.process).
         self._since = since

@@ -126,22 +126,44 @@ def _decode_managed(entries: Any, *, stored: bool = False) -> _Managed:
         if fields_type not in (None, "", "FieldsV1"):
             raise ValueError(f"unsupported fieldsType {fields_type!r}")
         fields_v1 = raw.get("fieldsV1") or {}
+        paths = _stored_paths(fields_v1) if stored else None
         entry = _Entry(
             manager=str(raw.get("manager") or ""),
             operation=str(raw.get("operation") or ""),
             api_version=str(raw.get("apiVersion") or ""),
             subresource=str(raw.get("subresource") or ""),
             time=raw.get("time"),
-            fields=decode_fields(fields_v1),
+            fields=decode_fields(fields_v1) if paths is None else set(paths),
         )
-        if stored:
-            entry.decoded = (fields_v1, frozenset(entry.fields))
+        if paths is not None:
+            entry.decoded = (fields_v1, paths)
         previous = out.get(entry.ident)
         if previous is not None:
             entry.fields |= previous.fields
             entry.decoded = None
         out[entry.ident] = entry
     return out
+
+
+_PATHS: dict[int, tuple[dict[str, Any], frozenset[Path]]] = {}
+_MAX_PATHS = 8192
+
+
+def _stored_paths(fields_v1: dict[str, Any]) -> frozenset[Path]:
+    """The paths of a stored ``fieldsV1``, decoded once per stored version.
+
+    Stored objects are never mutated, so a stored ``fieldsV1`` map means the same paths for
+    as long as it lives; the cache keeps the map itself, so its ``id`` cannot be reused by
+    another while the entry stands. The oldest entries go first beyond ``_MAX_PATHS``.
+    """
+    hit = _PATHS.get(id(fields_v1))
+    if hit is not None and hit[0] is fields_v1:
+        return hit[1]
+    paths = frozenset(decode_fields(fields_v1))
+    if len(_PATHS) >= _MAX_PATHS:
+        del _PATHS[next(iter(_PATHS))]
+    _PATHS[id(fields_v1)] = (fields_v1, paths)
+    return paths
 
 
 def _same_bytes(a: Any, b: Any) -> bool:
@@ -256,7 +278,10 @@ def update_managed_fields(
             # A patch or an unchanged PUT sends the live entries back: reuse their encoding
             # (compared as bytes: == would take another key order for the same entries).
             live = ((old or {}).get("metadata") or {}).get("managedFields")
-            managed = _decode_managed(sent, stored=sent is live or _same_bytes(sent, live))
+            if sent is live or _same_bytes(sent, live):
+                managed = _decode_managed(live, stored=True)  # the same entries, decoded once
+            else:
+                managed = _decode_managed(sent)
         except ValueError:
             managed = {}
     if not managed:
@@ -271,6 +296,9 @@ def update_managed_fields(
         previous = managed.get(entry.ident)
         if previous is not None:
             entry.fields = previous.fields
+            # A manager changing the values of fields it already owns (a spec edited again)
+            # keeps its set of fields: its stored encoding is reused (see _Entry.encode).
+            entry.decoded = previous.decoded
         entry.fields |= changed
         # The real server's scale handler rebuilds its entry without a time.
         entry.time = None if subresource == "scale" else time

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from opframe.testing.apiserver.errors import StatusError, bad_request
 from opframe.testing.apiserver.fielderrors import go_v
 from opframe.testing.apiserver.merge.strategic import Node, root_node
@@ -28,13 +30,30 @@ __all__ = ["json_copy", "json_equal", "json_patch", "merge_patch", "strategic_me
 
 
 def json_copy(value: Any) -> Any:
-    """A deep copy of a JSON document (dicts, lists, scalars), several times faster than
-    ``copy.deepcopy`` because it knows there is nothing else to copy."""
+    """A deep copy of a JSON document (dicts, lists, scalars).
+
+    Packed and unpacked by msgspec's MessagePack codec, in C: several times faster than a
+    copy walked in Python (and many times faster than ``copy.deepcopy``), and every scalar
+    comes back as it was (floats bit for bit, NaN included). A document MessagePack cannot
+    hold (an integer beyond 64 bits) is copied by the walk instead."""
+    if isinstance(value, dict | list):
+        try:
+            return _DECODE(_ENCODE(value))
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return _walk_copy(value)
+
+
+def _walk_copy(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: json_copy(v) for k, v in value.items()}
+        return {k: _walk_copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [json_copy(v) for v in value]
+        return [_walk_copy(v) for v in value]
     return value
+
+
+_ENCODE = msgspec.msgpack.Encoder().encode
+_DECODE = msgspec.msgpack.Decoder().decode
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
