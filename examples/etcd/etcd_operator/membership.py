@@ -10,6 +10,7 @@ Every error names the endpoint that failed.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from aetcd import rpc
 from etcd_operator.tls import ClientTLS, connect
 
 __all__ = [
+    "Channels",
     "EtcdAdmin",
     "EtcdBusy",
     "EtcdUnreachable",
@@ -105,23 +107,114 @@ def _host_port(endpoint: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 2379
 
 
+_Key = tuple[str, ClientTLS | None]
+
+
+class Channels:
+    """gRPC clients to etcd members kept from one reconcile to the next.
+
+    Without it an idle operator opens and closes a channel (a TCP connection, with TLS a
+    handshake) to every member on every periodic reconcile. One client is kept per endpoint
+    and client certificate (a renewed certificate gets a new one). A client that failed at the
+    transport level is closed, so the next use dials afresh instead of waiting out gRPC's
+    reconnect backoff while the member is already back; one that no reconcile has used for
+    ``idle`` seconds is closed (a member that went away). Safety does not depend on a channel
+    staying with one member: every mutating step checks the cluster ID it gets back.
+    """
+
+    def __init__(self, idle: float = 60.0) -> None:
+        self.idle = idle
+        self._clients: dict[_Key, aetcd.Client] = {}
+        self._last_used: dict[_Key, float] = {}
+        self._users: dict[_Key, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    async def acquire(
+        self, endpoint: str, tls: ClientTLS | None, call_timeout: float
+    ) -> aetcd.Client:
+        """The client for ``endpoint`` (its calls' default deadline ``call_timeout`` when it is
+        opened here); :meth:`release` it after."""
+        now = time.monotonic()
+        await self._close_idle(now)
+        key = (endpoint, tls)
+        client = self._clients.get(key)
+        if client is None:
+            host, port = _host_port(endpoint)
+            client = connect(host, port, tls=tls, timeout=call_timeout)
+            await client.connect()
+            self._clients[key] = client
+        self._users[key] = self._users.get(key, 0) + 1
+        self._last_used[key] = now
+        return client
+
+    def release(self, endpoint: str, tls: ClientTLS | None) -> None:
+        """One user fewer of ``endpoint``'s client (it stays open for the next reconcile)."""
+        key = (endpoint, tls)
+        if self._users.get(key, 0) > 0:
+            self._users[key] -= 1
+            self._last_used[key] = time.monotonic()
+
+    async def discard(self, endpoint: str, tls: ClientTLS | None) -> None:
+        """Close ``endpoint``'s client after a transport failure; the next use dials again."""
+        key = (endpoint, tls)
+        client = self._clients.pop(key, None)
+        self._last_used.pop(key, None)
+        if client is not None:
+            await _close_quietly(client)
+
+    async def close(self) -> None:
+        """Close every client (the operator is stopping)."""
+        clients, self._clients = self._clients, {}
+        self._last_used.clear()
+        self._users.clear()
+        for client in clients.values():
+            await _close_quietly(client)
+
+    async def _close_idle(self, now: float) -> None:
+        stale = [
+            k
+            for k, used in self._last_used.items()
+            if now - used > self.idle and not self._users.get(k)
+        ]
+        for key in stale:
+            self._last_used.pop(key, None)
+            self._users.pop(key, None)
+            client = self._clients.pop(key, None)
+            if client is not None:
+                await _close_quietly(client)
+
+
+async def _close_quietly(client: aetcd.Client) -> None:
+    with contextlib.suppress(Exception):
+        await client.close()
+
+
 class EtcdAdmin:
     """Membership operations against a cluster reachable at ``endpoints`` (client URLs).
 
     Use as an async context manager; one gRPC channel per endpoint is opened lazily and
-    closed on exit::
+    closed on exit, or, with ``channels``, taken from and left in that pool::
 
         async with EtcdAdmin(["http://127.0.0.1:2379"]) as admin:
             members = await admin.member_list()
     """
 
     def __init__(
-        self, endpoints: Sequence[str], *, timeout: float = 2.0, tls: ClientTLS | None = None
+        self,
+        endpoints: Sequence[str],
+        *,
+        timeout: float = 2.0,
+        tls: ClientTLS | None = None,
+        channels: Channels | None = None,
     ) -> None:
         self.endpoints = tuple(endpoints)
         self.timeout = timeout
         self.tls = tls
         """The client certificate every call presents (``https`` endpoints)."""
+        self.channels = channels
+        """Where channels come from and go back to (``None``: opened here, closed on exit)."""
         self._clients: dict[str, aetcd.Client] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -137,18 +230,29 @@ class EtcdAdmin:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-        for client in clients.values():
-            with contextlib.suppress(Exception):
-                await client.close()
+        for endpoint, client in clients.items():
+            if self.channels is not None:
+                self.channels.release(endpoint, self.tls)
+            else:
+                await _close_quietly(client)
 
     async def _client(self, endpoint: str) -> aetcd.Client:
         client = self._clients.get(endpoint)
         if client is None:
-            host, port = _host_port(endpoint)
-            client = connect(host, port, tls=self.tls, timeout=self.timeout)
-            await client.connect()
+            if self.channels is not None:
+                client = await self.channels.acquire(endpoint, self.tls, self.timeout)
+            else:
+                host, port = _host_port(endpoint)
+                client = connect(host, port, tls=self.tls, timeout=self.timeout)
+                await client.connect()
             self._clients[endpoint] = client
         return client
+
+    async def _broken(self, endpoint: str) -> None:
+        """A transport failure: a pooled channel is not reused (see :class:`Channels`)."""
+        if self.channels is not None and self._clients.pop(endpoint, None) is not None:
+            self.channels.release(endpoint, self.tls)
+            await self.channels.discard(endpoint, self.tls)
 
     async def _call(self, endpoint: str, service: str, method: str, request: Any) -> Any:
         client = await self._client(endpoint)
@@ -157,8 +261,11 @@ class EtcdAdmin:
         try:
             return await getattr(stub, method)(request, timeout=self.timeout)
         except grpc.aio.AioRpcError as e:
+            if e.code() in _TRANSPORT_FAILURES:
+                await self._broken(endpoint)
             raise MembershipError(f"etcd {endpoint}: {method} failed: {e.details()}") from e
         except (TimeoutError, OSError) as e:
+            await self._broken(endpoint)
             raise MembershipError(f"etcd {endpoint}: {method} failed: {e!r}") from e
 
     async def _first(
@@ -317,6 +424,8 @@ class EtcdAdmin:
                 rpc.DefragmentRequest(), timeout=max(self.timeout, 60.0)
             )
         except grpc.aio.AioRpcError as e:
+            if e.code() in _TRANSPORT_FAILURES:
+                await self._broken(endpoint)
             raise MembershipError(f"etcd {endpoint}: Defragment failed: {e.details()}") from e
 
     async def healthy(self, endpoint: str) -> bool:
@@ -335,6 +444,12 @@ class EtcdAdmin:
         except (TimeoutError, aiohttp.ClientError, ValueError):
             return False
         return resp.status == 200 and str(body.get("health")) == "true"
+
+
+_TRANSPORT_FAILURES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+"""gRPC codes that say the channel, not etcd, failed: a pooled channel is dialled afresh."""
 
 
 def _member(m: Any) -> Member:

@@ -20,7 +20,7 @@ from etcd_operator import bootstrap, builders, carotation, maintenance, settings
 from etcd_operator.backup import restore
 from etcd_operator.backup.upgrade import gate as upgrade_gate
 from etcd_operator.bootstrap import BootstrapParams
-from etcd_operator.membership import EtcdAdmin, EtcdBusy, MembershipError
+from etcd_operator.membership import Channels, EtcdAdmin, EtcdBusy, MembershipError
 from etcd_operator.metrics import ClusterMetrics
 from etcd_operator.models import EtcdCluster, EtcdClusterStatus
 from etcd_operator.naming import peer_url
@@ -93,6 +93,14 @@ class EtcdClusterReconciler:
         self.busy_interval = busy_interval
         self.metrics: ClusterMetrics | None = None
         """Per-cluster metrics, once bound to a manager's registry (``build_manager``)."""
+        self.channels = Channels(idle=max(60.0, 3 * steady_interval))
+        """gRPC channels to members, kept across reconciles (an idle operator would otherwise
+        dial every member of every cluster at each steady requeue); closed by :meth:`close`."""
+
+    async def close(self) -> None:
+        """Close the channels kept to members (when the operator stops; idle ones close by
+        themselves)."""
+        await self.channels.close()
 
     async def on_deleted(self, ctx: Context) -> Result | None:
         """A deleted cluster's metric series go with it."""
@@ -134,7 +142,9 @@ class EtcdClusterReconciler:
         scheme = tls.running_client_scheme(cluster, pods)
         endpoints = [e for _, e in sorted(endpoints_of(pods, scheme).items())]
         creds = certs.client if scheme == "https" else None
-        async with EtcdAdmin(endpoints, timeout=self.etcd_timeout, tls=creds) as admin:
+        async with EtcdAdmin(
+            endpoints, timeout=self.etcd_timeout, tls=creds, channels=self.channels
+        ) as admin:
             view = await observe(cluster, pods, admin, tls_problem=certs.problem)
             view = _with_trust(view, pods, certs.trust)
             db = await maintenance.observe_db(admin, cluster, view)
