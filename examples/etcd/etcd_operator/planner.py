@@ -621,10 +621,7 @@ def _plan_trust(
             "emptyDir: surge (a stale member is removed once the new one is promoted)",
             phase="Upgrading",
         )
-    followers = sorted((m for m in stale if not m.leader), key=lambda m: _ordinal(o, m))
-    m = followers[-1] if followers else stale[0]
-    name = _pod_of(o, m)
-    move = _move_leader_off(o, voters, m, "restarting", "Upgrading")
+    m, name, move = _next_to_restart(o, voters, stale)
     if move is not None:
         return move
     if not _can_restart(voters, m):
@@ -713,10 +710,7 @@ def _plan_settings(
             "to 3 members or use spec.storage.volumeClaimTemplate",
             code="SettingsNeedRedundancy",
         )
-    followers = sorted((m for m in stale if not m.leader), key=lambda m: _ordinal(o, m))
-    m = followers[-1] if followers else stale[0]
-    name = _pod_of(o, m)
-    move = _move_leader_off(o, voters, m, "restarting", "Upgrading")
+    m, name, move = _next_to_restart(o, voters, stale)
     if move is not None:
         return move
     reason = f"roll {name} onto the new settings ({o.settings or 'etcd defaults'})"
@@ -737,6 +731,18 @@ def _join_version(o: Observed, voters: list[MemberState]) -> str:
     """
     versions = [m.version for m in voters if m.version]
     return min(versions, key=_version_key) if versions else o.version
+
+
+def _next_to_restart(
+    o: Observed, voters: list[MemberState], stale: list[MemberState]
+) -> tuple[MemberState, str, MoveLeader | None]:
+    """The stale member to restart next, its pod, and the leader move that must come first.
+
+    Followers go first, highest ordinal first; the leader goes last, once leadership is off it.
+    """
+    followers = sorted((m for m in stale if not m.leader), key=lambda m: _ordinal(o, m))
+    m = followers[-1] if followers else stale[0]
+    return m, _pod_of(o, m), _move_leader_off(o, voters, m, "restarting", "Upgrading")
 
 
 def _can_restart(voters: list[MemberState], m: MemberState) -> bool:
