@@ -255,14 +255,14 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
     step = _plan_heal(o, own, voters, live_pods, terminating, policy)
     if step is not None:
         return step
-    step = _plan_scale(o, members, voters, live_pods, terminating)
+    step = _plan_scale(o, members, voters)
     if step is not None:
         return step
     step = _plan_upgrade(o, voters, live_pods)
     if isinstance(step, Steady):
         return (
             _plan_settings(o, voters, live_pods)
-            or _plan_trust(o, members, voters, live_pods, terminating)
+            or _plan_trust(o, members, voters, live_pods)
             or step
         )
     return step
@@ -524,17 +524,11 @@ def _image_wait(o: Observed, m: MemberState, pod: PodState) -> Wait | None:
 
 
 def _plan_scale(
-    o: Observed,
-    members: list[MemberState],
-    voters: list[MemberState],
-    live_pods: dict[str, PodState],
-    terminating: set[str],
+    o: Observed, members: list[MemberState], voters: list[MemberState]
 ) -> Action | None:
     own_voters = [m for m in voters if _pod_of(o, m)]
     if len(own_voters) < o.size:
-        return _add_member(
-            o, members, voters, live_pods, terminating, f"scale {len(own_voters)} -> {o.size}"
-        )
+        return _add_member(o, members, voters, f"scale {len(own_voters)} -> {o.size}")
     if len(own_voters) > o.size:
         # Members that need a restart onto a new trust bundle go first (rule 14's surge),
         # followers before the leader; then the highest ordinal.
@@ -565,14 +559,13 @@ def _add_member(
     o: Observed,
     members: list[MemberState],
     voters: list[MemberState],
-    live_pods: dict[str, PodState],
-    terminating: set[str],
     why: str,
     phase: str = "Scaling",
 ) -> AddMember:
-    """``member add`` of a new member on the lowest free ordinal."""
+    """``member add`` of a new member on the lowest free ordinal (no member's, and no pod's,
+    live or terminating)."""
     used = {_ordinal(o, m) for m in members}
-    used |= {ordinal_of(o.cluster, n) or 0 for n in (*live_pods, *terminating)}
+    used |= {ordinal_of(o.cluster, p.name) or 0 for p in o.pods}
     ordinal = next(i for i in range(len(used) + 1) if i not in used)
     name = pod_name(o.cluster, ordinal)
     version = _join_version(o, voters)
@@ -591,7 +584,6 @@ def _plan_trust(
     members: list[MemberState],
     voters: list[MemberState],
     live_pods: dict[str, PodState],
-    terminating: set[str],
 ) -> Action | None:
     """Restart one member started with another trust bundle than the current one (rule 14)."""
     stale = [m for m in voters if _pod_of(o, m) in o.stale_trust and _pod_of(o, m) in live_pods]
@@ -615,8 +607,6 @@ def _plan_trust(
             o,
             members,
             voters,
-            live_pods,
-            terminating,
             f"{names} must restart to load the new trust bundle, and their data is on an "
             "emptyDir: surge (a stale member is removed once the new one is promoted)",
             phase="Upgrading",
