@@ -64,20 +64,20 @@ class ObjectFieldSelector(KubeModel):
     api_version: str | None = None
 
 
-class SecretKeySelector(KubeModel):
+class _KeySelector(KubeModel):
+    """One key of a named object (``optional``: the object or key may be missing)."""
+
+    name: str
+    key: str
+    optional: bool | None = None
+
+
+class SecretKeySelector(_KeySelector):
     """One key of a Secret."""
 
-    name: str
-    key: str
-    optional: bool | None = None
 
-
-class ConfigMapKeySelector(KubeModel):
+class ConfigMapKeySelector(_KeySelector):
     """One key of a ConfigMap."""
-
-    name: str
-    key: str
-    optional: bool | None = None
 
 
 class EnvVarSource(KubeModel):
@@ -199,22 +199,24 @@ class KeyToPath(KubeModel):
     mode: int | None = None
 
 
-class ConfigMapVolumeSource(KubeModel):
+class _KeysAsFiles(KubeModel):
+    """An object's keys as files: all of them or ``items``, with mode ``default_mode``."""
+
+    items: list[KeyToPath] | None = None
+    default_mode: int | None = None
+    optional: bool | None = None
+
+
+class ConfigMapVolumeSource(_KeysAsFiles):
     """A ConfigMap's keys as files (all of them, or ``items``)."""
 
     name: str | None = None
-    items: list[KeyToPath] | None = None
-    default_mode: int | None = None
-    optional: bool | None = None
 
 
-class SecretVolumeSource(KubeModel):
+class SecretVolumeSource(_KeysAsFiles):
     """A Secret's keys as files (all of them, or ``items``)."""
 
     secret_name: str | None = None
-    items: list[KeyToPath] | None = None
-    default_mode: int | None = None
-    optional: bool | None = None
 
 
 class HostPathVolumeSource(KubeModel):
@@ -279,15 +281,23 @@ class PodSpec(KubeModel):
     security_context: dict[str, Any] | None = None
 
 
-class PodCondition(KubeModel):
-    """A pod condition (``PodScheduled``, ``Initialized``, ``ContainersReady``, ``Ready``)."""
+class _TypeStatusCondition(KubeModel):
+    """The fields of a condition in the style before ``metav1.Condition`` (core, apps, batch,
+    autoscaling): ``type``, ``status`` ``"True"``/``"False"``/``"Unknown"``, and why, since when.
+    """
 
     type: str
-    status: Literal["True", "False", "Unknown"]
-    last_probe_time: Time | None = None
+    status: str
     last_transition_time: Time | None = None
     reason: str | None = None
     message: str | None = None
+
+
+class PodCondition(_TypeStatusCondition):
+    """A pod condition (``PodScheduled``, ``Initialized``, ``ContainersReady``, ``Ready``)."""
+
+    status: Literal["True", "False", "Unknown"]
+    last_probe_time: Time | None = None
 
 
 class ContainerStatus(KubeModel):

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from opframe._pod_parts import Quantity
+from opframe._pod_parts import Quantity, _TypeStatusCondition
 from opframe.kinds._core import LabelSelector
 from opframe.resource import KubeModel, Resource, Time
 
@@ -54,21 +54,23 @@ class CrossVersionObjectReference(KubeModel):
     api_version: str | None = None
 
 
-class MetricTarget(KubeModel):
+class _MetricValues(KubeModel):
+    """A metric's value in one of three forms: ``value``, ``average_value`` (per pod) or
+    ``average_utilization`` (percent of the pods' requests)."""
+
+    value: Quantity | None = None
+    average_value: Quantity | None = None
+    average_utilization: int | None = None
+
+
+class MetricTarget(_MetricValues):
     """``Utilization`` (``average_utilization`` percent), ``Value`` or ``AverageValue``."""
 
     type: str
-    value: Quantity | None = None
-    average_value: Quantity | None = None
-    average_utilization: int | None = None
 
 
-class MetricValueStatus(KubeModel):
+class MetricValueStatus(_MetricValues):
     """A metric's current value, in the form of its target."""
-
-    value: Quantity | None = None
-    average_value: Quantity | None = None
-    average_utilization: int | None = None
 
 
 class MetricIdentifier(KubeModel):
@@ -208,14 +210,8 @@ class MetricStatus(KubeModel):
     external: ExternalMetricStatus | None = None
 
 
-class HorizontalPodAutoscalerCondition(KubeModel):
+class HorizontalPodAutoscalerCondition(_TypeStatusCondition):
     """``AbleToScale``, ``ScalingActive`` or ``ScalingLimited``."""
-
-    type: str
-    status: str
-    last_transition_time: Time | None = None
-    reason: str | None = None
-    message: str | None = None
 
 
 class HorizontalPodAutoscalerStatus(KubeModel):

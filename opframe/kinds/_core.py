@@ -121,6 +121,14 @@ class LabelSelector(KubeModel):
     match_expressions: list[LabelSelectorRequirement] | None = None
 
 
+class _TypedName(KubeModel):
+    """An object by kind and name, with the API group of its kind (``None``: the core group)."""
+
+    kind: str
+    name: str
+    api_group: str | None = None
+
+
 class ObjectReference(KubeModel):
     """A reference to an object (``involvedObject`` of an Event)."""
 

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from opframe._pod_parts import IntOrString
-from opframe.kinds._core import LabelSelector
+from opframe.kinds._core import LabelSelector, _TypedName
 from opframe.resource import KubeModel, Resource
 
 __all__ = [
@@ -59,12 +59,8 @@ class IngressServiceBackend(KubeModel):
     port: ServiceBackendPort | None = None
 
 
-class TypedLocalObjectReference(KubeModel):
+class TypedLocalObjectReference(_TypedName):
     """An object in the same namespace, by API group, kind and name."""
-
-    kind: str
-    name: str
-    api_group: str | None = None
 
 
 class IngressBackend(KubeModel):

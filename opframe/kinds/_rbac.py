@@ -14,7 +14,7 @@ re-exported by :mod:`opframe.kinds`::
 
 from __future__ import annotations
 
-from opframe.kinds._core import LabelSelector
+from opframe.kinds._core import LabelSelector, _TypedName
 from opframe.resource import KubeModel, Resource
 
 __all__ = [
@@ -47,12 +47,9 @@ class AggregationRule(KubeModel):
     cluster_role_selectors: list[LabelSelector] | None = None
 
 
-class Subject(KubeModel):
+class Subject(_TypedName):
     """Who a binding grants to: a ``User``, ``Group`` or ``ServiceAccount`` (with namespace)."""
 
-    kind: str
-    name: str
-    api_group: str | None = None
     namespace: str | None = None
 
 

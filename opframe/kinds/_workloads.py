@@ -12,11 +12,11 @@ CronJob (``batch/v1``), with their strategies and conditions (re-exported by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import Field
 
-from opframe._pod_parts import IntOrString
+from opframe._pod_parts import IntOrString, _TypeStatusCondition
 from opframe.kinds._core import (
     LabelSelector,
     ObjectReference,
@@ -62,46 +62,73 @@ __all__ = [
 ]
 
 
-class WorkloadCondition(KubeModel):
+class WorkloadCondition(_TypeStatusCondition):
     """A condition of a workload (``type``, ``status`` ``"True"``/``"False"``/``"Unknown"``).
 
     Workload conditions predate ``metav1.Condition``: no ``observedGeneration``, and some
     kinds add times of their own (Deployment's ``lastUpdateTime``, Job's ``lastProbeTime``).
     """
 
-    type: str
-    status: str
-    last_transition_time: Time | None = None
-    reason: str | None = None
-    message: str | None = None
+
+R = TypeVar("R", bound=KubeModel)
 
 
-# --- Deployment -------------------------------------------------------------------------------
-
-
-class RollingUpdateDeployment(KubeModel):
-    """How many pods may be missing (``max_unavailable``) or extra (``max_surge``)."""
+class _RollingUpdate(KubeModel):
+    """How many pods may be missing (``max_unavailable``) or extra (``max_surge``) at once."""
 
     max_unavailable: IntOrString | None = None
     max_surge: IntOrString | None = None
 
 
-class DeploymentStrategy(KubeModel):
-    """``RollingUpdate`` (default) or ``Recreate``."""
+class _UpdateStrategy(KubeModel, Generic[R]):
+    """An update strategy: its ``type`` and the parameters of its ``RollingUpdate`` type."""
 
     type: str | None = None
-    rolling_update: RollingUpdateDeployment | None = None
+    rolling_update: R | None = None
 
 
-class DeploymentSpec(KubeModel):
-    """A Deployment's replicas, selector, pod template and rollout strategy."""
+class _RolloutSpec(KubeModel):
+    """What the rolling workloads (Deployment, StatefulSet, DaemonSet) share in their spec:
+    the pods they own (``selector``), the pod ``template``, when a new pod counts as available
+    and how many old revisions are kept."""
 
     selector: LabelSelector
     template: PodTemplateSpec
-    replicas: int | None = None
-    strategy: DeploymentStrategy | None = None
     min_ready_seconds: int | None = None
     revision_history_limit: int | None = None
+
+
+class _ReplicaCounts(KubeModel):
+    """The replica counts every replicated workload reports, and the generation they are for."""
+
+    observed_generation: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+
+
+class _RolloutStatus(_ReplicaCounts):
+    """Replica counts of a workload that rolls out revisions (Deployment, StatefulSet)."""
+
+    updated_replicas: int | None = None
+    collision_count: int | None = None
+
+
+# --- Deployment -------------------------------------------------------------------------------
+
+
+class RollingUpdateDeployment(_RollingUpdate):
+    """How many pods may be missing (``max_unavailable``) or extra (``max_surge``)."""
+
+
+class DeploymentStrategy(_UpdateStrategy[RollingUpdateDeployment]):
+    """``RollingUpdate`` (default) or ``Recreate``."""
+
+
+class DeploymentSpec(_RolloutSpec):
+    """A Deployment's replicas, selector, pod template and rollout strategy."""
+
+    replicas: int | None = None
+    strategy: DeploymentStrategy | None = None
     progress_deadline_seconds: int | None = None
     paused: bool | None = None
 
@@ -112,17 +139,12 @@ class DeploymentCondition(WorkloadCondition):
     last_update_time: Time | None = None
 
 
-class DeploymentStatus(KubeModel):
+class DeploymentStatus(_RolloutStatus):
     """A Deployment's observed replicas and conditions."""
 
-    observed_generation: int | None = None
     replicas: int | None = None
-    updated_replicas: int | None = None
-    ready_replicas: int | None = None
-    available_replicas: int | None = None
     unavailable_replicas: int | None = None
     terminating_replicas: int | None = None
-    collision_count: int | None = None
     conditions: list[DeploymentCondition] | None = None
 
 
@@ -143,11 +165,8 @@ class RollingUpdateStatefulSetStrategy(KubeModel):
     max_unavailable: IntOrString | None = None
 
 
-class StatefulSetUpdateStrategy(KubeModel):
+class StatefulSetUpdateStrategy(_UpdateStrategy[RollingUpdateStatefulSetStrategy]):
     """``RollingUpdate`` (default) or ``OnDelete``."""
-
-    type: str | None = None
-    rolling_update: RollingUpdateStatefulSetStrategy | None = None
 
 
 class StatefulSetPersistentVolumeClaimRetentionPolicy(KubeModel):
@@ -163,18 +182,14 @@ class StatefulSetOrdinals(KubeModel):
     start: int | None = None
 
 
-class StatefulSetSpec(KubeModel):
+class StatefulSetSpec(_RolloutSpec):
     """A StatefulSet's replicas, selector, pod template, claim templates and strategy."""
 
-    selector: LabelSelector
-    template: PodTemplateSpec
     service_name: str | None = None
     replicas: int | None = None
     pod_management_policy: str | None = None
     update_strategy: StatefulSetUpdateStrategy | None = None
     volume_claim_templates: list[PersistentVolumeClaim] | None = None
-    revision_history_limit: int | None = None
-    min_ready_seconds: int | None = None
     persistent_volume_claim_retention_policy: (
         StatefulSetPersistentVolumeClaimRetentionPolicy | None
     ) = None
@@ -185,18 +200,13 @@ class StatefulSetCondition(WorkloadCondition):
     """A condition of a StatefulSet."""
 
 
-class StatefulSetStatus(KubeModel):
+class StatefulSetStatus(_RolloutStatus):
     """A StatefulSet's observed replicas and revisions."""
 
-    observed_generation: int | None = None
     replicas: int = 0
-    ready_replicas: int | None = None
     current_replicas: int | None = None
-    updated_replicas: int | None = None
-    available_replicas: int | None = None
     current_revision: str | None = None
     update_revision: str | None = None
-    collision_count: int | None = None
     conditions: list[StatefulSetCondition] | None = None
 
 
@@ -210,28 +220,18 @@ class StatefulSet(Resource, group="apps", version="v1", builtin=True):
 # --- DaemonSet --------------------------------------------------------------------------------
 
 
-class RollingUpdateDaemonSet(KubeModel):
+class RollingUpdateDaemonSet(_RollingUpdate):
     """How many nodes may be without the pod (``max_unavailable``) or run two (``max_surge``)."""
 
-    max_unavailable: IntOrString | None = None
-    max_surge: IntOrString | None = None
 
-
-class DaemonSetUpdateStrategy(KubeModel):
+class DaemonSetUpdateStrategy(_UpdateStrategy[RollingUpdateDaemonSet]):
     """``RollingUpdate`` (default) or ``OnDelete``."""
 
-    type: str | None = None
-    rolling_update: RollingUpdateDaemonSet | None = None
 
-
-class DaemonSetSpec(KubeModel):
+class DaemonSetSpec(_RolloutSpec):
     """One pod from ``template`` on every (selected) node."""
 
-    selector: LabelSelector
-    template: PodTemplateSpec
     update_strategy: DaemonSetUpdateStrategy | None = None
-    min_ready_seconds: int | None = None
-    revision_history_limit: int | None = None
 
 
 class DaemonSetCondition(WorkloadCondition):
@@ -276,15 +276,12 @@ class ReplicaSetCondition(WorkloadCondition):
     """A condition of a ReplicaSet (``ReplicaFailure``)."""
 
 
-class ReplicaSetStatus(KubeModel):
+class ReplicaSetStatus(_ReplicaCounts):
     """A ReplicaSet's observed replicas."""
 
     replicas: int = 0
     fully_labeled_replicas: int | None = None
-    ready_replicas: int | None = None
-    available_replicas: int | None = None
     terminating_replicas: int | None = None
-    observed_generation: int | None = None
     conditions: list[ReplicaSetCondition] | None = None
 
 

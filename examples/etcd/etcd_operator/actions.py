@@ -51,68 +51,77 @@ class Action:
 
 
 @dataclass(frozen=True)
-class Bootstrap(Action):
-    """Create the seed pod with ``--initial-cluster-state=new`` (the cluster has never formed)."""
+class _PodStep(Action):
+    """A step on one pod, named by ``pod``."""
 
     pod: str
+
+
+@dataclass(frozen=True)
+class _PodVersionStep(_PodStep):
+    """A step that starts ``pod`` on etcd ``version``."""
+
     version: str
+
+
+@dataclass(frozen=True)
+class _MemberStep(_PodStep):
+    """A step on a registered member: its etcd ``member_id`` and its ``pod``."""
+
+    member_id: int
+
+
+@dataclass(frozen=True)
+class Bootstrap(_PodVersionStep):
+    """Create the seed pod with ``--initial-cluster-state=new`` (the cluster has never formed)."""
+
     default_phase: ClassVar[str] = "Creating"
 
 
 @dataclass(frozen=True)
-class RestoreMember(Action):
+class RestoreMember(_PodVersionStep):
     """Create the pod of an initial member of a restored cluster, its data dir restored from
     the snapshot with ``members`` as the initial cluster (``spec.bootstrap.fromBackup``)."""
 
-    pod: str
-    version: str
     members: tuple[str, ...]
     default_phase: ClassVar[str] = "Creating"
 
 
 @dataclass(frozen=True)
-class CreatePod(Action):
+class CreatePod(_PodVersionStep):
     """Create the pod of a member already registered in etcd (state ``existing``).
 
     ``sealed``: the member has started before (its pod comes back on its volume), whether or
     not the live member list could be read."""
 
-    pod: str
-    version: str
     sealed: bool = False
     default_phase: ClassVar[str] = "Scaling"
 
 
 @dataclass(frozen=True)
-class AddMember(Action):
+class AddMember(_PodVersionStep):
     """``member add`` (as a learner where supported) before the new member's pod exists.
 
     ``version`` is what the new member runs: the cluster's current (lowest) version, so a
     member never joins on a version the cluster has not been upgraded to yet.
     """
 
-    pod: str
     peer_url: str
     learner: bool
-    version: str
     default_phase: ClassVar[str] = "Scaling"
 
 
 @dataclass(frozen=True)
-class PromoteMember(Action):
+class PromoteMember(_MemberStep):
     """``member promote`` of a learner that has caught up with the leader."""
 
-    member_id: int
-    pod: str
     default_phase: ClassVar[str] = "Scaling"
 
 
 @dataclass(frozen=True)
-class RemoveMember(Action):
+class RemoveMember(_MemberStep):
     """``member remove``; then its pod (``""`` for a member that maps to no pod) is deleted."""
 
-    member_id: int
-    pod: str
     peer_url: str = ""
     """The member's peer URL as planned: checked against the live member list first."""
     default_phase: ClassVar[str] = "Scaling"
@@ -124,10 +133,9 @@ class RemoveMember(Action):
 
 
 @dataclass(frozen=True)
-class DeletePod(Action):
+class DeletePod(_PodStep):
     """Delete a pod that is not (or no longer) a member."""
 
-    pod: str
     default_phase: ClassVar[str] = "Scaling"
 
 
@@ -141,35 +149,29 @@ class MoveLeader(Action):
 
 
 @dataclass(frozen=True)
-class UpgradeMember(Action):
+class UpgradeMember(_MemberStep):
     """Restart one member on a new version, keeping its data."""
 
-    pod: str
-    member_id: int
     version: str
     default_phase: ClassVar[str] = "Upgrading"
 
 
 @dataclass(frozen=True)
-class RecreatePod(Action):
+class RecreatePod(_MemberStep):
     """Delete a started member's pod but keep its volume: the heal step recreates the pod from
     the current spec on the same data, so the member restarts with new settings."""
 
-    pod: str
-    member_id: int
     default_phase: ClassVar[str] = "Upgrading"
 
 
 @dataclass(frozen=True)
-class RollbackMember(Action):
+class RollbackMember(_MemberStep):
     """Put a member whose new image cannot be pulled or started back on its previous version.
 
     Its data is intact (the pod was never deleted), so it restarts as the same member; the
     failed version is recorded in status and not tried again until ``spec.version`` changes.
     """
 
-    pod: str
-    member_id: int
     version: str
     failed_version: str
     default_phase: ClassVar[str] = "Upgrading"

@@ -145,43 +145,44 @@ class DBObserved:
 
 
 @dataclass(frozen=True)
-class Compact:
-    """Compact the key space to ``revision`` (physically)."""
+class _StepBase:
+    """What every maintenance step carries: ``reason`` says why, for Events and logs."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class Compact(_StepBase):
+    """Compact the key space to ``revision`` (physically)."""
+
     revision: int
 
 
 @dataclass(frozen=True)
-class Defragment:
+class Defragment(_StepBase):
     """Defragment one member."""
 
-    reason: str
     member: MemberDB
     reclaimed: int | None = None
     """Bytes the run freed, once it has run (``None``: not measured)."""
 
 
 @dataclass(frozen=True)
-class Disarm:
+class Disarm(_StepBase):
     """Deactivate the NOSPACE alarms: the data fits again."""
 
-    reason: str
     alarms: tuple[tuple[int, str], ...] = field(default=())
 
 
 @dataclass(frozen=True)
-class Skip:
+class Skip(_StepBase):
     """A step is due but may not run now; ``reason`` says why (recorded once)."""
-
-    reason: str
 
 
 @dataclass(frozen=True)
-class CompleteSlot:
+class CompleteSlot(_StepBase):
     """A scheduled defragmentation run has nothing (left) to do: it is finished."""
 
-    reason: str
     slot: datetime
 
 

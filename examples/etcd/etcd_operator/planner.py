@@ -255,14 +255,14 @@ def plan(o: Observed, policy: Policy = Policy()) -> Action:
     step = _plan_heal(o, own, voters, live_pods, terminating, policy)
     if step is not None:
         return step
-    step = _plan_scale(o, members, voters, live_pods, terminating)
+    step = _plan_scale(o, members, voters)
     if step is not None:
         return step
     step = _plan_upgrade(o, voters, live_pods)
     if isinstance(step, Steady):
         return (
             _plan_settings(o, voters, live_pods)
-            or _plan_trust(o, members, voters, live_pods, terminating)
+            or _plan_trust(o, members, voters, live_pods)
             or step
         )
     return step
@@ -524,17 +524,11 @@ def _image_wait(o: Observed, m: MemberState, pod: PodState) -> Wait | None:
 
 
 def _plan_scale(
-    o: Observed,
-    members: list[MemberState],
-    voters: list[MemberState],
-    live_pods: dict[str, PodState],
-    terminating: set[str],
+    o: Observed, members: list[MemberState], voters: list[MemberState]
 ) -> Action | None:
     own_voters = [m for m in voters if _pod_of(o, m)]
     if len(own_voters) < o.size:
-        return _add_member(
-            o, members, voters, live_pods, terminating, f"scale {len(own_voters)} -> {o.size}"
-        )
+        return _add_member(o, members, voters, f"scale {len(own_voters)} -> {o.size}")
     if len(own_voters) > o.size:
         # Members that need a restart onto a new trust bundle go first (rule 14's surge),
         # followers before the leader; then the highest ordinal.
@@ -565,14 +559,13 @@ def _add_member(
     o: Observed,
     members: list[MemberState],
     voters: list[MemberState],
-    live_pods: dict[str, PodState],
-    terminating: set[str],
     why: str,
     phase: str = "Scaling",
 ) -> AddMember:
-    """``member add`` of a new member on the lowest free ordinal."""
+    """``member add`` of a new member on the lowest free ordinal (no member's, and no pod's,
+    live or terminating)."""
     used = {_ordinal(o, m) for m in members}
-    used |= {ordinal_of(o.cluster, n) or 0 for n in (*live_pods, *terminating)}
+    used |= {ordinal_of(o.cluster, p.name) or 0 for p in o.pods}
     ordinal = next(i for i in range(len(used) + 1) if i not in used)
     name = pod_name(o.cluster, ordinal)
     version = _join_version(o, voters)
@@ -591,7 +584,6 @@ def _plan_trust(
     members: list[MemberState],
     voters: list[MemberState],
     live_pods: dict[str, PodState],
-    terminating: set[str],
 ) -> Action | None:
     """Restart one member started with another trust bundle than the current one (rule 14)."""
     stale = [m for m in voters if _pod_of(o, m) in o.stale_trust and _pod_of(o, m) in live_pods]
@@ -615,16 +607,11 @@ def _plan_trust(
             o,
             members,
             voters,
-            live_pods,
-            terminating,
             f"{names} must restart to load the new trust bundle, and their data is on an "
             "emptyDir: surge (a stale member is removed once the new one is promoted)",
             phase="Upgrading",
         )
-    followers = sorted((m for m in stale if not m.leader), key=lambda m: _ordinal(o, m))
-    m = followers[-1] if followers else stale[0]
-    name = _pod_of(o, m)
-    move = _move_leader_off(o, voters, m, "restarting", "Upgrading")
+    m, name, move = _next_to_restart(o, voters, stale)
     if move is not None:
         return move
     if not _can_restart(voters, m):
@@ -713,10 +700,7 @@ def _plan_settings(
             "to 3 members or use spec.storage.volumeClaimTemplate",
             code="SettingsNeedRedundancy",
         )
-    followers = sorted((m for m in stale if not m.leader), key=lambda m: _ordinal(o, m))
-    m = followers[-1] if followers else stale[0]
-    name = _pod_of(o, m)
-    move = _move_leader_off(o, voters, m, "restarting", "Upgrading")
+    m, name, move = _next_to_restart(o, voters, stale)
     if move is not None:
         return move
     reason = f"roll {name} onto the new settings ({o.settings or 'etcd defaults'})"
@@ -737,6 +721,18 @@ def _join_version(o: Observed, voters: list[MemberState]) -> str:
     """
     versions = [m.version for m in voters if m.version]
     return min(versions, key=_version_key) if versions else o.version
+
+
+def _next_to_restart(
+    o: Observed, voters: list[MemberState], stale: list[MemberState]
+) -> tuple[MemberState, str, MoveLeader | None]:
+    """The stale member to restart next, its pod, and the leader move that must come first.
+
+    Followers go first, highest ordinal first; the leader goes last, once leadership is off it.
+    """
+    followers = sorted((m for m in stale if not m.leader), key=lambda m: _ordinal(o, m))
+    m = followers[-1] if followers else stale[0]
+    return m, _pod_of(o, m), _move_leader_off(o, voters, m, "restarting", "Upgrading")
 
 
 def _can_restart(voters: list[MemberState], m: MemberState) -> bool:

@@ -269,22 +269,16 @@ def member_args(cluster: EtcdCluster) -> list[str]:
     """etcd's TLS flags for the roles in use (none without ``spec.tls``)."""
     names = _secret_names(cluster)
     args: list[str] = []
-    if "server" in names:
-        d = _dir("server")
-        args += [
-            f"--cert-file={d}/tls.crt",
-            f"--key-file={d}/tls.key",
-            f"--trusted-ca-file={d}/ca.crt",
-            "--client-cert-auth=true",
-        ]
-    if "peer" in names:
-        d = _dir("peer")
-        args += [
-            f"--peer-cert-file={d}/tls.crt",
-            f"--peer-key-file={d}/tls.key",
-            f"--peer-trusted-ca-file={d}/ca.crt",
-            "--peer-client-cert-auth=true",
-        ]
+    # etcd names the peer flags as the client-facing ones with a ``peer-`` prefix.
+    for role, prefix in (("server", ""), ("peer", "peer-")):
+        if role in names:
+            d = _dir(role)
+            args += [
+                f"--{prefix}cert-file={d}/tls.crt",
+                f"--{prefix}key-file={d}/tls.key",
+                f"--{prefix}trusted-ca-file={d}/ca.crt",
+                f"--{prefix}client-cert-auth=true",
+            ]
     if names:
         # /health and /metrics over plain HTTP for the kubelet's probe (no client certificate).
         args.append(f"--listen-metrics-urls=http://$(POD_IP):{METRICS_PORT}")

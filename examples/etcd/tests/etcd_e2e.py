@@ -20,10 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,6 +115,21 @@ class EtcdEnv:
         """Write keys throughout the block; afterwards every acknowledged key must read back."""
         async with write_throughout(lambda: self.endpoints(name)) as writer:
             yield writer
+
+
+async def kubectl(kubeconfig: Path, *args: str) -> str:
+    """Run kubectl against ``kubeconfig``; its output (standard output and error together),
+    asserted to have succeeded."""
+    p = await asyncio.create_subprocess_exec(
+        str(shutil.which("kubectl")),
+        *args,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await p.communicate()
+    assert p.returncode == 0, out.decode()
+    return out.decode()
 
 
 def settled(size: int, version: str = "3.5.1") -> Callable[[EtcdCluster], bool]:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from etcd_e2e import kubectl
 
 from opframe.testing import eventually
 
@@ -115,38 +116,28 @@ async def test_run_manages_a_cluster_applied_with_kubectl_on_a_detached_control_
     await asyncio.wait_for(up.communicate(), 60)
     assert up.returncode == 0
     kubeconfig = state / "kubeconfig"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-
-    async def kubectl(*args: str) -> str:
-        p = await asyncio.create_subprocess_exec(
-            KUBECTL,
-            *args,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        out, _ = await p.communicate()
-        assert p.returncode == 0, out.decode()
-        return out.decode()
-
     # The CRD first: `run` refuses to start, naming it, when the cluster does not serve it.
     # Only the EtcdCluster CRD: without the EtcdBackup one, backups are off (said once) and
     # the operator still manages clusters.
-    await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "crd.yaml"))
-    await kubectl("wait", "--for=condition=Established", "crd/etcdclusters.etcd.opframe.dev")
+    await kubectl(kubeconfig, "apply", "-f", str(EXAMPLE / "deploy" / "crd.yaml"))
+    await kubectl(
+        kubeconfig, "wait", "--for=condition=Established", "crd/etcdclusters.etcd.opframe.dev"
+    )
     operator = await _python(
         "-m", "etcd_operator", "run", "--kubeconfig", str(kubeconfig),
         "--bind-address", "127.0.0.1", "--health-port", "0", "--metrics-port", "0",
     )  # fmt: skip
     try:
-        await kubectl("apply", "-f", str(EXAMPLE / "deploy" / "example-cluster.yaml"))
+        await kubectl(kubeconfig, "apply", "-f", str(EXAMPLE / "deploy" / "example-cluster.yaml"))
 
         async def ready() -> bool:
-            out = await kubectl("get", "etcd", "demo", "-o", "jsonpath={.status.readyMembers}")
+            out = await kubectl(
+                kubeconfig, "get", "etcd", "demo", "-o", "jsonpath={.status.readyMembers}"
+            )
             return out.strip() == "3"
 
         await eventually(ready, message="3 members ready", timeout=60)
-        table = await kubectl("get", "etcd", "demo")
+        table = await kubectl(kubeconfig, "get", "etcd", "demo")
         assert "Running" in table and "3.5.1" in table
     finally:
         operator.send_signal(signal.SIGTERM)

@@ -8,7 +8,6 @@ plus its cost exceeds the quota, which raises the NOSPACE alarm).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -20,7 +19,7 @@ import aetcd
 import aiohttp
 import pytest
 import pytest_asyncio
-from etcd_e2e import E2E_POLICY, NAMESPACE, EtcdEnv, running_operator
+from etcd_e2e import E2E_POLICY, NAMESPACE, EtcdEnv, kubectl, running_operator
 from etcd_operator.builders import LABEL_CLUSTER
 from etcd_operator.models import EtcdCluster
 from etcd_operator.operator import build_manager
@@ -427,27 +426,19 @@ async def test_kubectl_wide_and_describe_show_what_on_call_needs(
         name="wide",
         deadline=90,
     )
-    environ = {**os.environ, "KUBECONFIG": str(env.cluster.kubeconfig)}
-
-    async def kubectl(*args: str) -> str:
-        p = await asyncio.create_subprocess_exec(
-            str(shutil.which("kubectl")),
-            *args,
-            env=environ,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        out, _ = await p.communicate()
-        assert p.returncode == 0, out.decode()
-        return out.decode()
-
-    narrow = (await kubectl("get", "etcd", "wide", "-n", NAMESPACE)).splitlines()
+    narrow = (
+        await kubectl(env.cluster.kubeconfig, "get", "etcd", "wide", "-n", NAMESPACE)
+    ).splitlines()
     assert "LEADER" not in narrow[0], narrow
-    wide = (await kubectl("get", "etcd", "wide", "-n", NAMESPACE, "-o", "wide")).splitlines()
+    wide = (
+        await kubectl(env.cluster.kubeconfig, "get", "etcd", "wide", "-n", NAMESPACE, "-o", "wide")
+    ).splitlines()
     for column in ("LEADER", "DATABASE", "ALARMS", "LAST-DEFRAG", "LAST-BACKUP"):
         assert column in wide[0], wide
     assert "wide-0" in wide[1] and "/16.0Mi (" in wide[1], wide
-    described = await kubectl("describe", "etcdcluster", "wide", "-n", NAMESPACE)
+    described = await kubectl(
+        env.cluster.kubeconfig, "describe", "etcdcluster", "wide", "-n", NAMESPACE
+    )
     assert "Db Size" in described and "Leader" in described, described
 
 

@@ -31,6 +31,7 @@ from tls_env import (
     ETCDCTL,
     KUBECTL,
     client_tls,
+    create_generating,
     etcdctl,
     supply_secrets,
     write_client_files,
@@ -49,15 +50,9 @@ WRITE_TIMEOUT = 2.0
 async def _rotate_under_writes(
     env: EtcdEnv, size: int, tmp_path: Path, storage: StorageSpec | None = None
 ) -> None:
-    await env.client.create(
-        EtcdCluster(
-            metadata={"name": "e2e", "namespace": NAMESPACE},
-            spec=EtcdClusterSpec(
-                size=size, tls=TLSSpec(auto_generate=True), storage=storage or StorageSpec()
-            ),
-        )
+    await create_generating(
+        env, size, f"{size} members with generated certificates", storage=storage or StorageSpec()
     )
-    await env.until(settled(size), f"{size} members with generated certificates", deadline=90)
     c = await env.get()
     before = member_ids(c)
     # The CA's expiry is reported (and exposed as a metric) like the leaves'.

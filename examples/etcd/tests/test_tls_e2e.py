@@ -20,6 +20,7 @@ from tls_env import (
     ETCDCTL,
     KUBECTL,
     client_tls,
+    create_generating,
     etcdctl,
     supply_secrets,
     write_client_files,
@@ -95,15 +96,7 @@ async def test_generated_certificates_renewed_twice_under_writes(etcd_env: EtcdE
     """autoGenerate with a 30 s validity: each leaf is renewed at 20 s (two thirds), reaches
     the members through the kubelet's in-place volume update, and writes never stop for
     longer than the write timeout."""
-    await etcd_env.client.create(
-        EtcdCluster(
-            metadata={"name": "e2e", "namespace": NAMESPACE},
-            spec=EtcdClusterSpec(
-                size=3, tls=TLSSpec(auto_generate=True, certificate_validity="30s")
-            ),
-        )
-    )
-    await etcd_env.until(settled(3), "3 members with generated certificates", deadline=90)
+    await create_generating(etcd_env, 3, "3 members with generated certificates", validity="30s")
     c = await etcd_env.get()
     for role in ("ca", "peer", "server", "client"):
         s = await etcd_env.client.get(Secret, tls.generated_secret_name("e2e", role), NAMESPACE)

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aetcd
-from etcd_e2e import NAMESPACE, EtcdEnv
+from etcd_e2e import NAMESPACE, EtcdEnv, settled
 from etcd_operator import tls
-from etcd_operator.models import EtcdCluster
+from etcd_operator.models import EtcdCluster, EtcdClusterSpec, StorageSpec, TLSSpec
 from etcd_operator_demo.workload import KeyWriter, member_endpoints, write_throughout
 
 from opframe import NotFound, ObjectMeta, Secret
@@ -59,6 +59,30 @@ async def client_tls(env: EtcdEnv, secret: str, cluster: str) -> tls.ClientTLS:
         key=data["tls.key"],
         server_name=f"{cluster}-client.{NAMESPACE}.svc",
     )
+
+
+async def create_generating(
+    env: EtcdEnv,
+    size: int,
+    what: str,
+    *,
+    validity: str | None = None,
+    storage: StorageSpec | None = None,
+    deadline: float = 90,
+) -> None:
+    """Create cluster ``e2e`` of ``size`` members whose certificates the operator generates
+    (``spec.tls.autoGenerate``, valid for ``validity`` where given) and wait until it has
+    settled (``what`` names that state in the timeout message)."""
+    tls_spec = TLSSpec(auto_generate=True)
+    if validity is not None:
+        tls_spec = TLSSpec(auto_generate=True, certificate_validity=validity)
+    spec = EtcdClusterSpec(size=size, tls=tls_spec)
+    if storage is not None:
+        spec = EtcdClusterSpec(size=size, tls=tls_spec, storage=storage)
+    await env.client.create(
+        EtcdCluster(metadata={"name": "e2e", "namespace": NAMESPACE}, spec=spec)
+    )
+    await env.until(settled(size), what, deadline=deadline)
 
 
 @contextlib.asynccontextmanager

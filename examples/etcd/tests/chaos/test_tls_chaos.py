@@ -13,10 +13,9 @@ from collections import Counter
 
 import pytest
 from chaos.harness import LONG
-from etcd_e2e import NAMESPACE, EtcdEnv, member_ids, settled
+from etcd_e2e import EtcdEnv, member_ids, settled
 from etcd_operator import tls
-from etcd_operator.models import EtcdCluster, EtcdClusterSpec, TLSSpec
-from tls_env import writing_tls
+from tls_env import create_generating, writing_tls
 
 from opframe.testing import eventually
 
@@ -38,15 +37,9 @@ async def _renewals(env: EtcdEnv) -> Counter[str]:
 async def test_two_minute_certificates_renewed_twice_while_scaling_under_writes(
     etcd_env: EtcdEnv,
 ) -> None:
-    await etcd_env.client.create(
-        EtcdCluster(
-            metadata={"name": "e2e", "namespace": NAMESPACE},
-            spec=EtcdClusterSpec(
-                size=3, tls=TLSSpec(auto_generate=True, certificate_validity="2m")
-            ),
-        )
+    await create_generating(
+        etcd_env, 3, "3 members with 2-minute certificates", validity="2m", deadline=120
     )
-    await etcd_env.until(settled(3), "3 members with 2-minute certificates", deadline=120)
     async with writing_tls(etcd_env, "e2e-client-tls") as writer:
         await etcd_env.patch({"size": 5})
         await etcd_env.until(settled(5), "scaled to 5 with generated certificates", deadline=120)
