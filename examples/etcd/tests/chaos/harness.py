@@ -123,10 +123,26 @@ async def operators(env: EtcdEnv, *identities: str | None) -> AsyncIterator[list
         for p in procs:
             print(f"--- operator {p.identity or 'single'}: last lines of {p.log} ---")
             print(p.log_tail())
+        await _print_member_logs(env)
         raise
     finally:
         for p in procs:
             await p.kill()
+
+
+async def _print_member_logs(env: EtcdEnv, lines: int = 30) -> None:
+    """The last lines of every running etcd member's log (from the kubelet itself, so this
+    works while the API server is down): the temp directory holding them goes with the test."""
+    kubelet = env.cluster.kubelet
+    for worker in list(kubelet.workers.values()):
+        print(f"--- etcd member {worker.namespace}/{worker.name}: last {lines} lines ---")
+        try:
+            async for chunk in kubelet.pod_log(
+                worker.namespace, worker.name, "etcd", tail_lines=lines
+            ):
+                print(chunk.decode(errors="replace"), end="")
+        except LookupError as e:
+            print(f"(no log: {e})")
 
 
 async def events(env: EtcdEnv, reason: str, name: str = "e2e") -> int:
