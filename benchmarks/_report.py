@@ -103,6 +103,7 @@ def production_rows(r: dict[str, Any]) -> list[Row]:
                 _s(r["etcd_all_available_s"]),
                 "< 30 s",
             ),
+            ("  every member of every cluster ready", _s(r.get("etcd_all_ready_s")), ""),
             (
                 f"  operator CPU, {r['etcd_idle_clusters']} idle clusters",
                 f"{r['etcd_idle_cpu_fraction']:.2%} of a core",
