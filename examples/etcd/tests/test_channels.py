@@ -68,7 +68,7 @@ async def test_an_idle_channel_is_closed_but_not_one_in_use() -> None:
         seed = procs[0]
         async with EtcdAdmin([seed.client_url]) as plain:
             await seed_healthy(plain, seed)
-        other = seed.client_url.replace("127.0.0.1", "localhost")  # a second key, same member
+        other = seed.client_url + "/"  # another key (the same member)
         async with EtcdAdmin([seed.client_url], channels=channels) as busy:
             await busy.member_list()
             async with EtcdAdmin([other], channels=channels) as admin:

@@ -16,7 +16,7 @@ import pytest
 from etcd_operator import settings
 from etcd_operator.maintenance import _size_after_defragment
 from etcd_operator.membership import EtcdAdmin
-from etcd_procs import BINARIES, ETCD_35, ETCD_NOT_READY, etcd_cluster, free_port
+from etcd_procs import BINARIES, ETCD_35, ETCD_NOT_READY, etcd_cluster, loopback_address
 
 from opframe.testing import eventually
 
@@ -35,7 +35,7 @@ async def test_readiness_passes_at_nospace_and_the_runbook_recovers_writes(
     monkeypatch.setenv("ETCD_QUOTA_BACKEND_BYTES", str(4 * 1024 * 1024))
     # The listener TLS members are probed on (etcd_operator.tls.member_args): its /health is
     # the same handler (etcdhttp), so the day-2 path must pass there too.
-    metrics = f"http://127.0.0.1:{free_port()}"
+    metrics = f"http://{loopback_address()}:2381"
     monkeypatch.setenv("ETCD_LISTEN_METRICS_URLS", metrics)
     async with etcd_cluster(binary) as procs, EtcdAdmin([procs[0].client_url], timeout=5) as a:
         url = procs[0].client_url
