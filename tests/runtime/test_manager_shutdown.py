@@ -10,7 +10,9 @@ shutdown), that error must be read there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+from collections.abc import Iterator
 from typing import Any
 
 from opframe.manager import _cancel
@@ -20,35 +22,39 @@ async def _fail() -> None:
     raise ConnectionError("Connection closed")
 
 
-async def test_a_failed_task_stopped_at_shutdown_is_not_reported_as_never_retrieved() -> None:
+@contextlib.contextmanager
+def _reported() -> Iterator[list[dict[str, Any]]]:
+    """What the running loop's exception handler is given inside the block."""
     loop = asyncio.get_running_loop()
     reported: list[dict[str, Any]] = []
     previous = loop.get_exception_handler()
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     try:
-        task = asyncio.create_task(_fail(), name="opframe cache")
-        await asyncio.wait({task})
-        await _cancel(task)
-        del task
-        gc.collect()
+        yield reported
     finally:
         loop.set_exception_handler(previous)
+
+
+async def _failed_task(*, stopped: bool) -> None:
+    """A task that failed, stopped with ``_cancel`` or not, then collected."""
+    task = asyncio.create_task(_fail(), name="opframe cache")
+    await asyncio.wait({task})
+    if stopped:
+        await _cancel(task)
+    del task
+    gc.collect()
+
+
+async def test_a_failed_task_stopped_at_shutdown_is_not_reported_as_never_retrieved() -> None:
+    with _reported() as reported:
+        await _failed_task(stopped=True)
     assert reported == []
 
 
 async def test_the_check_itself_sees_an_unread_failure() -> None:
     """Without ``_cancel`` the same task is reported: the test above can fail."""
-    loop = asyncio.get_running_loop()
-    reported: list[dict[str, Any]] = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _loop, context: reported.append(context))
-    try:
-        task = asyncio.create_task(_fail(), name="opframe cache")
-        await asyncio.wait({task})
-        del task
-        gc.collect()
-    finally:
-        loop.set_exception_handler(previous)
+    with _reported() as reported:
+        await _failed_task(stopped=False)
     assert [c["message"] for c in reported] == ["Task exception was never retrieved"]
 
 
