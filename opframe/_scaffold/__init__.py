@@ -75,16 +75,27 @@ def init_project(
 
 
 def _load(directory: Path, package: str, kind: str) -> tuple[type[Resource], Manager]:
-    """Import the new project's model and manager (then forget them again)."""
+    """Import the new project's model and manager (then forget them again).
+
+    A module of the same name this process had imported already (another ``shop``) is set
+    aside meanwhile and put back after: the new package must not resolve to it.
+    """
+
+    def ours(name: str) -> bool:
+        return name == package or name.startswith(f"{package}.")
+
+    shadowed = {m: sys.modules.pop(m) for m in [m for m in sys.modules if ours(m)]}
     sys.path.insert(0, str(directory))
+    importlib.invalidate_caches()  # the directory was just written
     try:
         models = importlib.import_module(f"{package}.models")
         operator = importlib.import_module(f"{package}.operator")
         return getattr(models, kind), operator.build_manager()
     finally:
         sys.path.remove(str(directory))
-        for loaded in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+        for loaded in [m for m in sys.modules if ours(m)]:
             del sys.modules[loaded]
+        sys.modules.update(shadowed)
 
 
 def rbac_documents(manager: Manager, name: str, namespace: str) -> list[dict[str, Any]]:

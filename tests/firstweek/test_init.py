@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,19 @@ def test_the_generated_rbac_grants_what_the_manager_watches_and_no_more(tmp_path
     }
     (lease_role,) = [d for d in docs if d["kind"] == "Role"]
     assert lease_role["metadata"]["namespace"] == "shop-system"
+
+
+def test_init_works_in_a_process_that_imported_another_module_of_the_same_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``opframe init shop`` imports the new package to derive its CRD and RBAC: a plain
+    module ``shop`` imported before (another test's, a user's script) must neither break
+    that import ("'shop' is not a package") nor be lost after it."""
+    other = types.ModuleType("shop")
+    monkeypatch.setitem(sys.modules, "shop", other)
+    assert main(["init", "shop", "--dir", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "deploy" / "rbac.yaml").exists()
+    assert sys.modules["shop"] is other
 
 
 @pytest.mark.parametrize(
