@@ -158,11 +158,7 @@ class Channels:
 
     async def discard(self, endpoint: str, tls: ClientTLS | None) -> None:
         """Close ``endpoint``'s client after a transport failure; the next use dials again."""
-        key = (endpoint, tls)
-        client = self._clients.pop(key, None)
-        self._last_used.pop(key, None)
-        if client is not None:
-            await _close_quietly(client)
+        await self._forget((endpoint, tls))
 
     async def close(self) -> None:
         """Close every client (the operator is stopping)."""
@@ -179,11 +175,15 @@ class Channels:
             if now - used > self.idle and not self._users.get(k)
         ]
         for key in stale:
-            self._last_used.pop(key, None)
-            self._users.pop(key, None)
-            client = self._clients.pop(key, None)
-            if client is not None:
-                await _close_quietly(client)
+            await self._forget(key)
+
+    async def _forget(self, key: _Key) -> None:
+        """Close ``key``'s client and drop everything kept about it."""
+        self._last_used.pop(key, None)
+        self._users.pop(key, None)
+        client = self._clients.pop(key, None)
+        if client is not None:
+            await _close_quietly(client)
 
 
 async def _close_quietly(client: aetcd.Client) -> None:
